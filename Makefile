@@ -1,0 +1,40 @@
+# The two commands of the README, and the pieces they are made of.
+#   make reproduce   set up .venv, then run the whole reproduction (cpu profile, embedded data)
+#   make test        set up .venv (with the dev extra and a headless chromium), then the test suite
+PYTHON  ?= python3
+VENV    ?= .venv
+PROFILE ?= cpu
+PY      := $(VENV)/bin/python
+
+.PHONY: setup reproduce test chromium benchmarks clean-venv
+
+# torch is pinned to the CPU wheel on this install path (plain `torch` pulls a multi-GB CUDA
+# build); afkit itself accepts torch>=2.2.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m nbstripout --install 2>/dev/null || true
+	touch $@
+
+setup: $(VENV)/.installed
+
+reproduce: setup
+	$(PY) -m afkit reproduce --profile $(PROFILE)
+
+# The browser test needs Debian's chromium; install it where we can (root), else that test skips
+# outside CI.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	  || echo "chromium not installed: the report browser test will skip (outside CI)"; }
+
+test: setup chromium
+	$(PY) -m pytest -q
+
+benchmarks: setup
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,43 @@
+"""afkit: a reproducibility kit for Attend-Fusion (arXiv 2408.14441) on YouTube-8M.
+
+Data flows one way through the package::
+
+    tfrecord (framing, CRC32C) -> records (YouTube-8M schemas) -> synth (embedded data)
+        -> features / store (MF+STD, memory-mapped) -> models / train -> metrics
+        -> interpret -> plots -> reproduce (notebooks, report)
+
+The top-level names below are the stable public API; they are imported lazily so that
+``import afkit`` stays cheap (reading records does not import torch).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "read_records": "afkit.records",
+    "write_records": "afkit.records",
+    "dequantize": "afkit.records",
+    "quantize": "afkit.records",
+    "CorruptRecordError": "afkit.tfrecord",
+    "open_store": "afkit.store",
+    "count_parameters": "afkit.models",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'afkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

@@ -1,0 +1,49 @@
+"""Command line: ``python -m afkit <command> [options]``.
+
+Each command lives in the module of its concern, as a ``main(argv)`` function; this file only
+dispatches, so that ``python -m afkit --help`` stays fast and imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# command -> (module, function, one-line help)
+COMMANDS = {
+    "inspect": ("afkit.records", "inspect_main", "schema, counts and label statistics of a TFRecord file set"),
+    "synth": ("afkit.synth", "main", "generate the embedded synthetic YouTube-8M release"),
+    "featurize": ("afkit.store", "main", "build a memory-mapped MF+STD feature store (and frame store)"),
+    "verify-store": ("afkit.store", "verify_main", "check a store's counts and shapes against its manifest"),
+    "params": ("afkit.reconstruction", "main", "the 341M / 72M parameter reconstruction tables"),
+    "train": ("afkit.train", "main", "train a model on a feature or frame store"),
+    "eval": ("afkit.train", "eval_main", "every metric of a trained run on a split"),
+    "predict": ("afkit.train", "predict_main", "write a submission CSV (VideoId,LabelConfidencePairs)"),
+    "reproduce": ("afkit.reproduce", "main", "run every notebook with papermill and build the report"),
+}
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: python -m afkit <command> [options]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, _, help_) in COMMANDS.items()]
+    lines += ["", "python -m afkit <command> --help shows a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"afkit: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module, func, _ = COMMANDS[name]
+    result = getattr(importlib.import_module(module), func)(rest)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
