@@ -1,0 +1,524 @@
+"""Figures: one style, one palette, plot functions that take arrays / DataFrames and return figures.
+
+Every plot function here is pure: it takes numbers (numpy arrays, mappings, pandas DataFrames),
+returns a :class:`matplotlib.figure.Figure` and does no I/O and no training. Only
+:func:`save_figure` writes files. Each figure has labelled axes (with units where the quantity
+has one), a title, and a caption in its lower left corner naming its data source
+(``source="synthetic"`` by default: afkit's embedded data set; pass ``source="real"`` or a
+description of the release for real data).
+
+Colours are fixed, so that a model family or a modality has the same colour in every figure:
+
+- modalities: visual (blue), audio (orange), fusion (green);
+- model families: FC (grey), FCRN (light blue), FCRN + Context Gating (purple), Attend-Fusion
+  (red); the paper's own reported numbers are always black markers labelled "paper".
+
+Usage (in a notebook)::
+
+    from afkit import plots
+    from afkit.reproduce import paths
+    plots.set_style()
+    fig = plots.plot_label_frequency(counts, source="synthetic")
+    plots.save_figure(fig, "00_label_frequency", paths(out_dir).figures)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "MODALITY_COLORS", "FAMILY_COLORS", "PAPER_COLOR", "PAPER_F1", "PAPER_PARAMETERS",
+    "set_style", "save_figure", "modality_of", "family_of", "model_color", "pareto_front",
+    "plot_label_frequency", "plot_vertical_counts", "plot_frame_counts",
+    "plot_feature_distributions", "plot_learning_curves", "plot_parameters_vs_width",
+    "plot_comparison", "plot_pareto", "plot_vocabulary_scaling", "plot_attention_timeline",
+    "plot_modality_share",
+]
+
+# Colour-blind safe (Okabe-Ito / seaborn "colorblind" hues), fixed per modality and per family.
+MODALITY_COLORS = {"visual": "#0072B2", "audio": "#E69F00", "fusion": "#009E73"}
+FAMILY_COLORS = {
+    "fc": "#7F7F7F",
+    "fcrn": "#56B4E9",
+    "fcrn_gated": "#9467BD",
+    "attend_fusion": "#D55E00",
+    "other": "#333333",
+}
+FAMILY_LABELS = {"fc": "FC", "fcrn": "FCRN", "fcrn_gated": "FCRN + gating",
+                 "attend_fusion": "Attend-Fusion", "other": "other"}
+PAPER_COLOR = "black"
+# The paper's reported numbers (arXiv 2408.14441; see /shared/PAPER.md): F1 in %, parameters.
+PAPER_F1 = {"fc_late": 75.96, "attend_fusion": 75.64}
+PAPER_PARAMETERS = {"fc_late": 341e6, "attend_fusion": 72e6}
+_PAPER_LABELS = {"fc_late": "FC late fusion", "attend_fusion": "Attend-Fusion"}
+
+_SOURCE_TEXT = {
+    "synthetic": "data: afkit's synthetic YouTube-8M-format set (not real YouTube-8M)",
+    "real": "data: the YouTube-8M release",
+}
+
+
+def set_style(context: str = "paper", font_scale: float = 1.2) -> None:
+    """Sets afkit's figure style: seaborn ``whitegrid``, ``paper`` context, readable fonts.
+
+    Call once per notebook (idempotent). PNGs are saved at 150 dpi by :func:`save_figure`.
+    """
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context=context, font_scale=font_scale,
+                  palette=list(MODALITY_COLORS.values()) + list(FAMILY_COLORS.values())[:4])
+    plt.rcParams.update({
+        "figure.figsize": (7.0, 4.2),
+        "figure.dpi": 100,
+        "savefig.dpi": 150,
+        "savefig.bbox": "tight",
+        "axes.titlesize": "large",
+        "axes.titleweight": "bold",
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "legend.frameon": False,
+        "svg.fonttype": "none",  # text stays text in SVGs
+    })
+
+
+def save_figure(fig, name: str, out_dir, formats: Sequence[str] = ("png", "svg"),
+                dpi: int = 150, close: bool = False) -> list[Path]:
+    """Writes ``fig`` as ``out_dir/name.<fmt>`` for each format; returns the paths written.
+
+    ``name`` is a file stem (no directory, no extension): letters, digits, ``-``, ``_``, ``.``.
+    PNGs are written at ``dpi`` (150 by default). ``close=True`` closes the figure afterwards.
+    """
+    if not name or any(ch in name for ch in "/\\") or name.startswith("."):
+        raise ValueError(f"figure name must be a plain file stem, got {name!r}")
+    if isinstance(formats, str):
+        formats = (formats,)
+    known = set(fig.canvas.get_supported_filetypes())
+    bad = [f for f in formats if f not in known]
+    if bad or not formats:
+        raise ValueError(f"unsupported figure format(s) {bad or formats!r}; one of {sorted(known)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt in formats:
+        path = out / f"{name}.{fmt}"
+        fig.savefig(path, format=fmt, dpi=dpi, bbox_inches="tight")
+        written.append(path)
+    if close:
+        plt.close(fig)
+    return written
+
+
+# ----------------------------------------------------------------------------- colours and names
+def _norm(name: str) -> str:
+    return str(name).strip().lower().replace("-", "_").replace(" ", "_").replace("+", "_")
+
+
+def modality_of(name: str) -> str:
+    """``"visual"``, ``"audio"`` or ``"fusion"`` for a feature block or series name.
+
+    ``mean_rgb`` / ``rgb`` / ``visual`` -> visual; ``mean_audio`` / ``audio`` -> audio; anything
+    else (``fused``, ``early``, ``late``, ``fusion``) -> fusion.
+    """
+    n = _norm(name)
+    if "audio" in n:
+        return "audio"
+    if "rgb" in n or "visual" in n or "video" == n:
+        return "visual"
+    return "fusion"
+
+
+def family_of(model: str) -> str:
+    """The model family of a registered name or a display name.
+
+    ``attend_fusion*`` / ``Attend-Fusion`` -> ``attend_fusion``; ``fcrn_gated_*`` /
+    ``FCRN+gating`` -> ``fcrn_gated``; ``fcrn_*`` -> ``fcrn``; ``fc_*`` -> ``fc``; else ``other``.
+    """
+    n = _norm(model)
+    if n.startswith("attend") or "attend_fusion" in n:
+        return "attend_fusion"
+    if n.startswith("fcrn") and "gat" in n:
+        return "fcrn_gated"
+    if n.startswith("fcrn"):
+        return "fcrn"
+    if n.startswith("fc"):
+        return "fc"
+    return "other"
+
+
+def model_color(model: str) -> str:
+    """The fixed colour of a model's family (see ``FAMILY_COLORS``)."""
+    return FAMILY_COLORS[family_of(model)]
+
+
+def _caption(fig, source: str) -> None:
+    if not source:
+        raise ValueError("source must name the data (e.g. 'synthetic' or 'real')")
+    text = _SOURCE_TEXT.get(source, f"data: {source}")
+    fig.text(0.0, -0.02, text, ha="left", va="top", fontsize="small", color="#555555",
+             style="italic", transform=fig.transFigure)
+
+
+def _finish(fig, ax, title: str, xlabel: str, ylabel: str, source: str):
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    _caption(fig, source)
+    fig.tight_layout()
+    return fig
+
+
+def _new(ax=None, figsize=None):
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = plt.subplots(figsize=figsize)
+    return fig, ax
+
+
+def _require(df: pd.DataFrame, *cols: str) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise KeyError(f"DataFrame lacks column(s) {missing}; has {list(df.columns)}")
+
+
+def _array(x, name: str, ndim: int = 1) -> np.ndarray:
+    a = np.asarray(x)
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
+    if a.size == 0:
+        raise ValueError(f"{name} is empty")
+    return a
+
+
+# ----------------------------------------------------------------------------------- data plots
+def plot_label_frequency(counts, *, source: str = "synthetic", ax=None):
+    """Log-log rank plot of label frequency: counts sorted descending against rank 1..C.
+
+    ``counts``: [C] videos per class (zeros are dropped: they have no place on a log axis).
+    """
+    c = _array(counts, "counts").astype(float)
+    c = np.sort(c[c > 0])[::-1]
+    if c.size == 0:
+        raise ValueError("counts has no positive entry")
+    fig, ax = _new(ax)
+    ranks = np.arange(1, c.size + 1)
+    ax.loglog(ranks, c, marker="o", ms=3, lw=1.2, color=MODALITY_COLORS["fusion"])
+    return _finish(fig, ax, f"Label frequency ({c.size} classes with videos)",
+                   "class rank (1 = most frequent)", "videos per class", source)
+
+
+def plot_vertical_counts(counts, *, source: str = "synthetic", ax=None):
+    """Horizontal bars of videos (or labels) per vertical, largest on top.
+
+    ``counts``: mapping or ``pd.Series`` vertical name -> count.
+    """
+    s = pd.Series(counts, dtype=float) if not isinstance(counts, pd.Series) else counts.astype(float)
+    if s.empty:
+        raise ValueError("counts is empty")
+    s = s.sort_values()
+    fig, ax = _new(ax, figsize=(7.0, max(2.5, 0.3 * len(s) + 1)))
+    ax.barh([str(i) for i in s.index], s.values, color=MODALITY_COLORS["fusion"])
+    return _finish(fig, ax, "Labels per vertical", "labels (video-label pairs)", "vertical", source)
+
+
+def plot_frame_counts(frame_counts, *, bins: int = 30, source: str = "synthetic", ax=None):
+    """Histogram of frames per video (one frame per second of video; at most 300)."""
+    n = _array(frame_counts, "frame_counts")
+    fig, ax = _new(ax)
+    ax.hist(n, bins=bins, color=MODALITY_COLORS["visual"], edgecolor="white")
+    ax.axvline(np.median(n), color="black", ls="--", lw=1, label=f"median {np.median(n):.0f} s")
+    ax.legend()
+    return _finish(fig, ax, f"Video length ({n.size} videos)", "frames per video (1 frame = 1 s)",
+                   "videos", source)
+
+
+def plot_feature_distributions(blocks: Mapping[str, np.ndarray], *, bins: int = 60,
+                               max_values: int = 200_000, seed: int = 0,
+                               source: str = "synthetic"):
+    """One histogram panel per feature block, coloured by modality (density over all values).
+
+    ``blocks``: block name -> array of any shape, e.g. ``{"mean_rgb": [N, 1024], "std_rgb": ...,
+    "mean_audio": [N, 128], "std_audio": ...}``. At most ``max_values`` values per block are
+    drawn (a seeded uniform subsample), so that large stores plot in a second.
+    """
+    if not blocks:
+        raise ValueError("blocks is empty")
+    rng = np.random.default_rng(seed)
+    k = len(blocks)
+    ncols = min(k, 2)
+    nrows = int(np.ceil(k / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), squeeze=False)
+    for ax, (name, values) in zip(axes.flat, blocks.items()):
+        v = np.asarray(values, dtype=float).ravel()
+        if v.size == 0:
+            raise ValueError(f"block {name!r} is empty")
+        if v.size > max_values:
+            v = v[rng.choice(v.size, max_values, replace=False)]
+        modality = modality_of(name)
+        ax.hist(v, bins=bins, density=True, color=MODALITY_COLORS[modality], alpha=0.85)
+        ax.set_title(f"{name} ({modality})", fontsize="medium")
+        ax.set_xlabel("feature value (dequantized units)")
+        ax.set_ylabel("density (1 / unit)")
+    for ax in list(axes.flat)[k:]:
+        ax.set_visible(False)
+    fig.suptitle("Feature distributions per modality", fontweight="bold")
+    _caption(fig, source)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------ training plots
+def plot_learning_curves(metrics: pd.DataFrame, *, x: str = "epoch",
+                         losses: Sequence[str] | None = None, metric: str | None = None,
+                         hue: str | None = None, source: str = "synthetic"):
+    """Two panels: loss per epoch (left), a metric per epoch (right).
+
+    ``metrics``: one row per epoch (and per run when ``hue`` names a run/model column).
+    ``losses`` defaults to every column whose name contains ``loss``; ``metric`` defaults to the
+    first of ``val_micro_f1``, ``micro_f1``, ``val_f1``, ``f1``, ``val_gap``, ``gap`` present.
+    """
+    _require(metrics, x)
+    losses = list(losses) if losses is not None else [c for c in metrics.columns if "loss" in str(c)]
+    if not losses:
+        raise KeyError(f"no loss column in {list(metrics.columns)}")
+    if metric is None:
+        metric = next((c for c in ("val_micro_f1", "micro_f1", "val_f1", "f1", "val_gap", "gap")
+                       if c in metrics.columns), None)
+        if metric is None:
+            raise KeyError(f"no metric column found in {list(metrics.columns)}; pass metric=")
+    _require(metrics, *losses, metric, *([hue] if hue else []))
+    groups = list(metrics.groupby(hue, sort=False)) if hue else [(None, metrics)]
+    fig, (ax_l, ax_m) = plt.subplots(1, 2, figsize=(10.0, 3.8))
+    styles = ["-", "--", ":", "-."]
+    for g, (key, df) in enumerate(groups):
+        df = df.sort_values(x)
+        color = model_color(str(key)) if key is not None and family_of(str(key)) != "other" else None
+        for i, col in enumerate(losses):
+            label = col if key is None else f"{key}: {col}"
+            ax_l.plot(df[x], df[col], ls=styles[i % 4], marker="o", ms=3, color=color, label=label)
+        label = metric if key is None else str(key)
+        ax_m.plot(df[x], df[metric], marker="o", ms=3, color=color, label=label)
+    ax_l.set(title="Loss", xlabel=f"{x}", ylabel="binary cross-entropy (nats per class)")
+    ax_m.set(title=metric, xlabel=f"{x}", ylabel=metric)
+    ax_l.legend(fontsize="small")
+    ax_m.legend(fontsize="small")
+    fig.suptitle("Learning curves", fontweight="bold")
+    _caption(fig, source)
+    fig.tight_layout()
+    return fig
+
+
+def plot_parameters_vs_width(df: pd.DataFrame, *, x: str = "width", y: str = "parameters",
+                             hue: str = "model", paper: Mapping[str, float] | None = None,
+                             chosen: Mapping[str, float] | None = None,
+                             source: str = "arithmetic (no data)", ax=None):
+    """Parameters against width per model (log y), the paper's 341M and 72M drawn as references.
+
+    ``df``: columns ``x`` (width, units), ``y`` (parameter count), ``hue`` (model name).
+    ``paper``: model -> the paper's reported count (default ``PAPER_PARAMETERS``), drawn as black
+    dashed lines labelled "paper". ``chosen``: model -> width of our reconstruction, marked on
+    its curve.
+    """
+    _require(df, x, y, hue)
+    paper = PAPER_PARAMETERS if paper is None else paper
+    fig, ax = _new(ax)
+    for model, g in df.groupby(hue, sort=False):
+        g = g.sort_values(x)
+        ax.plot(g[x], g[y], marker="o", ms=3, color=model_color(str(model)), label=str(model))
+        if chosen and model in chosen:
+            w = chosen[model]
+            p = np.interp(w, g[x].to_numpy(float), g[y].to_numpy(float))
+            ax.plot([w], [p], marker="D", ms=8, mfc="none", mec=model_color(str(model)), mew=2)
+    for key, value in paper.items():
+        ax.axhline(value, color=PAPER_COLOR, ls="--", lw=1)
+        ax.annotate(f"paper: {_PAPER_LABELS.get(key, key)} {value / 1e6:.0f}M",
+                    xy=(0.01, value), xycoords=("axes fraction", "data"),
+                    xytext=(0, 3), textcoords="offset points", fontsize="small", color=PAPER_COLOR)
+    ax.set_yscale("log")
+    ax.legend(fontsize="small", loc="lower right")
+    return _finish(fig, ax, "Parameters against width", f"{x} (units per layer)",
+                   "parameters (count, log scale)", source)
+
+
+# ---------------------------------------------------------------------------- comparison plots
+def plot_comparison(df: pd.DataFrame, *, model: str = "model", value: str = "micro_f1",
+                    seed: str | None = "seed", paper: Mapping[str, float] | None = None,
+                    spread: str = "std", unit: str = "%", source: str = "synthetic", ax=None):
+    """Dot plot per model: mean over seeds with error bars, each seed as a faint dot.
+
+    ``spread``: ``"std"`` (mean +- sample standard deviation, ddof=1) or ``"range"`` (min..max).
+    ``paper``: model -> the paper's reported value, drawn as a black star labelled "paper"
+    (values in the same unit as ``df[value]``; the default draws none).
+    """
+    _require(df, model, value)
+    if spread not in ("std", "range"):
+        raise ValueError(f"spread must be 'std' or 'range', got {spread!r}")
+    stats = df.groupby(model, sort=False)[value].agg(["mean", "std", "min", "max", "count"])
+    stats = stats.sort_values("mean")
+    fig, ax = _new(ax, figsize=(7.0, max(2.5, 0.4 * len(stats) + 1.2)))
+    ypos = {m: i for i, m in enumerate(stats.index)}
+    for m, row in stats.iterrows():
+        if spread == "std":
+            err = np.array([[row["std"] if row["count"] > 1 else 0.0]] * 2)
+        else:
+            err = np.array([[row["mean"] - row["min"]], [row["max"] - row["mean"]]])
+        ax.errorbar(row["mean"], ypos[m], xerr=err, fmt="o", ms=7, capsize=4,
+                    color=model_color(str(m)))
+        if seed is not None and seed in df.columns:
+            pts = df.loc[df[model] == m, value]
+            ax.plot(pts, [ypos[m]] * len(pts), "o", ms=3, alpha=0.4, color=model_color(str(m)))
+    labelled = False
+    for m, v in (paper or {}).items():
+        if m not in ypos:
+            ypos[m] = len(ypos)
+        ax.plot([v], [ypos[m]], marker="*", ms=13, ls="none", color=PAPER_COLOR,
+                label=None if labelled else "paper (reported)")
+        ax.annotate("paper", (v, ypos[m]), xytext=(6, 4), textcoords="offset points",
+                    fontsize="small")
+        labelled = True
+    ax.set_yticks(list(ypos.values()), [str(k) for k in ypos])
+    n = int(stats["count"].max())
+    what = "mean ± std" if spread == "std" else "mean, min..max"
+    if labelled:
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _finish(fig, ax, f"{value}: {what} over up to {n} seed(s)",
+                   f"{value} ({unit})" if unit else value, "model", source)
+
+
+def pareto_front(cost, score) -> np.ndarray:
+    """Boolean mask [N] of the Pareto-optimal points: minimal ``cost``, maximal ``score``.
+
+    A point is on the front iff no other point has ``cost <=`` and ``score >=`` with one strict.
+    Duplicated points are all on the front (neither dominates the other).
+    """
+    c = np.asarray(cost, dtype=float)
+    s = np.asarray(score, dtype=float)
+    if c.shape != s.shape or c.ndim != 1:
+        raise ValueError(f"cost and score must be 1-D of one shape, got {c.shape} and {s.shape}")
+    le = c[None, :] <= c[:, None]  # [i, j]: j costs no more than i
+    ge = s[None, :] >= s[:, None]
+    strict = (c[None, :] < c[:, None]) | (s[None, :] > s[:, None])
+    dominated = (le & ge & strict).any(axis=1)
+    return ~dominated
+
+
+def plot_pareto(df: pd.DataFrame, *, x: str = "parameters", y: str = "micro_f1",
+                label: str = "model", paper: pd.DataFrame | None = None, logx: bool = True,
+                xunit: str = "count", yunit: str = "%", source: str = "synthetic", ax=None):
+    """Score against cost, one dot per configuration, with the Pareto front as a step line.
+
+    ``paper``: optional DataFrame with the same ``x``, ``y``, ``label`` columns, drawn as black
+    stars labelled "paper" (e.g. the paper's two points on a paper-size axis).
+    """
+    _require(df, x, y, label)
+    fig, ax = _new(ax)
+    for lab, g in df.groupby(label, sort=False):
+        ax.scatter(g[x], g[y], s=30, color=model_color(str(lab)), label=str(lab), zorder=3)
+    on = pareto_front(df[x].to_numpy(float), df[y].to_numpy(float))
+    front = df.loc[on].sort_values(x)
+    ax.step(front[x], front[y], where="post", color="black", lw=1.2, label="Pareto front", zorder=2)
+    if paper is not None and len(paper):
+        _require(paper, x, y, label)
+        ax.scatter(paper[x], paper[y], marker="*", s=160, color=PAPER_COLOR, label="paper", zorder=4)
+        for _, r in paper.iterrows():
+            ax.annotate(f"paper: {r[label]}", (r[x], r[y]), xytext=(6, 4),
+                        textcoords="offset points", fontsize="small")
+    if logx:
+        ax.set_xscale("log")
+    ax.legend(fontsize="small", loc="best")
+    return _finish(fig, ax, f"{y} against {x} (Pareto front)",
+                   f"{x} ({xunit}{', log scale' if logx else ''})", f"{y} ({yunit})", source)
+
+
+def plot_vocabulary_scaling(df: pd.DataFrame, *, x: str = "num_classes", y: str = "micro_f1",
+                            hue: str = "model", yunit: str = "%", logy: bool = False,
+                            source: str = "synthetic", ax=None):
+    """``y`` against vocabulary size per model (log x), with the 3862 (2018) and 4716 (2017)
+    vocabularies marked."""
+    _require(df, x, y, hue)
+    fig, ax = _new(ax)
+    for model, g in df.groupby(hue, sort=False):
+        g = g.groupby(x, as_index=False)[y].mean().sort_values(x)
+        ax.plot(g[x], g[y], marker="o", color=model_color(str(model)), label=str(model))
+    for v, name in ((3862, "2018: 3862"), (4716, "2017: 4716")):
+        ax.axvline(v, color="#999999", ls=":", lw=1)
+        ax.annotate(name, xy=(v, 1.0), xycoords=("data", "axes fraction"), rotation=90,
+                    va="top", ha="right", fontsize="x-small", color="#555555")
+    ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _finish(fig, ax, f"{y} against vocabulary size", "vocabulary size (classes, log scale)",
+                   f"{y} ({yunit})" if yunit else y, source)
+
+
+# -------------------------------------------------------------------------- interpretability
+def plot_attention_timeline(scores: Mapping[str, np.ndarray], spans: Sequence[tuple[float, float]] = (),
+                            *, span_label: str = "true evidence", title: str = "Evidence timeline",
+                            ylabel: str = "score (normalised to sum 1 per series)",
+                            normalise: bool = True, source: str = "synthetic", ax=None):
+    """Per-frame score lines (one per series, coloured by modality) over shaded true spans.
+
+    ``scores``: series name -> [T] per-frame scores, e.g. ``{"attention (visual)": w_v,
+    "attention (audio)": w_a}``; the modality (hence colour) is read from the name. Series of a
+    second method for the same modality are dashed. ``spans``: ``(start, end)`` frame intervals
+    (end exclusive) of the true evidence, shaded. ``normalise`` divides each series by its sum
+    (absolute values), so that series of different methods share one axis.
+    """
+    if not scores:
+        raise ValueError("scores is empty")
+    fig, ax = _new(ax, figsize=(9.0, 3.4))
+    seen: dict[str, int] = {}
+    length = 0
+    for name, values in scores.items():
+        v = _array(values, f"scores[{name!r}]").astype(float)
+        if normalise:
+            total = np.abs(v).sum()
+            v = np.abs(v) / total if total > 0 else v
+        length = max(length, v.size)
+        modality = modality_of(name)
+        k = seen.get(modality, 0)
+        seen[modality] = k + 1
+        ax.plot(np.arange(v.size), v, color=MODALITY_COLORS[modality],
+                ls=["-", "--", ":", "-."][k % 4], lw=1.5, label=name)
+    for i, (start, end) in enumerate(spans):
+        if not 0 <= start < end:
+            raise ValueError(f"span {(start, end)} must satisfy 0 <= start < end")
+        ax.axvspan(start - 0.5, end - 0.5, color="#999999", alpha=0.25, lw=0,
+                   label=span_label if i == 0 else None)
+    ax.set_xlim(-0.5, length - 0.5)
+    ax.legend(fontsize="small", loc="upper right")
+    return _finish(fig, ax, title, "frame (1 frame = 1 s)", ylabel, source)
+
+
+def plot_modality_share(df: pd.DataFrame, *, label: str = "class", share: str = "audio_share",
+                        truth: str | None = "true_audio_share", source: str = "synthetic", ax=None):
+    """Per class: the estimated audio share (orange) and visual share (blue) as one stacked bar,
+    the true audio share as a black diamond.
+
+    ``df``: columns ``label``, ``share`` (in [0, 1]) and optionally ``truth`` (in [0, 1], or one
+    of ``"audio"``, ``"visual"``, ``"both"`` meaning 1, 0, 0.5).
+    """
+    _require(df, label, share, *([truth] if truth else []))
+    s = df[share].to_numpy(float)
+    if np.any((s < 0) | (s > 1)) or np.isnan(s).any():
+        raise ValueError(f"column {share!r} must lie in [0, 1]")
+    fig, ax = _new(ax, figsize=(7.0, max(2.5, 0.35 * len(df) + 1.2)))
+    names = [str(v) for v in df[label]]
+    y = np.arange(len(df))
+    ax.barh(y, s, color=MODALITY_COLORS["audio"], label="audio share")
+    ax.barh(y, 1 - s, left=s, color=MODALITY_COLORS["visual"], label="visual share")
+    if truth:
+        t = df[truth].map(lambda v: {"audio": 1.0, "visual": 0.0, "both": 0.5}.get(v, v)).astype(float)
+        ax.plot(t, y, "D", color="black", ms=6, label="true audio share")
+    ax.set_yticks(y, names)
+    ax.set_xlim(0, 1)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _finish(fig, ax, "Modality share per class", "share of the evidence (fraction, 0..1)",
+                   "class", source)

@@ -1,0 +1,907 @@
+"""One command reproduces everything: papermill over ``notebooks/``, then a report.
+
+``python -m afkit reproduce --profile cpu`` (see :func:`main`):
+
+1. makes sure the data exist: the embedded synthetic set is generated into ``--data-dir`` (by
+   ``afkit.synth.ensure_dataset``) unless that directory already holds a real release;
+2. runs every ``notebooks/NN_*.ipynb`` in name order with papermill (one subprocess per notebook,
+   a kernel spec pointing at this very interpreter, ``--timeout`` seconds per notebook), with a
+   progress bar over notebooks; the executed copies go to ``OUT/notebooks/``. A failed notebook
+   is reported by name and cell and the others still run; the command exits 1 if any failed;
+3. writes ``OUT/run.json`` (git SHA, profile, seed, machine, seconds and status per notebook, the
+   files each notebook wrote) and the report ``OUT/REPORT.md`` + ``OUT/report.html`` (+ a
+   screenshot of its first screen, ``OUT/report.png``, where chromium is installed);
+4. with ``--publish`` (the default for the ``cpu`` profile) copies the figures to the repository's
+   ``figures/`` and the report to ``report/``, the rendered results readers see on GitHub.
+
+Output convention (the notebooks follow it; :func:`paths` builds it)::
+
+    OUT/
+      figures/NAME.png, NAME.svg   afkit.plots.save_figure(fig, NAME, paths(out_dir).figures)
+      tables/NAME.csv              save_table(df, NAME, out_dir)   (one table, header row)
+      results/NAME.json            save_result(NAME, data, out_dir, profile=..., seed=...)
+      notebooks/NN_name.ipynb      the executed notebooks (with outputs)
+      logs/NN_name.log             papermill's output per notebook
+      kernels/                     the kernel spec papermill uses (this interpreter)
+      run.json                     run metadata (what the report is built from)
+      REPORT.md, report.html, report.png
+
+Names start with the notebook's number (``00_label_frequency``) so that figures of different
+notebooks never collide; the report attributes each file to the notebook run that wrote it.
+
+Every notebook has a cell tagged ``parameters`` assigning the literals ``profile``, ``data_dir``,
+``store_dir``, ``out_dir``, ``seed``, ``device``; papermill injects this command's values after it.
+:func:`check_notebook` enforces that and the repository's rules (stored without outputs, no
+function or class defined in a notebook).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import html
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS_DIR = REPO / "notebooks"
+PARAMETERS = ("profile", "data_dir", "store_dir", "out_dir", "seed", "device")
+KERNEL_NAME = "afkit-python3"
+NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[\w\-]+\.ipynb$")
+FIGURE_FORMATS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
+TABLE_ROWS_SHOWN = 60  # longer tables are cut in the report (the CSV keeps every row)
+
+
+@dataclass(frozen=True)
+class ReproduceProfile:
+    """Run settings per profile."""
+
+    timeout_s: float | None  # per notebook, wall clock; None = no limit
+    publish: bool            # copy figures to figures/ and the report to report/
+    device: str              # the notebooks' `device` parameter
+
+
+PROFILES = {
+    "smoke": ReproduceProfile(timeout_s=600, publish=False, device="cpu"),
+    "cpu": ReproduceProfile(timeout_s=1800, publish=True, device="cpu"),
+    "paper": ReproduceProfile(timeout_s=None, publish=False, device="auto"),
+}
+
+
+# ---------------------------------------------------------------------------- output convention
+@dataclass(frozen=True)
+class OutPaths:
+    """The output folders of a reproduction run (see the module docstring)."""
+
+    root: Path
+    figures: Path
+    tables: Path
+    results: Path
+    notebooks: Path
+    logs: Path
+    kernels: Path
+    run_json: Path
+
+
+def paths(out_dir, create: bool = True) -> OutPaths:
+    """The output folders under ``out_dir``; ``create`` makes figures/, tables/ and results/."""
+    root = Path(out_dir).expanduser().resolve()
+    p = OutPaths(root=root, figures=root / "figures", tables=root / "tables",
+                 results=root / "results", notebooks=root / "notebooks", logs=root / "logs",
+                 kernels=root / "kernels", run_json=root / "run.json")
+    if create:
+        for d in (p.figures, p.tables, p.results):
+            d.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def _check_name(name: str) -> None:
+    if not name or not re.fullmatch(r"[\w\-.]+", name) or name.startswith("."):
+        raise ValueError(f"output name must be a plain file stem (letters, digits, _-.), got {name!r}")
+
+
+def save_table(df, name: str, out_dir) -> Path:
+    """Writes ``df`` as ``OUT/tables/NAME.csv`` (no index column: reset it first to keep it)."""
+    _check_name(name)
+    if len(df.columns) == 0:
+        raise ValueError(f"table {name!r} has no columns")
+    path = paths(out_dir).tables / f"{name}.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def save_result(name: str, data: dict, out_dir, *, profile: str, seed: int, config=None) -> Path:
+    """Writes ``OUT/results/NAME.json``: ``data`` plus provenance (config, profile, seed, git SHA,
+    versions, UTC time), as every afkit results file does."""
+    _check_name(name)
+    from dataclasses import asdict, is_dataclass
+
+    from afkit.train import git_sha, versions
+
+    if is_dataclass(config):
+        config = asdict(config)
+    record = {"name": name, "profile": profile, "seed": seed, "config": config,
+              "git_sha": git_sha(REPO), "versions": versions(),
+              "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "data": data}
+    path = paths(out_dir).results / f"{name}.json"
+    path.write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
+    return path
+
+
+def _json_default(o):
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"{type(o).__name__} is not JSON serializable")
+
+
+# ------------------------------------------------------------------------------------ notebooks
+def find_notebooks(notebooks_dir=NOTEBOOKS_DIR, select: str | None = None) -> list[Path]:
+    """``NN_*.ipynb`` in ``notebooks_dir`` in name order; ``select`` = ``"00,02"`` keeps those numbers
+    (an unknown number is an error)."""
+    nb_dir = Path(notebooks_dir)
+    if not nb_dir.is_dir():
+        raise FileNotFoundError(f"notebooks directory {nb_dir} does not exist")
+    found = sorted(p for p in nb_dir.iterdir() if NOTEBOOK_PATTERN.match(p.name))
+    if select:
+        wanted = [s.strip() for s in select.split(",") if s.strip()]
+        by_number = {p.name[:2]: p for p in found}
+        unknown = [w for w in wanted if w.zfill(2) not in by_number and w not in {p.stem for p in found}]
+        if unknown:
+            raise ValueError(f"no notebook numbered {', '.join(unknown)} in {nb_dir}; have "
+                             f"{', '.join(p.stem for p in found) or 'none'}")
+        keep = {w.zfill(2) if w.zfill(2) in by_number else w for w in wanted}
+        found = [p for p in found if p.name[:2] in keep or p.stem in keep]
+    return found
+
+
+def check_notebook(path) -> list[str]:
+    """The rule violations of a stored notebook (an empty list when it is clean).
+
+    Rules: no outputs and no execution counts in code cells; exactly one cell tagged
+    ``parameters`` that assigns each of :data:`PARAMETERS` a literal; no ``def``/``class``
+    anywhere (IPython magics and shell lines are ignored); every code cell parses.
+    """
+    import nbformat
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    problems = []
+    param_cells = []
+    for i, cell in enumerate(nb.cells, start=1):
+        if cell.cell_type != "code":
+            continue
+        if cell.get("outputs"):
+            problems.append(f"{path.name}: cell {i} is stored with outputs")
+        if cell.get("execution_count") is not None:
+            problems.append(f"{path.name}: cell {i} is stored with an execution count")
+        source = "\n".join("pass" if line.lstrip().startswith(("%", "!")) else line
+                           for line in cell.source.splitlines())
+        try:
+            tree = ast.parse(source)
+        except SyntaxError as e:
+            problems.append(f"{path.name}: cell {i} does not parse: {e.msg} (line {e.lineno})")
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                kind = "class" if isinstance(node, ast.ClassDef) else "function"
+                problems.append(f"{path.name}: cell {i} defines {kind} {node.name!r}")
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            param_cells.append((i, tree))
+    if len(param_cells) != 1:
+        problems.append(f"{path.name}: needs exactly one cell tagged 'parameters', has {len(param_cells)}")
+    else:
+        i, tree = param_cells[0]
+        assigned = {}
+        for node in tree.body:
+            targets = node.targets if isinstance(node, ast.Assign) else \
+                [node.target] if isinstance(node, ast.AnnAssign) and node.value is not None else []
+            for t in targets:
+                if isinstance(t, ast.Name):
+                    try:
+                        assigned[t.id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        problems.append(f"{path.name}: parameter {t.id!r} (cell {i}) is not a literal")
+                        assigned[t.id] = None
+        missing = [k for k in PARAMETERS if k not in assigned]
+        if missing:
+            problems.append(f"{path.name}: parameters cell {i} lacks {', '.join(missing)}")
+    return problems
+
+
+def write_kernelspec(kernels_dir) -> Path:
+    """Writes a Jupyter kernel spec ``afkit-python3`` that runs ``sys.executable``; returns the
+    folder to put on ``JUPYTER_PATH`` (specs live in ``<it>/kernels/<name>/kernel.json``)."""
+    kernels_dir = Path(kernels_dir)
+    spec_dir = kernels_dir / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": f"afkit ({Path(sys.executable).parent.parent.name} python)",
+            "language": "python", "metadata": {"debugger": False}}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1) + "\n")
+    return kernels_dir
+
+
+def _child_main(job_path: str) -> int:
+    """Runs one notebook with papermill (in a subprocess of :func:`run_notebook`); writes the
+    outcome as JSON next to the job file."""
+    job = json.loads(Path(job_path).read_text())
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    outcome: dict = {"status": "ok"}
+    try:
+        pm.execute_notebook(job["input"], job["output"], parameters=job["parameters"],
+                            kernel_name=job["kernel_name"], cwd=job["cwd"], progress_bar=False,
+                            log_output=True, request_save_on_cell_execute=True)
+    except PapermillExecutionError as e:
+        outcome = {"status": "failed", "cell_index": e.cell_index, "exec_count": e.exec_count,
+                   "source": e.source, "ename": e.ename, "evalue": e.evalue}
+    except Exception as e:  # kernel death, missing parameters, unreadable notebook
+        outcome = {"status": "failed", "cell_index": None, "exec_count": None, "source": None,
+                   "ename": type(e).__name__, "evalue": str(e)}
+    Path(job["outcome"]).write_text(json.dumps(outcome))
+    return 0
+
+
+def _descendants(pid: int) -> list[int]:
+    """Process ids below ``pid`` (Linux /proc; empty elsewhere)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def _kill_tree(proc: subprocess.Popen) -> None:
+    for pid in [proc.pid] + _descendants(proc.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    proc.wait()
+
+
+def _source_cell(nb_path: Path, source: str | None, fallback: int | None) -> tuple[int | None, str]:
+    """(1-based cell number in the stored notebook, its first line) of the failing source."""
+    import nbformat
+
+    nb = nbformat.read(nb_path, as_version=4)
+    if source is not None:
+        for i, cell in enumerate(nb.cells, start=1):
+            if cell.cell_type == "code" and cell.source.strip() == source.strip():
+                first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
+                return i, first.strip()
+    return (fallback + 1 if fallback is not None else None), ""
+
+
+def run_notebook(nb_path, out: OutPaths, parameters: dict, timeout_s: float | None = None,
+                 jupyter_path=None) -> dict:
+    """Executes one notebook with papermill in a subprocess; returns its run record.
+
+    The record: ``name``, ``status`` (``ok`` / ``failed`` / ``timeout``), ``seconds``,
+    ``output`` and ``log`` (relative to OUT), and for a failure ``error`` = ``{cell, exec_count,
+    ename, evalue, first_line}`` with ``cell`` the 1-based cell number in the stored notebook.
+    """
+    nb_path = Path(nb_path).resolve()
+    out.notebooks.mkdir(parents=True, exist_ok=True)
+    out.logs.mkdir(parents=True, exist_ok=True)
+    output = out.notebooks / nb_path.name
+    log = out.logs / f"{nb_path.stem}.log"
+    env = dict(os.environ)
+    if jupyter_path is not None:
+        env["JUPYTER_PATH"] = os.pathsep.join(
+            [str(jupyter_path)] + ([env["JUPYTER_PATH"]] if env.get("JUPYTER_PATH") else []))
+    env.setdefault("PYTHONHASHSEED", "0")
+    with tempfile.TemporaryDirectory(prefix="afkit-nb-") as tmp:
+        job = Path(tmp) / "job.json"
+        outcome_path = Path(tmp) / "outcome.json"
+        job.write_text(json.dumps({"input": str(nb_path), "output": str(output),
+                                   "parameters": parameters, "kernel_name": KERNEL_NAME,
+                                   "cwd": str(nb_path.parent), "outcome": str(outcome_path)}))
+        cmd = [sys.executable, "-c",
+               "import sys; from afkit.reproduce import _child_main; sys.exit(_child_main(sys.argv[1]))",
+               str(job)]
+        start = time.perf_counter()
+        with open(log, "w") as log_f:
+            proc = subprocess.Popen(cmd, stdout=log_f, stderr=subprocess.STDOUT, env=env,
+                                    cwd=str(nb_path.parent))
+            try:
+                proc.wait(timeout=timeout_s)
+                timed_out = False
+            except subprocess.TimeoutExpired:
+                _kill_tree(proc)
+                timed_out = True
+        seconds = time.perf_counter() - start
+        record = {"name": nb_path.stem, "input": str(nb_path), "seconds": round(seconds, 2),
+                  "output": str(output.relative_to(out.root)), "log": str(log.relative_to(out.root))}
+        if timed_out:
+            record["status"] = "timeout"
+            record["error"] = {"cell": None, "exec_count": None, "ename": "Timeout",
+                               "evalue": f"notebook ran past {timeout_s:g} s and was stopped",
+                               "first_line": ""}
+            return record
+        if not outcome_path.exists():
+            tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            record["status"] = "failed"
+            record["error"] = {"cell": None, "exec_count": None, "ename": "RunnerError",
+                               "evalue": f"papermill exited {proc.returncode}: {tail[0]}",
+                               "first_line": ""}
+            return record
+        outcome = json.loads(outcome_path.read_text())
+    record["status"] = outcome["status"]
+    if outcome["status"] != "ok":
+        cell, first = _source_cell(nb_path, outcome.get("source"), outcome.get("cell_index"))
+        record["error"] = {"cell": cell, "exec_count": outcome.get("exec_count"),
+                           "ename": outcome["ename"], "evalue": outcome["evalue"], "first_line": first}
+    return record
+
+
+def describe_failure(record: dict) -> str:
+    """One line naming the notebook, the cell and the error of a failed run record."""
+    e = record["error"]
+    where = f"cell {e['cell']}" if e.get("cell") else "before any cell ran"
+    if e.get("exec_count"):
+        where += f" (In [{e['exec_count']}])"
+    first = f" `{e['first_line']}`" if e.get("first_line") else ""
+    return f"{record['name']}: {record['status']} at {where}{first}: {e['ename']}: {e['evalue']}"
+
+
+def _snapshot(out: OutPaths) -> dict[str, tuple[int, int]]:
+    snap = {}
+    for d in (out.figures, out.tables, out.results):
+        if d.is_dir():
+            for f in d.iterdir():
+                if f.is_file():
+                    st = f.stat()
+                    snap[str(f.relative_to(out.root))] = (st.st_mtime_ns, st.st_size)
+    return snap
+
+
+# ------------------------------------------------------------------------------------- metadata
+def data_source(data_dir) -> str:
+    """``"synthetic"`` (afkit's generated set, complete or interrupted), ``"real"`` (release files
+    without afkit's marks) or ``"missing"``."""
+    d = Path(data_dir)
+    # afkit.synth's marks: ground_truth/, synth_manifest.json (written last), .synth_in_progress
+    if (d / "ground_truth").is_dir() or (d / "synth_manifest.json").exists() or (d / ".synth_in_progress").exists():
+        return "synthetic"
+    if any((d / sub).is_dir() and any((d / sub).glob("*.tfrecord")) for sub in ("video", "frame")):
+        return "real"
+    return "missing"
+
+
+def machine() -> dict:
+    """Host facts for the report: OS, CPU, cores, memory, Python, package versions."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    mem = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) / 2**20:.1f} GiB"
+    except OSError:
+        pass
+    cpu = platform.processor() or ""
+    try:
+        cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                    if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    versions = {}
+    for pkg in ("afkit", "torch", "numpy", "pandas", "matplotlib", "papermill"):
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            versions[pkg] = "not installed"
+    gpu = None
+    try:
+        q = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                           capture_output=True, text=True, timeout=10)
+        if q.returncode == 0:
+            gpu = ", ".join(ln.strip() for ln in q.stdout.splitlines() if ln.strip()) or None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"os": platform.platform(), "cpu": cpu, "cores": os.cpu_count(), "memory": mem,
+            "gpu": gpu, "python": platform.python_version(), "versions": versions}
+
+
+def _git_sha() -> str | None:
+    try:
+        from afkit.train import git_sha
+    except Exception:  # torch missing: report without it rather than fail the run
+        return None
+    return git_sha(REPO)
+
+
+def regenerate_command(meta: dict, notebook: str | None = None) -> str:
+    """The command that regenerates a notebook's outputs (or the whole run)."""
+    cmd = f"python -m afkit reproduce --profile {meta.get('profile', 'cpu')}"
+    if notebook:
+        cmd += f" --notebooks {notebook[:2]}"
+    if meta.get("seed") is not None and meta.get("seed") != 0:
+        cmd += f" --seed {meta['seed']}"
+    for key, flag in (("data_dir", "--data-dir"), ("out_dir", "--out"), ("notebooks_dir", "--notebooks-dir")):
+        value, default = meta.get(key), meta.get(f"default_{key}")
+        if value and value != default:
+            cmd += f" {flag} {_rel(value)}"
+    return cmd
+
+
+def _rel(p) -> str:
+    try:
+        return str(Path(p).resolve().relative_to(REPO))
+    except ValueError:
+        return str(p)
+
+
+# --------------------------------------------------------------------------------------- report
+def _markdown_table(df, max_rows: int = TABLE_ROWS_SHOWN) -> str:
+    shown = df.head(max_rows)
+
+    def cell(v) -> str:
+        return _fmt(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(c) for c in shown.columns) + " |",
+             "|" + "|".join("---" for _ in shown.columns) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in shown.itertuples(index=False)]
+    if len(df) > max_rows:
+        lines.append(f"\n*first {max_rows} of {len(df)} rows*")
+    return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        if v != v:
+            return ""
+        return f"{v:.4g}" if abs(v) < 1e6 else f"{v:,.0f}"
+    return str(v)
+
+
+def _html_table(df, table_id: str, max_rows: int = TABLE_ROWS_SHOWN) -> str:
+    shown = df.head(max_rows)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
+    body = "\n".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+                     for row in shown.itertuples(index=False))
+    note = (f'<p class="note">first {max_rows} of {len(df)} rows</p>' if len(df) > max_rows else "")
+    return (f'<table id="{html.escape(table_id)}" class="data"><thead><tr>{head}</tr></thead>'
+            f"<tbody>\n{body}\n</tbody></table>{note}")
+
+
+def _banner(meta: dict) -> tuple[str, str]:
+    """(Markdown, HTML) of the data banner."""
+    source = meta.get("data_source")
+    if source == "synthetic":
+        text = ("Every number and figure in this report was computed on afkit's **synthetic** data "
+                "set (generated in the YouTube-8M release format), not on the real YouTube-8M. "
+                "They show how the code and the models behave; they are not YouTube-8M scores and "
+                "must not be compared with the paper's numbers as if they were.")
+        cls = "banner synthetic"
+    elif source == "real":
+        text = f"Data: the YouTube-8M release at `{meta.get('data_dir')}`."
+        cls = "banner real"
+    else:
+        text = ("The data source of this run was not recorded: treat every number as coming from "
+                "unknown data.")
+        cls = "banner unknown"
+    h = html.escape(text)
+    h = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", h)
+    h = re.sub(r"`(.+?)`", r"<code>\1</code>", h)
+    return f"> **Data.** {text}", f'<div class="{cls}"><strong>Data.</strong> {h}</div>'
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:1100px;margin:0 auto;
+padding:1.2em 1.5em;color:#222;line-height:1.45}
+h1{margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
+.banner{padding:.8em 1em;border-radius:6px;margin:1em 0;border:1px solid}
+.banner.synthetic{background:#fff4e5;border-color:#e69f00}
+.banner.real{background:#e8f4fb;border-color:#0072b2} .banner.unknown{background:#eee;border-color:#999}
+table.data,table.meta{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.9em}
+table.data th,table.data td,table.meta th,table.meta td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+table.data th,table.meta th{background:#f3f3f3} table.meta td,table.meta th{text-align:left}
+figure{margin:1em 0} figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.9em;color:#444} code{background:#f3f3f3;padding:0 .25em;border-radius:3px}
+.ok{color:#096b2e;font-weight:bold} .failed,.timeout{color:#b00020;font-weight:bold}
+.error{background:#fdecee;border-left:4px solid #b00020;padding:.5em 1em} .note{color:#666;font-size:.85em}
+"""
+
+
+def build_report(out_dir, *, dest_dir=None, figures_dir=None, link_notebooks: bool = True,
+                 title: str = "afkit reproduction report") -> tuple[Path, Path]:
+    """Writes ``REPORT.md`` and ``report.html`` into ``dest_dir`` (default ``out_dir``) from the
+    files under ``out_dir`` (figures/, tables/*.csv, results/*.json, run.json); returns both paths.
+
+    Each notebook of ``run.json`` gets a section: status (and for a failure the cell and error),
+    the command that regenerates it, its tables (CSV rendered as tables) and figures (PNG shown,
+    SVG/PDF linked). Files no recorded notebook wrote are gathered under "Other outputs".
+    ``figures_dir`` (default ``OUT/figures``) is where the images are linked from (relative
+    links), so a published report can point at the repository's ``figures/``.
+    """
+    import pandas as pd
+
+    out = paths(out_dir, create=False)
+    if not out.root.is_dir():
+        raise FileNotFoundError(f"output folder {out.root} does not exist")
+    dest = Path(dest_dir).resolve() if dest_dir is not None else out.root
+    dest.mkdir(parents=True, exist_ok=True)
+    fig_dir = Path(figures_dir).resolve() if figures_dir is not None else out.figures
+    meta = json.loads(out.run_json.read_text()) if out.run_json.exists() else {}
+    runs: dict = meta.get("notebooks", {})
+
+    all_files = sorted(str(p.relative_to(out.root)) for d in (out.figures, out.tables, out.results)
+                       if d.is_dir() for p in d.iterdir() if p.is_file())
+    owner: dict[str, str] = {}
+    for name, rec in sorted(runs.items()):
+        for f in rec.get("outputs", []):
+            owner[f] = name
+    sections = [(name, runs[name]) for name in sorted(runs)]
+    orphans = [f for f in all_files if f not in owner]
+    if orphans:
+        sections.append(("Other outputs" if runs else "Outputs", None))
+
+    md: list[str] = [f"# {title}", ""]
+    ht: list[str] = [f"<h1>{html.escape(title)}</h1>"]
+    b_md, b_html = _banner(meta)
+    md += [b_md, ""]
+    ht.append(b_html)
+
+    # run metadata
+    mach = meta.get("machine", {})
+    rows = [("git commit", meta.get("git_sha")), ("profile", meta.get("profile")),
+            ("seed", meta.get("seed")), ("device", meta.get("device")),
+            ("data", f"{meta.get('data_source', 'unknown')} ({_rel(meta['data_dir'])})" if meta.get("data_dir") else None),
+            ("started (UTC)", meta.get("started")), ("total time", _seconds(meta.get("seconds"))),
+            ("machine", ", ".join(str(x) for x in (mach.get("cpu"), f"{mach.get('cores')} cores" if mach.get("cores") else None,
+                                                   mach.get("memory"), mach.get("gpu") or ("no GPU" if mach else None)) if x)),
+            ("OS / Python", f"{mach.get('os')} / Python {mach.get('python')}" if mach else None),
+            ("versions", ", ".join(f"{k} {v}" for k, v in mach.get("versions", {}).items()) or None),
+            ("command", f"`{meta['command']}`" if meta.get("command") else None)]
+    rows = [(k, v) for k, v in rows if v not in (None, "")]
+    if rows:
+        md += ["## Run", "", "| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows] + [""]
+        ht.append('<h2>Run</h2><table class="meta">' + "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{_inline_code(str(v))}</td></tr>" for k, v in rows) + "</table>")
+    if runs:
+        md += ["## Notebooks", "", "| notebook | status | time | regenerate |", "|---|---|---|---|"]
+        trs = []
+        for name, rec in sections:
+            if rec is None:
+                continue
+            cmd = regenerate_command(meta, name)
+            md.append(f"| [{name}](#{name.lower()}) | {rec['status']} | {_seconds(rec.get('seconds'))} | `{cmd}` |")
+            trs.append(f'<tr><td><a href="#{html.escape(name)}">{html.escape(name)}</a></td>'
+                       f'<td class="{html.escape(rec["status"])}">{html.escape(rec["status"])}</td>'
+                       f"<td>{_seconds(rec.get('seconds'))}</td><td><code>{html.escape(cmd)}</code></td></tr>")
+        md.append("")
+        ht.append('<h2>Notebooks</h2><table class="meta"><thead><tr><th>notebook</th><th>status</th>'
+                  "<th>time</th><th>regenerate</th></tr></thead><tbody>" + "".join(trs) + "</tbody></table>")
+
+    n_table = 0
+    for name, rec in sections:
+        files = [f for f in all_files if owner.get(f) == name] if rec is not None else orphans
+        cmd = regenerate_command(meta, name if rec is not None else None)
+        md += [f"## {name}", ""]
+        ht.append(f'<h2 id="{html.escape(name)}">{html.escape(name)}</h2>')
+        if rec is not None:
+            status = rec["status"]
+            line = f"**{status}** in {_seconds(rec.get('seconds'))}. Regenerate: `{cmd}`"
+            md += [line, ""]
+            nb_link = ""
+            if link_notebooks and rec.get("output") and (out.root / rec["output"]).exists():
+                rel = os.path.relpath(out.root / rec["output"], dest)
+                md += [f"Executed notebook: [{rec['output']}]({rel})", ""]
+                nb_link = f' Executed notebook: <a href="{html.escape(rel)}">{html.escape(rec["output"])}</a>.'
+            ht.append(f'<p><span class="{html.escape(status)}">{html.escape(status)}</span> in '
+                      f"{_seconds(rec.get('seconds'))}. Regenerate: <code>{html.escape(cmd)}</code>.{nb_link}</p>")
+            if rec.get("error"):
+                msg = describe_failure(rec)
+                md += [f"> **Failed.** {msg}", ""]
+                ht.append(f'<div class="error"><strong>Failed.</strong> {html.escape(msg)}</div>')
+        else:
+            md += [f"Regenerate: `{cmd}`", ""]
+            ht.append(f"<p>Regenerate: <code>{html.escape(cmd)}</code></p>")
+        tables = [f for f in files if f.startswith("tables/") and f.endswith(".csv")]
+        for f in tables:
+            stem = Path(f).stem
+            try:
+                df = pd.read_csv(out.root / f)
+            except (pd.errors.EmptyDataError, pd.errors.ParserError) as e:
+                md += [f"### Table `{stem}`", "", f"(unreadable CSV: {e})", ""]
+                ht.append(f"<h3>Table <code>{html.escape(stem)}</code></h3><p class='error'>unreadable CSV: {html.escape(str(e))}</p>")
+                continue
+            n_table += 1
+            md += [f"### Table `{stem}`", "", _markdown_table(df), "",
+                   f"*{len(df)} rows; file `{f}`; regenerate: `{cmd}`*", ""]
+            ht.append(f"<h3>Table <code>{html.escape(stem)}</code></h3>" + _html_table(df, f"table-{n_table}")
+                      + f'<p class="note">{len(df)} rows; file <code>{html.escape(f)}</code>; regenerate: '
+                      f"<code>{html.escape(cmd)}</code></p>")
+        stems: dict[str, list[str]] = {}
+        for f in files:
+            if f.startswith("figures/") and f.lower().endswith(FIGURE_FORMATS):
+                stems.setdefault(Path(f).stem, []).append(f)
+        for stem, group in stems.items():
+            shown = next((g for g in group if g.lower().endswith((".png", ".jpg", ".jpeg", ".svg"))), None)
+            others = [g for g in group if g != shown]
+            md.append(f"### Figure `{stem}`")
+            ht.append(f"<h3>Figure <code>{html.escape(stem)}</code></h3><figure>")
+            if shown:
+                rel = os.path.relpath(fig_dir / Path(shown).name, dest)
+                md += ["", f"![{stem}]({rel})", ""]
+                ht.append(f'<img src="{html.escape(rel)}" alt="{html.escape(stem)}" loading="eager">')
+            links = [os.path.relpath(fig_dir / Path(g).name, dest) for g in others]
+            also = (" Also: " + ", ".join(f"[{Path(x).suffix[1:]}]({x})" for x in links) + ".") if links else ""
+            md += [f"*Regenerate: `{cmd}`.{also}*", ""]
+            also_h = (" Also: " + ", ".join(f'<a href="{html.escape(x)}">{html.escape(Path(x).suffix[1:])}</a>'
+                                            for x in links) + ".") if links else ""
+            ht.append(f"<figcaption>Regenerate: <code>{html.escape(cmd)}</code>.{also_h}</figcaption></figure>")
+        results = [f for f in files if f.startswith("results/")]
+        if results:
+            md += ["Results files: " + ", ".join(f"`{f}`" for f in results), ""]
+            ht.append("<p>Results files: " + ", ".join(f"<code>{html.escape(f)}</code>" for f in results) + "</p>")
+        if rec is not None and not files:
+            md += ["*(no figures or tables)*", ""]
+            ht.append('<p class="note">(no figures or tables)</p>')
+
+    md_path = dest / "REPORT.md"
+    html_path = dest / "report.html"
+    md_path.write_text("\n".join(md).rstrip() + "\n")
+    html_path.write_text("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                         f"<meta name=\"viewport\" content=\"width=device-width\"><title>{html.escape(title)}</title>"
+                         f"<style>{_CSS}</style></head><body>\n" + "\n".join(ht) + "\n</body></html>\n")
+    return md_path, html_path
+
+
+def _inline_code(text: str) -> str:
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", html.escape(text))
+
+
+def _seconds(s) -> str:
+    if s is None:
+        return "n/a"
+    s = float(s)
+    return f"{s:.1f} s" if s < 120 else f"{int(s // 60)} min {s % 60:02.0f} s"
+
+
+# -------------------------------------------------------------------------------------- browser
+def find_chromium() -> str | None:
+    """Path of a chromium/chrome executable (``$CHROMIUM`` first), or None."""
+    env = os.environ.get("CHROMIUM")
+    if env and shutil.which(env):
+        return shutil.which(env)
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+_CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                   "--allow-file-access-from-files", "--hide-scrollbars", "--mute-audio")
+
+
+def _chromium(args: list[str], timeout: float) -> subprocess.CompletedProcess:
+    exe = find_chromium()
+    if exe is None:
+        raise FileNotFoundError("chromium is not installed (Debian: apt-get install -y chromium)")
+    with tempfile.TemporaryDirectory(prefix="afkit-chromium-") as profile:
+        cmd = [exe, *_CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise TimeoutError(f"chromium did not finish within {timeout:g} s") from None
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+
+
+def screenshot_report(html_path, png_path=None, *, window: str = "1280,900", timeout: float = 90) -> Path:
+    """Screenshot of the first screen of ``html_path`` (headless chromium) as ``png_path``
+    (default ``report.png`` beside it); raises FileNotFoundError without chromium."""
+    html_path = Path(html_path).resolve()
+    png = Path(png_path).resolve() if png_path else html_path.with_suffix(".png")
+    if png.exists():
+        png.unlink()
+    proc = _chromium([f"--screenshot={png}", f"--window-size={window}", "--virtual-time-budget=5000",
+                      html_path.as_uri()], timeout)
+    if not png.exists() or png.stat().st_size == 0:
+        raise RuntimeError(f"chromium wrote no screenshot (exit {proc.returncode}): {proc.stderr[-500:]}")
+    return png
+
+
+_CHECK_SCRIPT = """<script>
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.map.call(document.images, function (i) {
+    return {src: i.getAttribute('src'), complete: i.complete, width: i.naturalWidth, height: i.naturalHeight};
+  });
+  var tables = Array.prototype.map.call(document.querySelectorAll('table'), function (t) {
+    var body = t.querySelectorAll('tbody tr').length;
+    return {id: t.id, cls: t.className, rows: body, height: t.getBoundingClientRect().height};
+  });
+  var pre = document.createElement('pre');
+  pre.id = 'afkit-browser-check';
+  pre.textContent = 'AFKIT-' + 'CHECK' + JSON.stringify({images: imgs, tables: tables}) + 'AFKIT-' + 'END';
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def check_report_in_browser(html_path, *, timeout: float = 90) -> dict:
+    """Loads ``html_path`` in headless chromium and reports what a reader's browser sees.
+
+    Returns ``{"images": [{src, complete, width, height}], "tables": [{id, cls, rows, height}]}``
+    with ``width`` = ``naturalWidth`` (0 for an image that failed to load) and ``rows`` the
+    number of body rows. The page is loaded from a sibling copy with a probe script (so that
+    relative links resolve exactly as for the report), which is removed afterwards.
+    """
+    html_path = Path(html_path).resolve()
+    text = html_path.read_text()
+    if "</body>" not in text:
+        raise ValueError(f"{html_path} has no </body>")
+    probe = html_path.with_name(f".afkit-check-{os.getpid()}-{html_path.name}")
+    probe.write_text(text.replace("</body>", _CHECK_SCRIPT + "</body>", 1))
+    try:
+        proc = _chromium(["--virtual-time-budget=10000", "--dump-dom", probe.as_uri()], timeout)
+    finally:
+        probe.unlink(missing_ok=True)
+    m = re.search(r'<pre id="afkit-browser-check">AFKIT-CHECK(.*?)AFKIT-END</pre>', proc.stdout, re.S)
+    if not m:
+        raise RuntimeError(f"the probe did not run in chromium (exit {proc.returncode}): {proc.stderr[-800:]}")
+    return json.loads(html.unescape(m.group(1)))
+
+
+# ------------------------------------------------------------------------------------------ main
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m afkit reproduce",
+        description="Run every notebook with papermill and build the report (Markdown + HTML).")
+    ap.add_argument("--profile", default="cpu", choices=sorted(PROFILES),
+                    help="smoke (seconds, tests), cpu (the main run, <= 30 min on 2 cores), paper (GPU, real data)")
+    ap.add_argument("--out", default=None, help="output folder (default: out/<profile>)")
+    ap.add_argument("--data-dir", default=None,
+                    help="data folder; the synthetic set is generated there unless it holds a real "
+                         "release (default: data/generated/<profile>)")
+    ap.add_argument("--store-dir", default=None, help="feature store folder (default: stores/<profile>)")
+    ap.add_argument("--notebooks", default=None, help="comma-separated numbers to run, e.g. 00,02 (default: all)")
+    ap.add_argument("--notebooks-dir", default=str(NOTEBOOKS_DIR), help="folder of NN_*.ipynb (default: notebooks/)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default=None, help="the notebooks' device parameter (default per profile)")
+    ap.add_argument("--timeout", type=float, default=None,
+                    help="seconds per notebook before it is stopped (default per profile: smoke 600, cpu 1800, paper none)")
+    ap.add_argument("--publish", dest="publish", action="store_true", default=None,
+                    help="copy figures to figures/ and the report to report/ (default for cpu)")
+    ap.add_argument("--no-publish", dest="publish", action="store_false")
+    ap.add_argument("--publish-dir", default=str(REPO), help="where figures/ and report/ are published (default: the repository)")
+    ap.add_argument("--no-screenshot", action="store_true", help="skip the chromium screenshot of the report")
+    return ap
+
+
+def ensure_data(data_dir: Path, profile: str, seed: int) -> str:
+    """Generates the embedded synthetic set into ``data_dir`` unless it holds a real release;
+    returns :func:`data_source` afterwards."""
+    if data_source(data_dir) == "real":
+        return "real"
+    from afkit import synth  # lazy: only when the data must be made
+
+    synth.ensure_dataset(data_dir, profile, seed)
+    return data_source(data_dir)
+
+
+def publish(out_dir, publish_dir) -> tuple[Path, Path]:
+    """Copies ``OUT/figures/*`` to ``PUBLISH/figures/`` and writes the report (linking those
+    figures) to ``PUBLISH/report/``; returns the report's (md, html) paths."""
+    out = paths(out_dir, create=False)
+    pub = Path(publish_dir).resolve()
+    figs = pub / "figures"
+    figs.mkdir(parents=True, exist_ok=True)
+    for f in sorted(out.figures.glob("*")):
+        if f.is_file():
+            shutil.copy2(f, figs / f.name)
+    return build_report(out.root, dest_dir=pub / "report", figures_dir=figs, link_notebooks=False)
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    prof = PROFILES[args.profile]
+    defaults = {"out_dir": REPO / "out" / args.profile, "data_dir": REPO / "data" / "generated" / args.profile,
+                "store_dir": REPO / "stores" / args.profile}
+    out = paths(args.out or defaults["out_dir"])
+    data_dir = Path(args.data_dir or defaults["data_dir"]).expanduser().resolve()
+    store_dir = Path(args.store_dir or defaults["store_dir"]).expanduser().resolve()
+    device = args.device or prof.device
+    timeout = args.timeout if args.timeout is not None else prof.timeout_s
+    if timeout is not None and timeout <= 0:
+        raise SystemExit(f"--timeout must be positive, got {timeout}")
+    do_publish = prof.publish if args.publish is None else args.publish
+    notebooks = find_notebooks(args.notebooks_dir, args.notebooks)
+    if not notebooks:
+        print(f"reproduce: no NN_*.ipynb notebooks in {args.notebooks_dir}", file=sys.stderr)
+        return 1
+
+    from tqdm.auto import tqdm
+
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    print(f"reproduce: profile {args.profile}, seed {args.seed}, {len(notebooks)} notebook(s) -> {out.root}")
+    source = ensure_data(data_dir, args.profile, args.seed)
+    print(f"reproduce: data {source} at {data_dir}")
+    jupyter_path = write_kernelspec(out.kernels)
+    parameters = {"profile": args.profile, "data_dir": str(data_dir), "store_dir": str(store_dir),
+                  "out_dir": str(out.root), "seed": args.seed, "device": device}
+
+    previous = json.loads(out.run_json.read_text()).get("notebooks", {}) if out.run_json.exists() else {}
+    records = {k: v for k, v in previous.items() if (Path(args.notebooks_dir) / f"{k}.ipynb").exists()}
+    failures = []
+    bar = tqdm(notebooks, desc="notebooks", unit="nb", dynamic_ncols=True)
+    for nb in bar:
+        bar.set_postfix_str(nb.stem)
+        before = _snapshot(out)
+        rec = run_notebook(nb, out, parameters, timeout, jupyter_path)
+        after = _snapshot(out)
+        rec["outputs"] = sorted(f for f, sig in after.items() if before.get(f) != sig)
+        records[nb.stem] = rec
+        if rec["status"] != "ok":
+            failures.append(rec)
+            tqdm.write(f"FAILED {describe_failure(rec)} (log: {out.root / rec['log']})")
+        else:
+            tqdm.write(f"ok     {nb.stem} ({rec['seconds']:.1f} s, {len(rec['outputs'])} file(s))")
+    bar.close()
+
+    meta = {"profile": args.profile, "seed": args.seed, "device": device, "data_dir": str(data_dir),
+            "store_dir": str(store_dir), "out_dir": str(out.root), "data_source": source,
+            "default_data_dir": str(defaults["data_dir"]), "default_out_dir": str(defaults["out_dir"]),
+            "notebooks_dir": str(Path(args.notebooks_dir).resolve()), "default_notebooks_dir": str(NOTEBOOKS_DIR),
+            "git_sha": _git_sha(), "started": started.isoformat(timespec="seconds"),
+            "seconds": round(time.perf_counter() - t0, 1), "machine": machine(),
+            "command": "python -m afkit reproduce " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "notebooks": records}
+    out.run_json.write_text(json.dumps(meta, indent=2) + "\n")
+    md_path, html_path = build_report(out.root)
+    print(f"reproduce: report {md_path} and {html_path}")
+    if not args.no_screenshot:
+        try:
+            print(f"reproduce: screenshot {screenshot_report(html_path)}")
+        except (FileNotFoundError, RuntimeError, TimeoutError) as e:
+            print(f"reproduce: no screenshot ({e})", file=sys.stderr)
+    if do_publish:
+        pub_md, pub_html = publish(out.root, args.publish_dir)
+        if not args.no_screenshot and find_chromium():
+            try:
+                screenshot_report(pub_html)
+            except (RuntimeError, TimeoutError) as e:
+                print(f"reproduce: no screenshot of the published report ({e})", file=sys.stderr)
+        print(f"reproduce: published figures to {Path(args.publish_dir) / 'figures'} and the report to {pub_md.parent}")
+    if failures:
+        print(f"reproduce: {len(failures)} of {len(notebooks)} notebook(s) failed:", file=sys.stderr)
+        for rec in failures:
+            print(f"  {describe_failure(rec)}", file=sys.stderr)
+        return 1
+    print(f"reproduce: all {len(notebooks)} notebook(s) ran in {_seconds(meta['seconds'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

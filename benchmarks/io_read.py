@@ -1,0 +1,260 @@
+"""Read speed of YouTube-8M TFRecords: afkit vs the ``tfrecord`` package vs protobuf vs TensorFlow.
+
+    .venv/bin/python benchmarks/io_read.py [--videos 20000] [--frame-videos 1000] [--frames 150]
+                                           [--tf-python /tmp/tfenv/bin/python]
+
+Generates (with ``afkit.write_records``, random content) a video-level set and a frame-level
+set of 4 shards each in a temp dir, warms the page cache, then reads both with every reader,
+each in its own subprocess (TensorFlow and ``tfrecord`` cannot share one), best of
+``--repeat`` runs after a warm-up run, and prints videos/s and MB/s. Every reader yields, per video, the id, the
+labels and the features as numpy arrays (frame-level: uint8 [T, 1024] and [T, 128]).
+
+readers:
+  raw              read the bytes of the files, nothing else (upper bound)
+  afkit-framing    afkit's framing walk with both CRC32Cs checked, no parse
+  afkit            afkit.read_records (CRCs checked), one dict per video
+  afkit-batched    afkit.read_video_batches (batches of 256) (video-level only; CRCs checked)
+  tfrecord-pkg     the tfrecord package's tfrecord_loader (no CRC check), frames stacked
+  protobuf         tfrecord's example_pb2 (upb protobuf) parse + numpy (no CRC check)
+  tensorflow       tf.data.TFRecordDataset + tf.io.parse_example (batched 1024, video-level) or
+                   parse_single_sequence_example + decode_raw (frame-level); TF checks CRCs.
+                   Run with --tf-python (a venv with tensorflow-cpu), skipped when absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+# ----------------------------------------------------------------------------- readers (worker side)
+
+
+def _files(d, kind):
+    return sorted(glob.glob(os.path.join(d, kind, "*.tfrecord")))
+
+
+def run_raw(files, kind):
+    n = 0
+    for p in files:
+        with open(p, "rb") as f:
+            while chunk := f.read(16 << 20):
+                n += len(chunk)
+    return None  # videos unknown: reported from the count file
+
+
+def run_afkit_framing(files, kind):
+    from afkit.tfrecord import iter_spans
+
+    return sum(1 for p in files for _ in iter_spans(p))
+
+
+def run_afkit(files, kind):
+    from afkit.records import read_records
+
+    n = 0
+    for r in read_records(files):
+        n += 1
+    return n
+
+
+def run_afkit_batched(files, kind):
+    from afkit.records import read_video_batches
+
+    if kind != "video":
+        return "n/a"
+    return sum(len(b["id"]) for b in read_video_batches(files))
+
+
+def run_tfrecord_pkg(files, kind):
+    import numpy as np
+    from tfrecord.reader import tfrecord_loader
+
+    n = 0
+    if kind == "video":
+        desc = {"id": "byte", "labels": "int", "mean_rgb": "float", "mean_audio": "float"}
+        for p in files:
+            for r in tfrecord_loader(p, None, desc):
+                bytes(r["id"]).decode()
+                n += 1
+    else:
+        desc = {"id": "byte", "labels": "int"}
+        seq = {"rgb": "byte", "audio": "byte"}
+        for p in files:
+            for ctx, s in tfrecord_loader(p, None, desc, sequence_description=seq):
+                bytes(ctx["id"]).decode()
+                np.stack(s["rgb"]), np.stack(s["audio"])
+                n += 1
+    return n
+
+
+def run_protobuf(files, kind):
+    import numpy as np
+    from tfrecord import example_pb2
+    from tfrecord.reader import tfrecord_iterator
+
+    n = 0
+    for p in files:
+        for raw in tfrecord_iterator(p):
+            if kind == "video":
+                m = example_pb2.Example.FromString(raw)
+                f = m.features.feature
+                f["id"].bytes_list.value[0].decode()
+                np.array(f["labels"].int64_list.value, np.int64)
+                np.array(f["mean_rgb"].float_list.value, np.float32)
+                np.array(f["mean_audio"].float_list.value, np.float32)
+            else:
+                m = example_pb2.SequenceExample.FromString(raw)
+                c = m.context.feature
+                c["id"].bytes_list.value[0].decode()
+                np.array(c["labels"].int64_list.value, np.int64)
+                fl = m.feature_lists.feature_list
+                for k in ("rgb", "audio"):
+                    np.frombuffer(b"".join(x.bytes_list.value[0] for x in fl[k].feature), np.uint8)
+            n += 1
+    return n
+
+
+def run_tensorflow(files, kind):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    n = 0
+    if kind == "video":
+        spec = {"id": tf.io.FixedLenFeature([], tf.string), "labels": tf.io.VarLenFeature(tf.int64),
+                "mean_rgb": tf.io.FixedLenFeature([1024], tf.float32),
+                "mean_audio": tf.io.FixedLenFeature([128], tf.float32)}
+        ds = tf.data.TFRecordDataset(files).batch(1024).map(lambda x: tf.io.parse_example(x, spec))
+        for b in ds:
+            b["mean_rgb"].numpy(), b["mean_audio"].numpy(), b["labels"].values.numpy()
+            n += int(b["id"].shape[0])
+    else:
+        ctx = {"id": tf.io.FixedLenFeature([], tf.string), "labels": tf.io.VarLenFeature(tf.int64)}
+        seq = {"rgb": tf.io.FixedLenSequenceFeature([], tf.string),
+               "audio": tf.io.FixedLenSequenceFeature([], tf.string)}
+
+        def parse(x):
+            c, s = tf.io.parse_single_sequence_example(x, context_features=ctx, sequence_features=seq)
+            return c["id"], c["labels"].values, tf.io.decode_raw(s["rgb"], tf.uint8), tf.io.decode_raw(s["audio"], tf.uint8)
+
+        for vid, labels, rgb, audio in tf.data.TFRecordDataset(files).map(parse):
+            rgb.numpy(), audio.numpy()
+            n += 1
+    return n
+
+
+READERS = {"raw": run_raw, "afkit-framing": run_afkit_framing, "afkit": run_afkit,
+           "afkit-batched": run_afkit_batched, "tfrecord-pkg": run_tfrecord_pkg,
+           "protobuf": run_protobuf, "tensorflow": run_tensorflow}
+
+
+def worker(reader, d, kind, repeat):
+    files = _files(d, kind)
+    fn = READERS[reader]
+    fn(files, kind)  # warm up: imports, TensorFlow's graph building, page cache
+    best, n = float("inf"), None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        n = fn(files, kind)
+        best = min(best, time.perf_counter() - t)
+    print(json.dumps({"videos": n, "seconds": best}))
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def generate(d, n_video, n_frame, frames, shards=4):
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from afkit.records import write_records
+
+    rng = np.random.default_rng(0)
+
+    def vids(n, start, frame):
+        for i in range(start, start + n):
+            v = {"id": f"{i:08x}", "labels": np.sort(rng.choice(3862, size=int(rng.integers(1, 6)), replace=False))}
+            if frame:
+                t = int(np.clip(rng.normal(frames, frames / 5), 1, 300))
+                v["rgb"] = rng.integers(0, 256, (t, 1024), dtype=np.uint8)
+                v["audio"] = rng.integers(0, 256, (t, 128), dtype=np.uint8)
+            else:
+                v["mean_rgb"] = rng.standard_normal(1024).astype(np.float32)
+                v["mean_audio"] = rng.standard_normal(128).astype(np.float32)
+            yield v
+
+    for kind, n in (("video", n_video), ("frame", n_frame)):
+        os.makedirs(os.path.join(d, kind), exist_ok=True)
+        for s in tqdm(range(shards), desc=f"generate {kind}"):
+            a, b = s * n // shards, (s + 1) * n // shards
+            write_records(os.path.join(d, kind, f"train{s:04d}.tfrecord"), vids(b - a, a, kind == "frame"))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--videos", type=int, default=20000, help="video-level videos")
+    ap.add_argument("--frame-videos", type=int, default=1000, help="frame-level videos")
+    ap.add_argument("--frames", type=int, default=150, help="mean frames per frame-level video")
+    ap.add_argument("--repeat", type=int, default=2, help="best of this many reads (after a warm-up)")
+    ap.add_argument("--tf-python", default="/tmp/tfenv/bin/python", help="a python with tensorflow")
+    ap.add_argument("--dir", default=None, help="keep the generated files here (default: a temp dir)")
+    ap.add_argument("--worker", nargs=3, metavar=("READER", "DIR", "KIND"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        return worker(*args.worker, args.repeat)
+
+    tmp = tempfile.TemporaryDirectory(prefix="afkit-io-") if args.dir is None else None
+    d = args.dir or tmp.name
+    if not glob.glob(os.path.join(d, "video", "*.tfrecord")):
+        generate(d, args.videos, args.frame_videos, args.frames)
+    has_tf = os.path.exists(args.tf_python) and subprocess.run(
+        [args.tf_python, "-c", "import tensorflow"], capture_output=True).returncode == 0
+    rows = []
+    for kind in ("video", "frame"):
+        files = _files(d, kind)
+        size = sum(os.path.getsize(p) for p in files)
+        from afkit.records import count_records
+
+        count = count_records(files)
+        for reader in READERS:
+            if reader == "tensorflow" and not has_tf:
+                rows.append((kind, reader, None, None, "tensorflow not installed"))
+                continue
+            py = args.tf_python if reader == "tensorflow" else sys.executable
+            cmd = [py, os.path.abspath(__file__), "--worker", reader, d, kind, "--repeat", str(args.repeat)]
+            env = dict(os.environ, PYTHONPATH=os.path.dirname(HERE))
+            res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if res.returncode:
+                rows.append((kind, reader, None, None, res.stderr.strip().splitlines()[-1][:60]))
+                continue
+            out = json.loads(res.stdout.strip().splitlines()[-1])
+            if out["videos"] == "n/a":
+                continue
+            if out["videos"] is not None and out["videos"] != count:
+                rows.append((kind, reader, None, None, f"read {out['videos']} of {count} videos!"))
+                continue
+            rows.append((kind, reader, count / out["seconds"], size / out["seconds"] / 1e6, ""))
+        rows.append((kind, None, count, size, ""))
+    print(f"\n{'set':<28} {'reader':<15} {'videos/s':>10} {'MB/s':>8}  note")
+    for kind, reader, vps, mbs, note in rows:
+        if reader is None:
+            print(f"  ({kind}: {vps} videos, {mbs / 1e6:.0f} MB)")
+            continue
+        label = "video-level" if kind == "video" else f"frame-level (~{args.frames} frames)"
+        vs = f"{vps:>10,.0f}" if vps else f"{'-':>10}"
+        ms = f"{mbs:>8,.0f}" if mbs else f"{'-':>8}"
+        print(f"{label:<28} {reader:<15} {vs} {ms}  {note}")
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()

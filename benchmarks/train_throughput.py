@@ -1,0 +1,154 @@
+"""Training throughput: samples/s, peak RSS and the achieved fraction of the float32 matmul rate.
+
+    python benchmarks/train_throughput.py                 # paper-size fc_late, attend_fusion + cpu profile
+    python benchmarks/train_throughput.py --steps 2 --threads 2 --skip-paper
+
+For each (model, profile, AdamW implementation) one fresh child process builds the model, runs
+``--warmup`` training steps and then times ``--steps`` steps of the loop's own step (forward,
+BCE-with-logits, backward, AdamW: :func:`afkit.train._make_optimizer`) on random inputs, and
+reports its peak RSS. Achieved FLOP/s = samples/s x 3 x forward FLOPs (``afkit.models.forward_flops``:
+backward costs twice the forward; for these MLPs that is the usual 6 x parameters, and for the
+frame-level model it counts every frame), divided by the rate of
+``torch.mm`` on 2048 x 2048 float32 matrices measured in the same run with the same threads.
+
+On CUDA (when present) the paper profile also runs in bf16 autocast and the table adds the
+projected hours for 20 epochs over the 3.9M-video train split (2018 release).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+TRAIN_VIDEOS_2018 = 3_888_919  # train split of the 2018 release (video level)
+
+
+def matmul_rate(threads: int, n: int = 2048, seconds: float = 2.0, device: str = "cpu") -> float:
+    """FLOP/s of ``torch.mm`` on n x n float32 (2 n^3 FLOPs per product)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    for _ in range(2):
+        a @ b
+    reps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        reps += 1
+        if device != "cpu":
+            torch.cuda.synchronize()
+    return 2 * n**3 * reps / (time.perf_counter() - t0)
+
+
+def run_one(spec: dict) -> dict:
+    """Time training steps of one model (runs in a fresh process, for a clean peak RSS)."""
+    import torch
+    import torch.nn.functional as F
+
+    from afkit import models, train
+
+    torch.set_num_threads(spec["threads"])
+    torch.manual_seed(0)
+    device = torch.device(spec["device"])
+    model = models.build(spec["model"], profile=spec["profile"], dropout=0.4).to(device)
+    config = train.make_config("paper", adamw=spec["adamw"], lr=1e-4)
+    opt = train._make_optimizer(config, model)
+    b = spec["batch"]
+    inputs = [x.to(device) for x in models.example_inputs(model, b, frames=spec["frames"])]
+    y = (torch.rand(b, model.config.num_classes, device=device) < 0.002).float()
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=spec["bf16"])
+
+    def step():
+        with autocast:
+            logits = model(*inputs)
+        loss = F.binary_cross_entropy_with_logits(logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for _ in range(spec["warmup"]):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(spec["steps"]):
+        loss = step()
+    float(loss)
+    seconds = time.perf_counter() - t0
+    params = models.count_parameters(model)
+    return {"params": params, "samples_per_s": b * spec["steps"] / seconds,
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+            "train_flops_per_sample": 3 * models.forward_flops(model, frames=spec["frames"])}
+
+
+def _child(spec: dict) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--one", json.dumps(spec)],
+                          capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"{spec}: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--batch", type=int, default=256, help="paper-size batch")
+    p.add_argument("--cpu-batch", type=int, default=128, help="cpu-profile batch")
+    p.add_argument("--skip-paper", action="store_true")
+    p.add_argument("--one", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.one:
+        print(json.dumps(run_one(json.loads(args.one))))
+        return 0
+
+    import torch
+
+    rate = matmul_rate(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} threads: float32 mm rate "
+          f"{rate / 1e9:.1f} GFLOP/s (2048 x 2048)\n")
+    base = dict(threads=args.threads, device="cpu", bf16=False, frames=300, warmup=args.warmup)
+    specs = []
+    if not args.skip_paper:
+        for model in ("fc_late", "attend_fusion"):
+            for adamw in ("foreach", "fused"):
+                specs.append({**base, "model": model, "profile": "paper", "adamw": adamw,
+                              "batch": args.batch, "steps": args.steps})
+    for model in ("fc_late", "fc_early", "fcrn_gated_late", "attend_fusion", "attend_fusion_frames"):
+        specs.append({**base, "model": model, "profile": "cpu", "adamw": "fused",
+                      "batch": args.cpu_batch, "steps": max(args.steps, 20), "frames": 100})
+    rows = []
+    for spec in specs:
+        r = _child(spec)
+        frac = r["samples_per_s"] * r["train_flops_per_sample"] / rate
+        rows.append((spec["model"], spec["profile"], spec["adamw"], spec["batch"], r["params"],
+                     r["samples_per_s"], r["peak_rss_gb"], frac))
+        print(f"  done {spec['model']} {spec['profile']} {spec['adamw']}", file=sys.stderr, flush=True)
+
+    if torch.cuda.is_available():
+        gpu_rate = matmul_rate(1, n=8192, device="cuda")
+        print(f"CUDA {torch.cuda.get_device_name()}: float32 mm {gpu_rate / 1e12:.1f} TFLOP/s")
+        for model in ("fc_late", "attend_fusion"):
+            r = _child({**base, "device": "cuda", "bf16": True, "model": model, "profile": "paper",
+                        "adamw": "fused", "batch": 1024, "steps": 20, "warmup": 3})
+            hours = 20 * TRAIN_VIDEOS_2018 / r["samples_per_s"] / 3600
+            print(f"  {model} paper bf16 batch 1024: {r['samples_per_s']:.0f} samples/s, "
+                  f"20 epochs on {TRAIN_VIDEOS_2018:,} videos: {hours:.1f} h")
+
+    head = ("model", "profile", "AdamW", "batch", "params", "samples/s", "peak RSS GB", "of mm rate")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "|".join("---" for _ in head) + "|")
+    for m, prof, adamw, b, n, sps, rss, frac in rows:
+        print(f"| {m} | {prof} | {adamw} | {b} | {n:,} | {sps:,.0f} | {rss:.2f} | {frac:.0%} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

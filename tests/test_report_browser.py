@@ -1,0 +1,81 @@
+"""The HTML report as a reader sees it: headless chromium loads it, every figure decodes
+(naturalWidth > 0) and every table has rows; a broken image and an empty table are caught; the
+first screen is screenshotted next to the report.
+
+Needs Debian's chromium (``apt-get install -y chromium chromium-driver``; ``make chromium``).
+Skips without it, except on CI (``CI`` set), where it must run."""
+
+import os
+import struct
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from afkit import plots, reproduce
+
+if reproduce.find_chromium() is None:
+    if os.environ.get("CI"):
+        raise RuntimeError("CI is set but chromium is not installed: the report browser test must run on CI "
+                           "(apt-get install -y chromium chromium-driver)")
+    pytest.skip("chromium is not installed (apt-get install -y chromium chromium-driver); "
+                "the report browser test runs on CI", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """A report built from a fake output folder: two figures, two tables, a run.json."""
+    out = reproduce.paths(tmp_path_factory.mktemp("browser") / "out")
+    plots.set_style()
+    plots.save_figure(plots.plot_frame_counts(np.arange(1, 100)), "00_frames", out.figures, close=True)
+    plots.save_figure(plots.plot_label_frequency([5, 3, 1]), "00_labels", out.figures, formats=("png",), close=True)
+    pd.DataFrame({"model": ["fc_late", "attend_fusion"], "micro_f1": [61.2, 60.9]}).to_csv(out.tables / "04_cmp.csv", index=False)
+    pd.DataFrame({"split": ["train", "validate", "test"], "videos": [300, 100, 80]}).to_csv(out.tables / "00_counts.csv", index=False)
+    meta = {"profile": "smoke", "seed": 0, "data_source": "synthetic", "data_dir": "/d",
+            "notebooks": {"00_data": {"name": "00_data", "status": "ok", "seconds": 1.0,
+                                      "outputs": ["figures/00_frames.png", "figures/00_frames.svg",
+                                                  "figures/00_labels.png", "tables/00_counts.csv"]}}}
+    import json
+
+    out.run_json.write_text(json.dumps(meta))
+    md, html = reproduce.build_report(out.root)
+    return html
+
+
+def test_every_figure_loads_and_every_table_renders(report):
+    seen = reproduce.check_report_in_browser(report)
+    srcs = sorted(i["src"] for i in seen["images"])
+    assert srcs == ["figures/00_frames.png", "figures/00_labels.png"]
+    for img in seen["images"]:
+        png = (report.parent / img["src"]).read_bytes()
+        width, height = struct.unpack(">II", png[16:24])  # the browser decoded the real file
+        assert img["complete"] and (img["width"], img["height"]) == (width, height)
+    data_tables = [t for t in seen["tables"] if "data" in t["cls"].split()]
+    assert sorted(t["rows"] for t in data_tables) == [2, 3]  # 04_cmp.csv, 00_counts.csv
+    assert all(t["rows"] > 0 and t["height"] > 0 for t in seen["tables"])
+    assert not list(report.parent.glob(".afkit-check-*"))  # the probe copy is removed
+
+
+def test_broken_image_and_empty_table_are_detected(tmp_path):
+    good = tmp_path / "ok.png"
+    fig = plots.plot_label_frequency([2, 1])
+    plots.save_figure(fig, "ok", tmp_path, formats=("png",), close=True)
+    page = tmp_path / "page.html"
+    page.write_text('<!DOCTYPE html><html><body><img src="ok.png"><img src="missing.png">'
+                    "<table><thead><tr><th>a</th></tr></thead><tbody></tbody></table></body></html>")
+    seen = reproduce.check_report_in_browser(page)
+    widths = {i["src"]: i["width"] for i in seen["images"]}
+    assert widths["missing.png"] == 0 and widths["ok.png"] == struct.unpack(">I", good.read_bytes()[16:20])[0]
+    assert [t["rows"] for t in seen["tables"]] == [0]
+
+
+def test_screenshot_of_first_screen(report):
+    png = reproduce.screenshot_report(report)
+    assert png == report.with_suffix(".png")
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", data[16:24]) == (1280, 900)
