@@ -38,7 +38,6 @@ Conventions (*our reconstruction*: the paper shows no interpretability analysis 
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -540,9 +539,9 @@ def attribution_table(model: torch.nn.Module, data: Any, *, method: str = "integ
         attr = attribute(model, expanded, classes, method=method, baseline=baseline, n_steps=n_steps,
                          internal_batch_size=internal_batch_size, stats=stats, device=device)
         for modality, a in attr.items():
-            a = a.cpu().double()
-            if kind == "frame":
-                signed, mag = a.sum(-1).numpy(), a.abs().sum(-1).numpy()  # [P, T]
+            a = a.cpu()
+            if kind == "frame":  # [P, T]
+                signed, mag = a.sum(-1, dtype=torch.float64).numpy(), a.abs().sum(-1, dtype=torch.float64).numpy()
                 p, t = np.indices(signed.shape).reshape(2, -1)
                 keep = np.ones_like(p, dtype=bool) if include_padding else expanded["mask"].cpu().numpy()[p, t]
                 parts.append(pd.DataFrame({"video": names[rows[p[keep]]], "label": classes[p[keep]],
@@ -552,7 +551,8 @@ def attribution_table(model: torch.nn.Module, data: Any, *, method: str = "integ
             else:
                 s = _block_sizes((expanded["visual"].shape[1], expanded["audio"].shape[1]), stats)
                 blocks = a.reshape(a.shape[0], s, -1)  # [P, S, D/S]
-                signed, mag = blocks.sum(-1).numpy(), blocks.abs().sum(-1).numpy()
+                signed = blocks.sum(-1, dtype=torch.float64).numpy()
+                mag = blocks.abs().sum(-1, dtype=torch.float64).numpy()
                 p, j = np.indices(signed.shape).reshape(2, -1)
                 parts.append(pd.DataFrame({"video": names[rows[p]], "label": classes[p], "modality": modality,
                                            "block": np.asarray(BLOCKS[modality])[j],
@@ -983,3 +983,90 @@ def deletion_test(model: torch.nn.Module, data: Any, tables: Mapping[str, pd.Dat
         out.append({"method": method, **faithfulness(np.concatenate(top), np.concatenate(rand),
                                                      n_boot=n_boot, seed=seed)})
     return pd.DataFrame(out)
+
+
+# --------------------------------------------------------------------------------------------
+# 4. notebook 08's views: one call per figure or answer
+# --------------------------------------------------------------------------------------------
+
+
+def timeline_scores(tables: Mapping[str, pd.DataFrame], spans: pd.DataFrame | None, video: int | str = 0):
+    """Per-frame series of one explained (video, label) for :func:`afkit.plots.plot_attention_timeline`.
+
+    ``video``: a video id, or an int picking the n-th video (in table order) that has an
+    evidence span. Returns ``(series, spans, title)``: ``{"<method> (<modality>)": [T]}``
+    (attention: mean over heads; attributions: that label's), the label's true ``(start, end)``
+    spans (empty without truth), and a title naming the video and label."""
+    attn = next((t for t in tables.values() if "head" in t.columns), None)
+    attr = {m: t for m, t in tables.items() if "label" in t.columns}
+    vids = list(dict.fromkeys((attn if attn is not None else next(iter(tables.values())))["video"]))
+    label, true_spans = None, []
+    if isinstance(video, int):
+        if spans is not None:
+            ev = spans[spans["has_evidence"] & spans["id"].isin(vids)]
+            row = ev.iloc[min(video, len(ev) - 1)]
+            video, label = row["id"], int(row["label"])
+        else:
+            video = vids[min(video, len(vids) - 1)]
+    if label is None and attr:
+        first = next(iter(attr.values()))
+        label = int(first.loc[first["video"] == video, "label"].iloc[0])
+    if spans is not None and label is not None:
+        s = spans[(spans["id"] == video) & (spans["label"] == label) & spans["has_evidence"]]
+        true_spans = [(int(a), int(b)) for a, b in zip(s["start"], s["end"])]
+    series = {}
+    if attn is not None:
+        a = attn[attn["video"] == video].groupby(["modality", "frame"])["weight"].mean()
+        for mod in ("visual", "audio"):
+            if mod in a.index.get_level_values(0):
+                series[f"attention ({mod})"] = a.loc[mod].sort_index().to_numpy()
+    for method, t in attr.items():
+        g = t[(t["video"] == video) & (t["label"] == label)].groupby(["modality", "frame"])["attribution"].sum()
+        for mod in ("visual", "audio"):
+            if mod in g.index.get_level_values(0):
+                series[f"{method.replace('_', ' ')} ({mod})"] = g.loc[mod].sort_index().to_numpy()
+    return series, true_spans, f"Video {video}, label {label}"
+
+
+def share_table(class_shares: pd.DataFrame, classes: pd.DataFrame | None, max_classes: int = 30) -> pd.DataFrame:
+    """Per class (the ``max_classes`` most explained): ``class`` (name), ``audio_share`` and,
+    with the synthetic truth, ``true_audio_share`` (audio 1, visual 0, both 0.5)."""
+    df = class_shares.sort_values("n", ascending=False).head(max_classes).copy()
+    df["class"] = [f"class {int(c)}" for c in df["label"]]
+    if classes is not None:
+        truth = classes.set_index("index")["modality"]
+        df["true_audio_share"] = df["label"].map(truth).map({"audio": 1.0, "visual": 0.0, "both": 0.5})
+    return df.sort_values("label").reset_index(drop=True)
+
+
+def describe(score_table: pd.DataFrame | None, deletion: pd.DataFrame, entropy: pd.DataFrame,
+             agreement: pd.DataFrame | None = None, source: str = "synthetic") -> str:
+    """Notebook 08's answer in prose, computed from its tables."""
+    parts = []
+    if score_table is not None and len(score_table):
+        s = score_table.set_index("method")
+        best = s.drop(index="random", errors="ignore")["mean"].idxmax()
+        parts.append(
+            "**Finding the evidence.** Mean AUROC of per-frame scores against the true span: "
+            + "; ".join(f"{m.replace('_', ' ')} {r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+                        for m, r in s.iterrows())
+            + f". The best method is {best.replace('_', ' ')}"
+            + (" and it beats the random baseline beyond its interval." if "random" in s.index
+               and s.loc[best, "ci_low"] > s.loc["random", "ci_high"] else
+               ", but not clearly above the random baseline." if "random" in s.index else "."))
+    else:
+        parts.append("**Finding the evidence.** Not scored: this data set has no evidence spans.")
+    if agreement is not None and len(agreement):
+        single = agreement.set_index("truth").loc["single"]
+        parts.append(f"**Modality.** On the {int(single['n_classes'])} single-modality classes, the "
+                     f"modality with the larger attribution share is the true one for "
+                     f"{100 * single['accuracy']:.0f}% of classes.")
+    d = deletion.set_index("method")
+    parts.append("**Faithfulness.** Deleting the top-scored frames lowers the label's logit by "
+                 + "; ".join(f"{m.replace('_', ' ')} {r['mean_drop_top']:.3f} vs random {r['mean_drop_random']:.3f}"
+                             for m, r in d.iterrows()) + ".")
+    if "normalized_entropy" in entropy.columns:
+        parts.append(f"**Attention collapse.** The attention's normalized entropy (1 = uniform over "
+                     f"frames, 0 = one frame) averages {entropy['normalized_entropy'].mean():.2f} over heads.")
+    parts.append(f"*All of it on {source} data.*")
+    return "\n\n".join(parts)

@@ -905,3 +905,63 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# --------------------------------------------------------------------------- notebook setup
+@dataclass(frozen=True)
+class Context:
+    """What a notebook's one setup call resolves (see :func:`setup`)."""
+
+    profile: str
+    seed: int
+    device: str
+    data_dir: Path
+    store_dir: Path
+    out_dir: Path
+    out: OutPaths
+    source: str  # "synthetic" or "real": every figure and table says which
+
+    @property
+    def runs_dir(self) -> Path:
+        """Training runs of this reproduction (``OUT/runs/<label>/seed<k>``)."""
+        return self.out_dir / "runs"
+
+    def ground_truth_classes(self):
+        """The synthetic set's per-class truth (``afkit.synth.load_ground_truth``), or None for
+        a real release."""
+        if self.source != "synthetic":
+            return None
+        from afkit import synth
+
+        return synth.load_ground_truth(self.data_dir, "train")[0]
+
+
+def setup(profile: str = "smoke", *, data_dir=None, store_dir=None, out_dir=None, seed: int = 0,
+          device: str = "cpu", make_data: bool = True) -> Context:
+    """The one setup call of every notebook: resolves the folders (defaults as in
+    ``python -m afkit reproduce``: ``data/generated/<profile>``, ``stores/<profile>``,
+    ``out/<profile>``, relative to the repository), makes the embedded synthetic data if the data
+    folder holds no real release, sets the figure style and seeds numpy, random and torch."""
+    import random
+
+    import numpy as np
+
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; one of {sorted(PROFILES)}")
+    data = Path(data_dir or REPO / "data" / "generated" / profile).expanduser().resolve()
+    stores = Path(store_dir or REPO / "stores" / profile).expanduser().resolve()
+    out = paths(out_dir or REPO / "out" / profile)
+    source = ensure_data(data, profile, seed) if make_data else data_source(data)
+    from afkit import plots
+
+    plots.set_style()
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    return Context(profile=profile, seed=seed, device=device, data_dir=data, store_dir=stores,
+                   out_dir=out.root, out=out, source=source)

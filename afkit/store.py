@@ -186,10 +186,10 @@ def _atomic_json(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
-def _atomic_npy(path: Path, array: np.ndarray) -> None:
+def _atomic_npz(path: Path, **arrays: np.ndarray) -> None:
     tmp = _tmp_name(path)
     with open(tmp, "wb") as f:
-        np.lib.format.write_array(f, np.ascontiguousarray(array), allow_pickle=False)
+        np.savez(f, **arrays)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -295,10 +295,10 @@ def _build_part(task: dict) -> dict:
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     indices = np.concatenate(labels).astype(np.int32) if n and indptr[-1] else np.zeros(0, np.int32)
-    _atomic_npy(Path(f"{prefix}.ids.npy"), np.array(ids, dtype=f"S{width}") if n else np.zeros(0, "S1"))
-    _atomic_npy(Path(f"{prefix}.labels_indptr.npy"), indptr)
-    _atomic_npy(Path(f"{prefix}.labels_indices.npy"), indices)
-    _atomic_npy(Path(f"{prefix}.num_frames.npy"), np.asarray(nframes, dtype=np.int32))
+    _atomic_npz(Path(f"{prefix}.meta.npz"),
+                ids=np.array(ids, dtype=f"S{width}") if n else np.zeros(0, "S1"),
+                labels_indptr=indptr, labels_indices=indices,
+                num_frames=np.asarray(nframes, dtype=np.int32))
     for name in names:
         _fsync_path(tmp[name])
         os.replace(tmp[name], final[name])
@@ -475,7 +475,8 @@ def build_split(out_dir, files: Sequence[str], config: BuildConfig | None = None
         # no vocabulary: the largest label id + 1 (recorded; the reader trusts the manifest)
         top = -1
         for i in range(len(ordered)):
-            idx = np.load(f"{_part_prefix(parts, i)}.labels_indices.npy", mmap_mode=None)
+            with np.load(f"{_part_prefix(parts, i)}.meta.npz") as meta:
+                idx = meta["labels_indices"]
             if idx.size:
                 top = max(top, int(idx.max()))
         num_classes = top + 1
@@ -487,44 +488,42 @@ def build_split(out_dir, files: Sequence[str], config: BuildConfig | None = None
     return report
 
 
-def _copy_bin(src: Path, dst: np.ndarray, row0: int, rows: int, dtype, width: int, step_bytes: int = 64 << 20) -> None:
-    """Copy ``rows`` rows of a raw part file into ``dst[row0:row0+rows]``, ``step_bytes`` at a time."""
-    if rows == 0:
-        return
-    expected = rows * width * np.dtype(dtype).itemsize
-    actual = os.path.getsize(src)
-    if actual != expected:
-        raise StoreError(f"part file {src} has {actual} bytes, expected {expected}; delete it and rebuild")
-    data = np.memmap(src, dtype=dtype, mode="r", shape=(rows, width))
-    step = max(1, step_bytes // (width * np.dtype(dtype).itemsize))
-    for a in range(0, rows, step):
-        b = min(rows, a + step)
-        dst[row0 + a : row0 + b] = data[a:b]
-    del data
+class _NpyWriter:
+    """Writes a .npy file sequentially (header, then rows appended in order) with plain file
+    writes: no memory map, so the pages written do not count in this process's RSS."""
 
+    def __init__(self, path: Path, dtype, shape):
+        self.path, self.dtype, self.shape = path, np.dtype(dtype), tuple(shape)
+        self.expected = int(np.prod(self.shape)) * self.dtype.itemsize
+        self.f = open(path, "wb")
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
+                  "shape": self.shape}
+        np.lib.format.write_array_header_1_0(self.f, header)
+        self.start = self.f.tell()
 
-def _open_out(path: Path, dtype, shape) -> np.ndarray:
-    """A writable .npy memmap (or an in-memory array for a 0-size one, saved on close)."""
-    if int(np.prod(shape)) == 0:
-        return np.zeros(shape, dtype=dtype)
-    return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=tuple(shape))
+    def write(self, array: np.ndarray) -> None:
+        self.f.write(np.ascontiguousarray(array, dtype=self.dtype).data)
 
+    def copy_from(self, src: Path, nbytes: int, step: int = 16 << 20) -> None:
+        """Append the raw bytes of a part file (which must hold exactly ``nbytes``)."""
+        actual = os.path.getsize(src)
+        if actual != nbytes:
+            raise StoreError(f"part file {src} has {actual} bytes, expected {nbytes}; delete it and rebuild")
+        with open(src, "rb") as f:
+            shutil.copyfileobj(f, self.f, step)
 
-def _close_out(path: Path, arr: np.ndarray) -> None:
-    if isinstance(arr, np.memmap):
-        arr.flush()
-        del arr
-        _fsync_path(path)
-    else:
-        with open(path, "wb") as f:
-            np.lib.format.write_array(f, arr, allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
+    def close(self) -> None:
+        written = self.f.tell() - self.start
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.f.close()
+        if written != self.expected:
+            raise StoreError(f"{self.path}: wrote {written} bytes, expected {self.expected}")
 
 
 def _concatenate(out: Path, parts: Path, plan: dict, markers: list[dict], config: BuildConfig,
                  num_classes: int, split: str) -> None:
-    """Parts -> final memmaps (``*.partial``, then renamed) -> manifest (renamed last)."""
+    """Parts -> final arrays (``*.partial``, written sequentially, then renamed) -> manifest (last)."""
     n = sum(m["videos"] for m in markers)
     nnz = sum(m["labels"] for m in markers)
     nf = sum(m["frames"] for m in markers)
@@ -543,36 +542,38 @@ def _concatenate(out: Path, parts: Path, plan: dict, markers: list[dict], config
             specs[f"frames_{m}"] = ("uint8", (nf, w))
     final = {name: out / f"{name}.npy" for name in specs}
     partial = {name: out / f"{name}.npy.partial" for name in specs}
-    arrays = {name: _open_out(partial[name], np.dtype(dt), shape) for name, (dt, shape) in specs.items()}
-
-    row = lab = fr = 0
-    arrays["labels_indptr"][0] = 0
-    if config.frames:
-        arrays["frame_offsets"][0] = 0
-    for i, m in enumerate(markers):
-        prefix = _part_prefix(parts, i)
-        k = m["videos"]
-        _copy_bin(Path(f"{prefix}.features.bin"), arrays["features"], row, k, np.dtype(config.dtype), dim)
-        indptr = np.load(f"{prefix}.labels_indptr.npy")
-        indices = np.load(f"{prefix}.labels_indices.npy")
-        nfr = np.load(f"{prefix}.num_frames.npy")
-        ids = np.load(f"{prefix}.ids.npy")
-        if len(indptr) != k + 1 or len(ids) != k or len(nfr) != k or len(indices) != m["labels"]:
-            raise StoreError(f"part {i} ({m['source']}) disagrees with its marker; delete {parts} and rebuild")
-        arrays["labels_indptr"][row + 1 : row + k + 1] = indptr[1:] + lab
-        arrays["labels_indices"][lab : lab + len(indices)] = indices
-        arrays["ids"][row : row + k] = ids
-        arrays["num_frames"][row : row + k] = nfr
+    writers = {name: _NpyWriter(partial[name], dt, shape) for name, (dt, shape) in specs.items()}
+    try:
+        lab = fr = 0
+        writers["labels_indptr"].write(np.zeros(1, np.int64))
         if config.frames:
-            arrays["frame_offsets"][row + 1 : row + k + 1] = np.cumsum(nfr, dtype=np.int64) + fr
-            for mod, w in _FRAME_DIMS.items():
-                _copy_bin(Path(f"{prefix}.frames_{mod}.bin"), arrays[f"frames_{mod}"], fr, m["frames"], np.uint8, w)
-        row += k
-        lab += len(indices)
-        fr += m["frames"]
-    for name, arr in list(arrays.items()):
-        _close_out(partial[name], arr)
-        del arrays[name], arr
+            writers["frame_offsets"].write(np.zeros(1, np.int64))
+        itemsize = np.dtype(config.dtype).itemsize
+        for i, m in enumerate(markers):
+            prefix = _part_prefix(parts, i)
+            k = m["videos"]
+            with np.load(f"{prefix}.meta.npz") as meta:
+                indptr, indices = meta["labels_indptr"], meta["labels_indices"]
+                nfr, ids = meta["num_frames"], meta["ids"]
+            if len(indptr) != k + 1 or len(ids) != k or len(nfr) != k or len(indices) != m["labels"]:
+                raise StoreError(f"part {i} ({m['source']}) disagrees with its marker; delete {parts} and rebuild")
+            writers["features"].copy_from(Path(f"{prefix}.features.bin"), k * dim * itemsize)
+            writers["labels_indptr"].write(indptr[1:] + lab)
+            writers["labels_indices"].write(indices)
+            writers["ids"].write(ids.astype(f"S{width}"))
+            writers["num_frames"].write(nfr)
+            if config.frames:
+                writers["frame_offsets"].write(np.cumsum(nfr, dtype=np.int64) + fr)
+                for mod, w in _FRAME_DIMS.items():
+                    writers[f"frames_{mod}"].copy_from(Path(f"{prefix}.frames_{mod}.bin"), m["frames"] * w)
+            lab += len(indices)
+            fr += m["frames"]
+    except BaseException:
+        for w in writers.values():
+            w.f.close()
+        raise
+    for w in writers.values():
+        w.close()
     for name in specs:
         os.replace(partial[name], final[name])
         _maybe_kill("concat")
@@ -784,7 +785,8 @@ class Store:
         self.frame_offsets = arrays.get("frame_offsets")
         self.frames_rgb = arrays.get("frames_rgb")
         self.frames_audio = arrays.get("frames_audio")
-        self.columns = {k: slice(a, b) for k, (a, b) in self.manifest["columns"].items()}
+        # in column order (the manifest's JSON keys are sorted by name)
+        self.columns = {k: slice(a, b) for k, (a, b) in sorted(self.manifest["columns"].items(), key=lambda kv: kv[1][0])}
         self.num_classes = int(self.manifest["num_classes"])
         self.feature_set = self.manifest["feature_set"]
         self.split = self.manifest.get("split", root.name)

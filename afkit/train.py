@@ -550,8 +550,7 @@ def evaluate_model(model, data: SplitData, *, batch_size: int = 1024, device="cp
         box = [result]
         dist.broadcast_object_list(box, src=0)
         result = box[0]
-    result = {k: (float(v) if isinstance(v, (float, np.floating, int, np.integer)) else v)
-              for k, v in result.items()}
+    result = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in result.items()}
     result["eval_seconds"] = seconds
     result["videos_per_s"] = len(data) / seconds if seconds > 0 else float("inf")
     model.train(was_training)
@@ -848,10 +847,12 @@ def load_run(run_dir, device="cpu"):
     return model, config
 
 
-def _split_for(model, config: TrainConfig, store, split: str) -> SplitData:
+def _split_for(model, config: TrainConfig | None, store, split: str) -> SplitData:
     if isinstance(store, SplitData):
         return store
-    return open_split(store, split, model.input_kind, config.features, config.max_frames)
+    features = getattr(model.config, "features", "mean")  # the model's own inputs
+    max_frames = config.max_frames if config is not None else 300
+    return open_split(store, split, model.input_kind, features, max_frames)
 
 
 @torch.no_grad()
@@ -861,8 +862,8 @@ def predict_scores(model, store, split: str = "test", *, config: TrainConfig | N
 
     ``store`` is a store directory (``split`` is opened from it) or an open :class:`SplitData`.
     """
-    config = config or TrainConfig()
     data = _split_for(model, config, store, split)
+    config = config or TrainConfig()
     device = next(model.parameters()).device if device is None else torch.device(device)
     model.eval()
     autocast = _autocast_for(device, config.bf16)
@@ -870,7 +871,7 @@ def predict_scores(model, store, split: str = "test", *, config: TrainConfig | N
     for s in _tqdm(range(0, len(data), batch_size), desc=f"predict {split}", disable=not progress):
         rows = np.arange(s, min(len(data), s + batch_size))
         scores[rows], _ = _scores(model, data, rows, device, autocast)
-    return list(data.ids), scores
+    return data.ids[0:len(data)], scores
 
 
 def evaluate_run(run_dir, store_dir, split: str = "validate", *, batch_size: int = 1024,

@@ -6,7 +6,8 @@
 Generates (with ``afkit.write_records``, random content) a video-level set and a frame-level
 set of 4 shards each in a temp dir, warms the page cache, then reads both with every reader,
 each in its own subprocess (TensorFlow and ``tfrecord`` cannot share one), best of
-``--repeat`` runs after a warm-up run, and prints videos/s and MB/s. Every reader yields, per video, the id, the
+``--repeat`` runs after a warm-up run, and prints videos/s and MB/s (wall clock) and videos per CPU-second
+(the process's CPU time, all threads: steadier than wall time on a shared machine). Every reader yields, per video, the id, the
 labels and the features as numpy arrays (frame-level: uint8 [T, 1024] and [T, 128]).
 
 readers:
@@ -160,12 +161,13 @@ def worker(reader, d, kind, repeat):
     files = _files(d, kind)
     fn = READERS[reader]
     fn(files, kind)  # warm up: imports, TensorFlow's graph building, page cache
-    best, n = float("inf"), None
+    best, best_cpu, n = float("inf"), float("inf"), None
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         n = fn(files, kind)
         best = min(best, time.perf_counter() - t)
-    print(json.dumps({"videos": n, "seconds": best}))
+        best_cpu = min(best_cpu, time.process_time() - c)  # all threads of the process
+    print(json.dumps({"videos": n, "seconds": best, "cpu_seconds": best_cpu}))
 
 
 # ----------------------------------------------------------------------------- driver
@@ -226,32 +228,33 @@ def main(argv=None):
         count = count_records(files)
         for reader in READERS:
             if reader == "tensorflow" and not has_tf:
-                rows.append((kind, reader, None, None, "tensorflow not installed"))
+                rows.append((kind, reader, None, None, None, "tensorflow not installed"))
                 continue
             py = args.tf_python if reader == "tensorflow" else sys.executable
             cmd = [py, os.path.abspath(__file__), "--worker", reader, d, kind, "--repeat", str(args.repeat)]
             env = dict(os.environ, PYTHONPATH=os.path.dirname(HERE))
             res = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if res.returncode:
-                rows.append((kind, reader, None, None, res.stderr.strip().splitlines()[-1][:60]))
+                rows.append((kind, reader, None, None, None, res.stderr.strip().splitlines()[-1][:60]))
                 continue
             out = json.loads(res.stdout.strip().splitlines()[-1])
             if out["videos"] == "n/a":
                 continue
             if out["videos"] is not None and out["videos"] != count:
-                rows.append((kind, reader, None, None, f"read {out['videos']} of {count} videos!"))
+                rows.append((kind, reader, None, None, None, f"read {out['videos']} of {count} videos!"))
                 continue
-            rows.append((kind, reader, count / out["seconds"], size / out["seconds"] / 1e6, ""))
-        rows.append((kind, None, count, size, ""))
-    print(f"\n{'set':<28} {'reader':<15} {'videos/s':>10} {'MB/s':>8}  note")
-    for kind, reader, vps, mbs, note in rows:
+            rows.append((kind, reader, count / out["seconds"], size / out["seconds"] / 1e6,
+                         count / max(out["cpu_seconds"], 1e-9), ""))
+        rows.append((kind, None, count, size, None, ""))
+    print(f"\n{'set':<28} {'reader':<15} {'videos/s':>10} {'MB/s':>8} {'videos/CPU-s':>13}  note")
+    for kind, reader, vps, mbs, vpc, note in rows:
         if reader is None:
-            print(f"  ({kind}: {vps} videos, {mbs / 1e6:.0f} MB)")
+            print(f"  ({kind}: {vps} videos, {mbs / 1e6:.0f} MB; {os.cpu_count()} cores, "
+                  f"load average {os.getloadavg()[0]:.1f})")
             continue
         label = "video-level" if kind == "video" else f"frame-level (~{args.frames} frames)"
-        vs = f"{vps:>10,.0f}" if vps else f"{'-':>10}"
-        ms = f"{mbs:>8,.0f}" if mbs else f"{'-':>8}"
-        print(f"{label:<28} {reader:<15} {vs} {ms}  {note}")
+        fmt = lambda x, w: f"{x:>{w},.0f}" if x else f"{'-':>{w}}"  # noqa: E731
+        print(f"{label:<28} {reader:<15} {fmt(vps, 10)} {fmt(mbs, 8)} {fmt(vpc, 13)}  {note}")
     if tmp is not None:
         tmp.cleanup()
 

@@ -378,3 +378,15 @@ def test_inspect_cli_on_corrupt_input(tf_fixtures, capsys):
     err = capsys.readouterr().err
     assert f"record 2 at byte offset {info['offset']}: payload checksum mismatch" in err
     assert R.inspect_main([str(tf_fixtures / "nothing*.tfrecord")]) == 1
+
+
+def test_inspect_limit(tf_fixtures, capsys):
+    assert R.inspect_main([str(tf_fixtures / "tf_frame_2018.tfrecord"), "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "records:         2 (stopped at --limit)" in out and "frames/video:    1..300" in out
+
+
+def test_bytes_and_str_ids_encode_alike(videos):
+    v = videos(1)[0]
+    w = dict(v, id=v["id"].encode())
+    assert R.encode_record(v) == R.encode_record(w)

@@ -275,4 +275,5 @@ def test_adamw_implementations_agree():
         weights.append(model.state_dict())
     for other in weights[1:]:
         for name in weights[0]:
-            torch.testing.assert_close(weights[0][name], other[name], rtol=1e-5, atol=1e-6)
+            # rounding differences, amplified where g ~ sqrt(v) ~ 0, stay far below one step (lr)
+            torch.testing.assert_close(weights[0][name], other[name], rtol=0, atol=1e-3 * 0.01)

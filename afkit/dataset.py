@@ -1,0 +1,122 @@
+"""The data set at hand, as tables: what notebook ``00_data`` shows of a data directory.
+
+Works the same on the embedded synthetic set and on a real YouTube-8M download laid out as in
+``DESIGN.md`` (``video/``, ``frame/``, ``vocabulary.csv``). Video-level files give the labels
+(fast); frame-level files give the frame counts, read up to ``frame_limit`` videos per split
+(the real frame-level release is 1.5 TB: a sample is what a notebook should look at).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from afkit import records
+
+SPLITS = ("train", "validate", "test")
+
+
+@dataclass
+class Overview:
+    """``splits``: one row a split (files, videos, labels per video, frames); ``videos``: one row
+    a video read (split, id, num_labels, num_frames or NaN); ``label_counts``: videos per class
+    in the train split [C]; ``vocabulary``: ``vocabulary.csv`` as read (or None)."""
+
+    splits: pd.DataFrame
+    videos: pd.DataFrame
+    label_counts: np.ndarray
+    vocabulary: pd.DataFrame | None
+
+    def vertical_counts(self) -> pd.Series:
+        """Train videos' labels per vertical (``Vertical1`` of ``vocabulary.csv``), descending."""
+        if self.vocabulary is None or "Vertical1" not in self.vocabulary:
+            return pd.Series(dtype=float)
+        vert = self.vocabulary.set_index("Index")["Vertical1"].reindex(range(len(self.label_counts)))
+        return pd.Series(self.label_counts, index=vert.fillna("(none)").values).groupby(level=0).sum() \
+            .sort_values(ascending=False)
+
+    def examples(self, n: int = 5, split: str = "train") -> pd.DataFrame:
+        """The first ``n`` videos of ``split`` with their label names."""
+        rows = self.videos[self.videos["split"] == split].head(n).copy()
+        names = None
+        if self.vocabulary is not None and "Name" in self.vocabulary:
+            names = self.vocabulary.set_index("Index")["Name"]
+        rows["label_names"] = [
+            ", ".join(str(names.get(int(c), c)) if names is not None else str(c) for c in labs)
+            for labs in rows["labels"]]
+        return rows
+
+
+def read_vocabulary(data_dir) -> pd.DataFrame | None:
+    path = Path(data_dir) / "vocabulary.csv"
+    return pd.read_csv(path) if path.is_file() else None
+
+
+def overview(data_dir, *, frame_limit: int | None = 20_000, splits=SPLITS,
+             num_classes: int | None = None) -> Overview:
+    """Read ``data_dir`` into an :class:`Overview` (labels from every video-level record, frame
+    counts from at most ``frame_limit`` frame-level records per split)."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"data directory {data_dir} does not exist")
+    vocab = read_vocabulary(data_dir)
+    if num_classes is None:
+        num_classes = len(vocab) if vocab is not None else None
+    per_split, videos = [], []
+    label_counts = None
+    for split in splits:
+        vfiles = records.expand_pattern(str(data_dir / "video" / f"{split}*.tfrecord")) \
+            if (data_dir / "video").is_dir() else []
+        ffiles = records.expand_pattern(str(data_dir / "frame" / f"{split}*.tfrecord")) \
+            if (data_dir / "frame").is_dir() else []
+        if not vfiles and not ffiles:
+            continue
+        ids, labels = [], []
+        if vfiles:
+            for batch in records.read_video_batches(vfiles, 1024, num_classes=num_classes):
+                ids += batch["id"]
+                labels += [np.asarray(x).copy() for x in batch["labels"]]
+        frames: dict[str, int] = {}
+        if ffiles:
+            for i, rec in enumerate(records.read_records(ffiles, num_classes=num_classes)):
+                if frame_limit is not None and i >= frame_limit:
+                    break
+                frames[rec["id"]] = len(rec["rgb"])
+                if not vfiles:
+                    ids.append(rec["id"])
+                    labels.append(rec["labels"])
+        nlab = np.array([len(x) for x in labels])
+        df = pd.DataFrame({"split": split, "id": ids, "labels": labels, "num_labels": nlab,
+                           "num_frames": [frames.get(v, np.nan) for v in ids]})
+        videos.append(df)
+        nf = np.array(list(frames.values()))
+        per_split.append({
+            "split": split, "video_files": len(vfiles), "frame_files": len(ffiles),
+            "videos": len(ids), "labels_per_video": float(nlab.mean()) if len(nlab) else 0.0,
+            "videos_without_labels": int((nlab == 0).sum()),
+            "distinct_labels": int(len(np.unique(np.concatenate(labels)))) if labels else 0,
+            "frames_read": len(nf), "frames_min": int(nf.min()) if len(nf) else None,
+            "frames_mean": float(nf.mean()) if len(nf) else None,
+            "frames_max": int(nf.max()) if len(nf) else None})
+        if split == "train" or label_counts is None:
+            c = num_classes or (int(max((x.max() for x in labels if len(x)), default=-1)) + 1)
+            flat = np.concatenate(labels) if labels else np.zeros(0, np.int64)
+            label_counts = np.bincount(flat, minlength=c)
+    if not per_split:
+        raise FileNotFoundError(f"no {{video,frame}}/{{{','.join(splits)}}}*.tfrecord under {data_dir}")
+    return Overview(pd.DataFrame(per_split), pd.concat(videos, ignore_index=True), label_counts, vocab)
+
+
+def modality_summary(classes: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Classes per true evidence modality (visual / audio / both) of a synthetic set's ground
+    truth (``afkit.synth.load_ground_truth``), with their share of the train labels; None for a
+    real release (no truth)."""
+    if classes is None:
+        return None
+    g = classes.groupby("modality")
+    out = pd.DataFrame({"classes": g.size(), "train_labels": g["train_count"].sum()})
+    out["share_of_labels"] = out["train_labels"] / out["train_labels"].sum()
+    return out.reindex([m for m in ("visual", "audio", "both") if m in out.index]).reset_index()
