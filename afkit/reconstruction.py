@@ -328,12 +328,12 @@ def main(argv: list[str] | None = None) -> int:
 def width_sweep(widths=tuple(range(1024, 8193, 512))) -> pd.DataFrame:
     """Parameters against width at paper size (mean inputs, 3862 classes): fc_late with hidden
     width ``w`` (3 layers per modality), and Attend-Fusion (the chosen E, k, A) with head width
-    ``w``. Columns: model, varied, width, parameters."""
+    ``w``. Columns: model (name and the width varied), varied, width, parameters."""
     rows = []
     for w in widths:
         fc = M.model_config("fc_late", "paper", hidden=w)
         af = M.model_config("attend_fusion", "paper", head_width=w)
-        rows.append(dict(model="fc_late", varied="hidden width", width=w, parameters=baseline_params(fc)))
-        rows.append(dict(model="attend_fusion", varied="head width", width=w,
+        rows.append(dict(model="fc_late (hidden width)", varied="hidden width", width=w, parameters=baseline_params(fc)))
+        rows.append(dict(model="attend_fusion (head width)", varied="head width", width=w,
                          parameters=attend_fusion_params(af)))
     return pd.DataFrame(rows)

@@ -16,18 +16,26 @@ Schemas (2017 / 2018 / 2019 releases), one dict per video::
       segment_start_times  int64 [S]
       segment_scores       float32 [S]
 
-Why a hand-written protobuf wire-format walker, not ``tfrecord``'s parser or protobuf objects:
-a record is walked in place (varint / length-delimited fields, no message object is built), the
-packed floats of ``mean_rgb`` are one ``np.frombuffer`` each, and the frames of a feature list,
-which TensorFlow (and every protobuf serializer) lays out with a constant stride (a 9-byte
-``Feature{BytesList{value}}`` header, then the 1024 bytes), are taken as one strided numpy view
-whose headers are checked in one vectorized comparison and copied out in one go -- where
-``tfrecord`` and protobuf build a Python ``bytes`` object per frame (300 per video) plus message
-objects. Any other valid encoding (unpacked lists, reordered or unknown fields, non-minimal
-varints) takes the general (slower, still exact) path. Measured by ``benchmarks/io_read.py``
-(2 cores; the table is in the README): frame-level ~2.5x TensorFlow, video-level (batched,
-:func:`read_video_batches`) at or above TensorFlow's batched ``parse_example``; ``tfrecord``'s
-parser and a plain protobuf parse are several times slower on frames (see the benchmark).
+Why a hand-written protobuf wire-format walker, not ``tfrecord``'s parser or protobuf objects
+(measured: ``benchmarks/io_read.py``, 2 shared cores, CRCs checked by afkit and TensorFlow only;
+videos per CPU-second, the steadier number on a shared machine; the wall-clock table is in the
+README): frame-level (150 frames) afkit ~18,000, TensorFlow ~4,400 (per-record
+``parse_single_sequence_example``), protobuf (upb) ~7,600, ``tfrecord`` ~2,500; video-level
+afkit ``read_video_batches`` ~170,000 and ``read_records`` ~140,000, TensorFlow (batched
+``parse_example``) ~173,000, protobuf ~97,000, ``tfrecord`` ~74,000. The reasons:
+
+- a record is walked in place (varint / length-delimited fields); no message object is built;
+- the frames of a feature list are laid out by TensorFlow (and every protobuf serializer) with a
+  constant stride (a 9-byte ``Feature{BytesList{value}}`` header, then the 1024 bytes), so they
+  are taken as one strided numpy view, the headers checked in one vectorized comparison and the
+  frames copied out in one go -- where ``tfrecord`` and protobuf build a Python ``bytes`` object
+  per frame (up to 300 per video) plus message objects;
+- video-level: the packed floats are one ``np.frombuffer`` each, and :func:`read_video_batches`
+  walks thousands of records at once with numpy (one vectorized step per map entry), decodes all
+  their label varints in one pass and gathers the floats of a batch in one copy.
+
+Any other valid encoding (unpacked lists, other key orders, unknown fields, non-minimal
+varints) takes the general (slower, still exact) path.
 
 Writing hand-encodes the same wire format with map keys in sorted order: the bytes equal
 protobuf's deterministic serialization (``SerializeToString(deterministic=True)``; tested), and
@@ -50,7 +58,6 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -650,9 +657,15 @@ def parse_record(payload: bytes, *, num_classes: int | None = None) -> dict:
 # =========================================================================== files, patterns
 
 
+def _is_side_file(p: str) -> bool:
+    name = os.path.basename(p)
+    return name.endswith(".idx") or ".tmp-" in name
+
+
 def expand_pattern(path_or_pattern) -> list[str]:
     """Files named by a path, a glob pattern (``data/video/train*.tfrecord``), a directory (its
-    ``*.tfrecord`` files) or a list of those; sorted by name, duplicates removed. Raises
+    ``*.tfrecord`` files) or a list of those; sorted by name, duplicates removed; a pattern does
+    not match afkit's ``<file>.idx`` indexes nor its ``.tmp-<pid>`` files being written. Raises
     ``FileNotFoundError`` when nothing matches."""
     items = [path_or_pattern] if isinstance(path_or_pattern, (str, os.PathLike)) else list(path_or_pattern)
     found: set[str] = set()
@@ -660,8 +673,8 @@ def expand_pattern(path_or_pattern) -> list[str]:
         item = os.fspath(item)
         if os.path.isdir(item):
             hits = glob.glob(os.path.join(glob.escape(item), "*.tfrecord"))
-        elif glob.has_magic(item):
-            hits = [p for p in glob.glob(item) if os.path.isfile(p)]
+        elif glob.has_magic(item):  # not afkit's own index and temp files (`train*` matches them)
+            hits = [p for p in glob.glob(item) if os.path.isfile(p) and not _is_side_file(p)]
         else:
             hits = [item] if os.path.isfile(item) else []
         if not hits:
@@ -1014,12 +1027,25 @@ def read_video_batches(path_or_pattern, batch_size: int = 256, *, verify: bool =
             fast = fast[:0]
             dec = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         flat, counts = dec
+        lab_iter = iter(())
         if num_classes is not None and len(flat) and (flat.min() < 0 or flat.max() >= num_classes):
             okl = [False] * len(okl)  # let the general path raise the precise error
         else:
             cuts = np.cumsum(counts).tolist()
-            lab_iter = iter(zip([0] + cuts[:-1], cuts))
+            lab_iter = iter(list(zip([0] + cuts[:-1], cuts)))
         ibl, iel, rol, aol = ib.tolist(), ie.tolist(), ro.tolist(), ao.tolist()
+        if all(okl):  # the common case, without a Python branch per record
+            try:
+                ids = [buf[a:b].decode() for a, b in zip(ibl, iel)]
+            except UnicodeDecodeError:
+                ids = None
+            if ids is not None:
+                out_ids.extend(ids)
+                out_labels.extend([flat[a:b] for a, b in lab_iter])
+                out_rgb.extend([mv[o:o + 4 * RGB_DIM] for o in rol])
+                out_audio.extend([mv[o:o + 4 * AUDIO_DIM] for o in aol])
+                pend.clear()
+                return
         for i, (begin, end, rec, offset) in enumerate(pend):
             if okl[i]:
                 try:
@@ -1049,20 +1075,23 @@ def read_video_batches(path_or_pattern, batch_size: int = 256, *, verify: bool =
                 stats.skip(err)
         pend.clear()
 
-    def flush():
-        n = len(out_ids)
-        flat = np.concatenate(out_labels) if out_labels else np.zeros(0, np.int64)
-        cuts = np.cumsum([len(x) for x in out_labels]).tolist()
+    def flush(n):
+        lab = out_labels[:n]
+        flat = np.concatenate(lab) if lab else np.zeros(0, np.int64)
+        cuts = np.cumsum([len(x) for x in lab]).tolist()
         out = {
-            "id": out_ids[:],
+            "id": out_ids[:n],
             "labels": [flat[a:b] for a, b in zip([0] + cuts[:-1], cuts)],
-            "mean_rgb": np.frombuffer(bytearray().join(out_rgb), np.float32).reshape(n, RGB_DIM),
-            "mean_audio": np.frombuffer(bytearray().join(out_audio), np.float32).reshape(n, AUDIO_DIM),
+            "mean_rgb": np.frombuffer(bytearray().join(out_rgb[:n]), np.float32).reshape(n, RGB_DIM),
+            "mean_audio": np.frombuffer(bytearray().join(out_audio[:n]), np.float32).reshape(n, AUDIO_DIM),
         }
         for x in (out_ids, out_labels, out_rgb, out_audio):
-            x.clear()
+            del x[:n]
         return out
 
+    # records are walked in groups of up to `group` (numpy's per-call cost is paid per group),
+    # then handed out `batch_size` at a time
+    group = max(batch_size, 8192)
     for path in expand_pattern(path_or_pattern):
         for buf, begin, length, rec, offset in _tfr.iter_spans(
                 path, verify=verify, skip_corrupt=skip_corrupt, allow_empty=allow_empty, stats=stats):
@@ -1070,18 +1099,16 @@ def read_video_batches(path_or_pattern, batch_size: int = 256, *, verify: bool =
                 process()
             pend_buf, pend_path = buf, path
             pend.append((begin, begin + length, rec, offset))
-            if len(pend) + len(out_ids) >= batch_size:
+            if len(pend) >= group:
                 process()
-                if len(out_ids) >= batch_size:
-                    yield flush()
+            while len(out_ids) >= batch_size:
+                yield flush(batch_size)
         if pend:
             process()
-    if pend:
-        process()
-    while len(out_ids) >= batch_size:  # pragma: no cover (flushed above)
-        yield flush()
+        while len(out_ids) >= batch_size:
+            yield flush(batch_size)
     if out_ids:
-        yield flush()
+        yield flush(len(out_ids))
 
 
 # =========================================================================== inspect CLI

@@ -610,7 +610,8 @@ def build(out, data=None, *, splits: Sequence[str] | None = None, pattern: str |
 
     ``build("stores/s", "data/synth", feature_set="mean_std", frames=True, workers=2)`` builds every
     split that has files (``splits`` restricts them); ``build("stores/s", pattern=".../train*.tfrecord",
-    split="train")`` builds one split from a pattern. Keyword ``overrides`` set
+    split="train")`` builds one split from a pattern. ``workers > 1`` uses ``spawn`` processes: a
+    script calling it needs the ``if __name__ == "__main__":`` guard (notebooks do not). Keyword ``overrides`` set
     :class:`BuildConfig` fields. Resumes an interrupted build; returns ``{split: BuildReport}``.
     """
     config = config or BuildConfig()
@@ -1084,13 +1085,11 @@ class StoreLoader:
         mask = np.arange(t)[None, :] < kept[:, None]
         outs = []
         for frames, width in ((s.frames_rgb, F.RGB_DIM), (s.frames_audio, F.AUDIO_DIM)):
-            q = np.zeros((b, t, width), dtype=np.uint8)
+            x = np.zeros((b, t, width), dtype=np.float32)  # padding stays 0
             for j in range(b):
                 rows = self.frame_rows(int(lens[j]))
                 block = frames[starts[j] : starts[j] + lens[j]]
-                q[j, : kept[j]] = block[rows]
-            x = self._lut[q]
-            x[~mask] = 0.0
+                np.take(self._lut, block[rows], out=x[j, : kept[j]])  # == dequantize, exactly
             outs.append(x)
         return outs[0], outs[1], mask
 
@@ -1167,3 +1166,76 @@ def verify_main(argv: list[str] | None = None) -> int:
             ok = False
             print(f"FAILED {e}", file=sys.stderr)
     return 0 if ok else 1
+
+
+# --------------------------------------------------------------------------------------------
+# notebook views (notebook 01): tables and arrays of a built store
+
+
+def reports_table(reports: dict[str, BuildReport]) -> "pd.DataFrame":
+    """One row per split of a :func:`build` call: videos, shards built and skipped (resumed),
+    whether it was already complete, seconds."""
+    import pandas as pd
+
+    return pd.DataFrame([{"split": s, "videos": r.videos, "shards_built": len(r.shards_built),
+                          "shards_skipped": len(r.shards_skipped), "already_complete": r.already_complete,
+                          "seconds": round(r.seconds, 2), "path": r.path} for s, r in reports.items()])
+
+
+def verify_table(store_dir, splits: Sequence[str] = SPLITS) -> "pd.DataFrame":
+    """:func:`verify` of every split present under ``store_dir``, one row each (raises
+    :class:`StoreError` on the first split that fails)."""
+    import pandas as pd
+
+    rows = [{"split": s, **verify(Path(store_dir) / s)} for s in splits
+            if (Path(store_dir) / s / MANIFEST).exists()]
+    for r in rows:
+        r["features"] = "x".join(map(str, r["features"]))
+    return pd.DataFrame(rows)
+
+
+def column_blocks(store: Store, max_rows: int | None = 5000) -> dict[str, np.ndarray]:
+    """The store's feature columns as float32 blocks ``{name: [n, width]}`` for plotting, from
+    the first ``max_rows`` videos (a contiguous read)."""
+    n = len(store) if max_rows is None else min(max_rows, len(store))
+    x = np.asarray(store.features[:n], dtype=np.float32)
+    return {name: x[:, sl] for name, sl in store.columns.items()}
+
+
+def compare_video_level(store: Store, data_dir, *, max_videos: int | None = 2000) -> "pd.DataFrame":
+    """Agreement of the store's frame-derived means with the release's video-level ``mean_rgb`` /
+    ``mean_audio`` (same split, matched by id), over at most ``max_videos`` videos: per modality
+    the number compared, the max and mean absolute difference, and the tolerance (half a
+    quantization step, 2/255, plus the store dtype's rounding). Empty when the data set has no
+    video-level files for the split."""
+    import pandas as pd
+
+    from afkit import records
+
+    pattern = Path(data_dir) / "video" / f"{store.split}*.tfrecord"
+    files = records.expand_pattern(str(pattern)) if pattern.parent.is_dir() else []
+    if not files:
+        return pd.DataFrame(columns=["modality", "videos", "max_abs_diff", "mean_abs_diff", "tolerance", "agrees"])
+    row_of = {v: i for i, v in enumerate(store.ids)}
+    got = {"mean_rgb": [], "mean_audio": []}
+    want = {"mean_rgb": [], "mean_audio": []}
+    seen = 0
+    for batch in records.read_video_batches(files, 256):
+        for j, vid in enumerate(batch["id"]):
+            i = row_of.get(vid)
+            if i is None:
+                continue
+            for col in got:
+                got[col].append(np.asarray(store.features[i, store.columns[col]], np.float64))
+                want[col].append(np.asarray(batch[col][j], np.float64))
+            seen += 1
+        if max_videos is not None and seen >= max_videos:
+            break
+    eps = float(np.finfo(store.features.dtype).eps) * 2.0
+    rows = []
+    for col in got:
+        d = np.abs(np.array(got[col]) - np.array(want[col])) if got[col] else np.zeros(1)
+        tol = 2.0 / 255.0 + eps
+        rows.append({"modality": col, "videos": len(got[col]), "max_abs_diff": float(d.max()),
+                     "mean_abs_diff": float(d.mean()), "tolerance": tol, "agrees": bool(d.max() <= tol)})
+    return pd.DataFrame(rows)

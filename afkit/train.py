@@ -30,7 +30,7 @@ the ranks and gathers scores and labels on rank 0 batch by batch into the stream
 
 *Our reconstruction* where the paper is silent: batch size 256, weight decay 0.01 (torch's
 AdamW default), constant learning rate (no schedule), the last partial training batch of an
-epoch dropped, standardized inputs where the model asks for them. See :data:`PROFILES`.
+epoch dropped, inputs standardized with the training split's statistics. See :data:`PROFILES`.
 """
 
 from __future__ import annotations
@@ -75,6 +75,9 @@ class TrainConfig:
     model_overrides: dict = field(default_factory=dict)  # extra keyword arguments for build
     features: str = "mean"  # video-level inputs: "mean" (1024 + 128; afkit.models' default, the
     # one the 341M count matches) or "mean_std" (MF+STD, 2048 + 256)
+    normalization: str = "standardize"  # model input normalization: "standardize" (z-score by
+    # the training split's per-feature mean and std; our reconstruction), "l2" (the starter
+    # code's), "none"
     epochs: int = 8
     batch_size: int = 128  # the global batch (split over the ranks under DDP)
     lr: float = 1e-3
@@ -399,7 +402,8 @@ def _forward(model, batch: dict[str, torch.Tensor], kind: str) -> torch.Tensor:
 
 def _model_kwargs(config: TrainConfig, num_classes: int, kind: str) -> dict:
     """The keyword arguments of ``afkit.models.build`` for a run (stored in ``model.pt``)."""
-    kwargs = {"num_classes": num_classes, "dropout": config.dropout}
+    kwargs = {"num_classes": num_classes, "dropout": config.dropout,
+              "normalization": config.normalization}
     if kind == "video":
         kwargs["features"] = config.features
     kwargs.update(config.model_overrides)
@@ -459,8 +463,9 @@ def _set_input_stats(model, data: SplitData) -> bool:
     from afkit import store as store_mod
 
     if data.kind == "video":
-        vm, vs = store_mod.feature_stats(data.store, data.visual_columns)
-        am, as_ = store_mod.feature_stats(data.store, data.audio_columns)
+        with np.errstate(invalid="ignore", over="ignore"):  # non-finite stats: refused below
+            vm, vs = store_mod.feature_stats(data.store, data.visual_columns)
+            am, as_ = store_mod.feature_stats(data.store, data.audio_columns)
     else:
         from afkit.features import dequantize_lut
 
@@ -477,6 +482,10 @@ def _set_input_stats(model, data: SplitData) -> bool:
             stats += [mean.astype(np.float32),
                       np.sqrt(np.maximum(total[1] / n - mean * mean, 0)).astype(np.float32)]
         vm, vs, am, as_ = stats
+    if not all(np.isfinite(t).all() for t in (vm, vs, am, as_)):
+        raise ValueError(f"the training split {getattr(data.store, 'path', '')} has non-finite "
+                         f"feature statistics (a NaN or infinite feature): check it with "
+                         f"`python -m afkit verify-store`")
     model.set_input_stats(*(torch.from_numpy(np.asarray(t)) for t in (vm, vs, am, as_)))
     return True
 

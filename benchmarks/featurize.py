@@ -1,14 +1,14 @@
 """Featurization throughput and memory: frame-level videos/s into the store, beside a plain read.
 
-    .venv/bin/python benchmarks/featurize.py [--videos 1000,4000] [--frames-mean 150] [--workers 1,2]
+    .venv/bin/python benchmarks/featurize.py [--videos 2000,6000] [--frames-mean 150] [--workers 1,2]
 
-For each input size (random frame-level shards of 250 videos, T uniform in [frames-mean/2,
+For each input size (random frame-level shards of 1000 videos, T uniform in [frames-mean/2,
 3*frames-mean/2], written once under --tmp), every measurement runs in a fresh subprocess and
 reports its wall time and peak RSS (its own and its worker processes'):
 
 - ``read``: ``afkit.records.read_records`` over the files (CRCs checked), nothing else;
 - ``pool``: the featurization alone (``afkit.features.video_features``, mean_std) on frames
-  already in memory (the first 250 videos, repeated), i.e. afkit's own cost;
+  already in memory (the first shard, 4 times), i.e. afkit's own cost;
 - ``store`` w=N: ``afkit.store.build`` (mean_std, float16) with N worker processes;
 - ``store+frames`` w=1: the same with the frame store.
 
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 FULL_RELEASE = 6.1e6
-PER_SHARD = 250
+PER_SHARD = 1000  # the release: ~1000 videos a frame-level shard
 
 CHILD = r"""
 import json, os, resource, sys, time
@@ -46,8 +46,7 @@ if kind == "read":
 elif kind == "pool":
     from afkit.records import read_records
     from afkit.features import video_features
-    recs = list(read_records(sorted(os.listdir(os.path.join(data, "frame")))[0] and
-                             os.path.join(data, "frame", "train0000.tfrecord")))
+    recs = list(read_records(os.path.join(data, "frame", "train0000.tfrecord")))
     out_buf = np.empty(2304)
     t = time.perf_counter()
     for _ in range(4):
@@ -99,7 +98,7 @@ def run(kind: str, data: Path, out: Path, workers: int) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--videos", default="1000,4000", help="input sizes (videos), comma-separated")
+    p.add_argument("--videos", default="2000,6000", help="input sizes (videos), comma-separated")
     p.add_argument("--frames-mean", type=int, default=150)
     p.add_argument("--workers", default="1,2")
     p.add_argument("--tmp", default=None, help="scratch directory (default: a temp dir, removed)")

@@ -11,7 +11,7 @@ each in its own subprocess (TensorFlow and ``tfrecord`` cannot share one), best 
 labels and the features as numpy arrays (frame-level: uint8 [T, 1024] and [T, 128]).
 
 readers:
-  raw              read the bytes of the files, nothing else (upper bound)
+  raw              read the bytes of the files into one reused buffer, nothing else
   afkit-framing    afkit's framing walk with both CRC32Cs checked, no parse
   afkit            afkit.read_records (CRCs checked), one dict per video
   afkit-batched    afkit.read_video_batches (batches of 256) (video-level only; CRCs checked)
@@ -44,12 +44,12 @@ def _files(d, kind):
 
 
 def run_raw(files, kind):
-    n = 0
+    buf = bytearray(4 << 20)  # reused: the read itself, without allocating
     for p in files:
-        with open(p, "rb") as f:
-            while chunk := f.read(16 << 20):
-                n += len(chunk)
-    return None  # videos unknown: reported from the count file
+        with open(p, "rb", buffering=0) as f:
+            while f.readinto(buf):
+                pass
+    return None  # the video count is the driver's
 
 
 def run_afkit_framing(files, kind):

@@ -280,6 +280,9 @@ def test_expand_pattern_sorted_and_clear_errors(tmp_path, videos):
     names = [Path(p).name for p in R.expand_pattern(str(tmp_path / "train*.tfrecord"))]
     assert names == ["train0000.tfrecord", "train0001.tfrecord", "train0002.tfrecord"]
     assert R.expand_pattern(tmp_path) == R.expand_pattern([tmp_path / "train0002.tfrecord", str(tmp_path / "t*")])
+    R.count_records(tmp_path)  # writes train000N.tfrecord.idx beside the files
+    assert (tmp_path / "train0000.tfrecord.idx").is_file()
+    assert [Path(p).name for p in R.expand_pattern(str(tmp_path / "train*"))] == names
     with pytest.raises(FileNotFoundError, match="no TFRecord files match"):
         R.expand_pattern(str(tmp_path / "validate*.tfrecord"))
 
@@ -390,3 +393,33 @@ def test_bytes_and_str_ids_encode_alike(videos):
     v = videos(1)[0]
     w = dict(v, id=v["id"].encode())
     assert R.encode_record(v) == R.encode_record(w)
+
+
+def test_video_batches_mixed_layouts_and_errors(tmp_path, videos):
+    from afkit import tfrecord as T
+
+    vids = videos(9, seed=11)
+    vids[1]["labels"] = np.array([-1, 2**40, 0, 300000], dtype=np.int64)  # long varints
+    vids[2]["id"] = "x" * 200  # an id too long for the canonical fast path
+    payloads = [R.encode_record(v) for v in vids]
+    payloads[4] = _pb_example(vids[4], deterministic=False)  # protobuf's own key order
+    payloads[5] = payloads[5] + b"\x28\x07"  # an unknown field: the general path
+    T.write_tfrecord(tmp_path / "m.tfrecord", payloads)
+    ref = list(read_records(tmp_path / "m.tfrecord"))
+    for v, r in zip(vids, ref):
+        _same(r, v)
+    for bs in (1, 4, 256):
+        flat = [{k: b[k][i] for k in b} for b in R.read_video_batches(tmp_path / "m.tfrecord", bs)
+                for i in range(len(b["id"]))]
+        assert len(flat) == 9
+        for f, r in zip(flat, ref):
+            _same(f, r)
+    # errors: the same message as read_records, and skip_corrupt counts
+    with pytest.raises(InvalidRecordError, match=r"record 1 at byte offset \d+: labels: label -1 outside"):
+        list(R.read_video_batches(tmp_path / "m.tfrecord", num_classes=3862))
+    bad = payloads[:3] + [payloads[3][:-20]]  # a field runs past the end of the message
+    T.write_tfrecord(tmp_path / "b.tfrecord", bad)
+    with pytest.raises(InvalidRecordError, match="record 3 at byte offset"):
+        list(R.read_video_batches(tmp_path / "b.tfrecord"))
+    got = [i for b in R.read_video_batches(tmp_path / "b.tfrecord", skip_corrupt=True) for i in b["id"]]
+    assert got == [v["id"] for v in vids[:3]]

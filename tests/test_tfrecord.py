@@ -40,8 +40,20 @@ def test_round_trip_with_tiny_chunks(tmp_path, monkeypatch):
     payloads = _payloads(40) + [b""]
     assert T.write_tfrecord(p, payloads) == 41
     assert list(T.iter_records(p)) == payloads
+    monkeypatch.setattr(T, "_USE_MMAP", False)
     monkeypatch.setattr(T, "_CHUNK", 64)  # every record straddles a chunk boundary
     assert list(T.iter_records(p)) == payloads
+    assert list(T.iter_records(p, start=7, stop=9)) == payloads[7:9]
+
+
+@pytest.mark.parametrize("use_mmap", [True, False])
+@pytest.mark.parametrize("name", ["damaged_truncated", "damaged_payload_flip", "damaged_length_flip"])
+def test_damaged_files_same_errors_with_and_without_mmap(tf_fixtures, monkeypatch, use_mmap, name):
+    monkeypatch.setattr(T, "_USE_MMAP", use_mmap)
+    monkeypatch.setattr(T, "_CHUNK", 5000)  # chunk boundaries inside records
+    info = _expected(tf_fixtures)[name]
+    with pytest.raises(CorruptRecordError, match=f"record {info['record']} at byte offset {info['offset']}: "):
+        list(T.iter_records(tf_fixtures / f"{name}.tfrecord"))
 
 
 def test_payloads_are_independent_not_a_reused_buffer(tmp_path):

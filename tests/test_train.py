@@ -173,7 +173,10 @@ def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(store_dir, tmp_pa
     step = next(i + 1 for i, rows in enumerate(first_epoch) if row in rows)
     out = tmp_path / "run"
     with pytest.raises(train.NonFiniteLossError) as err:
-        train.train(_config(checkpoint_every_steps=1), bad, out)
+        train.train(_config(checkpoint_every_steps=1, normalization="none"), bad, out)
+    # with standardization the statistics are already infinite: refused before any step
+    with pytest.raises(ValueError, match="non-finite feature statistics"):
+        train.train(_config(), bad, tmp_path / "standardized")
     msg = str(err.value)
     assert re.search(rf"non-finite training loss \((nan|inf)\) at epoch 1, step {step} "
                      rf"\(batch {step} of 6\); the run stopped before the optimizer step", msg)
@@ -232,8 +235,7 @@ def test_eval_cli_prints_every_metric(reference_run, store_dir, capsys):
 
 
 def test_frame_model_trains_on_the_frame_store(store_dir, tmp_path):
-    config = _config(model="attend_fusion_frames", epochs=1, max_frames=4,
-                     model_overrides={"normalization": "standardize"})
+    config = _config(model="attend_fusion_frames", epochs=1, max_frames=4)
     results = train.train(config, store_dir, tmp_path / "frames")
     assert np.isfinite(results["history"][0]["train_loss"])
     model, cfg = train.load_run(tmp_path / "frames")
