@@ -52,6 +52,7 @@ class Spec:
     model: str
     overrides: dict = field(default_factory=dict)
     train: dict = field(default_factory=dict)
+    paper_overrides: dict | None = None  # the same arm at paper size (None: ``overrides``)
 
     def __hash__(self):  # dict fields: hash the label, which is unique within an experiment
         return hash(self.label)
@@ -69,7 +70,8 @@ def model_size(spec: Spec, profile: str, num_classes: int | None = None, feature
 
     from afkit import models
 
-    overrides = dict(spec.overrides)
+    overrides = dict(spec.paper_overrides if profile == "paper" and spec.paper_overrides is not None
+                     else spec.overrides)
     if num_classes is not None:
         overrides["num_classes"] = num_classes
     feats = spec.train.get("features", features)
@@ -78,6 +80,17 @@ def model_size(spec: Spec, profile: str, num_classes: int | None = None, feature
     with torch.device("meta"):
         model = models.build(spec.model, profile, device="meta", **overrides)
     return {"params": models.count_parameters(model), "flops": models.forward_flops(model)}
+
+
+def paper_size(spec: Spec) -> dict:
+    """:func:`model_size` at paper size (3862 classes) with the paper profile's inputs
+    (``afkit.reconstruction.PAPER_FEATURES``, mean), or MF+STD for arms that need both statistics."""
+    from afkit.reconstruction import PAPER_FEATURES
+
+    try:
+        return model_size(spec, "paper", features=PAPER_FEATURES)
+    except ValueError:
+        return model_size(spec, "paper", features="mean_std")
 
 
 def _config_fields(name: str) -> set[str]:
@@ -133,7 +146,7 @@ def run_grid(specs_: list[Spec], store_dir, runs_dir, profile: str, seeds=None, 
             feats = res["config"].get("features")
             num_classes = res["config"].get("model_overrides", {}).get("num_classes")
             prof = model_size(spec, profile, num_classes=_trained_classes(res, num_classes), features=feats)
-            paper = model_size(spec, "paper", features=feats)
+            paper = paper_size(spec)
             sizes[spec.label] = {"flops": prof["flops"], "paper_params": paper["params"],
                                  "paper_flops": paper["flops"]}
         final = res["final"]
@@ -300,6 +313,8 @@ def fusion_ablation_specs(profile: str, num_classes: int | None = None, features
     tokens attend across modalities (cross-modal attention) before the late head."""
     af = size_of("attend_fusion", profile, num_classes, features)
     width = matched_width("fc_late", af, profile, num_classes=num_classes, features=features)
+    paper_width = matched_width("fc_late", size_of("attend_fusion", "paper", features="mean"), "paper",
+                                features="mean")
     return [
         Spec("fc_early", "fc_early"),
         Spec("early + attention", "attend_fusion_early"),
@@ -308,7 +323,8 @@ def fusion_ablation_specs(profile: str, num_classes: int | None = None, features
         Spec("late + attention (attend_fusion)", "attend_fusion"),
         Spec("late, no attention", "attend_fusion_noattn"),
         Spec("hybrid + attention (cross-modal)", "attend_fusion_cross"),
-        Spec(f"fc_late matched (hidden {width})", "fc_late", {"hidden": width}),
+        Spec(f"fc_late matched (hidden {width})", "fc_late", {"hidden": width},
+             paper_overrides={"hidden": paper_width}),
     ]
 
 
@@ -327,20 +343,25 @@ def size_of(name: str, profile: str, num_classes: int | None = None, features: s
 
 def attention_sweep_specs(profile: str) -> list[Spec]:
     """Notebook 06's arms around the profile's Attend-Fusion: heads, attention width, number of
-    tokens (chunks), the MF/STD statistics as tokens, attention off, and the frame-level model."""
+    tokens (chunks), the MF/STD statistics as tokens, attention off, and the frame-level model.
+    Each arm's paper-size twin (for the paper-size axis) applies the same change to the paper
+    configuration: the same heads or tokens, the attention width scaled by the same factor."""
     from afkit import models
 
     cfg = models.model_config("attend_fusion", profile)
+    paper = models.model_config("attend_fusion", "paper")
     out = [Spec("attend_fusion", "attend_fusion"), Spec("attention off", "attend_fusion_noattn")]
     for h in (1, 2, 4, 8):
         if h != cfg.heads and cfg.attention_width % h == 0:
-            out.append(Spec(f"heads={h}", "attend_fusion", {"heads": h}))
-    for a in (cfg.attention_width // 4, cfg.attention_width // 2, cfg.attention_width * 2):
-        if a % cfg.heads == 0:
-            out.append(Spec(f"attention width={a}", "attend_fusion", {"attention_width": a}))
+            out.append(Spec(f"heads={h}", "attend_fusion", {"heads": h}, paper_overrides={"heads": h}))
+    for factor in (0.25, 0.5, 2.0):
+        a, pa = int(cfg.attention_width * factor), int(paper.attention_width * factor)
+        if a % cfg.heads == 0 and pa % paper.heads == 0:
+            out.append(Spec(f"attention width={a}", "attend_fusion", {"attention_width": a},
+                            paper_overrides={"attention_width": pa}))
     for k in (2, 8):
-        if k != cfg.tokens and cfg.encoder_width % k == 0:
-            out.append(Spec(f"tokens={k}", "attend_fusion", {"tokens": k}))
+        if k != cfg.tokens and cfg.encoder_width % k == 0 and paper.encoder_width % k == 0:
+            out.append(Spec(f"tokens={k}", "attend_fusion", {"tokens": k}, paper_overrides={"tokens": k}))
     out.append(Spec("MF/STD as tokens", "attend_fusion_stats"))
     out.append(Spec("frame-level attention", "attend_fusion_frames"))
     return out

@@ -141,17 +141,20 @@ class SynthProfile:
     modality_fractions: tuple[float, float, float] = (0.5, 0.2, 0.3)  # visual, audio, both
     span_fraction: tuple[float, float] = (0.15, 0.5)  # evidence span / frames, uniform
     num_sign_prototypes: int = 2  # P: prototypes with a random sign
-    linear_share: float = 0.35  # beta: weight of the fixed-sign prototype u0
+    linear_share: float = 0.3  # beta: weight of the fixed-sign prototype u0
     rgb_support: int = 24  # non-zero dimensions of a prototype direction
     audio_support: int = 12
-    rgb_amplitude: float = 1.1
-    audio_amplitude: float = 0.9
+    rgb_attributes: int = 32  # shared pool of sign-prototype directions (per modality)
+    audio_attributes: int = 16
+    rgb_amplitude: float = 3.0
+    audio_amplitude: float = 3.0
     audio_presence: float = 0.6  # P(audio evidence in a frame of the span)
     strength: tuple[float, float] = (0.6, 1.4)  # s, uniform, per (video, label)
     rgb_mean_sd: float = 0.2  # sd of g_rgb over dims
     audio_mean_sd: float = 0.3
-    rgb_video_sd: float = 0.25  # sigma_video
-    audio_video_sd: float = 0.3
+    rgb_video_sd: float = 0.12  # sigma_video: sd a dimension of the per-video offset
+    audio_video_sd: float = 0.15
+    video_rank: int = 16  # the per-video offset lies in a random subspace of this dimension
     rgb_frame_sd: float = 0.35  # sigma_frame
     audio_frame_sd: float = 0.5
     p_missing_evidence: float = 0.05  # a label with no evidence anywhere (label noise)
@@ -190,6 +193,8 @@ class _Classes:
     modality: np.ndarray  # int64 [C], index into MODALITIES
     rgb_mean: np.ndarray  # float32 [1024]
     audio_mean: np.ndarray  # float32 [128]
+    rgb_basis: np.ndarray  # float32 [rank, 1024], rows of norm sqrt(1024 / rank)
+    audio_basis: np.ndarray  # float32 [rank, 128]
     rgb_dims: np.ndarray  # int64 [C, P+1, support]
     rgb_vals: np.ndarray  # float32 [C, P+1, support], unit norm along the last axis
     audio_dims: np.ndarray
@@ -224,12 +229,29 @@ def _class_tables(cfg: SynthProfile, seed: int) -> _Classes:
     modality = rng.permutation(np.repeat(np.arange(3), counts))
     rgb_mean = (cfg.rgb_mean_sd * rng.standard_normal(RGB_DIM)).astype(np.float32)
     audio_mean = (cfg.audio_mean_sd * rng.standard_normal(AUDIO_DIM)).astype(np.float32)
-    rgb_dims = _sparse_dims(rng, C * (P + 1), RGB_DIM, cfg.rgb_support).reshape(C, P + 1, -1)
-    rgb_vals = _unit_rows(rng, (C, P + 1, cfg.rgb_support))
-    audio_dims = _sparse_dims(rng, C * (P + 1), AUDIO_DIM, cfg.audio_support).reshape(C, P + 1, -1)
-    audio_vals = _unit_rows(rng, (C, P + 1, cfg.audio_support))
+    protos = []
+    for dim, support, pool in ((RGB_DIM, cfg.rgb_support, cfg.rgb_attributes),
+                               (AUDIO_DIM, cfg.audio_support, cfg.audio_attributes)):
+        # u0: one direction of the class's own; u1..uP: P distinct attributes of a shared pool
+        own_d, own_v = _sparse_dims(rng, C, dim, support), _unit_rows(rng, (C, support))
+        pool_d, pool_v = _sparse_dims(rng, pool, dim, support), _unit_rows(rng, (pool, support))
+        pick = np.argsort(rng.random((C, pool)), axis=1, kind="stable")[:, :P]
+        protos.append((np.concatenate([own_d[:, None], pool_d[pick]], axis=1),
+                       np.concatenate([own_v[:, None], pool_v[pick]], axis=1)))
+    (rgb_dims, rgb_vals), (audio_dims, audio_vals) = protos
+    r = cfg.video_rank
+    rgb_basis = _unit_rows(rng, (r, RGB_DIM)) * np.float32(math.sqrt(RGB_DIM / r))
+    audio_basis = _unit_rows(rng, (r, AUDIO_DIM)) * np.float32(math.sqrt(AUDIO_DIM / r))
     return _Classes(w, vertical.astype(np.int64), modality.astype(np.int64), rgb_mean,
-                    audio_mean, rgb_dims, rgb_vals, audio_dims, audio_vals)
+                    audio_mean, rgb_basis, audio_basis, rgb_dims, rgb_vals, audio_dims, audio_vals)
+
+
+def _offset(mean: np.ndarray, basis: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """``mean + sum_k z_k basis_k``, summed in a fixed order (no BLAS: the same bits everywhere)."""
+    out = mean.copy()
+    for k in range(len(z)):
+        out += z[k] * basis[k]
+    return out
 
 
 # =========================================================================== one video
@@ -302,8 +324,10 @@ def _make_video(cfg: SynthProfile, cls: _Classes, vert_weight, seed: int, split:
     T = int(rng.integers(cfg.min_frames, cfg.max_frames + 1))
     labels = _draw_labels(rng, cfg, cls, vert_weight)
     f32 = np.float32
-    rgb_off = cls.rgb_mean + f32(cfg.rgb_video_sd) * rng.standard_normal(RGB_DIM, dtype=f32)
-    aud_off = cls.audio_mean + f32(cfg.audio_video_sd) * rng.standard_normal(AUDIO_DIM, dtype=f32)
+    rgb_off = _offset(cls.rgb_mean, cls.rgb_basis,
+                      f32(cfg.rgb_video_sd) * rng.standard_normal(cfg.video_rank, dtype=f32))
+    aud_off = _offset(cls.audio_mean, cls.audio_basis,
+                      f32(cfg.audio_video_sd) * rng.standard_normal(cfg.video_rank, dtype=f32))
     rgb = rng.standard_normal((T, RGB_DIM), dtype=f32)
     rgb *= f32(cfg.rgb_frame_sd)
     rgb += rgb_off

@@ -20,7 +20,7 @@ from afkit.records import write_records
 NUM_CLASSES = 8
 # plain SGD, so that the update is linear in the gradient (an AdamW first step is nearly
 # lr * sign(g) and would hide a wrong gradient scale); no dropout, whose masks differ per rank
-SETTINGS = dict(model="fc_late", epochs=1, batch_size=16, max_steps_per_epoch=2, dropout=0.0,
+SETTINGS = dict(model="fc_late", features="mean", epochs=1, batch_size=16, max_steps_per_epoch=2, dropout=0.0,
                 optimizer="sgd", lr=0.5, num_threads=1, progress=False, eval_batch_size=10)
 
 
@@ -46,7 +46,7 @@ def _weights(run: Path) -> dict:
 
 def test_two_gloo_ranks_equal_one_process(store_dir, tmp_path):
     ddp_run, one_run = tmp_path / "ddp", tmp_path / "one"
-    args = ["--model", "fc_late", "--profile", "smoke", "--store", str(store_dir),
+    args = ["--model", "fc_late", "--profile", "smoke", "--features", "mean", "--store", str(store_dir),
             "--out", str(ddp_run), "--epochs", "1", "--batch-size", "16",
             "--max-steps-per-epoch", "2", "--dropout", "0", "--optimizer", "sgd", "--lr", "0.5",
             "--num-threads", "1", "--no-progress", "--eval-batch-size", "10"]
