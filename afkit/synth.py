@@ -100,6 +100,7 @@ __all__ = [
     "load_ground_truth",
     "load_prototypes",
     "is_complete",
+    "read_manifest",
     "measure_properties",
     "probe_gap",
     "render_card",
