@@ -19,6 +19,7 @@ Outputs are tidy pandas tables:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,8 +102,16 @@ def _config_fields(name: str) -> set[str]:
     return {f.name for f in dc_fields(models.model_config(name, "smoke"))}
 
 
+def run_key(spec: Spec) -> str:
+    """The folder name of a spec's runs: the model and its overrides, not the label, so that the
+    same arm in two notebooks (e.g. ``fc_late`` in 04 and 05) is trained once."""
+    parts = [spec.model] + [f"{k}={v}" for k, v in sorted(spec.overrides.items())] \
+        + [f"train.{k}={v}" for k, v in sorted(spec.train.items())]
+    return re.sub(r"[^\w.=,-]+", "_", ",".join(parts))
+
+
 def run_dir(runs_dir, spec: Spec, seed: int) -> Path:
-    return Path(runs_dir) / spec.label / f"seed{seed}"
+    return Path(runs_dir) / run_key(spec) / f"seed{seed}"
 
 
 def train_one(spec: Spec, seed: int, store_dir, runs_dir, profile: str, **train_overrides) -> dict:
@@ -341,6 +350,11 @@ def size_of(name: str, profile: str, num_classes: int | None = None, features: s
     return models.count_parameters(models.build(name, profile, device="meta", **extra))
 
 
+# the frame-level model as notebooks 06 and 08 train it (one run folder for both). Its epochs are
+# capped at 8: it costs ~10x a video-level model per epoch (every frame is encoded)
+FRAMES_SPEC = Spec("frame-level attention", "attend_fusion_frames", train={"epochs": 8})
+
+
 def attention_sweep_specs(profile: str) -> list[Spec]:
     """Notebook 06's arms around the profile's Attend-Fusion: heads, attention width, number of
     tokens (chunks), the MF/STD statistics as tokens, attention off, and the frame-level model.
@@ -363,7 +377,7 @@ def attention_sweep_specs(profile: str) -> list[Spec]:
         if k != cfg.tokens and cfg.encoder_width % k == 0 and paper.encoder_width % k == 0:
             out.append(Spec(f"tokens={k}", "attend_fusion", {"tokens": k}, paper_overrides={"tokens": k}))
     out.append(Spec("MF/STD as tokens", "attend_fusion_stats"))
-    out.append(Spec("frame-level attention", "attend_fusion_frames"))
+    out.append(FRAMES_SPEC)
     return out
 
 

@@ -5,11 +5,12 @@ per modality ``m`` (``rgb``: 1024 dims, ``audio``: 128 dims), before 8-bit quant
 
     x_m[t] = g_m + sigma_video_m * z_v  +  sigma_frame_m * eps_t                   (background)
            + sum_{labels c of v with evidence in m}  1[t in span_c] * a_m[t] * e_{c,m}
-    e_{c,m} = s * amp_m * ( beta * u0_{c,m} + sum_{p=1..P} sign_p * u_{p,c,m} )    (evidence)
+    e_{c,m}[t] = s * amp_m * ( beta * u0_{c,m} + sum_{p=1..P} sign_{p,t} * u_{p,c,m} )  (evidence)
 
 ``g_m`` a per-dimension mean (one per data set), ``z_v, eps_t ~ N(0, I)``; ``u0, u1..uP`` the
-class's unit *prototype directions* (sparse: ``support_m`` random dimensions each); ``sign_p``
-uniform in ``{-1, +1}`` drawn anew for every (video, label); ``s`` a strength drawn per
+class's unit *prototype directions* (sparse: ``support_m`` random dimensions each); ``sign_{p,t}``
+uniform in ``{-1, +1}`` drawn anew for every frame t of the span (``sign_per_frame``; or once
+per (video, label) with ``sign_per_frame=False``); ``s`` a strength drawn per
 (video, label); ``span_c = [start, end)`` a contiguous run of frames; ``a_m[t] = 1`` for rgb and,
 for audio, 1 with probability ``audio_presence`` (sound is intermittent), else 0.
 
@@ -32,10 +33,13 @@ says nothing about a synthetic set, and the real release's generating process is
   ``both`` (fractions ``modality_fractions``; more visual than audio), audio evidence is weaker
   relative to its noise and intermittent: visual-only models beat audio-only ones, and fusion
   beats both (it sees every class, and two views of the ``both`` ones).
-- **Non-linear.** The random signs make the class-conditional mean of the evidence
-  ``s * amp * beta * u0``: a linear model on mean features sees only the small ``beta`` part,
-  while an MLP can detect energy along ``u1..uP`` of either sign (``|u . x|``): a linear model is
-  clearly worse than an MLP. Prototypes of different classes share dimensions (interference),
+- **Non-linear, and why MF+STD.** The random per-frame signs average out over the span: the mean
+  of the evidence over frames is ``s * amp * beta * u0`` (plus a vanishing ``1/sqrt(L)`` sign
+  remainder), so a linear model on *mean* features sees only the small ``beta`` part. The sign
+  part shows as extra *spread* over frames along ``u1..uP``: the per-dimension standard
+  deviation over frames (the STD of MF+STD) grows on the prototypes' dimensions, and a model of
+  the frames can detect ``|u . x_t|``. A linear model on mean features is clearly worse than the
+  MLP baselines reading MF+STD, which is the paper's motivation for MF+STD. Prototypes of different classes share dimensions (interference),
   a fraction ``p_missing_evidence`` of labels has no evidence at all (label noise), and
   per-(video, label) strengths vary, so no metric saturates.
 
@@ -142,6 +146,7 @@ class SynthProfile:
     modality_fractions: tuple[float, float, float] = (0.5, 0.2, 0.3)  # visual, audio, both
     span_fraction: tuple[float, float] = (0.15, 0.5)  # evidence span / frames, uniform
     num_sign_prototypes: int = 2  # P: prototypes with a random sign
+    sign_per_frame: bool = True  # sign_p drawn anew every frame (True) or once per (video, label)
     linear_share: float = 0.3  # beta: weight of the fixed-sign prototype u0
     rgb_support: int = 24  # non-zero dimensions of a prototype direction
     audio_support: int = 12
@@ -290,6 +295,17 @@ def _evidence_vector(dim: int, dims: np.ndarray, vals: np.ndarray, coef: np.ndar
     return vec
 
 
+def _evidence_frames(dim: int, dims: np.ndarray, vals: np.ndarray, coef: np.ndarray, L: int) -> np.ndarray:
+    """[L, dim] evidence: row t = sum_p coef[t, p] * u_p (coef [L or 1, P+1]), built from
+    elementwise float32 products and sums in a fixed order (no BLAS: the same bytes everywhere)."""
+    out = np.zeros((L, dim), dtype=np.float32)
+    for p in range(coef.shape[1]):
+        unit = np.zeros(dim, dtype=np.float32)
+        unit[dims[p]] += vals[p]
+        out += coef[:, p:p + 1] * unit
+    return out
+
+
 def _quantize32(x: np.ndarray) -> np.ndarray:
     q = (x - _F32_BIAS) * _F32_INV_SCALE
     np.rint(q, out=q)
@@ -344,18 +360,19 @@ def _make_video(cfg: SynthProfile, cls: _Classes, vert_weight, seed: int, split:
         L = max(1, min(T, int(round(frac * T))))
         start = int(rng.integers(0, T - L + 1))
         s = rng.uniform(*cfg.strength)
-        signs = rng.integers(0, 2, size=P) * 2 - 1
+        signs = rng.integers(0, 2, size=(L, P) if cfg.sign_per_frame else (1, P)) * 2 - 1
         present = rng.random(L) < cfg.audio_presence
         present[L // 2] = True  # at least one frame of sound
         mod = MODALITIES[cls.modality[c]]
-        shape = np.concatenate([[cfg.linear_share], signs]).astype(np.float32)
+        # shape [L or 1, P+1]: (beta, sign_1..sign_P) per frame (or one row for the whole span)
+        shape = np.concatenate([np.full((len(signs), 1), cfg.linear_share), signs], 1).astype(np.float32)
         if has and mod in ("visual", "both"):
-            coef = shape * f32(s * cfg.rgb_amplitude)
-            rgb[start:start + L] += _evidence_vector(RGB_DIM, cls.rgb_dims[c], cls.rgb_vals[c], coef)
+            rgb[start:start + L] += _evidence_frames(RGB_DIM, cls.rgb_dims[c], cls.rgb_vals[c],
+                                                     shape * f32(s * cfg.rgb_amplitude), L)
         if has and mod in ("audio", "both"):
-            coef = shape * f32(s * cfg.audio_amplitude)
-            vec = _evidence_vector(AUDIO_DIM, cls.audio_dims[c], cls.audio_vals[c], coef)
-            audio[start:start + L][present] += vec
+            ev = _evidence_frames(AUDIO_DIM, cls.audio_dims[c], cls.audio_vals[c],
+                                  shape * f32(s * cfg.audio_amplitude), L)
+            audio[start:start + L][present] += ev[present]
         spans.append((has, start, start + L))
         rows.append((int(c), mod if has else "none", int(has), start if has else 0,
                      start + L if has else 0, T, round(float(s), 4)))

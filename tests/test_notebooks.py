@@ -57,7 +57,7 @@ FIGURES = {
     "05_fusion_ablation": ["05_fusion_ablation"],
     "06_attention_config": ["06_pareto_params", "06_pareto_flops", "06_pareto_paper_size"],
     "07_vocabulary_scaling": ["07_vocabulary_f1", "07_vocabulary_gap", "07_vocabulary_head_share"],
-    "08_interpretability": ["08_timeline", "08_modality_share"],
+    "08_interpretability": ["08_timeline", "08_modality_share", "08_modality_share_video_level"],
 }
 
 

@@ -238,12 +238,16 @@ def test_frames_inside_span_carry_the_evidence(smoke_dir, frames_train):
                 a = acc.setdefault((m, carried), ([], []))
                 a[0].append(e[inside].mean())
                 a[1].append(e[~inside].mean())
-    for (m, carried), (i, o) in acc.items():
-        ratio = np.mean(i) / np.mean(o)
+    # Not carried: near 1, up to a leak from co-occurring labels whose prototypes share
+    # directions of the per-modality attribute pool (measured 1.03 audio, 1.26 rgb at seed 0);
+    # carried: several times larger (measured 4.3 audio, 6.7 rgb).
+    ratios = {k: np.mean(i) / np.mean(o) for k, (i, o) in acc.items()}
+    for (m, carried), ratio in ratios.items():
         if carried:
-            assert ratio > 1.5, (m, ratio)
+            assert ratio > 2.0, (m, ratio)
+            assert ratio > 3 * ratios[(m, False)], (m, ratios)
         else:
-            assert 0.8 < ratio < 1.25, (m, ratio)
+            assert 0.8 < ratio < 1.4, (m, ratio)
     assert {("rgb", True), ("rgb", False), ("audio", True), ("audio", False)} <= set(acc)
 
 
