@@ -497,23 +497,30 @@ def describe_ablation(summary: pd.DataFrame, source: str = "synthetic") -> str:
     )
 
 
-def describe_sweep(summary: pd.DataFrame, source: str = "synthetic") -> str:
-    """Notebook 06's answer in prose, computed from its summary."""
+def describe_sweep(summary: pd.DataFrame, source: str = "synthetic", chance_f1: float = 0.01) -> str:
+    """Notebook 06's answer in prose, computed from its summary. Arms whose micro-F1 is below
+    ``chance_f1`` (they did not learn at this budget) are named apart, not counted in the spread."""
     from afkit.plots import pareto_front
 
     s = summary.reset_index(drop=True)
+    failed = s[s["micro_f1_mean"] < chance_f1]
+    s = s[s["micro_f1_mean"] >= chance_f1].reset_index(drop=True)
     front = s.loc[pareto_front(s["params"].to_numpy(float), s["micro_f1_mean"].to_numpy(float)), "label"]
     base = s.set_index("label").loc["attend_fusion"]
     best = s.loc[s["micro_f1_mean"].idxmax()]
     spread = 100 * (s["micro_f1_mean"].max() - s["micro_f1_mean"].min())
-    return (
-        f"**Answer ({source} data).** Across {len(s)} attention configurations micro-F1 spans "
-        f"{spread:.2f} points; the default Attend-Fusion scores {100 * base['micro_f1_mean']:.2f}% with "
-        f"{int(base['params']):,} parameters, the best is `{best['label']}` with "
-        f"{100 * best['micro_f1_mean']:.2f}% ({int(best['params']):,} parameters). On the Pareto front "
-        f"(size vs score): {', '.join(f'`{x}`' for x in front)}. Heads change no parameter count; "
-        f"width and tokens do."
-    )
+    std = 100 * s["micro_f1_std"].max()
+    text = (
+        f"**Answer ({source} data).** Across {len(s)} attention configurations that learned, micro-F1 "
+        f"spans {spread:.2f} points (the largest seed standard deviation is {std:.2f} points); the "
+        f"default Attend-Fusion scores {100 * base['micro_f1_mean']:.2f}% with {int(base['params']):,} "
+        f"parameters, the best is `{best['label']}` with {100 * best['micro_f1_mean']:.2f}% "
+        f"({int(best['params']):,} parameters). On the Pareto front (size vs score): "
+        f"{', '.join(f'`{x}`' for x in front)}. Heads change no parameter count; width and tokens do.")
+    if len(failed):
+        text += (f" Did not learn at this budget (micro-F1 below {100 * chance_f1:.0f}%): "
+                 + ", ".join(f"`{x}`" for x in failed["label"]) + ".")
+    return text
 
 
 def describe_vocabulary(table: pd.DataFrame, source: str = "synthetic") -> str:
