@@ -627,3 +627,16 @@ def test_real_frame_model_on_the_store_loader(synth_split):
     # every (video, label) is tested, except in videos of a single frame (nothing to delete)
     expected = sum(len(split.labels(i)) for i in range(len(split)) if split.num_frames[i] > 1)
     assert res["n"].item() == expected > 0
+
+
+def test_modality_separation_auroc_hand_case():
+    """Visual-class shares 0.9, 0.8 vs audio-class shares 0.7, 0.95: of the 4 (visual, audio)
+    pairs, 2 have the visual class's share larger -> AUROC 0.5; accuracy at 1/2: visual 2/2,
+    audio 0/2 (every share > 1/2)."""
+    out = I.modality_agreement_arrays([0.9, 0.8, 0.7, 0.95, 0.5], ["visual", "visual", "audio", "audio", "both"])
+    single = out.set_index("truth").loc["single"]
+    assert single["separation_auroc"] == pytest.approx(0.5)
+    assert single["accuracy"] == pytest.approx(0.5)
+    perfect = I.modality_agreement_arrays([0.9, 0.8, 0.7, 0.6], ["visual", "visual", "audio", "audio"])
+    assert perfect.set_index("truth").loc["single", "separation_auroc"] == pytest.approx(1.0)
+    assert np.isnan(out.set_index("truth").loc["visual", "separation_auroc"])
