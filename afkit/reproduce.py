@@ -854,9 +854,10 @@ def results_markdown(report_dir) -> str:
     m = run.get("machine", {})
     lines = [
         f"Produced by `{run.get('command', 'python -m afkit reproduce --profile cpu')}` "
-        f"(profile `{res['profile']}`, git `{str(res.get('git_sha'))[:12]}`) in "
+        f"(profile `{res['profile']}`, git `{str(res.get('git_sha'))[:12]}`); this invocation took "
         f"{run.get('seconds', float('nan')) / 60:.1f} minutes on {m.get('cpu', 'an unrecorded CPU')} "
-        f"({m.get('cores', '?')} cores, no GPU). **Data: "
+        f"({m.get('cores', '?')} cores, {'GPU ' + m['gpu'] if m.get('gpu') else 'no GPU'}), reading back "
+        f"the training runs an earlier invocation had finished (`out/<profile>/runs`). **Data: "
         f"{'the embedded synthetic set, not YouTube-8M' if run.get('data_source', 'synthetic') == 'synthetic' else 'the real release'}.** "
         f"Ours: validation split, mean ± std over {int(summary['seeds'].min())} seeds; "
         f"the paper's columns are the paper's own numbers on the real data.",
