@@ -15,7 +15,6 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
-	$(PY) -m nbstripout --install 2>/dev/null || true
 	touch $@
 
 setup: $(VENV)/.installed

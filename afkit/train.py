@@ -159,7 +159,10 @@ def git_sha(path: str | os.PathLike | None = None) -> str | None:
                              text=True, timeout=10).stdout.strip()
         if not sha:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+        # notebooks pass through unfiltered (`cat`): an nbstripout filter installed in the
+        # checkout would otherwise start a Python process per notebook on every call
+        dirty = subprocess.run(["git", "-c", "filter.nbstripout.clean=cat", "-c", "filter.nbstripout.smudge=cat",
+                                "status", "--porcelain", "--untracked-files=no"], cwd=here,
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
