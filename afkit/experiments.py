@@ -145,6 +145,9 @@ def run_grid(specs_: list[Spec], store_dir, runs_dir, profile: str, seeds=None, 
         raise ValueError(f"spec labels must be unique, got {labels}")
     seeds = tuple(SEEDS[profile] if seeds is None else seeds)
     jobs = [(s, k) for s in specs_ for k in seeds]
+    from afkit import store as store_mod
+
+    num_classes = store_mod.open_store(Path(store_dir) / "train").num_classes
     rows, sizes = [], {}
     bar = tqdm(jobs, desc="runs", disable=not progress)
     for spec, seed in bar:
@@ -152,9 +155,7 @@ def run_grid(specs_: list[Spec], store_dir, runs_dir, profile: str, seeds=None, 
         res = train_one(spec, seed, store_dir, runs_dir, profile,
                         progress=False, **train_overrides)
         if spec.label not in sizes:
-            feats = res["config"].get("features")
-            num_classes = res["config"].get("model_overrides", {}).get("num_classes")
-            prof = model_size(spec, profile, num_classes=_trained_classes(res, num_classes), features=feats)
+            prof = model_size(spec, profile, num_classes=num_classes, features=res["config"].get("features"))
             paper = paper_size(spec)
             sizes[spec.label] = {"flops": prof["flops"], "paper_params": paper["params"],
                                  "paper_flops": paper["flops"]}
@@ -164,11 +165,6 @@ def run_grid(specs_: list[Spec], store_dir, runs_dir, profile: str, seeds=None, 
                      **{m: final.get(m) for m in METRIC_COLUMNS},
                      "train_seconds": res["train_seconds"], "videos_per_s": res.get("videos_per_s")})
     return pd.DataFrame(rows)
-
-
-def _trained_classes(results: dict, fallback):
-    args = results.get("model_args") or {}
-    return args.get("num_classes", fallback) or results.get("num_classes")
 
 
 def summarize(grid: pd.DataFrame, metrics=METRIC_COLUMNS) -> pd.DataFrame:
