@@ -64,22 +64,27 @@ def specs(*models: str) -> list[Spec]:
     return [Spec(m, m) for m in models]
 
 
+def _meta_model(name: str, profile: str, num_classes: int | None = None, features: str | None = None,
+                **overrides):
+    """Registered model ``name`` at ``profile`` built on the meta device (no memory), with
+    ``num_classes`` and, for models that read a feature set, ``features`` (unless overridden)."""
+    from afkit import models
+
+    if num_classes is not None:
+        overrides["num_classes"] = num_classes
+    if features is not None and "features" in _config_fields(name):
+        overrides.setdefault("features", features)
+    return models.build(name, profile, device="meta", **overrides)
+
+
 def model_size(spec: Spec, profile: str, num_classes: int | None = None, features: str | None = None) -> dict:
     """Parameters and forward FLOPs per video of a spec at ``profile`` size, built on the meta
     device (no memory). FLOPs of frame-level models are counted at 300 frames."""
-    import torch
-
     from afkit import models
 
     overrides = dict(spec.paper_overrides if profile == "paper" and spec.paper_overrides is not None
                      else spec.overrides)
-    if num_classes is not None:
-        overrides["num_classes"] = num_classes
-    feats = spec.train.get("features", features)
-    if feats is not None and "features" in _config_fields(spec.model):
-        overrides.setdefault("features", feats)
-    with torch.device("meta"):
-        model = models.build(spec.model, profile, device="meta", **overrides)
+    model = _meta_model(spec.model, profile, num_classes, spec.train.get("features", features), **overrides)
     return {"params": models.count_parameters(model), "flops": models.forward_flops(model)}
 
 
@@ -192,19 +197,6 @@ def validation_scores(spec: Spec, seed: int, store_dir, runs_dir, split: str = "
     return ids, scores, labels
 
 
-def _per_video_counts(scores: np.ndarray, labels: list[np.ndarray], threshold: float) -> np.ndarray:
-    """Per video [TP, FP, FN] at ``threshold`` (predicted positive iff score >= threshold)."""
-    pred = scores >= threshold
-    n = len(labels)
-    tp = np.zeros(n)
-    for i, lab in enumerate(labels):
-        if len(lab):
-            tp[i] = pred[i, lab].sum()
-    npred = pred.sum(1)
-    npos = np.array([len(lab) for lab in labels], dtype=float)
-    return np.stack([tp, npred - tp, npos - tp], 1)
-
-
 def bootstrap_difference(a: Spec, b: Spec, store_dir, runs_dir, seeds, *, n_boot: int = 1000,
                          threshold: float = 0.5, seed: int = 0, split: str = "validate") -> dict:
     """Paired bootstrap of micro-F1(a) - micro-F1(b) on the same videos.
@@ -214,12 +206,14 @@ def bootstrap_difference(a: Spec, b: Spec, store_dir, runs_dir, seeds, *, n_boot
     over its seeds; returns ``diff`` (on the full set), ``lo`` / ``hi`` (the 2.5% and 97.5%
     percentiles), ``p_a_better`` (the fraction of resamples with a > b) and ``n_videos``.
     """
+    from afkit.metrics import per_video_counts
+
     counts = {}
     for spec in (a, b):
         per_seed = []
         for k in seeds:
             _, scores, labels = validation_scores(spec, k, store_dir, runs_dir, split)
-            per_seed.append(_per_video_counts(scores, labels, threshold))
+            per_seed.append(np.stack(per_video_counts(scores, labels, threshold), 1))
         counts[spec.label] = np.stack(per_seed)  # [seeds, N, 3]
     n = counts[a.label].shape[1]
     rng = np.random.default_rng(seed)
@@ -294,14 +288,8 @@ def matched_width(name: str, target_params: int, profile: str, *, field: str = "
                   hi: int = 1 << 15) -> int:
     """The value of width ``field`` of model ``name`` whose parameter count is closest to
     ``target_params`` (counts grow with width: bisection on meta-device builds)."""
-    from afkit import models
-
-    extra = {"num_classes": num_classes} if num_classes else {}
-    if "features" in _config_fields(name):
-        extra["features"] = features
-
     def count(w):
-        return models.count_parameters(models.build(name, profile, device="meta", **{field: w}, **extra))
+        return size_of(name, profile, num_classes, features, **{field: w})
 
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -338,12 +326,7 @@ def size_of(name: str, profile: str, num_classes: int | None = None, features: s
     """Parameters of a registered model at ``profile`` (meta-device build)."""
     from afkit import models
 
-    extra = dict(overrides)
-    if num_classes:
-        extra["num_classes"] = num_classes
-    if "features" in _config_fields(name):
-        extra.setdefault("features", features)
-    return models.count_parameters(models.build(name, profile, device="meta", **extra))
+    return models.count_parameters(_meta_model(name, profile, num_classes, features, **overrides))
 
 
 # the frame-level model as notebooks 06 and 08 train it (one run folder for both). Its epochs are

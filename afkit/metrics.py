@@ -533,8 +533,10 @@ def perr(scores, labels) -> float:
 # paired bootstrap
 
 
-def _per_video_counts(x: np.ndarray, labels, threshold: float):
-    """Per video (TP, FP, FN) at the threshold: three int64 arrays [N]."""
+def per_video_counts(x: np.ndarray, labels, threshold: float):
+    """Per video (TP, FP, FN) at ``threshold`` (positive iff score >= threshold): three int64
+    arrays [N]; ``labels`` dense 0/1 [N, C] or sparse (a list of class-id arrays). Summed over
+    videos they give micro-F1 = 2 TP / (2 TP + FP + FN); the paired bootstraps resample them."""
     n, c = x.shape
     rows, cols = _positives(labels, n, c)
     t = np.float64(threshold)
@@ -572,8 +574,8 @@ def paired_bootstrap(metric_fn: Callable | str, scores_a, scores_b, labels, n_bo
     reps = tqdm(range(n_boot), desc="bootstrap", disable=not progress)
     deltas = np.empty(n_boot)
     if metric_fn == "micro_f1":
-        ca = np.stack(_per_video_counts(xa, labels, threshold))  # [3, N]
-        cb = np.stack(_per_video_counts(xb, labels, threshold))
+        ca = np.stack(per_video_counts(xa, labels, threshold))  # [3, N]
+        cb = np.stack(per_video_counts(xb, labels, threshold))
 
         def micro(counts):
             return float(_f1(*counts, 0.0))
