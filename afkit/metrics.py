@@ -38,6 +38,11 @@ __all__ = [
     "hit_at_one",
     "perr",
     "paired_bootstrap",
+    "GapParts",
+    "gap_parts",
+    "weighted_gap",
+    "bootstrap_weights",
+    "percentile_interval",
     "METRIC_KEYS",
 ]
 
@@ -604,3 +609,65 @@ def paired_bootstrap(metric_fn: Callable | str, scores_a, scores_b, labels, n_bo
     lo, hi = np.quantile(deltas, [alpha, 1 - alpha])
     return {"diff": float(diff), "mean_diff": float(deltas.mean()), "lo": float(lo),
             "hi": float(hi), "n_boot": int(n_boot)}
+
+
+# --------------------------------------------------------------------------------------------
+# bootstrap building blocks: resample videos by integer weights, without copying scores
+
+
+def bootstrap_weights(n: int, n_boot: int, seed: int = 0) -> np.ndarray:
+    """[n_boot, n] int64: how often each of ``n`` videos is drawn in each resample (``n`` draws
+    with replacement, ``numpy.random.default_rng(seed)``); the same draws pair two models."""
+    rng = np.random.default_rng(seed)
+    return np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(n_boot)])
+
+
+def percentile_interval(replicates, confidence: float = 0.95) -> tuple[float, float]:
+    """The percentile interval (lo, hi) of bootstrap replicates at ``confidence``."""
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(np.asarray(replicates, np.float64), [alpha, 1 - alpha])
+    return float(lo), float(hi)
+
+
+@dataclass
+class GapParts:
+    """A model's top-k predictions pooled over videos, sorted by score (highest first):
+    ``video`` [E] and ``hit`` [E] per entry, and ``positives`` [N] per video."""
+
+    video: np.ndarray
+    hit: np.ndarray
+    positives: np.ndarray
+
+
+def gap_parts(scores, labels, top_k: int = 20) -> GapParts:
+    """The pieces of GAP@k that do not change when videos are reweighted (see `weighted_gap`)."""
+    x = _check_scores(scores)
+    n, c = x.shape
+    top_s, top_c = _top_candidates(x, min(top_k, c))
+    rows, cols = _positives(labels, n, c)
+    truth = np.zeros((n, c), dtype=bool)
+    truth[rows, cols] = True
+    hit = np.take_along_axis(truth, top_c, 1)
+    order = np.argsort(-top_s.ravel(), kind="stable")
+    video = np.repeat(np.arange(n), top_s.shape[1])[order]
+    return GapParts(video, hit.ravel()[order], np.bincount(rows, minlength=n))
+
+
+def weighted_gap(parts: GapParts, weights) -> np.ndarray:
+    r"""GAP@k of resampled video sets, exactly: ``weights`` [R, N] (or [N]) counts per video.
+
+    Video v drawn w_v times puts w_v copies of each of its entries in the pooled ranking, tied
+    with each other. With N_e entries and H_e hits (weighted) ranked before entry e, and ties
+    counted as one cut-off (as `gap` does), its w copies, if a hit, add
+    w (H_e + w) / (N_e + w) to the precision sum; GAP = that sum / \sum_v w_v P_v. Equals `gap`
+    on the concatenated resample, without building it (one cumulative sum per resample).
+    """
+    w = np.atleast_2d(np.asarray(weights, np.float64))
+    we = w[:, parts.video]  # [R, E]
+    hit = parts.hit.astype(np.float64)
+    n_upto = np.cumsum(we, 1)
+    h_upto = np.cumsum(we * hit, 1)
+    total = (we * hit * h_upto / np.maximum(n_upto, 1e-300)).sum(1)
+    pos = w @ parts.positives.astype(np.float64)
+    out = np.divide(total, pos, out=np.zeros_like(total), where=pos > 0)
+    return out if np.ndim(weights) == 2 else out[0]

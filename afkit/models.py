@@ -272,6 +272,63 @@ class Baseline(_Model):
 
 
 # ----------------------------------------------------------------------------------------------
+# The YouTube-8M starter code's video-level models (the field's reference rows)
+
+
+@dataclass
+class ReferenceConfig:
+    """``LogisticModel`` and ``MoeModel`` of the release's starter code (video_level_models.py),
+    on concat(visual, audio): the baselines every YouTube-8M user knows."""
+
+    kind: str = "logistic"  # "logistic" | "moe"
+    mixtures: int = 2  # MoE experts per class (the starter code's default --moe_num_mixtures=2)
+    features: str = "mean"  # "mean" | "mean_std"
+    num_classes: int = 3862
+    normalization: str = "none"  # "none" | "standardize" | "l2"
+    dropout: float = 0.0  # not used by either model (accepted so that training can pass it)
+
+    def __post_init__(self):
+        _check_choice("kind", self.kind, ("logistic", "moe"))
+        _check_choice("features", self.features, tuple(FEATURES))
+        _check_choice("normalization", self.normalization, NORMALIZATIONS)
+        _check_positive(self, "mixtures", "num_classes")
+
+
+class Reference(_Model):
+    """The starter code's models: ``forward(visual, audio) -> logits [B, C]``, x = concat.
+
+    - ``logistic``: p = sigmoid(W x + b): one linear layer, D*C + C parameters.
+    - ``moe`` (M experts): gate g = softmax over M + 1 of W_g x + b_g per class (the extra
+      "dummy" expert predicts 0), experts e_m = sigmoid(W_m x + b_m), p = sum_m g_m e_m;
+      (D + 1)(M + 1) C + (D + 1) M C parameters. Returned as the logit of p (clamped to
+      [1e-6, 1 - 1e-6]) so that training's sigmoid + binary cross-entropy sees p itself.
+    """
+
+    def __init__(self, cfg: ReferenceConfig):
+        super().__init__()
+        self.config = cfg
+        s = FEATURES[cfg.features]
+        self.norm = InputNorm(cfg.normalization, VISUAL_DIM * s, AUDIO_DIM * s)
+        D, C, M = (VISUAL_DIM + AUDIO_DIM) * s, cfg.num_classes, cfg.mixtures
+        if cfg.kind == "logistic":
+            self.linear = nn.Linear(D, C)
+        else:
+            self.gate, self.experts = nn.Linear(D, C * (M + 1)), nn.Linear(D, C * M)
+
+    def forward(self, visual, audio, return_attention: bool = False):
+        self._check_video(visual, audio)
+        x = torch.cat(self.norm(visual, audio), dim=-1)
+        if self.config.kind == "logistic":
+            logits = self.linear(x)
+        else:
+            C, M = self.config.num_classes, self.config.mixtures
+            gate = self.gate(x).view(-1, C, M + 1).softmax(-1)[..., :M]
+            p = (gate * torch.sigmoid(self.experts(x).view(-1, C, M))).sum(-1)
+            logits = torch.logit(p, eps=1e-6)
+        return (logits, {}) if return_attention else logits
+
+
+# ----------------------------------------------------------------------------------------------
 # Attention
 
 
@@ -578,25 +635,68 @@ class ModelProfile:
     frames_head_width: int  # frame-level Attend-Fusion: H
 
 
-PROFILES = {
-    # paper: fc_late = 341,204,524; attend_fusion = 71,889,174 (ratio 4.75; see reconstruction)
-    "paper": ModelProfile(num_classes=3862, hidden=8192, depth=3, encoder_width=2048, tokens=2,
-                          attention_width=1024, heads=8, head_width=7680, frames_encoder_width=2048,
-                          frames_attention_width=1024, frames_head_width=7680),
-    # cpu: fc_late 712,792; attend_fusion 149,984 (4.75x), 300 classes
-    "cpu": ModelProfile(num_classes=300, hidden=256, depth=3, encoder_width=72, tokens=4,
-                        attention_width=64, heads=4, head_width=128, frames_encoder_width=72,
-                        frames_attention_width=64, frames_head_width=128),
-    # smoke: fc_late 96,996; attend_fusion 20,458 (4.74x), 50 classes
-    "smoke": ModelProfile(num_classes=50, hidden=64, depth=3, encoder_width=16, tokens=4,
-                          attention_width=16, heads=2, head_width=16, frames_encoder_width=16,
-                          frames_attention_width=16, frames_head_width=16),
-}
+# the paper's two headline counts: FC late fusion 341,204,524 / Attend-Fusion 71,889,174
+PAPER_SIZE_RATIO = 341_204_524 / 71_889_174  # 4.746
+
+
+def scaled_profile(paper: ModelProfile, num_classes: int, features: str = "mean_std",
+                   ratio: float = PAPER_SIZE_RATIO, multiple: int = 8) -> ModelProfile:
+    """A smaller profile derived from ``paper`` by a written rule (not picked by hand).
+
+    1. Every width scales with the vocabulary, s = num_classes / paper.num_classes: the
+       baselines' hidden width, Attend-Fusion's encoder, attention and head widths (and the
+       frame-level model's), each ``round(width * s)`` to a multiple of ``multiple`` (at least
+       ``multiple``). This keeps the paper's proportions *to the vocabulary* (hidden / C = 2.12,
+       head / C = 1.99) and *between the widths* (encoder / head, attention / encoder); heads,
+       tokens and depth are the paper's.
+    2. Attend-Fusion's head width is then re-solved (bisection on meta-device builds) so that
+       fc_late / attend_fusion equals the paper's size ratio (4.75x) with ``features`` inputs.
+    The input widths (1024 + 128 per statistic) do not shrink, so width / input is *not* kept:
+    the scaled encoders are narrower than their inputs (the paper's are wider).
+    """
+    s = num_classes / paper.num_classes
+
+    def w(x: int) -> int:
+        return max(multiple, int(round(x * s / multiple)) * multiple)
+
+    base = ModelProfile(num_classes=num_classes, hidden=w(paper.hidden), depth=paper.depth,
+                        encoder_width=w(paper.encoder_width), tokens=paper.tokens,
+                        attention_width=w(paper.attention_width), heads=paper.heads,
+                        head_width=w(paper.head_width),
+                        frames_encoder_width=w(paper.frames_encoder_width),
+                        frames_attention_width=w(paper.frames_attention_width),
+                        frames_head_width=w(paper.frames_head_width))
+
+    def count(name: str, p: ModelProfile) -> int:
+        family, fixed, _ = _REGISTRY[name]
+        cfg = _FAMILIES[family][0](**{**_profile_values(family, p), **fixed, "features": features})
+        with torch.device("meta"):
+            return count_parameters(_FAMILIES[family][1](cfg))
+
+    target = count("fc_late", base) / ratio
+    lo, hi = 1, 64 * base.head_width
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if count("attend_fusion", replace(base, head_width=mid)) < target else (lo, mid)
+    head = min((lo, hi), key=lambda h: abs(count("attend_fusion", replace(base, head_width=h)) - target))
+    return replace(base, head_width=head, frames_head_width=head)
+
+
+# paper: fc_late = 341,204,524; attend_fusion = 71,889,174 (ratio 4.75; see reconstruction)
+PAPER_PROFILE = ModelProfile(num_classes=3862, hidden=8192, depth=3, encoder_width=2048, tokens=2,
+                             attention_width=1024, heads=8, head_width=7680,
+                             frames_encoder_width=2048, frames_attention_width=1024,
+                             frames_head_width=7680)
+# cpu (300 classes) and smoke (50): derived from the paper's widths by `scaled_profile`
+PROFILE_CLASSES = {"paper": 3862, "cpu": 300, "smoke": 50}
+PROFILES: dict[str, ModelProfile] = {"paper": PAPER_PROFILE}
 
 
 def _profile_values(family: str, p: ModelProfile) -> dict:
     if family == "baseline":
         return dict(num_classes=p.num_classes, hidden=p.hidden, depth=p.depth)
+    if family == "reference":
+        return dict(num_classes=p.num_classes)
     if family == "attend_fusion":
         return dict(num_classes=p.num_classes, encoder_width=p.encoder_width, tokens=p.tokens,
                     attention_width=p.attention_width, heads=p.heads, head_width=p.head_width)
@@ -612,6 +712,7 @@ _FAMILIES = {
     "baseline": (BaselineConfig, Baseline),
     "attend_fusion": (AttendFusionConfig, AttendFusion),
     "attend_fusion_frames": (AttendFusionFramesConfig, AttendFusionFrames),
+    "reference": (ReferenceConfig, Reference),
 }
 _REGISTRY: dict[str, tuple[str, dict, str]] = {}  # name -> (family, fixed values, description)
 
@@ -637,6 +738,8 @@ register("attend_fusion_early", "attend_fusion", "ablation: early fusion, one en
 register("attend_fusion_stats", "attend_fusion", "MF and STD statistics as tokens (mean_std inputs)",
          features="mean_std", stat_tokens=True)
 register("attend_fusion_frames", "attend_fusion_frames", "Attend-Fusion over frames (attention pooling)")
+register("logistic", "reference", "starter code: logistic regression on concat(visual, audio)", kind="logistic")
+register("moe", "reference", "starter code: mixture of 2 experts per class on concat(visual, audio)", kind="moe")
 
 
 def list_models() -> list[str]:
@@ -756,3 +859,8 @@ def forward_flops(model: nn.Module, frames: int = MAX_FRAMES) -> int:
     finally:
         model.train(was_training)
     return counter.get_total_flops() // batch
+
+
+# the derived profiles (after the registry and counting they use)
+for _p in ("cpu", "smoke"):
+    PROFILES[_p] = scaled_profile(PAPER_PROFILE, PROFILE_CLASSES[_p])

@@ -82,6 +82,7 @@ import argparse
 import csv
 import dataclasses
 import io
+import itertools
 import json
 import math
 import os
@@ -106,6 +107,8 @@ __all__ = [
     "is_complete",
     "read_manifest",
     "measure_properties",
+    "signature_sharing",
+    "pool_size",
     "probe_gap",
     "render_card",
     "main",
@@ -150,8 +153,11 @@ class SynthProfile:
     linear_share: float = 0.3  # beta: weight of the fixed-sign prototype u0
     rgb_support: int = 24  # non-zero dimensions of a prototype direction
     audio_support: int = 12
-    rgb_attributes: int = 32  # shared pool of sign-prototype directions (per modality)
-    audio_attributes: int = 16
+    rgb_attributes: int = 32  # shared pool of sign-prototype directions (per modality): at least
+    audio_attributes: int = 16  # this many; grown with the vocabulary (see distinct_signatures)
+    distinct_signatures: bool = True  # every class its own set of P pool directions: the pool
+    # grows to the smallest n with C(n, P) >= num_classes, and the sets are drawn without
+    # replacement (False: each class draws P of the pool independently, so sets repeat)
     rgb_amplitude: float = 3.0
     audio_amplitude: float = 3.0
     audio_presence: float = 0.6  # P(audio evidence in a frame of the span)
@@ -178,7 +184,7 @@ PROFILES: dict[str, SynthProfile] = {
                           videos_per_shard=64),
     # the main job: model differences above seed noise, the whole reproduction in 30 min on 2 cores
     "cpu": SynthProfile(name="cpu", num_classes=300, num_verticals=12, train_videos=12000,
-                        validate_videos=3000, test_videos=1000, min_frames=20, max_frames=100,
+                        validate_videos=3000, test_videos=3000, min_frames=20, max_frames=100,
                         videos_per_shard=1000),
     # the real vocabulary size and release-like videos (frames up to 300, ~1000 videos a shard);
     # the video counts are scaled down to fit a 64 GB disk (about 13 GB of frame-level shards);
@@ -218,6 +224,15 @@ def _sparse_dims(rng: np.random.Generator, n: int, dim: int, support: int) -> np
     return np.argsort(rng.random((n, dim)), axis=1, kind="stable")[:, :support].astype(np.int64)
 
 
+def pool_size(minimum: int, num_classes: int, P: int) -> int:
+    """The smallest pool of at least ``minimum`` directions with C(n, P) >= ``num_classes``
+    distinct P-sets (e.g. P = 2: 32 directions give 496 sets; 20000 classes need 201)."""
+    n = max(minimum, P)
+    while math.comb(n, P) < num_classes:
+        n += 1
+    return n
+
+
 def _class_tables(cfg: SynthProfile, seed: int) -> _Classes:
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, _CLASS_STREAM])))
     C, P = cfg.num_classes, cfg.num_sign_prototypes
@@ -240,8 +255,13 @@ def _class_tables(cfg: SynthProfile, seed: int) -> _Classes:
                                (AUDIO_DIM, cfg.audio_support, cfg.audio_attributes)):
         # u0: one direction of the class's own; u1..uP: P distinct attributes of a shared pool
         own_d, own_v = _sparse_dims(rng, C, dim, support), _unit_rows(rng, (C, support))
+        pool = pool_size(pool, C, P) if cfg.distinct_signatures else pool
         pool_d, pool_v = _sparse_dims(rng, pool, dim, support), _unit_rows(rng, (pool, support))
-        pick = np.argsort(rng.random((C, pool)), axis=1, kind="stable")[:, :P]
+        if cfg.distinct_signatures:
+            combos = np.asarray(list(itertools.combinations(range(pool), P)), dtype=np.int64)
+            pick = combos[rng.permutation(len(combos))[:C]]
+        else:
+            pick = np.argsort(rng.random((C, pool)), axis=1, kind="stable")[:, :P]
         protos.append((np.concatenate([own_d[:, None], pool_d[pick]], axis=1),
                        np.concatenate([own_v[:, None], pool_v[pick]], axis=1)))
     (rgb_dims, rgb_vals), (audio_dims, audio_vals) = protos
@@ -792,10 +812,28 @@ def measure_properties(data_dir, *, probe: bool = True, contrast_videos: int = 2
     out["spans"] = {"mean_span_fraction": float(((ev.end - ev.start) / ev.num_frames).mean()),
                     "no_evidence_share": float(1 - spans.has_evidence.mean())}
     out["modality"] = classes.modality.value_counts().reindex(list(MODALITIES), fill_value=0).to_dict()
+    out["signatures"] = signature_sharing(data_dir)
     out["contrast"] = _contrast(data_dir, classes, spans, contrast_videos)
     out["arrays"] = {"train_class_counts": counts, "frames": T}
     if probe:
         out["probe"] = probe_gap(data_dir, **probe_kw)
+    return out
+
+
+def signature_sharing(data_dir) -> dict:
+    """Per modality, the share of classes whose set of random-sign prototype directions
+    (``u1..uP``) is also another class's: such classes differ only in their small fixed-sign
+    ``u0`` part. ``{"rgb": share, "audio": share, "pool_rgb": n, "pool_audio": n}``."""
+    z = np.load(Path(data_dir) / "ground_truth" / "prototypes.npz")
+    out = {}
+    for m in ("rgb", "audio"):
+        dims = z[f"{m}_dims"][:, 1:]  # [C, P, support]: a pool direction is its sparse dims
+        keys = [frozenset(tuple(sorted(d)) for d in row) for row in dims]
+        counts: dict = {}
+        for k in keys:
+            counts[k] = counts.get(k, 0) + 1
+        out[m] = float(np.mean([counts[k] > 1 for k in keys])) if keys else 0.0
+        out[f"pool_{m}"] = len({tuple(sorted(d)) for row in dims for d in row})
     return out
 
 

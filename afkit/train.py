@@ -59,6 +59,7 @@ FINAL = "model.pt"
 METRICS = "metrics.jsonl"
 RESULTS = "results.json"
 CONFIG = "config.json"
+BEST = "best.pt"
 
 # A debugging and testing hook: after the global step with this number is done (and its
 # checkpoint, if one was due, written), the process prints a line to stderr and blocks, so that a
@@ -99,6 +100,10 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None  # cap on batches per epoch (None = all)
     train_split: str = "train"
     val_split: str = "validate"
+    patience: int | None = None  # early stopping: stop after this many epochs without a new
+    # best validation `select_metric` (None: train every epoch)
+    select_metric: str = "gap"  # the validation metric early stopping and keep_best watch
+    keep_best: bool = False  # the final model is the best validation epoch's (best.pt), not the last
     top_k: int = 20  # GAP@k and the top-k of the submission
     threshold: float = 0.5  # the F1 threshold
     progress: bool = True  # a tqdm bar per epoch (rank 0 only)
@@ -125,12 +130,12 @@ PROFILES: dict[str, dict[str, Any]] = {
     # the paper describes (its text says MF+STD; its parameter count says mean: see notebook 03)
     "paper": dict(profile="paper", epochs=20, batch_size=256, lr=1e-4, weight_decay=0.01,
                   schedule="constant", dropout=0.4, checkpoint_every_steps=2000, features="mean"),
-    "cpu": dict(profile="cpu", epochs=15, batch_size=128, lr=1e-3, weight_decay=0.01,
-                schedule="constant", dropout=0.4, checkpoint_every_steps=0, num_threads=2,
+    "cpu": dict(profile="cpu", epochs=40, batch_size=128, lr=1e-3, weight_decay=0.01,
+                schedule="constant", dropout=0.4, checkpoint_every_steps=0, num_threads=1,
                 features="mean_std"),
     "smoke": dict(profile="smoke", epochs=2, batch_size=32, lr=1e-3, weight_decay=0.01,
                   schedule="constant", dropout=0.4, checkpoint_every_steps=0, eval_batch_size=256,
-                  features="mean_std"),
+                  num_threads=1, features="mean_std"),
 }
 
 
@@ -151,64 +156,9 @@ class NonFiniteLossError(FloatingPointError):
 # provenance, atomic files
 
 
-def git_sha(path: str | os.PathLike | None = None) -> str | None:
-    """The git commit of the afkit checkout (``+dirty`` if it has uncommitted changes)."""
-    here = Path(path) if path is not None else Path(__file__).resolve().parent
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                             text=True, timeout=10).stdout.strip()
-        if not sha:
-            return None
-        # notebooks pass through unfiltered (`cat`): an nbstripout filter installed in the
-        # checkout would otherwise start a Python process per notebook on every call
-        dirty = subprocess.run(["git", "-c", "filter.nbstripout.clean=cat", "-c", "filter.nbstripout.smudge=cat",
-                                "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return sha + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def versions() -> dict[str, str]:
-    """Versions of Python, torch, numpy and afkit, for results files."""
-    import afkit
-
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "numpy": np.__version__, "afkit": afkit.__version__, "platform": platform.platform()}
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write via ``write(tmp_path)`` then ``os.replace``: readers see the old file or the new."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def atomic_torch_save(obj, path) -> None:
-    _atomic_write(Path(path), lambda p: torch.save(obj, p))
-
-
-def atomic_write_text(path, text: str) -> None:
-    _atomic_write(Path(path), lambda p: Path(p).write_text(text))
-
-
-def _json_default(o):
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serializable: {type(o).__name__}")
-
-
-def _dumps(obj) -> str:
-    return json.dumps(obj, default=_json_default, sort_keys=False)
+# one home: afkit.provenance (re-exported here: train.git_sha, train.atomic_write_text, ...)
+from afkit.provenance import (_atomic_write, _dumps, _json_default, atomic_torch_save,  # noqa: E402,F401
+                              atomic_write_text, code_hash, git_sha, versions)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -745,7 +695,10 @@ def _train(config: TrainConfig, store_dir: Path, out: Path, resume: bool, d: _Di
                 model_args=model_args), ckpt_path)
         last_ckpt_step = step
 
-    while epoch < config.epochs:
+    if (config.patience or config.keep_best) and not config.eval_every_epoch:
+        raise ValueError("patience / keep_best need eval_every_epoch=True (a validation score "
+                         "every epoch to select on)")
+    while epoch < config.epochs and not should_stop(history, config):
         batches = epoch_batches(train_data.store, config.batch_size, config.seed, epoch,
                                 d.rank, d.world_size)[:steps_per_epoch]
         bar = _tqdm(range(start_batch, len(batches)), desc=f"epoch {epoch + 1}/{config.epochs}",
@@ -802,14 +755,20 @@ def _train(config: TrainConfig, store_dir: Path, out: Path, resume: bool, d: _Di
         history.append(record)
         loss_sum, loss_count = 0.0, 0
         epoch, start_batch = epoch + 1, 0
+        if config.keep_best and d.main and best_epoch(history, config) == epoch:
+            # written before the checkpoint: a run killed in between redoes this epoch, exactly
+            atomic_torch_save(_unwrap(net).state_dict(), out / BEST)
         save(epoch, 0)
         if d.main:
             with open(out / METRICS, "a") as f:
                 f.write(_dumps(record) + "\n")
             print(_epoch_line(record), file=sys.stderr, flush=True)
 
-    # the final weights: small, and all load_run needs
-    final_metrics = {k[4:]: v for k, v in history[-1].items() if k.startswith("val_")}
+    # the final weights (the best epoch's with keep_best): small, and all load_run needs
+    chosen = best_epoch(history, config) if config.keep_best else len(history)
+    if config.keep_best:
+        _unwrap(net).load_state_dict(torch.load(out / BEST, map_location=device, weights_only=True))
+    final_metrics = {k[4:]: v for k, v in history[chosen - 1].items() if k.startswith("val_")}
     results = {
         "model": config.model, "profile": config.profile, "seed": config.seed,
         "num_parameters": n_params, "final": final_metrics, "history": history,
@@ -817,15 +776,32 @@ def _train(config: TrainConfig, store_dir: Path, out: Path, resume: bool, d: _Di
         "wall_seconds": time.perf_counter() - t_start,  # this call, with loading and validation
         "train_samples_per_s": samples / train_seconds if train_seconds else None,
         "videos_per_s": final_metrics.get("videos_per_s"),
+        "best_epoch": chosen, "epochs_run": len(history),
+        "stopped_early": len(history) < config.epochs,
         "steps": step, "world_size": d.world_size, "device": str(device),
         "num_threads": torch.get_num_threads(), "store": str(store_dir),
-        "config": config.to_dict(), "git_sha": sha, "versions": versions(),
+        "config": config.to_dict(), "git_sha": sha, "code_hash": code_hash(),
+        "versions": versions(),
     }
     if d.main:
         atomic_torch_save({"config": config.to_dict(), "model_args": model_args,
                            "model": _unwrap(net).state_dict(), "kind": train_data.kind}, out / FINAL)
         atomic_write_text(out / RESULTS, json.dumps(results, indent=2, default=_json_default) + "\n")
     return results
+
+
+def best_epoch(history: list[dict], config: TrainConfig) -> int:
+    """The 1-based epoch with the highest validation ``config.select_metric`` (the first of
+    equal ones); 0 before any epoch was scored."""
+    key = f"val_{config.select_metric}"
+    values = [h.get(key, -math.inf) for h in history]
+    return int(np.argmax(values)) + 1 if values else 0
+
+
+def should_stop(history: list[dict], config: TrainConfig) -> bool:
+    """Early stopping: ``config.patience`` epochs have passed since the best validation epoch.
+    Computed from the history alone, so a resumed run stops where an uninterrupted one would."""
+    return bool(config.patience) and len(history) - best_epoch(history, config) >= config.patience
 
 
 def _epoch_line(r: dict) -> str:

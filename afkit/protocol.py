@@ -1,0 +1,191 @@
+"""One tuning protocol for every arm of every notebook: search, early stopping, test scoring.
+
+The paper gives 20 epochs at learning rate 1e-4 (AdamW, dropout 0.4) and nothing else, so a
+reproduction needs a protocol a reviewer accepts for every arm alike. Ours (*our
+reconstruction*, :data:`PROTOCOLS`):
+
+1. **The same search budget per arm**: the learning rate over ``Protocol.lrs``, each trial
+   trained at seed ``tune_seed`` for at most ``max_epochs`` epochs with early stopping: it stops
+   after ``patience`` epochs without a new best validation GAP, and the best epoch's weights
+   are kept (``afkit.train``: ``patience``, ``keep_best``).
+2. **Chosen on validate**: the learning rate whose best validation GAP is highest; the other
+   seeds are then trained at that learning rate, under the same early stopping.
+3. **Reported on test**: every metric of the kept weights on the ``test`` split (the synthetic
+   test split keeps its labels), micro-F1 at 0.5 and micro-F1 at the threshold that maximises
+   micro-F1 on validate (applied unchanged to test).
+4. **Did it learn**: an arm counts as learned when its test micro-F1 (at the validate
+   threshold) is above 0 and its test GAP
+   is at least :data:`LEARNED_MARGIN` above the GAP of the class-frequency predictor (every
+   video scored by the training split's label frequencies, :func:`prior_gap`).
+
+The ``paper`` profile keeps the paper's recipe as its default (one learning rate, 1e-4; 20
+epochs; no early stopping; the last epoch kept) and can run the same search by passing a
+:class:`Protocol`. Trials are independent training runs, so they run ``workers`` at a time in
+separate processes (each single-threaded on CPU: small models gain little from a second
+thread, and two busy-waiting thread pools fight each other on a shared machine).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+SCORES = "scores.json"  # per run: validate threshold and test metrics of the kept weights
+LEARNED_MARGIN = 0.05  # test GAP above the class-frequency predictor's for an arm to count
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The tuning budget every arm gets (plain values)."""
+
+    lrs: tuple[float, ...]  # learning rates searched at tune_seed
+    max_epochs: int  # epochs at most
+    patience: int | None  # epochs without a better validation GAP before stopping (None: never)
+    keep_best: bool = True  # keep the best validation epoch's weights (else the last epoch's)
+    select_metric: str = "gap"  # the validation metric that selects epochs and learning rates
+    tune_seed: int = 0  # the seed of the search; other seeds train at the chosen rate
+    workers: int = 1  # trials trained at once (processes)
+
+    def train_overrides(self, lr: float) -> dict:
+        """The ``TrainConfig`` values of one trial."""
+        return {"lr": lr, "epochs": self.max_epochs, "patience": self.patience,
+                "keep_best": self.keep_best, "select_metric": self.select_metric}
+
+    def describe(self) -> str:
+        """The protocol in one sentence (for notebooks and the report)."""
+        stop = (f"early stopping after {self.patience} epochs without a better validation "
+                f"{self.select_metric.upper()}, best epoch kept" if self.patience
+                else "no early stopping, the last epoch kept")
+        lrs = ", ".join(f"{x:g}" for x in self.lrs)
+        return (f"every arm: learning rate from {{{lrs}}} chosen on validate (best validation "
+                f"{self.select_metric.upper()} at seed {self.tune_seed}), at most "
+                f"{self.max_epochs} epochs, {stop}; other seeds at the chosen rate; every number "
+                f"reported on the test split")
+
+
+PROTOCOLS = {
+    "smoke": Protocol(lrs=(3e-3, 1e-2), max_epochs=30, patience=3, workers=1),
+    "cpu": Protocol(lrs=(3e-4, 1e-3, 3e-3), max_epochs=40, patience=4, workers=2),
+    "paper": Protocol(lrs=(1e-4,), max_epochs=20, patience=None, keep_best=False, workers=1),
+}
+
+
+def protocol_for(profile: str) -> Protocol:
+    if profile not in PROTOCOLS:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {sorted(PROTOCOLS)}")
+    return PROTOCOLS[profile]
+
+
+# ---------------------------------------------------------------------------------- scoring
+def score_run(run_dir, store_dir, *, refresh: bool = False) -> dict:
+    """Validate threshold and test metrics of a finished run's kept weights (cached in
+    ``run_dir/scores.json``): ``threshold`` (the best micro-F1 threshold on validate, a grid of
+    0.01), ``val`` and ``test`` (every metric; ``micro_f1`` at 0.5), ``test_micro_f1_tuned``
+    (micro-F1 on test at ``threshold``)."""
+    from afkit import metrics, provenance
+
+    path = Path(run_dir) / SCORES
+    if path.exists() and not refresh:
+        return json.loads(path.read_text())
+    val_ids, val_scores, val_labels = run_scores(run_dir, store_dir, "validate")
+    val = metrics.evaluate(val_scores, val_labels)
+    _, test_scores, test_labels = run_scores(run_dir, store_dir, "test")
+    test = metrics.evaluate(test_scores, test_labels)
+    tuned, _ = metrics.f1_at_threshold(test_scores, test_labels, val["best_threshold"])
+    out = {"threshold": float(val["best_threshold"]), "val": val, "test": test,
+           "test_micro_f1_tuned": float(tuned)}
+    provenance.write_json(path, out)
+    return out
+
+
+def run_scores(run_dir, store_dir, split: str):
+    """(ids, scores [N, C], labels as a list of int64 arrays) of a finished run on ``split``."""
+    from afkit import train
+
+    model, config = train.load_run(run_dir)
+    data = train.open_split(store_dir, split, model.input_kind, config.features, config.max_frames)
+    ids, scores = train.predict_scores(model, data, split, config=config, progress=False)
+    return ids, scores, [data.store.labels(i) for i in range(len(data))]
+
+
+def prior_gap(store_dir, split: str = "test") -> float:
+    """GAP@20 of the class-frequency predictor: every video of ``split`` scored by the training
+    split's label frequencies. An arm below it plus :data:`LEARNED_MARGIN` learned nothing
+    that the label counts do not already say."""
+    from afkit import metrics, store
+
+    train = store.open_store(Path(store_dir) / "train")
+    freq = np.zeros(train.num_classes)
+    for i in range(len(train)):
+        freq[train.labels(i)] += 1
+    test = store.open_store(Path(store_dir) / split)
+    scores = np.tile((freq / max(len(train), 1)).astype(np.float32), (len(test), 1))
+    return float(metrics.gap(scores, [test.labels(i) for i in range(len(test))]))
+
+
+def learned(micro_f1, gap, floor_gap: float) -> np.ndarray:
+    """Elementwise: test micro-F1 (at the validate threshold) above 0 and test GAP >=
+    ``floor_gap + LEARNED_MARGIN``."""
+    return (np.asarray(micro_f1) > 0) & (np.asarray(gap) >= floor_gap + LEARNED_MARGIN)
+
+
+# ----------------------------------------------------------------------------- paired tests
+def paired_difference(scores_a: list, scores_b: list, labels, *, thresholds_a=None,
+                      thresholds_b=None, n_boot: int = 1000, seed: int = 0,
+                      confidence: float = 0.95) -> dict:
+    """Paired bootstrap over videos of (A - B) for GAP@20 and micro-F1, each model's metric
+    averaged over its seeds (lists of [N, C] score arrays on the same videos).
+
+    Each replicate draws N videos with replacement (:func:`afkit.metrics.bootstrap_weights`,
+    the same draw for every model and seed). micro-F1 = 2 TP / (2 TP + FP + FN) at each seed's
+    threshold (``thresholds_*``, default 0.5). Returns, per metric (``gap``, ``micro_f1``),
+    ``<metric>_diff`` (on all videos), ``<metric>_lo`` / ``_hi`` (percentile interval) and
+    ``<metric>_p_a_better``; plus ``n_videos``, ``n_boot``.
+    """
+    from afkit import metrics
+
+    n = scores_a[0].shape[0]
+    w = metrics.bootstrap_weights(n, n_boot, seed)
+    ones = np.ones((1, n))
+
+    def per_model(scores, thresholds):
+        thresholds = thresholds or [0.5] * len(scores)
+        gaps, f1s = [], []
+        for s, t in zip(scores, thresholds):
+            parts = metrics.gap_parts(s, labels)
+            gaps.append((metrics.weighted_gap(parts, ones)[0], metrics.weighted_gap(parts, w)))
+            c = np.stack(metrics.per_video_counts(s, labels, t)).astype(np.float64)  # [3, N]
+
+            def f1(x):  # x [..., 3]
+                return 2 * x[..., 0] / np.maximum(2 * x[..., 0] + x[..., 1] + x[..., 2], 1e-12)
+
+            f1s.append((f1(c.sum(1)), f1(w @ c.T)))
+        return ({"gap": np.mean([g[0] for g in gaps]), "micro_f1": np.mean([f[0] for f in f1s])},
+                {"gap": np.mean([g[1] for g in gaps], 0), "micro_f1": np.mean([f[1] for f in f1s], 0)})
+
+    full_a, reps_a = per_model(scores_a, thresholds_a)
+    full_b, reps_b = per_model(scores_b, thresholds_b)
+    out = {"n_videos": int(n), "n_boot": int(n_boot), "confidence": confidence}
+    for m in ("gap", "micro_f1"):
+        d = reps_a[m] - reps_b[m]
+        lo, hi = metrics.percentile_interval(d, confidence)
+        out.update({f"{m}_diff": float(full_a[m] - full_b[m]), f"{m}_lo": lo, f"{m}_hi": hi,
+                    f"{m}_p_a_better": float((d > 0).mean())})
+    return out
+
+
+def verdict(lo: float, hi: float, a: str, b: str, margin: float = 0.0) -> str:
+    """The reading of an interval of (a - b): which is better beyond the interval, or neither."""
+    if lo > margin:
+        return f"{a} is better beyond bootstrap noise"
+    if hi < -margin:
+        return f"{b} is better beyond bootstrap noise"
+    return "the interval contains 0: the two are not distinguishable at this size"
+
+
+def with_lr(spec, lr: float):
+    """``spec`` with its trial's learning rate (part of the run's folder name)."""
+    return replace(spec, train={**spec.train, "lr": lr})

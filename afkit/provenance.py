@@ -1,0 +1,104 @@
+"""Provenance and safe files, in one place: the git commit and tree state, package versions,
+a hash of the training code, atomic writes (text, JSON, torch objects).
+
+Every results file records where it came from (``git_sha``, ``versions``, ``code_hash``), and
+every file a crash could leave half-written is written through :func:`atomic_write_text` /
+:func:`atomic_torch_save` (a temporary file, fsync, ``os.replace``: readers see the old file
+or the new one, never a mix).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+PACKAGE = Path(__file__).resolve().parent
+# the modules whose code decides a training run's result: a finished run is reused only while
+# the hash of these files equals the current one (afkit.experiments)
+TRAINING_CODE = ("features.py", "metrics.py", "models.py", "protocol.py", "records.py",
+                 "store.py", "tfrecord.py", "train.py")
+
+
+def git_sha(path: str | os.PathLike | None = None) -> str | None:
+    """The git commit of the afkit checkout (``+dirty`` if it has uncommitted changes)."""
+    here = Path(path) if path is not None else Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        if not sha:
+            return None
+        # notebooks pass through unfiltered (`cat`): an nbstripout filter installed in the
+        # checkout would otherwise start a Python process per notebook on every call
+        dirty = subprocess.run(["git", "-c", "filter.nbstripout.clean=cat", "-c", "filter.nbstripout.smudge=cat",
+                                "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, torch, numpy and afkit, for results files."""
+    import torch
+
+    import afkit
+
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "numpy": np.__version__, "afkit": afkit.__version__, "platform": platform.platform()}
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write via ``write(tmp_path)`` then ``os.replace``: readers see the old file or the new."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_torch_save(obj, path) -> None:
+    import torch
+
+    _atomic_write(Path(path), lambda p: torch.save(obj, p))
+
+
+def atomic_write_text(path, text: str) -> None:
+    _atomic_write(Path(path), lambda p: Path(p).write_text(text))
+
+
+def _json_default(o):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def _dumps(obj) -> str:
+    return json.dumps(obj, default=_json_default, sort_keys=False)
+
+
+
+
+def write_json(path, data) -> None:
+    """``data`` as indented JSON (numpy values converted), written atomically."""
+    atomic_write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def code_hash(files=TRAINING_CODE) -> str:
+    """SHA-256 (first 16 hex digits) of the training code's files, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + (PACKAGE / name).read_bytes() + b"\0")
+    return h.hexdigest()[:16]
