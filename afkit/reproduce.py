@@ -313,6 +313,8 @@ def run_notebook(nb_path, out: OutPaths, parameters: dict, timeout_s: float | No
         env["JUPYTER_PATH"] = os.pathsep.join(
             [str(jupyter_path)] + ([env["JUPYTER_PATH"]] if env.get("JUPYTER_PATH") else []))
     env.setdefault("PYTHONHASHSEED", "0")
+    # the kernel imports the afkit of this repository (not another checkout's editable install)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     with tempfile.TemporaryDirectory(prefix="afkit-nb-") as tmp:
         job = Path(tmp) / "job.json"
         outcome_path = Path(tmp) / "outcome.json"
