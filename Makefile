@@ -22,12 +22,12 @@ setup: $(VENV)/.installed
 reproduce: setup
 	$(PY) -m afkit reproduce --profile $(PROFILE)
 
-# The browser test needs Debian's chromium; install it where we can (root), else that test skips
-# outside CI.
+# The browser tests (the report; JupyterLab via Selenium) need Debian's chromium and chromium-driver;
+# install them where we can (root), else those tests skip outside CI.
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
-	  || echo "chromium not installed: the report browser test will skip (outside CI)"; }
+	  || echo "chromium not installed: the browser tests will skip (outside CI)"; }
 
 test: setup chromium
 	$(PY) -m pytest -q

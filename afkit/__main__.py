@@ -20,6 +20,7 @@ COMMANDS = {
     "eval": ("afkit.train", "eval_main", "every metric of a trained run on a split"),
     "predict": ("afkit.train", "predict_main", "write a submission CSV (VideoId,LabelConfidencePairs)"),
     "reproduce": ("afkit.reproduce", "main", "run every notebook with papermill and build the report"),
+    "notebooks": ("afkit.reproduce", "notebooks_main", "list every notebook with its parameters, types and defaults"),
 }
 
 

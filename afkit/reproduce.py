@@ -313,6 +313,8 @@ def run_notebook(nb_path, out: OutPaths, parameters: dict, timeout_s: float | No
         env["JUPYTER_PATH"] = os.pathsep.join(
             [str(jupyter_path)] + ([env["JUPYTER_PATH"]] if env.get("JUPYTER_PATH") else []))
     env.setdefault("PYTHONHASHSEED", "0")
+    # the kernel imports the afkit of this repository (not another checkout's editable install)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     with tempfile.TemporaryDirectory(prefix="afkit-nb-") as tmp:
         job = Path(tmp) / "job.json"
         outcome_path = Path(tmp) / "outcome.json"
@@ -1007,21 +1009,37 @@ class Context:
 
 
 def setup(profile: str = "smoke", *, data_dir=None, store_dir=None, out_dir=None, seed: int = 0,
-          device: str = "cpu", make_data: bool = True) -> Context:
-    """The one setup call of every notebook: resolves the folders (defaults as in
-    ``python -m afkit reproduce``: ``data/generated/<profile>``, ``stores/<profile>``,
-    ``out/<profile>``, relative to the repository), makes the embedded synthetic data if the data
-    folder holds no real release, sets the figure style and seeds numpy, random and torch."""
+          device: str = "cpu", make_data: bool = True, build_store: bool = True) -> Context:
+    """The one setup call of every notebook, so that any notebook can run first, alone.
+
+    Resolves the folders (defaults as in ``python -m afkit reproduce``: ``data/generated/<profile>``,
+    ``stores/<profile>``, ``out/<profile>``, relative to the repository); with the default
+    ``data_dir=None`` makes the embedded synthetic data when missing; with ``build_store`` builds
+    the feature store and frame store (``store.build(store_dir, data_dir, feature_set="mean_std",
+    frames=True)``, what notebook 01 builds) where it is missing, with a progress bar, and
+    otherwise only confirms it (idempotent: seconds). Training runs are not made here: the
+    notebooks train (or read back) their own through :mod:`afkit.experiments`. Sets the figure
+    style and seeds numpy, random and torch.
+
+    Bad parameters stop here with one sentence saying what is wrong and what to pass
+    (:func:`check_parameters`): an unknown profile (``ValueError``), a ``data_dir`` that does not
+    exist (``FileNotFoundError``) or holds no release (``ValueError``), a store built from another
+    vocabulary or other data (``ValueError``).
+    """
     import random
 
     import numpy as np
 
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; one of {sorted(PROFILES)}")
-    data = Path(data_dir or REPO / "data" / "generated" / profile).expanduser().resolve()
-    stores = Path(store_dir or REPO / "stores" / profile).expanduser().resolve()
-    out = paths(out_dir or REPO / "out" / profile)
+    data, stores, out_root = check_parameters(profile, data_dir=data_dir, store_dir=store_dir,
+                                              out_dir=out_dir)
+    out = paths(out_root)
     source = ensure_data(data, profile, seed) if make_data else data_source(data)
+    if build_store and source != "missing":
+        _check_store(stores, data)
+        from afkit import store as store_mod
+
+        store_mod.build(stores, data, feature_set="mean_std", frames=True,
+                        workers=max(1, min(2, os.cpu_count() or 1)))
     from afkit import plots
 
     plots.set_style()
@@ -1035,3 +1053,154 @@ def setup(profile: str = "smoke", *, data_dir=None, store_dir=None, out_dir=None
         pass
     return Context(profile=profile, seed=seed, device=device, data_dir=data, store_dir=stores,
                    out_dir=out.root, out=out, source=source)
+
+
+def check_parameters(profile, *, data_dir=None, store_dir=None, out_dir=None) -> tuple[Path, Path, Path]:
+    """The notebooks' ``profile`` and folders checked and resolved: ``(data, store, out)``.
+
+    Raises ``ValueError`` for an unknown profile or a ``data_dir`` that holds no YouTube-8M
+    release (nor afkit's synthetic one), ``FileNotFoundError`` for a ``data_dir`` that does not
+    exist; ``data_dir=None`` is the embedded synthetic set (made by :func:`setup` when missing).
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}: pass profile='smoke' (seconds), 'cpu' (the main run) "
+                         f"or 'paper' (the paper's sizes, real data)")
+    if data_dir is None or str(data_dir) == "":
+        data = (REPO / "data" / "generated" / profile).resolve()
+    else:
+        data = Path(data_dir).expanduser().resolve()
+        if not data.exists():
+            raise FileNotFoundError(
+                f"data_dir {str(data)!r} does not exist: pass the folder of a YouTube-8M release (holding "
+                f"video/*.tfrecord or frame/*.tfrecord and vocabulary.csv), or data_dir=None for the "
+                f"embedded synthetic set")
+        if not data.is_dir():
+            raise ValueError(f"data_dir {str(data)!r} is a file, not a folder: pass the folder of a YouTube-8M "
+                             f"release (holding video/ and frame/), or data_dir=None for the embedded synthetic set")
+        if data_source(data) == "missing":
+            raise ValueError(
+                f"data_dir {str(data)!r} is not a YouTube-8M release: it has no video/*.tfrecord or "
+                f"frame/*.tfrecord files; pass the folder that holds video/, frame/ and vocabulary.csv, "
+                f"or data_dir=None for the embedded synthetic set")
+    stores = Path(store_dir or REPO / "stores" / profile).expanduser().resolve()
+    if stores.exists() and not stores.is_dir():
+        raise ValueError(f"store_dir {str(stores)!r} is a file, not a folder: pass a folder for the feature "
+                         f"store (an empty or missing one is built), or store_dir=None for stores/{profile}")
+    out = Path(out_dir or REPO / "out" / profile).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out_dir {str(out)!r} is a file, not a folder: pass a folder for the outputs, "
+                         f"or out_dir=None for out/{profile}")
+    return data, stores, out
+
+
+def _check_store(store_dir: Path, data_dir: Path) -> None:
+    """A ``ValueError`` (one sentence) when ``store_dir`` holds a store of another vocabulary than
+    ``data_dir``'s ``vocabulary.csv``, or one built from other source files."""
+    from afkit import store as store_mod
+
+    try:
+        wanted = store_mod.read_num_classes(data_dir)
+    except store_mod.StoreError as e:
+        raise ValueError(f"data_dir {str(data_dir)!r} has an unreadable vocabulary ({e}); "
+                         f"pass a release with a vocabulary.csv") from None
+    for manifest_path in sorted(Path(store_dir).glob("*/manifest.json")):
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue  # the store's own checks report a damaged manifest
+        split = manifest_path.parent.name
+        have = manifest.get("num_classes")
+        if wanted is not None and have is not None and int(have) != wanted:
+            raise ValueError(
+                f"store_dir {str(store_dir)!r} holds a store of {have} classes ({split}), but data_dir "
+                f"{str(data_dir)!r} has {wanted} (vocabulary.csv): pass the store_dir built from this "
+                f"data_dir, or a new folder (setup builds it)")
+        sources = {Path(s["path"]).resolve().parent.parent for s in manifest.get("sources", []) if s.get("path")}
+        if sources and sources != {data_dir}:
+            other = ", ".join(sorted(str(s) for s in sources))
+            raise ValueError(
+                f"store_dir {str(store_dir)!r} was built from {other}, not from data_dir {str(data_dir)!r}: "
+                f"pass the store_dir built from this data_dir, or a new folder (setup builds it)")
+
+
+# ------------------------------------------------------------------------ notebook parameters
+def notebook_parameters(nb_path) -> list[dict]:
+    """The parameters of a notebook's ``parameters`` cell, by ``papermill.inspect_notebook``:
+    one dict each (``name``, ``type``, ``default``, ``help``), in the cell's order. ``type`` is
+    papermill's inferred type where the cell annotates it, else that of the default literal
+    (``path or None`` for a ``*_dir`` left at None)."""
+    import papermill as pm
+
+    rows = []
+    for name, p in pm.inspect_notebook(str(nb_path)).items():
+        default = p.get("default", "")
+        kind = p.get("inferred_type_name") or "None"
+        if kind == "None":
+            try:
+                value = ast.literal_eval(default)
+            except (ValueError, SyntaxError):
+                value = ...
+            if value is None:
+                kind = "path or None" if name.endswith("_dir") else "None"
+            elif value is ...:
+                kind = "expression"
+            else:
+                kind = type(value).__name__
+        rows.append({"name": name, "type": kind, "default": default, "help": p.get("help", "")})
+    return rows
+
+
+def notebook_title(nb_path) -> str:
+    """The first Markdown heading of a notebook (without the ``#``), or its stem."""
+    import nbformat
+
+    nb = nbformat.read(Path(nb_path), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return Path(nb_path).stem
+
+
+def notebooks_table(notebooks_dir=NOTEBOOKS_DIR, select: str | None = None):
+    """One row per (notebook, parameter): ``notebook, title, parameter, type, default, help``."""
+    import pandas as pd
+
+    rows = []
+    for nb in find_notebooks(notebooks_dir, select):
+        title = notebook_title(nb)
+        for p in notebook_parameters(nb):
+            rows.append({"notebook": nb.stem, "title": title, "parameter": p["name"], "type": p["type"],
+                         "default": p["default"], "help": p["help"]})
+    return pd.DataFrame(rows, columns=["notebook", "title", "parameter", "type", "default", "help"])
+
+
+def notebooks_main(argv=None) -> int:
+    """``python -m afkit notebooks``: every notebook with its parameters, types and defaults."""
+    ap = argparse.ArgumentParser(prog="python -m afkit notebooks",
+                                 description="List every notebook with the parameters of its `parameters` cell "
+                                             "(read by papermill.inspect_notebook): name, type, default, help. "
+                                             "Pass them to papermill with -p NAME VALUE.")
+    ap.add_argument("--notebooks-dir", default=str(NOTEBOOKS_DIR), help="folder of NN_*.ipynb (default: notebooks/)")
+    ap.add_argument("--notebooks", default=None, help="comma-separated numbers, e.g. 04,08 (default: all)")
+    ap.add_argument("--markdown", action="store_true", help="a Markdown table instead of plain text")
+    args = ap.parse_args(argv)
+    try:
+        table = notebooks_table(args.notebooks_dir, args.notebooks)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"notebooks: {e}", file=sys.stderr)
+        return 2
+    if args.markdown:
+        print(_markdown_table(table.drop(columns=["title"]), max_rows=len(table) + 1))
+        return 0
+    columns = ["parameter", "type", "default", "help"]
+    widths = {c: max([len(c)] + [len(str(v)) for v in table[c]]) for c in columns[:-1]}
+    for stem, g in table.groupby("notebook", sort=True):
+        print(f"{stem}: {g['title'].iloc[0]}")
+        print("  " + "  ".join(f"{c:<{widths[c]}}" for c in columns[:-1]) + "  help")
+        for _, r in g.iterrows():
+            print("  " + "  ".join(f"{str(r[c]):<{widths[c]}}" for c in columns[:-1]) + f"  {r['help']}")
+        print()
+    print("Run one with papermill: papermill notebooks/NN_name.ipynb out.ipynb -p profile smoke -p data_dir DATA ...")
+    return 0
