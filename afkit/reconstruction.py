@@ -146,6 +146,15 @@ def frames_params(cfg: M.AttendFusionFramesConfig) -> int:
     return enc + attn + linear(2 * E, cfg.head_width) + linear(cfg.head_width, cfg.num_classes)
 
 
+def reference_params(cfg: M.ReferenceConfig) -> int:
+    """Closed form of the starter code's models on D = (1024 + 128) S inputs: logistic
+    L(D, C); MoE with M experts L(D, C (M + 1)) (gates) + L(D, C M) (experts)."""
+    D = (M.VISUAL_DIM + M.AUDIO_DIM) * M.FEATURES[cfg.features]
+    if cfg.kind == "logistic":
+        return linear(D, cfg.num_classes)
+    return linear(D, cfg.num_classes * (cfg.mixtures + 1)) + linear(D, cfg.num_classes * cfg.mixtures)
+
+
 def closed_form_params(config) -> int:
     """Closed-form parameter count of any model config of ``afkit.models``."""
     if isinstance(config, M.BaselineConfig):
@@ -154,6 +163,8 @@ def closed_form_params(config) -> int:
         return attend_fusion_params(config)
     if isinstance(config, M.AttendFusionFramesConfig):
         return frames_params(config)
+    if isinstance(config, M.ReferenceConfig):
+        return reference_params(config)
     raise TypeError(f"not a model config: {type(config).__name__}")
 
 
