@@ -163,6 +163,15 @@ def frames_params(cfg: M.AttendFusionFramesConfig) -> int:
     return enc + attn + linear(2 * E, cfg.head_width) + linear(cfg.head_width, cfg.num_classes)
 
 
+def reference_params(cfg: M.ReferenceConfig) -> int:
+    """Closed form of ``afkit.models.Reference`` on D = 1152 S inputs: logistic L(D, C); MoE
+    with M experts L(D, (M + 1) C) (gate) + L(D, M C) (experts)."""
+    D, C = (M.VISUAL_DIM + M.AUDIO_DIM) * M.FEATURES[cfg.features], cfg.num_classes
+    if cfg.kind == "logistic":
+        return linear(D, C)
+    return linear(D, (cfg.mixtures + 1) * C) + linear(D, cfg.mixtures * C)
+
+
 def closed_form_params(config) -> int:
     """Closed-form parameter count of any model config of ``afkit.models``."""
     if isinstance(config, M.BaselineConfig):
@@ -171,6 +180,8 @@ def closed_form_params(config) -> int:
         return attend_fusion_params(config)
     if isinstance(config, M.AttendFusionFramesConfig):
         return frames_params(config)
+    if isinstance(config, M.ReferenceConfig):
+        return reference_params(config)
     raise TypeError(f"not a model config: {type(config).__name__}")
 
 
