@@ -26,7 +26,9 @@ TABLES = {
     "03_parameters": {"03_fc_late_hypotheses": (["features", "num_classes", "params", "rounds_to_341M"], 8),
                       "03_attend_fusion_search": (["hypothesis", "encoder_width", "params", "error_pct"], 1),
                       "03_models_paper": (["model", "params", "closed_form", "gflops_per_video"], ["fc_late", "attend_fusion"]),
-                      "03_width_sweep": (["model", "width", "parameters"], 2)},
+                      "03_width_sweep": (["model", "width", "parameters"], 2),
+                      "03_readings": (["reading", "model", "params", "error_pct", "within_1pct_of_72M"],
+                                      ["chunk_tokens", "feature_sigmoid", "feature_softmax", "modality_tokens"])},
     "04_comparison": {"04_comparison": (["label", "params", "paper_params", "flops", "train_seconds_mean",
                                          "videos_per_s_mean", "paper_f1_pct", "seeds"]
                                         + [f"{m}_mean" for m in METRICS] + [f"{m}_std" for m in METRICS],
@@ -46,6 +48,13 @@ TABLES = {
                             "08_deletion": (["method", "mean_drop_top", "mean_drop_random"], 3),
                             "08_modality_agreement": (["truth", "n_classes", "accuracy"], ["visual", "audio", "both", "single"]),
                             "08_attention_entropy": (["modality", "normalized_entropy"], 2)},
+    "10_readings": {"10_readings": (["reading", "params", "paper_params", "paper_within_1pct", "gap_on", "gap_off",
+                                     "gap_diff", "gap_lo", "gap_hi", "micro_f1_diff", "micro_f1_lo", "micro_f1_hi",
+                                     "matters", "gap_minus_fc_late"],
+                                    list(experiments.READING_ARMS)),
+                    "10_arms": (["label", "params", "paper_params", "gap_mean", "micro_f1_tuned_mean", "learned"],
+                                [experiments.SHARED_OFF, "fc_late"]),
+                    "10_readings_paper": (["reading", "model", "params", "within_1pct_of_72M"], 5)},
 }
 
 FIGURES = {
@@ -58,6 +67,7 @@ FIGURES = {
     "06_attention_config": ["06_pareto_params", "06_pareto_flops", "06_pareto_paper_size"],
     "07_vocabulary_scaling": ["07_vocabulary_f1", "07_vocabulary_gap", "07_vocabulary_head_share"],
     "08_interpretability": ["08_timeline", "08_modality_share", "08_modality_share_video_level"],
+    "10_readings": ["10_readings_gap_vs_params"],
 }
 
 
@@ -131,3 +141,19 @@ def test_report_gathers_every_notebook(run):
     for nb in TABLES:
         assert nb in md and nb in html
     assert "synthetic" in md.lower()
+
+
+def test_readings_table_is_consistent(run):
+    """Notebook 10: one row per reading, each interval around its difference, ``matters`` read
+    from the interval, the readings' paper-size counts within 1% of 72M, the answer saved."""
+    out, _ = run
+    t = pd.read_csv(out / "tables" / "10_readings.csv").set_index("reading")
+    assert list(t.index) == list(experiments.READING_ARMS)
+    assert ((t["gap_lo"] <= t["gap_diff"]) & (t["gap_diff"] <= t["gap_hi"])).all()
+    for r in t.itertuples():
+        assert r.matters == ("helps" if r.gap_lo > 0 else "hurts" if r.gap_hi < 0 else "no")
+    readings = ["chunk tokens", "feature sigmoid", "feature softmax", "modality tokens"]
+    assert t.loc[readings, "paper_within_1pct"].all()
+    assert (t.loc[readings, "paper_params"].sub(72e6).abs() <= 0.72e6).all()
+    result = json.loads((out / "results" / "10_readings.json").read_text())
+    assert "fits the paper best" in result["data"]["answer"] or "none can be said" in result["data"]["answer"]
