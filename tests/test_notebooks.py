@@ -29,19 +29,21 @@ TABLES = {
                       "03_width_sweep": (["model", "width", "parameters"], 2),
                       "03_readings": (["reading", "model", "params", "error_pct", "within_1pct_of_72M"],
                                       ["chunk_tokens", "feature_sigmoid", "feature_softmax", "modality_tokens"])},
-    "04_comparison": {"04_comparison": (["label", "params", "paper_params", "flops", "train_seconds_mean",
-                                         "videos_per_s_mean", "paper_f1_pct", "seeds"]
+    "04_comparison": {"04_comparison": (["label", "params", "paper_params", "flops", "lr", "train_seconds_mean",
+                                         "videos_per_s_mean", "paper_f1_pct", "seeds", "learned",
+                                         "micro_f1_tuned_mean", "best_epoch_mean"]
                                         + [f"{m}_mean" for m in METRICS] + [f"{m}_std" for m in METRICS],
-                                        list(experiments.COMPARISON))},
-    "05_fusion_ablation": {"05_fusion_ablation": (["label", "params", "micro_f1_mean", "micro_f1_ci95"],
+                                        list(experiments.COMPARISON) + list(experiments.REFERENCES)),
+                      "04_search": (["label", "lr", "val_gap", "best_epoch", "epochs_run", "chosen"], 2),
+                      "04_intervals": (["a", "b", "metric", "diff_points", "lo", "hi"], ["attend_fusion"])},
+    "05_fusion_ablation": {"05_fusion_ablation": (["label", "params", "lr", "gap_mean", "micro_f1_tuned_mean", "learned"],
                                                   ["fc_early", "early + attention", "early, no attention", "fc_late",
                                                    "late + attention (attend_fusion)", "late, no attention",
                                                    "hybrid + attention (cross-modal)"])},
-    "06_attention_config": {"06_attention_config": (["label", "params", "flops", "paper_params", "micro_f1_pct"],
-                                                    ["attend_fusion", "attention off", "MF/STD as tokens",
-                                                     "frame-level attention"])},
-    "07_vocabulary_scaling": {"07_vocabulary_scaling": (["num_classes", "model", "params", "head_share",
-                                                         "paper_head_share", "micro_f1_mean", "gap_mean"],
+    "06_attention_config": {"06_attention_config": (["label", "params", "flops", "paper_params", "gap_pct", "lr", "learned"],
+                                                    ["attend_fusion", "attention off", "MF/STD as tokens"])},
+    "07_vocabulary_scaling": {"07_vocabulary_scaling": (["num_classes", "model", "params", "head_share", "trained",
+                                                         "paper_head_share", "micro_f1", "gap", "learned"],
                                                         len(experiments.VOCABULARIES["smoke"]) * 2)},
     "08_interpretability": {"08_evidence_auroc": (["method", "mean", "ci_low", "ci_high", "n"],
                                                   ["attention", "integrated_gradients", "input_x_gradient", "random"]),
@@ -117,21 +119,49 @@ def test_notebook_figures(run, notebook):
 
 
 def test_comparison_numbers_are_consistent(run):
-    """The comparison table's numbers are the per-run numbers, aggregated (an independent
-    recomputation from 04_runs.csv), and the paper's columns hold the paper's figures."""
+    """The comparison table's numbers are the chosen runs' numbers, aggregated (an independent
+    recomputation from 04_runs.csv); the chosen learning rate is the search's best validation
+    GAP; the paper's columns hold the paper's figures."""
     out, _ = run
     runs = pd.read_csv(out / "tables" / "04_runs.csv")
     table = pd.read_csv(out / "tables" / "04_comparison.csv").set_index("label")
-    for label, g in runs.groupby("label"):
-        assert table.loc[label, "micro_f1_mean"] == pytest.approx(g["micro_f1"].mean())
-        assert table.loc[label, "seeds"] == len(g) == len(experiments.SEEDS["smoke"])
+    for label, g in runs[runs["chosen"]].groupby("label"):
+        assert table.loc[label, "gap_mean"] == pytest.approx(g["gap"].mean())
+        assert table.loc[label, "micro_f1_tuned_mean"] == pytest.approx(g["micro_f1_tuned"].mean())
+        assert table.loc[label, "seeds"] == len(g)
+        search = runs[(runs["label"] == label) & (runs["seed"] == 0)]
+        assert table.loc[label, "lr"] == search.loc[search["val_gap"].idxmax(), "lr"]
+    assert table.loc["attend_fusion", "seeds"] == table.loc["fc_late", "seeds"] == len(experiments.SEEDS["smoke"])
     assert table.loc["fc_late", "paper_params"] == 341_204_524
     assert table.loc["attend_fusion", "paper_f1_pct"] == 75.64
     assert table.loc["fc_late", "paper_f1_pct"] == 75.96
     result = json.loads((out / "results" / "04_comparison.json").read_text())
-    ci = result["data"]["bootstrap"]
-    assert ci["lo"] <= ci["diff"] <= ci["hi"]
+    for ci in (result["data"]["bootstrap"], result["data"]["bootstrap_matched"]):
+        for m in ("gap", "micro_f1", "micro_f1_05"):
+            assert ci[f"{m}_lo"] <= ci[f"{m}_diff"] <= ci[f"{m}_hi"]
     assert result["profile"] == "smoke" and "git_sha" in result and "versions" in result
+
+
+@pytest.mark.parametrize("table", ["04_comparison", "05_fusion_ablation", "06_attention_config",
+                                   "07_vocabulary_scaling", "10_arms"])
+def test_every_arm_learned(run, table):
+    """The "did it learn" guard: every trained arm of the smoke run has micro-F1 (validate
+    threshold) above 0 and test GAP at least protocol.LEARNED_MARGIN above the class-frequency
+    predictor's. The guard itself is recomputed here from the table's numbers."""
+    from afkit import protocol
+
+    out, _ = run
+    df = pd.read_csv(out / "tables" / f"{table}.csv")
+    if "trained" in df:
+        df = df[df["trained"]]
+        gap, f1 = df["gap"], df["micro_f1_tuned"]
+        floor = df["prior_gap"]
+    else:
+        gap, f1 = df["gap_mean"], df["micro_f1_tuned_mean"]
+        floor = protocol.prior_gap(out.parent / "stores")
+    assert len(df) and (f1 > 0).all(), df
+    assert (gap >= floor + protocol.LEARNED_MARGIN).all(), df[["gap" if "gap" in df else "gap_mean"]]
+    assert df["learned"].astype(bool).all()
 
 
 def test_report_gathers_every_notebook(run):
