@@ -21,6 +21,7 @@ COMMANDS = {
     "predict": ("afkit.train", "predict_main", "write a submission CSV (VideoId,LabelConfidencePairs)"),
     "reproduce": ("afkit.reproduce", "main", "run every notebook with papermill and build the report"),
     "notebooks": ("afkit.reproduce", "notebooks_main", "list every notebook with its parameters, types and defaults"),
+    "check-report": ("afkit.report", "check_main", "fail if the published report is from a dirty tree or older afkit/, notebooks/"),
 }
 
 
