@@ -487,7 +487,7 @@ def build_report(out_dir, *, dest_dir=None, figures_dir=None, link_notebooks: bo
     for name, res_file, answer in answers:
         rec = runs.get(name)
         nb_title = title_of(name, rec)
-        doc.heading(3, f"{name}: {nb_title}" if nb_title else name)
+        doc.heading(3, f"{name}: {nb_title or 'the computed answer'}")
         doc.md += [answer.strip(), ""]
         doc.ht.append(f'<div class="answer-text">{markdown_to_html(answer)}</div>')
         files = [f for f in all_files if owner.get(f) == name] if name in runs else \
