@@ -209,9 +209,9 @@ def _banner(meta: dict) -> tuple[str, str]:
 def _machine_words(m: dict) -> str:
     if not m:
         return "an unrecorded machine"
-    cores = f"{m['cores']} cores" if m.get("cores") else "? cores"
+    cores = f"{m['cores']} cores" if m.get("cores") else "an unrecorded number of cores"
     gpu = f"GPU {m['gpu']}" if m.get("gpu") else "no GPU"
-    return f"{m.get('cpu') or 'an unrecorded CPU'} ({cores}, {gpu})"
+    return f"{m.get('cpu') or 'an unrecorded CPU'} with {cores} and {gpu}"
 
 
 def _minutes(s) -> str:
@@ -229,16 +229,16 @@ def timing_line(run_json) -> str:
     head += f" on {_machine_words(meta.get('machine', {}))}"
     if nbs:
         longest = max(nbs, key=nbs.get)
-        head += f" (longest notebook: {longest}, {_minutes(nbs[longest])}; {len(nbs)} notebooks)"
+        head += f"; the longest of its {len(nbs)} notebooks, {longest}, took {_minutes(nbs[longest])}"
     reused, trained = meta.get("reused_runs"), meta.get("trained_runs")
     if reused is None:
         how = "whether it reused earlier training runs was not recorded"
     elif reused == 0:
-        how = f"from scratch ({trained or 0} training runs trained)"
+        how = f"it ran from scratch ({trained or 0} training runs trained)"
     else:
-        how = (f"reusing {reused} finished training run{'s' if reused != 1 else ''} of an earlier invocation "
+        how = (f"it reused {reused} finished training run{'s' if reused != 1 else ''} of an earlier invocation "
                f"({trained or 0} trained)")
-    return f"{head}, {how}."
+    return f"{head}; {how}."
 
 
 def run_folders(out_dir) -> dict[str, int]:
@@ -332,7 +332,7 @@ class _Doc:
         what = f"{len(df)} rows" + (f" ({', '.join(notes)})" if notes else "")
         md_note = f"*{what}; file [`{file}`]({rel_csv})"
         ht_note = f'{html.escape(what)}; file <a href="{html.escape(rel_csv)}"><code>{html.escape(file)}</code></a>'
-        if details_anchor:
+        if details_anchor and notes:
             md_note += f"; every column in [Details](#{details_anchor})"
             ht_note += f'; every column in <a href="#{html.escape(details_anchor)}">Details</a>'
         if cmd:
@@ -526,7 +526,7 @@ def build_report(out_dir, *, dest_dir=None, figures_dir=None, link_notebooks: bo
              f"{meta['reused_runs']} reused, {meta.get('trained_runs', 0)} trained"),
             ("machine", ", ".join(str(x) for x in (mach.get("cpu"), f"{mach.get('cores')} cores" if mach.get("cores") else None,
                                                    mach.get("memory"), mach.get("gpu") or ("no GPU" if mach else None)) if x)),
-            ("OS / Python", f"{mach.get('os')} / Python {mach.get('python')}" if mach else None),
+            ("OS / Python", f"{mach.get('os')} / Python {mach.get('python')}" if mach.get("os") else None),
             ("versions", ", ".join(f"{k} {v}" for k, v in mach.get("versions", {}).items()) or None),
             ("command", f"`{meta['command']}`" if meta.get("command") else None)]
     rows = [(k, v) for k, v in rows if v not in (None, "")]

@@ -118,11 +118,11 @@ def test_timing_line_from_scratch_and_reusing():
             "trained_runs": 40, "machine": {"cpu": "AMD EPYC", "cores": 2, "gpu": None},
             "notebooks": {"04_comparison": {"seconds": 600.0}, "00_data": {"seconds": 30.0}}}
     line = report.timing_line(meta)
-    assert line == ("`python -m afkit reproduce --profile cpu` took 25.0 minutes on AMD EPYC (2 cores, no GPU) "
-                    "(longest notebook: 04_comparison, 10.0 minutes; 2 notebooks), from scratch "
+    assert line == ("`python -m afkit reproduce --profile cpu` took 25.0 minutes on AMD EPYC with 2 cores and no GPU; "
+                    "the longest of its 2 notebooks, 04_comparison, took 10.0 minutes; it ran from scratch "
                     "(40 training runs trained).")
     meta.update(reused_runs=38, trained_runs=2)
-    assert "reusing 38 finished training runs of an earlier invocation (2 trained)." in report.timing_line(meta)
+    assert "it reused 38 finished training runs of an earlier invocation (2 trained)." in report.timing_line(meta)
     del meta["reused_runs"]
     assert "was not recorded" in report.timing_line(meta)
 
@@ -130,7 +130,7 @@ def test_timing_line_from_scratch_and_reusing():
 def test_timing_line_reads_a_run_json(tmp_path):
     (tmp_path / "run.json").write_text(json.dumps({"seconds": 60, "reused_runs": 1, "trained_runs": 0}))
     line = report.timing_line(tmp_path / "run.json")
-    assert "took 1.0 minutes on an unrecorded machine" in line and "reusing 1 finished training run of" in line
+    assert "took 1.0 minutes on an unrecorded machine" in line and "it reused 1 finished training run of" in line
 
 
 def test_count_reuse(tmp_path):
