@@ -40,7 +40,13 @@ FIGURE_FORMATS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
 TABLE_ROWS_SHOWN = 60   # a table is never printed past this many rows
 LONG_TABLE_ROWS = 30    # longer tables are summarised (first rows) and linked as CSV
 SUMMARY_ROWS = 10       # rows shown of a long table
-FINDINGS_COLUMNS = 8    # the findings show at most this many columns of a headline table
+FINDINGS_COLUMNS = 8    # the findings show the first columns of a wide headline table, unless
+# it has these (the answer's columns: what it is, its size, its test scores), shown in this order
+FINDINGS_PREFERRED = ("label", "reading", "num_classes", "method", "model", "trained", "params", "head_share",
+                      "paper_head_share", "gap_mean", "gap_std", "gap", "gap_on", "gap_off", "gap_diff", "gap_lo",
+                      "gap_hi", "micro_f1_tuned_mean", "micro_f1_tuned_std", "micro_f1_tuned", "map_mean", "mean",
+                      "ci_low", "ci_high", "n", "matters", "seeds", "learned", "paper_f1_pct")
+FINDINGS_MAX_COLUMNS = 11
 
 # notebook -> (headline table stem, headline figure stem): what the Findings show of it
 HEADLINE = {
@@ -275,8 +281,24 @@ figcaption{font-size:.9em;color:#444} code{background:#f3f3f3;padding:0 .25em;bo
 .error{background:#fdecee;border-left:4px solid #b00020;padding:.5em 1em} .note{color:#666;font-size:.85em}
 .answer-text{background:#f6f8fa;border-left:4px solid #0072b2;padding:.2em 1em;margin:.6em 0}
 nav.toc{background:#fafafa;border:1px solid #e3e3e3;border-radius:6px;padding:.4em 1em;margin:1em 0}
-nav.toc ul{margin:.2em 0;padding-left:1.4em} .provenance{font-size:.95em}
+nav.toc ul{margin:.2em 0;padding-left:1.4em} nav.toc ul ul{column-width:24em;column-gap:2em}
+nav.toc li li{break-inside:avoid} .provenance{font-size:.95em}
 """
+
+
+def findings_columns(df) -> list:
+    """The columns of a headline table shown in the findings: all of a narrow table; of a wide
+    one, those of :data:`FINDINGS_PREFERRED` it has (``model`` dropped beside ``label``), else
+    its first :data:`FINDINGS_COLUMNS`."""
+    cols = list(df.columns)
+    if len(cols) <= FINDINGS_COLUMNS:
+        return cols
+    chosen = [c for c in FINDINGS_PREFERRED if c in cols]
+    if "label" in chosen and "model" in chosen:
+        chosen.remove("model")
+    if len(chosen) < 3:
+        return cols[:FINDINGS_COLUMNS]
+    return chosen[:FINDINGS_MAX_COLUMNS]
 
 
 def _load_table(path: Path):
@@ -313,16 +335,16 @@ class _Doc:
         c = f' class="{cls}"' if cls else ""
         self.ht.append(f"<p{c}>{ht if ht is not None else _inline(md)}</p>")
 
-    def table(self, df, *, rel_csv: str, file: str, cmd: str | None, columns: int | None = None,
+    def table(self, df, *, rel_csv: str, file: str, cmd: str | None, columns: list | None = None,
               details_anchor: str | None = None) -> None:
         """A CSV table: the whole table up to :data:`LONG_TABLE_ROWS` rows, else its first
-        :data:`SUMMARY_ROWS` rows and a link to the CSV; ``columns`` keeps that many columns."""
+        :data:`SUMMARY_ROWS` rows and a link to the CSV; ``columns`` keeps those columns."""
         self.n_table += 1
         shown = df
         notes = []
-        if columns is not None and len(df.columns) > columns:
-            shown = df.iloc[:, :columns]
-            notes.append(f"{columns} of {len(df.columns)} columns")
+        if columns is not None and len(columns) < len(df.columns):
+            shown = df[list(columns)]
+            notes.append(f"{len(columns)} of {len(df.columns)} columns")
         long = len(df) > LONG_TABLE_ROWS
         rows = SUMMARY_ROWS if long else len(df)
         body_md = _markdown_table(shown, max_rows=max(rows, 1)).split("\n\n*first")[0]
@@ -487,7 +509,7 @@ def build_report(out_dir, *, dest_dir=None, figures_dir=None, link_notebooks: bo
     for name, res_file, answer in answers:
         rec = runs.get(name)
         nb_title = title_of(name, rec)
-        doc.heading(3, f"{name}: {nb_title or 'the computed answer'}")
+        doc.heading(3, nb_title or f"{name}: the computed answer")
         doc.md += [answer.strip(), ""]
         doc.ht.append(f'<div class="answer-text">{markdown_to_html(answer)}</div>')
         files = [f for f in all_files if owner.get(f) == name] if name in runs else \
@@ -502,7 +524,7 @@ def build_report(out_dir, *, dest_dir=None, figures_dir=None, link_notebooks: bo
             if df is not None:
                 doc.md += [f"**Table `{Path(table).stem}`**", ""]
                 doc.ht.append(f"<p><strong>Table <code>{html.escape(Path(table).stem)}</code></strong></p>")
-                doc.table(df, rel_csv=csv_link(table), file=table, cmd=None, columns=FINDINGS_COLUMNS,
+                doc.table(df, rel_csv=csv_link(table), file=table, cmd=None, columns=findings_columns(df),
                           details_anchor=anchor)
         stems = figure_group(files)
         fig = fig_stem if fig_stem in stems else next(iter(stems), None)
