@@ -127,11 +127,12 @@ def source_files(repo=None) -> dict[str, str]:
     return out
 
 
-def source_hash(repo=None) -> str:
-    """One SHA-256 (first 16 hex digits) over :func:`source_files`: what a report records, so
-    that ``python -m afkit check-report`` sees a change to afkit/ or notebooks/ after it."""
+def source_hash(repo=None, files: dict | None = None) -> str:
+    """One SHA-256 (first 16 hex digits) over :func:`source_files` (of ``repo``, or the ``files``
+    given): what a report records, so that ``python -m afkit check-report`` sees a change to
+    afkit/ or notebooks/ after it."""
     h = hashlib.sha256()
-    for name, digest in sorted(source_files(repo).items()):
+    for name, digest in sorted((files if files is not None else source_files(repo)).items()):
         h.update(f"{name}\0{digest}\0".encode())
     return h.hexdigest()[:16]
 

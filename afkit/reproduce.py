@@ -646,7 +646,7 @@ def main(argv=None) -> int:
     unchanged = provenance.source_files(REPO) == source_files
     meta["tree_clean"] = bool(sha) and not sha.endswith("+dirty") and unchanged
     meta["source_changed_during_run"] = not unchanged
-    meta["source_hash"] = provenance.source_hash(REPO)
+    meta["source_hash"] = provenance.source_hash(files=source_files)  # the files the notebooks ran
     meta["source_files"] = source_files
     meta["code_hash"] = provenance.code_hash()
     meta["reused_runs"], meta["trained_runs"] = count_reuse(runs_before, run_folders(out.root))
