@@ -27,6 +27,7 @@ TABLES = {
                       "03_attend_fusion_search": (["hypothesis", "encoder_width", "params", "error_pct"], 1),
                       "03_models_paper": (["model", "params", "closed_form", "gflops_per_video"], ["fc_late", "attend_fusion"]),
                       "03_width_sweep": (["model", "width", "parameters"], 2),
+                      "03_profile_widths": (["profile", "hidden", "head_width", "ratio"], ["paper", "cpu", "smoke"]),
                       "03_readings": (["reading", "model", "params", "error_pct", "within_1pct_of_72M"],
                                       ["chunk_tokens", "feature_sigmoid", "feature_softmax", "modality_tokens"])},
     "04_comparison": {"04_comparison": (["label", "params", "paper_params", "flops", "lr", "train_seconds_mean",
