@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
 import glob
 import json
 import math
@@ -55,6 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
+from afkit import faults, locks
 from afkit import features as F
 
 __all__ = [
@@ -183,7 +185,9 @@ def _atomic_json(path: Path, obj) -> None:
         f.write("\n")
         f.flush()
         os.fsync(f.fileno())
+    faults.crash_point(f"{path.name} written")
     os.replace(tmp, path)
+    faults.crash_point(f"{path.name} renamed")
 
 
 def _atomic_npz(path: Path, **arrays: np.ndarray) -> None:
@@ -192,7 +196,9 @@ def _atomic_npz(path: Path, **arrays: np.ndarray) -> None:
         np.savez(f, **arrays)
         f.flush()
         os.fsync(f.fileno())
+    faults.crash_point(f"{path.name} written")
     os.replace(tmp, path)
+    faults.crash_point(f"{path.name} renamed")
 
 
 def _maybe_kill(point: str) -> None:
@@ -273,6 +279,7 @@ def _build_part(task: dict) -> dict:
             filled += 1
             if filled == chunk:
                 handles["features"].write(buf[:filled].astype(dtype).data)
+                faults.crash_point(f"shard {index}: chunk written")
                 filled = 0
                 if first_chunk:
                     first_chunk = False
@@ -284,6 +291,11 @@ def _build_part(task: dict) -> dict:
         for h in handles.values():
             h.flush()
             os.fsync(h.fileno())
+    except BaseException:  # e.g. a full disk: free the space of the temporary part files
+        for name, h in handles.items():
+            h.close()
+            tmp[name].unlink(missing_ok=True)
+        raise
     finally:
         for h in handles.values():
             h.close()
@@ -302,6 +314,7 @@ def _build_part(task: dict) -> dict:
     for name in names:
         _fsync_path(tmp[name])
         os.replace(tmp[name], final[name])
+        faults.crash_point(f"shard {index}: {name} renamed")
     marker = {
         "index": index,
         "source": os.path.basename(src),
@@ -371,15 +384,32 @@ def build_split(out_dir, files: Sequence[str], config: BuildConfig | None = None
     ``num_classes`` (or ``config.num_classes``) bounds the label ids; when both are None it is
     the largest label id + 1 seen (recorded in the manifest). Returns a :class:`BuildReport`.
     Raises :class:`StoreError` when ``out_dir`` holds a store or parts of a build with another
-    configuration or other source files (pass ``overwrite=True`` to discard them).
+    configuration or other source files (pass ``overwrite=True`` to discard them), or when the
+    disk fills up (the finished parts are kept: run again to resume);
+    :class:`afkit.locks.LockedError` while another process builds ``out_dir``.
     """
+    out = Path(out_dir)
+    with locks.hold(out / locks.LOCK_NAME, f"featurize {out}"):
+        try:
+            return _build_split(out, files, config, num_classes=num_classes, split=split,
+                                level=level, overwrite=overwrite)
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+            raise StoreError(
+                f"no space left on device while building {out} ({e}); the shards finished "
+                f"so far are kept in {out / PARTS} and any complete store there is untouched: "
+                f"free some space and run the same build again to resume") from e
+
+
+def _build_split(out: Path, files: Sequence[str], config: BuildConfig | None, *,
+                 num_classes: int | None, split: str, level: str, overwrite: bool) -> BuildReport:
     config = config or BuildConfig()
     config.check()
     files = sorted(files)
     if not files:
         raise StoreError(f"no source files for split {split!r} (nothing matches)")
     t0 = time.perf_counter()
-    out = Path(out_dir)
     parts = out / PARTS
     num_classes = num_classes if num_classes is not None else config.num_classes
     plan = _plan(files, config, num_classes, level)
@@ -387,7 +417,9 @@ def build_split(out_dir, files: Sequence[str], config: BuildConfig | None = None
 
     if overwrite and out.exists():
         (out / MANIFEST).unlink(missing_ok=True)  # first: the store stops being "complete"
-        shutil.rmtree(out)
+        for child in out.iterdir():  # all but the lock this process holds
+            if child.name != locks.LOCK_NAME:
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
     out.mkdir(parents=True, exist_ok=True)
 
     manifest_path = out / MANIFEST
@@ -402,6 +434,8 @@ def build_split(out_dir, files: Sequence[str], config: BuildConfig | None = None
                 f"{out} already holds a complete store that differs: {_describe_difference(old, plan)}; "
                 f"delete it or pass overwrite=True (--overwrite)"
             )
+        if parts.exists():  # a build killed after writing its manifest, before this cleanup
+            shutil.rmtree(parts)
         report.already_complete = True
         report.videos = manifest["num_videos"]
         report.seconds = time.perf_counter() - t0
@@ -482,6 +516,7 @@ def build_split(out_dir, files: Sequence[str], config: BuildConfig | None = None
         num_classes = top + 1
     _concatenate(out, parts, plan, ordered, config, int(num_classes), split)
     shutil.rmtree(parts)
+    faults.crash_point("parts removed")
     report.videos = sum(m["videos"] for m in ordered)
     report.shards_built.sort()
     report.seconds = time.perf_counter() - t0
@@ -568,14 +603,16 @@ def _concatenate(out: Path, parts: Path, plan: dict, markers: list[dict], config
                     writers[f"frames_{mod}"].copy_from(Path(f"{prefix}.frames_{mod}.bin"), m["frames"] * w)
             lab += len(indices)
             fr += m["frames"]
-    except BaseException:
         for w in writers.values():
+            w.close()
+    except BaseException:  # e.g. a full disk: the parts stay, the partial arrays go
+        for name, w in writers.items():
             w.f.close()
+            partial[name].unlink(missing_ok=True)
         raise
-    for w in writers.values():
-        w.close()
     for name in specs:
         os.replace(partial[name], final[name])
+        faults.crash_point(f"{name}.npy renamed")
         _maybe_kill("concat")
 
     sources = []

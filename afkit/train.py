@@ -36,7 +36,9 @@ epoch dropped, inputs standardized with the training split's statistics. See :da
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import errno
 import json
 import math
 import os
@@ -53,6 +55,8 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from afkit import faults, locks
 
 CHECKPOINT = "last.pt"
 FINAL = "model.pt"
@@ -178,14 +182,24 @@ def versions() -> dict[str, str]:
 
 
 def _atomic_write(path: Path, write) -> None:
-    """Write via ``write(tmp_path)`` then ``os.replace``: readers see the old file or the new."""
+    """Write via ``write(tmp_path)`` then ``os.replace``: readers see the old file or the new.
+    A full disk raises ``OSError(ENOSPC)`` saying so, with the old file left in place."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
+        try:
+            write(tmp)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+            raise OSError(errno.ENOSPC, f"no space left on device writing {path} ({e}); the "
+                          f"previous {path.name} (if any) is intact: free some space and run again "
+                          f"with resume=True (--resume)") from e
+        faults.crash_point(f"{path.name} written")
         os.replace(tmp, path)
+        faults.crash_point(f"{path.name} renamed")
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -629,14 +643,18 @@ def train(config: TrainConfig, store_dir, out_dir, resume: bool = False) -> dict
     validation metrics), ``history`` (one entry per epoch), ``train_seconds``,
     ``train_samples_per_s``, ``videos_per_s`` (inference), ``num_parameters``, ``config``,
     ``git_sha``, ``versions``. With ``resume=True`` a run continues from ``out_dir/last.pt``.
-    Raises :class:`NonFiniteLossError` on a NaN or infinite loss, leaving the last checkpoint.
+    Raises :class:`NonFiniteLossError` on a NaN or infinite loss, leaving the last checkpoint;
+    :class:`afkit.locks.LockedError` while another process trains into ``out_dir`` (rank 0
+    holds ``out_dir/.afkit.lock`` for the whole run).
     """
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
     out = Path(out_dir)
     d = _init_distributed(config.device)
     try:
-        return _train(config, Path(store_dir), out, resume, d)
+        lock = locks.hold(out / locks.LOCK_NAME, f"train {out}") if d.main else contextlib.nullcontext()
+        with lock:
+            return _train(config, Path(store_dir), out, resume, d)
     finally:
         if d.initialized_here:
             import torch.distributed as dist
