@@ -421,6 +421,8 @@ def _build_split(out: Path, files: Sequence[str], config: BuildConfig | None, *,
             if child.name != locks.LOCK_NAME:
                 shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
     out.mkdir(parents=True, exist_ok=True)
+    for stale in (*out.glob("*.tmp*"), *out.glob("*.partial")):  # left by a killed build
+        stale.unlink()
 
     manifest_path = out / MANIFEST
     if manifest_path.exists():
