@@ -180,11 +180,15 @@ def _tmp_name(path: Path) -> Path:
 
 def _atomic_json(path: Path, obj) -> None:
     tmp = _tmp_name(path)
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=1, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:  # e.g. a full disk: the old file stays, the half new one goes
+        tmp.unlink(missing_ok=True)
+        raise
     faults.crash_point(f"{path.name} written")
     os.replace(tmp, path)
     faults.crash_point(f"{path.name} renamed")
@@ -192,10 +196,14 @@ def _atomic_json(path: Path, obj) -> None:
 
 def _atomic_npz(path: Path, **arrays: np.ndarray) -> None:
     tmp = _tmp_name(path)
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     faults.crash_point(f"{path.name} written")
     os.replace(tmp, path)
     faults.crash_point(f"{path.name} renamed")
@@ -307,10 +315,15 @@ def _build_part(task: dict) -> dict:
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     indices = np.concatenate(labels).astype(np.int32) if n and indptr[-1] else np.zeros(0, np.int32)
-    _atomic_npz(Path(f"{prefix}.meta.npz"),
-                ids=np.array(ids, dtype=f"S{width}") if n else np.zeros(0, "S1"),
-                labels_indptr=indptr, labels_indices=indices,
-                num_frames=np.asarray(nframes, dtype=np.int32))
+    try:
+        _atomic_npz(Path(f"{prefix}.meta.npz"),
+                    ids=np.array(ids, dtype=f"S{width}") if n else np.zeros(0, "S1"),
+                    labels_indptr=indptr, labels_indices=indices,
+                    num_frames=np.asarray(nframes, dtype=np.int32))
+    except BaseException:  # e.g. a full disk: free the space of the temporary part files
+        for p in tmp.values():
+            p.unlink(missing_ok=True)
+        raise
     for name in names:
         _fsync_path(tmp[name])
         os.replace(tmp[name], final[name])
