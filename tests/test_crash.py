@@ -69,10 +69,12 @@ def _drive(kind, root, src, opts) -> int:
 def test_build_crashed_at_every_write_point_resumes_identically(data, tmp_path, frames):
     opts = dict(splits=["train"], feature_set="mean_std", frames=frames, chunk=4, progress=False)
     ref = tmp_path / "ref"
+    faults.reset()
     store.build(ref, data, **opts)
-    points = _drive("store", tmp_path / "crashed", data, opts)
     # plan, 3 shards (chunks, meta, part files, marker), 5 or 8 arrays, manifest, cleanup
-    assert points >= 30
+    assert faults.count() == (49 if frames else 40)
+    points = _drive("store", tmp_path / "crashed", data, opts)
+    assert points == faults.count()  # the driver crashed the build at every one of them
     want = _tree(ref / "train")
     runs = sorted((tmp_path / "crashed").iterdir())
     assert len(runs) == points
