@@ -27,8 +27,13 @@ skips every shard that has a marker (and redoes the others): no shard is done tw
 shard is done the parts are concatenated, chunk by chunk, into the final arrays (written under
 ``*.partial`` names, then renamed), the manifest is renamed into place, and the parts are
 removed. A kill during the concatenation is also safe: the parts are still there, and the
-concatenation is simply redone. Memory is bounded by one chunk of videos per process, whatever
-the size of the store.
+concatenation is simply redone (a kill at each write point of a build is tested:
+``afkit.faults``, tests/test_crash.py). Memory is bounded by one chunk of videos per process,
+whatever the size of the store. While it builds a split, a build holds
+``STORE/{split}/.afkit.lock`` (:func:`afkit.locks.hold`): a second build of the same split is
+refused with an error naming the first one's pid and host. A full disk raises a
+:class:`StoreError` saying so; the finished parts are kept (temporary files removed), so the
+rerun resumes.
 
 Reading (:func:`open_store`) refuses a split without a manifest (an incomplete or killed build),
 with another schema version, or whose arrays disagree with the manifest (missing, truncated,
@@ -83,7 +88,8 @@ SPLITS = ("train", "validate", "test")
 _FRAME_DIMS = {"rgb": F.RGB_DIM, "audio": F.AUDIO_DIM}
 
 # Test hooks (environment variables), so that a test can kill a build at a chosen point with
-# SIGKILL (no cleanup runs, as with a crash or an OOM kill):
+# SIGKILL (no cleanup runs, as with a crash or an OOM kill); afkit.faults.crash_point (at every
+# write, AFKIT_CRASH_AT_WRITE=N) is the finer-grained one:
 #   AFKIT_STORE_KILL=shard:K   die after shard K wrote its first chunk (before its done-marker)
 #   AFKIT_STORE_KILL=concat    die after the first final array was renamed into place
 _KILL_ENV = "AFKIT_STORE_KILL"
