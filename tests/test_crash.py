@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from afkit import faults, store, train
+from afkit import faults, locks, store, train
 from afkit.records import write_records
 
 HERE = Path(__file__).resolve().parent
@@ -125,7 +125,7 @@ def test_training_crashed_at_every_write_point_resumes_identically(reference_run
     assert points == 16
     for run in sorted((tmp_path / "crashed").iterdir()):
         _same_run(run, reference_run)
-        assert not list(run.glob(".*tmp*")) and not (run / ".afkit.lock").exists()
+        assert not list(run.glob(".*tmp*")) and not (run / locks.LOCK_NAME).exists()
 
 
 def _enospc_after(n_ok: int, real):
@@ -152,7 +152,7 @@ def test_build_on_a_full_disk_fails_clearly_keeps_finished_shards_and_resumes(da
     parts = out / "train" / store.PARTS
     assert sorted(p.name for p in parts.glob("*.done.json")) == ["00000.done.json"]
     assert not list(parts.glob("*tmp*")), "temporary part files were left, holding the space"
-    assert not (out / "train" / locks_name()).exists()
+    assert not (out / "train" / locks.LOCK_NAME).exists()
     # now the final concatenation hits the full disk: the parts stay, the partial arrays go
     monkeypatch.undo()
     real_write = store._NpyWriter.write
@@ -164,12 +164,6 @@ def test_build_on_a_full_disk_fails_clearly_keeps_finished_shards_and_resumes(da
     report = store.build(out, data, **opts)["train"]
     assert report.shards_skipped == [0, 1, 2] and report.shards_built == []
     assert _tree(out / "train") == _tree(ref / "train")
-
-
-def locks_name():
-    from afkit import locks
-
-    return locks.LOCK_NAME
 
 
 def test_checkpoint_on_a_full_disk_fails_clearly_keeps_the_last_one_and_resumes(reference_run, store_dir,
@@ -185,7 +179,7 @@ def test_checkpoint_on_a_full_disk_fails_clearly_keeps_the_last_one_and_resumes(
     monkeypatch.undo()
     ckpt = torch.load(out / train.CHECKPOINT, map_location="cpu", weights_only=False)
     assert (ckpt["epoch"], ckpt["batch"], ckpt["step"]) == (1, 0, 4)  # the end of epoch 1
-    assert not list(out.glob(".*tmp*")) and not (out / ".afkit.lock").exists()
+    assert not list(out.glob(".*tmp*")) and not (out / locks.LOCK_NAME).exists()
     train.train(train.TrainConfig(**RUN), store_dir, out, resume=True)
     _same_run(out, reference_run)
 
