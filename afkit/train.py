@@ -36,6 +36,7 @@ epoch dropped, inputs standardized with the training split's statistics. See :da
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -53,6 +54,8 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from afkit import locks
 
 CHECKPOINT = "last.pt"
 FINAL = "model.pt"
@@ -580,14 +583,18 @@ def train(config: TrainConfig, store_dir, out_dir, resume: bool = False) -> dict
     validation metrics), ``history`` (one entry per epoch), ``train_seconds``,
     ``train_samples_per_s``, ``videos_per_s`` (inference), ``num_parameters``, ``config``,
     ``git_sha``, ``versions``. With ``resume=True`` a run continues from ``out_dir/last.pt``.
-    Raises :class:`NonFiniteLossError` on a NaN or infinite loss, leaving the last checkpoint.
+    Raises :class:`NonFiniteLossError` on a NaN or infinite loss, leaving the last checkpoint;
+    :class:`afkit.locks.LockedError` while another process trains into ``out_dir`` (rank 0
+    holds ``out_dir/.afkit.lock`` for the whole run).
     """
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
     out = Path(out_dir)
     d = _init_distributed(config.device)
     try:
-        return _train(config, Path(store_dir), out, resume, d)
+        lock = locks.hold(out / locks.LOCK_NAME, f"train {out}") if d.main else contextlib.nullcontext()
+        with lock:
+            return _train(config, Path(store_dir), out, resume, d)
     finally:
         if d.initialized_here:
             import torch.distributed as dist
