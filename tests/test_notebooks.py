@@ -34,7 +34,8 @@ TABLES = {
                                          "videos_per_s_mean", "paper_f1_pct", "seeds", "learned",
                                          "micro_f1_tuned_mean", "best_epoch_mean"]
                                         + [f"{m}_mean" for m in METRICS] + [f"{m}_std" for m in METRICS],
-                                        list(experiments.COMPARISON) + list(experiments.REFERENCES)),
+                                        [m for m in experiments.COMPARISON if m != "fcrn_gated_late"]
+                                        + list(experiments.REFERENCES)),
                       "04_search": (["label", "lr", "val_gap", "best_epoch", "epochs_run", "chosen"], 2),
                       "04_intervals": (["a", "b", "metric", "diff_points", "lo", "hi"], ["attend_fusion"])},
     "05_fusion_ablation": {"05_fusion_ablation": (["label", "params", "lr", "gap_mean", "micro_f1_tuned_mean", "learned"],
