@@ -43,7 +43,7 @@ def test_cpu_budget():
     assert len(cm.world_grid("cpu")) == 13
     assert cm.training_runs("cpu") == 9 + 36
     assert cm.BASE_WORLDS["cpu"]["train_videos"] <= 2000
-    assert cm.training_runs("smoke") == 6 + 3
+    assert cm.training_runs("smoke") == 6 + 3 * 3
 
 
 @pytest.mark.parametrize("diff,lo,hi,verdict", [
