@@ -70,10 +70,10 @@ STRONG_RHO = 0.5  # |Spearman rho| from which a property is said to predict the 
 MIN_WORLDS = 5  # ... over at least this many worlds
 
 KNOBS = ("linear_share", "span_fraction", "modality_fractions", "p_missing_evidence")
-KNOB_LABELS = {"linear_share": "evidence surviving mean pooling (linear_share, beta)",
-               "span_fraction": "evidence span / video (span_fraction, midpoint)",
-               "modality_fractions": "classes with audio evidence (audio-only + both)",
-               "p_missing_evidence": "labels without evidence (p_missing_evidence)"}
+KNOB_LABELS = {"linear_share": "evidence surviving mean pooling\n(linear_share, β)",
+               "span_fraction": "evidence span / video\n(span_fraction, midpoint)",
+               "modality_fractions": "classes with audio evidence\n(audio-only + both)",
+               "p_missing_evidence": "labels without evidence\n(p_missing_evidence)"}
 INTERACTION = ("linear_share", "span_fraction")
 
 ARMS = ("attend_fusion", "fc_late", "fc_late_matched")
@@ -520,7 +520,7 @@ def plot_claim_map(table: pd.DataFrame, *, source: str = "synthetic", baseline: 
             a, b = INTERACTION
             for bl, filled in ((baseline, True), ("fc_late_matched", False)):
                 t = inter[inter["baseline"] == bl].reset_index(drop=True)
-                xs = np.arange(len(t)) + (0 if filled else 0.15)
+                xs = np.arange(len(t)) + (-0.08 if filled else 0.08)
                 ax.errorbar(xs, t["f1_diff"], yerr=[t["f1_diff"] - t["f1_lo"], t["f1_hi"] - t["f1_diff"]],
                             fmt="o", color=color, mfc=color if filled else "white", capsize=3)
             t = inter[inter["baseline"] == baseline]
@@ -528,7 +528,7 @@ def plot_claim_map(table: pd.DataFrame, *, source: str = "synthetic", baseline: 
             ax.set_xlim(-0.6, len(t) - 0.4)
             ax.set_xticklabels([f"β {r[a]:g}\nspan {r[b]:.2g}" for _, r in t.iterrows()], fontsize="x-small")
             ax.set_title(f"{a} x {b}", fontsize="medium")
-            ax.set_xlabel("corner (β, span midpoint)")
+            ax.set_xlabel("corner\n(β, span midpoint)", fontsize="small")
             continue
         for bl, filled, name in ((baseline, True, "vs FC late (profile width)"),
                                  ("fc_late_matched", False, "vs FC late at AF size")):
