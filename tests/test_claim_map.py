@@ -18,6 +18,7 @@ def test_claim_floor_is_the_papers_difference_minus_the_margin():
 
 @pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
 def test_world_grid(profile):
+    assert len(cm.world_grid(profile)) == {"smoke": 4, "cpu": 13, "paper": 22}[profile]
     worlds = cm.world_grid(profile)
     names = [w.name for w in worlds]
     assert names[0] == "default" and len(set(names)) == len(names)
@@ -30,7 +31,11 @@ def test_world_grid(profile):
         assert len(one) == len(levels) - 1
     inter = [w for w in worlds if len(w.varies) == 2]
     a, b = cm.INTERACTION
-    assert len(inter) == (len(cm.LEVELS[profile][a]) - 1) * (len(cm.LEVELS[profile][b]) - 1)
+    assert len(inter) == (1 if profile == "smoke" else 4)
+    for w in inter:  # the corners: each knob at an extreme level
+        for k in (a, b):
+            values = [cm._level_value(k, v) for v in cm.LEVELS[profile][k]]
+            assert cm._level_value(k, w.knobs[k]) in (min(values), max(values))
     for w in worlds:  # every world is a valid SynthProfile
         cfg = synth._resolve(profile, w.overrides(profile))
         assert abs(sum(cfg.modality_fractions) - 1) < 1e-9
