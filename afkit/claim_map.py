@@ -41,7 +41,7 @@ interval below the floor), ``unclear`` (the difference below the floor, the inte
 
 **What predicts it** (:func:`label_information`): on any store (a world's, the data at hand's,
 or one built from the real release) a ridge-regression probe on the features predicts the
-labels; its test GAP on all columns (MF+STD) minus its test GAP on the mean columns (MF) is the
+labels; its held-out GAP (validate) on all columns (MF+STD) minus on the mean columns (MF) is the
 *STD share of label information* (GAP points): how much of what the labels say only the spread
 over frames carries. The probe GAP on MF+STD is the second candidate (how easy the data is).
 :func:`describe_claim_map` correlates both with the difference over the worlds (Spearman),
@@ -222,16 +222,18 @@ def label_information(store_dir, *, max_videos: int | None = 1500,
     """Probe GAPs of a store (any store: a world's, the data at hand's, the real release's).
 
     A ridge regression from the z-scored features to the multi-hot labels, fitted on ``train``
-    (at most ``max_videos``), the ridge chosen by validate GAP, scored on ``test`` (GAP@20);
-    once on the mean columns (MF) and once on all columns (MF+STD). Returns ``probe_gap_mf``,
-    ``probe_gap_mfstd``, ``std_share`` (MF+STD minus MF), all in GAP points; ``std_share`` is
-    NaN for a store without STD columns."""
+    (its first ``max_videos``); the ridge chosen by GAP@20 on the first half of ``validate``
+    (its first ``max_videos``), scored on the second half (only train and validate: the real
+    release's test split has no labels); once on the mean columns (MF) and once on all columns
+    (MF+STD). Returns ``probe_gap_mf``, ``probe_gap_mfstd``, ``std_share`` (MF+STD minus MF),
+    all in GAP points; ``probe_gap_mfstd`` and ``std_share`` are NaN for a store without STD
+    columns."""
     from afkit import metrics
     from afkit import store as store_mod
 
     root = Path(store_dir)
-    splits = {s: store_mod.open_store(root / s) for s in ("train", "validate", "test")}
-    cols = splits["train"].columns
+    train, val = store_mod.open_store(root / "train"), store_mod.open_store(root / "validate")
+    cols = train.columns
     means = [c for c in ("mean_rgb", "mean_audio") if c in cols]
     has_std = any(c.startswith("std_") for c in cols)
     out = {}
@@ -239,10 +241,12 @@ def label_information(store_dir, *, max_videos: int | None = 1500,
         if key == "mfstd" and not has_std:
             out["probe_gap_mfstd"] = float("nan")
             continue
-        xtr, ytr, _ = _probe_matrix(splits["train"], use, max_videos)
+        xtr, ytr, _ = _probe_matrix(train, use, max_videos)
         mu, sd = xtr.mean(0), xtr.std(0) + 1e-6
-        xtr = (xtr - mu) / sd
-        xtr = np.hstack([xtr, np.ones((len(xtr), 1))])
+        xtr = np.hstack([(xtr - mu) / sd, np.ones((len(xtr), 1))])
+        xva, _, lva = _probe_matrix(val, use, max_videos)
+        xva = np.hstack([(xva - mu) / sd, np.ones((len(xva), 1))])
+        half = len(xva) // 2
         primal = xtr.shape[1] <= xtr.shape[0]  # solve in the smaller of X'X and XX'
         gram = xtr.T @ xtr if primal else xtr @ xtr.T
         rhs = xtr.T @ ytr if primal else ytr
@@ -251,14 +255,10 @@ def label_information(store_dir, *, max_videos: int | None = 1500,
         for lam in ridges:
             w = np.linalg.solve(gram + lam * eye, rhs)
             w = w if primal else xtr.T @ w
-            xva, _, lva = _probe_matrix(splits["validate"], use, max_videos)
-            xva = np.hstack([(xva - mu) / sd, np.ones((len(xva), 1))])
-            g = metrics.gap((xva @ w).astype(np.float32), lva)
+            g = metrics.gap((xva[:half] @ w).astype(np.float32), lva[:half])
             if best is None or g > best[0]:
                 best = (g, w)
-        xte, _, lte = _probe_matrix(splits["test"], use, max_videos)
-        xte = np.hstack([(xte - mu) / sd, np.ones((len(xte), 1))])
-        out[f"probe_gap_{key}"] = 100 * float(metrics.gap((xte @ best[1]).astype(np.float32), lte))
+        out[f"probe_gap_{key}"] = 100 * float(metrics.gap((xva[half:] @ best[1]).astype(np.float32), lva[half:]))
     out["std_share"] = out["probe_gap_mfstd"] - out["probe_gap_mf"]
     return out
 
