@@ -413,12 +413,14 @@ def describe_claim_map(table: pd.DataFrame, prediction: dict | None = None,
     """The claim map in prose, every clause chosen by the numbers: where the claim holds,
     fails or reverses (vs the full-width FC late fusion, and at equal size), how each knob
     moves the difference, which property predicts it, and (``prediction``: the
-    :func:`label_information` of the data at hand) what it predicts there."""
+    :func:`label_information` of the data at hand, ``source`` naming it: ``synthetic`` or
+    ``real``) what it predicts there. The worlds are always synthetic."""
     main = table[table["baseline"] == "fc_late"]
     n = len(main)
     by = {v: list(main.loc[main["verdict"] == v, "world"]) for v in ("holds", "reverses", "fails", "unclear")}
     ratio = main["param_ratio"].median()
-    parts = [f"**Answer ({source} worlds, test split, one seed a world).** The claim holds when "
+    parts = [f"**Answer (synthetic worlds, test split, one seed a world; the data at hand: {source}).** "
+             f"The claim holds when "
              f"Attend-Fusion's test micro-F1 is at most {-CLAIM_FLOOR:.2f} points below FC late "
              f"fusion's (the paper's {PAPER_DIFF:+.2f} minus a {CLAIM_MARGIN:g}-point margin); here FC "
              f"late fusion has {ratio:.2f}x Attend-Fusion's parameters."]

@@ -91,6 +91,10 @@ def test_describe_flips_with_the_numbers():
     assert f"It holds in {n - 3} of {n} worlds" in tm
     assert "reverses in 1" in tm and "fails in 1" in tm and "unclear in 1" in tm
     assert "extrapolation" in cm.describe_claim_map(good, {"std_share": 40.0, "probe_gap_mfstd": 70.0})
+    real = cm.describe_claim_map(good, {"std_share": 6.0, "probe_gap_mfstd": 36.0}, source="real")
+    assert real.startswith("**Answer (synthetic worlds") and "the data at hand: real" in real
+    no_std = cm.describe_claim_map(good, {"std_share": float("nan"), "probe_gap_mfstd": float("nan")})
+    assert "cannot be measured" in no_std
 
 
 def test_plot_claim_map():
