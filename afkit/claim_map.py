@@ -415,6 +415,7 @@ def describe_claim_map(table: pd.DataFrame, prediction: dict | None = None,
     moves the difference, which property predicts it, and (``prediction``: the
     :func:`label_information` of the data at hand, ``source`` naming it: ``synthetic`` or
     ``real``) what it predicts there. The worlds are always synthetic."""
+    table = table.assign(varies=table["varies"].fillna(""))  # a table read back from CSV
     main = table[table["baseline"] == "fc_late"]
     n = len(main)
     by = {v: list(main.loc[main["verdict"] == v, "world"]) for v in ("holds", "reverses", "fails", "unclear")}
@@ -509,6 +510,7 @@ def plot_claim_map(table: pd.DataFrame, *, source: str = "synthetic", baseline: 
 
     from afkit import plots
 
+    table = table.assign(varies=table["varies"].fillna(""))  # a table read back from CSV
     knobs = [k for k in KNOBS if len(knob_table(table, k, baseline)) > 1
              and knob_table(table, k, baseline)[k].nunique() > 1]
     inter = table[table["varies"].str.contains(r"\+")]

@@ -97,6 +97,15 @@ def test_describe_flips_with_the_numbers():
     assert "cannot be measured" in no_std
 
 
+def test_a_table_read_back_from_csv(tmp_path):
+    n = len(cm.world_grid("cpu"))
+    t = _table(np.linspace(-2, 1, n), np.arange(n))
+    t.to_csv(tmp_path / "t.csv", index=False)
+    back = pd.read_csv(tmp_path / "t.csv")  # the default world's empty "varies" reads as NaN
+    assert cm.describe_claim_map(back) == cm.describe_claim_map(t)
+    assert len(cm.plot_claim_map(back).axes) == len(cm.KNOBS) + 1
+
+
 def test_plot_claim_map():
     n = len(cm.world_grid("cpu"))
     fig = cm.plot_claim_map(_table(np.linspace(-2, 1, n), np.arange(n)))
