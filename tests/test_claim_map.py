@@ -44,9 +44,12 @@ def test_world_grid(profile):
 
 
 def test_cpu_budget():
-    """The cpu grid: 13 worlds; the search (3 arms x 3 rates) in the default world, 3 arms in the 12 others."""
+    """The cpu grid: 13 worlds; the search (3 arms x the protocol's rates) in the default world,
+    3 arms in the 12 others."""
+    from afkit import protocol
+
     assert len(cm.world_grid("cpu")) == 13
-    assert cm.training_runs("cpu") == 9 + 36
+    assert cm.training_runs("cpu") == 3 * len(protocol.PROTOCOLS["cpu"].lrs) + 36
     assert cm.BASE_WORLDS["cpu"]["train_videos"] <= 2000
     assert cm.training_runs("smoke") == 6 + 3 * 3
 
