@@ -384,8 +384,11 @@ def comparison_specs(profile: str, num_classes: int | None = None, features: str
                          features=features)
     paper_head = matched_width("attend_fusion", paper_fc, "paper", field="head_width", features="mean")
     one = (0,)
+    # FCRN with Context Gating only at paper size: at cpu size it is the costliest arm (4.3M) and
+    # FCRN late fusion already stands for the residual family in the budget
+    baselines = [m for m in COMPARISON if profile == "paper" or m != "fcrn_gated_late"]
     return ([Spec(m, m, seeds=one) for m in REFERENCES]
-            + [Spec(m, m, seeds=all_seeds if m in ("fc_late", "attend_fusion") else one) for m in COMPARISON]
+            + [Spec(m, m, seeds=all_seeds if m in ("fc_late", "attend_fusion") else one) for m in baselines]
             + [Spec(f"fc_late at AF size (hidden {hidden})", "fc_late", {"hidden": hidden},
                     paper_overrides={"hidden": paper_hidden}, seeds=all_seeds),
                Spec(f"fcrn_late at AF size (hidden {hidden})", "fcrn_late", {"hidden": hidden},

@@ -441,15 +441,40 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nReadings ({args.profile} profile):\n" + readings.to_string(index=False))
     table = model_table(args.profile)
     print(f"\nEvery registered model ({args.profile} profile):\n" + table.to_string(index=False))
+    widths = profile_widths()
+    print("\nProfile widths (afkit.models.scaled_profile: every width scaled by C / 3862 to a multiple "
+          "of 8, then Attend-Fusion's head re-solved so that fc_late / attend_fusion = 4.75):\n"
+          + widths.to_string(index=False))
     if args.csv:
         os.makedirs(args.csv, exist_ok=True)
         for stem, df in (("fc_late", fc), ("attend_fusion_search", search), (f"models_{args.profile}", table),
                          ("readings_search", pd.concat(reading_searches, ignore_index=True)),
-                         (f"readings_{args.profile}", readings)):
+                         (f"readings_{args.profile}", readings), ("profile_widths", widths)):
             path = os.path.join(args.csv, f"params_{stem}.csv")
             df.to_csv(path, index=False)
             print(f"wrote {path}")
     return 0
+
+
+def profile_widths() -> pd.DataFrame:
+    """Every profile's widths next to the paper's, with the rule that derived them
+    (``afkit.models.scaled_profile``) and the resulting sizes as trained (MF+STD inputs for
+    cpu / smoke, mean inputs for paper): one row per profile."""
+    rows = []
+    for name, p in M.PROFILES.items():
+        features = "mean" if name == "paper" else "mean_std"
+        fc = M.count_parameters(M.build("fc_late", name, device="meta", features=features))
+        af = M.count_parameters(M.build("attend_fusion", name, device="meta", features=features))
+        rows.append({"profile": name, "num_classes": p.num_classes,
+                     "scale": p.num_classes / M.PROFILES["paper"].num_classes, "hidden": p.hidden,
+                     "hidden_per_class": p.hidden / p.num_classes, "encoder_width": p.encoder_width,
+                     "attention_width": p.attention_width, "heads": p.heads, "tokens": p.tokens,
+                     "head_width": p.head_width, "head_per_class": p.head_width / p.num_classes,
+                     "features": features, "fc_late_params": fc, "attend_fusion_params": af,
+                     "ratio": fc / af,
+                     "rule": "paper" if name == "paper" else
+                     "widths x C/3862 (multiples of 8); head re-solved for the 4.75x ratio"})
+    return pd.DataFrame(rows)
 
 
 def width_sweep(widths=tuple(range(1024, 8193, 512))) -> pd.DataFrame:

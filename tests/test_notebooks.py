@@ -27,13 +27,15 @@ TABLES = {
                       "03_attend_fusion_search": (["hypothesis", "encoder_width", "params", "error_pct"], 1),
                       "03_models_paper": (["model", "params", "closed_form", "gflops_per_video"], ["fc_late", "attend_fusion"]),
                       "03_width_sweep": (["model", "width", "parameters"], 2),
+                      "03_profile_widths": (["profile", "hidden", "head_width", "ratio"], ["paper", "cpu", "smoke"]),
                       "03_readings": (["reading", "model", "params", "error_pct", "within_1pct_of_72M"],
                                       ["chunk_tokens", "feature_sigmoid", "feature_softmax", "modality_tokens"])},
     "04_comparison": {"04_comparison": (["label", "params", "paper_params", "flops", "lr", "train_seconds_mean",
                                          "videos_per_s_mean", "paper_f1_pct", "seeds", "learned",
                                          "micro_f1_tuned_mean", "best_epoch_mean"]
                                         + [f"{m}_mean" for m in METRICS] + [f"{m}_std" for m in METRICS],
-                                        list(experiments.COMPARISON) + list(experiments.REFERENCES)),
+                                        [m for m in experiments.COMPARISON if m != "fcrn_gated_late"]
+                                        + list(experiments.REFERENCES)),
                       "04_search": (["label", "lr", "val_gap", "best_epoch", "epochs_run", "chosen"], 2),
                       "04_intervals": (["a", "b", "metric", "diff_points", "lo", "hi"], ["attend_fusion"])},
     "05_fusion_ablation": {"05_fusion_ablation": (["label", "params", "lr", "gap_mean", "micro_f1_tuned_mean", "learned"],
@@ -50,6 +52,10 @@ TABLES = {
                             "08_deletion": (["method", "mean_drop_top", "mean_drop_random"], 3),
                             "08_modality_agreement": (["truth", "n_classes", "accuracy"], ["visual", "audio", "both", "single"]),
                             "08_attention_entropy": (["modality", "normalized_entropy"], 2)},
+    "09_claim_map": {"09_claim_map": (["world", "baseline", "param_ratio", "f1_af", "f1_fc", "f1_diff", "f1_lo",
+                                       "f1_hi", "gap_diff", "gap_lo", "gap_hi", "std_share", "verdict"], ["default"]),
+                     "09_claim_map_worlds": (["world", "group", "varies", "num_classes", "train_videos"], ["default"]),
+                     "09_claim_map_predictors": (["property", "spearman", "slope"], ["std_share", "probe_gap_mfstd"])},
     "10_readings": {"10_readings": (["reading", "params", "paper_params", "paper_within_1pct", "gap_on", "gap_off",
                                      "gap_diff", "gap_lo", "gap_hi", "micro_f1_diff", "micro_f1_lo", "micro_f1_hi",
                                      "matters", "gap_minus_fc_late"],
@@ -69,6 +75,7 @@ FIGURES = {
     "06_attention_config": ["06_pareto_params", "06_pareto_flops", "06_pareto_paper_size"],
     "07_vocabulary_scaling": ["07_vocabulary_f1", "07_vocabulary_gap", "07_vocabulary_head_share"],
     "08_interpretability": ["08_timeline", "08_modality_share", "08_modality_share_video_level"],
+    "09_claim_map": ["09_claim_map"],
     "10_readings": ["10_readings_gap_vs_params"],
 }
 
@@ -171,6 +178,31 @@ def test_report_gathers_every_notebook(run):
     for nb in TABLES:
         assert nb in md and nb in html
     assert "synthetic" in md.lower()
+
+
+def test_claim_map_table(run):
+    """Notebook 09: every world of the smoke grid, two baselines each, the verdict recomputable
+    from the numbers, the profile's size ratio, and a prediction for the data at hand."""
+    from afkit import claim_map
+
+    out, _ = run
+    table = pd.read_csv(out / "tables" / "09_claim_map.csv", keep_default_na=False)
+    names = [w.name for w in claim_map.world_grid("smoke")]
+    assert list(dict.fromkeys(table["world"])) == names
+    assert sorted(table["baseline"].unique()) == ["fc_late", "fc_late_matched"]
+    assert len(table) == 2 * len(names)
+    for r in table.itertuples():
+        assert r.f1_lo <= r.f1_hi and r.gap_lo <= r.gap_hi
+        assert r.verdict == claim_map.claim_verdict(r.f1_diff, r.f1_lo, r.f1_hi)
+        assert r.f1_diff == pytest.approx(r.f1_af - r.f1_fc, abs=1e-3)
+    ratio = table.groupby("baseline")["param_ratio"].median()
+    assert 4.0 < ratio["fc_late"] < 5.5 and 0.9 < ratio["fc_late_matched"] < 1.1
+    assert table["lr_searched"].astype(str).str.lower().eq("true").sum() == 2  # the default world only
+    result = json.loads((out / "results" / "09_claim_map.json").read_text())["data"]
+    assert result["claim_floor"] == claim_map.CLAIM_FLOOR
+    assert result["answer"].startswith("**Answer (synthetic") and "data at hand" in result["answer"]
+    assert result["at_hand"]["std_share"] == pytest.approx(
+        result["at_hand"]["probe_gap_mfstd"] - result["at_hand"]["probe_gap_mf"])
 
 
 def test_readings_table_is_consistent(run):
