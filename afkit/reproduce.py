@@ -540,16 +540,12 @@ def results_markdown(report_dir) -> str:
     run = json.loads((report_dir / "run.json").read_text()) if (report_dir / "run.json").exists() else {}
     data = res["data"]
     summary = pd.DataFrame(data["summary"])
-    m = run.get("machine", {})
     synthetic = run.get("data_source", "synthetic") == "synthetic"
-    nb = run.get("notebooks", {})
-    trained = sum(1 for r in nb.values() if r.get("status") == "ok")
+    from afkit.report import timing_line
+
     lines = [
-        f"Produced by `{run.get('command', 'python -m afkit reproduce --profile cpu')}` "
-        f"(profile `{res['profile']}`, git `{str(res.get('git_sha'))[:12]}`) in "
-        f"{run.get('seconds', float('nan')) / 60:.1f} minutes on {m.get('cpu', 'an unrecorded CPU')} "
-        f"({m.get('cores', '?')} cores, {'GPU ' + m['gpu'] if m.get('gpu') else 'no GPU'}; {trained} notebooks; "
-        f"per-notebook times in [report/run.json](report/run.json)). **Data: "
+        f"{timing_line(run)} Profile `{res['profile']}`, git `{str(res.get('git_sha'))[:12]}`; "
+        f"per-notebook times in [report/run.json](report/run.json). **Data: "
         f"{'the embedded synthetic set, not YouTube-8M' if synthetic else 'the real release'}.** "
         f"Protocol: {data.get('protocol', 'see afkit/protocol.py')}. Ours: test split, mean ± std over "
         f"the seeds shown; the paper's columns are the paper's own numbers on the real data.",
