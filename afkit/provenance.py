@@ -23,7 +23,7 @@ PACKAGE = Path(__file__).resolve().parent
 # the modules whose code decides a training run's result: a finished run is reused only while
 # the hash of these files equals the current one (afkit.experiments)
 TRAINING_CODE = ("features.py", "metrics.py", "models.py", "protocol.py", "records.py",
-                 "store.py", "tfrecord.py", "train.py")
+                 "runs.py", "store.py", "tfrecord.py", "train.py")
 
 
 def git_sha(path: str | os.PathLike | None = None) -> str | None:
