@@ -1012,6 +1012,15 @@ def read_video_batches(path_or_pattern, batch_size: int = 256, *, verify: bool =
             return np.zeros((0, width), np.uint8)
         return np.lib.stride_tricks.sliding_window_view(u8, width)[at]
 
+    def spans_gather(u8, starts, stops):
+        """The bytes of the spans ``[starts[i], stops[i])`` of ``u8`` joined (one gather), and the
+        bounds of each span in the result (int64 [k+1])."""
+        lens = stops - starts
+        bounds = np.zeros(len(lens) + 1, np.int64)
+        np.cumsum(lens, out=bounds[1:])
+        idx = np.arange(bounds[-1], dtype=np.int64) + np.repeat(starts - bounds[:-1], lens)
+        return u8[idx].tobytes(), bounds
+
     def add(ids, flat, bounds, rgb, audio):
         chunks.append([ids, flat, bounds, rgb, audio])
         have[0] += len(ids)
@@ -1023,10 +1032,8 @@ def read_video_batches(path_or_pattern, batch_size: int = 256, *, verify: bool =
         u8 = np.frombuffer(buf, np.uint8)
         okl = ok.tolist()
         fast = np.flatnonzero(ok)
-        lab_spans = list(zip(lb[fast].tolist(), le[fast].tolist()))
-        joined = b"".join([mv[a:b] for a, b in lab_spans])
-        bounds = np.concatenate(([0], np.cumsum([b - a for a, b in lab_spans], dtype=np.int64))).astype(np.int64)
-        dec = _decode_varints(joined, bounds) if lab_spans else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        joined, bounds = spans_gather(u8, lb[fast], le[fast])
+        dec = _decode_varints(joined, bounds) if len(fast) else (np.zeros(0, np.int64), np.zeros(0, np.int64))
         if dec is None:  # pragma: no cover (a malformed label list in a canonical frame)
             okl = [False] * len(okl)
             fast = fast[:0]
@@ -1039,10 +1046,17 @@ def read_video_batches(path_or_pattern, batch_size: int = 256, *, verify: bool =
             cuts = np.cumsum(counts).tolist()
         ibl, iel = ib.tolist(), ie.tolist()
         if all(okl):  # the common case: no Python branch per record, one gather per array
-            try:
-                ids = [buf[a:b].decode() for a, b in zip(ibl, iel)]
-            except UnicodeDecodeError:
-                ids = None
+            ids = None
+            text, cut = spans_gather(u8, ib, ie)
+            if text.isascii():  # one decode for the group (then character offsets = byte offsets)
+                text = text.decode()
+                cl = cut.tolist()
+                ids = [text[a:b] for a, b in zip(cl[:-1], cl[1:])]
+            else:
+                try:
+                    ids = [buf[a:b].decode() for a, b in zip(ibl, iel)]
+                except UnicodeDecodeError:
+                    ids = None
             if ids is not None:
                 add(ids, flat, list(zip([0] + cuts[:-1], cuts)),
                     rows(u8, ro, 4 * RGB_DIM).view("<f4"), rows(u8, ao, 4 * AUDIO_DIM).view("<f4"))
