@@ -1,7 +1,7 @@
 """Featurization throughput, CPU cost and memory: frame-level videos into the store, beside a plain read.
 
     .venv/bin/python benchmarks/featurize.py [--videos 6000] [--frames-mean 150] [--workers 1,2]
-    .venv/bin/python benchmarks/featurize.py --quick        # 4,000 videos (the committed result)
+    .venv/bin/python benchmarks/featurize.py --quick        # 4,000 videos, best of 2
 
 Random frame-level shards of 1000 videos (T uniform in [frames-mean/2, 3*frames-mean/2]) are
 written once under --tmp. Every measurement runs in a fresh subprocess, which reports its wall
@@ -134,7 +134,7 @@ def run(kind: str, data: Path, out: Path, workers: int) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--videos", type=int, default=6000, help="input size (videos)")
-    p.add_argument("--quick", action="store_true", help="4,000 videos (the committed result)")
+    p.add_argument("--quick", action="store_true", help="4,000 videos, best of 2")
     p.add_argument("--frames-mean", type=int, default=150)
     p.add_argument("--workers", default="1,2")
     p.add_argument("--repeat", type=int, default=2, help="store rows: the best (least CPU) of this many")
