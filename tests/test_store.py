@@ -394,3 +394,10 @@ def test_frames_written_in_place_and_compacted_when_estimate_is_high(tmp_path):
     assert sorted(p.name for p in (tmp_path / "s" / "train").iterdir() if "frames_" in p.name) == \
         ["frames_audio.npy", "frames_rgb.npy"]
     assert S.verify(st.path)["videos"] == 3
+
+
+def test_parallel_frame_store_identical(data_dir, built, tmp_path):
+    """Two processes write their shards' frame rows into the same preallocated arrays."""
+    S.build(tmp_path / "w2", data_dir, splits=["train"], feature_set="mean_std", dtype="float32", frames=True,
+            progress=False, chunk=16, workers=2)
+    assert tree_bytes(tmp_path / "w2" / "train") == tree_bytes(built / "train")
