@@ -384,8 +384,11 @@ def comparison_specs(profile: str, num_classes: int | None = None, features: str
                          features=features)
     paper_head = matched_width("attend_fusion", paper_fc, "paper", field="head_width", features="mean")
     one = (0,)
+    # FCRN with Context Gating only at paper size: at cpu size it is the costliest arm (4.3M) and
+    # FCRN late fusion already stands for the residual family in the budget
+    baselines = [m for m in COMPARISON if profile == "paper" or m != "fcrn_gated_late"]
     return ([Spec(m, m, seeds=one) for m in REFERENCES]
-            + [Spec(m, m, seeds=all_seeds if m in ("fc_late", "attend_fusion") else one) for m in COMPARISON]
+            + [Spec(m, m, seeds=all_seeds if m in ("fc_late", "attend_fusion") else one) for m in baselines]
             + [Spec(f"fc_late at AF size (hidden {hidden})", "fc_late", {"hidden": hidden},
                     paper_overrides={"hidden": paper_hidden}, seeds=all_seeds),
                Spec(f"fcrn_late at AF size (hidden {hidden})", "fcrn_late", {"hidden": hidden},
@@ -750,3 +753,148 @@ def ground_truth(split: str, data_dir):
     from afkit import synth
 
     return synth.load_ground_truth(data_dir, split)
+
+
+# ------------------------------------------------------------------ readings of the attention
+# notebook 10: the readings of "scores and re-weights that modality's features" (afkit.models.
+# READINGS, besides the chunk tokens and the MF/STD tokens), each with its attention-off twin
+READING_ARMS = {  # reading -> (label, registered model)
+    "chunk tokens": ("chunk tokens (attend_fusion)", "attend_fusion"),
+    "MF/STD tokens": ("MF/STD tokens (attend_fusion_stats)", "attend_fusion_stats"),
+    "feature sigmoid": ("feature sigmoid", "attend_fusion_feature_sigmoid"),
+    "feature softmax": ("feature softmax", "attend_fusion_feature_softmax"),
+    "modality tokens": ("modality tokens", "attend_fusion_modality_tokens"),
+}
+SHARED_OFF = "attention off (attend_fusion_noattn)"
+PAPER_AF_PARAMS = 72_000_000  # the paper's reported Attend-Fusion size (72M)
+
+
+def _readings(profile: str, num_classes: int | None, features: str) -> tuple[list[Spec], list[tuple]]:
+    from afkit import models
+
+    def config(name, **overrides):
+        return models.config_dict(models.model_config(name, profile, **overrides))
+
+    one = (0,)
+    shared = config("attend_fusion_noattn")
+    arms, pairs = [Spec(SHARED_OFF, "attend_fusion_noattn", seeds=one)], []
+    for reading, (label, name) in READING_ARMS.items():
+        arms.append(Spec(label, name, seeds=one))
+        if config(name, attention="none") == shared:
+            # the same network as attend_fusion_noattn (identity attention, same widths): trained once
+            pairs.append((reading, label, SHARED_OFF))
+        else:
+            off = f"{label}, off"
+            arms.append(Spec(off, name, {"attention": "none"}, seeds=one))
+            pairs.append((reading, label, off))
+    af = size_of("attend_fusion", profile, num_classes, features)
+    hidden = matched_width("fc_late", af, profile, num_classes=num_classes, features=features)
+    paper_hidden = matched_width("fc_late", size_of("attend_fusion", "paper", features="mean"), "paper",
+                                 features="mean")
+    arms += [Spec("fc_late", "fc_late", seeds=one),
+             Spec(f"fc_late at AF size (hidden {hidden})", "fc_late", {"hidden": hidden},
+                  paper_overrides={"hidden": paper_hidden}, seeds=one)]
+    return arms, pairs
+
+
+def readings_specs(profile: str, num_classes: int | None = None, features: str = "mean_std") -> list[Spec]:
+    """Notebook 10's arms, one seed each: every reading of the attention (:data:`READING_ARMS`)
+    with and without its attention; an off twin that is the same network as
+    ``attend_fusion_noattn`` (the feature-wise and modality-token readings with a = 1 / no
+    attention, at the profile's widths) is that one arm, trained once; then ``fc_late`` and
+    ``fc_late`` shrunk to Attend-Fusion's size (:func:`matched_width`)."""
+    return _readings(profile, num_classes, features)[0]
+
+
+def reading_pairs(profile: str, num_classes: int | None = None, features: str = "mean_std") -> list[tuple]:
+    """(reading, label with attention, label of its attention-off twin) for each reading of
+    :func:`readings_specs`: the pairs of notebook 10's paired tests."""
+    return _readings(profile, num_classes, features)[1]
+
+
+def readings_results(summary: pd.DataFrame, tests: list[dict], fc_label: str = "fc_late") -> pd.DataFrame:
+    """Notebook 10's table: one row per reading (``tests``: :func:`paired_test` of each reading
+    on vs off, in :func:`reading_pairs` order, each dict with ``reading``), in points: test GAP
+    and micro-F1 (validate threshold) on and off, the differences and their 95% intervals,
+    ``matters`` ("helps" / "hurts" when the GAP interval excludes 0, else "no"), the paper-size
+    params and whether they are within 1% of 72M, and the test GAP gap to ``fc_label``."""
+    s = summary.set_index("label")
+    fc = s.loc[fc_label, "gap_mean"]
+    rows = []
+    for t in tests:
+        on, off = s.loc[t["a"]], s.loc[t["b"]]
+        matters = "helps" if t["gap_lo"] > 0 else "hurts" if t["gap_hi"] < 0 else "no"
+        rows.append({
+            "reading": t["reading"], "label": t["a"], "off_label": t["b"], "params": int(on["params"]),
+            "off_params": int(off["params"]), "paper_params": int(on["paper_params"]),
+            "paper_within_1pct": bool(abs(on["paper_params"] - PAPER_AF_PARAMS) <= 0.01 * PAPER_AF_PARAMS),
+            "gap_on": 100 * on["gap_mean"], "gap_off": 100 * off["gap_mean"],
+            "gap_diff": 100 * t["gap_diff"], "gap_lo": 100 * t["gap_lo"], "gap_hi": 100 * t["gap_hi"],
+            "micro_f1_on": 100 * on["micro_f1_tuned_mean"], "micro_f1_off": 100 * off["micro_f1_tuned_mean"],
+            "micro_f1_diff": 100 * t["micro_f1_diff"], "micro_f1_lo": 100 * t["micro_f1_lo"],
+            "micro_f1_hi": 100 * t["micro_f1_hi"], "matters": matters,
+            "gap_minus_fc_late": 100 * (on["gap_mean"] - fc),
+            "learned": bool(on["learned"]) if "learned" in s else True,
+        })
+    return pd.DataFrame(rows)
+
+
+def describe_readings(table: pd.DataFrame, source: str = "synthetic", fc_label: str = "fc_late") -> str:
+    """Notebook 10's answer in prose, every clause chosen by the numbers of ``table``
+    (:func:`readings_results`).
+
+    - *Attention matters* in a reading when its on − off test-GAP interval excludes 0.
+    - *Fits the paper best*: of the readings that learned and whose paper-size count is within
+      1% of 72M, the one with the smallest |test GAP − fc_late's| (the paper's claim: 72M
+      matching the 341M FC late fusion).
+    - *What that says*: whether the best-fitting reading's attention matters.
+    """
+    t = table.reset_index(drop=True)
+    helps = t[t["matters"] == "helps"]["reading"].tolist()
+    hurts = t[t["matters"] == "hurts"]["reading"].tolist()
+    null = t[t["matters"] == "no"]["reading"].tolist()
+
+    def names(xs):
+        return ", ".join(f"`{x}`" for x in xs)
+
+    def interval(r):
+        return f"{r.gap_diff:+.2f} [{r.gap_lo:+.2f}, {r.gap_hi:+.2f}]"
+
+    text = f"**Answer ({source} data, test split, one seed an arm).** "
+    text += "On minus off, test GAP in points with 95% paired-bootstrap intervals: " + "; ".join(
+        f"`{r.reading}` {interval(r)}" for r in t.itertuples()) + ". "
+    if helps:
+        text += f"Attention matters, and helps, in {names(helps)} (interval above 0). "
+    if hurts:
+        text += f"Attention matters, and hurts, in {names(hurts)} (interval below 0). "
+    if null:
+        text += (f"In {names(null)} the interval contains 0: switching the attention off changes "
+                 "nothing we can tell apart. ")
+    if not helps and not hurts:
+        text += "No reading makes attention matter at this size. "
+    fits = t[t["paper_within_1pct"] & t["learned"]]
+    if not len(fits):
+        return text + ("No reading that learned is within 1% of 72M at paper size, so none can be said "
+                       "to fit the paper.")
+    best = fits.loc[fits["gap_minus_fc_late"].abs().idxmin()]
+    text += (f"Of the {len(fits)} readings within 1% of 72M at paper size that learned, `{best.reading}` "
+             f"({best.paper_params:,} parameters at paper size) fits the paper best: its test GAP is "
+             f"{best.gap_on:.2f}%, {best.gap_minus_fc_late:+.2f} points from {fc_label} (the paper: "
+             f"Attend-Fusion within 0.32 F1 points of the 341M FC late fusion). ")
+    if best.matters == "helps":
+        text += ("Its attention matters (on beats off beyond the interval), so under this reading the "
+                 "paper's result rests on the attention, as the paper says.")
+    elif best.matters == "hurts":
+        text += ("Its attention hurts (off beats on beyond the interval): under this reading the paper's "
+                 "result would come despite the attention, not from it.")
+    else:
+        text += ("Its attention does not matter (the interval contains 0): under this reading the "
+                 "closeness to fc_late comes from the encoders and the head at 72M, not from the "
+                 "attention.")
+    return text
+
+
+def reading_tests(grid: pd.DataFrame, pairs: list[tuple], store_dir, **kwargs) -> list[dict]:
+    """:func:`paired_test` (test split) of each reading with vs without its attention, for
+    ``pairs`` (:func:`reading_pairs`); each dict also names its ``reading``."""
+    return [{**paired_test(grid, on, off, store_dir, **kwargs), "reading": r} for r, on, off in pairs]

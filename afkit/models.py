@@ -372,6 +372,34 @@ class TokenAttention(nn.Module):
 # Attend-Fusion, video level (our reconstruction)
 
 
+# the readings of "scores and re-weights that modality's features" besides chunk tokens ("self")
+READINGS = ("feature_sigmoid", "feature_softmax", "modality_tokens")
+ATTENTIONS = ("self", "cross", "none") + READINGS
+
+
+class FeatureAttention(nn.Module):
+    """Feature-wise attention on one modality's encoded vector h [B, E]: *our reading* of the
+    paper's attention, which "scores and re-weights that modality's features".
+
+    Scores s = W h + b (W [E, E]: E^2 + E parameters), weights a = sigmoid(s) (``"sigmoid"``:
+    each feature gated in (0, 1) independently, i.e. Context Gating on the encoder output) or
+    a = E * softmax(s) over the E features (``"softmax"``: the features compete; the factor E
+    makes the mean weight exactly 1, so that a uniform score leaves h unchanged). Returns
+    ``(h * a, a)``.
+    """
+
+    def __init__(self, dim: int, kind: str):
+        super().__init__()
+        _check_choice("kind", kind, ("sigmoid", "softmax"))
+        self.kind = kind
+        self.score = nn.Linear(dim, dim)
+
+    def forward(self, h):
+        s = self.score(h)
+        a = torch.sigmoid(s) if self.kind == "sigmoid" else s.softmax(dim=-1) * h.shape[-1]
+        return h * a, a
+
+
 @dataclass
 class AttendFusionConfig:
     """Attend-Fusion at video level. Paper-size defaults: see ``afkit.reconstruction``."""
@@ -386,6 +414,8 @@ class AttendFusionConfig:
     attention_width: int = 1024  # width of Q, K, V (the paper mentions an attention size of 1024)
     heads: int = 8  # attention heads (parameter-free choice)
     attention: str = "self"  # "self" | "cross" (each modality attends to the other's tokens) | "none"
+    #   | readings of the paper's attention (late fusion, no stat tokens; see AttendFusion):
+    #   "feature_sigmoid" | "feature_softmax" (feature-wise) | "modality_tokens" (2 modality tokens)
     fusion: str = "late"  # "late" (encoder+attention per modality) | "early" (concat inputs first)
     residual: bool = True  # tokens + attention(tokens) (our reconstruction); False: attention only
     head_width: int = 7680  # H: the head's FC layer
@@ -394,7 +424,7 @@ class AttendFusionConfig:
     def __post_init__(self):
         _check_choice("features", self.features, tuple(FEATURES))
         _check_choice("normalization", self.normalization, NORMALIZATIONS)
-        _check_choice("attention", self.attention, ("self", "cross", "none"))
+        _check_choice("attention", self.attention, ATTENTIONS)
         _check_choice("fusion", self.fusion, ("late", "early"))
         _check_positive(self, "num_classes", "encoder_width", "encoder_depth", "tokens",
                         "attention_width", "heads", "head_width")
@@ -403,7 +433,11 @@ class AttendFusionConfig:
             raise ValueError("stat_tokens=True needs features='mean_std' (MF and STD as tokens)")
         if self.encoder_width % self.tokens:
             raise ValueError(f"encoder_width {self.encoder_width} is not divisible by tokens {self.tokens}")
-        if self.num_tokens < 2 and self.attention != "none":
+        if self.attention in READINGS:
+            if self.fusion != "late" or self.stat_tokens:
+                raise ValueError(f"attention={self.attention!r} (a reading of the paper's attention) "
+                                 "needs fusion='late' and stat_tokens=False")
+        elif self.num_tokens < 2 and self.attention != "none":
             raise ValueError("attention over a single token is the identity: use tokens >= 2 "
                              "(or stat_tokens=True with features='mean_std')")
         if self.attention_width % self.heads:
@@ -453,6 +487,24 @@ class AttendFusion(_Model):
     ``[B, heads, T_query, T_key]`` tensors, rows summing to 1: ``"visual"`` and ``"audio"``
     (self: T x T over the modality's own tokens; cross: the modality's queries over the other
     modality's tokens), ``"fused"`` (early), or ``{}`` (attention off); T = ``config.num_tokens``.
+
+    **Other readings** (``attention`` in ``READINGS``; *our readings*, each resting on the
+    paper's sentence that the attention "scores and re-weights that modality's features"; late
+    fusion, E-wide encoders, one vector h_m [B, E] per modality, the same head):
+
+    - ``"feature_sigmoid"``: a_m = sigmoid(W_m h_m + b_m), z_m = h_m * a_m (each feature scored
+      and gated on its own; E^2 + E parameters a modality; weights ``"visual"`` / ``"audio"``
+      [B, E] in (0, 1));
+    - ``"feature_softmax"``: a_m = E * softmax(W_m h_m + b_m) over the E features (the factor E
+      makes the mean weight 1), z_m = h_m * a_m (weights [B, E], summing to E);
+    - ``"modality_tokens"``: the two encoded vectors are two tokens t = [h_visual, h_audio]
+      [B, 2, E]; one self-attention over the 2 tokens, a = t + Attn(t) (``residual``), z =
+      flat(a) (3 L(E, A) + L(A, E) parameters; weights ``"modality"`` [B, heads, 2, 2], token
+      0 visual, 1 audio).
+
+    Their "attention off" twins are ``attention="none"`` with the same widths: a = 1, resp. no
+    attention, i.e. z = concat(h_visual, h_audio), the same network as ``attend_fusion_noattn``.
+    ``tokens`` plays no part in these readings.
     """
 
     def __init__(self, cfg: AttendFusionConfig):
@@ -467,7 +519,16 @@ class AttendFusion(_Model):
         def attention():
             return None if cfg.attention == "none" else TokenAttention(d, A, cfg.heads)
 
-        if cfg.fusion == "late":
+        if cfg.attention in READINGS:  # late fusion, one token per modality (see the docstring)
+            self.visual_encoder = _fc_stack(vis, E, cfg.encoder_depth, cfg.dropout)
+            self.audio_encoder = _fc_stack(aud, E, cfg.encoder_depth, cfg.dropout)
+            if cfg.attention == "modality_tokens":
+                self.modality_attention = TokenAttention(E, A, cfg.heads)
+            else:
+                kind = cfg.attention.split("_")[1]
+                self.visual_scorer, self.audio_scorer = FeatureAttention(E, kind), FeatureAttention(E, kind)
+            fused = 2 * E
+        elif cfg.fusion == "late":
             self.visual_encoder = _fc_stack(vis // per_stat, E, cfg.encoder_depth, cfg.dropout)
             self.audio_encoder = _fc_stack(aud // per_stat, E, cfg.encoder_depth, cfg.dropout)
             self.visual_attention, self.audio_attention = attention(), attention()
@@ -497,7 +558,15 @@ class AttendFusion(_Model):
         visual, audio = self.norm(visual, audio)
         cfg, B = self.config, visual.shape[0]
         weights = {}
-        if cfg.fusion == "late":
+        if cfg.attention in READINGS:
+            hv, ha = self.visual_encoder(visual), self.audio_encoder(audio)
+            if cfg.attention == "modality_tokens":
+                a, w = self._attend(self.modality_attention, torch.stack([hv, ha], dim=1))
+                z, weights = a.reshape(B, -1), {"modality": w}
+            else:
+                (zv, wv), (za, wa) = self.visual_scorer(hv), self.audio_scorer(ha)
+                z, weights = torch.cat([zv, za], dim=-1), {"visual": wv, "audio": wa}
+        elif cfg.fusion == "late":
             tv, ta = self._tokens(visual, self.visual_encoder), self._tokens(audio, self.audio_encoder)
             cross = cfg.attention == "cross"
             av, wv = self._attend(self.visual_attention, tv, ta if cross else None)
@@ -737,6 +806,16 @@ register("attend_fusion_cross", "attend_fusion", "ablation: cross-modal attentio
 register("attend_fusion_early", "attend_fusion", "ablation: early fusion, one encoder and attention", fusion="early")
 register("attend_fusion_stats", "attend_fusion", "MF and STD statistics as tokens (mean_std inputs)",
          features="mean_std", stat_tokens=True)
+_READING_QUOTE = "our reading of 'scores and re-weights that modality's features'"
+register("attend_fusion_feature_sigmoid", "attend_fusion",
+         f"{_READING_QUOTE}: feature-wise sigmoid weights a = sigmoid(W h + b), h * a",
+         attention="feature_sigmoid")
+register("attend_fusion_feature_softmax", "attend_fusion",
+         f"{_READING_QUOTE}: feature-wise softmax weights a = E softmax(W h + b) (mean 1), h * a",
+         attention="feature_softmax")
+register("attend_fusion_modality_tokens", "attend_fusion",
+         f"{_READING_QUOTE}: self-attention over the 2 modality embeddings as tokens",
+         attention="modality_tokens")
 register("attend_fusion_frames", "attend_fusion_frames", "Attend-Fusion over frames (attention pooling)")
 register("logistic", "reference", "starter code: logistic regression on concat(visual, audio)", kind="logistic")
 register("moe", "reference", "starter code: mixture of 2 experts per class on concat(visual, audio)", kind="moe")

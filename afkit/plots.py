@@ -436,6 +436,37 @@ def plot_pareto(df: pd.DataFrame, *, x: str = "parameters", y: str = "micro_f1",
                    f"{x} ({xunit}{', log scale' if logx else ''})", f"{y} ({yunit})", source)
 
 
+def plot_readings(table: pd.DataFrame, *, references: pd.DataFrame | None = None, x: str = "params",
+                  source: str = "synthetic", ax=None):
+    """Notebook 10: test GAP (%) against parameters, one colour per reading of the attention;
+    a filled dot with the attention, a hollow one at its attention-off twin, joined by a line.
+
+    ``table``: :func:`afkit.experiments.readings_results` (columns ``reading``, ``x``,
+    ``gap_on``, ``gap_off``, ``off_params``); ``references``: optional rows (``label``, ``x``,
+    ``gap_pct``) drawn as black squares (e.g. fc_late and its size-matched twin).
+    """
+    _require(table, "reading", x, "gap_on", "gap_off", "off_params")
+    fig, ax = _new(ax)
+    colors = plt.get_cmap("tab10").colors
+    for i, r in enumerate(table.itertuples()):
+        c = colors[i % len(colors)]
+        xo, xa = float(r.off_params), float(getattr(r, x))
+        ax.plot([xo, xa], [r.gap_off, r.gap_on], color=c, lw=1, zorder=2)
+        ax.scatter([xa], [r.gap_on], color=c, s=40, zorder=3, label=f"{r.reading} (attention on)")
+        ax.scatter([xo], [r.gap_off], facecolors="none", edgecolors=[c], s=40, zorder=3)
+    if references is not None and len(references):
+        _require(references, "label", x, "gap_pct")
+        ax.scatter(references[x], references["gap_pct"], marker="s", color="black", s=36, zorder=4)
+        for _, r in references.iterrows():
+            ax.annotate(str(r["label"]), (r[x], r["gap_pct"]), xytext=(6, 4), textcoords="offset points",
+                        fontsize="small")
+    ax.scatter([], [], facecolors="none", edgecolors="grey", label="attention off (hollow)")
+    ax.set_xscale("log")
+    ax.legend(fontsize="small", loc="best")
+    return _finish(fig, ax, "Readings of the attention: test GAP against parameters",
+                   f"{x} (count, log scale)", "test GAP (%)", source)
+
+
 def plot_vocabulary_scaling(df: pd.DataFrame, *, x: str = "num_classes", y: str = "micro_f1",
                             hue: str = "model", yunit: str = "%", logy: bool = False,
                             source: str = "synthetic", ax=None):

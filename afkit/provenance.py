@@ -9,6 +9,7 @@ or the new one, never a mix).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -54,14 +55,26 @@ def versions() -> dict[str, str]:
 
 
 def _atomic_write(path: Path, write) -> None:
-    """Write via ``write(tmp_path)`` then ``os.replace``: readers see the old file or the new."""
+    """Write via ``write(tmp_path)`` then ``os.replace``: readers see the old file or the new.
+    A full disk raises ``OSError(ENOSPC)`` saying so, with the old file left in place."""
+    from afkit import faults
+
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
+        try:
+            write(tmp)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+            raise OSError(errno.ENOSPC, f"no space left on device writing {path} ({e}); the "
+                          f"previous {path.name} (if any) is intact: free some space and run again "
+                          f"with resume=True (--resume)") from e
+        faults.crash_point(f"{path.name} written")
         os.replace(tmp, path)
+        faults.crash_point(f"{path.name} renamed")
     finally:
         if tmp.exists():
             tmp.unlink()

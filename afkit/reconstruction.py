@@ -121,6 +121,19 @@ def _attend_fusion_count(vis_in, aud_in, E, depth, d, A, H, C, per_stat, attenti
     return body + linear(H, C)
 
 
+def reading_count(attention: str, vis_in: int, aud_in: int, E: int, depth: int, A: int, H: int,
+                  C: int) -> int:
+    """Closed form of the readings of Attend-Fusion's attention (``afkit.models.READINGS``):
+    enc(i_v) + enc(i_a) + attn + L(2E, H) + L(H, C), with attn = 2 L(E, E) (feature-wise, one
+    scorer a modality), 3 L(E, A) + L(A, E) (modality tokens: one attention over the 2 tokens)."""
+    def enc(i):
+        return linear(i, E) + (depth - 1) * linear(E, E)
+
+    attn = {"feature_sigmoid": 2 * linear(E, E), "feature_softmax": 2 * linear(E, E),
+            "modality_tokens": attention_params(E, A)}[attention]
+    return enc(vis_in) + enc(aud_in) + attn + linear(2 * E, H) + linear(H, C)
+
+
 def attend_fusion_params(cfg: M.AttendFusionConfig) -> int:
     """Closed form of ``afkit.models.AttendFusion``.
 
@@ -128,8 +141,12 @@ def attend_fusion_params(cfg: M.AttendFusionConfig) -> int:
     enc(i) = L(i, E) + (depth - 1) L(E, E), attn = 3 L(E/k, A) + L(A, E/k) (0 when off):
     late: enc(i_v) + enc(i_a) + 2 attn + L(2 E P, H) + L(H, C);
     early: enc(i_v + i_a) + attn + L(E P, H) + L(H, C). Cross attention counts as self attention.
+    The other readings (``attention`` in ``afkit.models.READINGS``): :func:`reading_count`.
     """
     s = M.FEATURES[cfg.features]
+    if cfg.attention in M.READINGS:
+        return reading_count(cfg.attention, M.VISUAL_DIM * s, M.AUDIO_DIM * s, cfg.encoder_width,
+                             cfg.encoder_depth, cfg.attention_width, cfg.head_width, cfg.num_classes)
     per_stat = s if cfg.stat_tokens else 1
     return _attend_fusion_count(
         M.VISUAL_DIM * s // per_stat, M.AUDIO_DIM * s // per_stat, cfg.encoder_width,
@@ -146,6 +163,15 @@ def frames_params(cfg: M.AttendFusionFramesConfig) -> int:
     return enc + attn + linear(2 * E, cfg.head_width) + linear(cfg.head_width, cfg.num_classes)
 
 
+def reference_params(cfg: M.ReferenceConfig) -> int:
+    """Closed form of the starter code's models on D = (1024 + 128) S inputs: logistic
+    L(D, C); MoE with M experts L(D, C (M + 1)) (gates) + L(D, C M) (experts)."""
+    D = (M.VISUAL_DIM + M.AUDIO_DIM) * M.FEATURES[cfg.features]
+    if cfg.kind == "logistic":
+        return linear(D, cfg.num_classes)
+    return linear(D, cfg.num_classes * (cfg.mixtures + 1)) + linear(D, cfg.num_classes * cfg.mixtures)
+
+
 def closed_form_params(config) -> int:
     """Closed-form parameter count of any model config of ``afkit.models``."""
     if isinstance(config, M.BaselineConfig):
@@ -154,6 +180,8 @@ def closed_form_params(config) -> int:
         return attend_fusion_params(config)
     if isinstance(config, M.AttendFusionFramesConfig):
         return frames_params(config)
+    if isinstance(config, M.ReferenceConfig):
+        return reference_params(config)
     raise TypeError(f"not a model config: {type(config).__name__}")
 
 
@@ -254,6 +282,95 @@ def choose_attend_fusion(search: pd.DataFrame | None = None) -> tuple[pd.Series,
     return row, text
 
 
+# ----------------------------------------------------------------------------------------------
+# The readings of the attention (issue 19): the same 72M search, one default per reading
+
+READING_MODELS = {  # reading -> registered model (chunk tokens and MF/STD tokens: see above)
+    "feature_sigmoid": "attend_fusion_feature_sigmoid",
+    "feature_softmax": "attend_fusion_feature_softmax",
+    "modality_tokens": "attend_fusion_modality_tokens",
+}
+
+
+def reading_search(reading: str, target: int = PAPER_ATTEND_FUSION, tolerance: float = 0.01,
+                   features: str = PAPER_FEATURES, num_classes: int = 3862) -> pd.DataFrame:
+    """Every configuration of one reading (``afkit.models.READINGS``) within ``tolerance`` of
+    ``target``, over the grids of :func:`attend_fusion_search` (E, depth, H; A only for
+    ``modality_tokens``, the feature-wise readings have none: ``attention_width`` 0), with mean
+    inputs and 3862 classes by default (the hypothesis that matches 341M). Sorted by |error|."""
+    s = M.FEATURES[features]
+    vis_in, aud_in = M.VISUAL_DIM * s, M.AUDIO_DIM * s
+    rows = []
+    for E in ENCODER_WIDTHS:
+        for depth in ENCODER_DEPTHS:
+            for A in ATTENTION_WIDTHS if reading == "modality_tokens" else (0,):
+                for H in HEAD_WIDTHS:
+                    n = reading_count(reading, vis_in, aud_in, E, depth, A, H, num_classes)
+                    err = (n - target) / target
+                    if abs(err) <= tolerance:
+                        rows.append(dict(reading=reading, model=READING_MODELS[reading], features=features,
+                                         num_classes=num_classes, encoder_width=E, encoder_depth=depth,
+                                         attention_width=A, head_width=H, params=n,
+                                         error_pct=round(100 * err, 3)))
+    df = pd.DataFrame(rows)
+    if len(df):
+        df = df.iloc[df["error_pct"].abs().argsort(kind="stable")].reset_index(drop=True)
+    return df
+
+
+def choose_reading(reading: str, search: pd.DataFrame | None = None) -> tuple[pd.Series, str]:
+    """The default paper-size configuration of one reading, by a written rule.
+
+    Rule (that of :func:`choose_attend_fusion`, where it applies): mean inputs and 3862 classes;
+    one FC layer per encoder; attention width 1024 where the reading has one (modality
+    tokens); the encoder width of the default Attend-Fusion (E = 2048), so that a reading
+    differs from the chunk-token model in its attention alone; then the head width closest to
+    the default's (7680), then the smallest |error|. Returns (the chosen row, the reason as text).
+    """
+    search = reading_search(reading) if search is None else search
+    default = M.PAPER_PROFILE
+    kept = search[(search["encoder_depth"] == 1) & (search["encoder_width"] == default.encoder_width)]
+    if reading == "modality_tokens":
+        kept = kept[kept["attention_width"] == 1024]
+    if not len(kept):
+        raise ValueError(f"no configuration of {reading!r} satisfies the rule in this search")
+    key = (kept["head_width"] - default.head_width).abs() * 1e9 + kept["error_pct"].abs()
+    row = kept.loc[key.idxmin()]
+    fc = baseline_params(M.BaselineConfig())
+    text = (f"`{reading}`: {len(search)} grid configurations within 1% of 72M (mean inputs, 3862 "
+            f"classes); with one FC layer per encoder, E = {default.encoder_width} (the default's)"
+            + (", A = 1024" if reading == "modality_tokens" else "")
+            + f", {len(kept)} remain; the head width closest to {default.head_width} is H = "
+              f"{row.head_width}: {row.params:,} parameters ({row.error_pct:+.2f}%), "
+              f"{fc / row.params:.2f}x fewer than fc_late.")
+    return row, text
+
+
+def readings_table(profile: str = "paper", flops: bool = True) -> pd.DataFrame:
+    """Every reading of the attention at ``profile`` (meta-device builds): the chunk tokens
+    (``attend_fusion``), MF/STD as tokens (``attend_fusion_stats``) and ``READING_MODELS``; per
+    row the params, the closed form, the error to 72M (paper size), the params of its
+    attention-off twin (``attention="none"``, same widths) and of the attention itself, FLOPs."""
+    rows = []
+    names = {"chunk_tokens": "attend_fusion", "stat_tokens": "attend_fusion_stats", **READING_MODELS}
+    descriptions = M.describe_models()
+    for reading, name in names.items():
+        model = M.build(name, profile, device="meta")
+        off = M.build(name, profile, device="meta", attention="none")
+        n, n_off = M.count_parameters(model), M.count_parameters(off)
+        row = dict(reading=reading, model=name, features=model.config.features, params=n,
+                   millions=round(n / 1e6, 3), closed_form=closed_form_params(model.config),
+                   off_params=n_off, attention_params=n - n_off)
+        if profile == "paper":
+            row["error_pct"] = round(100 * (n - PAPER_ATTEND_FUSION) / PAPER_ATTEND_FUSION, 3)
+            row["within_1pct_of_72M"] = abs(n - PAPER_ATTEND_FUSION) <= 0.01 * PAPER_ATTEND_FUSION
+        if flops:
+            row["gflops_per_video"] = round(M.forward_flops(model) / 1e9, 4)
+        row["description"] = descriptions[name]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def __getattr__(name):  # ``afkit.reconstruction.reason``: the reason text, computed on first use
     if name == "reason":
         value = choose_attend_fusion()[1]
@@ -314,15 +431,50 @@ def main(argv: list[str] | None = None) -> int:
     print(search.groupby("hypothesis", sort=False).head(args.top).to_string(index=False))
     row, text = choose_attend_fusion(search)
     print("\nDefault paper-size Attend-Fusion:\n" + text)
+    print("\nReadings of the attention ('scores and re-weights that modality's features'):")
+    reading_searches = []
+    for reading in READING_MODELS:
+        found = reading_search(reading, tolerance=args.tolerance)
+        reading_searches.append(found)
+        print(choose_reading(reading, found)[1])
+    readings = readings_table(args.profile)
+    print(f"\nReadings ({args.profile} profile):\n" + readings.to_string(index=False))
     table = model_table(args.profile)
     print(f"\nEvery registered model ({args.profile} profile):\n" + table.to_string(index=False))
+    widths = profile_widths()
+    print("\nProfile widths (afkit.models.scaled_profile: every width scaled by C / 3862 to a multiple "
+          "of 8, then Attend-Fusion's head re-solved so that fc_late / attend_fusion = 4.75):\n"
+          + widths.to_string(index=False))
     if args.csv:
         os.makedirs(args.csv, exist_ok=True)
-        for stem, df in (("fc_late", fc), ("attend_fusion_search", search), (f"models_{args.profile}", table)):
+        for stem, df in (("fc_late", fc), ("attend_fusion_search", search), (f"models_{args.profile}", table),
+                         ("readings_search", pd.concat(reading_searches, ignore_index=True)),
+                         (f"readings_{args.profile}", readings), ("profile_widths", widths)):
             path = os.path.join(args.csv, f"params_{stem}.csv")
             df.to_csv(path, index=False)
             print(f"wrote {path}")
     return 0
+
+
+def profile_widths() -> pd.DataFrame:
+    """Every profile's widths next to the paper's, with the rule that derived them
+    (``afkit.models.scaled_profile``) and the resulting sizes as trained (MF+STD inputs for
+    cpu / smoke, mean inputs for paper): one row per profile."""
+    rows = []
+    for name, p in M.PROFILES.items():
+        features = "mean" if name == "paper" else "mean_std"
+        fc = M.count_parameters(M.build("fc_late", name, device="meta", features=features))
+        af = M.count_parameters(M.build("attend_fusion", name, device="meta", features=features))
+        rows.append({"profile": name, "num_classes": p.num_classes,
+                     "scale": p.num_classes / M.PROFILES["paper"].num_classes, "hidden": p.hidden,
+                     "hidden_per_class": p.hidden / p.num_classes, "encoder_width": p.encoder_width,
+                     "attention_width": p.attention_width, "heads": p.heads, "tokens": p.tokens,
+                     "head_width": p.head_width, "head_per_class": p.head_width / p.num_classes,
+                     "features": features, "fc_late_params": fc, "attend_fusion_params": af,
+                     "ratio": fc / af,
+                     "rule": "paper" if name == "paper" else
+                     "widths x C/3862 (multiples of 8); head re-solved for the 4.75x ratio"})
+    return pd.DataFrame(rows)
 
 
 def width_sweep(widths=tuple(range(1024, 8193, 512))) -> pd.DataFrame:

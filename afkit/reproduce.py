@@ -844,43 +844,53 @@ README_END = "<!-- results:end -->"
 
 def results_markdown(report_dir) -> str:
     """The README's results section, from a published report's ``results/`` and ``run.json``:
-    the headline comparison (ours, with the paper's numbers in separate columns), the command,
-    time and machine that produced it, and the headline figures."""
+    the headline comparison on the test split (ours, with the paper's numbers in separate
+    columns), the two paired tests, notebook 04's computed answer, the command, time and
+    machine that produced it, and the headline figures."""
     import pandas as pd
 
     report_dir = Path(report_dir)
     res = json.loads((report_dir / "results" / "04_comparison.json").read_text())
     run = json.loads((report_dir / "run.json").read_text()) if (report_dir / "run.json").exists() else {}
-    summary = pd.DataFrame(res["data"]["summary"])
-    ci = res["data"]["bootstrap"]
+    data = res["data"]
+    summary = pd.DataFrame(data["summary"])
     m = run.get("machine", {})
+    synthetic = run.get("data_source", "synthetic") == "synthetic"
+    nb = run.get("notebooks", {})
+    trained = sum(1 for r in nb.values() if r.get("status") == "ok")
     lines = [
         f"Produced by `{run.get('command', 'python -m afkit reproduce --profile cpu')}` "
-        f"(profile `{res['profile']}`, git `{str(res.get('git_sha'))[:12]}`); this invocation took "
+        f"(profile `{res['profile']}`, git `{str(res.get('git_sha'))[:12]}`) in "
         f"{run.get('seconds', float('nan')) / 60:.1f} minutes on {m.get('cpu', 'an unrecorded CPU')} "
-        f"({m.get('cores', '?')} cores, {'GPU ' + m['gpu'] if m.get('gpu') else 'no GPU'}), reading back "
-        f"the training runs an earlier invocation had finished (`out/<profile>/runs`). **Data: "
-        f"{'the embedded synthetic set, not YouTube-8M' if run.get('data_source', 'synthetic') == 'synthetic' else 'the real release'}.** "
-        f"Ours: validation split, mean ± std over {int(summary['seeds'].min())} seeds; "
-        f"the paper's columns are the paper's own numbers on the real data.",
+        f"({m.get('cores', '?')} cores, {'GPU ' + m['gpu'] if m.get('gpu') else 'no GPU'}; {trained} notebooks; "
+        f"per-notebook times in [report/run.json](report/run.json)). **Data: "
+        f"{'the embedded synthetic set, not YouTube-8M' if synthetic else 'the real release'}.** "
+        f"Protocol: {data.get('protocol', 'see afkit/protocol.py')}. Ours: test split, mean ± std over "
+        f"the seeds shown; the paper's columns are the paper's own numbers on the real data.",
         "",
-        "| model | params (ours) | params (paper size) | micro-F1 % (ours) | GAP % (ours) | mAP % (ours) | F1 % (paper) | params (paper) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | params (ours) | params (paper size) | lr | seeds | GAP % (ours) | micro-F1 % (ours, validate threshold) | micro-F1 % at 0.5 | learned | F1 % (paper) | params (paper) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|:-:|---:|---:|",
     ]
     for _, r in summary.iterrows():
         pf = "" if pd.isna(r.get("paper_f1_pct")) else f"{r['paper_f1_pct']:.2f}"
         pp = "" if pd.isna(r.get("paper_reported_params")) else f"{r['paper_reported_params'] / 1e6:.0f}M"
         lines.append(
-            f"| {r['label']} | {int(r['params']):,} | {int(r['paper_params']):,} | "
-            f"{100 * r['micro_f1_mean']:.2f} ± {100 * r['micro_f1_std']:.2f} | "
-            f"{100 * r['gap_mean']:.2f} ± {100 * r['gap_std']:.2f} | {100 * r['map_mean']:.2f} ± {100 * r['map_std']:.2f} | "
-            f"{pf} | {pp} |")
-    lines += ["", f"Paired bootstrap of micro-F1 ({ci['a']} − {ci['b']}) over {ci['n_videos']} validation "
-              f"videos: {100 * ci['diff']:+.2f} points, 95% CI [{100 * ci['lo']:+.2f}, {100 * ci['hi']:+.2f}].", ""]
-    for name, caption in (("04_comparison_f1", "micro-F1 per model (synthetic data; the paper's two values as stars)"),
-                          ("06_pareto_params", "attention configurations: F1 against parameters"),
-                          ("08_timeline", "what the frame-level attention looks at, against the true evidence span")):
-        lines.append(f"![{caption}](figures/{name}.png)")
+            f"| {r['label']} | {int(r['params']):,} | {int(r['paper_params']):,} | {r['lr']:g} | {int(r['seeds'])} | "
+            f"{100 * r['gap_mean']:.2f} ± {100 * r['gap_std']:.2f} | "
+            f"{100 * r['micro_f1_tuned_mean']:.2f} ± {100 * r['micro_f1_tuned_std']:.2f} | "
+            f"{100 * r['micro_f1_mean']:.2f} | {'yes' if r.get('learned', True) else '**no**'} | {pf} | {pp} |")
+    lines += ["", "Paired bootstraps on the test videos (difference in points, 95% interval):", "",
+              "| pair | GAP | micro-F1 (validate threshold) | micro-F1 at 0.5 |", "|---|---:|---:|---:|"]
+    for ci in (data["bootstrap"], data["bootstrap_matched"]):
+        cells = [f"{100 * ci[f'{k}_diff']:+.2f} [{100 * ci[f'{k}_lo']:+.2f}, {100 * ci[f'{k}_hi']:+.2f}]"
+                 for k in ("gap", "micro_f1", "micro_f1_05")]
+        lines.append(f"| {ci['a']} − {ci['b']} | " + " | ".join(cells) + " |")
+    lines += ["", data.get("answer", ""), ""]
+    for name, caption in (("04_comparison_f1", "micro-F1 per model, test split (synthetic data; the paper's two values as stars)"),
+                          ("06_pareto_params", "attention configurations: test GAP against parameters"),
+                          ("10_readings_gap_vs_params", "the readings of the paper's attention: test GAP against parameters")):
+        if (report_dir.parent / "figures" / f"{name}.png").exists() or not (report_dir.parent / "figures").exists():
+            lines.append(f"![{caption}](figures/{name}.png)")
     lines += ["", "Every table and figure, with the command that regenerates it: [report/REPORT.md](report/REPORT.md)."]
     return "\n".join(lines)
 

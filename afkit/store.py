@@ -27,14 +27,19 @@ skips every shard that has a marker (and redoes the others): no shard is done tw
 shard is done the parts are concatenated, chunk by chunk, into the final arrays (written under
 ``*.partial`` names, then renamed), the manifest is renamed into place, and the parts are
 removed. A kill during the concatenation is also safe: the parts are still there, and the
-concatenation is simply redone. Memory is bounded by one chunk of videos per process, whatever
-the size of the store.
+concatenation is simply redone (a kill at each write point of a build is tested:
+``afkit.faults``, tests/test_crash.py). Memory is bounded by one chunk of videos per process,
+whatever the size of the store. While it builds a split, a build holds
+``STORE/{split}/.afkit.lock`` (:func:`afkit.locks.hold`): a second build of the same split is
+refused with an error naming the first one's pid and host. A full disk raises a
+:class:`StoreError` saying so; the finished parts are kept (temporary files removed), so the
+rerun resumes.
 
 The frames (the bulk of a frame store: ~170 KB a video) are written *once*, to their final
 place: before any shard runs, the frames of every shard are counted from the record lengths of
 the index (a frame costs exactly 1170 bytes of a canonical record: 1033 for rgb, 137 for audio;
-``_frame_estimate``), the final ``frames_{rgb,audio}.npy.partial`` files are preallocated
-(sparse) with that shape, and each shard writes its own row range with ``pwrite`` (workers in
+``_frame_estimate``), the final arrays are preallocated, sparse, with that shape
+(``frames_{rgb,audio}.npy.rows``), and each shard writes its own row range with ``pwrite`` (workers in
 parallel, disjoint ranges) and fsyncs before its done-marker. When every shard holds exactly
 its estimate (the rule for canonical records: the few hundred bytes of id and labels are less
 than a frame) the preallocated file *is* the final array and is only renamed; a shard with
@@ -53,6 +58,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
 import glob
 import json
 import math
@@ -67,6 +73,7 @@ from pathlib import Path
 
 import numpy as np
 
+from afkit import faults, locks
 from afkit import features as F
 
 __all__ = [
@@ -93,7 +100,8 @@ SPLITS = ("train", "validate", "test")
 _FRAME_DIMS = {"rgb": F.RGB_DIM, "audio": F.AUDIO_DIM}
 
 # Test hooks (environment variables), so that a test can kill a build at a chosen point with
-# SIGKILL (no cleanup runs, as with a crash or an OOM kill):
+# SIGKILL (no cleanup runs, as with a crash or an OOM kill); afkit.faults.crash_point (at every
+# write, AFKIT_CRASH_AT_WRITE=N) is the finer-grained one:
 #   AFKIT_STORE_KILL=shard:K   die after shard K wrote its first chunk (before its done-marker)
 #   AFKIT_STORE_KILL=concat    die after the first final array was renamed into place
 _KILL_ENV = "AFKIT_STORE_KILL"
@@ -190,21 +198,33 @@ def _tmp_name(path: Path) -> Path:
 
 def _atomic_json(path: Path, obj) -> None:
     tmp = _tmp_name(path)
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=1, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:  # e.g. a full disk: the old file stays, the half new one goes
+        tmp.unlink(missing_ok=True)
+        raise
+    faults.crash_point(f"{path.name} written")
     os.replace(tmp, path)
+    faults.crash_point(f"{path.name} renamed")
 
 
 def _atomic_npz(path: Path, **arrays: np.ndarray) -> None:
     tmp = _tmp_name(path)
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    faults.crash_point(f"{path.name} written")
     os.replace(tmp, path)
+    faults.crash_point(f"{path.name} renamed")
 
 
 def _maybe_kill(point: str) -> None:
@@ -240,7 +260,7 @@ def _frame_estimate(path: str) -> int:
 
 
 def _frames_partial(out: Path, modality: str) -> Path:
-    return out / f"frames_{modality}.npy.partial"
+    return out / f"frames_{modality}.npy.rows"
 
 
 def _npy_header_bytes(dtype, shape) -> bytes:
@@ -253,7 +273,7 @@ def _npy_header_bytes(dtype, shape) -> bytes:
 
 
 def _prepare_frame_files(out: Path, total: int) -> bool:
-    """Make sure the preallocated ``frames_*.npy.partial`` files (``total`` rows) exist; returns
+    """Make sure the preallocated ``frames_*.npy.rows`` files (``total`` rows) exist; returns
     False when they had to be (re)created, i.e. the frames of earlier shards are gone."""
     intact = True
     for m, w in _FRAME_DIMS.items():
@@ -275,6 +295,7 @@ def _prepare_frame_files(out: Path, total: int) -> bool:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)
+        faults.crash_point(f"{p.name} preallocated")
     return intact
 
 
@@ -382,6 +403,7 @@ def _build_part(task: dict) -> dict:
             filled += 1
             if filled == chunk:
                 handles["features"].write(buf[:filled].astype(dtype).data)
+                faults.crash_point(f"shard {index}: chunk written")
                 filled = 0
                 if first_chunk:
                     first_chunk = False
@@ -395,6 +417,13 @@ def _build_part(task: dict) -> dict:
             os.fsync(h.fileno())
         for fd in frame_fds.values():
             os.fdatasync(fd)
+        if frames:
+            faults.crash_point(f"shard {index}: frame rows written")
+    except BaseException:  # e.g. a full disk: free the space of the temporary part files
+        for name, h in handles.items():
+            h.close()
+            tmp[name].unlink(missing_ok=True)
+        raise
     finally:
         for h in handles.values():
             h.close()
@@ -408,13 +437,19 @@ def _build_part(task: dict) -> dict:
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     indices = np.concatenate(labels).astype(np.int32) if n and indptr[-1] else np.zeros(0, np.int32)
-    _atomic_npz(Path(f"{prefix}.meta.npz"),
-                ids=np.array(ids, dtype=f"S{width}") if n else np.zeros(0, "S1"),
-                labels_indptr=indptr, labels_indices=indices,
-                num_frames=np.asarray(nframes, dtype=np.int32))
+    try:
+        _atomic_npz(Path(f"{prefix}.meta.npz"),
+                    ids=np.array(ids, dtype=f"S{width}") if n else np.zeros(0, "S1"),
+                    labels_indptr=indptr, labels_indices=indices,
+                    num_frames=np.asarray(nframes, dtype=np.int32))
+    except BaseException:  # e.g. a full disk: free the space of the temporary part files
+        for p in tmp.values():
+            p.unlink(missing_ok=True)
+        raise
     for name in names:
         _fsync_path(tmp[name])
         os.replace(tmp[name], final[name])
+        faults.crash_point(f"shard {index}: {name} renamed")
     marker = {
         "index": index,
         "source": os.path.basename(src),
@@ -487,15 +522,32 @@ def build_split(out_dir, files: Sequence[str], config: BuildConfig | None = None
     ``num_classes`` (or ``config.num_classes``) bounds the label ids; when both are None it is
     the largest label id + 1 seen (recorded in the manifest). Returns a :class:`BuildReport`.
     Raises :class:`StoreError` when ``out_dir`` holds a store or parts of a build with another
-    configuration or other source files (pass ``overwrite=True`` to discard them).
+    configuration or other source files (pass ``overwrite=True`` to discard them), or when the
+    disk fills up (the finished parts are kept: run again to resume);
+    :class:`afkit.locks.LockedError` while another process builds ``out_dir``.
     """
+    out = Path(out_dir)
+    with locks.hold(out / locks.LOCK_NAME, f"featurize {out}"):
+        try:
+            return _build_split(out, files, config, num_classes=num_classes, split=split,
+                                level=level, overwrite=overwrite)
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+            raise StoreError(
+                f"no space left on device while building {out} ({e}); the shards finished "
+                f"so far are kept in {out / PARTS} and any complete store there is untouched: "
+                f"free some space and run the same build again to resume") from e
+
+
+def _build_split(out: Path, files: Sequence[str], config: BuildConfig | None, *,
+                 num_classes: int | None, split: str, level: str, overwrite: bool) -> BuildReport:
     config = config or BuildConfig()
     config.check()
     files = sorted(files)
     if not files:
         raise StoreError(f"no source files for split {split!r} (nothing matches)")
     t0 = time.perf_counter()
-    out = Path(out_dir)
     parts = out / PARTS
     num_classes = num_classes if num_classes is not None else config.num_classes
     plan = _plan(files, config, num_classes, level)
@@ -503,8 +555,12 @@ def build_split(out_dir, files: Sequence[str], config: BuildConfig | None = None
 
     if overwrite and out.exists():
         (out / MANIFEST).unlink(missing_ok=True)  # first: the store stops being "complete"
-        shutil.rmtree(out)
+        for child in out.iterdir():  # all but the lock this process holds
+            if child.name != locks.LOCK_NAME:
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
     out.mkdir(parents=True, exist_ok=True)
+    for stale in (*out.glob("*.tmp*"), *out.glob("*.partial")):  # left by a killed build
+        stale.unlink()
 
     manifest_path = out / MANIFEST
     if manifest_path.exists():
@@ -518,6 +574,8 @@ def build_split(out_dir, files: Sequence[str], config: BuildConfig | None = None
                 f"{out} already holds a complete store that differs: {_describe_difference(old, plan)}; "
                 f"delete it or pass overwrite=True (--overwrite)"
             )
+        if parts.exists():  # a build killed after writing its manifest, before this cleanup
+            shutil.rmtree(parts)
         report.already_complete = True
         report.videos = manifest["num_videos"]
         report.seconds = time.perf_counter() - t0
@@ -629,6 +687,7 @@ def build_split(out_dir, files: Sequence[str], config: BuildConfig | None = None
         num_classes = top + 1
     _concatenate(out, parts, plan, ordered, config, int(num_classes), split)
     shutil.rmtree(parts)
+    faults.crash_point("parts removed")
     report.videos = sum(m["videos"] for m in ordered)
     report.shards_built.sort()
     report.seconds = time.perf_counter() - t0
@@ -715,17 +774,19 @@ def _concatenate(out: Path, parts: Path, plan: dict, markers: list[dict], config
                 writers["frame_offsets"].write(np.cumsum(nfr, dtype=np.int64) + fr)
             lab += len(indices)
             fr += m["frames"]
-    except BaseException:
         for w in writers.values():
+            w.close()
+    except BaseException:  # e.g. a full disk: the parts stay, the partial arrays go
+        for name, w in writers.items():
             w.f.close()
+            partial[name].unlink(missing_ok=True)
         raise
-    for w in writers.values():
-        w.close()
     for name in specs:
         if name in frame_names:
             _finish_frames(out, name, markers, nf)
         else:
             os.replace(partial[name], final[name])
+        faults.crash_point(f"{name}.npy renamed")
         _maybe_kill("concat")
 
     sources = []
@@ -754,10 +815,10 @@ def _concatenate(out: Path, parts: Path, plan: dict, markers: list[dict], config
 
 
 def _finish_frames(out: Path, name: str, markers: list[dict], nf: int) -> None:
-    """The preallocated ``frames_*.npy.partial`` -> ``frames_*.npy``: a rename when every shard
+    """The preallocated ``frames_*.npy.rows`` -> ``frames_*.npy``: a rename when every shard
     filled exactly its estimated rows (the common case: the frames are written once), else a
     compacting copy of each shard's rows into a new file (then renamed)."""
-    final, partial = out / f"{name}.npy", out / f"{name}.npy.partial"
+    final, partial = out / f"{name}.npy", _frames_partial(out, name.split("_", 1)[1])
     width = _FRAME_DIMS[name.split("_", 1)[1]]
     if final.exists() and not partial.exists():
         return  # done by an interrupted earlier run of this step
@@ -766,7 +827,7 @@ def _finish_frames(out: Path, name: str, markers: list[dict], nf: int) -> None:
         return
     total = sum(m["frame_estimate"] for m in markers)
     skip = len(_npy_header_bytes(np.uint8, (total, width)))
-    tmp = out / f"{name}.npy.compact"
+    tmp = _tmp_name(out / f"{name}.npy.compact")
     writer = _NpyWriter(tmp, np.uint8, (nf, width))
     try:
         with open(partial, "rb") as src:

@@ -429,15 +429,23 @@ def read_record(path, i: int, *, verify: bool = True) -> bytes:
     i %= n
     off = int(offsets[i])
     with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
         f.seek(off)
         head = f.read(12)
+        if len(head) < 12:
+            raise CorruptRecordError(path, i, off, "truncated file (the file changed after indexing?)")
         length, lcrc = _HEADER.unpack(head)
+        # the header is checked before its length is used: a stale index (a file changed in
+        # place with its size and mtime kept, e.g. by `rsync -t`) must not make us read garbage
+        if verify and _masked(_crc(head[:8])) != lcrc:
+            raise CorruptRecordError(path, i, off, "corrupt record header: length checksum mismatch")
+        if off + length + 16 > size:
+            raise CorruptRecordError(path, i, off, f"truncated file: the record needs {length + 16} "
+                                     f"bytes, {size - off} remain (the file changed after indexing?)")
         data = f.read(length + 4)
     if len(data) != length + 4:
         raise CorruptRecordError(path, i, off, "truncated file (the file changed after indexing?)")
     if verify:
-        if _masked(_crc(head[:8])) != lcrc:
-            raise CorruptRecordError(path, i, off, "corrupt record header: length checksum mismatch")
         if _masked(_crc(np.frombuffer(data, np.uint8, length))) != _U32.unpack_from(data, length)[0]:
             raise CorruptRecordError(path, i, off,
                                      f"payload checksum mismatch (masked CRC32C over {length} bytes)")

@@ -31,7 +31,7 @@ if str(REPO) not in sys.path:  # the benchmarks measure the afkit beside them, n
     sys.path.insert(0, str(REPO))
 # the README's order of the tables
 ORDER = ("io_read", "featurize", "loader", "train_throughput", "busy", "metrics", "models", "synth",
-         "interpret")
+         "interpret", "damage")
 
 
 def _cpu_model() -> str:

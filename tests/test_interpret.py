@@ -451,6 +451,23 @@ def test_modality_agreement():
         I.modality_agreement(shares, classes.rename(columns={"index": "c"}))
 
 
+def test_modality_agreement_threshold_boundary():
+    """A visual share of exactly 1/2 predicts audio (the rule is ``s_v > 1/2``). Hand-computed:
+    shares [0.5, 0.75, 0.5, 0.25] for truths [visual, visual, audio, audio] predict
+    [audio, visual, audio, audio]: visual accuracy 1/2, audio 1, pooled 3/4 (with ``>=`` it
+    would be visual 1, audio 1/2). Just above 1/2 (0.5 + 1e-12) predicts visual."""
+    out = I.modality_agreement_arrays([0.5, 0.75, 0.5, 0.25], ["visual", "visual", "audio", "audio"])
+    out = out.set_index("truth")
+    assert out.loc["visual", "accuracy"] == 0.5 and out.loc["audio", "accuracy"] == 1.0
+    assert out.loc["single", "accuracy"] == 0.75
+    above = I.modality_agreement_arrays([0.5 + 1e-12, 0.5], ["visual", "audio"]).set_index("truth")
+    assert above.loc["single", "accuracy"] == 1.0
+    shares = pd.DataFrame({"label": [0, 1], "visual_share": [0.5, 0.5], "audio_share": [0.5, 0.5]})
+    classes = pd.DataFrame({"index": [0, 1], "modality": ["visual", "audio"]})
+    table = I.modality_agreement(shares, classes).set_index("truth")
+    assert table.loc["visual", "accuracy"] == 0.0 and table.loc["audio", "accuracy"] == 1.0
+
+
 def test_topk_and_random_frames():
     scores = np.array([[0.1, 0.9, 0.5, 0.7, 2.0], [3.0, 1.0, 2.0, 0.0, 0.0]])
     mask = np.array([[1, 1, 1, 1, 0], [1, 1, 1, 0, 0]], bool)

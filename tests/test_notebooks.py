@@ -26,26 +26,43 @@ TABLES = {
     "03_parameters": {"03_fc_late_hypotheses": (["features", "num_classes", "params", "rounds_to_341M"], 8),
                       "03_attend_fusion_search": (["hypothesis", "encoder_width", "params", "error_pct"], 1),
                       "03_models_paper": (["model", "params", "closed_form", "gflops_per_video"], ["fc_late", "attend_fusion"]),
-                      "03_width_sweep": (["model", "width", "parameters"], 2)},
-    "04_comparison": {"04_comparison": (["label", "params", "paper_params", "flops", "train_seconds_mean",
-                                         "videos_per_s_mean", "paper_f1_pct", "seeds"]
+                      "03_width_sweep": (["model", "width", "parameters"], 2),
+                      "03_profile_widths": (["profile", "hidden", "head_width", "ratio"], ["paper", "cpu", "smoke"]),
+                      "03_readings": (["reading", "model", "params", "error_pct", "within_1pct_of_72M"],
+                                      ["chunk_tokens", "feature_sigmoid", "feature_softmax", "modality_tokens"])},
+    "04_comparison": {"04_comparison": (["label", "params", "paper_params", "flops", "lr", "train_seconds_mean",
+                                         "videos_per_s_mean", "paper_f1_pct", "seeds", "learned",
+                                         "micro_f1_tuned_mean", "best_epoch_mean"]
                                         + [f"{m}_mean" for m in METRICS] + [f"{m}_std" for m in METRICS],
-                                        list(experiments.COMPARISON))},
-    "05_fusion_ablation": {"05_fusion_ablation": (["label", "params", "micro_f1_mean", "micro_f1_ci95"],
+                                        [m for m in experiments.COMPARISON if m != "fcrn_gated_late"]
+                                        + list(experiments.REFERENCES)),
+                      "04_search": (["label", "lr", "val_gap", "best_epoch", "epochs_run", "chosen"], 2),
+                      "04_intervals": (["a", "b", "metric", "diff_points", "lo", "hi"], ["attend_fusion"])},
+    "05_fusion_ablation": {"05_fusion_ablation": (["label", "params", "lr", "gap_mean", "micro_f1_tuned_mean", "learned"],
                                                   ["fc_early", "early + attention", "early, no attention", "fc_late",
                                                    "late + attention (attend_fusion)", "late, no attention",
                                                    "hybrid + attention (cross-modal)"])},
-    "06_attention_config": {"06_attention_config": (["label", "params", "flops", "paper_params", "micro_f1_pct"],
-                                                    ["attend_fusion", "attention off", "MF/STD as tokens",
-                                                     "frame-level attention"])},
-    "07_vocabulary_scaling": {"07_vocabulary_scaling": (["num_classes", "model", "params", "head_share",
-                                                         "paper_head_share", "micro_f1_mean", "gap_mean"],
+    "06_attention_config": {"06_attention_config": (["label", "params", "flops", "paper_params", "gap_pct", "lr", "learned"],
+                                                    ["attend_fusion", "attention off", "MF/STD as tokens"])},
+    "07_vocabulary_scaling": {"07_vocabulary_scaling": (["num_classes", "model", "params", "head_share", "trained",
+                                                         "paper_head_share", "micro_f1", "gap", "learned"],
                                                         len(experiments.VOCABULARIES["smoke"]) * 2)},
     "08_interpretability": {"08_evidence_auroc": (["method", "mean", "ci_low", "ci_high", "n"],
                                                   ["attention", "integrated_gradients", "input_x_gradient", "random"]),
                             "08_deletion": (["method", "mean_drop_top", "mean_drop_random"], 3),
                             "08_modality_agreement": (["truth", "n_classes", "accuracy"], ["visual", "audio", "both", "single"]),
                             "08_attention_entropy": (["modality", "normalized_entropy"], 2)},
+    "09_claim_map": {"09_claim_map": (["world", "baseline", "param_ratio", "f1_af", "f1_fc", "f1_diff", "f1_lo",
+                                       "f1_hi", "gap_diff", "gap_lo", "gap_hi", "std_share", "verdict"], ["default"]),
+                     "09_claim_map_worlds": (["world", "group", "varies", "num_classes", "train_videos"], ["default"]),
+                     "09_claim_map_predictors": (["property", "spearman", "slope"], ["std_share", "probe_gap_mfstd"])},
+    "10_readings": {"10_readings": (["reading", "params", "paper_params", "paper_within_1pct", "gap_on", "gap_off",
+                                     "gap_diff", "gap_lo", "gap_hi", "micro_f1_diff", "micro_f1_lo", "micro_f1_hi",
+                                     "matters", "gap_minus_fc_late"],
+                                    list(experiments.READING_ARMS)),
+                    "10_arms": (["label", "params", "paper_params", "gap_mean", "micro_f1_tuned_mean", "learned"],
+                                [experiments.SHARED_OFF, "fc_late"]),
+                    "10_readings_paper": (["reading", "model", "params", "within_1pct_of_72M"], 5)},
 }
 
 FIGURES = {
@@ -58,6 +75,8 @@ FIGURES = {
     "06_attention_config": ["06_pareto_params", "06_pareto_flops", "06_pareto_paper_size"],
     "07_vocabulary_scaling": ["07_vocabulary_f1", "07_vocabulary_gap", "07_vocabulary_head_share"],
     "08_interpretability": ["08_timeline", "08_modality_share", "08_modality_share_video_level"],
+    "09_claim_map": ["09_claim_map"],
+    "10_readings": ["10_readings_gap_vs_params"],
 }
 
 
@@ -107,21 +126,49 @@ def test_notebook_figures(run, notebook):
 
 
 def test_comparison_numbers_are_consistent(run):
-    """The comparison table's numbers are the per-run numbers, aggregated (an independent
-    recomputation from 04_runs.csv), and the paper's columns hold the paper's figures."""
+    """The comparison table's numbers are the chosen runs' numbers, aggregated (an independent
+    recomputation from 04_runs.csv); the chosen learning rate is the search's best validation
+    GAP; the paper's columns hold the paper's figures."""
     out, _ = run
     runs = pd.read_csv(out / "tables" / "04_runs.csv")
     table = pd.read_csv(out / "tables" / "04_comparison.csv").set_index("label")
-    for label, g in runs.groupby("label"):
-        assert table.loc[label, "micro_f1_mean"] == pytest.approx(g["micro_f1"].mean())
-        assert table.loc[label, "seeds"] == len(g) == len(experiments.SEEDS["smoke"])
+    for label, g in runs[runs["chosen"]].groupby("label"):
+        assert table.loc[label, "gap_mean"] == pytest.approx(g["gap"].mean())
+        assert table.loc[label, "micro_f1_tuned_mean"] == pytest.approx(g["micro_f1_tuned"].mean())
+        assert table.loc[label, "seeds"] == len(g)
+        search = runs[(runs["label"] == label) & (runs["seed"] == 0)]
+        assert table.loc[label, "lr"] == search.loc[search["val_gap"].idxmax(), "lr"]
+    assert table.loc["attend_fusion", "seeds"] == table.loc["fc_late", "seeds"] == len(experiments.SEEDS["smoke"])
     assert table.loc["fc_late", "paper_params"] == 341_204_524
     assert table.loc["attend_fusion", "paper_f1_pct"] == 75.64
     assert table.loc["fc_late", "paper_f1_pct"] == 75.96
     result = json.loads((out / "results" / "04_comparison.json").read_text())
-    ci = result["data"]["bootstrap"]
-    assert ci["lo"] <= ci["diff"] <= ci["hi"]
+    for ci in (result["data"]["bootstrap"], result["data"]["bootstrap_matched"]):
+        for m in ("gap", "micro_f1", "micro_f1_05"):
+            assert ci[f"{m}_lo"] <= ci[f"{m}_diff"] <= ci[f"{m}_hi"]
     assert result["profile"] == "smoke" and "git_sha" in result and "versions" in result
+
+
+@pytest.mark.parametrize("table", ["04_comparison", "05_fusion_ablation", "06_attention_config",
+                                   "07_vocabulary_scaling", "10_arms"])
+def test_every_arm_learned(run, table):
+    """The "did it learn" guard: every trained arm of the smoke run has micro-F1 (validate
+    threshold) above 0 and test GAP at least protocol.LEARNED_MARGIN above the class-frequency
+    predictor's. The guard itself is recomputed here from the table's numbers."""
+    from afkit import protocol
+
+    out, _ = run
+    df = pd.read_csv(out / "tables" / f"{table}.csv")
+    if "trained" in df:
+        df = df[df["trained"]]
+        gap, f1 = df["gap"], df["micro_f1_tuned"]
+        floor = df["prior_gap"]
+    else:
+        gap, f1 = df["gap_mean"], df["micro_f1_tuned_mean"]
+        floor = protocol.prior_gap(out.parent / "stores")
+    assert len(df) and (f1 > 0).all(), df
+    assert (gap >= floor + protocol.LEARNED_MARGIN).all(), df[["gap" if "gap" in df else "gap_mean"]]
+    assert df["learned"].astype(bool).all()
 
 
 def test_report_gathers_every_notebook(run):
@@ -131,3 +178,44 @@ def test_report_gathers_every_notebook(run):
     for nb in TABLES:
         assert nb in md and nb in html
     assert "synthetic" in md.lower()
+
+
+def test_claim_map_table(run):
+    """Notebook 09: every world of the smoke grid, two baselines each, the verdict recomputable
+    from the numbers, the profile's size ratio, and a prediction for the data at hand."""
+    from afkit import claim_map
+
+    out, _ = run
+    table = pd.read_csv(out / "tables" / "09_claim_map.csv", keep_default_na=False)
+    names = [w.name for w in claim_map.world_grid("smoke")]
+    assert list(dict.fromkeys(table["world"])) == names
+    assert sorted(table["baseline"].unique()) == ["fc_late", "fc_late_matched"]
+    assert len(table) == 2 * len(names)
+    for r in table.itertuples():
+        assert r.f1_lo <= r.f1_hi and r.gap_lo <= r.gap_hi
+        assert r.verdict == claim_map.claim_verdict(r.f1_diff, r.f1_lo, r.f1_hi)
+        assert r.f1_diff == pytest.approx(r.f1_af - r.f1_fc, abs=1e-3)
+    ratio = table.groupby("baseline")["param_ratio"].median()
+    assert 4.0 < ratio["fc_late"] < 5.5 and 0.9 < ratio["fc_late_matched"] < 1.1
+    assert table["lr_searched"].astype(str).str.lower().eq("true").sum() == 2  # the default world only
+    result = json.loads((out / "results" / "09_claim_map.json").read_text())["data"]
+    assert result["claim_floor"] == claim_map.CLAIM_FLOOR
+    assert result["answer"].startswith("**Answer (synthetic") and "data at hand" in result["answer"]
+    assert result["at_hand"]["std_share"] == pytest.approx(
+        result["at_hand"]["probe_gap_mfstd"] - result["at_hand"]["probe_gap_mf"])
+
+
+def test_readings_table_is_consistent(run):
+    """Notebook 10: one row per reading, each interval around its difference, ``matters`` read
+    from the interval, the readings' paper-size counts within 1% of 72M, the answer saved."""
+    out, _ = run
+    t = pd.read_csv(out / "tables" / "10_readings.csv").set_index("reading")
+    assert list(t.index) == list(experiments.READING_ARMS)
+    assert ((t["gap_lo"] <= t["gap_diff"]) & (t["gap_diff"] <= t["gap_hi"])).all()
+    for r in t.itertuples():
+        assert r.matters == ("helps" if r.gap_lo > 0 else "hurts" if r.gap_hi < 0 else "no")
+    readings = ["chunk tokens", "feature sigmoid", "feature softmax", "modality tokens"]
+    assert t.loc[readings, "paper_within_1pct"].all()
+    assert (t.loc[readings, "paper_params"].sub(72e6).abs() <= 0.72e6).all()
+    result = json.loads((out / "results" / "10_readings.json").read_text())
+    assert "fits the paper best" in result["data"]["answer"] or "none can be said" in result["data"]["answer"]

@@ -114,3 +114,8 @@ def test_main_prints_and_writes_csv(tmp_path, capsys):
     models = pd.read_csv(tmp_path / "params_models_smoke.csv")
     assert list(models["model"]) == M.list_models() and models["matches"].all()
     assert len(pd.read_csv(tmp_path / "params_attend_fusion_search.csv")) == len(R.attend_fusion_search())
+    assert "Readings of the attention" in out and "`modality_tokens`" in out
+    readings = pd.read_csv(tmp_path / "params_readings_smoke.csv")
+    assert set(R.READING_MODELS) < set(readings["reading"]) and (readings["params"] == readings["closed_form"]).all()
+    assert len(pd.read_csv(tmp_path / "params_readings_search.csv")) == sum(
+        len(R.reading_search(r)) for r in R.READING_MODELS)

@@ -278,4 +278,4 @@ def test_adamw_implementations_agree():
     for other in weights[1:]:
         for name in weights[0]:
             # rounding differences, amplified where g ~ sqrt(v) ~ 0, stay far below one step (lr)
-            torch.testing.assert_close(weights[0][name], other[name], rtol=0, atol=1e-3 * 0.01)
+            torch.testing.assert_close(weights[0][name], other[name], rtol=0, atol=1e-3 * 0.05)
