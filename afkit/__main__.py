@@ -17,10 +17,11 @@ COMMANDS = {
     "verify-store": ("afkit.store", "verify_main", "check a store's counts and shapes against its manifest"),
     "params": ("afkit.reconstruction", "main", "the 341M / 72M parameter reconstruction tables"),
     "train": ("afkit.train", "main", "train a model on a feature or frame store"),
-    "eval": ("afkit.train", "eval_main", "every metric of a trained run on a split"),
-    "predict": ("afkit.train", "predict_main", "write a submission CSV (VideoId,LabelConfidencePairs)"),
+    "eval": ("afkit.runs", "eval_main", "every metric of a trained run on a split"),
+    "predict": ("afkit.runs", "predict_main", "write a submission CSV (VideoId,LabelConfidencePairs)"),
     "reproduce": ("afkit.reproduce", "main", "run every notebook with papermill and build the report"),
     "notebooks": ("afkit.reproduce", "notebooks_main", "list every notebook with its parameters, types and defaults"),
+    "check-report": ("afkit.report", "check_main", "fail if the published report is from a dirty tree or older afkit/, notebooks/"),
 }
 
 

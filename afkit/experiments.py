@@ -732,10 +732,10 @@ def explain_inputs(run, store_dir, max_videos: int | None, split: str = "validat
     """(model, batches, ids) for notebook 08: a finished run's (folder ``run``) model in eval mode, the first
     ``max_videos`` videos of ``split`` as a list of frame batches (the store's own loader, in
     store order, every frame kept), and the store's ids."""
+    from afkit import runs
     from afkit import store as store_mod
-    from afkit import train
 
-    model, _ = train.load_run(run)
+    model, _ = runs.load_run(run)
     st = store_mod.open_store(Path(store_dir) / split)
     kind = "frames" if model.input_kind == "frame" else "features"
     loader = store_mod.StoreLoader(st, batch_size, shuffle=False, kind=kind)

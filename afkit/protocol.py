@@ -105,11 +105,11 @@ def score_run(run_dir, store_dir, *, refresh: bool = False) -> dict:
 
 def run_scores(run_dir, store_dir, split: str):
     """(ids, scores [N, C], labels as a list of int64 arrays) of a finished run on ``split``."""
-    from afkit import train
+    from afkit import runs, train
 
-    model, config = train.load_run(run_dir)
+    model, config = runs.load_run(run_dir)
     data = train.open_split(store_dir, split, model.input_kind, config.features, config.max_frames)
-    ids, scores = train.predict_scores(model, data, split, config=config, progress=False)
+    ids, scores = runs.predict_scores(model, data, split, config=config, progress=False)
     return ids, scores, [data.store.labels(i) for i in range(len(data))]
 
 

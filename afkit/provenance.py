@@ -23,7 +23,7 @@ PACKAGE = Path(__file__).resolve().parent
 # the modules whose code decides a training run's result: a finished run is reused only while
 # the hash of these files equals the current one (afkit.experiments)
 TRAINING_CODE = ("features.py", "metrics.py", "models.py", "protocol.py", "records.py",
-                 "store.py", "tfrecord.py", "train.py")
+                 "runs.py", "store.py", "tfrecord.py", "train.py")
 
 
 def git_sha(path: str | os.PathLike | None = None) -> str | None:
@@ -115,3 +115,43 @@ def code_hash(files=TRAINING_CODE) -> str:
     for name in sorted(files):
         h.update(name.encode() + b"\0" + (PACKAGE / name).read_bytes() + b"\0")
     return h.hexdigest()[:16]
+
+
+def _notebook_bytes(path: Path) -> bytes:
+    """A notebook's cells (type and source), not its outputs or metadata: the same before and
+    after a kernel ran it, as the repository stores it (nbstripout)."""
+    try:
+        nb = json.loads(path.read_text())
+        cells = [[c.get("cell_type"), "".join(c.get("source", ""))] for c in nb.get("cells", [])]
+        return json.dumps(cells, sort_keys=True).encode()
+    except (ValueError, AttributeError):  # not a notebook's JSON: its bytes
+        return path.read_bytes()
+
+
+def source_files(repo=None) -> dict[str, str]:
+    """SHA-256 (first 16 hex digits) of each ``afkit/*.py`` and ``notebooks/*.ipynb`` of the
+    checkout ``repo`` (default this one), by path relative to it; notebooks by their cells."""
+    root = Path(repo).resolve() if repo is not None else PACKAGE.parent
+    out = {}
+    for sub, pattern in (("afkit", "*.py"), ("notebooks", "*.ipynb")):
+        for p in sorted((root / sub).glob(pattern)):
+            data = _notebook_bytes(p) if p.suffix == ".ipynb" else p.read_bytes()
+            out[f"{sub}/{p.name}"] = hashlib.sha256(data).hexdigest()[:16]
+    return out
+
+
+def source_hash(repo=None, files: dict | None = None) -> str:
+    """One SHA-256 (first 16 hex digits) over :func:`source_files` (of ``repo``, or the ``files``
+    given): what a report records, so that ``python -m afkit check-report`` sees a change to
+    afkit/ or notebooks/ after it."""
+    h = hashlib.sha256()
+    for name, digest in sorted((files if files is not None else source_files(repo)).items()):
+        h.update(f"{name}\0{digest}\0".encode())
+    return h.hexdigest()[:16]
+
+
+def tree_clean(path=None) -> bool | None:
+    """True when the git checkout at ``path`` has no uncommitted changes to tracked files (None
+    outside git): :func:`git_sha` without ``+dirty``."""
+    sha = git_sha(path)
+    return None if sha is None else not sha.endswith("+dirty")

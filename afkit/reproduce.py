@@ -8,9 +8,11 @@
    a kernel spec pointing at this very interpreter, ``--timeout`` seconds per notebook), with a
    progress bar over notebooks; the executed copies go to ``OUT/notebooks/``. A failed notebook
    is reported by name and cell and the others still run; the command exits 1 if any failed;
-3. writes ``OUT/run.json`` (git SHA, profile, seed, machine, seconds and status per notebook, the
-   files each notebook wrote) and the report ``OUT/REPORT.md`` + ``OUT/report.html`` (+ a
-   screenshot of its first screen, ``OUT/report.png``, where chromium is installed);
+3. writes ``OUT/run.json`` (git SHA, ``tree_clean``, ``source_hash`` of afkit/ + notebooks/,
+   ``code_hash``, profile, seed, machine, total seconds, ``reused_runs`` / ``trained_runs``,
+   seconds and status per notebook, the files each notebook wrote) and the report (built by
+   :mod:`afkit.report`) ``OUT/REPORT.md`` + ``OUT/report.html`` (+ a screenshot of its first
+   screen, ``OUT/report.png``, where chromium is installed);
 4. with ``--publish`` (the default for the ``cpu`` profile) copies the figures to the repository's
    ``figures/`` and the report to ``report/``, the rendered results readers see on GitHub.
 
@@ -39,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import html
 import json
 import os
 import platform
@@ -54,13 +55,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+# the report lives in afkit.report; re-exported here for the callers of reproduce.build_report & co.
+from afkit.report import (  # noqa: E402,F401
+    _CSS, FIGURE_FORMATS, TABLE_ROWS_SHOWN, _banner, _fmt, _html_table, _inline_code, _markdown_table, _seconds,
+    build_report, check_report_in_browser, find_chromium, screenshot_report, timing_line)
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = REPO / "notebooks"
 PARAMETERS = ("profile", "data_dir", "store_dir", "out_dir", "seed", "device")
 KERNEL_NAME = "afkit-python3"
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[\w\-]+\.ipynb$")
-FIGURE_FORMATS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
-TABLE_ROWS_SHOWN = 60  # longer tables are cut in the report (the CSV keeps every row)
 
 
 @dataclass(frozen=True)
@@ -457,324 +461,6 @@ def _rel(p) -> str:
         return str(p)
 
 
-# --------------------------------------------------------------------------------------- report
-def _markdown_table(df, max_rows: int = TABLE_ROWS_SHOWN) -> str:
-    shown = df.head(max_rows)
-
-    def cell(v) -> str:
-        return _fmt(v).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cell(c) for c in shown.columns) + " |",
-             "|" + "|".join("---" for _ in shown.columns) + "|"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in shown.itertuples(index=False)]
-    if len(df) > max_rows:
-        lines.append(f"\n*first {max_rows} of {len(df)} rows*")
-    return "\n".join(lines)
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        if v != v:
-            return ""
-        return f"{v:.4g}" if abs(v) < 1e6 else f"{v:,.0f}"
-    return str(v)
-
-
-def _html_table(df, table_id: str, max_rows: int = TABLE_ROWS_SHOWN) -> str:
-    shown = df.head(max_rows)
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
-    body = "\n".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
-                     for row in shown.itertuples(index=False))
-    note = (f'<p class="note">first {max_rows} of {len(df)} rows</p>' if len(df) > max_rows else "")
-    return (f'<table id="{html.escape(table_id)}" class="data"><thead><tr>{head}</tr></thead>'
-            f"<tbody>\n{body}\n</tbody></table>{note}")
-
-
-def _banner(meta: dict) -> tuple[str, str]:
-    """(Markdown, HTML) of the data banner."""
-    source = meta.get("data_source")
-    if source == "synthetic":
-        text = ("Every number and figure in this report was computed on afkit's **synthetic** data "
-                "set (generated in the YouTube-8M release format), not on the real YouTube-8M. "
-                "They show how the code and the models behave; they are not YouTube-8M scores and "
-                "must not be compared with the paper's numbers as if they were.")
-        cls = "banner synthetic"
-    elif source == "real":
-        text = f"Data: the YouTube-8M release at `{meta.get('data_dir')}`."
-        cls = "banner real"
-    else:
-        text = ("The data source of this run was not recorded: treat every number as coming from "
-                "unknown data.")
-        cls = "banner unknown"
-    h = html.escape(text)
-    h = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", h)
-    h = re.sub(r"`(.+?)`", r"<code>\1</code>", h)
-    return f"> **Data.** {text}", f'<div class="{cls}"><strong>Data.</strong> {h}</div>'
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:1100px;margin:0 auto;
-padding:1.2em 1.5em;color:#222;line-height:1.45}
-h1{margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
-.banner{padding:.8em 1em;border-radius:6px;margin:1em 0;border:1px solid}
-.banner.synthetic{background:#fff4e5;border-color:#e69f00}
-.banner.real{background:#e8f4fb;border-color:#0072b2} .banner.unknown{background:#eee;border-color:#999}
-table.data,table.meta{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.9em}
-table.data th,table.data td,table.meta th,table.meta td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
-table.data th,table.meta th{background:#f3f3f3} table.meta td,table.meta th{text-align:left}
-figure{margin:1em 0} figure img{max-width:100%;height:auto;border:1px solid #eee}
-figcaption{font-size:.9em;color:#444} code{background:#f3f3f3;padding:0 .25em;border-radius:3px}
-.ok{color:#096b2e;font-weight:bold} .failed,.timeout{color:#b00020;font-weight:bold}
-.error{background:#fdecee;border-left:4px solid #b00020;padding:.5em 1em} .note{color:#666;font-size:.85em}
-"""
-
-
-def build_report(out_dir, *, dest_dir=None, figures_dir=None, link_notebooks: bool = True,
-                 title: str = "afkit reproduction report") -> tuple[Path, Path]:
-    """Writes ``REPORT.md`` and ``report.html`` into ``dest_dir`` (default ``out_dir``) from the
-    files under ``out_dir`` (figures/, tables/*.csv, results/*.json, run.json); returns both paths.
-
-    Each notebook of ``run.json`` gets a section: status (and for a failure the cell and error),
-    the command that regenerates it, its tables (CSV rendered as tables) and figures (PNG shown,
-    SVG/PDF linked). Files no recorded notebook wrote are gathered under "Other outputs".
-    ``figures_dir`` (default ``OUT/figures``) is where the images are linked from (relative
-    links), so a published report can point at the repository's ``figures/``.
-    """
-    import pandas as pd
-
-    out = paths(out_dir, create=False)
-    if not out.root.is_dir():
-        raise FileNotFoundError(f"output folder {out.root} does not exist")
-    dest = Path(dest_dir).resolve() if dest_dir is not None else out.root
-    dest.mkdir(parents=True, exist_ok=True)
-    fig_dir = Path(figures_dir).resolve() if figures_dir is not None else out.figures
-    meta = json.loads(out.run_json.read_text()) if out.run_json.exists() else {}
-    runs: dict = meta.get("notebooks", {})
-
-    all_files = sorted(str(p.relative_to(out.root)) for d in (out.figures, out.tables, out.results)
-                       if d.is_dir() for p in d.iterdir() if p.is_file())
-    owner: dict[str, str] = {}
-    for name, rec in sorted(runs.items()):
-        for f in rec.get("outputs", []):
-            owner[f] = name
-    sections = [(name, runs[name]) for name in sorted(runs)]
-    orphans = [f for f in all_files if f not in owner]
-    if orphans:
-        sections.append(("Other outputs" if runs else "Outputs", None))
-
-    md: list[str] = [f"# {title}", ""]
-    ht: list[str] = [f"<h1>{html.escape(title)}</h1>"]
-    b_md, b_html = _banner(meta)
-    md += [b_md, ""]
-    ht.append(b_html)
-
-    # run metadata
-    mach = meta.get("machine", {})
-    rows = [("git commit", meta.get("git_sha")), ("profile", meta.get("profile")),
-            ("seed", meta.get("seed")), ("device", meta.get("device")),
-            ("data", f"{meta.get('data_source', 'unknown')} ({_rel(meta['data_dir'])})" if meta.get("data_dir") else None),
-            ("started (UTC)", meta.get("started")), ("total time", _seconds(meta.get("seconds"))),
-            ("machine", ", ".join(str(x) for x in (mach.get("cpu"), f"{mach.get('cores')} cores" if mach.get("cores") else None,
-                                                   mach.get("memory"), mach.get("gpu") or ("no GPU" if mach else None)) if x)),
-            ("OS / Python", f"{mach.get('os')} / Python {mach.get('python')}" if mach else None),
-            ("versions", ", ".join(f"{k} {v}" for k, v in mach.get("versions", {}).items()) or None),
-            ("command", f"`{meta['command']}`" if meta.get("command") else None)]
-    rows = [(k, v) for k, v in rows if v not in (None, "")]
-    if rows:
-        md += ["## Run", "", "| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows] + [""]
-        ht.append('<h2>Run</h2><table class="meta">' + "".join(
-            f"<tr><th>{html.escape(k)}</th><td>{_inline_code(str(v))}</td></tr>" for k, v in rows) + "</table>")
-    if runs:
-        md += ["## Notebooks", "", "| notebook | status | time | regenerate |", "|---|---|---|---|"]
-        trs = []
-        for name, rec in sections:
-            if rec is None:
-                continue
-            cmd = regenerate_command(meta, name)
-            md.append(f"| [{name}](#{name.lower()}) | {rec['status']} | {_seconds(rec.get('seconds'))} | `{cmd}` |")
-            trs.append(f'<tr><td><a href="#{html.escape(name)}">{html.escape(name)}</a></td>'
-                       f'<td class="{html.escape(rec["status"])}">{html.escape(rec["status"])}</td>'
-                       f"<td>{_seconds(rec.get('seconds'))}</td><td><code>{html.escape(cmd)}</code></td></tr>")
-        md.append("")
-        ht.append('<h2>Notebooks</h2><table class="meta"><thead><tr><th>notebook</th><th>status</th>'
-                  "<th>time</th><th>regenerate</th></tr></thead><tbody>" + "".join(trs) + "</tbody></table>")
-
-    n_table = 0
-    for name, rec in sections:
-        files = [f for f in all_files if owner.get(f) == name] if rec is not None else orphans
-        cmd = regenerate_command(meta, name if rec is not None else None)
-        md += [f"## {name}", ""]
-        ht.append(f'<h2 id="{html.escape(name)}">{html.escape(name)}</h2>')
-        if rec is not None:
-            status = rec["status"]
-            line = f"**{status}** in {_seconds(rec.get('seconds'))}. Regenerate: `{cmd}`"
-            md += [line, ""]
-            nb_link = ""
-            if link_notebooks and rec.get("output") and (out.root / rec["output"]).exists():
-                rel = os.path.relpath(out.root / rec["output"], dest)
-                md += [f"Executed notebook: [{rec['output']}]({rel})", ""]
-                nb_link = f' Executed notebook: <a href="{html.escape(rel)}">{html.escape(rec["output"])}</a>.'
-            ht.append(f'<p><span class="{html.escape(status)}">{html.escape(status)}</span> in '
-                      f"{_seconds(rec.get('seconds'))}. Regenerate: <code>{html.escape(cmd)}</code>.{nb_link}</p>")
-            if rec.get("error"):
-                msg = describe_failure(rec)
-                md += [f"> **Failed.** {msg}", ""]
-                ht.append(f'<div class="error"><strong>Failed.</strong> {html.escape(msg)}</div>')
-        else:
-            md += [f"Regenerate: `{cmd}`", ""]
-            ht.append(f"<p>Regenerate: <code>{html.escape(cmd)}</code></p>")
-        tables = [f for f in files if f.startswith("tables/") and f.endswith(".csv")]
-        for f in tables:
-            stem = Path(f).stem
-            try:
-                df = pd.read_csv(out.root / f)
-            except (pd.errors.EmptyDataError, pd.errors.ParserError) as e:
-                md += [f"### Table `{stem}`", "", f"(unreadable CSV: {e})", ""]
-                ht.append(f"<h3>Table <code>{html.escape(stem)}</code></h3><p class='error'>unreadable CSV: {html.escape(str(e))}</p>")
-                continue
-            n_table += 1
-            md += [f"### Table `{stem}`", "", _markdown_table(df), "",
-                   f"*{len(df)} rows; file `{f}`; regenerate: `{cmd}`*", ""]
-            ht.append(f"<h3>Table <code>{html.escape(stem)}</code></h3>" + _html_table(df, f"table-{n_table}")
-                      + f'<p class="note">{len(df)} rows; file <code>{html.escape(f)}</code>; regenerate: '
-                      f"<code>{html.escape(cmd)}</code></p>")
-        stems: dict[str, list[str]] = {}
-        for f in files:
-            if f.startswith("figures/") and f.lower().endswith(FIGURE_FORMATS):
-                stems.setdefault(Path(f).stem, []).append(f)
-        for stem, group in stems.items():
-            shown = next((g for g in group if g.lower().endswith((".png", ".jpg", ".jpeg", ".svg"))), None)
-            others = [g for g in group if g != shown]
-            md.append(f"### Figure `{stem}`")
-            ht.append(f"<h3>Figure <code>{html.escape(stem)}</code></h3><figure>")
-            if shown:
-                rel = os.path.relpath(fig_dir / Path(shown).name, dest)
-                md += ["", f"![{stem}]({rel})", ""]
-                ht.append(f'<img src="{html.escape(rel)}" alt="{html.escape(stem)}" loading="eager">')
-            links = [os.path.relpath(fig_dir / Path(g).name, dest) for g in others]
-            also = (" Also: " + ", ".join(f"[{Path(x).suffix[1:]}]({x})" for x in links) + ".") if links else ""
-            md += [f"*Regenerate: `{cmd}`.{also}*", ""]
-            also_h = (" Also: " + ", ".join(f'<a href="{html.escape(x)}">{html.escape(Path(x).suffix[1:])}</a>'
-                                            for x in links) + ".") if links else ""
-            ht.append(f"<figcaption>Regenerate: <code>{html.escape(cmd)}</code>.{also_h}</figcaption></figure>")
-        results = [f for f in files if f.startswith("results/")]
-        if results:
-            md += ["Results files: " + ", ".join(f"`{f}`" for f in results), ""]
-            ht.append("<p>Results files: " + ", ".join(f"<code>{html.escape(f)}</code>" for f in results) + "</p>")
-        if rec is not None and not files:
-            md += ["*(no figures or tables)*", ""]
-            ht.append('<p class="note">(no figures or tables)</p>')
-
-    md_path = dest / "REPORT.md"
-    html_path = dest / "report.html"
-    md_path.write_text("\n".join(md).rstrip() + "\n")
-    html_path.write_text("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                         f"<meta name=\"viewport\" content=\"width=device-width\"><title>{html.escape(title)}</title>"
-                         f"<style>{_CSS}</style></head><body>\n" + "\n".join(ht) + "\n</body></html>\n")
-    return md_path, html_path
-
-
-def _inline_code(text: str) -> str:
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", html.escape(text))
-
-
-def _seconds(s) -> str:
-    if s is None:
-        return "n/a"
-    s = float(s)
-    return f"{s:.1f} s" if s < 120 else f"{int(s // 60)} min {s % 60:02.0f} s"
-
-
-# -------------------------------------------------------------------------------------- browser
-def find_chromium() -> str | None:
-    """Path of a chromium/chrome executable (``$CHROMIUM`` first), or None."""
-    env = os.environ.get("CHROMIUM")
-    if env and shutil.which(env):
-        return shutil.which(env)
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-_CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                   "--allow-file-access-from-files", "--hide-scrollbars", "--mute-audio")
-
-
-def _chromium(args: list[str], timeout: float) -> subprocess.CompletedProcess:
-    exe = find_chromium()
-    if exe is None:
-        raise FileNotFoundError("chromium is not installed (Debian: apt-get install -y chromium)")
-    with tempfile.TemporaryDirectory(prefix="afkit-chromium-") as profile:
-        cmd = [exe, *_CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise TimeoutError(f"chromium did not finish within {timeout:g} s") from None
-    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
-
-
-def screenshot_report(html_path, png_path=None, *, window: str = "1280,900", timeout: float = 90) -> Path:
-    """Screenshot of the first screen of ``html_path`` (headless chromium) as ``png_path``
-    (default ``report.png`` beside it); raises FileNotFoundError without chromium."""
-    html_path = Path(html_path).resolve()
-    png = Path(png_path).resolve() if png_path else html_path.with_suffix(".png")
-    if png.exists():
-        png.unlink()
-    proc = _chromium([f"--screenshot={png}", f"--window-size={window}", "--virtual-time-budget=5000",
-                      html_path.as_uri()], timeout)
-    if not png.exists() or png.stat().st_size == 0:
-        raise RuntimeError(f"chromium wrote no screenshot (exit {proc.returncode}): {proc.stderr[-500:]}")
-    return png
-
-
-_CHECK_SCRIPT = """<script>
-window.addEventListener('load', function () {
-  var imgs = Array.prototype.map.call(document.images, function (i) {
-    return {src: i.getAttribute('src'), complete: i.complete, width: i.naturalWidth, height: i.naturalHeight};
-  });
-  var tables = Array.prototype.map.call(document.querySelectorAll('table'), function (t) {
-    var body = t.querySelectorAll('tbody tr').length;
-    return {id: t.id, cls: t.className, rows: body, height: t.getBoundingClientRect().height};
-  });
-  var pre = document.createElement('pre');
-  pre.id = 'afkit-browser-check';
-  pre.textContent = 'AFKIT-' + 'CHECK' + JSON.stringify({images: imgs, tables: tables}) + 'AFKIT-' + 'END';
-  document.body.appendChild(pre);
-});
-</script>"""
-
-
-def check_report_in_browser(html_path, *, timeout: float = 90) -> dict:
-    """Loads ``html_path`` in headless chromium and reports what a reader's browser sees.
-
-    Returns ``{"images": [{src, complete, width, height}], "tables": [{id, cls, rows, height}]}``
-    with ``width`` = ``naturalWidth`` (0 for an image that failed to load) and ``rows`` the
-    number of body rows. The page is loaded from a sibling copy with a probe script (so that
-    relative links resolve exactly as for the report), which is removed afterwards.
-    """
-    html_path = Path(html_path).resolve()
-    text = html_path.read_text()
-    if "</body>" not in text:
-        raise ValueError(f"{html_path} has no </body>")
-    probe = html_path.with_name(f".afkit-check-{os.getpid()}-{html_path.name}")
-    probe.write_text(text.replace("</body>", _CHECK_SCRIPT + "</body>", 1))
-    try:
-        proc = _chromium(["--virtual-time-budget=10000", "--dump-dom", probe.as_uri()], timeout)
-    finally:
-        probe.unlink(missing_ok=True)
-    m = re.search(r'<pre id="afkit-browser-check">AFKIT-CHECK(.*?)AFKIT-END</pre>', proc.stdout, re.S)
-    if not m:
-        raise RuntimeError(f"the probe did not run in chromium (exit {proc.returncode}): {proc.stderr[-800:]}")
-    return json.loads(html.unescape(m.group(1)))
-
-
 # ------------------------------------------------------------------------------------------ main
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
@@ -854,16 +540,12 @@ def results_markdown(report_dir) -> str:
     run = json.loads((report_dir / "run.json").read_text()) if (report_dir / "run.json").exists() else {}
     data = res["data"]
     summary = pd.DataFrame(data["summary"])
-    m = run.get("machine", {})
     synthetic = run.get("data_source", "synthetic") == "synthetic"
-    nb = run.get("notebooks", {})
-    trained = sum(1 for r in nb.values() if r.get("status") == "ok")
+    from afkit.report import timing_line
+
     lines = [
-        f"Produced by `{run.get('command', 'python -m afkit reproduce --profile cpu')}` "
-        f"(profile `{res['profile']}`, git `{str(res.get('git_sha'))[:12]}`) in "
-        f"{run.get('seconds', float('nan')) / 60:.1f} minutes on {m.get('cpu', 'an unrecorded CPU')} "
-        f"({m.get('cores', '?')} cores, {'GPU ' + m['gpu'] if m.get('gpu') else 'no GPU'}; {trained} notebooks; "
-        f"per-notebook times in [report/run.json](report/run.json)). **Data: "
+        f"{timing_line(run)} Profile `{res['profile']}`, git `{str(res.get('git_sha'))[:12]}`; "
+        f"per-notebook times in [report/run.json](report/run.json). **Data: "
         f"{'the embedded synthetic set, not YouTube-8M' if synthetic else 'the real release'}.** "
         f"Protocol: {data.get('protocol', 'see afkit/protocol.py')}. Ours: test split, mean ± std over "
         f"the seeds shown; the paper's columns are the paper's own numbers on the real data.",
@@ -925,8 +607,13 @@ def main(argv=None) -> int:
 
     from tqdm.auto import tqdm
 
+    from afkit import provenance
+    from afkit.report import count_reuse, run_folders
+
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
+    runs_before = run_folders(out.root)
+    source_files = provenance.source_files(REPO)
     print(f"reproduce: profile {args.profile}, seed {args.seed}, {len(notebooks)} notebook(s) -> {out.root}")
     source = ensure_data(data_dir, args.profile, args.seed)
     print(f"reproduce: data {source} at {data_dir}")
@@ -960,6 +647,15 @@ def main(argv=None) -> int:
             "seconds": round(time.perf_counter() - t0, 1), "machine": machine(),
             "command": "python -m afkit reproduce " + " ".join(argv if argv is not None else sys.argv[1:]),
             "notebooks": records}
+    # provenance that cannot drift: python -m afkit check-report compares it with the tree
+    sha = meta["git_sha"]
+    unchanged = provenance.source_files(REPO) == source_files
+    meta["tree_clean"] = bool(sha) and not sha.endswith("+dirty") and unchanged
+    meta["source_changed_during_run"] = not unchanged
+    meta["source_hash"] = provenance.source_hash(files=source_files)  # the files the notebooks ran
+    meta["source_files"] = source_files
+    meta["code_hash"] = provenance.code_hash()
+    meta["reused_runs"], meta["trained_runs"] = count_reuse(runs_before, run_folders(out.root))
     out.run_json.write_text(json.dumps(meta, indent=2) + "\n")
     md_path, html_path = build_report(out.root)
     print(f"reproduce: report {md_path} and {html_path}")

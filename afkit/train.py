@@ -834,98 +834,6 @@ def _diff(a: TrainConfig, b: TrainConfig) -> str:
 
 
 # ----------------------------------------------------------------------------------------------
-# trained runs: load, predict, evaluate, submit
-
-
-def load_run(run_dir, device="cpu"):
-    """``(model, config)`` of a finished run (``model.pt``), in eval mode on ``device``."""
-    path = Path(run_dir) / FINAL
-    if not path.exists():
-        raise FileNotFoundError(f"no trained model at {path} (has the run finished?)")
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    config = TrainConfig.from_dict(state["config"])
-    model = _build_model(config.model, config.profile, state["model_args"])
-    model.load_state_dict(state["model"])
-    model.to(_resolve_device(device) if isinstance(device, str) else device).eval()
-    return model, config
-
-
-def _split_for(model, config: TrainConfig | None, store, split: str) -> SplitData:
-    if isinstance(store, SplitData):
-        return store
-    features = getattr(model.config, "features", "mean")  # the model's own inputs
-    max_frames = config.max_frames if config is not None else 300
-    return open_split(store, split, model.input_kind, features, max_frames)
-
-
-@torch.no_grad()
-def predict_scores(model, store, split: str = "test", *, config: TrainConfig | None = None,
-                   batch_size: int = 1024, device=None, progress: bool = True):
-    """``(ids, scores)``: sigmoid scores ``[N, C]`` float32 of ``model`` on a split, batched.
-
-    ``store`` is a store directory (``split`` is opened from it) or an open :class:`SplitData`.
-    """
-    data = _split_for(model, config, store, split)
-    config = config or TrainConfig()
-    device = next(model.parameters()).device if device is None else torch.device(device)
-    model.eval()
-    autocast = _autocast_for(device, config.bf16)
-    scores = np.empty((len(data), data.num_classes), dtype=np.float32)
-    for s in _tqdm(range(0, len(data), batch_size), desc=f"predict {split}", disable=not progress):
-        rows = np.arange(s, min(len(data), s + batch_size))
-        scores[rows], _ = _scores(model, data, rows, device, autocast)
-    return data.ids[0:len(data)], scores
-
-
-def evaluate_run(run_dir, store_dir, split: str = "validate", *, batch_size: int = 1024,
-                 device="cpu", progress: bool = True) -> dict:
-    """Every metric of a finished run on ``split`` of ``store_dir``."""
-    model, config = load_run(run_dir, device)
-    data = _split_for(model, config, store_dir, split)
-    return evaluate_model(model, data, batch_size=batch_size, device=device, top_k=config.top_k,
-                          threshold=config.threshold, bf16=config.bf16, progress=progress)
-
-
-def write_submission(path, ids, scores, top_k: int = 20) -> None:
-    """The release's submission CSV: ``VideoId,LabelConfidencePairs``, then per video its
-    ``top_k`` classes as ``"%i %g"`` pairs, space-separated, highest score first."""
-    scores = np.asarray(scores)
-    if scores.ndim != 2 or scores.shape[0] != len(ids):
-        raise ValueError(f"scores must be [len(ids)={len(ids)}, C], got {scores.shape}")
-    k = min(top_k, scores.shape[1])
-
-    def write(tmp):
-        with open(tmp, "w") as f:
-            f.write("VideoId,LabelConfidencePairs\n")
-            for s in range(0, len(ids), 4096):
-                block = scores[s:s + 4096]
-                top = np.argpartition(-block, k - 1, axis=1)[:, :k]
-                vals = np.take_along_axis(block, top, 1)
-                order = np.argsort(-vals, axis=1, kind="stable")
-                top = np.take_along_axis(top, order, 1)
-                vals = np.take_along_axis(vals, order, 1)
-                for i in range(len(block)):
-                    pairs = " ".join("%i %g" % (c, v) for c, v in zip(top[i], vals[i]))
-                    f.write(f"{ids[s + i]},{pairs}\n")
-
-    _atomic_write(Path(path), write)
-
-
-def read_submission(path) -> dict[str, list[tuple[int, float]]]:
-    """Parse a submission CSV back: ``{video_id: [(class, score), ...]}`` in file order."""
-    out = {}
-    with open(path) as f:
-        header = f.readline().rstrip("\n")
-        if header != "VideoId,LabelConfidencePairs":
-            raise ValueError(f"{path}: not a submission file (header {header!r})")
-        for line in f:
-            vid, pairs = line.rstrip("\n").split(",", 1)
-            toks = pairs.split()
-            out[vid] = [(int(toks[i]), float(toks[i + 1])) for i in range(0, len(toks), 2)]
-    return out
-
-
-# ----------------------------------------------------------------------------------------------
 # command line
 
 
@@ -978,40 +886,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def eval_main(argv: list[str] | None = None) -> int:
-    """``python -m afkit eval --run RUN_DIR --store DIR --split validate``: prints every metric."""
-    p = argparse.ArgumentParser(prog="python -m afkit eval", description=eval_main.__doc__)
-    p.add_argument("--run", required=True)
-    p.add_argument("--store", required=True)
-    p.add_argument("--split", default="validate")
-    p.add_argument("--batch-size", type=int, default=1024)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--json", help="also write the metrics to this JSON file")
-    args = p.parse_args(argv)
-    m = evaluate_run(args.run, args.store, args.split, batch_size=args.batch_size,
-                     device=args.device, progress=False)
-    width = max(map(len, m))
-    for k, v in m.items():
-        print(f"{k:<{width}}  {v:.6f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
-    if args.json:
-        atomic_write_text(args.json, json.dumps(m, indent=2, default=_json_default) + "\n")
-    return 0
+# trained runs (load, predict, evaluate, submit) live in afkit.runs; still reachable here for
+# callers of the earlier API (train.load_run, train.predict_scores, ...)
+_MOVED_TO_RUNS = ("load_run", "predict_scores", "evaluate_run", "write_submission",
+                  "read_submission", "eval_main", "predict_main")
 
 
-def predict_main(argv: list[str] | None = None) -> int:
-    """``python -m afkit predict --run RUN_DIR --store DIR --split test --out sub.csv``."""
-    p = argparse.ArgumentParser(prog="python -m afkit predict", description=predict_main.__doc__)
-    p.add_argument("--run", required=True)
-    p.add_argument("--store", required=True)
-    p.add_argument("--split", default="test")
-    p.add_argument("--out", required=True, help="the submission CSV to write")
-    p.add_argument("--top-k", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=1024)
-    p.add_argument("--device", default="cpu")
-    args = p.parse_args(argv)
-    model, config = load_run(args.run, args.device)
-    ids, scores = predict_scores(model, args.store, args.split, config=config,
-                                 batch_size=args.batch_size, device=args.device)
-    write_submission(args.out, ids, scores, top_k=args.top_k)
-    print(f"wrote {len(ids)} predictions to {args.out}")
-    return 0
+def __getattr__(name: str):
+    if name in _MOVED_TO_RUNS:
+        from afkit import runs
+
+        return getattr(runs, name)
+    raise AttributeError(f"module 'afkit.train' has no attribute {name!r}")

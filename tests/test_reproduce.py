@@ -162,3 +162,19 @@ def test_check_notebook_catches_each_rule(tmp_path):
 def test_gitattributes_strips_notebooks():
     text = (REPO / ".gitattributes").read_text()
     assert "*.ipynb filter=nbstripout" in text and "*.ipynb diff=ipynb" in text
+
+
+def test_run_json_records_provenance_and_timing(run):
+    from afkit import provenance
+
+    meta = json.loads((run.out / "run.json").read_text())
+    assert isinstance(meta["tree_clean"], bool)
+    assert meta["tree_clean"] == (not str(meta["git_sha"]).endswith("+dirty")) or meta["source_changed_during_run"]
+    assert meta["source_hash"] == provenance.source_hash(REPO)
+    assert meta["source_files"] == provenance.source_files(REPO) and "afkit/report.py" in meta["source_files"]
+    assert meta["code_hash"] == provenance.code_hash()
+    assert (meta["reused_runs"], meta["trained_runs"]) == (0, 0)  # the fixtures train nothing
+    assert meta["seconds"] >= sum(r["seconds"] for r in meta["notebooks"].values()) > 0
+    md = (run.out / "REPORT.md").read_text()
+    assert "from scratch (0 training runs trained)" in md
+    assert [ln for ln in md.splitlines() if ln.startswith("## ")][:2] == ["## Findings", "## Details"]

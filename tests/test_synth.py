@@ -8,6 +8,7 @@ the ground-truth side files against the records; the prototype directions agains
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import struct
@@ -344,3 +345,20 @@ def test_measure_properties_without_probe(smoke_dir, smoke_hashes):
     assert p["labels"]["zipf_slope"] < -0.3
     assert p["modality"]["visual"] > p["modality"]["audio"]
     assert p["contrast"]["rgb"]["inside"] > 1.5 * p["contrast"]["rgb"]["outside"]
+
+
+@pytest.mark.parametrize("num_classes", [50, 300, 1000, 20000])
+def test_every_class_has_its_own_signature(num_classes):
+    """distinct_signatures: the pool is the smallest with C(n, P) >= C (n >= the profile's
+    minimum), and no two classes share their set of sign-prototype directions."""
+    import math
+
+    cfg = dataclasses.replace(synth.PROFILES["smoke"], num_classes=num_classes)
+    tables = synth._class_tables(cfg, 0)
+    for m, minimum in (("rgb", cfg.rgb_attributes), ("audio", cfg.audio_attributes)):
+        n = synth.pool_size(minimum, num_classes, cfg.num_sign_prototypes)
+        assert math.comb(n, 2) >= num_classes and (n == minimum or math.comb(n - 1, 2) < num_classes)
+        dims = getattr(tables, f"{m}_dims")[:, 1:]
+        keys = {frozenset(tuple(sorted(d)) for d in row) for row in dims}
+        assert len(keys) == num_classes
+        assert len({tuple(sorted(d)) for row in dims for d in row}) <= n
