@@ -33,7 +33,7 @@ test: setup chromium
 	$(PY) -m pytest -q
 
 benchmarks: setup
-	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+	for b in benchmarks/[!_]*.py; do $(PY) $$b || exit 1; done; $(PY) benchmarks/_results.py --readme
 
 clean-venv:
 	rm -rf $(VENV)

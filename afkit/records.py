@@ -994,7 +994,8 @@ def read_video_batches(path_or_pattern, batch_size: int = 256, *, verify: bool =
     array), ``mean_rgb`` float32 [B, 1024], ``mean_audio`` float32 [B, 128]. Same checks,
     order and errors as :func:`read_records` (CRCs verified by default).
 
-    Faster than one dict per video: the records of a batch are walked together with numpy
+    Faster than one dict per video: the files' records are found and checked a group at a time
+    (:func:`afkit.tfrecord.span_groups`: header checksums vectorized), the records of a group are walked together with numpy
     (:func:`_video_vec`: one vectorized step per map entry, for every record at once), the label
     varints of the batch are decoded in one vectorized pass and the floats gathered in one copy;
     a record with any other layout goes through the general parser, with the same result.
@@ -1002,51 +1003,69 @@ def read_video_batches(path_or_pattern, batch_size: int = 256, *, verify: bool =
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     stats = ReadStats()
-    out_ids: list = []
-    out_labels: list = []
-    out_rgb: list = []
-    out_audio: list = []
-    pend: list = []  # (begin, end, rec, offset) of records of pend_buf
-    pend_buf = None
-    pend_path = None
+    chunks: list = []  # decoded groups: [ids, labels flat, label bounds, rgb [k,1024], audio [k,128]]
+    have = [0]  # videos decoded and not handed out yet
 
-    def process():
-        buf, path = pend_buf, pend_path
-        begins = np.array([x[0] for x in pend], np.int64)
-        ends = np.array([x[1] for x in pend], np.int64)
+    def rows(u8, at, width):
+        """The ``width`` bytes at each offset ``at`` of ``u8``, gathered in one copy: [k, width]."""
+        if not len(at):
+            return np.zeros((0, width), np.uint8)
+        return np.lib.stride_tricks.sliding_window_view(u8, width)[at]
+
+    def spans_gather(u8, starts, stops):
+        """The bytes of the spans ``[starts[i], stops[i])`` of ``u8`` joined (one gather), and the
+        bounds of each span in the result (int64 [k+1])."""
+        lens = stops - starts
+        bounds = np.zeros(len(lens) + 1, np.int64)
+        np.cumsum(lens, out=bounds[1:])
+        idx = np.arange(bounds[-1], dtype=np.int64) + np.repeat(starts - bounds[:-1], lens)
+        return u8[idx].tobytes(), bounds
+
+    def add(ids, flat, bounds, rgb, audio):
+        chunks.append([ids, flat, bounds, rgb, audio])
+        have[0] += len(ids)
+
+    def process(buf, path, begins, lengths, recs, offsets):
+        ends = begins + lengths
         ok, ib, ie, lb, le, ro, ao = _video_vec(buf, begins, ends)
         mv = memoryview(buf)
+        u8 = np.frombuffer(buf, np.uint8)
         okl = ok.tolist()
         fast = np.flatnonzero(ok)
-        lab_spans = list(zip(lb[fast].tolist(), le[fast].tolist()))
-        joined = b"".join([mv[a:b] for a, b in lab_spans])
-        bounds = np.concatenate(([0], np.cumsum([b - a for a, b in lab_spans], dtype=np.int64))).astype(np.int64)
-        dec = _decode_varints(joined, bounds) if lab_spans else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        joined, bounds = spans_gather(u8, lb[fast], le[fast])
+        dec = _decode_varints(joined, bounds) if len(fast) else (np.zeros(0, np.int64), np.zeros(0, np.int64))
         if dec is None:  # pragma: no cover (a malformed label list in a canonical frame)
             okl = [False] * len(okl)
             fast = fast[:0]
             dec = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         flat, counts = dec
-        lab_iter = iter(())
+        cuts = None
         if num_classes is not None and len(flat) and (flat.min() < 0 or flat.max() >= num_classes):
             okl = [False] * len(okl)  # let the general path raise the precise error
         else:
             cuts = np.cumsum(counts).tolist()
-            lab_iter = iter(list(zip([0] + cuts[:-1], cuts)))
-        ibl, iel, rol, aol = ib.tolist(), ie.tolist(), ro.tolist(), ao.tolist()
-        if all(okl):  # the common case, without a Python branch per record
-            try:
-                ids = [buf[a:b].decode() for a, b in zip(ibl, iel)]
-            except UnicodeDecodeError:
-                ids = None
+        ibl, iel = ib.tolist(), ie.tolist()
+        if all(okl):  # the common case: no Python branch per record, one gather per array
+            ids = None
+            text, cut = spans_gather(u8, ib, ie)
+            if text.isascii():  # one decode for the group (then character offsets = byte offsets)
+                text = text.decode()
+                cl = cut.tolist()
+                ids = [text[a:b] for a, b in zip(cl[:-1], cl[1:])]
+            else:
+                try:
+                    ids = [buf[a:b].decode() for a, b in zip(ibl, iel)]
+                except UnicodeDecodeError:
+                    ids = None
             if ids is not None:
-                out_ids.extend(ids)
-                out_labels.extend([flat[a:b] for a, b in lab_iter])
-                out_rgb.extend([mv[o:o + 4 * RGB_DIM] for o in rol])
-                out_audio.extend([mv[o:o + 4 * AUDIO_DIM] for o in aol])
-                pend.clear()
+                add(ids, flat, list(zip([0] + cuts[:-1], cuts)),
+                    rows(u8, ro, 4 * RGB_DIM).view("<f4"), rows(u8, ao, 4 * AUDIO_DIM).view("<f4"))
                 return
-        for i, (begin, end, rec, offset) in enumerate(pend):
+        lab_iter = iter(list(zip([0] + cuts[:-1], cuts))) if cuts is not None else iter(())
+        rol, aol = ro.tolist(), ao.tolist()
+        ids, labels, rgb, audio = [], [], [], []
+        for i, (begin, end, rec, offset) in enumerate(zip(begins.tolist(), ends.tolist(), recs.tolist(),
+                                                          offsets.tolist())):
             if okl[i]:
                 try:
                     vid = buf[ibl[i]:iel[i]].decode()
@@ -1055,60 +1074,67 @@ def read_video_batches(path_or_pattern, batch_size: int = 256, *, verify: bool =
             try:
                 if okl[i]:
                     a, b = next(lab_iter)
-                    out_ids.append(vid)
-                    out_labels.append(flat[a:b])
-                    out_rgb.append(mv[rol[i]:rol[i] + 4 * RGB_DIM])
-                    out_audio.append(mv[aol[i]:aol[i] + 4 * AUDIO_DIM])
+                    ids.append(vid)
+                    labels.append(flat[a:b])
+                    rgb.append(mv[rol[i]:rol[i] + 4 * RGB_DIM])
+                    audio.append(mv[aol[i]:aol[i] + 4 * AUDIO_DIM])
                 else:
                     if ok[i]:
                         next(lab_iter, None)
                     r = _parse(buf, begin, end, num_classes, "video")
-                    out_ids.append(r["id"])
-                    out_labels.append(r["labels"])
-                    out_rgb.append(r["mean_rgb"].tobytes())
-                    out_audio.append(r["mean_audio"].tobytes())
+                    ids.append(r["id"])
+                    labels.append(r["labels"])
+                    rgb.append(r["mean_rgb"].tobytes())
+                    audio.append(r["mean_audio"].tobytes())
             except (_Bad, IndexError) as e:
                 err = InvalidRecordError(path, rec, offset, str(e) if isinstance(e, _Bad) else "malformed protobuf")
                 if not skip_corrupt:
                     raise err from None
                 stats.records -= 1
                 stats.skip(err)
-        pend.clear()
+        if ids:
+            lf = np.concatenate(labels).astype(np.int64, copy=False)
+            c = np.cumsum([len(x) for x in labels]).tolist()
+            add(ids, lf, list(zip([0] + c[:-1], c)),
+                np.frombuffer(bytearray().join(rgb), np.float32).reshape(-1, RGB_DIM),
+                np.frombuffer(bytearray().join(audio), np.float32).reshape(-1, AUDIO_DIM))
 
     def flush(n):
-        lab = out_labels[:n]
+        """The next ``n`` decoded videos as a batch (views into the decoded group where the
+        batch lies in one group, the common case)."""
+        parts = []
+        while n:
+            ids, flat, bounds, rgb, audio = chunks[0]
+            k = min(n, len(ids))
+            parts.append((ids[:k], flat, bounds[:k], rgb[:k], audio[:k]))
+            if k == len(ids):
+                chunks.pop(0)
+            else:
+                chunks[0] = [ids[k:], flat, bounds[k:], rgb[k:], audio[k:]]
+            n -= k
+            have[0] -= k
+        if len(parts) == 1:
+            ids, flat, bounds, rgb, audio = parts[0]
+            return {"id": ids, "labels": [flat[a:b] for a, b in bounds], "mean_rgb": rgb, "mean_audio": audio}
+        lab = [p[1][a:b] for p in parts for a, b in p[2]]
         flat = np.concatenate(lab) if lab else np.zeros(0, np.int64)
         cuts = np.cumsum([len(x) for x in lab]).tolist()
-        out = {
-            "id": out_ids[:n],
-            "labels": [flat[a:b] for a, b in zip([0] + cuts[:-1], cuts)],
-            "mean_rgb": np.frombuffer(bytearray().join(out_rgb[:n]), np.float32).reshape(n, RGB_DIM),
-            "mean_audio": np.frombuffer(bytearray().join(out_audio[:n]), np.float32).reshape(n, AUDIO_DIM),
-        }
-        for x in (out_ids, out_labels, out_rgb, out_audio):
-            del x[:n]
-        return out
+        return {"id": [i for p in parts for i in p[0]],
+                "labels": [flat[a:b] for a, b in zip([0] + cuts[:-1], cuts)],
+                "mean_rgb": np.concatenate([p[3] for p in parts]),
+                "mean_audio": np.concatenate([p[4] for p in parts])}
 
-    # records are walked in groups of up to `group` (numpy's per-call cost is paid per group),
-    # then handed out `batch_size` at a time
+    # records are walked in groups of up to `group` (numpy's per-call cost is paid per group:
+    # afkit.tfrecord.span_groups), then handed out `batch_size` at a time
     group = max(batch_size, 8192)
     for path in expand_pattern(path_or_pattern):
-        for buf, begin, length, rec, offset in _tfr.iter_spans(
-                path, verify=verify, skip_corrupt=skip_corrupt, allow_empty=allow_empty, stats=stats):
-            if buf is not pend_buf and pend:
-                process()
-            pend_buf, pend_path = buf, path
-            pend.append((begin, begin + length, rec, offset))
-            if len(pend) >= group:
-                process()
-            while len(out_ids) >= batch_size:
+        for buf, begins, lengths, recs, offsets in _tfr.span_groups(
+                path, group, verify=verify, skip_corrupt=skip_corrupt, allow_empty=allow_empty, stats=stats):
+            process(buf, path, begins, lengths, recs, offsets)
+            while have[0] >= batch_size:
                 yield flush(batch_size)
-        if pend:
-            process()
-        while len(out_ids) >= batch_size:
-            yield flush(batch_size)
-    if out_ids:
-        yield flush(len(out_ids))
+    if have[0]:
+        yield flush(have[0])
 
 
 # =========================================================================== inspect CLI

@@ -35,6 +35,18 @@ refused with an error naming the first one's pid and host. A full disk raises a
 :class:`StoreError` saying so; the finished parts are kept (temporary files removed), so the
 rerun resumes.
 
+The frames (the bulk of a frame store: ~170 KB a video) are written *once*, to their final
+place: before any shard runs, the frames of every shard are counted from the record lengths of
+the index (a frame costs exactly 1170 bytes of a canonical record: 1033 for rgb, 137 for audio;
+``_frame_estimate``), the final arrays are preallocated, sparse, with that shape
+(``frames_{rgb,audio}.npy.rows``), and each shard writes its own row range with ``pwrite`` (workers in
+parallel, disjoint ranges) and fsyncs before its done-marker. When every shard holds exactly
+its estimate (the rule for canonical records: the few hundred bytes of id and labels are less
+than a frame) the preallocated file *is* the final array and is only renamed; a shard with
+fewer frames than estimated (an unusual encoder, a video with very many labels) leaves a gap,
+and then, only then, the frames are compacted into a new file (a second write). The marker of a
+shard records its row range, so a resumed build writes only the missing shards' rows.
+
 Reading (:func:`open_store`) refuses a split without a manifest (an incomplete or killed build),
 with another schema version, or whose arrays disagree with the manifest (missing, truncated,
 wrong shape or dtype), with a :class:`StoreError` naming what is wrong. :func:`verify` also
@@ -221,6 +233,73 @@ def _maybe_kill(point: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# frames: preallocated final arrays, written once
+
+# bytes of one frame in a canonical SequenceExample: FeatureList element = tag, len(2), Feature =
+# tag, len(2), BytesList = tag, len(2), value -> 9 + 1024 (rgb) and 9 + 128 (audio)
+_FRAME_BYTES = sum(9 + d for d in _FRAME_DIMS.values())  # 1170
+
+
+def _record_lengths(path: str) -> np.ndarray:
+    """Payload length of every record of ``path`` (int64 [N]), from the cached offset index."""
+    from afkit.tfrecord import load_index
+
+    offsets = np.asarray(load_index(path), dtype=np.int64)
+    ends = np.append(offsets[1:], os.path.getsize(path))
+    return ends - offsets - 16
+
+
+def _frame_estimate(path: str) -> int:
+    """An upper bound on the frames of a frame-level shard, exact for canonical records: every
+    frame takes at least ``_FRAME_BYTES`` bytes of its record (exactly that many when encoded as
+    TensorFlow and afkit do), the rest of a record (id, labels) takes less than one frame."""
+    from afkit.records import MAX_FRAMES
+
+    t = np.clip(_record_lengths(path) // _FRAME_BYTES, 1, MAX_FRAMES)
+    return int(t.sum())
+
+
+def _frames_partial(out: Path, modality: str) -> Path:
+    return out / f"frames_{modality}.npy.rows"
+
+
+def _npy_header_bytes(dtype, shape) -> bytes:
+    import io
+
+    b = io.BytesIO()
+    np.lib.format.write_array_header_1_0(b, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                                             "fortran_order": False, "shape": tuple(shape)})
+    return b.getvalue()
+
+
+def _prepare_frame_files(out: Path, total: int) -> bool:
+    """Make sure the preallocated ``frames_*.npy.rows`` files (``total`` rows) exist; returns
+    False when they had to be (re)created, i.e. the frames of earlier shards are gone."""
+    intact = True
+    for m, w in _FRAME_DIMS.items():
+        p = _frames_partial(out, m)
+        final = out / f"frames_{m}.npy"
+        if final.exists() and not p.exists():
+            continue  # renamed into place by an interrupted final step: complete already
+        header = _npy_header_bytes(np.uint8, (total, w))
+        if p.exists() and p.stat().st_size == len(header) + total * w:
+            with open(p, "rb") as f:
+                if f.read(len(header)) == header:
+                    continue
+        intact = False
+        final.unlink(missing_ok=True)
+        tmp = _tmp_name(p)
+        with open(tmp, "wb") as f:
+            f.write(header)
+            f.truncate(len(header) + total * w)  # sparse: no bytes written yet
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+        faults.crash_point(f"{p.name} preallocated")
+    return intact
+
+
+# --------------------------------------------------------------------------------------------
 # one shard -> one part
 
 
@@ -243,6 +322,19 @@ def _set_parent_death_signal() -> None:
         pass
 
 
+def _pool_context():
+    """``fork`` where it is safe and cheap (Linux, no torch and no other Python thread in this
+    process: a forked worker starts in milliseconds and imports nothing), else ``spawn`` (each
+    worker starts a fresh interpreter and imports numpy and afkit: ~0.2 CPU-seconds a worker)."""
+    import multiprocessing as mp
+    import threading
+
+    if (sys.platform.startswith("linux") and "torch" not in sys.modules
+            and threading.active_count() == 1 and "fork" in mp.get_all_start_methods()):
+        return mp.get_context("fork")
+    return mp.get_context("spawn")
+
+
 def _build_part(task: dict) -> dict:
     """Featurize one source file into its part files; return the done-marker's content.
 
@@ -257,10 +349,20 @@ def _build_part(task: dict) -> dict:
     parent = task.get("parent_pid")
     prefix = _part_prefix(parts, index)
     dim = F.feature_dim(feature_set)
-    names = ["features"] + ([f"frames_{m}" for m in _FRAME_DIMS] if frames else [])
+    names = ["features"]
     final = {name: Path(f"{prefix}.{name}.bin") for name in names}
     tmp = {name: _tmp_name(p) for name, p in final.items()}
     handles = {name: open(tmp[name], "wb") for name in names}
+    frame_fds = {}
+    if frames:  # the rows [frame_start, frame_start + frame_estimate) of the final arrays
+        out = Path(task["out"])
+        row0, row_cap = task["frame_start"], task["frame_estimate"]
+        frame_pos = {}
+        for m, w in _FRAME_DIMS.items():
+            p = _frames_partial(out, m)
+            frame_fds[m] = os.open(p, os.O_WRONLY)
+            frame_pos[m] = len(_npy_header_bytes(np.uint8, (task["frames_total"], w))) + row0 * w
+        written_rows = 0
     buf = np.empty((chunk, dim), dtype=np.float64)
     ids: list[bytes] = []
     labels: list[np.ndarray] = []
@@ -285,8 +387,16 @@ def _build_part(task: dict) -> dict:
                     raise StoreError(
                         f"{src}: video {vid!r} has {t} rgb frames but {record['audio'].shape[0]} audio frames"
                     )
+                if written_rows + t > row_cap:
+                    raise StoreError(f"{src}: more frames than the record lengths allow "
+                                     f"({written_rows + t} > {row_cap}); not a YouTube-8M shard?")
                 for m in _FRAME_DIMS:
-                    handles[f"frames_{m}"].write(np.ascontiguousarray(record[m], dtype=np.uint8).data)
+                    data = np.ascontiguousarray(record[m], dtype=np.uint8).data
+                    done = os.pwrite(frame_fds[m], data, frame_pos[m])
+                    while done < data.nbytes:  # pragma: no cover (short writes are rare)
+                        done += os.pwrite(frame_fds[m], data[done:], frame_pos[m] + done)
+                    frame_pos[m] += data.nbytes
+                written_rows += t
             ids.append(vid.encode("utf-8") if isinstance(vid, str) else bytes(vid))
             labels.append(lab)
             nframes.append(int(record["rgb"].shape[0]) if "rgb" in record else 0)
@@ -305,6 +415,10 @@ def _build_part(task: dict) -> dict:
         for h in handles.values():
             h.flush()
             os.fsync(h.fileno())
+        for fd in frame_fds.values():
+            os.fdatasync(fd)
+        if frames:
+            faults.crash_point(f"shard {index}: frame rows written")
     except BaseException:  # e.g. a full disk: free the space of the temporary part files
         for name, h in handles.items():
             h.close()
@@ -313,6 +427,8 @@ def _build_part(task: dict) -> dict:
     finally:
         for h in handles.values():
             h.close()
+        for fd in frame_fds.values():
+            os.close(fd)
     if parent is not None and os.getppid() != parent:  # orphaned: the build was killed
         raise StoreError("build process died; not committing the part")
     n = len(ids)
@@ -343,6 +459,9 @@ def _build_part(task: dict) -> dict:
         "frames": int(sum(nframes)),
         "id_width": int(width),
     }
+    if frames:
+        marker["frame_start"] = int(task["frame_start"])
+        marker["frame_estimate"] = int(task["frame_estimate"])
     _atomic_json(_marker_path(parts, index), marker)
     return marker
 
@@ -475,6 +594,18 @@ def _build_split(out: Path, files: Sequence[str], config: BuildConfig | None, *,
         _atomic_json(plan_path, plan)
     for stale in parts.glob("*.tmp*"):  # leftovers of a killed process
         stale.unlink()
+    for stale in out.glob("*.tmp*"):
+        stale.unlink()
+
+    frame_starts, frame_estimates, frames_total = [], [], 0
+    frames_intact = True
+    if config.frames:
+        for s in plan["sources"]:
+            e = _frame_estimate(s["path"])
+            frame_starts.append(frames_total)
+            frame_estimates.append(e)
+            frames_total += e
+        frames_intact = _prepare_frame_files(out, frames_total)
 
     markers: dict[int, dict] = {}
     pending = []
@@ -482,7 +613,9 @@ def _build_split(out: Path, files: Sequence[str], config: BuildConfig | None, *,
         mp = _marker_path(parts, i)
         if mp.exists():
             marker = json.loads(mp.read_text())
-            if marker.get("source") == s["name"] and marker.get("source_size") == s["size"]:
+            if marker.get("source") == s["name"] and marker.get("source_size") == s["size"] and (
+                    not config.frames or (frames_intact and marker.get("frame_start") == frame_starts[i]
+                                          and marker.get("frame_estimate") == frame_estimates[i])):
                 markers[i] = marker
                 report.shards_skipped.append(i)
                 continue
@@ -491,8 +624,11 @@ def _build_split(out: Path, files: Sequence[str], config: BuildConfig | None, *,
             "index": i, "source": s["path"], "source_size": s["size"], "parts": str(parts),
             "feature_set": config.feature_set, "dtype": config.dtype, "frames": bool(config.frames),
             "num_classes": num_classes, "chunk": config.chunk, "verify_crc": config.verify_crc,
+            "out": str(out), "frame_start": frame_starts[i] if config.frames else 0,
+            "frame_estimate": frame_estimates[i] if config.frames else 0, "frames_total": frames_total,
         })
 
+    ctx = _pool_context() if pending and config.workers > 1 else None  # before tqdm's thread
     bar = None
     if config.progress:
         from tqdm.auto import tqdm
@@ -509,18 +645,32 @@ def _build_split(out: Path, files: Sequence[str], config: BuildConfig | None, *,
                     bar.update(1)
                     bar.set_postfix(videos=sum(x["videos"] for x in markers.values()))
         elif pending:
-            import multiprocessing as mp
-
-            ctx = mp.get_context("spawn")
+            # `workers` processes in all: this one takes every n-th shard, n-1 pool workers the
+            # others; the workers write their parts to disk and return only the small marker
+            nproc = min(config.workers, len(pending))
             for task in pending:
                 task["parent_pid"] = os.getpid()
-            with ctx.Pool(min(config.workers, len(pending)), initializer=_set_parent_death_signal) as pool:
-                for m in pool.imap_unordered(_build_part, pending):
-                    markers[m["index"]] = m
-                    report.shards_built.append(m["index"])
-                    if bar is not None:
-                        bar.update(1)
-                        bar.set_postfix(videos=sum(x["videos"] for x in markers.values()))
+            mine = pending[::nproc]
+            theirs = [t for k, t in enumerate(pending) if k % nproc]
+
+            def done(m):
+                markers[m["index"]] = m
+                report.shards_built.append(m["index"])
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(videos=sum(x["videos"] for x in markers.values()))
+
+            import warnings
+
+            with warnings.catch_warnings():  # Python >= 3.12 warns of numpy's BLAS thread on fork
+                warnings.filterwarnings("ignore", ".*fork.*", DeprecationWarning)
+                pool = ctx.Pool(nproc - 1, initializer=_set_parent_death_signal)
+            with pool:
+                results = pool.imap_unordered(_build_part, theirs)
+                for task in mine:
+                    done(_build_part({**task, "parent_pid": None}))
+                for m in results:
+                    done(m)
     finally:
         if bar is not None:
             bar.close()
@@ -598,7 +748,9 @@ def _concatenate(out: Path, parts: Path, plan: dict, markers: list[dict], config
             specs[f"frames_{m}"] = ("uint8", (nf, w))
     final = {name: out / f"{name}.npy" for name in specs}
     partial = {name: out / f"{name}.npy.partial" for name in specs}
-    writers = {name: _NpyWriter(partial[name], dt, shape) for name, (dt, shape) in specs.items()}
+    frame_names = [f"frames_{m}" for m in _FRAME_DIMS] if config.frames else []
+    copied = [name for name in specs if name not in frame_names]
+    writers = {name: _NpyWriter(partial[name], specs[name][0], specs[name][1]) for name in copied}
     try:
         lab = fr = 0
         writers["labels_indptr"].write(np.zeros(1, np.int64))
@@ -620,8 +772,6 @@ def _concatenate(out: Path, parts: Path, plan: dict, markers: list[dict], config
             writers["num_frames"].write(nfr)
             if config.frames:
                 writers["frame_offsets"].write(np.cumsum(nfr, dtype=np.int64) + fr)
-                for mod, w in _FRAME_DIMS.items():
-                    writers[f"frames_{mod}"].copy_from(Path(f"{prefix}.frames_{mod}.bin"), m["frames"] * w)
             lab += len(indices)
             fr += m["frames"]
         for w in writers.values():
@@ -632,7 +782,10 @@ def _concatenate(out: Path, parts: Path, plan: dict, markers: list[dict], config
             partial[name].unlink(missing_ok=True)
         raise
     for name in specs:
-        os.replace(partial[name], final[name])
+        if name in frame_names:
+            _finish_frames(out, name, markers, nf)
+        else:
+            os.replace(partial[name], final[name])
         faults.crash_point(f"{name}.npy renamed")
         _maybe_kill("concat")
 
@@ -661,6 +814,40 @@ def _concatenate(out: Path, parts: Path, plan: dict, markers: list[dict], config
     _atomic_json(out / MANIFEST, manifest)
 
 
+def _finish_frames(out: Path, name: str, markers: list[dict], nf: int) -> None:
+    """The preallocated ``frames_*.npy.rows`` -> ``frames_*.npy``: a rename when every shard
+    filled exactly its estimated rows (the common case: the frames are written once), else a
+    compacting copy of each shard's rows into a new file (then renamed)."""
+    final, partial = out / f"{name}.npy", _frames_partial(out, name.split("_", 1)[1])
+    width = _FRAME_DIMS[name.split("_", 1)[1]]
+    if final.exists() and not partial.exists():
+        return  # done by an interrupted earlier run of this step
+    if all(m["frames"] == m["frame_estimate"] for m in markers):
+        os.replace(partial, final)
+        return
+    total = sum(m["frame_estimate"] for m in markers)
+    skip = len(_npy_header_bytes(np.uint8, (total, width)))
+    tmp = _tmp_name(out / f"{name}.npy.compact")
+    writer = _NpyWriter(tmp, np.uint8, (nf, width))
+    try:
+        with open(partial, "rb") as src:
+            for m in markers:
+                src.seek(skip + m["frame_start"] * width)
+                left = m["frames"] * width
+                while left:
+                    chunk = src.read(min(left, 16 << 20))
+                    if not chunk:
+                        raise StoreError(f"{partial} is truncated; delete {out} and rebuild")
+                    writer.f.write(chunk)
+                    left -= len(chunk)
+    except BaseException:
+        writer.f.close()
+        raise
+    writer.close()
+    os.replace(tmp, final)
+    partial.unlink()
+
+
 def build(out, data=None, *, splits: Sequence[str] | None = None, pattern: str | None = None,
           split: str | None = None, config: BuildConfig | None = None, overwrite: bool = False,
           **overrides) -> dict[str, BuildReport]:
@@ -668,8 +855,9 @@ def build(out, data=None, *, splits: Sequence[str] | None = None, pattern: str |
 
     ``build("stores/s", "data/synth", feature_set="mean_std", frames=True, workers=2)`` builds every
     split that has files (``splits`` restricts them); ``build("stores/s", pattern=".../train*.tfrecord",
-    split="train")`` builds one split from a pattern. ``workers > 1`` uses ``spawn`` processes: a
-    script calling it needs the ``if __name__ == "__main__":`` guard (notebooks do not). Keyword ``overrides`` set
+    split="train")`` builds one split from a pattern. ``workers=N`` uses N processes: this one and
+    N-1 workers (``fork`` where safe, else ``spawn``: then a script calling it needs the
+    ``if __name__ == "__main__":`` guard; notebooks do not). Keyword ``overrides`` set
     :class:`BuildConfig` fields. Resumes an interrupted build; returns ``{split: BuildReport}``.
     """
     config = config or BuildConfig()

@@ -10,7 +10,8 @@ and the file is cut at every length 0 .. size-1; every damaged copy is read by
 video-level file, ``read_video_batches`` (strict and skipping). ``--chunked`` repeats the flips
 and cuts on the no-mmap path with 64-byte chunks. Any deviation from the oracle (a wrong error,
 a missing error, a yielded record that differs from the clean one) stops the run with the
-message. Writes ``benchmarks/results/damage.{md,json}`` with the number of cases tried.
+message. Writes ``benchmarks/results/damage.{md,json}`` with the number of cases tried
+(``--quick``: one mask, the mmap path: a few minutes).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
+import _results  # noqa: E402
 import damage_oracle as D  # noqa: E402
 from afkit import tfrecord as T  # noqa: E402
 
@@ -36,7 +39,10 @@ def main(argv=None) -> int:
     ap.add_argument("--masks", default="1,128,255", help="XOR masks, comma-separated (1-255)")
     ap.add_argument("--chunked", action="store_true", help="also the no-mmap path, 64-byte chunks")
     ap.add_argument("--out", default=str(HERE / "results"))
+    ap.add_argument("--quick", action="store_true", help="one mask (0x01), the mmap path only")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.masks, args.chunked = "1", False
     masks = [int(m, 0) for m in args.masks.split(",")]
     os.environ.setdefault("AFKIT_CACHE_DIR", tempfile.mkdtemp(prefix="afkit-cache-"))
     rows = []
@@ -67,23 +73,21 @@ def main(argv=None) -> int:
                              "stale_index_cases": n_stale, "readers": readers,
                              "deviations": 0, "seconds": round(dt, 1)})
                 print(json.dumps(rows[-1]), flush=True)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     total = sum(r["flip_cases"] + r["cut_cases"] + r["stale_index_cases"] for r in rows)
-    (out / "damage.json").write_text(json.dumps({"rows": rows, "total_cases": total}, indent=1) + "\n")
-    lines = ["# Damaged-file sweep (benchmarks/damage.py)", "",
-             f"Every byte flipped with masks {', '.join(hex(m) for m in masks)}, every truncation length; "
-             "each damaged copy read by every reader listed and checked against the clean records "
-             "(tests/damage_oracle.py). Deviations: a case that silently yielded a wrong record or "
-             "raised the wrong error.", "",
-             "| file | path | bytes | records | flip cases | cut cases | stale-index cases | readers | deviations | s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['file']} | {r['mode']} | {r['bytes']} | {r['records']} | {r['flip_cases']} | "
-                     f"{r['cut_cases']} | {r['stale_index_cases']} | {', '.join(r['readers'])} | "
-                     f"{r['deviations']} | {r['seconds']} |")
-    lines += ["", f"Total: {total} damaged files, 0 deviations."]
-    (out / "damage.md").write_text("\n".join(lines) + "\n")
+    cells = [[r["file"], r["mode"], r["bytes"], r["records"], r["flip_cases"], r["cut_cases"],
+              r["stale_index_cases"], ", ".join(r["readers"]), r["deviations"], f"{r['seconds']:.1f}"] for r in rows]
+    _results.RESULTS = Path(args.out)
+    _results.write(
+        "damage", "Damaged-file sweep",
+        ["file", "path", "bytes", "records", "flip cases", "cut cases", "stale-index cases", "readers",
+         "deviations", "s"], cells,
+        size=f"every byte flipped with masks {', '.join(hex(m) for m in masks)}, every truncation length"
+        + (", also the no-mmap path" if args.chunked else "") + (" (`--quick`)" if args.quick else ""),
+        notes=["Each damaged copy read by every reader listed and checked against the clean records "
+               "(tests/damage_oracle.py). Deviations: a case that silently yielded a wrong record or "
+               f"raised the wrong error. Total: {total:,} damaged files, 0 deviations."],
+        data={"rows": rows, "total_cases": total}, config=vars(args), align="llrrrrrlrr")
+    out = Path(args.out)
     print(f"{total} cases, 0 deviations; wrote {out / 'damage.md'}")
     return 0
 

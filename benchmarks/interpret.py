@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import _results  # noqa: E402
 from afkit import interpret as I  # noqa: E402
 from afkit import models, store, synth  # noqa: E402
 
@@ -33,7 +34,10 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--n-steps", type=int, default=16, help="Integrated Gradients steps")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="32 videos, 8 IG steps")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.videos, args.n_steps = 32, 8
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
@@ -86,6 +90,15 @@ def main(argv=None) -> int:
     print(f"afkit.interpret: {len(split)} videos, {pairs} (video, label) pairs, "
           f"{int(split.num_frames.sum())} frames; torch threads {args.threads}, CPU fp32")
     print(pd.DataFrame(rows).to_string(index=False))
+    _results.write(
+        "interpret", "Interpretability pass", ["step", "seconds", "pairs/s", "table rows"],
+        [[r["step"], f"{r['seconds']:.3f}", f"{r['pairs/s']:,.1f}", r["rows"] if r["rows"] is not None else "-"]
+         for r in rows],
+        size=f"{len(split)} test videos, {pairs} (video, label) pairs, {int(split.num_frames.sum()):,} frames, "
+        f"IG with {args.n_steps} steps" + (" (`--quick`)" if args.quick else ""),
+        notes=[f"Untrained cpu-size models (timings do not depend on the weights); torch threads {args.threads}, "
+               "CPU fp32, wall clock."],
+        data=rows, config=vars(args), align="lrrr")
     return 0
 
 

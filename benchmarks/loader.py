@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import _results
 from afkit import store as S
 from afkit.records import write_records
 
@@ -86,7 +87,10 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--frame-batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--quick", action="store_true", help="5,000 feature videos, 200 frame videos, 8 steps")
     a = p.parse_args(argv)
+    if a.quick:
+        a.videos, a.frame_videos, a.steps = 5000, 200, 8
     from afkit import models as M
 
     classes = M.PROFILES["cpu"].num_classes
@@ -115,12 +119,17 @@ def main(argv=None) -> int:
                          served, train_rate(model, batches, max(4, a.steps // 4))))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"\nloader vs training step ({a.videos} videos feature store, float16 mean_std; "
-          f"{a.frame_videos} videos frame store, 60..300 frames; torch threads {torch.get_num_threads()})\n")
-    print("| batches | model (cpu profile) | parameters | loader samples/s | train samples/s | loader / train |")
-    print("|---|---|---:|---:|---:|---:|")
-    for what, name, params, served, trained in rows:
-        print(f"| {what} | {name} | {params:,} | {served:,.0f} | {trained:,.0f} | {served / trained:.1f}x |")
+    cells = [[what, name, f"{params:,}", f"{served:,.0f}", f"{trained:,.0f}", f"{served / trained:.0f}x"]
+             for what, name, params, served, trained in rows]
+    _results.write(
+        "loader", "Loader vs training",
+        ["batches", "model (cpu profile)", "parameters", "loader samples/s", "training samples/s", "loader / training"],
+        cells, size=f"{a.videos:,} videos feature store (float16 mean_std), {a.frame_videos} videos frame store "
+        f"(60..300 frames), {a.steps} training steps" + (" (`--quick`)" if a.quick else ""),
+        notes=[f"Wall clock; torch threads {torch.get_num_threads()}. The loader must serve at least 10x "
+               "what a training step consumes."],
+        data=[dict(zip(("batches", "model", "parameters", "loader", "training"), r)) for r in rows],
+        config=vars(a), align="llrrrr")
     return 0
 
 

@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import _results  # noqa: E402
 from afkit import models as M  # noqa: E402
 
 
@@ -64,7 +65,10 @@ def main(argv=None) -> int:
     parser.add_argument("--paper-iters", type=int, default=2, help="timed forward passes at paper size")
     parser.add_argument("--frames", type=int, default=M.MAX_FRAMES, help="frames a video (frame-level models)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--quick", action="store_true", help="5 timed passes at cpu size, 1 at paper size")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.iters, args.paper_iters = 5, 1
 
     rows = []
     jobs = [(p, n) for p in args.profiles for n in args.names]
@@ -84,6 +88,19 @@ def main(argv=None) -> int:
     dtype = "bf16 autocast" if args.device == "cuda" else f"fp32, {torch.get_num_threads()} threads"
     print(f"device: {args.device} ({dtype}); batch {args.batch}; torch {torch.__version__}")
     print(table.to_string(index=False))
+    cells = [[r["model"], r["profile"], f"{r['params']:,}", f"{r['gflops_per_video']:.4g}",
+              f"{r['videos_per_s']:,.1f}", f"{r['gflop_per_s']:,.1f}"] for r in rows]
+    _results.write(
+        "models", "Models", ["model", "profile", "parameters", "GFLOPs / video (forward)", "videos/s (forward)",
+                             "GFLOP/s"], cells,
+        size=f"every registered model, profiles {', '.join(args.profiles)}, batch {args.batch}, "
+        f"{args.iters} timed passes at cpu size and {args.paper_iters} at paper size"
+        + (" (`--quick`)" if args.quick else ""),
+        notes=[f"Device {args.device} ({dtype}). Parameters and FLOPs are exact (see notebook 03 and "
+               "`python -m afkit params`); frame-level models at "
+               f"{args.frames} frames. The forward rates are the best of a few timings, wall clock. "
+               + ("" if args.device == "cuda" else "The GPU (bf16) is unmeasured: no GPU was lent to this run.")],
+        data=rows, config={k: v for k, v in vars(args).items()}, align="llrrrr")
     return 0
 
 

@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import _results
 from afkit import synth
 
 
@@ -22,7 +23,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--profiles", nargs="+", default=["smoke", "cpu"])
     ap.add_argument("--train", type=int, default=None, help="override train_videos")
+    ap.add_argument("--quick", action="store_true", help="smoke, and cpu with 2,000 train videos")
     a = ap.parse_args()
+    if a.quick:
+        a.profiles, a.train = ["smoke", "cpu"], 2000
     rows = []
     for name in a.profiles:
         d = Path(tempfile.mkdtemp(prefix=f"synth-{name}-"))
@@ -37,11 +41,16 @@ def main() -> None:
         videos = sum(c["videos"] for c in m["counts"].values())
         frames = sum(c["frames"] for c in m["counts"].values())
         rows.append((name, videos, frames, size / 2**20, dt, videos / dt, frames / dt, size / 2**20 / dt))
-    print(f"cpus={os.cpu_count()}")
-    print(f"| profile | videos | frames | MiB | seconds | videos/s | frames/s | MiB/s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.0f} | {r[4]:.1f} | {r[5]:.0f} | {r[6]:.0f} | {r[7]:.1f} |")
+    cells = [[r[0], f"{r[1]:,}", f"{r[2]:,}", f"{r[3]:.0f}", f"{r[4]:.1f}", f"{r[5]:,.0f}", f"{r[6]:,.0f}",
+              f"{r[7]:.1f}"] for r in rows]
+    _results.write("synth", "Generating the synthetic release",
+                   ["profile", "videos", "frames", "MiB", "seconds", "videos/s", "frames/s", "MiB/s"], cells,
+                   size=("profiles " + ", ".join(a.profiles)
+                         + (f", train videos overridden to {a.train:,}" if a.train else " at full size")
+                         + (" (`--quick`)" if a.quick else "")),
+                   notes=["Wall clock, one process, into a temporary folder (written to disk)."],
+                   data=[dict(zip(("profile", "videos", "frames", "mib", "seconds"), r[:5])) for r in rows],
+                   config={"profiles": a.profiles, "train": a.train})
 
 
 if __name__ == "__main__":

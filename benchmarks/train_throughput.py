@@ -24,6 +24,8 @@ import subprocess
 import sys
 import time
 
+import _results
+
 TRAIN_VIDEOS_2018 = 3_888_919  # train split of the 2018 release (video level)
 
 
@@ -108,11 +110,18 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=256, help="paper-size batch")
     p.add_argument("--cpu-batch", type=int, default=128, help="cpu-profile batch")
     p.add_argument("--skip-paper", action="store_true")
+    p.add_argument("--adamw", default="foreach,fused", help="AdamW implementations at paper size")
+    p.add_argument("--cpu-steps", type=int, default=50)
+    p.add_argument("--cpu-repeats", type=int, default=5)
+    p.add_argument("--quick", action="store_true",
+                   help="paper size with fused AdamW only, 2 timed steps once; cpu profile 20 steps twice")
     p.add_argument("--one", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.one:
         print(json.dumps(run_one(json.loads(args.one))))
         return 0
+    if args.quick:
+        args.steps, args.repeats, args.adamw, args.cpu_steps, args.cpu_repeats = 2, 1, "fused", 20, 2
 
     import torch
 
@@ -122,12 +131,13 @@ def main(argv=None) -> int:
     specs = []
     if not args.skip_paper:
         for model in ("fc_late", "attend_fusion"):
-            for adamw in ("foreach", "fused"):
+            for adamw in args.adamw.split(","):
                 specs.append({**base, "model": model, "profile": "paper", "adamw": adamw,
                               "batch": args.batch, "steps": args.steps})
     for model in ("fc_late", "fc_early", "fcrn_gated_late", "attend_fusion", "attend_fusion_frames"):
         specs.append({**base, "model": model, "profile": "cpu", "adamw": "fused",
-                      "batch": args.cpu_batch, "steps": 50, "repeats": 5, "frames": 100})
+                      "batch": args.cpu_batch, "steps": args.cpu_steps, "repeats": args.cpu_repeats,
+                      "frames": 100})
     results = []
     for spec in specs:
         results.append((spec, _child(spec)))
@@ -143,6 +153,7 @@ def main(argv=None) -> int:
         rows.append((spec["model"], spec["profile"], spec["adamw"], spec["batch"], r["params"],
                      r["samples_per_s"], r["peak_rss_gb"], frac))
 
+    gpu_note = "No GPU was lent to this run: the bf16 CUDA rows are unmeasured."
     if torch.cuda.is_available():
         gpu_rate = matmul_rate(1, n=8192, device="cuda")
         print(f"CUDA {torch.cuda.get_device_name()}: float32 mm {gpu_rate / 1e12:.1f} TFLOP/s")
@@ -152,12 +163,29 @@ def main(argv=None) -> int:
             hours = 20 * TRAIN_VIDEOS_2018 / r["samples_per_s"] / 3600
             print(f"  {model} paper bf16 batch 1024: {r['samples_per_s']:.0f} samples/s, "
                   f"20 epochs on {TRAIN_VIDEOS_2018:,} videos: {hours:.1f} h")
+            rows.append((model, "paper", "fused, bf16 CUDA", 1024, r["params"], r["samples_per_s"],
+                         r["peak_rss_gb"], r["samples_per_s"] * r["train_flops_per_sample"] / gpu_rate))
+        gpu_note = f"CUDA rows: {torch.cuda.get_device_name()}, fraction of its float32 mm rate."
 
     head = ("model", "profile", "AdamW", "batch", "params", "samples/s", "peak RSS GB", "of mm rate")
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---" for _ in head) + "|")
     for m, prof, adamw, b, n, sps, rss, frac in rows:
         print(f"| {m} | {prof} | {adamw} | {b} | {n:,} | {sps:,.0f} | {rss:.2f} | {frac:.0%} |")
+    _results.write(
+        "train_throughput", "Training throughput",
+        ["model", "profile", "AdamW", "batch", "parameters", "samples/s", "peak RSS (GB)", "of the matmul rate"],
+        [[m, prof, adamw, b, f"{n:,}", f"{sps:,.0f}", f"{rss:.2f}", f"{frac:.0%}"]
+         for m, prof, adamw, b, n, sps, rss, frac in rows],
+        size=(("cpu profile only" if args.skip_paper else
+               f"paper size ({args.adamw} AdamW) {args.steps} timed steps x {args.repeats}, after {args.warmup} warm-up")
+              + f"; cpu profile {args.cpu_steps} steps x {args.cpu_repeats}" + (" (`--quick`)" if args.quick else "")),
+        notes=[f"float32 `torch.mm` rate measured in the same run: {rate / 1e9:.0f} GFLOP/s ({args.threads} threads; "
+               "the best of before and after). Training FLOPs = 3 x the forward FLOPs. Wall clock, the best "
+               "of the repeats, one fresh process a row. " + gpu_note],
+        data=[dict(zip(("model", "profile", "adamw", "batch", "params", "samples_per_s", "peak_rss_gb",
+                        "of_mm_rate"), r)) for r in rows],
+        config={k: v for k, v in vars(args).items() if k != "one"}, align="lllrrrrr")
     return 0
 
 

@@ -370,3 +370,34 @@ def test_feature_stats_chunked(store):
     np.testing.assert_allclose(s2, x[:, cols].std(0), rtol=1e-5, atol=1e-6)
     with pytest.raises(KeyError, match="unknown columns"):
         S.feature_stats(store, ["std_video"])
+
+
+def test_frames_written_in_place_and_compacted_when_estimate_is_high(tmp_path):
+    """Frames go straight to their preallocated rows; a video whose labels take more bytes
+    than one frame makes the estimate from the record lengths too high (a gap), and the final
+    step then compacts: the store is the same as ever."""
+    rng = np.random.default_rng(1)
+    recs = [{"id": f"v{i}", "labels": np.arange(1000) if i == 1 else [i],
+             "rgb": rng.integers(0, 256, (t, 1024), dtype=np.uint8),
+             "audio": rng.integers(0, 256, (t, 128), dtype=np.uint8)} for i, t in enumerate((3, 5, 2))]
+    write_records(tmp_path / "train0000.tfrecord", recs[:2])
+    write_records(tmp_path / "train0001.tfrecord", recs[2:])
+    est = [S._frame_estimate(str(tmp_path / f"train000{k}.tfrecord")) for k in (0, 1)]
+    assert est == [3 + 6, 2]  # shard 0: 1872 bytes of labels count as one more frame
+    S.build(tmp_path / "s", pattern=str(tmp_path / "train*.tfrecord"), split="train", num_classes=1000,
+            frames=True, progress=False)
+    st = S.open_store(tmp_path / "s" / "train")
+    assert st.frames_rgb.shape == (10, 1024) and list(st.num_frames) == [3, 5, 2]
+    for i, r in enumerate(recs):
+        rgb, audio = st.frames(i)
+        assert np.array_equal(rgb, r["rgb"]) and np.array_equal(audio, r["audio"])
+    assert sorted(p.name for p in (tmp_path / "s" / "train").iterdir() if "frames_" in p.name) == \
+        ["frames_audio.npy", "frames_rgb.npy"]
+    assert S.verify(st.path)["videos"] == 3
+
+
+def test_parallel_frame_store_identical(data_dir, built, tmp_path):
+    """Two processes write their shards' frame rows into the same preallocated arrays."""
+    S.build(tmp_path / "w2", data_dir, splits=["train"], feature_set="mean_std", dtype="float32", frames=True,
+            progress=False, chunk=16, workers=2)
+    assert tree_bytes(tmp_path / "w2" / "train") == tree_bytes(built / "train")

@@ -185,3 +185,35 @@ def test_no_warning_on_clean_files(tf_fixtures):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(list(T.iter_records(tf_fixtures / "tf_video_2018.tfrecord", skip_corrupt=True))) == 7
+
+
+def _groups(path, **kw):
+    out = []
+    for buf, begins, lengths, recs, offsets in T.span_groups(path, **kw):
+        out += [(bytes(buf[b:b + n]), r, o) for b, n, r, o in zip(begins, lengths, recs, offsets)]
+    return out
+
+
+@pytest.mark.parametrize("use_mmap", [True, False])
+@pytest.mark.parametrize("name", ["damaged_truncated", "damaged_payload_flip", "damaged_length_flip",
+                                  "damaged_not_tfrecord", "damaged_empty", "tf_video_2018"])
+def test_span_groups_same_records_errors_and_skips_as_iter_spans(tf_fixtures, monkeypatch, use_mmap, name):
+    monkeypatch.setattr(T, "_USE_MMAP", use_mmap)
+    path = tf_fixtures / f"{name}.tfrecord"
+    want = [(bytes(buf[b:b + n]), r, o) for buf, b, n, r, o in T.iter_spans(path, allow_empty=True)] \
+        if name == "tf_video_2018" else None
+    if want is not None:
+        for group in (1, 3, 8192):
+            assert _groups(path, group=group) == want
+        return
+    with pytest.raises(CorruptRecordError) as a:
+        list(T.iter_spans(path))
+    with pytest.raises(CorruptRecordError) as b:
+        _groups(path, group=2)
+    assert str(a.value) == str(b.value)
+    s1, s2 = T.ReadStats(), T.ReadStats()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = [(bytes(buf[b:b + n]), r, o) for buf, b, n, r, o in T.iter_spans(path, skip_corrupt=True, stats=s1)]
+        two = _groups(path, group=2, skip_corrupt=True, stats=s2)
+    assert one == two and (s1.records, s1.skipped, s1.files) == (s2.records, s2.skipped, s2.files)
