@@ -628,7 +628,9 @@ def _build_split(out: Path, files: Sequence[str], config: BuildConfig | None, *,
             "frame_estimate": frame_estimates[i] if config.frames else 0, "frames_total": frames_total,
         })
 
-    ctx = _pool_context() if pending and config.workers > 1 else None  # before tqdm's thread
+    # processes in all (this one + pool workers): never more than the shards left to build
+    nproc = min(config.workers, len(pending))
+    ctx = _pool_context() if nproc > 1 else None  # before tqdm's thread
     bar = None
     if config.progress:
         from tqdm.auto import tqdm
@@ -636,7 +638,7 @@ def _build_split(out: Path, files: Sequence[str], config: BuildConfig | None, *,
         bar = tqdm(total=len(plan["sources"]), initial=len(markers), unit="shard",
                    desc=f"featurize {split or out.name}", dynamic_ncols=True)
     try:
-        if pending and config.workers == 1:
+        if pending and nproc == 1:
             for task in pending:
                 m = _build_part(task)
                 markers[m["index"]] = m
@@ -647,7 +649,6 @@ def _build_split(out: Path, files: Sequence[str], config: BuildConfig | None, *,
         elif pending:
             # `workers` processes in all: this one takes every n-th shard, n-1 pool workers the
             # others; the workers write their parts to disk and return only the small marker
-            nproc = min(config.workers, len(pending))
             for task in pending:
                 task["parent_pid"] = os.getpid()
             mine = pending[::nproc]

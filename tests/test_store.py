@@ -401,3 +401,13 @@ def test_parallel_frame_store_identical(data_dir, built, tmp_path):
     S.build(tmp_path / "w2", data_dir, splits=["train"], feature_set="mean_std", dtype="float32", frames=True,
             progress=False, chunk=16, workers=2)
     assert tree_bytes(tmp_path / "w2" / "train") == tree_bytes(built / "train")
+
+
+def test_more_workers_than_shards_left(tmp_path):
+    """workers=2 with a single shard to build is a serial build, not an empty process pool."""
+    from afkit import synth
+
+    data = tmp_path / "data"
+    synth.ensure_dataset(data, "smoke", 0, progress=False, train_videos=20, validate_videos=8, test_videos=8)
+    S.build(tmp_path / "s", data, feature_set="mean_std", splits=("validate",), workers=2, progress=False)
+    assert S.open_store(tmp_path / "s" / "validate").features.shape[0] == 8
