@@ -19,6 +19,7 @@ Outputs are tidy pandas tables:
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -167,6 +168,20 @@ def _trial(job: tuple) -> dict:
     return {"res": res, "scores": proto.score_run(out, store_dir), "run_dir": str(out)}
 
 
+def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """Pool initializer: a daemon thread ends this worker once ``parent`` is gone (the worker
+    is re-parented)."""
+    import threading
+    import time
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="afkit-parent-watch").start()
+
+
 def _map_trials(jobs: list, workers: int, progress: bool, desc: str) -> list:
     from tqdm.auto import tqdm
 
@@ -175,7 +190,11 @@ def _map_trials(jobs: list, workers: int, progress: bool, desc: str) -> list:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
+    # spawned workers (torch is not fork-safe) that end when this process does: a killed
+    # notebook leaves no orphan training (PR_SET_PDEATHSIG would fire when the executor's
+    # thread that started a worker ends, not the process)
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn"),
+                             initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(_trial, j) for j in jobs]
         for f in tqdm(futures, desc=desc, disable=not progress):
             f.result()  # raises the first failure, naming nothing lost: finished runs stay on disk

@@ -311,7 +311,7 @@ def _marker_path(parts: Path, index: int) -> Path:
     return parts / f"{index:05d}.done.json"
 
 
-def _set_parent_death_signal() -> None:
+def die_with_parent() -> None:
     """Linux: a pool worker dies with its parent (a SIGKILLed build leaves no orphan writing parts)."""
     try:
         import ctypes
@@ -665,7 +665,7 @@ def _build_split(out: Path, files: Sequence[str], config: BuildConfig | None, *,
 
             with warnings.catch_warnings():  # Python >= 3.12 warns of numpy's BLAS thread on fork
                 warnings.filterwarnings("ignore", ".*fork.*", DeprecationWarning)
-                pool = ctx.Pool(nproc - 1, initializer=_set_parent_death_signal)
+                pool = ctx.Pool(nproc - 1, initializer=die_with_parent)
             with pool:
                 results = pool.imap_unordered(_build_part, theirs)
                 for task in mine:
