@@ -42,10 +42,11 @@ def test_comparison_answer_flips():
     assert "FC late fusion is better beyond" in worse and "Attend-Fusion is better beyond" not in worse
     assert "Attend-Fusion is better beyond" in better and "FC late fusion is better beyond" not in better
     assert "the size-matched FC late fusion is better" in worse
-    assert "outside that margin" in worse
-    same = experiments.describe_comparison(_summary(0.78, 0.78, 0.70), _ci("attend_fusion", "fc_late", -0.002, -0.01, 0.01),
+    assert "The paper's claim fails here" in worse
+    assert "holds here and more" in better
+    same = experiments.describe_comparison(_summary(0.78, 0.78, 0.70), _ci("attend_fusion", "fc_late", -0.001, -0.002, 0.001),
                                            _ci("attend_fusion", m, 0.08, 0.07, 0.09))
-    assert "within that margin" in same and "not distinguishable" in same
+    assert "The paper's claim holds here:" in same and "not distinguishable" in same
     assert "Every arm learned" in same
     failed = experiments.describe_comparison(_summary(0.78, 0.78, 0.70, learned=False),
                                              _ci("attend_fusion", "fc_late", -0.002, -0.01, 0.01),
@@ -110,3 +111,10 @@ def test_learned_guard_is_the_documented_floor():
     floor = 0.30
     got = protocol.learned([0.1, 0.1, 0.0], [floor + protocol.LEARNED_MARGIN, floor + protocol.LEARNED_MARGIN - 1e-9, 0.9], floor)
     assert list(got) == [True, False, False]
+
+
+def test_claim_clause_reads_the_interval_against_the_paper():
+    assert "holds here and more" in experiments.claim_clause(1.0, 0.5, 1.5)
+    assert "holds here:" in experiments.claim_clause(0.0, -0.2, 0.2)
+    assert "fails here" in experiments.claim_clause(-2.0, -2.5, -1.5)
+    assert "inconclusive" in experiments.claim_clause(-0.5, -1.0, 0.1)
