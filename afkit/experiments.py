@@ -367,11 +367,12 @@ def learned_runs(grid: pd.DataFrame, summary: pd.DataFrame) -> tuple[pd.DataFram
 
 
 def with_paper_columns(summary: pd.DataFrame) -> pd.DataFrame:
-    """``summary`` plus the paper's reported F1 (%) and parameters, where the paper reports
-    them (real data; NaN elsewhere), in columns named ``paper_*``."""
+    """``summary`` plus the paper's reported F1 (%) and parameters on the rows of the paper's
+    own two models (the arms labelled ``attend_fusion`` and ``fc_late``; real data; NaN on
+    every other row, the size-matched variants included), in columns named ``paper_*``."""
     out = summary.copy()
     for col in ("paper_f1_pct", "paper_reported_params"):
-        out[col] = [PAPER.get(m, {}).get(col, np.nan) for m in out["model"]]
+        out[col] = [PAPER.get(lab, {}).get(col, np.nan) for lab in out["label"]]
     return out
 
 

@@ -142,6 +142,8 @@ def test_comparison_numbers_are_consistent(run):
     assert table.loc["fc_late", "paper_params"] == 341_204_524
     assert table.loc["attend_fusion", "paper_f1_pct"] == 75.64
     assert table.loc["fc_late", "paper_f1_pct"] == 75.96
+    others = [lab for lab in table.index if lab not in ("attend_fusion", "fc_late")]
+    assert table.loc[others, "paper_f1_pct"].isna().all()  # the paper's numbers on its own rows only
     result = json.loads((out / "results" / "04_comparison.json").read_text())
     for ci in (result["data"]["bootstrap"], result["data"]["bootstrap_matched"]):
         for m in ("gap", "micro_f1", "micro_f1_05"):
