@@ -63,11 +63,6 @@ class Spec:
         return hash(self.label)
 
 
-def specs(*models: str) -> list[Spec]:
-    """Specs for registered models with no overrides, labelled by their names."""
-    return [Spec(m, m) for m in models]
-
-
 def _meta_model(name: str, profile: str, num_classes: int | None = None, features: str | None = None,
                 **overrides):
     """Registered model ``name`` at ``profile`` built on the meta device (no memory), with
@@ -229,7 +224,9 @@ def run_grid(specs_: list[Spec], store_dir, runs_dir, profile: str, seeds=None, 
     num_classes = store_mod.open_store(Path(store_dir) / "train").num_classes
     job = (store_dir, runs_dir, profile, {**train_overrides})
     # stage 1: the search (biggest first, so that the pool ends evenly)
-    order = sorted(specs_, key=lambda s: -model_size(s, profile, num_classes)["flops"])
+    sizes = {s.label: model_size(s, profile, num_classes, features=job_features(s, profile, train_overrides))
+             for s in specs_}
+    order = sorted(specs_, key=lambda s: -sizes[s.label]["flops"])
     search = [(proto.with_lr(s, lr), protocol.tune_seed, *job[:3],
                {**job[3], **protocol.train_overrides(lr)}) for s in order for lr in protocol.lrs]
     found = _map_trials(search, workers, progress, "search")
@@ -247,22 +244,19 @@ def run_grid(specs_: list[Spec], store_dir, runs_dir, profile: str, seeds=None, 
             if k != protocol.tune_seed:
                 rest.append((proto.with_lr(s, lr), k, *job[:3], {**job[3], **protocol.train_overrides(lr)}))
     more = _map_trials(rest, workers, progress, "seeds")
-    rows, sizes = [], {}
+    rows = []
     by_label = {s.label: s for s in specs_}
+    paper = {s.label: paper_size(s) for s in specs_}
     for (spec, seed, *_), r in zip(search + rest, found + more):
         base = by_label[spec.label]
         res, sc = r["res"], r["scores"]
-        if spec.label not in sizes:
-            prof = model_size(base, profile, num_classes=num_classes, features=res["config"].get("features"))
-            paper = paper_size(base)
-            sizes[spec.label] = {"flops": prof["flops"], "paper_params": paper["params"],
-                                 "paper_flops": paper["flops"]}
         lr = spec.train["lr"]
         in_seeds = seed in (base.seeds or default_seeds) or seed == protocol.tune_seed
         rows.append({"label": spec.label, "model": spec.model, "seed": seed, "lr": lr,
                      "chosen": lr == chosen_lr[spec.label][0] and in_seeds,
                      "best_epoch": res.get("best_epoch"), "epochs_run": res.get("epochs_run"),
-                     "params": res["num_parameters"], **sizes[spec.label],
+                     "params": res["num_parameters"], "flops": sizes[spec.label]["flops"],
+                     "paper_params": paper[spec.label]["params"], "paper_flops": paper[spec.label]["flops"],
                      "val_gap": sc["val"]["gap"],
                      **{m: sc["test"].get(m) for m in METRIC_COLUMNS},
                      "micro_f1_tuned": sc["test_micro_f1_tuned"], "threshold": sc["threshold"],
@@ -273,6 +267,13 @@ def run_grid(specs_: list[Spec], store_dir, runs_dir, profile: str, seeds=None, 
     out = out.iloc[sorted(range(len(out)), key=lambda i: (rank[out["label"].iat[i]], out["seed"].iat[i],
                                                           out["lr"].iat[i]))]
     return out.reset_index(drop=True)
+
+
+def job_features(spec: Spec, profile: str, train_overrides: dict) -> str:
+    """The video-level feature set a spec's runs train on (its own, the call's, the profile's)."""
+    from afkit import train
+
+    return spec.train.get("features", train_overrides.get("features", train.PROFILES[profile]["features"]))
 
 
 def search_table(grid: pd.DataFrame) -> pd.DataFrame:
@@ -664,22 +665,6 @@ def vocabulary_summary(vocab: pd.DataFrame) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------- computed answers
-# Student's t quantile t_{0.975, df}, df = 1..10 (from any t table); df > 10 uses the normal 1.96
-# plus the first-order correction 2.4 / df, within 0.5% of the exact value.
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
-
-
-def seed_ci(grid: pd.DataFrame, metric: str) -> list[float]:
-    """Half-width of the 95% t-interval of ``metric``'s mean over seeds, per label (in the order
-    of :func:`summarize`): t_{0.975, n-1} * s / sqrt(n); NaN with one seed."""
-    out = []
-    for _, g in grid.groupby("label", sort=False):
-        n = len(g)
-        t = _T975[n - 2] if 2 <= n <= 11 else 1.96 + 2.4 / (n - 1)
-        out.append(float(t * g[metric].std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan"))
-    return out
-
-
 def describe_ablation(summary: pd.DataFrame, source: str = "synthetic") -> str:
     """Notebook 05's answer in prose, computed from its summary (test GAP, one seed an arm)."""
     s = summary.set_index("label")
