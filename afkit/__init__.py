@@ -4,7 +4,7 @@ Data flows one way through the package::
 
     tfrecord (framing, CRC32C) -> records (YouTube-8M schemas) -> synth (embedded data)
         -> features / store (MF+STD, memory-mapped) -> models / train -> metrics
-        -> interpret -> plots -> reproduce (notebooks, report)
+        -> interpret -> plots -> notebook (setup, outputs) -> report -> reproduce (papermill)
 
 The top-level names below are the stable public API; they are imported lazily so that
 ``import afkit`` stays cheap (reading records does not import torch).

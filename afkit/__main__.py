@@ -20,7 +20,7 @@ COMMANDS = {
     "eval": ("afkit.runs", "eval_main", "every metric of a trained run on a split"),
     "predict": ("afkit.runs", "predict_main", "write a submission CSV (VideoId,LabelConfidencePairs)"),
     "reproduce": ("afkit.reproduce", "main", "run every notebook with papermill and build the report"),
-    "notebooks": ("afkit.reproduce", "notebooks_main", "list every notebook with its parameters, types and defaults"),
+    "notebooks": ("afkit.notebook", "notebooks_main", "list every notebook with its parameters, types and defaults"),
     "check-report": ("afkit.report", "check_main", "fail if the published report is from a dirty tree or older afkit/, notebooks/"),
 }
 

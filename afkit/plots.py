@@ -16,7 +16,7 @@ Colours are fixed, so that a model family or a modality has the same colour in e
 Usage (in a notebook)::
 
     from afkit import plots
-    from afkit.reproduce import paths
+    from afkit.notebook import paths
     plots.set_style()
     fig = plots.plot_label_frequency(counts, source="synthetic")
     plots.save_figure(fig, "00_label_frequency", paths(out_dir).figures)

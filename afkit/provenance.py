@@ -91,10 +91,10 @@ def atomic_write_text(path, text: str) -> None:
 
 
 def _json_default(o):
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    if isinstance(o, np.ndarray):
+    if hasattr(o, "tolist"):  # numpy scalars and arrays (and tensors)
         return o.tolist()
+    if isinstance(o, os.PathLike):
+        return os.fspath(o)
     raise TypeError(f"not JSON serializable: {type(o).__name__}")
 
 
@@ -105,7 +105,7 @@ def _dumps(obj) -> str:
 
 
 def write_json(path, data) -> None:
-    """``data`` as indented JSON (numpy values converted), written atomically."""
+    """``data`` as indented JSON (numpy values and paths converted), written atomically."""
     atomic_write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
 
 

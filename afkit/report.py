@@ -1,9 +1,10 @@
 """The reproduction report (``OUT/REPORT.md`` + ``OUT/report.html``), read like a paper's results
-section, and the checks that it is what a reader should trust.
+section, and the check that it is what a reader should trust.
 
-:func:`build_report` writes, from the files of a reproduction run (``run.json``, ``results/``,
-``tables/``, ``figures/``): the data banner, a provenance line (commit, clean tree or not,
-:func:`timing_line`), a table of contents, then
+:func:`build_report` reads the files of a reproduction run (``run.json``, ``results/``,
+``tables/``, ``figures/``) and builds one document, a list of blocks (heading, paragraph,
+answer, table, figure, ...), rendered once to Markdown and once to HTML: the data banner, a
+provenance line (commit, clean tree or not, :func:`timing_line`), a table of contents, then
 
 - **Findings**: for every notebook that saved a computed answer (``results/NN_name.json`` with
   ``data["answer"]``, Markdown), that answer, its headline table (:data:`HEADLINE`, else its first
@@ -12,13 +13,11 @@ section, and the checks that it is what a reader should trust.
   every notebook's section: each table (a table longer than :data:`LONG_TABLE_ROWS` rows is
   summarised by its first rows and linked as CSV) and each figure.
 
-The HTML carries the same content as the Markdown; every table sits in a horizontally scrolling
-box, so no table widens the page.
-
-:func:`check_main` (``python -m afkit check-report [REPORT_DIR]``) fails when a published report
-was made from a dirty tree or from other afkit/ or notebooks/ files than the current ones.
-:func:`screenshot_report` and :func:`check_report_in_browser` look at the HTML through headless
-chromium.
+Every table of the HTML sits in a horizontally scrolling box, so no table widens the page.
+:func:`regenerate_command` and :func:`describe_failure` put a run record of ``run.json`` in
+words. :func:`check_main` (``python -m afkit check-report [REPORT_DIR]``) fails when a published
+report was made from a dirty tree or from other afkit/ or notebooks/ files than the current ones.
+The output folders are :func:`afkit.notebook.paths`'s; :mod:`afkit.browser` looks at the HTML.
 """
 
 from __future__ import annotations
@@ -27,19 +26,15 @@ import argparse
 import html
 import json
 import os
-import re
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from afkit import provenance
+from afkit.markup import (Answer, Callout, Contents, Document, Figure, Heading, NotebookIndex, Paragraph, RunTable,
+                          Status, render_html, render_markdown, slug, table_label)
+from afkit.notebook import REPO, notebook_title, paths
+
 FIGURE_FORMATS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
-TABLE_ROWS_SHOWN = 60   # a table is never printed past this many rows
-LONG_TABLE_ROWS = 30    # longer tables are summarised (first rows) and linked as CSV
-SUMMARY_ROWS = 10       # rows shown of a long table
 FINDINGS_COLUMNS = 8    # the findings show the first columns of a wide headline table, unless
 # it has these (the answer's columns: what it is, its size, its test scores), shown in this order
 FINDINGS_PREFERRED = ("label", "reading", "num_classes", "method", "model", "trained", "params", "head_share",
@@ -63,122 +58,10 @@ HEADLINE = {
 }
 
 
-# ---------------------------------------------------------------------------------- formatting
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        if v != v:
-            return ""
-        return f"{v:.4g}" if abs(v) < 1e6 else f"{v:,.0f}"
-    return str(v)
 
-
-def _markdown_table(df, max_rows: int = TABLE_ROWS_SHOWN) -> str:
-    shown = df.head(max_rows)
-
-    def cell(v) -> str:
-        return _fmt(v).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cell(c) for c in shown.columns) + " |",
-             "|" + "|".join("---" for _ in shown.columns) + "|"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in shown.itertuples(index=False)]
-    if len(df) > max_rows:
-        lines.append(f"\n*first {max_rows} of {len(df)} rows*")
-    return "\n".join(lines)
-
-
-def _html_table(df, table_id: str, max_rows: int = TABLE_ROWS_SHOWN) -> str:
-    shown = df.head(max_rows)
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
-    body = "\n".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
-                     for row in shown.itertuples(index=False))
-    note = (f'<p class="note">first {max_rows} of {len(df)} rows</p>' if len(df) > max_rows else "")
-    return (f'<div class="scroll"><table id="{html.escape(table_id)}" class="data"><thead><tr>{head}</tr></thead>'
-            f"<tbody>\n{body}\n</tbody></table></div>{note}")
-
-
-def _inline_code(text: str) -> str:
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", html.escape(text))
-
-
-def _inline(text: str) -> str:
-    """Markdown inline spans as HTML: `code`, **bold**, *italic*, [text](url); the rest escaped."""
-    parts = re.split(r"(`[^`]+`)", text)
-    out = []
-    for part in parts:
-        if len(part) > 1 and part.startswith("`") and part.endswith("`"):
-            out.append(f"<code>{html.escape(part[1:-1])}</code>")
-            continue
-        h = html.escape(part, quote=False)
-        h = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", h)
-        h = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"<em>\1</em>", h)
-        h = re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", lambda m: f'<a href="{html.escape(m.group(2))}">{m.group(1)}</a>', h)
-        out.append(h)
-    return "".join(out)
-
-
-def markdown_to_html(text: str) -> str:
-    """The Markdown of a notebook's answer as HTML: paragraphs, bullet and numbered lists, pipe
-    tables, headings (as ``h4``) and the inline spans of :func:`_inline`."""
-    blocks, cur = [], []
-    for line in str(text).splitlines():
-        if line.strip():
-            cur.append(line.rstrip())
-        elif cur:
-            blocks.append(cur)
-            cur = []
-    if cur:
-        blocks.append(cur)
-    out = []
-    for block in blocks:
-        if all(re.match(r"\s*[-*+] ", ln) or (ln.startswith("  ") and i) for i, ln in enumerate(block)):
-            items = []
-            for ln in block:
-                if re.match(r"\s*[-*+] ", ln):
-                    items.append(re.sub(r"^\s*[-*+] ", "", ln))
-                else:
-                    items[-1] += " " + ln.strip()
-            out.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + "</ul>")
-        elif all(re.match(r"\s*\d+[.)] ", ln) or (ln.startswith("  ") and i) for i, ln in enumerate(block)):
-            items = []
-            for ln in block:
-                if re.match(r"\s*\d+[.)] ", ln):
-                    items.append(re.sub(r"^\s*\d+[.)] ", "", ln))
-                else:
-                    items[-1] += " " + ln.strip()
-            out.append("<ol>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + "</ol>")
-        elif len(block) >= 2 and all(ln.lstrip().startswith("|") for ln in block) \
-                and re.fullmatch(r"\s*\|?[\s:|-]+\|?\s*", block[1]):
-            def cells(ln):
-                return [c.strip() for c in re.split(r"(?<!\\)\|", ln.strip().strip("|"))]
-            head = "".join(f"<th>{_inline(c)}</th>" for c in cells(block[0]))
-            body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in cells(ln)) + "</tr>"
-                           for ln in block[2:])
-            out.append(f'<div class="scroll"><table class="data answer"><thead><tr>{head}</tr></thead>'
-                       f"<tbody>{body}</tbody></table></div>")
-        elif block[0].startswith("#"):
-            out.append(f"<h4>{_inline(block[0].lstrip('#').strip())}</h4>")
-            if block[1:]:
-                out.append("<p>" + _inline(" ".join(block[1:])) + "</p>")
-        elif all(ln.startswith(">") for ln in block):
-            out.append("<blockquote><p>" + _inline(" ".join(ln.lstrip("> ") for ln in block)) + "</p></blockquote>")
-        else:
-            out.append("<p>" + _inline(" ".join(ln.strip() for ln in block)) + "</p>")
-    return "\n".join(out)
-
-
-def slug(text: str, seen: dict | None = None) -> str:
-    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens (``-1``,
-    ``-2`` ... appended to a repeat when ``seen`` is passed)."""
-    s = re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
-    if seen is not None:
-        n = seen.get(s, 0)
-        seen[s] = n + 1
-        if n:
-            s = f"{s}-{n}"
-    return s
-
-
-def _seconds(s) -> str:
+# -------------------------------------------------------------------------------- formatting
+def format_seconds(s) -> str:
+    """A duration for a reader: ``42.0 s`` below two minutes, else ``25 min 03 s``."""
     if s is None:
         return "n/a"
     s = float(s)
@@ -192,26 +75,32 @@ def _rel(p) -> str:
         return str(p)
 
 
-def _banner(meta: dict) -> tuple[str, str]:
-    """(Markdown, HTML) of the data banner."""
-    source = meta.get("data_source")
-    if source == "synthetic":
-        text = ("Every number and figure in this report was computed on afkit's **synthetic** data "
-                "set (generated in the YouTube-8M release format), not on the real YouTube-8M. "
-                "They show how the code and the models behave; they are not YouTube-8M scores and "
-                "must not be compared with the paper's numbers as if they were.")
-        cls = "banner synthetic"
-    elif source == "real":
-        text = f"Data: the YouTube-8M release at `{meta.get('data_dir')}`."
-        cls = "banner real"
-    else:
-        text = ("The data source of this run was not recorded: treat every number as coming from "
-                "unknown data.")
-        cls = "banner unknown"
-    return f"> **Data.** {text}", f'<div class="{cls}"><strong>Data.</strong> {_inline(text)}</div>'
+def findings_columns(df) -> list:
+    """The columns of a headline table shown in the findings: all of a narrow table; of a wide
+    one, those of :data:`FINDINGS_PREFERRED` it has (``model`` dropped beside ``label``), else
+    its first :data:`FINDINGS_COLUMNS`."""
+    cols = list(df.columns)
+    if len(cols) <= FINDINGS_COLUMNS:
+        return cols
+    chosen = [c for c in FINDINGS_PREFERRED if c in cols]
+    if "label" in chosen and "model" in chosen:
+        chosen.remove("model")
+    if len(chosen) < 3:
+        return cols[:FINDINGS_COLUMNS]
+    return chosen[:FINDINGS_MAX_COLUMNS]
 
 
-# -------------------------------------------------------------------------------------- timing
+def _load_table(path: Path):
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path), None
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as e:
+        return None, str(e)
+
+
+
+# ------------------------------------------------------------------------------------ timing
 def _machine_words(m: dict) -> str:
     if not m:
         return "an unrecorded machine"
@@ -247,161 +136,123 @@ def timing_line(run_json) -> str:
     return f"{head}; {how}."
 
 
-def run_folders(out_dir) -> dict[str, int]:
-    """The finished training runs under ``OUT/runs`` (``results.json`` files): relative path ->
-    modification time (ns). Compare two snapshots with :func:`count_reuse`."""
-    runs = Path(out_dir) / "runs"
-    if not runs.is_dir():
-        return {}
-    return {str(p.relative_to(runs)): p.stat().st_mtime_ns for p in runs.rglob("results.json")}
+
+# ------------------------------------------------------------------------------ run records
+def regenerate_command(meta: dict, notebook: str | None = None) -> str:
+    """The command that regenerates a notebook's outputs (or the whole run)."""
+    cmd = f"python -m afkit reproduce --profile {meta.get('profile', 'cpu')}"
+    if notebook:
+        cmd += f" --notebooks {notebook[:2]}"
+    if meta.get("seed") is not None and meta.get("seed") != 0:
+        cmd += f" --seed {meta['seed']}"
+    for key, flag in (("data_dir", "--data-dir"), ("out_dir", "--out"), ("notebooks_dir", "--notebooks-dir")):
+        value, default = meta.get(key), meta.get(f"default_{key}")
+        if value and value != default:
+            cmd += f" {flag} {_rel(value)}"
+    return cmd
 
 
-def count_reuse(before: dict, after: dict) -> tuple[int, int]:
-    """(reused, trained): finished runs left untouched by a reproduction, and those it wrote."""
-    reused = sum(1 for k, t in after.items() if before.get(k) == t)
-    return reused, len(after) - reused
+def describe_failure(record: dict) -> str:
+    """One line naming the notebook, the cell and the error of a failed run record."""
+    e = record["error"]
+    where = f"cell {e['cell']}" if e.get("cell") else "before any cell ran"
+    if e.get("exec_count"):
+        where += f" (In [{e['exec_count']}])"
+    first = f" `{e['first_line']}`" if e.get("first_line") else ""
+    return f"{record['name']}: {record['status']} at {where}{first}: {e['ename']}: {e['evalue']}"
 
 
 # ------------------------------------------------------------------------------------- report
-_CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:1100px;margin:0 auto;
-padding:1.2em 1.5em;color:#222;line-height:1.45;overflow-wrap:break-word}
-h1{margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
-.banner{padding:.8em 1em;border-radius:6px;margin:1em 0;border:1px solid}
-.banner.synthetic{background:#fff4e5;border-color:#e69f00}
-.banner.real{background:#e8f4fb;border-color:#0072b2} .banner.unknown{background:#eee;border-color:#999}
-.scroll{overflow-x:auto;max-width:100%}
-table.data,table.meta{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.9em}
-table.data th,table.data td,table.meta th,table.meta td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
-table.data th,table.meta th{background:#f3f3f3} table.meta td,table.meta th{text-align:left}
-table.meta td{overflow-wrap:anywhere} table.answer td,table.answer th{text-align:left}
-figure{margin:1em 0} figure img{max-width:100%;height:auto;border:1px solid #eee}
-figcaption{font-size:.9em;color:#444} code{background:#f3f3f3;padding:0 .25em;border-radius:3px;overflow-wrap:anywhere}
-.ok{color:#096b2e;font-weight:bold} .failed,.timeout{color:#b00020;font-weight:bold}
-.error{background:#fdecee;border-left:4px solid #b00020;padding:.5em 1em} .note{color:#666;font-size:.85em}
-.answer-text{background:#f6f8fa;border-left:4px solid #0072b2;padding:.2em 1em;margin:.6em 0}
-nav.toc{background:#fafafa;border:1px solid #e3e3e3;border-radius:6px;padding:.4em 1em;margin:1em 0}
-nav.toc ul{margin:.2em 0;padding-left:1.4em} nav.toc ul ul{column-width:24em;column-gap:2em}
-nav.toc li li{break-inside:avoid} .provenance{font-size:.95em}
-"""
+class _RunFiles:
+    """The files of a reproduction run as the report sees them: which notebook wrote each (by
+    ``run.json``), the report's sections, the computed answers, and links relative to the
+    report's folder ``dest`` (images from ``fig_dir``)."""
+
+    def __init__(self, out, dest: Path, fig_dir: Path):
+        self.out, self.dest, self.fig_dir = out, dest, fig_dir
+        self.meta = json.loads(out.run_json.read_text()) if out.run_json.exists() else {}
+        self.runs: dict = self.meta.get("notebooks", {})
+        self.files = sorted(str(p.relative_to(out.root)) for d in (out.figures, out.tables, out.results)
+                            if d.is_dir() for p in d.iterdir() if p.is_file())
+        self.owner = {f: name for name, rec in sorted(self.runs.items()) for f in rec.get("outputs", [])}
+        self.sections = [(name, self.runs[name]) for name in sorted(self.runs)]
+        self.orphans = [f for f in self.files if f not in self.owner]
+        if self.orphans:
+            self.sections.append(("Other outputs" if self.runs else "Outputs", None))
+
+    def written_by(self, name: str) -> list[str]:
+        return [f for f in self.files if self.owner.get(f) == name]
+
+    def files_of(self, name: str, rec) -> list[str]:
+        """A section's files: those its notebook wrote, or for the last section those none did."""
+        return self.written_by(name) if rec is not None else self.orphans
+
+    def csv_link(self, f: str) -> str:
+        target = self.dest / f if (self.dest / f).exists() else self.out.root / f
+        return os.path.relpath(target, self.dest)
+
+    def figures(self, files: list[str]) -> dict[str, tuple[str | None, list[str]]]:
+        """stem -> (the image shown, links to its other formats), relative to the report."""
+        stems: dict[str, list[str]] = {}
+        for f in files:
+            if f.startswith("figures/") and f.lower().endswith(FIGURE_FORMATS):
+                stems.setdefault(Path(f).stem, []).append(f)
+        rel = (lambda g: os.path.relpath(self.fig_dir / Path(g).name, self.dest))
+        out = {}
+        for stem, group in stems.items():
+            shown = next((g for g in group if g.lower().endswith((".png", ".jpg", ".jpeg", ".svg"))), None)
+            out[stem] = (rel(shown) if shown else None), [rel(g) for g in group if g != shown]
+        return out
+
+    def title_of(self, rec) -> str | None:
+        """The title of a run record's notebook (its input, else its executed copy), if readable."""
+        for key in ("input", "output"):
+            p = rec.get(key) if rec else None
+            if p:
+                p = Path(p) if Path(p).is_absolute() else self.out.root / p
+                if p.exists():
+                    try:
+                        return notebook_title(p)
+                    except Exception:  # an unreadable notebook: the report goes on without its title
+                        return None
+        return None
+
+    def answers(self) -> list[tuple[str, str, str]]:
+        """(notebook, results file, answer) of every ``results/*.json`` with ``data.answer``."""
+        found = []
+        for f in self.files:
+            if f.startswith("results/") and f.endswith(".json"):
+                try:
+                    res = json.loads((self.out.root / f).read_text())
+                except (OSError, json.JSONDecodeError):
+                    continue
+                answer = (res.get("data") or {}).get("answer") if isinstance(res, dict) else None
+                if isinstance(answer, str) and answer.strip():
+                    found.append((self.owner.get(f) or Path(f).stem, f, answer))
+        return found
 
 
-def findings_columns(df) -> list:
-    """The columns of a headline table shown in the findings: all of a narrow table; of a wide
-    one, those of :data:`FINDINGS_PREFERRED` it has (``model`` dropped beside ``label``), else
-    its first :data:`FINDINGS_COLUMNS`."""
-    cols = list(df.columns)
-    if len(cols) <= FINDINGS_COLUMNS:
-        return cols
-    chosen = [c for c in FINDINGS_PREFERRED if c in cols]
-    if "label" in chosen and "model" in chosen:
-        chosen.remove("model")
-    if len(chosen) < 3:
-        return cols[:FINDINGS_COLUMNS]
-    return chosen[:FINDINGS_MAX_COLUMNS]
+def _tables(files: list[str]) -> list[str]:
+    return [f for f in files if f.startswith("tables/") and f.endswith(".csv")]
 
 
-def _load_table(path: Path):
-    import pandas as pd
-
-    try:
-        return pd.read_csv(path), None
-    except (pd.errors.EmptyDataError, pd.errors.ParserError) as e:
-        return None, str(e)
-
-
-class _Doc:
-    """Markdown and HTML written side by side (the same content in both)."""
-
-    def __init__(self):
-        self.md: list[str] = []
-        self.ht: list[str] = []
-        self.toc: list[tuple[int, str, str]] = []  # (level, text, anchor)
-        self._seen: dict = {}
-        self.n_table = 0
-
-    def heading(self, level: int, text: str, *, code: bool = False, toc: bool = True) -> str:
-        """A heading (``code``: the text is an identifier, shown as code); returns its anchor."""
-        anchor = slug(text, self._seen)
-        self.md += [f"{'#' * level} {'`' + text + '`' if code else text}", ""]
-        inner = f"<code>{html.escape(text)}</code>" if code else html.escape(text)
-        self.ht.append(f'<h{level} id="{html.escape(anchor)}">{inner}</h{level}>')
-        if toc:
-            self.toc.append((level, text, anchor))
-        return anchor
-
-    def para(self, md: str, ht: str | None = None, cls: str | None = None) -> None:
-        self.md += [md, ""]
-        c = f' class="{cls}"' if cls else ""
-        self.ht.append(f"<p{c}>{ht if ht is not None else _inline(md)}</p>")
-
-    def table(self, df, *, rel_csv: str, file: str, cmd: str | None, columns: list | None = None,
-              details_anchor: str | None = None) -> None:
-        """A CSV table: the whole table up to :data:`LONG_TABLE_ROWS` rows, else its first
-        :data:`SUMMARY_ROWS` rows and a link to the CSV; ``columns`` keeps those columns."""
-        self.n_table += 1
-        shown = df
-        notes = []
-        if columns is not None and len(columns) < len(df.columns):
-            shown = df[list(columns)]
-            notes.append(f"{len(columns)} of {len(df.columns)} columns")
-        long = len(df) > LONG_TABLE_ROWS
-        rows = SUMMARY_ROWS if long else len(df)
-        body_md = _markdown_table(shown, max_rows=max(rows, 1)).split("\n\n*first")[0]
-        body_ht = _html_table(shown, f"table-{self.n_table}", max_rows=max(rows, 1)).split('<p class="note">first')[0]
-        if long:
-            notes.insert(0, f"first {rows} of {len(df)} rows")
-        what = f"{len(df)} rows" + (f" ({', '.join(notes)})" if notes else "")
-        md_note = f"*{what}; file [`{file}`]({rel_csv})"
-        ht_note = f'{html.escape(what)}; file <a href="{html.escape(rel_csv)}"><code>{html.escape(file)}</code></a>'
-        if details_anchor and notes:
-            md_note += f"; every column in [Details](#{details_anchor})"
-            ht_note += f'; every column in <a href="#{html.escape(details_anchor)}">Details</a>'
-        if cmd:
-            md_note += f"; regenerate: `{cmd}`"
-            ht_note += f"; regenerate: <code>{html.escape(cmd)}</code>"
-        self.md += [body_md, "", md_note + "*", ""]
-        self.ht.append(body_ht + f'<p class="note">{ht_note}</p>')
-
-    def figure(self, stem: str, shown: str | None, links: list[str], cmd: str | None) -> None:
-        self.md.append(f"**Figure `{stem}`**")
-        self.ht.append(f"<figure><p><strong>Figure <code>{html.escape(stem)}</code></strong></p>")
-        if shown:
-            self.md += ["", f"![{stem}]({shown})", ""]
-            self.ht.append(f'<img src="{html.escape(shown)}" alt="{html.escape(stem)}" loading="eager">')
-        also = (" Also: " + ", ".join(f"[{Path(x).suffix[1:]}]({x})" for x in links) + ".") if links else ""
-        also_h = (" Also: " + ", ".join(f'<a href="{html.escape(x)}">{html.escape(Path(x).suffix[1:])}</a>'
-                                        for x in links) + ".") if links else ""
-        regen = f"Regenerate: `{cmd}`." if cmd else ""
-        regen_h = f"Regenerate: <code>{html.escape(cmd)}</code>." if cmd else ""
-        self.md += [f"*{regen}{also}*" if (regen or also) else "", ""]
-        self.ht.append(f"<figcaption>{regen_h}{also_h}</figcaption></figure>")
+def _data_banner(meta: dict) -> Callout:
+    source = meta.get("data_source")
+    if source == "synthetic":
+        text = ("Every number and figure in this report was computed on afkit's **synthetic** data "
+                "set (generated in the YouTube-8M release format), not on the real YouTube-8M. "
+                "They show how the code and the models behave; they are not YouTube-8M scores and "
+                "must not be compared with the paper's numbers as if they were.")
+    elif source == "real":
+        text = f"Data: the YouTube-8M release at `{meta.get('data_dir')}`."
+    else:
+        text = ("The data source of this run was not recorded: treat every number as coming from "
+                "unknown data.")
+        source = "unknown"
+    return Callout("Data", text, f"banner {source}", markdown=True)
 
 
-def _toc(doc: _Doc) -> tuple[list[str], str]:
-    md = ["**Contents**", ""]
-    ht = ['<nav class="toc"><strong>Contents</strong><ul>']
-    level_open = 2
-    first = True
-    for level, text, anchor in doc.toc:
-        if level > 3:
-            continue
-        indent = "  " * (level - 2)
-        md.append(f"{indent}- [{text}](#{anchor})")
-        if level > level_open:
-            ht.append("<ul>")
-        elif level < level_open:
-            ht.append("</li></ul></li>")
-        elif not first:
-            ht.append("</li>")
-        level_open = level
-        first = False
-        ht.append(f'<li><a href="#{html.escape(anchor)}">{html.escape(text)}</a>')
-    ht.append("</li>" + "</ul></li>" * (level_open - 2) + "</ul></nav>")
-    return md + [""], "".join(ht)
-
-
-def _provenance(meta: dict) -> tuple[str, str] | None:
+def _provenance(meta: dict) -> Paragraph | None:
     if not meta:
         return None
     sha = meta.get("git_sha")
@@ -410,8 +261,87 @@ def _provenance(meta: dict) -> tuple[str, str] | None:
         clean = not str(sha).endswith("+dirty")
     state = "not recorded" if clean is None else ("clean tree" if clean else "**dirty tree** (uncommitted changes)")
     commit = f"commit `{str(sha).removesuffix('+dirty')[:12]}`" if sha else "an unrecorded commit"
-    text = f"Made from {commit}, {state}; profile `{meta.get('profile', '?')}`. " + timing_line(meta)
-    return text, _inline(text)
+    return Paragraph(f"Made from {commit}, {state}; profile `{meta.get('profile', '?')}`. " + timing_line(meta),
+                     cls="provenance")
+
+
+def _finding(doc: Document, run: _RunFiles, name: str, res_file: str, answer: str, details_anchor: dict) -> None:
+    """A computed answer with its headline table (a column subset when wide) and figure."""
+    recorded = name in run.runs
+    doc.heading(3, run.title_of(run.runs.get(name)) or f"{name}: the computed answer")
+    doc.add(Answer(answer))
+    files = run.written_by(name) if recorded else [f for f in run.files if Path(f).stem.startswith(name[:3])]
+    table_stem, fig_stem = HEADLINE.get(name, HEADLINE.get(Path(res_file).stem, (None, None)))
+    tables = _tables(files)
+    table = next((f for f in tables if Path(f).stem == table_stem), tables[0] if tables else None)
+    cmd = regenerate_command(run.meta, name) if recorded else None
+    anchor = details_anchor.get(name if recorded else "Other outputs" if run.runs else "Outputs")
+    if table:
+        df, _ = _load_table(run.out.root / table)
+        if df is not None:
+            doc.add(table_label(Path(table).stem))
+            doc.table(df, rel_csv=run.csv_link(table), file=table, cmd=None, columns=findings_columns(df),
+                      details_anchor=anchor)
+    figures = run.figures(files)
+    fig = fig_stem if fig_stem in figures else next(iter(figures), None)
+    if fig:
+        doc.add(Figure(fig, *figures[fig], cmd))
+
+
+def _run_rows(meta: dict) -> list[tuple[str, str]]:
+    """The Details' run table: commit, tree, hashes, profile, data, time, machine, command."""
+    mach = meta.get("machine", {})
+    clean = meta.get("tree_clean")
+    rows = [("git commit", meta.get("git_sha")),
+            ("tree", None if clean is None else ("clean" if clean else "dirty (uncommitted changes)")),
+            ("source hash (afkit/, notebooks/)", f"`{meta['source_hash']}`" if meta.get("source_hash") else None),
+            ("training code hash", f"`{meta['code_hash']}`" if meta.get("code_hash") else None),
+            ("profile", meta.get("profile")),
+            ("seed", meta.get("seed")), ("device", meta.get("device")),
+            ("data", f"{meta.get('data_source', 'unknown')} ({_rel(meta['data_dir'])})" if meta.get("data_dir") else None),
+            ("started (UTC)", meta.get("started")), ("total time", format_seconds(meta.get("seconds")) if meta else None),
+            ("training runs", None if meta.get("reused_runs") is None else
+             f"{meta['reused_runs']} reused, {meta.get('trained_runs', 0)} trained"),
+            ("machine", ", ".join(str(x) for x in (mach.get("cpu"), f"{mach.get('cores')} cores" if mach.get("cores") else None,
+                                                   mach.get("memory"), mach.get("gpu") or ("no GPU" if mach else None)) if x)),
+            ("OS / Python", f"{mach.get('os')} / Python {mach.get('python')}" if mach.get("os") else None),
+            ("versions", ", ".join(f"{k} {v}" for k, v in mach.get("versions", {}).items()) or None),
+            ("command", f"`{meta['command']}`" if meta.get("command") else None)]
+    return [(k, v) for k, v in rows if v not in (None, "")]
+
+
+def _section(doc: Document, run: _RunFiles, name: str, rec, link_notebooks: bool) -> None:
+    """A notebook's section of the Details (or that of the files no notebook wrote): status, for
+    a failure the cell and error, the regenerating command, every table and figure."""
+    files = run.files_of(name, rec)
+    cmd = regenerate_command(run.meta, name if rec is not None else None)
+    doc.heading(3, name)
+    if rec is not None:
+        nb_title = run.title_of(rec)
+        if nb_title:
+            doc.add(Paragraph(f"*{nb_title}*"))
+        executed = None
+        if link_notebooks and rec.get("output") and (run.out.root / rec["output"]).exists():
+            executed = rec["output"], os.path.relpath(run.out.root / rec["output"], run.dest)
+        doc.add(Status(rec["status"], format_seconds(rec.get("seconds")), cmd, executed))
+        if rec.get("error"):
+            doc.add(Callout("Failed", describe_failure(rec), "error", markdown=False))
+    else:
+        doc.add(Paragraph(f"Regenerate: `{cmd}`"))
+    for f in _tables(files):
+        doc.add(table_label(Path(f).stem))
+        df, err = _load_table(run.out.root / f)
+        if df is None:
+            doc.add(Paragraph(f"(unreadable CSV: {err})", f"unreadable CSV: {html.escape(err)}", cls="error"))
+            continue
+        doc.table(df, rel_csv=run.csv_link(f), file=f, cmd=cmd)
+    for stem, (shown, links) in run.figures(files).items():
+        doc.add(Figure(stem, shown, links, cmd))
+    results = [f for f in files if f.startswith("results/")]
+    if results:
+        doc.add(Paragraph("Results files: " + ", ".join(f"`{f}`" for f in results)))
+    if rec is not None and not files:
+        doc.add(Paragraph("*(no figures or tables)*", "(no figures or tables)", cls="note"))
 
 
 def build_report(out_dir, *, dest_dir=None, figures_dir=None, link_notebooks: bool = True,
@@ -427,214 +357,43 @@ def build_report(out_dir, *, dest_dir=None, figures_dir=None, link_notebooks: bo
     links), so a published report can point at the repository's ``figures/``; tables link to
     ``DEST/tables/`` where it holds the CSV (a published report), else to ``OUT/tables/``.
     """
-    from afkit.reproduce import describe_failure, notebook_title, paths, regenerate_command
-
     out = paths(out_dir, create=False)
     if not out.root.is_dir():
         raise FileNotFoundError(f"output folder {out.root} does not exist")
     dest = Path(dest_dir).resolve() if dest_dir is not None else out.root
     dest.mkdir(parents=True, exist_ok=True)
-    fig_dir = Path(figures_dir).resolve() if figures_dir is not None else out.figures
-    meta = json.loads(out.run_json.read_text()) if out.run_json.exists() else {}
-    runs: dict = meta.get("notebooks", {})
-
-    all_files = sorted(str(p.relative_to(out.root)) for d in (out.figures, out.tables, out.results)
-                       if d.is_dir() for p in d.iterdir() if p.is_file())
-    owner: dict[str, str] = {}
-    for name, rec in sorted(runs.items()):
-        for f in rec.get("outputs", []):
-            owner[f] = name
-    sections = [(name, runs[name]) for name in sorted(runs)]
-    orphans = [f for f in all_files if f not in owner]
-    if orphans:
-        sections.append(("Other outputs" if runs else "Outputs", None))
-
-    def csv_link(f: str) -> str:
-        target = dest / f if (dest / f).exists() else out.root / f
-        return os.path.relpath(target, dest)
-
-    def figure_group(files: list[str]) -> dict[str, list[str]]:
-        stems: dict[str, list[str]] = {}
-        for f in files:
-            if f.startswith("figures/") and f.lower().endswith(FIGURE_FORMATS):
-                stems.setdefault(Path(f).stem, []).append(f)
-        return stems
-
-    def figure_links(group: list[str]) -> tuple[str | None, list[str]]:
-        shown = next((g for g in group if g.lower().endswith((".png", ".jpg", ".jpeg", ".svg"))), None)
-        others = [g for g in group if g != shown]
-        rel = (lambda g: os.path.relpath(fig_dir / Path(g).name, dest))
-        return (rel(shown) if shown else None), [rel(g) for g in others]
-
-    def files_of(name: str, rec) -> list[str]:
-        return [f for f in all_files if owner.get(f) == name] if rec is not None else orphans
-
-    def title_of(name: str, rec) -> str | None:
-        for key in ("input", "output"):
-            p = rec.get(key) if rec else None
-            if p:
-                p = Path(p) if Path(p).is_absolute() else out.root / p
-                if p.exists():
-                    try:
-                        return notebook_title(p)
-                    except Exception:  # an unreadable notebook: the report goes on without its title
-                        return None
-        return None
-
-    # the computed answers: results/*.json with data.answer
-    answers = []
-    for f in all_files:
-        if f.startswith("results/") and f.endswith(".json"):
-            try:
-                res = json.loads((out.root / f).read_text())
-            except (OSError, json.JSONDecodeError):
-                continue
-            answer = (res.get("data") or {}).get("answer") if isinstance(res, dict) else None
-            if isinstance(answer, str) and answer.strip():
-                answers.append((owner.get(f) or Path(f).stem, f, answer))
-
-    doc = _Doc()
-    # anchors of the details' sections are fixed before the findings link to them
-    details_anchor = {}
-    reserve = _Doc()
+    run = _RunFiles(out, dest, Path(figures_dir).resolve() if figures_dir is not None else out.figures)
+    # the anchors of the details' sections, fixed before the findings link to them
+    seen: dict = {}
     for h in ("Findings", "Details", "Run", "Notebooks"):
-        reserve.heading(2, h)
-    for name, _ in sections:
-        details_anchor[name] = reserve.heading(3, name)
+        slug(h, seen)
+    details_anchor = {name: slug(name, seen) for name, _ in run.sections}
 
-    # ---- findings
+    doc = Document()
     doc.heading(2, "Findings")
+    answers = run.answers()
     if not answers:
-        doc.para("*No notebook saved a computed answer (`results/NN_name.json` with `data.answer`).*")
+        doc.add(Paragraph("*No notebook saved a computed answer (`results/NN_name.json` with `data.answer`).*"))
     for name, res_file, answer in answers:
-        rec = runs.get(name)
-        nb_title = title_of(name, rec)
-        doc.heading(3, nb_title or f"{name}: the computed answer")
-        doc.md += [answer.strip(), ""]
-        doc.ht.append(f'<div class="answer-text">{markdown_to_html(answer)}</div>')
-        files = [f for f in all_files if owner.get(f) == name] if name in runs else \
-            [f for f in all_files if Path(f).stem.startswith(name[:3])]
-        table_stem, fig_stem = HEADLINE.get(name, HEADLINE.get(Path(res_file).stem, (None, None)))
-        tables = [f for f in files if f.startswith("tables/") and f.endswith(".csv")]
-        table = next((f for f in tables if Path(f).stem == table_stem), tables[0] if tables else None)
-        cmd = regenerate_command(meta, name) if name in runs else None
-        anchor = details_anchor.get(name if name in runs else "Other outputs" if runs else "Outputs")
-        if table:
-            df, err = _load_table(out.root / table)
-            if df is not None:
-                doc.md += [f"**Table `{Path(table).stem}`**", ""]
-                doc.ht.append(f"<p><strong>Table <code>{html.escape(Path(table).stem)}</code></strong></p>")
-                doc.table(df, rel_csv=csv_link(table), file=table, cmd=None, columns=findings_columns(df),
-                          details_anchor=anchor)
-        stems = figure_group(files)
-        fig = fig_stem if fig_stem in stems else next(iter(stems), None)
-        if fig:
-            shown, links = figure_links(stems[fig])
-            doc.figure(fig, shown, links, cmd)
-
-    # ---- details
+        _finding(doc, run, name, res_file, answer, details_anchor)
     doc.heading(2, "Details")
-    mach = meta.get("machine", {})
-    clean = meta.get("tree_clean")
-    rows = [("git commit", meta.get("git_sha")),
-            ("tree", None if clean is None else ("clean" if clean else "dirty (uncommitted changes)")),
-            ("source hash (afkit/, notebooks/)", f"`{meta['source_hash']}`" if meta.get("source_hash") else None),
-            ("training code hash", f"`{meta['code_hash']}`" if meta.get("code_hash") else None),
-            ("profile", meta.get("profile")),
-            ("seed", meta.get("seed")), ("device", meta.get("device")),
-            ("data", f"{meta.get('data_source', 'unknown')} ({_rel(meta['data_dir'])})" if meta.get("data_dir") else None),
-            ("started (UTC)", meta.get("started")), ("total time", _seconds(meta.get("seconds")) if meta else None),
-            ("training runs", None if meta.get("reused_runs") is None else
-             f"{meta['reused_runs']} reused, {meta.get('trained_runs', 0)} trained"),
-            ("machine", ", ".join(str(x) for x in (mach.get("cpu"), f"{mach.get('cores')} cores" if mach.get("cores") else None,
-                                                   mach.get("memory"), mach.get("gpu") or ("no GPU" if mach else None)) if x)),
-            ("OS / Python", f"{mach.get('os')} / Python {mach.get('python')}" if mach.get("os") else None),
-            ("versions", ", ".join(f"{k} {v}" for k, v in mach.get("versions", {}).items()) or None),
-            ("command", f"`{meta['command']}`" if meta.get("command") else None)]
-    rows = [(k, v) for k, v in rows if v not in (None, "")]
+    rows = _run_rows(run.meta)
     if rows:
         doc.heading(3, "Run")
-        doc.md += ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows] + [""]
-        doc.ht.append('<div class="scroll"><table class="meta">' + "".join(
-            f"<tr><th>{html.escape(k)}</th><td>{_inline_code(str(v))}</td></tr>" for k, v in rows) + "</table></div>")
-    if runs:
+        doc.add(RunTable(rows))
+    if run.runs:
         doc.heading(3, "Notebooks")
-        doc.md += ["| notebook | status | time | regenerate |", "|---|---|---|---|"]
-        trs = []
-        for name, rec in sections:
-            if rec is None:
-                continue
-            cmd = regenerate_command(meta, name)
-            a = details_anchor[name]
-            doc.md.append(f"| [{name}](#{a}) | {rec['status']} | {_seconds(rec.get('seconds'))} | `{cmd}` |")
-            trs.append(f'<tr><td><a href="#{html.escape(a)}">{html.escape(name)}</a></td>'
-                       f'<td class="{html.escape(rec["status"])}">{html.escape(rec["status"])}</td>'
-                       f"<td>{_seconds(rec.get('seconds'))}</td><td><code>{html.escape(cmd)}</code></td></tr>")
-        doc.md.append("")
-        doc.ht.append('<div class="scroll"><table class="meta"><thead><tr><th>notebook</th><th>status</th>'
-                      "<th>time</th><th>regenerate</th></tr></thead><tbody>" + "".join(trs) + "</tbody></table></div>")
+        doc.add(NotebookIndex([(name, details_anchor[name], rec["status"], format_seconds(rec.get("seconds")),
+                                regenerate_command(run.meta, name)) for name, rec in run.sections if rec is not None]))
+    for name, rec in run.sections:
+        _section(doc, run, name, rec, link_notebooks)
 
-    for name, rec in sections:
-        files = files_of(name, rec)
-        cmd = regenerate_command(meta, name if rec is not None else None)
-        doc.heading(3, name)
-        if rec is not None:
-            nb_title = title_of(name, rec)
-            if nb_title:
-                doc.para(f"*{nb_title}*")
-            status = rec["status"]
-            nb_link_md = nb_link = ""
-            if link_notebooks and rec.get("output") and (out.root / rec["output"]).exists():
-                rel = os.path.relpath(out.root / rec["output"], dest)
-                nb_link_md = f" Executed notebook: [{rec['output']}]({rel})."
-                nb_link = f' Executed notebook: <a href="{html.escape(rel)}">{html.escape(rec["output"])}</a>.'
-            doc.para(f"**{status}** in {_seconds(rec.get('seconds'))}. Regenerate: `{cmd}`{nb_link_md}",
-                     f'<span class="{html.escape(status)}">{html.escape(status)}</span> in '
-                     f"{_seconds(rec.get('seconds'))}. Regenerate: <code>{html.escape(cmd)}</code>.{nb_link}")
-            if rec.get("error"):
-                msg = describe_failure(rec)
-                doc.md += [f"> **Failed.** {msg}", ""]
-                doc.ht.append(f'<div class="error"><strong>Failed.</strong> {html.escape(msg)}</div>')
-        else:
-            doc.para(f"Regenerate: `{cmd}`")
-        for f in [f for f in files if f.startswith("tables/") and f.endswith(".csv")]:
-            stem = Path(f).stem
-            doc.md += [f"**Table `{stem}`**", ""]
-            doc.ht.append(f"<p><strong>Table <code>{html.escape(stem)}</code></strong></p>")
-            df, err = _load_table(out.root / f)
-            if df is None:
-                doc.md += [f"(unreadable CSV: {err})", ""]
-                doc.ht.append(f"<p class='error'>unreadable CSV: {html.escape(err)}</p>")
-                continue
-            doc.table(df, rel_csv=csv_link(f), file=f, cmd=cmd)
-        for stem, group in figure_group(files).items():
-            shown, links = figure_links(group)
-            doc.figure(stem, shown, links, cmd)
-        results = [f for f in files if f.startswith("results/")]
-        if results:
-            doc.para("Results files: " + ", ".join(f"`{f}`" for f in results))
-        if rec is not None and not files:
-            doc.para("*(no figures or tables)*", "(no figures or tables)", cls="note")
-
-    md = [f"# {title}", ""]
-    ht = [f"<h1>{html.escape(title)}</h1>"]
-    b_md, b_html = _banner(meta)
-    md += [b_md, ""]
-    ht.append(b_html)
-    prov = _provenance(meta)
-    if prov:
-        md += [prov[0], ""]
-        ht.append(f'<p class="provenance">{prov[1]}</p>')
-    toc_md, toc_ht = _toc(doc)
-    md += toc_md + doc.md
-    ht += [toc_ht] + doc.ht
-
-    md_path = dest / "REPORT.md"
-    html_path = dest / "report.html"
-    md_path.write_text("\n".join(md).rstrip() + "\n")
-    html_path.write_text("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                         f"<meta name=\"viewport\" content=\"width=device-width\"><title>{html.escape(title)}</title>"
-                         f"<style>{_CSS}</style></head><body>\n" + "\n".join(ht) + "\n</body></html>\n")
+    prov = _provenance(run.meta)
+    blocks = [Heading(1, title), _data_banner(run.meta), *([prov] if prov else []), Contents(doc.headings()),
+              *doc.blocks]
+    md_path, html_path = dest / "REPORT.md", dest / "report.html"
+    provenance.atomic_write_text(md_path, render_markdown(blocks))
+    provenance.atomic_write_text(html_path, render_html(blocks, title))
     return md_path, html_path
 
 
@@ -693,98 +452,3 @@ def check_main(argv=None) -> int:
     return 0
 
 
-# -------------------------------------------------------------------------------------- browser
-def find_chromium() -> str | None:
-    """Path of a chromium/chrome executable (``$CHROMIUM`` first), or None."""
-    env = os.environ.get("CHROMIUM")
-    if env and shutil.which(env):
-        return shutil.which(env)
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-_CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                   "--allow-file-access-from-files", "--hide-scrollbars", "--mute-audio")
-
-
-def _chromium(args: list[str], timeout: float) -> subprocess.CompletedProcess:
-    exe = find_chromium()
-    if exe is None:
-        raise FileNotFoundError("chromium is not installed (Debian: apt-get install -y chromium)")
-    with tempfile.TemporaryDirectory(prefix="afkit-chromium-") as profile:
-        cmd = [exe, *_CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise TimeoutError(f"chromium did not finish within {timeout:g} s") from None
-    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
-
-
-def screenshot_report(html_path, png_path=None, *, window: str = "1280,900", timeout: float = 90) -> Path:
-    """Screenshot of the first screen of ``html_path`` (headless chromium) as ``png_path``
-    (default ``report.png`` beside it); raises FileNotFoundError without chromium."""
-    html_path = Path(html_path).resolve()
-    png = Path(png_path).resolve() if png_path else html_path.with_suffix(".png")
-    if png.exists():
-        png.unlink()
-    proc = _chromium([f"--screenshot={png}", f"--window-size={window}", "--virtual-time-budget=5000",
-                      html_path.as_uri()], timeout)
-    if not png.exists() or png.stat().st_size == 0:
-        raise RuntimeError(f"chromium wrote no screenshot (exit {proc.returncode}): {proc.stderr[-500:]}")
-    return png
-
-
-_CHECK_SCRIPT = """<script>
-window.addEventListener('load', function () {
-  var imgs = Array.prototype.map.call(document.images, function (i) {
-    return {src: i.getAttribute('src'), complete: i.complete, width: i.naturalWidth, height: i.naturalHeight};
-  });
-  var tables = Array.prototype.map.call(document.querySelectorAll('table'), function (t) {
-    var body = t.querySelectorAll('tbody tr').length;
-    return {id: t.id, cls: t.className, rows: body, height: t.getBoundingClientRect().height};
-  });
-  var page = {scroll_width: document.documentElement.scrollWidth, inner_width: window.innerWidth};
-  var pre = document.createElement('pre');
-  pre.id = 'afkit-browser-check';
-  var text = document.body.innerText;
-  pre.textContent = 'AFKIT-' + 'CHECK' + JSON.stringify({images: imgs, tables: tables, page: page, text: text})
-    + 'AFKIT-' + 'END';
-  document.body.appendChild(pre);
-});
-</script>"""
-
-
-def check_report_in_browser(html_path, *, window: str = "1280,900", timeout: float = 90) -> dict:
-    """Loads ``html_path`` in headless chromium (a ``window`` of that size) and reports what a
-    reader's browser sees.
-
-    Returns ``{"images": [{src, complete, width, height}], "tables": [{id, cls, rows, height}],
-    "page": {scroll_width, inner_width}, "text": the page's visible text}`` with ``width`` =
-    ``naturalWidth`` (0 for an image that failed to load) and ``rows`` the number of body rows;
-    ``scroll_width`` above ``inner_width`` means something widens the page. The page is loaded
-    from a sibling copy with a probe script (so that relative links resolve exactly as for the
-    report), which is removed afterwards.
-    """
-    html_path = Path(html_path).resolve()
-    text = html_path.read_text()
-    if "</body>" not in text:
-        raise ValueError(f"{html_path} has no </body>")
-    probe = html_path.with_name(f".afkit-check-{os.getpid()}-{html_path.name}")
-    probe.write_text(text.replace("</body>", _CHECK_SCRIPT + "</body>", 1))
-    try:
-        proc = _chromium([f"--window-size={window}", "--virtual-time-budget=10000", "--dump-dom",
-                          probe.as_uri()], timeout)
-    finally:
-        probe.unlink(missing_ok=True)
-    m = re.search(r'<pre id="afkit-browser-check">AFKIT-CHECK(.*?)AFKIT-END</pre>', proc.stdout, re.S)
-    if not m:
-        raise RuntimeError(f"the probe did not run in chromium (exit {proc.returncode}): {proc.stderr[-800:]}")
-    return json.loads(html.unescape(m.group(1)))

@@ -1,40 +1,28 @@
-"""One command reproduces everything: papermill over ``notebooks/``, then a report.
+"""One command reproduces everything: papermill over ``notebooks/``, then the report.
 
 ``python -m afkit reproduce --profile cpu`` (see :func:`main`):
 
-1. makes sure the data exist: the embedded synthetic set is generated into ``--data-dir`` (by
-   ``afkit.synth.ensure_dataset``) unless that directory already holds a real release;
-2. runs every ``notebooks/NN_*.ipynb`` in name order with papermill (one subprocess per notebook,
-   a kernel spec pointing at this very interpreter, ``--timeout`` seconds per notebook), with a
-   progress bar over notebooks; the executed copies go to ``OUT/notebooks/``. A failed notebook
-   is reported by name and cell and the others still run; the command exits 1 if any failed;
+1. makes sure the data exist: the embedded synthetic set is generated into ``--data-dir``
+   (:func:`afkit.notebook.ensure_data`) unless that directory already holds a real release;
+2. runs every ``notebooks/NN_*.ipynb`` in name order with papermill (:func:`run_notebook`: one
+   subprocess per notebook, a kernel spec pointing at this very interpreter, ``--timeout``
+   seconds per notebook), with a progress bar over notebooks; the executed copies go to
+   ``OUT/notebooks/``. A failed notebook is reported by name and cell and the others still run;
+   the command exits 1 if any failed;
 3. writes ``OUT/run.json`` (git SHA, ``tree_clean``, ``source_hash`` of afkit/ + notebooks/,
-   ``code_hash``, profile, seed, machine, total seconds, ``reused_runs`` / ``trained_runs``,
-   seconds and status per notebook, the files each notebook wrote) and the report (built by
-   :mod:`afkit.report`) ``OUT/REPORT.md`` + ``OUT/report.html`` (+ a screenshot of its first
-   screen, ``OUT/report.png``, where chromium is installed);
-4. with ``--publish`` (the default for the ``cpu`` profile) copies the figures to the repository's
-   ``figures/`` and the report to ``report/``, the rendered results readers see on GitHub.
+   ``code_hash``, profile, seed, :func:`machine`, total seconds, ``reused_runs`` /
+   ``trained_runs``, seconds and status per notebook, the files each notebook wrote) and the
+   report (:func:`afkit.report.build_report`) ``OUT/REPORT.md`` + ``OUT/report.html`` (+ a
+   screenshot of its first screen, ``OUT/report.png``, where chromium is installed);
+4. with ``--publish`` (the default for the ``cpu`` profile) copies the figures to the
+   repository's ``figures/`` and the report to ``report/`` (:func:`publish`), the rendered
+   results readers see on GitHub, and regenerates the README's results block
+   (:func:`update_readme`).
 
-Output convention (the notebooks follow it; :func:`paths` builds it)::
-
-    OUT/
-      figures/NAME.png, NAME.svg   afkit.plots.save_figure(fig, NAME, paths(out_dir).figures)
-      tables/NAME.csv              save_table(df, NAME, out_dir)   (one table, header row)
-      results/NAME.json            save_result(NAME, data, out_dir, profile=..., seed=...)
-      notebooks/NN_name.ipynb      the executed notebooks (with outputs)
-      logs/NN_name.log             papermill's output per notebook
-      kernels/                     the kernel spec papermill uses (this interpreter)
-      run.json                     run metadata (what the report is built from)
-      REPORT.md, report.html, report.png
-
-Names start with the notebook's number (``00_label_frequency``) so that figures of different
-notebooks never collide; the report attributes each file to the notebook run that wrote it.
-
-Every notebook has a cell tagged ``parameters`` assigning the literals ``profile``, ``data_dir``,
-``store_dir``, ``out_dir``, ``seed``, ``device``; papermill injects this command's values after it.
-:func:`check_notebook` enforces that and the repository's rules (stored without outputs, no
-function or class defined in a notebook).
+The output folders follow :func:`afkit.notebook.paths`. :func:`check_notebook` enforces the
+repository's rules on a stored notebook (no outputs, one ``parameters`` cell assigning
+:data:`afkit.notebook.PARAMETERS` literals, no function or class defined). :func:`notebooks_main`
+is ``python -m afkit notebooks``: every notebook's parameters.
 """
 
 from __future__ import annotations
@@ -44,7 +32,6 @@ import ast
 import json
 import os
 import platform
-import re
 import shutil
 import signal
 import subprocess
@@ -55,16 +42,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-# the report lives in afkit.report; re-exported here for the callers of reproduce.build_report & co.
-from afkit.report import (  # noqa: E402,F401
-    _CSS, FIGURE_FORMATS, TABLE_ROWS_SHOWN, _banner, _fmt, _html_table, _inline_code, _markdown_table, _seconds,
-    build_report, check_report_in_browser, find_chromium, screenshot_report, timing_line)
+from afkit import provenance
+from afkit.browser import find_chromium, screenshot_report
+from afkit.notebook import NOTEBOOKS_DIR, PARAMETERS, REPO, OutPaths, ensure_data, find_notebooks, paths
+from afkit.report import build_report, describe_failure, format_seconds, timing_line
 
-REPO = Path(__file__).resolve().parents[1]
-NOTEBOOKS_DIR = REPO / "notebooks"
-PARAMETERS = ("profile", "data_dir", "store_dir", "out_dir", "seed", "device")
 KERNEL_NAME = "afkit-python3"
-NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[\w\-]+\.ipynb$")
 
 
 @dataclass(frozen=True)
@@ -83,94 +66,8 @@ PROFILES = {
 }
 
 
-# ---------------------------------------------------------------------------- output convention
-@dataclass(frozen=True)
-class OutPaths:
-    """The output folders of a reproduction run (see the module docstring)."""
-
-    root: Path
-    figures: Path
-    tables: Path
-    results: Path
-    notebooks: Path
-    logs: Path
-    kernels: Path
-    run_json: Path
-
-
-def paths(out_dir, create: bool = True) -> OutPaths:
-    """The output folders under ``out_dir``; ``create`` makes figures/, tables/ and results/."""
-    root = Path(out_dir).expanduser().resolve()
-    p = OutPaths(root=root, figures=root / "figures", tables=root / "tables",
-                 results=root / "results", notebooks=root / "notebooks", logs=root / "logs",
-                 kernels=root / "kernels", run_json=root / "run.json")
-    if create:
-        for d in (p.figures, p.tables, p.results):
-            d.mkdir(parents=True, exist_ok=True)
-    return p
-
-
-def _check_name(name: str) -> None:
-    if not name or not re.fullmatch(r"[\w\-.]+", name) or name.startswith("."):
-        raise ValueError(f"output name must be a plain file stem (letters, digits, _-.), got {name!r}")
-
-
-def save_table(df, name: str, out_dir) -> Path:
-    """Writes ``df`` as ``OUT/tables/NAME.csv`` (no index column: reset it first to keep it)."""
-    _check_name(name)
-    if len(df.columns) == 0:
-        raise ValueError(f"table {name!r} has no columns")
-    path = paths(out_dir).tables / f"{name}.csv"
-    df.to_csv(path, index=False)
-    return path
-
-
-def save_result(name: str, data: dict, out_dir, *, profile: str, seed: int, config=None) -> Path:
-    """Writes ``OUT/results/NAME.json``: ``data`` plus provenance (config, profile, seed, git SHA,
-    versions, UTC time), as every afkit results file does."""
-    _check_name(name)
-    from dataclasses import asdict, is_dataclass
-
-    from afkit.train import git_sha, versions
-
-    if is_dataclass(config):
-        config = asdict(config)
-    record = {"name": name, "profile": profile, "seed": seed, "config": config,
-              "git_sha": git_sha(REPO), "versions": versions(),
-              "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "data": data}
-    path = paths(out_dir).results / f"{name}.json"
-    path.write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
-    return path
-
-
-def _json_default(o):
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"{type(o).__name__} is not JSON serializable")
-
 
 # ------------------------------------------------------------------------------------ notebooks
-def find_notebooks(notebooks_dir=NOTEBOOKS_DIR, select: str | None = None) -> list[Path]:
-    """``NN_*.ipynb`` in ``notebooks_dir`` in name order; ``select`` = ``"00,02"`` keeps those numbers
-    (an unknown number is an error)."""
-    nb_dir = Path(notebooks_dir)
-    if not nb_dir.is_dir():
-        raise FileNotFoundError(f"notebooks directory {nb_dir} does not exist")
-    found = sorted(p for p in nb_dir.iterdir() if NOTEBOOK_PATTERN.match(p.name))
-    if select:
-        wanted = [s.strip() for s in select.split(",") if s.strip()]
-        by_number = {p.name[:2]: p for p in found}
-        unknown = [w for w in wanted if w.zfill(2) not in by_number and w not in {p.stem for p in found}]
-        if unknown:
-            raise ValueError(f"no notebook numbered {', '.join(unknown)} in {nb_dir}; have "
-                             f"{', '.join(p.stem for p in found) or 'none'}")
-        keep = {w.zfill(2) if w.zfill(2) in by_number else w for w in wanted}
-        found = [p for p in found if p.name[:2] in keep or p.stem in keep]
-    return found
-
-
 def check_notebook(path) -> list[str]:
     """The rule violations of a stored notebook (an empty list when it is clean).
 
@@ -363,15 +260,6 @@ def run_notebook(nb_path, out: OutPaths, parameters: dict, timeout_s: float | No
     return record
 
 
-def describe_failure(record: dict) -> str:
-    """One line naming the notebook, the cell and the error of a failed run record."""
-    e = record["error"]
-    where = f"cell {e['cell']}" if e.get("cell") else "before any cell ran"
-    if e.get("exec_count"):
-        where += f" (In [{e['exec_count']}])"
-    first = f" `{e['first_line']}`" if e.get("first_line") else ""
-    return f"{record['name']}: {record['status']} at {where}{first}: {e['ename']}: {e['evalue']}"
-
 
 def _snapshot(out: OutPaths) -> dict[str, tuple[int, int]]:
     snap = {}
@@ -384,17 +272,19 @@ def _snapshot(out: OutPaths) -> dict[str, tuple[int, int]]:
     return snap
 
 
-# ------------------------------------------------------------------------------------- metadata
-def data_source(data_dir) -> str:
-    """``"synthetic"`` (afkit's generated set, complete or interrupted), ``"real"`` (release files
-    without afkit's marks) or ``"missing"``."""
-    d = Path(data_dir)
-    # afkit.synth's marks: ground_truth/, synth_manifest.json (written last), .synth_in_progress
-    if (d / "ground_truth").is_dir() or (d / "synth_manifest.json").exists() or (d / ".synth_in_progress").exists():
-        return "synthetic"
-    if any((d / sub).is_dir() and any((d / sub).glob("*.tfrecord")) for sub in ("video", "frame")):
-        return "real"
-    return "missing"
+def run_folders(out_dir) -> dict[str, int]:
+    """The finished training runs under ``OUT/runs`` (``results.json`` files): relative path ->
+    modification time (ns). Compare two snapshots with :func:`count_reuse`."""
+    runs = Path(out_dir) / "runs"
+    if not runs.is_dir():
+        return {}
+    return {str(p.relative_to(runs)): p.stat().st_mtime_ns for p in runs.rglob("results.json")}
+
+
+def count_reuse(before: dict, after: dict) -> tuple[int, int]:
+    """(reused, trained): finished runs left untouched by a reproduction, and those it wrote."""
+    reused = sum(1 for k, t in after.items() if before.get(k) == t)
+    return reused, len(after) - reused
 
 
 def machine() -> dict:
@@ -432,34 +322,6 @@ def machine() -> dict:
             "gpu": gpu, "python": platform.python_version(), "versions": versions}
 
 
-def _git_sha() -> str | None:
-    try:
-        from afkit.train import git_sha
-    except Exception:  # torch missing: report without it rather than fail the run
-        return None
-    return git_sha(REPO)
-
-
-def regenerate_command(meta: dict, notebook: str | None = None) -> str:
-    """The command that regenerates a notebook's outputs (or the whole run)."""
-    cmd = f"python -m afkit reproduce --profile {meta.get('profile', 'cpu')}"
-    if notebook:
-        cmd += f" --notebooks {notebook[:2]}"
-    if meta.get("seed") is not None and meta.get("seed") != 0:
-        cmd += f" --seed {meta['seed']}"
-    for key, flag in (("data_dir", "--data-dir"), ("out_dir", "--out"), ("notebooks_dir", "--notebooks-dir")):
-        value, default = meta.get(key), meta.get(f"default_{key}")
-        if value and value != default:
-            cmd += f" {flag} {_rel(value)}"
-    return cmd
-
-
-def _rel(p) -> str:
-    try:
-        return str(Path(p).resolve().relative_to(REPO))
-    except ValueError:
-        return str(p)
-
 
 # ------------------------------------------------------------------------------------------ main
 def _parser() -> argparse.ArgumentParser:
@@ -487,17 +349,6 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
-def ensure_data(data_dir: Path, profile: str, seed: int) -> str:
-    """Generates the embedded synthetic set into ``data_dir`` unless it holds a real release;
-    returns :func:`data_source` afterwards."""
-    if data_source(data_dir) == "real":
-        return "real"
-    from afkit import synth  # lazy: only when the data must be made
-
-    synth.ensure_dataset(data_dir, profile, seed)
-    return data_source(data_dir)
-
-
 def publish(out_dir, publish_dir) -> tuple[Path, Path]:
     """Copies ``OUT/figures/*`` to ``PUBLISH/figures/``, ``OUT/results/*.json``,
     ``OUT/tables/*.csv`` and ``run.json`` to ``PUBLISH/report/``, writes the report (linking those
@@ -523,7 +374,7 @@ def publish(out_dir, publish_dir) -> tuple[Path, Path]:
     paths_ = build_report(out.root, dest_dir=report, figures_dir=figs, link_notebooks=False)
     readme = pub / "README.md"
     if readme.exists():
-        readme.write_text(update_readme(readme.read_text(), report))
+        provenance.atomic_write_text(readme, update_readme(readme.read_text(), report))
     return paths_
 
 
@@ -547,8 +398,6 @@ def results_markdown(report_dir) -> str:
     data = res["data"]
     summary = pd.DataFrame(data["summary"])
     synthetic = run.get("data_source", "synthetic") == "synthetic"
-    from afkit.report import timing_line
-
     scratch = report_dir / SCRATCH_RUN
     scratch_line = (f"From scratch (every training run trained; kept as [report/{SCRATCH_RUN}]"
                     f"(report/{SCRATCH_RUN})): {timing_line(scratch)} "
@@ -617,9 +466,6 @@ def main(argv=None) -> int:
 
     from tqdm.auto import tqdm
 
-    from afkit import provenance
-    from afkit.report import count_reuse, run_folders
-
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     runs_before = run_folders(out.root)
@@ -653,7 +499,7 @@ def main(argv=None) -> int:
             "store_dir": str(store_dir), "out_dir": str(out.root), "data_source": source,
             "default_data_dir": str(defaults["data_dir"]), "default_out_dir": str(defaults["out_dir"]),
             "notebooks_dir": str(Path(args.notebooks_dir).resolve()), "default_notebooks_dir": str(NOTEBOOKS_DIR),
-            "git_sha": _git_sha(), "started": started.isoformat(timespec="seconds"),
+            "git_sha": provenance.git_sha(REPO), "started": started.isoformat(timespec="seconds"),
             "seconds": round(time.perf_counter() - t0, 1), "machine": machine(),
             "command": "python -m afkit reproduce " + " ".join(argv if argv is not None else sys.argv[1:]),
             "notebooks": records}
@@ -666,7 +512,7 @@ def main(argv=None) -> int:
     meta["source_files"] = source_files
     meta["code_hash"] = provenance.code_hash()
     meta["reused_runs"], meta["trained_runs"] = count_reuse(runs_before, run_folders(out.root))
-    out.run_json.write_text(json.dumps(meta, indent=2) + "\n")
+    provenance.write_json(out.run_json, meta)
     md_path, html_path = build_report(out.root)
     print(f"reproduce: report {md_path} and {html_path}")
     if not args.no_screenshot:
@@ -687,236 +533,9 @@ def main(argv=None) -> int:
         for rec in failures:
             print(f"  {describe_failure(rec)}", file=sys.stderr)
         return 1
-    print(f"reproduce: all {len(notebooks)} notebook(s) ran in {_seconds(meta['seconds'])}")
+    print(f"reproduce: all {len(notebooks)} notebook(s) ran in {format_seconds(meta['seconds'])}")
     return 0
 
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-# --------------------------------------------------------------------------- notebook setup
-@dataclass(frozen=True)
-class Context:
-    """What a notebook's one setup call resolves (see :func:`setup`)."""
-
-    profile: str
-    seed: int
-    device: str
-    data_dir: Path
-    store_dir: Path
-    out_dir: Path
-    out: OutPaths
-    source: str  # "synthetic" or "real": every figure and table says which
-
-    @property
-    def runs_dir(self) -> Path:
-        """Training runs of this reproduction (``OUT/runs/<label>/seed<k>``)."""
-        return self.out_dir / "runs"
-
-    def ground_truth_classes(self):
-        """The synthetic set's per-class truth (``afkit.synth.load_ground_truth``), or None for
-        a real release."""
-        if self.source != "synthetic":
-            return None
-        from afkit import synth
-
-        return synth.load_ground_truth(self.data_dir, "train")[0]
-
-
-def setup(profile: str = "smoke", *, data_dir=None, store_dir=None, out_dir=None, seed: int = 0,
-          device: str = "cpu", make_data: bool = True, build_store: bool = True) -> Context:
-    """The one setup call of every notebook, so that any notebook can run first, alone.
-
-    Resolves the folders (defaults as in ``python -m afkit reproduce``: ``data/generated/<profile>``,
-    ``stores/<profile>``, ``out/<profile>``, relative to the repository); with the default
-    ``data_dir=None`` makes the embedded synthetic data when missing; with ``build_store`` builds
-    the feature store and frame store (``store.build(store_dir, data_dir, feature_set="mean_std",
-    frames=True)``, what notebook 01 builds) where it is missing, with a progress bar, and
-    otherwise only confirms it (idempotent: seconds). Training runs are not made here: the
-    notebooks train (or read back) their own through :mod:`afkit.experiments`. Sets the figure
-    style and seeds numpy, random and torch.
-
-    Bad parameters stop here with one sentence saying what is wrong and what to pass
-    (:func:`check_parameters`): an unknown profile (``ValueError``), a ``data_dir`` that does not
-    exist (``FileNotFoundError``) or holds no release (``ValueError``), a store built from another
-    vocabulary or other data (``ValueError``).
-    """
-    import random
-
-    import numpy as np
-
-    data, stores, out_root = check_parameters(profile, data_dir=data_dir, store_dir=store_dir,
-                                              out_dir=out_dir)
-    out = paths(out_root)
-    source = ensure_data(data, profile, seed) if make_data else data_source(data)
-    if build_store and source != "missing":
-        _check_store(stores, data)
-        from afkit import store as store_mod
-
-        store_mod.build(stores, data, feature_set="mean_std", frames=True,
-                        workers=max(1, min(2, os.cpu_count() or 1)))
-    from afkit import plots
-
-    plots.set_style()
-    random.seed(seed)
-    np.random.seed(seed)
-    try:
-        import torch
-
-        torch.manual_seed(seed)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
-    return Context(profile=profile, seed=seed, device=device, data_dir=data, store_dir=stores,
-                   out_dir=out.root, out=out, source=source)
-
-
-def check_parameters(profile, *, data_dir=None, store_dir=None, out_dir=None) -> tuple[Path, Path, Path]:
-    """The notebooks' ``profile`` and folders checked and resolved: ``(data, store, out)``.
-
-    Raises ``ValueError`` for an unknown profile or a ``data_dir`` that holds no YouTube-8M
-    release (nor afkit's synthetic one), ``FileNotFoundError`` for a ``data_dir`` that does not
-    exist; ``data_dir=None`` is the embedded synthetic set (made by :func:`setup` when missing).
-    """
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}: pass profile='smoke' (seconds), 'cpu' (the main run) "
-                         f"or 'paper' (the paper's sizes, real data)")
-    if data_dir is None or str(data_dir) == "":
-        data = (REPO / "data" / "generated" / profile).resolve()
-    else:
-        data = Path(data_dir).expanduser().resolve()
-        if not data.exists():
-            raise FileNotFoundError(
-                f"data_dir {str(data)!r} does not exist: pass the folder of a YouTube-8M release (holding "
-                f"video/*.tfrecord or frame/*.tfrecord and vocabulary.csv), or data_dir=None for the "
-                f"embedded synthetic set")
-        if not data.is_dir():
-            raise ValueError(f"data_dir {str(data)!r} is a file, not a folder: pass the folder of a YouTube-8M "
-                             f"release (holding video/ and frame/), or data_dir=None for the embedded synthetic set")
-        if data_source(data) == "missing":
-            raise ValueError(
-                f"data_dir {str(data)!r} is not a YouTube-8M release: it has no video/*.tfrecord or "
-                f"frame/*.tfrecord files; pass the folder that holds video/, frame/ and vocabulary.csv, "
-                f"or data_dir=None for the embedded synthetic set")
-    stores = Path(store_dir or REPO / "stores" / profile).expanduser().resolve()
-    if stores.exists() and not stores.is_dir():
-        raise ValueError(f"store_dir {str(stores)!r} is a file, not a folder: pass a folder for the feature "
-                         f"store (an empty or missing one is built), or store_dir=None for stores/{profile}")
-    out = Path(out_dir or REPO / "out" / profile).expanduser().resolve()
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out_dir {str(out)!r} is a file, not a folder: pass a folder for the outputs, "
-                         f"or out_dir=None for out/{profile}")
-    return data, stores, out
-
-
-def _check_store(store_dir: Path, data_dir: Path) -> None:
-    """A ``ValueError`` (one sentence) when ``store_dir`` holds a store of another vocabulary than
-    ``data_dir``'s ``vocabulary.csv``, or one built from other source files."""
-    from afkit import store as store_mod
-
-    try:
-        wanted = store_mod.read_num_classes(data_dir)
-    except store_mod.StoreError as e:
-        raise ValueError(f"data_dir {str(data_dir)!r} has an unreadable vocabulary ({e}); "
-                         f"pass a release with a vocabulary.csv") from None
-    for manifest_path in sorted(Path(store_dir).glob("*/manifest.json")):
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue  # the store's own checks report a damaged manifest
-        split = manifest_path.parent.name
-        have = manifest.get("num_classes")
-        if wanted is not None and have is not None and int(have) != wanted:
-            raise ValueError(
-                f"store_dir {str(store_dir)!r} holds a store of {have} classes ({split}), but data_dir "
-                f"{str(data_dir)!r} has {wanted} (vocabulary.csv): pass the store_dir built from this "
-                f"data_dir, or a new folder (setup builds it)")
-        sources = {Path(s["path"]).resolve().parent.parent for s in manifest.get("sources", []) if s.get("path")}
-        if sources and sources != {data_dir}:
-            other = ", ".join(sorted(str(s) for s in sources))
-            raise ValueError(
-                f"store_dir {str(store_dir)!r} was built from {other}, not from data_dir {str(data_dir)!r}: "
-                f"pass the store_dir built from this data_dir, or a new folder (setup builds it)")
-
-
-# ------------------------------------------------------------------------ notebook parameters
-def notebook_parameters(nb_path) -> list[dict]:
-    """The parameters of a notebook's ``parameters`` cell, by ``papermill.inspect_notebook``:
-    one dict each (``name``, ``type``, ``default``, ``help``), in the cell's order. ``type`` is
-    papermill's inferred type where the cell annotates it, else that of the default literal
-    (``path or None`` for a ``*_dir`` left at None)."""
-    import papermill as pm
-
-    rows = []
-    for name, p in pm.inspect_notebook(str(nb_path)).items():
-        default = p.get("default", "")
-        kind = p.get("inferred_type_name") or "None"
-        if kind == "None":
-            try:
-                value = ast.literal_eval(default)
-            except (ValueError, SyntaxError):
-                value = ...
-            if value is None:
-                kind = "path or None" if name.endswith("_dir") else "None"
-            elif value is ...:
-                kind = "expression"
-            else:
-                kind = type(value).__name__
-        rows.append({"name": name, "type": kind, "default": default, "help": p.get("help", "")})
-    return rows
-
-
-def notebook_title(nb_path) -> str:
-    """The first Markdown heading of a notebook (without the ``#``), or its stem."""
-    import nbformat
-
-    nb = nbformat.read(Path(nb_path), as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                if line.startswith("#"):
-                    return line.lstrip("#").strip()
-    return Path(nb_path).stem
-
-
-def notebooks_table(notebooks_dir=NOTEBOOKS_DIR, select: str | None = None):
-    """One row per (notebook, parameter): ``notebook, title, parameter, type, default, help``."""
-    import pandas as pd
-
-    rows = []
-    for nb in find_notebooks(notebooks_dir, select):
-        title = notebook_title(nb)
-        for p in notebook_parameters(nb):
-            rows.append({"notebook": nb.stem, "title": title, "parameter": p["name"], "type": p["type"],
-                         "default": p["default"], "help": p["help"]})
-    return pd.DataFrame(rows, columns=["notebook", "title", "parameter", "type", "default", "help"])
-
-
-def notebooks_main(argv=None) -> int:
-    """``python -m afkit notebooks``: every notebook with its parameters, types and defaults."""
-    ap = argparse.ArgumentParser(prog="python -m afkit notebooks",
-                                 description="List every notebook with the parameters of its `parameters` cell "
-                                             "(read by papermill.inspect_notebook): name, type, default, help. "
-                                             "Pass them to papermill with -p NAME VALUE.")
-    ap.add_argument("--notebooks-dir", default=str(NOTEBOOKS_DIR), help="folder of NN_*.ipynb (default: notebooks/)")
-    ap.add_argument("--notebooks", default=None, help="comma-separated numbers, e.g. 04,08 (default: all)")
-    ap.add_argument("--markdown", action="store_true", help="a Markdown table instead of plain text")
-    args = ap.parse_args(argv)
-    try:
-        table = notebooks_table(args.notebooks_dir, args.notebooks)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"notebooks: {e}", file=sys.stderr)
-        return 2
-    if args.markdown:
-        print(_markdown_table(table.drop(columns=["title"]), max_rows=len(table) + 1))
-        return 0
-    columns = ["parameter", "type", "default", "help"]
-    widths = {c: max([len(c)] + [len(str(v)) for v in table[c]]) for c in columns[:-1]}
-    for stem, g in table.groupby("notebook", sort=True):
-        print(f"{stem}: {g['title'].iloc[0]}")
-        print("  " + "  ".join(f"{c:<{widths[c]}}" for c in columns[:-1]) + "  help")
-        for _, r in g.iterrows():
-            print("  " + "  ".join(f"{str(r[c]):<{widths[c]}}" for c in columns[:-1]) + f"  {r['help']}")
-        print()
-    print("Run one with papermill: papermill notebooks/NN_name.ipynb out.ipynb -p profile smoke -p data_dir DATA ...")
-    return 0

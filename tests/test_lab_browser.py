@@ -21,17 +21,18 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from afkit import reproduce
+from afkit import notebook
+from afkit.browser import find_chromium
 
 pytestmark = pytest.mark.slow
 
 NOTEBOOK = "00_data.ipynb"
 WAIT_S = 180
-ARTIFACTS = reproduce.REPO / "out" / "test-artifacts"
+ARTIFACTS = notebook.REPO / "out" / "test-artifacts"
 
 
 def _missing() -> str | None:
-    if reproduce.find_chromium() is None:
+    if find_chromium() is None:
         return "chromium is not installed (apt-get install -y chromium chromium-driver; make chromium)"
     if shutil.which("chromedriver") is None:
         return "chromedriver is not installed (apt-get install -y chromium-driver; make chromium)"
@@ -70,7 +71,7 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     work = root / "notebooks"
     work.mkdir()
-    nb = nbformat.read(reproduce.NOTEBOOKS_DIR / NOTEBOOK, as_version=4)
+    nb = nbformat.read(notebook.NOTEBOOKS_DIR / NOTEBOOK, as_version=4)
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     params.source += (f"\ndata_dir = {str(root / 'data')!r}\nstore_dir = {str(root / 'stores')!r}"
                       f"\nout_dir = {str(root / 'out')!r}")
@@ -79,7 +80,7 @@ def lab(tmp_path_factory):
         probe.pop("id", None)  # cell ids came with nbformat 4.5
     nb.cells.append(probe)
     nbformat.write(nb, work / NOTEBOOK)
-    reproduce.ensure_data(root / "data", "smoke", 0)  # the data a user has (generated beforehand)
+    notebook.ensure_data(root / "data", "smoke", 0)  # the data a user has (generated beforehand)
     settings = root / "settings" / "@jupyterlab" / "notebook-extension"
     settings.mkdir(parents=True)
     # every cell in the DOM (no virtual scrolling), so that each output can be inspected
@@ -88,7 +89,7 @@ def lab(tmp_path_factory):
     news.mkdir(parents=True)
     (news / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
     port = _free_port()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(reproduce.REPO), os.environ.get("PYTHONPATH")])),
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(notebook.REPO), os.environ.get("PYTHONPATH")])),
                JUPYTER_CONFIG_DIR=str(root / "jupyter-config"), JUPYTER_RUNTIME_DIR=str(root / "runtime"))
     log = open(root / "jupyter-lab.log", "w")
     proc = subprocess.Popen(
@@ -127,7 +128,7 @@ def lab(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     opts = webdriver.ChromeOptions()
-    opts.binary_location = reproduce.find_chromium()
+    opts.binary_location = find_chromium()
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--window-size=1400,1000"):
         opts.add_argument(flag)

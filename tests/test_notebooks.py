@@ -8,7 +8,8 @@ import sys
 import pandas as pd
 import pytest
 
-from afkit import experiments, reproduce
+from afkit import experiments
+from afkit.notebook import find_notebooks
 
 pytestmark = pytest.mark.slow
 
@@ -93,7 +94,7 @@ def run(tmp_path_factory):
 
 
 def test_every_notebook_is_covered():
-    names = [p.stem for p in reproduce.find_notebooks()]
+    names = [p.stem for p in find_notebooks()]
     assert names == sorted(TABLES) == sorted(FIGURES)
 
 

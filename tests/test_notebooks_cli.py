@@ -4,12 +4,12 @@
 import subprocess
 import sys
 
-from afkit import reproduce
+from afkit import notebook
 
 
 def test_parameters_of_one_notebook():
-    rows = {r["name"]: r for r in reproduce.notebook_parameters(reproduce.NOTEBOOKS_DIR / "01_features.ipynb")}
-    assert list(rows)[:6] == list(reproduce.PARAMETERS)  # in the cell's order
+    rows = {r["name"]: r for r in notebook.notebook_parameters(notebook.NOTEBOOKS_DIR / "01_features.ipynb")}
+    assert list(rows)[:6] == list(notebook.PARAMETERS)  # in the cell's order
     assert (rows["profile"]["type"], rows["profile"]["default"]) == ("str", '"smoke"')
     assert (rows["seed"]["type"], rows["seed"]["default"]) == ("int", "0")
     assert (rows["data_dir"]["type"], rows["data_dir"]["default"]) == ("path or None", "None")
@@ -19,13 +19,13 @@ def test_parameters_of_one_notebook():
 
 
 def test_command_lists_every_notebook_and_parameter(capsys):
-    assert reproduce.notebooks_main([]) == 0
+    assert notebook.notebooks_main([]) == 0
     text = capsys.readouterr().out
-    table = reproduce.notebooks_table()
-    for nb in reproduce.find_notebooks():
-        assert f"{nb.stem}: {reproduce.notebook_title(nb)}" in text
+    table = notebook.notebooks_table()
+    for nb in notebook.find_notebooks():
+        assert f"{nb.stem}: {notebook.notebook_title(nb)}" in text
         names = set(table.loc[table["notebook"] == nb.stem, "parameter"])
-        assert set(reproduce.PARAMETERS) <= names
+        assert set(notebook.PARAMETERS) <= names
     assert "n_boot" in set(table.loc[table["notebook"] == "04_comparison", "parameter"])
     assert "frame_limit" in set(table.loc[table["notebook"] == "00_data", "parameter"])
     assert "papermill notebooks/NN_name.ipynb" in text
@@ -33,11 +33,11 @@ def test_command_lists_every_notebook_and_parameter(capsys):
 
 def test_command_line_markdown_and_errors():
     proc = subprocess.run([sys.executable, "-m", "afkit", "notebooks", "--notebooks", "04", "--markdown"],
-                          capture_output=True, text=True, cwd=reproduce.REPO)
+                          capture_output=True, text=True, cwd=notebook.REPO)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert lines[0] == "| notebook | parameter | type | default | help |"
     assert "| 04_comparison | n_boot | int | 1000 | bootstrap resamples |" in lines
     bad = subprocess.run([sys.executable, "-m", "afkit", "notebooks", "--notebooks", "42"],
-                         capture_output=True, text=True, cwd=reproduce.REPO)
+                         capture_output=True, text=True, cwd=notebook.REPO)
     assert bad.returncode == 2 and "no notebook numbered 42" in bad.stderr

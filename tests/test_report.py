@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from afkit import provenance, report, reproduce
+from afkit import browser, markup, notebook, provenance, report, reproduce
 
 REPO = Path(__file__).resolve().parents[1]
 ANSWER = ("**Answer (synthetic data).** Attend-Fusion reaches GAP 61.20 with `attend_fusion` "
@@ -22,7 +22,7 @@ ANSWER = ("**Answer (synthetic data).** Attend-Fusion reaches GAP 61.20 with `at
 def fake_out(root: Path) -> Path:
     """An output folder: notebook 04 with an answer, a headline table, a long table, a wide
     table and two figures; notebook 00 without an answer."""
-    out = reproduce.paths(root / "out")
+    out = notebook.paths(root / "out")
     pd.DataFrame({"model": ["fc_late", "attend_fusion"], "gap": [0.609, 0.612]}).to_csv(
         out.tables / "04_comparison.csv", index=False)
     pd.DataFrame({"run": range(100), "gap": [i / 100 for i in range(100)]}).to_csv(out.tables / "04_runs.csv", index=False)
@@ -74,7 +74,7 @@ def test_table_of_contents_links_every_section(tmp_path):
         assert f'href="#{anchor}"' in page and f'id="{anchor}"' in page
     assert '<nav class="toc">' in page
     # every in-page link of the Markdown names a heading's anchor (GitHub's slug)
-    anchors = {report.slug(h.strip("`")) for h in re.findall(r"^#+ (.+)$", md, re.M)}
+    anchors = {markup.slug(h.strip("`")) for h in re.findall(r"^#+ (.+)$", md, re.M)}
     assert set(re.findall(r"\]\(#([^)]+)\)", md)) <= anchors
 
 
@@ -100,14 +100,13 @@ def test_wide_headline_table_shows_a_column_subset(tmp_path):
     assert "a_rather_long_column_name_29" in md[md.index("## Details"):]
 
 
-def test_reproduce_reexports_the_report():
+def test_reproduce_uses_the_report_and_the_browser():
     assert reproduce.build_report is report.build_report
-    assert reproduce.check_report_in_browser is report.check_report_in_browser
-    assert reproduce.screenshot_report is report.screenshot_report
+    assert reproduce.screenshot_report is browser.screenshot_report
 
 
 def test_markdown_to_html():
-    h = report.markdown_to_html("A **b** `c<d>` *e*.\n\n1. one\n2. two\n\n| x | y |\n|---|---|\n| 1 | 2 |")
+    h = markup.markdown_to_html("A **b** `c<d>` *e*.\n\n1. one\n2. two\n\n| x | y |\n|---|---|\n| 1 | 2 |")
     assert "<p>A <strong>b</strong> <code>c&lt;d&gt;</code> <em>e</em>.</p>" in h
     assert "<ol><li>one</li><li>two</li></ol>" in h and "<td>1</td><td>2</td>" in h
 
@@ -137,11 +136,11 @@ def test_count_reuse(tmp_path):
     out = tmp_path / "out"
     (out / "runs" / "a" / "seed0").mkdir(parents=True)
     (out / "runs" / "a" / "seed0" / "results.json").write_text("{}")
-    before = report.run_folders(out)
+    before = reproduce.run_folders(out)
     (out / "runs" / "b" / "seed0").mkdir(parents=True)
     (out / "runs" / "b" / "seed0" / "results.json").write_text("{}")
-    assert report.count_reuse(before, report.run_folders(out)) == (1, 1)
-    assert report.count_reuse({}, report.run_folders(out)) == (0, 2)
+    assert reproduce.count_reuse(before, reproduce.run_folders(out)) == (1, 1)
+    assert reproduce.count_reuse({}, reproduce.run_folders(out)) == (0, 2)
 
 
 # ----------------------------------------------------------------------------- check-report

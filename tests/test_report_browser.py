@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from afkit import plots, reproduce
+from afkit import browser, notebook, plots
+from afkit.report import build_report
 
-if reproduce.find_chromium() is None:
+if browser.find_chromium() is None:
     if os.environ.get("CI"):
         raise RuntimeError("CI is set but chromium is not installed: the report browser test must run on CI "
                            "(apt-get install -y chromium chromium-driver)")
@@ -32,7 +33,7 @@ if reproduce.find_chromium() is None:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     """A report built from a fake output folder: two figures, two tables, a run.json."""
-    out = reproduce.paths(tmp_path_factory.mktemp("browser") / "out")
+    out = notebook.paths(tmp_path_factory.mktemp("browser") / "out")
     plots.set_style()
     plots.save_figure(plots.plot_frame_counts(np.arange(1, 100)), "00_frames", out.figures, close=True)
     plots.save_figure(plots.plot_label_frequency([5, 3, 1]), "00_labels", out.figures, formats=("png",), close=True)
@@ -45,12 +46,12 @@ def report(tmp_path_factory):
     import json
 
     out.run_json.write_text(json.dumps(meta))
-    md, html = reproduce.build_report(out.root)
+    md, html = build_report(out.root)
     return html
 
 
 def test_every_figure_loads_and_every_table_renders(report):
-    seen = reproduce.check_report_in_browser(report)
+    seen = browser.check_report_in_browser(report)
     srcs = sorted(i["src"] for i in seen["images"])
     assert srcs == ["figures/00_frames.png", "figures/00_labels.png"]
     for img in seen["images"]:
@@ -70,14 +71,14 @@ def test_broken_image_and_empty_table_are_detected(tmp_path):
     page = tmp_path / "page.html"
     page.write_text('<!DOCTYPE html><html><body><img src="ok.png"><img src="missing.png">'
                     "<table><thead><tr><th>a</th></tr></thead><tbody></tbody></table></body></html>")
-    seen = reproduce.check_report_in_browser(page)
+    seen = browser.check_report_in_browser(page)
     widths = {i["src"]: i["width"] for i in seen["images"]}
     assert widths["missing.png"] == 0 and widths["ok.png"] == struct.unpack(">I", good.read_bytes()[16:20])[0]
     assert [t["rows"] for t in seen["tables"]] == [0]
 
 
 def test_screenshot_of_first_screen(report):
-    png = reproduce.screenshot_report(report)
+    png = browser.screenshot_report(report)
     assert png == report.with_suffix(".png")
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -97,7 +98,7 @@ def _plain(markdown: str) -> str:
 @pytest.fixture(scope="module")
 def findings_report(tmp_path_factory):
     """A report with two computed answers, their figures, a 40-column table and a 100-row table."""
-    out = reproduce.paths(tmp_path_factory.mktemp("findings") / "out")
+    out = notebook.paths(tmp_path_factory.mktemp("findings") / "out")
     plots.set_style()
     outputs = {}
     for name, answer in ANSWERS.items():
@@ -115,12 +116,12 @@ def findings_report(tmp_path_factory):
             "command": "python -m afkit reproduce --profile smoke --out /a/very/long/path/" + "x" * 200,
             "notebooks": outputs}
     out.run_json.write_text(json.dumps(meta))
-    md, html = reproduce.build_report(out.root)
+    md, html = build_report(out.root)
     return html
 
 
 def test_every_answer_shown_every_image_loaded_and_nothing_widens_the_page(findings_report):
-    seen = reproduce.check_report_in_browser(findings_report, window="1280,900")
+    seen = browser.check_report_in_browser(findings_report, window="1280,900")
     text = " ".join(seen["text"].split())
     results = sorted((findings_report.parent / "results").glob("*.json"))
     assert len(results) == len(ANSWERS)
@@ -139,5 +140,5 @@ def test_a_page_widening_table_is_detected(tmp_path):
     page = tmp_path / "wide.html"
     cells = "".join(f"<td>column_{i}_with_a_long_name</td>" for i in range(60))
     page.write_text(f"<!DOCTYPE html><html><body><table><tbody><tr>{cells}</tr></tbody></table></body></html>")
-    seen = reproduce.check_report_in_browser(page, window="1280,900")
+    seen = browser.check_report_in_browser(page, window="1280,900")
     assert seen["page"]["scroll_width"] > seen["page"]["inner_width"] + 4

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import afkit
-from afkit import reproduce
+from afkit import notebook, report, reproduce
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
 REPO = Path(__file__).resolve().parents[1]
@@ -97,10 +97,10 @@ def test_outputs_attributed_and_report_gathers_table_and_figure(run):
 
 
 def test_build_report_on_a_fake_out_dir(tmp_path):
-    out = reproduce.paths(tmp_path / "out")
+    out = notebook.paths(tmp_path / "out")
     pd.DataFrame({"model": ["x", "y|z"], "f1": [0.5, 0.123456]}).to_csv(out.tables / "t.csv", index=False)
     (out.figures / "f.png").write_bytes(b"\x89PNG fake")
-    md_path, html_path = reproduce.build_report(out.root)
+    md_path, html_path = report.build_report(out.root)
     md = md_path.read_text()
     assert "not recorded" in md  # no run.json: the data source is unknown and said so
     assert "## Outputs" in md
@@ -108,7 +108,7 @@ def test_build_report_on_a_fake_out_dir(tmp_path):
     assert "![f](figures/f.png)" in md
     assert "<td>y|z</td><td>0.1235</td>" in html_path.read_text()
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        reproduce.build_report(tmp_path / "missing")
+        report.build_report(tmp_path / "missing")
 
 
 def test_timeout_stops_the_notebook(tmp_path):
@@ -117,18 +117,18 @@ def test_timeout_stops_the_notebook(tmp_path):
     path = tmp_path / "nbs" / "00_sleep.ipynb"
     path.parent.mkdir()
     nbformat.write(nb, path)
-    out = reproduce.paths(tmp_path / "out")
+    out = notebook.paths(tmp_path / "out")
     rec = reproduce.run_notebook(path, out, {}, timeout_s=3, jupyter_path=reproduce.write_kernelspec(out.kernels))
     assert rec["status"] == "timeout" and 3 <= rec["seconds"] < 30
-    assert reproduce.describe_failure(rec) == \
+    assert report.describe_failure(rec) == \
         "00_sleep: timeout at before any cell ran: Timeout: notebook ran past 3 s and was stopped"
 
 
 def test_find_notebooks_selection():
-    assert [p.name for p in reproduce.find_notebooks(FIXTURES)] == ["00_figure_table.ipynb", "01_raises.ipynb"]
-    assert [p.name for p in reproduce.find_notebooks(FIXTURES, "1")] == ["01_raises.ipynb"]
+    assert [p.name for p in notebook.find_notebooks(FIXTURES)] == ["00_figure_table.ipynb", "01_raises.ipynb"]
+    assert [p.name for p in notebook.find_notebooks(FIXTURES, "1")] == ["01_raises.ipynb"]
     with pytest.raises(ValueError, match="no notebook numbered 07"):
-        reproduce.find_notebooks(FIXTURES, "00,07")
+        notebook.find_notebooks(FIXTURES, "00,07")
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "notebooks").glob("*.ipynb")) + sorted(FIXTURES.glob("*.ipynb")),
