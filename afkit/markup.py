@@ -165,8 +165,6 @@ nav.toc li li{break-inside:avoid} .provenance{font-size:.95em}
 """
 
 
-
-
 # ------------------------------------------------------------------------------------ blocks
 @dataclass
 class Heading:

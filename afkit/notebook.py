@@ -262,7 +262,6 @@ def data_source(data_dir) -> str:
     return "missing"
 
 
-
 def ensure_data(data_dir: Path, profile: str, seed: int) -> str:
     """Generates the embedded synthetic set into ``data_dir`` unless it holds a real release;
     returns :func:`data_source` afterwards."""
@@ -272,7 +271,6 @@ def ensure_data(data_dir: Path, profile: str, seed: int) -> str:
 
     synth.ensure_dataset(data_dir, profile, seed)
     return data_source(data_dir)
-
 
 
 # ------------------------------------------------------------------------ notebook parameters
@@ -293,7 +291,6 @@ def find_notebooks(notebooks_dir=NOTEBOOKS_DIR, select: str | None = None) -> li
         keep = {w.zfill(2) if w.zfill(2) in by_number else w for w in wanted}
         found = [p for p in found if p.name[:2] in keep or p.stem in keep]
     return found
-
 
 
 def notebook_parameters(nb_path) -> list[dict]:

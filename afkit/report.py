@@ -58,7 +58,6 @@ HEADLINE = {
 }
 
 
-
 # -------------------------------------------------------------------------------- formatting
 def format_seconds(s) -> str:
     """A duration for a reader: ``42.0 s`` below two minutes, else ``25 min 03 s``."""
@@ -99,7 +98,6 @@ def _load_table(path: Path):
         return None, str(e)
 
 
-
 # ------------------------------------------------------------------------------------ timing
 def _machine_words(m: dict) -> str:
     if not m:
@@ -134,7 +132,6 @@ def timing_line(run_json) -> str:
         how = (f"it reused {reused} finished training run{'s' if reused != 1 else ''} of an earlier invocation "
                f"({trained or 0} trained)")
     return f"{head}; {how}."
-
 
 
 # ------------------------------------------------------------------------------ run records

@@ -21,8 +21,7 @@
 
 The output folders follow :func:`afkit.notebook.paths`. :func:`check_notebook` enforces the
 repository's rules on a stored notebook (no outputs, one ``parameters`` cell assigning
-:data:`afkit.notebook.PARAMETERS` literals, no function or class defined). :func:`notebooks_main`
-is ``python -m afkit notebooks``: every notebook's parameters.
+:data:`afkit.notebook.PARAMETERS` literals, no function or class defined).
 """
 
 from __future__ import annotations
@@ -64,7 +63,6 @@ PROFILES = {
     "cpu": ReproduceProfile(timeout_s=1800, publish=True, device="cpu"),
     "paper": ReproduceProfile(timeout_s=None, publish=False, device="auto"),
 }
-
 
 
 # ------------------------------------------------------------------------------------ notebooks
@@ -260,7 +258,6 @@ def run_notebook(nb_path, out: OutPaths, parameters: dict, timeout_s: float | No
     return record
 
 
-
 def _snapshot(out: OutPaths) -> dict[str, tuple[int, int]]:
     snap = {}
     for d in (out.figures, out.tables, out.results):
@@ -320,7 +317,6 @@ def machine() -> dict:
         pass
     return {"os": platform.platform(), "cpu": cpu, "cores": os.cpu_count(), "memory": mem,
             "gpu": gpu, "python": platform.python_version(), "versions": versions}
-
 
 
 # ------------------------------------------------------------------------------------------ main
