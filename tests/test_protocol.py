@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from afkit import experiments, metrics, protocol, stats, train
+from afkit import arms, experiments, metrics, protocol, stats, train
 
 from test_train import BASE, _config, _make_data  # noqa: F401  (the same tiny store)
 
@@ -111,6 +111,6 @@ def test_paired_difference_matches_a_direct_bootstrap():
 
 
 def test_reference_models_train(store_dir, tmp_path):
-    for name in experiments.REFERENCES:
+    for name in arms.REFERENCES:
         res = train.train(_config(model=name, epochs=2, checkpoint_every_steps=0), store_dir, tmp_path / name)
         assert np.isfinite(res["final"]["gap"]) and res["num_parameters"] > 0
