@@ -36,8 +36,6 @@ from pathlib import Path
 import pandas as pd
 
 METRIC_COLUMNS = ("micro_f1", "macro_f1", "gap", "map", "hit_at_one", "perr")
-
-
 # seeds per profile (the paper profile is for a GPU and the real release)
 SEEDS = {"smoke": (0, 1), "cpu": (0, 1, 2), "paper": (0, 1, 2)}
 
