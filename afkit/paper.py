@@ -9,7 +9,7 @@ number we have not seen.
 
 Everything else with a number in afkit is *our reconstruction* (widths, the parameter counts
 that round to the reported ones, the tuning protocol): see :mod:`afkit.reconstruction` and
-:mod:`afkit.protocol`. This module imports nothing.
+:mod:`afkit.protocol`. This module imports no other module.
 """
 
 from __future__ import annotations
