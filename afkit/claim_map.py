@@ -1,7 +1,8 @@
 """The claim map (notebook 09): in which synthetic worlds does the paper's claim hold?
 
-The paper's claim (arXiv 2408.14441, real YouTube-8M): Attend-Fusion (72M parameters, 75.64%
-F1) comes within 0.32 F1 points of FC late fusion (341M, 75.96%) at 4.75x fewer parameters.
+The paper's claim (arXiv 2408.14441, real YouTube-8M; its numbers in :mod:`afkit.paper`):
+Attend-Fusion (72M parameters, 75.64% F1) comes within 0.32 F1 points of FC late fusion (341M,
+75.96%) with 4.7x fewer parameters.
 Our generator (:mod:`afkit.synth`) knows where each label's evidence lies, so we can move the
 data's properties one at a time and watch the difference move. Everything here is *our
 extension* of the paper, on synthetic data only.
@@ -26,25 +27,26 @@ knobs changed (:data:`KNOBS`):
 trained under the tuning protocol at one seed (:func:`afkit.experiments.run_grid`):
 Attend-Fusion, FC late fusion at the profile's width (the paper's size ratio is built into the
 profile widths) and FC late fusion shrunk to Attend-Fusion's size; the paired bootstrap on the
-test videos of Attend-Fusion minus each FC arm (:func:`afkit.experiments.paired_test`):
+test videos of Attend-Fusion minus each FC arm (:func:`afkit.experiments.paired_tests`):
 micro-F1 at the validate-chosen threshold and GAP, in points with 95% intervals. The
 protocol's learning-rate search runs in the default world; the other worlds train each arm at
 the rate chosen there, under the same early stopping (:data:`SEARCH_EVERY_WORLD`: the cpu budget
 allows no search per world; the paper profile searches in every world).
 
 **The claim holds** (:data:`CLAIM_FLOOR`, defined once here): the difference Attend-Fusion -
-FC late fusion in test micro-F1 is at least the paper's -0.32 minus a margin of
-:data:`CLAIM_MARGIN` = 1 point, i.e. ``>= -1.32`` F1 points. :func:`claim_verdict` reads a
-difference and its interval: ``reverses`` (Attend-Fusion better beyond bootstrap noise: the
-interval lies above 0), ``holds`` (the difference at or above the floor), ``fails`` (the whole
-interval below the floor), ``unclear`` (the difference below the floor, the interval reaching it).
+FC late fusion in test micro-F1 is at least the paper's -0.32 (:data:`afkit.paper.F1_DIFF`)
+minus a margin of :data:`CLAIM_MARGIN` = 1 point, i.e. ``>= -1.32`` F1 points.
+:func:`claim_verdict` reads a difference and its interval: ``reverses`` (Attend-Fusion better
+beyond bootstrap noise: the interval lies above 0), ``holds`` (the difference at or above the
+floor), ``fails`` (the whole interval below the floor), ``unclear`` (the difference below the
+floor, the interval reaching it).
 
 **What predicts it** (:func:`label_information`): on any store (a world's, the data at hand's,
 or one built from the real release) a ridge-regression probe on the features predicts the
 labels; its held-out GAP (validate) on all columns (MF+STD) minus on the mean columns (MF) is the
 *STD share of label information* (GAP points): how much of what the labels say only the spread
 over frames carries. The probe GAP on MF+STD is the second candidate (how easy the data is).
-:func:`describe_claim_map` correlates both with the difference over the worlds (Spearman),
+:func:`answer` correlates both with the difference over the worlds (Spearman),
 names the stronger, fits a line and predicts the difference on the data at hand.
 """
 
@@ -57,15 +59,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["PAPER_DIFF", "CLAIM_MARGIN", "CLAIM_FLOOR", "KNOBS", "KNOB_LABELS", "INTERACTION",
+from afkit import paper
+
+__all__ = ["CLAIM_MARGIN", "CLAIM_FLOOR", "KNOBS", "KNOB_LABELS", "INTERACTION",
            "BASE_WORLDS", "LEVELS", "World", "world_grid", "worlds_table", "training_runs", "run_world", "run_claim_map",
-           "label_information", "claim_verdict", "predictor_table", "describe_claim_map",
+           "label_information", "claim_verdict", "predictor_table", "answer",
            "plot_claim_map", "knob_table"]
 
 # ---------------------------------------------------------------------------- the claim
-PAPER_DIFF = round(75.64 - 75.96, 2)  # F1 points, Attend-Fusion - FC late fusion, real YouTube-8M (-0.32)
 CLAIM_MARGIN = 1.0  # F1 points below the paper's difference still counted as "the claim holds"
-CLAIM_FLOOR = round(PAPER_DIFF - CLAIM_MARGIN, 2)  # -1.32: the one definition of "the claim holds"
+CLAIM_FLOOR = round(paper.F1_DIFF - CLAIM_MARGIN, 2)  # -1.32: the one definition of "the claim holds"
 STRONG_RHO = 0.5  # |Spearman rho| from which a property is said to predict the difference
 MIN_WORLDS = 5  # ... over at least this many worlds
 
@@ -267,7 +270,7 @@ def label_information(store_dir, *, max_videos: int | None = 1500,
 def _specs(profile: str, num_classes: int):
     from afkit import experiments as ex
 
-    af = ex.size_of("attend_fusion", profile, num_classes)
+    af = ex.model_params("attend_fusion", profile, num_classes)
     hidden = ex.matched_width("fc_late", af, profile, num_classes=num_classes)
     one = (0,)
     return [ex.Spec("attend_fusion", "attend_fusion", seeds=one),
@@ -305,11 +308,12 @@ def run_world(world: World, root, profile: str, *, lrs: dict | None = None, seed
             parts.append(ex.run_grid(group, stores, runs, profile, protocol=replace(base, lrs=(lr,)),
                                      progress=progress, device=device))
         grid = pd.concat(parts, ignore_index=True)
-    summary = ex.summarize(grid, floor_gap=proto.prior_gap(stores)).set_index("label")
+    summary = ex.mean_over_seeds(grid, floor_gap=proto.prior_gap(stores)).set_index("label")
     info = label_information(stores)
     rows = []
-    for b in ("fc_late", "fc_late_matched"):
-        ci = ex.paired_test(grid, "attend_fusion", b, stores, n_boot=n_boot, seed=seed)
+    baselines = ("fc_late", "fc_late_matched")
+    tests = ex.paired_tests(grid, [("attend_fusion", b) for b in baselines], stores, n_boot=n_boot, seed=seed)
+    for b, ci in zip(baselines, tests):
         row = {"world": world.name, "group": world.group, "varies": "+".join(world.varies),
                "baseline": b, "params_af": int(summary.loc["attend_fusion", "params"]),
                "params_fc": int(summary.loc[b, "params"]),
@@ -408,8 +412,7 @@ def _list(names) -> str:
     return ", ".join(names) if names else "none"
 
 
-def describe_claim_map(table: pd.DataFrame, prediction: dict | None = None,
-                       source: str = "synthetic") -> str:
+def answer(table: pd.DataFrame, prediction: dict | None = None, source: str = "synthetic") -> str:
     """The claim map in prose, every clause chosen by the numbers: where the claim holds,
     fails or reverses (vs the full-width FC late fusion, and at equal size), how each knob
     moves the difference, which property predicts it, and (``prediction``: the
@@ -423,7 +426,7 @@ def describe_claim_map(table: pd.DataFrame, prediction: dict | None = None,
     parts = [f"**Answer (synthetic worlds, test split, one seed a world; the data at hand: {source}).** "
              f"The claim holds when "
              f"Attend-Fusion's test micro-F1 is at most {-CLAIM_FLOOR:.2f} points below FC late "
-             f"fusion's (the paper's {PAPER_DIFF:+.2f} minus a {CLAIM_MARGIN:g}-point margin); here FC "
+             f"fusion's (the paper's {paper.F1_DIFF:+.2f} minus a {CLAIM_MARGIN:g}-point margin); here FC "
              f"late fusion has {ratio:.2f}x Attend-Fusion's parameters."]
     ok = len(by["holds"]) + len(by["reverses"])
     if ok == n:
@@ -524,7 +527,7 @@ def plot_claim_map(table: pd.DataFrame, *, source: str = "synthetic", baseline: 
     color = plots.model_color("attend_fusion")
     for ax, k in zip(axes, knobs + (["interaction"] if len(inter) else [])):
         ax.axhspan(CLAIM_FLOOR, hi, color="#009E73", alpha=0.12, lw=0)
-        ax.axhline(PAPER_DIFF, color=plots.PAPER_COLOR, ls="--", lw=1)
+        ax.axhline(paper.F1_DIFF, color=plots.PAPER_COLOR, ls="--", lw=1)
         ax.axhline(0, color="#999999", lw=0.8)
         if k == "interaction":
             a, b = INTERACTION
@@ -558,7 +561,7 @@ def plot_claim_map(table: pd.DataFrame, *, source: str = "synthetic", baseline: 
     handles, labels = axes[0].get_legend_handles_labels()
     handles += [Line2D([], [], color=plots.PAPER_COLOR, ls="--", lw=1),
                 Patch(color="#009E73", alpha=0.25, lw=0)]
-    labels += [f"paper (real YouTube-8M): {PAPER_DIFF:+.2f}", f"claim holds: ≥ {CLAIM_FLOOR:+.2f}"]
+    labels += [f"paper (real YouTube-8M): {paper.F1_DIFF:+.2f}", f"claim holds: ≥ {CLAIM_FLOOR:+.2f}"]
     fig.legend(handles, labels, loc="upper center", ncol=4, fontsize="small", bbox_to_anchor=(0.5, 1.06))
     fig.suptitle("Where the paper's claim holds: Attend-Fusion − FC late fusion by data property", y=1.14)
     fig.tight_layout()

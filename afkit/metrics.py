@@ -16,14 +16,13 @@ there we state a deterministic rule of our own (*our reconstruction*, see `Metri
 per-class histogram of scores over a fixed grid of thresholds), never a dense ``[N, C]``
 matrix. `evaluate` and the single-metric functions run it over the whole input.
 
-`paired_bootstrap` gives a confidence interval on the difference of a metric between two
-models scored on the same videos.
+`per_video_counts` and the input helpers (`as_scores`, `positive_pairs`, `top_k_candidates`,
+`f1_from_counts`) are the pieces :mod:`afkit.stats` resamples (bootstraps over videos).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,12 +36,12 @@ __all__ = [
     "mean_average_precision",
     "hit_at_one",
     "perr",
-    "paired_bootstrap",
-    "GapParts",
-    "gap_parts",
-    "weighted_gap",
-    "bootstrap_weights",
-    "percentile_interval",
+    "per_video_counts",
+    "as_numpy",
+    "as_scores",
+    "positive_pairs",
+    "top_k_candidates",
+    "f1_from_counts",
     "METRIC_KEYS",
 ]
 
@@ -68,7 +67,7 @@ class MetricConfig:
 # input handling
 
 
-def _to_numpy(a) -> np.ndarray:
+def as_numpy(a) -> np.ndarray:
     """A numpy view of ``a``; torch tensors via ``.detach().cpu()`` (bfloat16 -> float32)."""
     if hasattr(a, "detach") and hasattr(a, "cpu"):  # a torch.Tensor, without importing torch
         a = a.detach().cpu()
@@ -78,8 +77,10 @@ def _to_numpy(a) -> np.ndarray:
     return np.asarray(a)
 
 
-def _check_scores(scores, num_classes: int | None = None) -> np.ndarray:
-    x = _to_numpy(scores)
+def as_scores(scores, num_classes: int | None = None) -> np.ndarray:
+    """``scores`` checked as a finite real [N, C] array (``num_classes`` columns if given):
+    float32 / float64 kept, other real dtypes converted; torch tensors accepted."""
+    x = as_numpy(scores)
     if x.ndim != 2:
         raise ValueError(f"scores must be a 2-D array [N, C], got shape {x.shape}")
     if num_classes is not None and x.shape[1] != num_classes:
@@ -95,7 +96,7 @@ def _check_scores(scores, num_classes: int | None = None) -> np.ndarray:
     return x
 
 
-def _positives(labels, n: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def positive_pairs(labels, n: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) of the positive (video, class) pairs, sorted by row then class.
 
     Dense labels must be 0/1 ``[n, C]``; sparse labels are a sequence of ``n`` integer arrays
@@ -106,7 +107,7 @@ def _positives(labels, n: int, num_classes: int) -> tuple[np.ndarray, np.ndarray
     ):
         if len(labels) != n:
             raise ValueError(f"got {len(labels)} label lists for {n} videos")
-        arrays = [np.asarray(_to_numpy(v)).reshape(-1) for v in labels]
+        arrays = [np.asarray(as_numpy(v)).reshape(-1) for v in labels]
         arrays = [a if a.size else np.zeros(0, np.int64) for a in arrays]
         sizes = np.fromiter((a.size for a in arrays), dtype=np.int64, count=n)
         cols = np.concatenate(arrays) if sizes.sum() else np.zeros(0, np.int64)
@@ -119,7 +120,7 @@ def _positives(labels, n: int, num_classes: int) -> tuple[np.ndarray, np.ndarray
         rows = np.repeat(np.arange(n, dtype=np.int64), sizes)
         keys = np.unique(rows * num_classes + cols)  # sorted, duplicates removed
         return keys // num_classes, keys % num_classes
-    y = _to_numpy(labels)
+    y = as_numpy(labels)
     if y.shape != (n, num_classes):
         raise ValueError(f"dense labels must have shape {(n, num_classes)}, got {y.shape}")
     if y.dtype != np.bool_:
@@ -133,7 +134,7 @@ def _positives(labels, n: int, num_classes: int) -> tuple[np.ndarray, np.ndarray
 # building blocks
 
 
-def _top_candidates(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def top_k_candidates(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Each row's top ``k``: (scores [B, k], classes [B, k]), highest first, ties by lower class.
 
     A lower bound on each row's k-th largest score is the smallest of the maxima of k disjoint
@@ -233,7 +234,7 @@ def _ap_segments(labels, scores, seg, num_positives, num_segments) -> np.ndarray
     return out
 
 
-def _f1(tp, fp, fn, zero_division: float):
+def f1_from_counts(tp, fp, fn, zero_division: float):
     """F1 = 2 TP / (2 TP + FP + FN), elementwise; ``zero_division`` where the denominator is 0."""
     tp, fp, fn = (np.asarray(a, np.float64) for a in (tp, fp, fn))
     den = 2 * tp + fp + fn
@@ -333,8 +334,8 @@ class MetricAccumulator:
 
     def update(self, scores, labels) -> MetricAccumulator:
         """Add a batch: scores [B, C] (float), labels dense 0/1 [B, C] or B arrays of class ids."""
-        x = _check_scores(scores, self.num_classes)
-        rows, cols = _positives(labels, x.shape[0], self.num_classes)
+        x = as_scores(scores, self.num_classes)
+        rows, cols = positive_pairs(labels, x.shape[0], self.num_classes)
         for lo in range(0, x.shape[0], _CHUNK_ROWS):
             hi = min(lo + _CHUNK_ROWS, x.shape[0])
             a, b = np.searchsorted(rows, [lo, hi])
@@ -348,7 +349,7 @@ class MetricAccumulator:
             return
         n_labels = np.bincount(rows, minlength=b)
         k = min(max(cfg.top_k, int(n_labels.max(initial=0))), c)
-        top_s, top_c = _top_candidates(x, k)
+        top_s, top_c = top_k_candidates(x, k)
         # label of each top entry: look the keys up among the sorted positive keys
         keys = rows * c + cols
         top_keys = (np.arange(b, dtype=np.int64)[:, None] * c + top_c).ravel()
@@ -408,7 +409,7 @@ class MetricAccumulator:
         tp = np.cumsum(self._hist_pos.sum(0)[::-1])[::-1][1:]
         fp = pp - tp
         fn = int(self._positives.sum()) - tp
-        f1 = _f1(tp, fp, fn, self.config.zero_division)
+        f1 = f1_from_counts(tp, fp, fn, self.config.zero_division)
         return {"threshold": np.arange(g + 1) / g, "tp": tp, "fp": fp, "fn": fn, "f1": f1}
 
     def compute(self) -> dict[str, float]:
@@ -435,8 +436,8 @@ class MetricAccumulator:
             tp = self._hist_pos[:, self._grid_index + 1:].sum(1)
             pp = self._hist_all[:, self._grid_index + 1:].sum(1)
         fp, fn = pp - tp, self._positives - tp
-        micro = float(_f1(tp.sum(), fp.sum(), fn.sum(), cfg.zero_division))
-        per_class = _f1(tp, fp, fn, cfg.zero_division)
+        micro = float(f1_from_counts(tp.sum(), fp.sum(), fn.sum(), cfg.zero_division))
+        per_class = f1_from_counts(tp, fp, fn, cfg.zero_division)
         if np.isnan(cfg.zero_division):
             per_class = per_class[~np.isnan(per_class)]
             macro = float(per_class.mean()) if per_class.size else float("nan")
@@ -470,7 +471,7 @@ def evaluate(scores, labels, top_k: int = 20, threshold: float = 0.5, **options)
     ``macro_f1`` (the stable API) and ``best_f1``, ``best_threshold``, ``num_videos``.
     ``options``: ``map_classes``, ``zero_division``, ``grid_size`` (see `MetricAccumulator`).
     """
-    x = _check_scores(scores)
+    x = as_scores(scores)
     acc = MetricAccumulator(x.shape[1], top_k, threshold, **options)
     return acc.update(x, labels).compute()
 
@@ -484,15 +485,15 @@ def f1_at_threshold(scores, labels, threshold: float = 0.5, zero_division: float
     ``zero_division`` (nan: left out). Equals scikit-learn's ``f1_score(labels, scores >= t,
     average="micro" / "macro", zero_division=...)``.
     """
-    x = _check_scores(scores)
+    x = as_scores(scores)
     t = np.float64(threshold)
-    rows, cols = _positives(labels, x.shape[0], x.shape[1])
+    rows, cols = positive_pairs(labels, x.shape[0], x.shape[1])
     c = x.shape[1]
     tp = np.bincount(cols[x[rows, cols] >= t], minlength=c)
     pp = np.count_nonzero(x >= t, axis=0)
     fn = np.bincount(cols, minlength=c) - tp
-    micro = float(_f1(tp.sum(), (pp - tp).sum(), fn.sum(), zero_division))
-    per_class = _f1(tp, pp - tp, fn, zero_division)
+    micro = float(f1_from_counts(tp.sum(), (pp - tp).sum(), fn.sum(), zero_division))
+    per_class = f1_from_counts(tp, pp - tp, fn, zero_division)
     per_class = per_class[~np.isnan(per_class)]
     return micro, (float(per_class.mean()) if per_class.size else float("nan"))
 
@@ -535,7 +536,7 @@ def perr(scores, labels) -> float:
 
 
 # --------------------------------------------------------------------------------------------
-# paired bootstrap
+# per-video counts (the resampling statistics of afkit.stats sum them over resampled videos)
 
 
 def per_video_counts(x: np.ndarray, labels, threshold: float):
@@ -543,131 +544,9 @@ def per_video_counts(x: np.ndarray, labels, threshold: float):
     arrays [N]; ``labels`` dense 0/1 [N, C] or sparse (a list of class-id arrays). Summed over
     videos they give micro-F1 = 2 TP / (2 TP + FP + FN); the paired bootstraps resample them."""
     n, c = x.shape
-    rows, cols = _positives(labels, n, c)
+    rows, cols = positive_pairs(labels, n, c)
     t = np.float64(threshold)
     hit = x[rows, cols] >= t
     tp = np.bincount(rows[hit], minlength=n)
     pp = np.count_nonzero(x >= t, axis=1)
     return tp, pp - tp, np.bincount(rows, minlength=n) - tp
-
-
-def paired_bootstrap(metric_fn: Callable | str, scores_a, scores_b, labels, n_boot: int = 1000,
-                     seed: int = 0, confidence: float = 0.95, threshold: float = 0.5,
-                     progress: bool = True) -> dict[str, float]:
-    r"""Paired bootstrap over videos of Delta = metric(A) - metric(B) on the same videos.
-
-    scores_a, scores_b [N, C]; labels dense [N, C] or sparse (N arrays). Each replicate draws
-    N video indices with replacement (``numpy.random.default_rng(seed)``), the same for both
-    models, and computes Delta*. Returns ``diff`` (Delta on all videos), ``mean_diff`` (mean of
-    Delta*), ``lo`` and ``hi`` (the percentile interval of Delta* at ``confidence``),
-    ``n_boot``. ``metric_fn``: a callable ``(scores, labels) -> float`` or a key of
-    `evaluate`; ``"micro_f1"`` is fast (per-video TP/FP/FN counts at ``threshold`` resampled,
-    O(n_boot * N)).
-    """
-    xa, xb = _check_scores(scores_a), _check_scores(scores_b)
-    if xa.shape != xb.shape:
-        raise ValueError(f"scores_a {xa.shape} and scores_b {xb.shape} differ in shape")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    n = xa.shape[0]
-    rng = np.random.default_rng(seed)
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover
-        def tqdm(it, **_):
-            return it
-    reps = tqdm(range(n_boot), desc="bootstrap", disable=not progress)
-    deltas = np.empty(n_boot)
-    if metric_fn == "micro_f1":
-        ca = np.stack(per_video_counts(xa, labels, threshold))  # [3, N]
-        cb = np.stack(per_video_counts(xb, labels, threshold))
-
-        def micro(counts):
-            return float(_f1(*counts, 0.0))
-
-        diff = micro(ca.sum(1)) - micro(cb.sum(1))
-        for i in reps:
-            w = np.bincount(rng.integers(0, n, n), minlength=n)
-            deltas[i] = micro(ca @ w) - micro(cb @ w)
-    else:
-        if isinstance(metric_fn, str):
-            key = metric_fn
-            if key not in METRIC_KEYS + ("best_f1",):
-                raise ValueError(f"unknown metric {key!r}; expected one of {METRIC_KEYS}")
-
-            def metric_fn(s, y):
-                return evaluate(s, y, threshold=threshold)[key]
-
-        dense = not isinstance(labels, (list, tuple))
-        y = _to_numpy(labels) if dense else labels
-        diff = metric_fn(xa, y) - metric_fn(xb, y)
-        for i in reps:
-            idx = rng.integers(0, n, n)
-            yi = y[idx] if dense else [y[j] for j in idx]
-            deltas[i] = metric_fn(xa[idx], yi) - metric_fn(xb[idx], yi)
-    alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(deltas, [alpha, 1 - alpha])
-    return {"diff": float(diff), "mean_diff": float(deltas.mean()), "lo": float(lo),
-            "hi": float(hi), "n_boot": int(n_boot)}
-
-
-# --------------------------------------------------------------------------------------------
-# bootstrap building blocks: resample videos by integer weights, without copying scores
-
-
-def bootstrap_weights(n: int, n_boot: int, seed: int = 0) -> np.ndarray:
-    """[n_boot, n] int64: how often each of ``n`` videos is drawn in each resample (``n`` draws
-    with replacement, ``numpy.random.default_rng(seed)``); the same draws pair two models."""
-    rng = np.random.default_rng(seed)
-    return np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(n_boot)])
-
-
-def percentile_interval(replicates, confidence: float = 0.95) -> tuple[float, float]:
-    """The percentile interval (lo, hi) of bootstrap replicates at ``confidence``."""
-    alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(np.asarray(replicates, np.float64), [alpha, 1 - alpha])
-    return float(lo), float(hi)
-
-
-@dataclass
-class GapParts:
-    """A model's top-k predictions pooled over videos, sorted by score (highest first):
-    ``video`` [E] and ``hit`` [E] per entry, and ``positives`` [N] per video."""
-
-    video: np.ndarray
-    hit: np.ndarray
-    positives: np.ndarray
-
-
-def gap_parts(scores, labels, top_k: int = 20) -> GapParts:
-    """The pieces of GAP@k that do not change when videos are reweighted (see `weighted_gap`)."""
-    x = _check_scores(scores)
-    n, c = x.shape
-    top_s, top_c = _top_candidates(x, min(top_k, c))
-    rows, cols = _positives(labels, n, c)
-    truth = np.zeros((n, c), dtype=bool)
-    truth[rows, cols] = True
-    hit = np.take_along_axis(truth, top_c, 1)
-    order = np.argsort(-top_s.ravel(), kind="stable")
-    video = np.repeat(np.arange(n), top_s.shape[1])[order]
-    return GapParts(video, hit.ravel()[order], np.bincount(rows, minlength=n))
-
-
-def weighted_gap(parts: GapParts, weights) -> np.ndarray:
-    r"""GAP@k of resampled video sets, exactly: ``weights`` [R, N] (or [N]) counts per video.
-
-    Video v drawn w_v times puts w_v copies of each of its entries in the pooled ranking, tied
-    with each other. With N_e entries and H_e hits (weighted) ranked before entry e, and ties
-    counted as one cut-off (as `gap` does), its w copies, if a hit, add
-    w (H_e + w) / (N_e + w) to the precision sum; GAP = that sum / \sum_v w_v P_v. Equals `gap`
-    on the concatenated resample, without building it (one cumulative sum per resample).
-    """
-    w = np.atleast_2d(np.asarray(weights, np.float64))
-    we = w[:, parts.video]  # [R, E]
-    hit = parts.hit.astype(np.float64)
-    n_upto = np.cumsum(we, 1)
-    h_upto = np.cumsum(we * hit, 1)
-    total = (we * hit * h_upto / np.maximum(n_upto, 1e-300)).sum(1)
-    pos = w @ parts.positives.astype(np.float64)
-    out = np.divide(total, pos, out=np.zeros_like(total), where=pos > 0)
-    return out if np.ndim(weights) == 2 else out[0]

@@ -31,8 +31,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from afkit import paper as reported
+
 __all__ = [
-    "MODALITY_COLORS", "FAMILY_COLORS", "PAPER_COLOR", "PAPER_F1", "PAPER_PARAMETERS",
+    "MODALITY_COLORS", "FAMILY_COLORS", "PAPER_COLOR", "paper_points",
     "set_style", "save_figure", "modality_of", "family_of", "model_color", "pareto_front",
     "plot_label_frequency", "plot_vertical_counts", "plot_frame_counts",
     "plot_feature_distributions", "plot_learning_curves", "plot_parameters_vs_width",
@@ -51,11 +53,7 @@ FAMILY_COLORS = {
 }
 FAMILY_LABELS = {"fc": "FC", "fcrn": "FCRN", "fcrn_gated": "FCRN + gating",
                  "attend_fusion": "Attend-Fusion", "other": "other"}
-PAPER_COLOR = "black"
-# The paper's reported numbers (arXiv 2408.14441; see /shared/PAPER.md): F1 in %, parameters.
-PAPER_F1 = {"fc_late": 75.96, "attend_fusion": 75.64}
-PAPER_PARAMETERS = {"fc_late": 341e6, "attend_fusion": 72e6}
-_PAPER_LABELS = {"fc_late": "FC late fusion", "attend_fusion": "Attend-Fusion"}
+PAPER_COLOR = "black"  # the paper's reported numbers (afkit.paper) are drawn in it
 
 _SOURCE_TEXT = {
     "synthetic": "data: afkit's synthetic YouTube-8M-format set (not real YouTube-8M)",
@@ -321,12 +319,12 @@ def plot_parameters_vs_width(df: pd.DataFrame, *, x: str = "width", y: str = "pa
     """Parameters against width per model (log y), the paper's 341M and 72M drawn as references.
 
     ``df``: columns ``x`` (width, units), ``y`` (parameter count), ``hue`` (model name).
-    ``paper``: model -> the paper's reported count (default ``PAPER_PARAMETERS``), drawn as black
-    dashed lines labelled "paper". ``chosen``: model -> width of our reconstruction, marked on
-    its curve.
+    ``paper``: model -> the paper's reported count (default :data:`afkit.paper.PARAMETERS`),
+    drawn as black dashed lines labelled "paper". ``chosen``: model -> width of our
+    reconstruction, marked on its curve.
     """
     _require(df, x, y, hue)
-    paper = PAPER_PARAMETERS if paper is None else paper
+    paper = reported.PARAMETERS if paper is None else paper
     fig, ax = _new(ax)
     for model, g in df.groupby(hue, sort=False):
         g = g.sort_values(x)
@@ -337,7 +335,7 @@ def plot_parameters_vs_width(df: pd.DataFrame, *, x: str = "width", y: str = "pa
             ax.plot([w], [p], marker="D", ms=8, mfc="none", mec=model_color(str(model)), mew=2)
     for key, value in paper.items():
         ax.axhline(value, color=PAPER_COLOR, ls="--", lw=1)
-        ax.annotate(f"paper: {_PAPER_LABELS.get(key, key)} {value / 1e6:.0f}M",
+        ax.annotate(f"paper: {reported.MODEL_NAMES.get(key, key)} {value / 1e6:.0f}M",
                     xy=(0.01, value), xycoords=("axes fraction", "data"),
                     xytext=(0, 3), textcoords="offset points", fontsize="small", color=PAPER_COLOR)
     ax.set_yscale("log")
@@ -408,6 +406,14 @@ def pareto_front(cost, score) -> np.ndarray:
     return ~dominated
 
 
+def paper_points() -> pd.DataFrame:
+    """The paper's reported models as points for :func:`plot_pareto` on a paper-size axis:
+    ``label``, ``paper_params``, ``micro_f1_pct`` (real data, :mod:`afkit.paper`)."""
+    return pd.DataFrame({"label": [f"{reported.MODEL_NAMES[m]} (paper)" for m in reported.F1_PCT],
+                         "paper_params": [float(reported.PARAMETERS[m]) for m in reported.F1_PCT],
+                         "micro_f1_pct": list(reported.F1_PCT.values())})
+
+
 def plot_pareto(df: pd.DataFrame, *, x: str = "parameters", y: str = "micro_f1",
                 label: str = "model", paper: pd.DataFrame | None = None, logx: bool = True,
                 xunit: str = "count", yunit: str = "%", source: str = "synthetic", ax=None):
@@ -441,7 +447,7 @@ def plot_readings(table: pd.DataFrame, *, references: pd.DataFrame | None = None
     """Notebook 10: test GAP (%) against parameters, one colour per reading of the attention;
     a filled dot with the attention, a hollow one at its attention-off twin, joined by a line.
 
-    ``table``: :func:`afkit.experiments.readings_results` (columns ``reading``, ``x``,
+    ``table``: :func:`afkit.arms.readings_results` (columns ``reading``, ``x``,
     ``gap_on``, ``gap_off``, ``off_params``); ``references``: optional rows (``label``, ``x``,
     ``gap_pct``) drawn as black squares (e.g. fc_late and its size-matched twin).
     """

@@ -147,30 +147,22 @@ def paired_difference(scores_a: list, scores_b: list, labels, *, thresholds_a=No
     """Paired bootstrap over videos of (A - B) for GAP@20 and micro-F1, each model's metric
     averaged over its seeds (lists of [N, C] score arrays on the same videos).
 
-    Each replicate draws N videos with replacement (:func:`afkit.metrics.bootstrap_weights`,
-    the same draw for every model and seed). micro-F1 = 2 TP / (2 TP + FP + FN) at each seed's
-    threshold (``thresholds_*``, default 0.5). Returns, per metric (``gap``, ``micro_f1``),
-    ``<metric>_diff`` (on all videos), ``<metric>_lo`` / ``_hi`` (percentile interval) and
-    ``<metric>_p_a_better``; plus ``n_videos``, ``n_boot``.
+    Each replicate draws N videos with replacement (:func:`afkit.stats.bootstrap_weights`,
+    the same draw for every model and seed); GAP and micro-F1 of each resample are
+    :func:`afkit.stats.gap_replicates` and :func:`afkit.stats.micro_f1_replicates`, micro-F1 at
+    each seed's threshold (``thresholds_*``, default 0.5). Returns, per metric (``gap``,
+    ``micro_f1``), ``<metric>_diff`` (on all videos), ``<metric>_lo`` / ``_hi`` (percentile
+    interval) and ``<metric>_p_a_better``; plus ``n_videos``, ``n_boot``, ``confidence``.
     """
-    from afkit import metrics
+    from afkit import stats
 
     n = scores_a[0].shape[0]
-    w = metrics.bootstrap_weights(n, n_boot, seed)
-    ones = np.ones((1, n))
+    w = stats.bootstrap_weights(n, n_boot, seed)
 
     def per_model(scores, thresholds):
         thresholds = thresholds or [0.5] * len(scores)
-        gaps, f1s = [], []
-        for s, t in zip(scores, thresholds):
-            parts = metrics.gap_parts(s, labels)
-            gaps.append((metrics.weighted_gap(parts, ones)[0], metrics.weighted_gap(parts, w)))
-            c = np.stack(metrics.per_video_counts(s, labels, t)).astype(np.float64)  # [3, N]
-
-            def f1(x):  # x [..., 3]
-                return 2 * x[..., 0] / np.maximum(2 * x[..., 0] + x[..., 1] + x[..., 2], 1e-12)
-
-            f1s.append((f1(c.sum(1)), f1(w @ c.T)))
+        gaps = [stats.gap_replicates(s, labels, w) for s in scores]
+        f1s = [stats.micro_f1_replicates(s, labels, t, w) for s, t in zip(scores, thresholds)]
         return ({"gap": np.mean([g[0] for g in gaps]), "micro_f1": np.mean([f[0] for f in f1s])},
                 {"gap": np.mean([g[1] for g in gaps], 0), "micro_f1": np.mean([f[1] for f in f1s], 0)})
 
@@ -179,7 +171,7 @@ def paired_difference(scores_a: list, scores_b: list, labels, *, thresholds_a=No
     out = {"n_videos": int(n), "n_boot": int(n_boot), "confidence": confidence}
     for m in ("gap", "micro_f1"):
         d = reps_a[m] - reps_b[m]
-        lo, hi = metrics.percentile_interval(d, confidence)
+        lo, hi = stats.percentile_interval(d, confidence)
         out.update({f"{m}_diff": float(full_a[m] - full_b[m]), f"{m}_lo": lo, f"{m}_hi": hi,
                     f"{m}_p_a_better": float((d > 0).mean())})
     return out

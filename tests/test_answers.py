@@ -1,6 +1,6 @@
 """Every computed answer follows its numbers: two opposite tables give opposite verdicts.
 
-The answer functions of the notebooks (afkit.experiments.describe_*, afkit.interpret) are fed
+The answer functions of the notebooks (afkit.answers, afkit.interpret) are fed
 hand-made tables whose numbers point one way, then the other; each clause that states a finding
 must flip with them (no fixed sentence states a result)."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from afkit import experiments, interpret, protocol
+from afkit import answers, interpret, protocol
 
 
 def _summary(af_gap, fc_gap, matched_gap, *, learned=True):
@@ -35,20 +35,20 @@ def test_verdict_reads_the_interval():
 
 def test_comparison_answer_flips():
     m = "fc_late at AF size (hidden 120)"
-    worse = experiments.describe_comparison(_summary(0.70, 0.78, 0.72), _ci("attend_fusion", "fc_late", -0.08, -0.09, -0.07),
+    worse = answers.comparison(_summary(0.70, 0.78, 0.72), _ci("attend_fusion", "fc_late", -0.08, -0.09, -0.07),
                                             _ci("attend_fusion", m, -0.02, -0.03, -0.01))
-    better = experiments.describe_comparison(_summary(0.80, 0.78, 0.60), _ci("attend_fusion", "fc_late", 0.02, 0.01, 0.03),
+    better = answers.comparison(_summary(0.80, 0.78, 0.60), _ci("attend_fusion", "fc_late", 0.02, 0.01, 0.03),
                                              _ci("attend_fusion", m, 0.20, 0.19, 0.21))
     assert "FC late fusion is better beyond" in worse and "Attend-Fusion is better beyond" not in worse
     assert "Attend-Fusion is better beyond" in better and "FC late fusion is better beyond" not in better
     assert "the size-matched FC late fusion is better" in worse
     assert "The paper's claim fails here" in worse
     assert "holds here and more" in better
-    same = experiments.describe_comparison(_summary(0.78, 0.78, 0.70), _ci("attend_fusion", "fc_late", -0.001, -0.002, 0.001),
+    same = answers.comparison(_summary(0.78, 0.78, 0.70), _ci("attend_fusion", "fc_late", -0.001, -0.002, 0.001),
                                            _ci("attend_fusion", m, 0.08, 0.07, 0.09))
     assert "The paper's claim holds here:" in same and "not distinguishable" in same
     assert "Every arm learned" in same
-    failed = experiments.describe_comparison(_summary(0.78, 0.78, 0.70, learned=False),
+    failed = answers.comparison(_summary(0.78, 0.78, 0.70, learned=False),
                                              _ci("attend_fusion", "fc_late", -0.002, -0.01, 0.01),
                                              _ci("attend_fusion", m, 0.08, 0.07, 0.09))
     assert "Did not learn" in failed and "`attend_fusion`" in failed
@@ -62,8 +62,8 @@ def _ablation(late_on, late_off, early_on, early_off):
 
 
 def test_ablation_answer_flips():
-    helps = experiments.describe_ablation(_ablation(0.78, 0.70, 0.66, 0.60))
-    hurts = experiments.describe_ablation(_ablation(0.70, 0.78, 0.60, 0.66))
+    helps = answers.fusion_ablation(_ablation(0.78, 0.70, 0.66, 0.60))
+    hurts = answers.fusion_ablation(_ablation(0.70, 0.78, 0.60, 0.66))
     assert "In late fusion, attention adds 8.00" in helps and "in early fusion it adds 6.00" in helps
     assert "In late fusion, attention costs 8.00" in hurts and "in early fusion it costs 6.00" in hurts
 
@@ -75,8 +75,8 @@ def _sweep(heads_params, off_gap, failed=False):
 
 
 def test_sweep_answer_flips():
-    a = experiments.describe_sweep(_sweep(700, 0.70))
-    b = experiments.describe_sweep(_sweep(720, 0.80, failed=True))
+    a = answers.attention_sweep(_sweep(700, 0.70))
+    b = answers.attention_sweep(_sweep(720, 0.80, failed=True))
     assert "changes no parameter count" in a and "changes the parameter count" in b
     assert "(+5.00 for attention)" in a and "(-5.00 for attention)" in b
     assert "Did not learn" not in a and "Did not learn (not counted): `tokens=4`" in b
@@ -92,8 +92,8 @@ def _vocab(gap_small, gap_big):
 
 
 def test_vocabulary_answer_flips():
-    falls = experiments.describe_vocabulary(_vocab(0.8, 0.6))
-    rises = experiments.describe_vocabulary(_vocab(0.6, 0.8))
+    falls = answers.vocabulary_scaling(_vocab(0.8, 0.6))
+    rises = answers.vocabulary_scaling(_vocab(0.6, 0.8))
     assert "test GAP falls from 80.00% at 100 classes to 60.00% at 300" in falls
     assert "test GAP rises from 60.00% at 100 classes to 80.00% at 300" in rises
     assert "Not trained (parameter arithmetic only): 20000" in falls
@@ -114,7 +114,7 @@ def test_learned_guard_is_the_documented_floor():
 
 
 def test_claim_clause_reads_the_interval_against_the_paper():
-    assert "holds here and more" in experiments.claim_clause(1.0, 0.5, 1.5)
-    assert "holds here:" in experiments.claim_clause(0.0, -0.2, 0.2)
-    assert "fails here" in experiments.claim_clause(-2.0, -2.5, -1.5)
-    assert "inconclusive" in experiments.claim_clause(-0.5, -1.0, 0.1)
+    assert "holds here and more" in answers.claim_clause(1.0, 0.5, 1.5)
+    assert "holds here:" in answers.claim_clause(0.0, -0.2, 0.2)
+    assert "fails here" in answers.claim_clause(-2.0, -2.5, -1.5)
+    assert "inconclusive" in answers.claim_clause(-0.5, -1.0, 0.1)

@@ -8,11 +8,11 @@ import pytest
 matplotlib.use("Agg")
 
 from afkit import claim_map as cm  # noqa: E402
-from afkit import synth  # noqa: E402
+from afkit import paper, synth  # noqa: E402
 
 
 def test_claim_floor_is_the_papers_difference_minus_the_margin():
-    assert cm.PAPER_DIFF == pytest.approx(-0.32)
+    assert paper.F1_DIFF == pytest.approx(-0.32)
     assert cm.CLAIM_FLOOR == pytest.approx(-1.32)
 
 
@@ -83,20 +83,20 @@ def test_describe_flips_with_the_numbers():
     share = np.linspace(0, 12, n)
     good = _table(np.linspace(-1.0, 0.0, n), share)  # all within the floor, rising with the share
     bad = _table(np.linspace(-3.0, -8.0, n), share)  # all far below, falling with the share
-    tg, tb = cm.describe_claim_map(good, {"std_share": 6.0, "probe_gap_mfstd": 36.0}), \
-        cm.describe_claim_map(bad, {"std_share": 6.0, "probe_gap_mfstd": 36.0})
+    tg, tb = cm.answer(good, {"std_share": 6.0, "probe_gap_mfstd": 36.0}), \
+        cm.answer(bad, {"std_share": 6.0, "probe_gap_mfstd": 36.0})
     assert f"It holds in all {n} worlds" in tg and "holds in none" not in tg
     assert f"It holds in none of the {n} worlds: it fails in {n}" in tb
     assert "the claim should hold there" in tg and "the claim should fail there" in tb
     assert "rho +1.00" in tg and "rho -1.00" in tb
     mixed = _table(np.r_[np.full(n - 3, -0.5), [2.0, -5.0, -1.5]], share, half=0.8)
-    tm = cm.describe_claim_map(mixed)
+    tm = cm.answer(mixed)
     assert f"It holds in {n - 3} of {n} worlds" in tm
     assert "reverses in 1" in tm and "fails in 1" in tm and "unclear in 1" in tm
-    assert "extrapolation" in cm.describe_claim_map(good, {"std_share": 40.0, "probe_gap_mfstd": 70.0})
-    real = cm.describe_claim_map(good, {"std_share": 6.0, "probe_gap_mfstd": 36.0}, source="real")
+    assert "extrapolation" in cm.answer(good, {"std_share": 40.0, "probe_gap_mfstd": 70.0})
+    real = cm.answer(good, {"std_share": 6.0, "probe_gap_mfstd": 36.0}, source="real")
     assert real.startswith("**Answer (synthetic worlds") and "the data at hand: real" in real
-    no_std = cm.describe_claim_map(good, {"std_share": float("nan"), "probe_gap_mfstd": float("nan")})
+    no_std = cm.answer(good, {"std_share": float("nan"), "probe_gap_mfstd": float("nan")})
     assert "cannot be measured" in no_std
 
 
@@ -105,7 +105,7 @@ def test_a_table_read_back_from_csv(tmp_path):
     t = _table(np.linspace(-2, 1, n), np.arange(n))
     t.to_csv(tmp_path / "t.csv", index=False)
     back = pd.read_csv(tmp_path / "t.csv")  # the default world's empty "varies" reads as NaN
-    assert cm.describe_claim_map(back) == cm.describe_claim_map(t)
+    assert cm.answer(back) == cm.answer(t)
     assert len(cm.plot_claim_map(back).axes) == len(cm.KNOBS) + 1
 
 
@@ -116,7 +116,7 @@ def test_plot_claim_map():
     texts = [t.get_text() for t in fig.texts]
     assert any("synthetic" in t for t in texts)
     ax = fig.axes[0]
-    assert any(abs(l.get_ydata()[0] - cm.PAPER_DIFF) < 1e-9 for l in ax.get_lines() if len(l.get_ydata()) == 2)
+    assert any(abs(l.get_ydata()[0] - paper.F1_DIFF) < 1e-9 for l in ax.get_lines() if len(l.get_ydata()) == 2)
 
 
 def test_label_information_sees_the_std(tmp_path):

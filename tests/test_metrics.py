@@ -21,9 +21,9 @@ from afkit.metrics import (
     gap,
     hit_at_one,
     mean_average_precision,
-    paired_bootstrap,
     perr,
 )
+from afkit.stats import paired_bootstrap
 
 # --------------------------------------------------------------------------------------------
 # the independent reference

@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 import pytest
 
-from afkit import experiments
+from afkit import arms, experiments
 from afkit.notebook import find_notebooks
 
 pytestmark = pytest.mark.slow
@@ -35,8 +35,8 @@ TABLES = {
                                          "videos_per_s_mean", "paper_f1_pct", "seeds", "learned",
                                          "micro_f1_tuned_mean", "best_epoch_mean"]
                                         + [f"{m}_mean" for m in METRICS] + [f"{m}_std" for m in METRICS],
-                                        [m for m in experiments.COMPARISON if m != "fcrn_gated_late"]
-                                        + list(experiments.REFERENCES)),
+                                        [m for m in arms.COMPARISON if m != "fcrn_gated_late"]
+                                        + list(arms.REFERENCES)),
                       "04_search": (["label", "lr", "val_gap", "best_epoch", "epochs_run", "chosen"], 2),
                       "04_intervals": (["a", "b", "metric", "diff_points", "lo", "hi"], ["attend_fusion"])},
     "05_fusion_ablation": {"05_fusion_ablation": (["label", "params", "lr", "gap_mean", "micro_f1_tuned_mean", "learned"],
@@ -47,7 +47,7 @@ TABLES = {
                                                     ["attend_fusion", "attention off", "MF/STD as tokens"])},
     "07_vocabulary_scaling": {"07_vocabulary_scaling": (["num_classes", "model", "params", "head_share", "trained",
                                                          "paper_head_share", "micro_f1", "gap", "learned"],
-                                                        len(experiments.VOCABULARIES["smoke"]) * 2)},
+                                                        len(arms.VOCABULARIES["smoke"]) * 2)},
     "08_interpretability": {"08_evidence_auroc": (["method", "mean", "ci_low", "ci_high", "n"],
                                                   ["attention", "integrated_gradients", "input_x_gradient", "random"]),
                             "08_deletion": (["method", "mean_drop_top", "mean_drop_random"], 3),
@@ -60,9 +60,9 @@ TABLES = {
     "10_readings": {"10_readings": (["reading", "params", "paper_params", "paper_within_1pct", "gap_on", "gap_off",
                                      "gap_diff", "gap_lo", "gap_hi", "micro_f1_diff", "micro_f1_lo", "micro_f1_hi",
                                      "matters", "gap_minus_fc_late"],
-                                    list(experiments.READING_ARMS)),
+                                    list(arms.READING_ARMS)),
                     "10_arms": (["label", "params", "paper_params", "gap_mean", "micro_f1_tuned_mean", "learned"],
-                                [experiments.SHARED_OFF, "fc_late"]),
+                                [arms.SHARED_OFF, "fc_late"]),
                     "10_readings_paper": (["reading", "model", "params", "within_1pct_of_72M"], 5)},
 }
 
@@ -213,7 +213,7 @@ def test_readings_table_is_consistent(run):
     from the interval, the readings' paper-size counts within 1% of 72M, the answer saved."""
     out, _ = run
     t = pd.read_csv(out / "tables" / "10_readings.csv").set_index("reading")
-    assert list(t.index) == list(experiments.READING_ARMS)
+    assert list(t.index) == list(arms.READING_ARMS)
     assert ((t["gap_lo"] <= t["gap_diff"]) & (t["gap_diff"] <= t["gap_hi"])).all()
     for r in t.itertuples():
         assert r.matters == ("helps" if r.gap_lo > 0 else "hurts" if r.gap_hi < 0 else "no")

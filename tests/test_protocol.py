@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from afkit import experiments, metrics, protocol, train
+from afkit import arms, experiments, metrics, protocol, stats, train
 
 from test_train import BASE, _config, _make_data  # noqa: F401  (the same tiny store)
 
@@ -86,9 +86,9 @@ def test_weighted_gap_equals_gap_on_the_resample():
     rng = np.random.default_rng(3)
     x = rng.random((60, 25)).astype(np.float32)
     y = [rng.choice(25, rng.integers(0, 4), replace=False) for _ in range(60)]
-    parts = metrics.gap_parts(x, y)
-    w = metrics.bootstrap_weights(60, 5, seed=1)
-    got = metrics.weighted_gap(parts, w)
+    parts = stats.gap_parts(x, y)
+    w = stats.bootstrap_weights(60, 5, seed=1)
+    got = stats.weighted_gap(parts, w)
     for r in range(5):
         idx = np.repeat(np.arange(60), w[r])
         assert got[r] == pytest.approx(metrics.gap(x[idx], [y[i] for i in idx]), abs=1e-12)
@@ -99,18 +99,18 @@ def test_paired_difference_matches_a_direct_bootstrap():
     y = [rng.choice(10, rng.integers(1, 3), replace=False) for _ in range(40)]
     a, b = rng.random((40, 10)).astype(np.float32), rng.random((40, 10)).astype(np.float32)
     out = protocol.paired_difference([a], [b], y, n_boot=50, seed=7)
-    w = metrics.bootstrap_weights(40, 50, seed=7)
+    w = stats.bootstrap_weights(40, 50, seed=7)
     d = []
     for r in range(50):
         idx = np.repeat(np.arange(40), w[r])
         yy = [y[i] for i in idx]
         d.append(metrics.f1_at_threshold(a[idx], yy, 0.5)[0] - metrics.f1_at_threshold(b[idx], yy, 0.5)[0])
-    assert (out["micro_f1_lo"], out["micro_f1_hi"]) == pytest.approx(metrics.percentile_interval(d))
+    assert (out["micro_f1_lo"], out["micro_f1_hi"]) == pytest.approx(stats.percentile_interval(d))
     assert out["gap_diff"] == pytest.approx(metrics.gap(a, y) - metrics.gap(b, y))
     assert out["micro_f1_lo"] <= out["micro_f1_diff"] <= out["micro_f1_hi"]
 
 
 def test_reference_models_train(store_dir, tmp_path):
-    for name in experiments.REFERENCES:
+    for name in arms.REFERENCES:
         res = train.train(_config(model=name, epochs=2, checkpoint_every_steps=0), store_dir, tmp_path / name)
         assert np.isfinite(res["final"]["gap"]) and res["num_parameters"] > 0

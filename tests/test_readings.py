@@ -10,7 +10,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from afkit import experiments as X
+from afkit import answers
+from afkit import arms as X
 from afkit import models as M
 from afkit import plots
 from afkit import reconstruction as R
@@ -90,16 +91,16 @@ def _table(sigmoid_lo, sigmoid_gap, modality_gap):
 
 def test_describe_readings_verdicts_flip_with_the_numbers():
     # A: the sigmoid reading's attention helps and it is the closest to fc_late
-    a = X.describe_readings(_table(sigmoid_lo=1.0, sigmoid_gap=53.9, modality_gap=48.0))
+    a = answers.readings(_table(sigmoid_lo=1.0, sigmoid_gap=53.9, modality_gap=48.0))
     # B: its interval contains 0, and the modality-token reading is the closest to fc_late
-    b = X.describe_readings(_table(sigmoid_lo=-2.0, sigmoid_gap=40.0, modality_gap=53.9))
+    b = answers.readings(_table(sigmoid_lo=-2.0, sigmoid_gap=40.0, modality_gap=53.9))
     assert "helps, in `feature sigmoid`" in a and "`feature sigmoid` (71,885,078 parameters at paper size) fits" in a
     assert "rests on the attention" in a
     assert "No reading makes attention matter" in b and "`modality tokens` (71,886,102" in b
     assert "does not matter" in b and "rests on the attention" not in b
     # MF/STD tokens (103M at paper size) is never the best fit, though its GAP equals fc_late's
     assert "`MF/STD tokens` (" not in a + b
-    c = X.describe_readings(_table(sigmoid_lo=-5.0, sigmoid_gap=53.9, modality_gap=48.0))
+    c = answers.readings(_table(sigmoid_lo=-5.0, sigmoid_gap=53.9, modality_gap=48.0))
     assert "hurts, in `feature sigmoid`" in c and "despite the attention" in c
 
 
