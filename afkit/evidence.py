@@ -10,12 +10,11 @@ synthetic set knows: for every video, which frames and which modality carry each
    test, which runs the model on frames masked out (:func:`deletion_drops`, :func:`deletion_test`).
 2. **Notebook 08, one call per question** -- :func:`explanation_tables` (what does the model
    say?), :func:`ground_truth` (the :class:`Truth` scored against; none on real data, with a
-   note), :func:`span_scores` (does a method find the
-   evidence?), :func:`timeline` (where in one video does it look?), :func:`modality_check` (does
-   the attribution's modality agree with the truth?), :func:`deletion_test` (is it faithful?),
-   :func:`frames_check` (did the frame-level model learn enough to be explained?) and
-   :func:`interpretability_answer` (the answer in prose, from the tables). On real data the
-   truth-scored tables have no rows.
+   note), :func:`span_scores` (does a method find the evidence?), :func:`timeline` (where in one
+   video does it look?), :func:`modality_check` (does the attribution's modality agree with the
+   truth?), :func:`deletion_test` (is it faithful?), :func:`frames_check` (did the frame-level
+   model learn enough to be explained?) and :func:`interpretability_answer` (the answer in prose,
+   from the tables). On real data the truth-scored tables have no rows.
 
 Conventions (*our reconstruction*: the paper shows no interpretability analysis at all): frame
 scores for the evidence AUROC use the modality that carries the evidence (the span's
@@ -186,8 +185,8 @@ def evidence_auroc(tables: Mapping[str, pd.DataFrame], spans: pd.DataFrame, *, r
     chance baseline (expected AUROC 0.5).
 
     Args:
-        tables: ``{method name: frame table}`` from :func:`attention_table` (frame-level) or
-            :func:`attribution_table` (frame-level).
+        tables: ``{method name: frame table}`` from :func:`afkit.interpret.attention_table` (frame-level)
+            or :func:`afkit.interpret.attribution_table` (frame-level).
         spans: one row per evidence span: ``video, label, start, end, modality`` (``end``
             exclusive unless ``end_inclusive``), e.g. the spans of
             :func:`afkit.synth.load_ground_truth` (its ``id`` column names the video, so build
@@ -424,10 +423,10 @@ def explanation_tables(model: torch.nn.Module, data: Any, config: interpret.Inte
                        ids: Sequence | None = None,
                        methods: Sequence[str] = ("attention", "integrated_gradients", "input_x_gradient"),
                        ) -> dict[str, pd.DataFrame]:
-    """What does the model say about each true label of ``data``? ``{method: table}`` at a
-    profile's sizes: ``attention`` an :func:`afkit.interpret.attention_table`, any other method an
-    :func:`afkit.interpret.attribution_table` (Integrated Gradients at ``config.n_steps`` and
-    ``config.internal_batch_size``)."""
+    """What does the model say about ``data``? ``{method: table}`` at a profile's sizes:
+    ``attention`` an :func:`afkit.interpret.attention_table`, any other method an
+    :func:`afkit.interpret.attribution_table` of each true label (Integrated Gradients at
+    ``config.n_steps`` and ``config.internal_batch_size``)."""
     return {method: interpret.attention_table(model, data, ids=ids) if method == "attention" else
             interpret.attribution_table(model, data, method=method, ids=ids, n_steps=config.n_steps,
                                         internal_batch_size=config.internal_batch_size)

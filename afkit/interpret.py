@@ -294,11 +294,10 @@ def attention_entropy(table: pd.DataFrame, *, by: Sequence[str] = ("modality", "
     with np.errstate(divide="ignore", invalid="ignore"):
         per["normalized_entropy"] = np.where(per["n_keys"] > 1, per["entropy"] / per["max_entropy"], np.nan)
     by = list(by)
-    out = per.groupby(by, observed=True).agg(entropy=("entropy", "mean"),
-                                             normalized_entropy=("normalized_entropy", "mean"),
-                                             max_entropy=("max_entropy", "mean"),
-                                             n=("entropy", "size")).reset_index()
-    return out
+    return per.groupby(by, observed=True).agg(entropy=("entropy", "mean"),
+                                              normalized_entropy=("normalized_entropy", "mean"),
+                                              max_entropy=("max_entropy", "mean"),
+                                              n=("entropy", "size")).reset_index()
 
 
 def _state_dict(obj: Any) -> Mapping:
@@ -551,6 +550,7 @@ def attribution_table(model: torch.nn.Module, data: Any, *, method: str = "integ
 
 
 def first_column(frame: pd.DataFrame, candidates: Sequence[str], what: str) -> str:
+    """The first of ``candidates`` that is a column of ``frame`` (``what`` names it in the error)."""
     for c in candidates:
         if c in frame.columns:
             return c
