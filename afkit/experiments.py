@@ -415,8 +415,3 @@ def explain_inputs(run, store_dir, max_videos: int | None, split: str = "validat
     return model, batches, list(st.ids)
 
 
-def ground_truth(split: str, data_dir):
-    """(classes, spans) of the synthetic set (see :func:`afkit.synth.load_ground_truth`)."""
-    from afkit import synth
-
-    return synth.load_ground_truth(data_dir, split)

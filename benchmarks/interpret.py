@@ -1,4 +1,4 @@
-"""Benchmark: the interpretability pass of afkit.interpret on the synthetic release, per step:
+"""Benchmark: the interpretability pass (afkit.interpret, afkit.evidence) on the synthetic release, per step:
 seconds, explained (video, label) pairs per second and table rows.
 
     .venv/bin/python benchmarks/interpret.py                        # 64 test videos, cpu-profile sizes
@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import _results  # noqa: E402
+from afkit import evidence as E  # noqa: E402
 from afkit import interpret as I  # noqa: E402
 from afkit import models, store, synth  # noqa: E402
 
@@ -82,12 +83,12 @@ def main(argv=None) -> int:
               lambda: I.attribution_table(vmodel, features, n_steps=args.n_steps, **kw), pairs)
         timed("FeatureAblation (video)",
               lambda: I.attribution_table(vmodel, features, method="feature_ablation", **kw), pairs)
-        scores = timed("evidence_auroc (3 methods + random)", lambda: I.evidence_auroc(tables, spans), pairs)
-        timed("summarize", lambda: I.summarize(scores), pairs)
+        scores = timed("evidence_auroc (3 methods + random)", lambda: E.evidence_auroc(tables, spans), pairs)
+        timed("means_with_ci (bootstrap)", lambda: E.means_with_ci(scores), pairs)
         timed("deletion_test (3 methods, k=5)",
-              lambda: I.deletion_test(fmodel, frames, tables, k=5, n_random=3, **kw), pairs)
+              lambda: E.deletion_test(fmodel, frames, tables, k=5, n_random=3, **kw), pairs)
 
-    print(f"afkit.interpret: {len(split)} videos, {pairs} (video, label) pairs, "
+    print(f"afkit.interpret + evidence: {len(split)} videos, {pairs} (video, label) pairs, "
           f"{int(split.num_frames.sum())} frames; torch threads {args.threads}, CPU fp32")
     print(pd.DataFrame(rows).to_string(index=False))
     _results.write(

@@ -1,6 +1,6 @@
 """Every computed answer follows its numbers: two opposite tables give opposite verdicts.
 
-The answer functions of the notebooks (afkit.answers, afkit.interpret) are fed
+The answer functions of the notebooks (afkit.answers, afkit.evidence) are fed
 hand-made tables whose numbers point one way, then the other; each clause that states a finding
 must flip with them (no fixed sentence states a result)."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from afkit import answers, interpret, protocol
+from afkit import answers, evidence, protocol
 
 
 def _summary(af_gap, fc_gap, matched_gap, *, learned=True):
@@ -101,7 +101,7 @@ def test_vocabulary_answer_flips():
 
 @pytest.mark.parametrize("frames_gap,passes", [(0.70, True), (0.40, False)])
 def test_frames_check_flips(frames_gap, passes):
-    check = interpret.frames_check(frames_gap, video_gap=0.75)
+    check = evidence.frames_check(frames_gap, video_gap=0.75)
     assert check["passes"] is passes
     assert ("it passes" in check["text"]) is passes
     assert ("does **not** pass" in check["text"]) is (not passes)

@@ -1,5 +1,5 @@
-"""afkit.interpret: extraction, captum attributions and scoring, on hand-built models with known
-answers (and the real Attend-Fusion models at smoke size)."""
+"""afkit.interpret (extraction, captum attributions) and afkit.evidence (scoring against the truth),
+on hand-built models with known answers (and the real Attend-Fusion models at smoke size)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
+from afkit import evidence as E
 from afkit import interpret as I
 
 torch.set_num_threads(1)
@@ -337,31 +338,31 @@ def test_modality_shares_by_vertical():
 def test_auroc_known_cases_and_sklearn():
     y = np.array([0, 0, 1, 1, 1, 0, 0])
     s = y * 2.0 + 1.0
-    assert I.auroc(s, y) == 1.0  # perfect
-    assert I.auroc(-s, y) == 0.0  # inverted
-    assert I.auroc(np.ones(7), y) == 0.5  # constant
-    assert math.isnan(I.auroc(s, np.zeros(7)))
+    assert E.auroc(s, y) == 1.0  # perfect
+    assert E.auroc(-s, y) == 0.0  # inverted
+    assert E.auroc(np.ones(7), y) == 0.5  # constant
+    assert math.isnan(E.auroc(s, np.zeros(7)))
     rng = np.random.default_rng(0)
     for _ in range(20):  # ties included (rounded scores)
         yy = rng.random(40) < 0.3
         yy[:2] = [True, False]
         ss = np.round(rng.normal(size=40) + yy, 1)
-        assert I.auroc(ss, yy) == pytest.approx(roc_auc_score(yy, ss), abs=1e-12)
+        assert E.auroc(ss, yy) == pytest.approx(roc_auc_score(yy, ss), abs=1e-12)
     # random scores: ~0.5 on average
-    vals = [I.auroc(I.random_scores(50, rng), np.arange(50) < 10) for _ in range(400)]
+    vals = [E.auroc(E.random_scores(50, rng), np.arange(50) < 10) for _ in range(400)]
     assert abs(np.mean(vals) - 0.5) < 0.02
 
 
 def test_span_auroc():
     scores = np.array([0, 0, 0, 5, 6, 7, 0, 9, 9.0])
     mask = np.array([1, 1, 1, 1, 1, 1, 1, 0, 0], bool)  # frames 7, 8 (high scores) are padding
-    assert I.span_auroc(scores, 3, 6, mask=mask) == 1.0  # frames 3, 4, 5
-    assert I.span_auroc(scores, 3, 5, end_inclusive=True, mask=mask) == 1.0
-    assert I.span_auroc(scores, 3, 6) == pytest.approx(2 / 3)  # 3 positives each beat 4 of 6 negatives
-    assert I.span_auroc(scores, 3, 6) == pytest.approx(roc_auc_score(np.arange(9) // 3 == 1, scores))
-    assert I.span_auroc(-scores, [0, 6], [3, 9]) == pytest.approx(roc_auc_score(np.arange(9) // 3 != 1, -scores))
+    assert E.span_auroc(scores, 3, 6, mask=mask) == 1.0  # frames 3, 4, 5
+    assert E.span_auroc(scores, 3, 5, end_inclusive=True, mask=mask) == 1.0
+    assert E.span_auroc(scores, 3, 6) == pytest.approx(2 / 3)  # 3 positives each beat 4 of 6 negatives
+    assert E.span_auroc(scores, 3, 6) == pytest.approx(roc_auc_score(np.arange(9) // 3 == 1, scores))
+    assert E.span_auroc(-scores, [0, 6], [3, 9]) == pytest.approx(roc_auc_score(np.arange(9) // 3 != 1, -scores))
     with pytest.raises(ValueError, match="bad span"):
-        I.span_auroc(scores, 5, 2)
+        E.span_auroc(scores, 5, 2)
 
 
 def _spans():
@@ -381,7 +382,7 @@ def test_evidence_auroc_on_hand_made_tables():
                     rows.append((video, m, h, t, w))
     att = pd.DataFrame(rows, columns=["video", "modality", "head", "frame", "weight"])
     inverted = att.assign(weight=-att["weight"])
-    scores = I.evidence_auroc({"attention": att, "inverted": inverted}, _spans(), random_seed=3)
+    scores = E.evidence_auroc({"attention": att, "inverted": inverted}, _spans(), random_seed=3)
     got = scores.set_index(["method", "video", "label"])["auroc"]
     # video 10 label 1: audio span 3..5, audio scores peak there -> 1; inverted -> 0
     assert got[("attention", 10, 1)] == 1.0 and got[("inverted", 10, 1)] == 0.0
@@ -393,9 +394,9 @@ def test_evidence_auroc_on_hand_made_tables():
     assert got[("attention", 11, 1)] == pytest.approx(roc_auc_score(pos, summed))
     assert set(scores["method"]) == {"attention", "inverted", "random"}
     assert (scores["n_frames"] == T).all() and (scores.query("label == 1")["n_positive"] == 3).all()
-    again = I.evidence_auroc({"attention": att}, _spans(), random_seed=3)
+    again = E.evidence_auroc({"attention": att}, _spans(), random_seed=3)
     assert again.query("method == 'random'")["auroc"].tolist() == scores.query("method == 'random'")["auroc"].tolist()
-    summary = I.summarize(scores, n_boot=200)
+    summary = E.means_with_ci(scores, n_boot=200)
     assert summary.set_index("method").loc["attention", "n"] == 3
     lo, hi = summary.set_index("method").loc["inverted", ["ci_low", "ci_high"]]
     assert lo <= summary.set_index("method").loc["inverted", "mean"] <= hi
@@ -409,7 +410,7 @@ def test_evidence_auroc_reads_synth_ground_truth_columns():
     rows = [(v, m, 0, t, float(t in (2, 3)) if v == "v0" else float(t == 0))
             for v in ("v0", "v1") for m in ("visual", "audio") for t in range(5)]
     att = pd.DataFrame(rows, columns=["video", "modality", "head", "frame", "weight"])
-    scores = I.evidence_auroc({"attention": att}, spans, random_seed=None)
+    scores = E.evidence_auroc({"attention": att}, spans, random_seed=None)
     assert scores[["video", "label", "modality", "auroc"]].values.tolist() == [["v0", 1, "audio", 1.0],
                                                                               ["v1", 1, "visual", 1.0]]
 
@@ -418,24 +419,24 @@ def test_random_method_is_near_half_over_many_videos():
     rows = [(v, "visual", 0, t, 1.0) for v in range(300) for t in range(20)]
     att = pd.DataFrame(rows, columns=["video", "modality", "head", "frame", "weight"])
     spans = pd.DataFrame({"video": range(300), "label": 0, "start": 5, "end": 10, "modality": "visual"})
-    scores = I.evidence_auroc({"constant": att}, spans, random_seed=0)
-    summary = I.summarize(scores, n_boot=500).set_index("method")
+    scores = E.evidence_auroc({"constant": att}, spans, random_seed=0)
+    summary = E.means_with_ci(scores, n_boot=500).set_index("method")
     assert summary.loc["constant", "mean"] == 0.5
     assert abs(summary.loc["random", "mean"] - 0.5) < 0.03
     assert summary.loc["random", "ci_low"] < 0.5 < summary.loc["random", "ci_high"]
 
 
 def test_bootstrap_ci_known():
-    mean, lo, hi = I.bootstrap_ci(np.full(10, 0.7))
+    mean, lo, hi = E.bootstrap_ci(np.full(10, 0.7))
     assert (mean, lo, hi) == (pytest.approx(0.7), pytest.approx(0.7), pytest.approx(0.7))
     v = np.random.default_rng(0).normal(size=400)
-    mean, lo, hi = I.bootstrap_ci(v, n_boot=2000)
+    mean, lo, hi = E.bootstrap_ci(v, n_boot=2000)
     se = v.std(ddof=1) / math.sqrt(len(v))
     assert lo == pytest.approx(mean - 1.96 * se, abs=0.3 * se) and hi == pytest.approx(mean + 1.96 * se, abs=0.3 * se)
 
 
 def test_modality_agreement():
-    out = I.modality_agreement_arrays([0.9, 0.2, 0.4, 0.8, 0.5], ["visual", "audio", "visual", "audio", "both"])
+    out = E.modality_agreement_arrays([0.9, 0.2, 0.4, 0.8, 0.5], ["visual", "audio", "visual", "audio", "both"])
     out = out.set_index("truth")
     assert out.loc["visual", "accuracy"] == 0.5 and out.loc["audio", "accuracy"] == 0.5
     assert out.loc["single", "accuracy"] == 0.5 and out.loc["single", "n_classes"] == 4
@@ -443,12 +444,12 @@ def test_modality_agreement():
     assert math.isnan(out.loc["both", "accuracy"]) and out.loc["both", "mean_visual_share"] == 0.5
     shares = pd.DataFrame({"label": [0, 1, 2], "visual_share": [1.0, 0.0, 0.3], "audio_share": [0.0, 1.0, 0.7]})
     classes = pd.DataFrame({"index": [0, 1, 2, 3], "vertical": 0, "modality": ["visual", "audio", "audio", "visual"]})
-    table = I.modality_agreement(shares, classes).set_index("truth")
+    table = E.modality_agreement(shares, classes).set_index("truth")
     assert table.loc["single", "accuracy"] == 1.0 and table.loc["single", "n_classes"] == 3
     with pytest.raises(ValueError, match="classes has no column 'modality'"):
-        I.modality_agreement(shares, classes.rename(columns={"modality": "m"}))
+        E.modality_agreement(shares, classes.rename(columns={"modality": "m"}))
     with pytest.raises(ValueError, match=r"classes has none of the columns \['label', 'index', 'Index'\]"):
-        I.modality_agreement(shares, classes.rename(columns={"index": "c"}))
+        E.modality_agreement(shares, classes.rename(columns={"index": "c"}))
 
 
 def test_modality_agreement_threshold_boundary():
@@ -456,25 +457,25 @@ def test_modality_agreement_threshold_boundary():
     shares [0.5, 0.75, 0.5, 0.25] for truths [visual, visual, audio, audio] predict
     [audio, visual, audio, audio]: visual accuracy 1/2, audio 1, pooled 3/4 (with ``>=`` it
     would be visual 1, audio 1/2). Just above 1/2 (0.5 + 1e-12) predicts visual."""
-    out = I.modality_agreement_arrays([0.5, 0.75, 0.5, 0.25], ["visual", "visual", "audio", "audio"])
+    out = E.modality_agreement_arrays([0.5, 0.75, 0.5, 0.25], ["visual", "visual", "audio", "audio"])
     out = out.set_index("truth")
     assert out.loc["visual", "accuracy"] == 0.5 and out.loc["audio", "accuracy"] == 1.0
     assert out.loc["single", "accuracy"] == 0.75
-    above = I.modality_agreement_arrays([0.5 + 1e-12, 0.5], ["visual", "audio"]).set_index("truth")
+    above = E.modality_agreement_arrays([0.5 + 1e-12, 0.5], ["visual", "audio"]).set_index("truth")
     assert above.loc["single", "accuracy"] == 1.0
     shares = pd.DataFrame({"label": [0, 1], "visual_share": [0.5, 0.5], "audio_share": [0.5, 0.5]})
     classes = pd.DataFrame({"index": [0, 1], "modality": ["visual", "audio"]})
-    table = I.modality_agreement(shares, classes).set_index("truth")
+    table = E.modality_agreement(shares, classes).set_index("truth")
     assert table.loc["visual", "accuracy"] == 0.0 and table.loc["audio", "accuracy"] == 1.0
 
 
 def test_topk_and_random_frames():
     scores = np.array([[0.1, 0.9, 0.5, 0.7, 2.0], [3.0, 1.0, 2.0, 0.0, 0.0]])
     mask = np.array([[1, 1, 1, 1, 0], [1, 1, 1, 0, 0]], bool)
-    top = I.topk_frames(scores, mask, 2)
+    top = E.topk_frames(scores, mask, 2)
     np.testing.assert_array_equal(top, [[0, 1, 0, 1, 0], [1, 0, 1, 0, 0]])  # padding never chosen
-    assert I.topk_frames(scores, mask, 10).sum(1).tolist() == [3, 2]  # keeps one real frame
-    rnd = I.random_frames(mask, 2, np.random.default_rng(0))
+    assert E.topk_frames(scores, mask, 10).sum(1).tolist() == [3, 2]  # keeps one real frame
+    rnd = E.random_frames(mask, 2, np.random.default_rng(0))
     assert rnd.sum(1).tolist() == [2, 2] and not (rnd & ~mask).any()
 
 
@@ -490,17 +491,17 @@ def test_faithfulness_on_a_model_with_known_contributions():
     mask = torch.ones(B, T, dtype=torch.bool)
     batch = {"rgb": rgb, "audio": torch.zeros(B, T, 128), "mask": mask}
     contrib = rgb[:, :, 0].numpy()
-    top, rand = I.deletion_drops(model, batch, contrib, 0, k=3, n_random=4)
+    top, rand = E.deletion_drops(model, batch, contrib, 0, k=3, n_random=4)
     # oracle: deleting the top 3 frames removes exactly their contributions
     np.testing.assert_allclose(top, np.sort(contrib, 1)[:, -3:].sum(1), rtol=1e-5)
-    res = I.faithfulness(top, rand, n_boot=300)
+    res = E.faithfulness(top, rand, n_boot=300)
     assert res["mean_drop_top"] > res["mean_drop_random"] and res["mean_difference"] > 0
     assert res["ci_low"] > 0 and res["frac_top_greater"] == 1.0 and res["n"] == B
     # inverted scores delete the smallest contributions: less than random
-    top_inv, rand_inv = I.deletion_drops(model, batch, -contrib, 0, k=3, n_random=4)
-    assert I.faithfulness(top_inv, rand_inv, n_boot=300)["ci_high"] < 0
+    top_inv, rand_inv = E.deletion_drops(model, batch, -contrib, 0, k=3, n_random=4)
+    assert E.faithfulness(top_inv, rand_inv, n_boot=300)["ci_high"] < 0
     with pytest.raises(ValueError, match="differ in length"):
-        I.faithfulness([1.0], [1.0, 2.0])
+        E.faithfulness([1.0], [1.0, 2.0])
 
 
 def test_deletion_test_end_to_end_with_tables():
@@ -521,14 +522,14 @@ def test_deletion_test_end_to_end_with_tables():
                "y": y[3:], "index": torch.arange(3, 6)}]
     ig = I.attribution_table(model, loader, method="integrated_gradients", n_steps=8, progress=False)
     spans = pd.DataFrame({"video": range(B), "label": 1, "start": 3, "end": 6, "modality": "visual"})
-    scores = I.evidence_auroc({"integrated_gradients": ig}, spans)
+    scores = E.evidence_auroc({"integrated_gradients": ig}, spans)
     assert (scores.query("method == 'integrated_gradients'")["auroc"] == 1.0).all()
-    res = I.deletion_test(model, loader, {"integrated_gradients": ig}, k=3, n_random=3, n_boot=200,
+    res = E.deletion_test(model, loader, {"integrated_gradients": ig}, k=3, n_random=3, n_boot=200,
                           progress=False).set_index("method")
     assert res.loc["integrated_gradients", "n"] == B
     assert res.loc["integrated_gradients", "mean_drop_top"] > res.loc["integrated_gradients", "mean_drop_random"]
     with pytest.raises(ValueError, match="video-level models have no frames"):
-        I.evidence_auroc({"x": ig.drop(columns="frame")}, spans)
+        E.evidence_auroc({"x": ig.drop(columns="frame")}, spans)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -575,7 +576,7 @@ def test_real_attend_fusion_frames():
     total = attr["visual"].sum((1, 2)) + attr["audio"].sum((1, 2))
     np.testing.assert_allclose(total.numpy(), (fx - f0).numpy(), rtol=1e-2, atol=1e-3)
     att = I.attention_table(model, batch, progress=False)
-    res = I.deletion_test(model, batch, {"attention": att, "ig": ig}, k=2, n_random=2, n_boot=100, progress=False)
+    res = E.deletion_test(model, batch, {"attention": att, "ig": ig}, k=2, n_random=2, n_boot=100, progress=False)
     assert list(res["method"]) == ["attention", "ig"] and (res["n"] == 2).all()
 
 
@@ -616,14 +617,14 @@ def test_oracle_scores_find_the_synthetic_evidence(synth_split):
                     energy = ((x @ proto[key][c].T) ** 2).sum(1)
                     rows += [(vid, int(c), m, t, e, e) for t, e in enumerate(energy)]
     table = pd.DataFrame(rows, columns=["video", "label", "modality", "frame", "attribution", "magnitude"])
-    scores = I.evidence_auroc({"oracle": table}, spans, random_seed=0)
+    scores = E.evidence_auroc({"oracle": table}, spans, random_seed=0)
     n_evidence = int((spans["has_evidence"] & (spans["end"] > spans["start"])).sum())
     assert len(scores.query("method == 'oracle'")) == n_evidence
-    summary = I.summarize(scores, n_boot=200).set_index("method")
+    summary = E.means_with_ci(scores, n_boot=200).set_index("method")
     assert summary.loc["oracle", "mean"] > 0.8
     assert abs(summary.loc["random", "mean"] - 0.5) < 0.15
     # the oracle's modality shares agree with the classes' true modality better than chance
-    agreement = I.modality_agreement(I.modality_shares(table), classes).set_index("truth")
+    agreement = E.modality_agreement(I.modality_shares(table), classes).set_index("truth")
     assert agreement.loc["single", "accuracy"] > 0.6
 
 
@@ -636,10 +637,10 @@ def test_real_frame_model_on_the_store_loader(synth_split):
     assert set(att["video"]) == set(split.ids[:])
     assert len(att) == int(split.num_frames.sum()) * 2 * model.config.heads
     ixg = I.attribution_table(model, loader, method="input_x_gradient", ids=split.ids, progress=False)
-    scores = I.evidence_auroc({"attention": att, "input_x_gradient": ixg}, spans)
+    scores = E.evidence_auroc({"attention": att, "input_x_gradient": ixg}, spans)
     assert set(scores["method"]) == {"attention", "input_x_gradient", "random"}
     assert scores["auroc"].dropna().between(0, 1).all()
-    res = I.deletion_test(model, loader, {"attention": att}, k=2, ids=split.ids, n_random=1, n_boot=50,
+    res = E.deletion_test(model, loader, {"attention": att}, k=2, ids=split.ids, n_random=1, n_boot=50,
                           progress=False)
     # every (video, label) is tested, except in videos of a single frame (nothing to delete)
     expected = sum(len(split.labels(i)) for i in range(len(split)) if split.num_frames[i] > 1)
@@ -650,10 +651,10 @@ def test_modality_separation_auroc_hand_case():
     """Visual-class shares 0.9, 0.8 vs audio-class shares 0.7, 0.95: of the 4 (visual, audio)
     pairs, 2 have the visual class's share larger -> AUROC 0.5; accuracy at 1/2: visual 2/2,
     audio 0/2 (every share > 1/2)."""
-    out = I.modality_agreement_arrays([0.9, 0.8, 0.7, 0.95, 0.5], ["visual", "visual", "audio", "audio", "both"])
+    out = E.modality_agreement_arrays([0.9, 0.8, 0.7, 0.95, 0.5], ["visual", "visual", "audio", "audio", "both"])
     single = out.set_index("truth").loc["single"]
     assert single["separation_auroc"] == pytest.approx(0.5)
     assert single["accuracy"] == pytest.approx(0.5)
-    perfect = I.modality_agreement_arrays([0.9, 0.8, 0.7, 0.6], ["visual", "visual", "audio", "audio"])
+    perfect = E.modality_agreement_arrays([0.9, 0.8, 0.7, 0.6], ["visual", "visual", "audio", "audio"])
     assert perfect.set_index("truth").loc["single", "separation_auroc"] == pytest.approx(1.0)
     assert np.isnan(out.set_index("truth").loc["visual", "separation_auroc"])
