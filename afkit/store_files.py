@@ -122,6 +122,7 @@ def prepare_frame_files(out: Path, total: int) -> bool:
             os.fsync(f.fileno())
         os.replace(tmp, p)
         faults.crash_point(f"{p.name} preallocated")
+    return intact
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,7 +153,7 @@ def build_part(task: dict) -> dict:
     dim = F.feature_dim(feature_set)
     names = ["features"]
     final = {name: Path(f"{prefix}.{name}.bin") for name in names}
-    tmp = {name: temporary_path(p) for name, p in final.items()}
+    tmp = {name: temporary_path(p, hidden=False) for name, p in final.items()}
     handles = {name: open(tmp[name], "wb") for name in names}
     frame_fds = {}
     if frames:  # the rows [frame_start, frame_start + frame_estimate) of the final arrays
