@@ -217,35 +217,66 @@ def _build_split(out: Path, files: Sequence[str], config: BuildConfig | None, *,
     num_classes = num_classes if num_classes is not None else config.num_classes
     plan = _plan(files, config, num_classes, level)
     report = BuildReport(path=str(out))
+    _prepare_folder(out, overwrite)
+    if (out / MANIFEST).exists():
+        report.videos = _confirm_complete(out, plan, num_classes)
+        report.already_complete = True
+        report.seconds = time.perf_counter() - t0
+        return report
+    _start_parts(out, parts, plan)
+    tasks = _shard_tasks(out, parts, plan, config, num_classes)
+    markers = {}
+    for task in tasks:
+        if "marker" in task:
+            markers[task["index"]] = task["marker"]
+            report.shards_skipped.append(task["index"])
+    _run_shards([t for t in tasks if "marker" not in t], config, markers, report,
+                total=len(plan["sources"]), name=split or out.name)
+    ordered = [markers[i] for i in range(len(plan["sources"]))]
+    if num_classes is None:  # no vocabulary: the largest label id + 1 (recorded in the manifest)
+        num_classes = _labels_bound(parts, len(ordered))
+    SF.concatenate(out, parts, plan, ordered, config, int(num_classes), split)
+    shutil.rmtree(parts)
+    faults.crash_point("parts removed")
+    report.videos = sum(m["videos"] for m in ordered)
+    report.shards_built.sort()
+    report.seconds = time.perf_counter() - t0
+    return report
 
+
+def _prepare_folder(out: Path, overwrite: bool) -> None:
+    """``out`` made (emptied first with ``overwrite``: all but the lock this process holds),
+    without what a killed build left (temporary and partial files)."""
     if overwrite and out.exists():
         (out / MANIFEST).unlink(missing_ok=True)  # first: the store stops being "complete"
-        for child in out.iterdir():  # all but the lock this process holds
+        for child in out.iterdir():
             if child.name != locks.LOCK_NAME:
                 shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
     out.mkdir(parents=True, exist_ok=True)
     for stale in (*out.glob("*.tmp*"), *out.glob("*.partial")):  # left by a killed build
         stale.unlink()
 
-    manifest_path = out / MANIFEST
-    if manifest_path.exists():
-        manifest = json.loads(manifest_path.read_text())
-        old = {k: manifest.get(k) for k in plan}
-        if num_classes is None:  # derived from the labels at build time: not a setting to compare
-            old["num_classes"] = None
-        old["sources"] = [{k: s[k] for k in ("path", "name", "size")} for s in manifest.get("sources", [])]
-        if old != plan:
-            raise StoreError(
-                f"{out} already holds a complete store that differs: {_describe_difference(old, plan)}; "
-                f"delete it or pass overwrite=True (--overwrite)"
-            )
-        if parts.exists():  # a build killed after writing its manifest, before this cleanup
-            shutil.rmtree(parts)
-        report.already_complete = True
-        report.videos = manifest["num_videos"]
-        report.seconds = time.perf_counter() - t0
-        return report
 
+def _confirm_complete(out: Path, plan: dict, num_classes: int | None) -> int:
+    """The videos of the complete store in ``out``, after checking that it is the one ``plan``
+    describes (else :class:`StoreError`) and removing parts a killed build left behind."""
+    manifest = json.loads((out / MANIFEST).read_text())
+    old = {k: manifest.get(k) for k in plan}
+    if num_classes is None:  # derived from the labels at build time: not a setting to compare
+        old["num_classes"] = None
+    old["sources"] = [{k: s[k] for k in ("path", "name", "size")} for s in manifest.get("sources", [])]
+    if old != plan:
+        raise StoreError(
+            f"{out} already holds a complete store that differs: {_describe_difference(old, plan)}; "
+            f"delete it or pass overwrite=True (--overwrite)"
+        )
+    if (out / PARTS).exists():  # a build killed after writing its manifest, before this cleanup
+        shutil.rmtree(out / PARTS)
+    return manifest["num_videos"]
+
+
+def _start_parts(out: Path, parts: Path, plan: dict) -> None:
+    """``parts/`` with ``plan.json`` (a resumed build must have the same plan), no temporary files."""
     parts.mkdir(exist_ok=True)
     plan_path = parts / "plan.json"
     if plan_path.exists():
@@ -262,6 +293,12 @@ def _build_split(out: Path, files: Sequence[str], config: BuildConfig | None, *,
     for stale in out.glob("*.tmp*"):
         stale.unlink()
 
+
+def _shard_tasks(out: Path, parts: Path, plan: dict, config: BuildConfig,
+                 num_classes: int | None) -> list[dict]:
+    """One task per source shard (in order): ``{"index", "marker"}`` for a shard done already
+    (its marker matches the plan and, with frames, its rows), else what
+    :func:`afkit.store_files.build_part` needs. With frames, first preallocates the frame arrays."""
     frame_starts, frame_estimates, frames_total = [], [], 0
     frames_intact = True
     if config.frames:
@@ -271,9 +308,7 @@ def _build_split(out: Path, files: Sequence[str], config: BuildConfig | None, *,
             frame_estimates.append(e)
             frames_total += e
         frames_intact = SF.prepare_frame_files(out, frames_total)
-
-    markers: dict[int, dict] = {}
-    pending = []
+    tasks = []
     for i, s in enumerate(plan["sources"]):
         mp = SF.marker_path(parts, i)
         if mp.exists():
@@ -281,51 +316,49 @@ def _build_split(out: Path, files: Sequence[str], config: BuildConfig | None, *,
             if marker.get("source") == s["name"] and marker.get("source_size") == s["size"] and (
                     not config.frames or (frames_intact and marker.get("frame_start") == frame_starts[i]
                                           and marker.get("frame_estimate") == frame_estimates[i])):
-                markers[i] = marker
-                report.shards_skipped.append(i)
+                tasks.append({"index": i, "marker": marker})
                 continue
             mp.unlink()
-        pending.append({
+        tasks.append({
             "index": i, "source": s["path"], "source_size": s["size"], "parts": str(parts),
             "feature_set": config.feature_set, "dtype": config.dtype, "frames": bool(config.frames),
             "num_classes": num_classes, "chunk": config.chunk, "verify_crc": config.verify_crc,
             "out": str(out), "frame_start": frame_starts[i] if config.frames else 0,
             "frame_estimate": frame_estimates[i] if config.frames else 0, "frames_total": frames_total,
         })
+    return tasks
 
-    # processes in all (this one + pool workers): never more than the shards left to build
-    nproc = min(config.workers, len(pending))
+
+def _run_shards(pending: list[dict], config: BuildConfig, markers: dict, report: BuildReport, *,
+                total: int, name: str) -> None:
+    """Build the ``pending`` shards' parts: in this process, or with ``config.workers`` processes
+    in all (this one takes every n-th shard, n-1 pool workers the others: they write their
+    parts to disk and return only the small marker). Adds each marker to ``markers``."""
+    nproc = min(config.workers, len(pending))  # never more than the shards left to build
     ctx = _pool_context() if nproc > 1 else None  # before tqdm's thread
     bar = None
     if config.progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(plan["sources"]), initial=len(markers), unit="shard",
-                   desc=f"featurize {split or out.name}", dynamic_ncols=True)
+        bar = tqdm(total=total, initial=len(markers), unit="shard", desc=f"featurize {name}",
+                   dynamic_ncols=True)
+
+    def done(m):
+        markers[m["index"]] = m
+        report.shards_built.append(m["index"])
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(videos=sum(x["videos"] for x in markers.values()))
+
     try:
         if pending and nproc == 1:
             for task in pending:
-                m = SF.build_part(task)
-                markers[m["index"]] = m
-                report.shards_built.append(m["index"])
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(videos=sum(x["videos"] for x in markers.values()))
+                done(SF.build_part(task))
         elif pending:
-            # `workers` processes in all: this one takes every n-th shard, n-1 pool workers the
-            # others; the workers write their parts to disk and return only the small marker
             for task in pending:
                 task["parent_pid"] = os.getpid()
             mine = pending[::nproc]
             theirs = [t for k, t in enumerate(pending) if k % nproc]
-
-            def done(m):
-                markers[m["index"]] = m
-                report.shards_built.append(m["index"])
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(videos=sum(x["videos"] for x in markers.values()))
-
             import warnings
 
             with warnings.catch_warnings():  # Python >= 3.12 warns of numpy's BLAS thread on fork
@@ -341,23 +374,16 @@ def _build_split(out: Path, files: Sequence[str], config: BuildConfig | None, *,
         if bar is not None:
             bar.close()
 
-    ordered = [markers[i] for i in range(len(plan["sources"]))]
-    if num_classes is None:
-        # no vocabulary: the largest label id + 1 (recorded; the reader trusts the manifest)
-        top = -1
-        for i in range(len(ordered)):
-            with np.load(f"{SF.part_prefix(parts, i)}.meta.npz") as meta:
-                idx = meta["labels_indices"]
-            if idx.size:
-                top = max(top, int(idx.max()))
-        num_classes = top + 1
-    SF.concatenate(out, parts, plan, ordered, config, int(num_classes), split)
-    shutil.rmtree(parts)
-    faults.crash_point("parts removed")
-    report.videos = sum(m["videos"] for m in ordered)
-    report.shards_built.sort()
-    report.seconds = time.perf_counter() - t0
-    return report
+
+def _labels_bound(parts: Path, shards: int) -> int:
+    """The largest label id in the shards' parts + 1 (0 without labels)."""
+    top = -1
+    for i in range(shards):
+        with np.load(f"{SF.part_prefix(parts, i)}.meta.npz") as meta:
+            idx = meta["labels_indices"]
+        if idx.size:
+            top = max(top, int(idx.max()))
+    return top + 1
 
 
 def build(out, data=None, *, splits: Sequence[str] | None = None, pattern: str | None = None,
