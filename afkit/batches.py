@@ -148,11 +148,15 @@ class Batches:
                 for m, tag in (("visual", "rgb"), ("audio", "audio"))}
 
     @functools.cached_property
-    def _feature_index(self) -> tuple[np.ndarray, np.ndarray]:
-        """The feature-array indices of the visual and the audio columns."""
+    def _feature_index(self) -> tuple[np.ndarray | slice, np.ndarray | slice]:
+        """The feature-array columns of the visual and the audio inputs (a slice where contiguous)."""
         cols = self.store.columns
-        return tuple(np.concatenate([np.arange(cols[c].start, cols[c].stop) for c in names])
-                     for names in (self.columns["visual"], self.columns["audio"]))
+        out = []
+        for names in (self.columns["visual"], self.columns["audio"]):
+            idx = np.concatenate([np.arange(cols[c].start, cols[c].stop) for c in names])
+            contiguous = np.array_equal(idx, np.arange(idx[0], idx[0] + len(idx)))
+            out.append(slice(int(idx[0]), int(idx[0]) + len(idx)) if contiguous else idx)
+        return tuple(out)
 
     @property
     def ids(self):
