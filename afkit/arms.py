@@ -196,7 +196,7 @@ def vocabulary_experiment(root, profile: str, *, models=("fc_late", "attend_fusi
     the protocol at one seed, scored on test. One row per (C, model); ``trained`` False rows
     carry no scores."""
     from afkit import protocol as proto
-    from afkit import store, synth
+    from afkit import featurize, synth
 
     root = Path(root)
     trained = TRAINED_VOCABULARIES[profile] if trained is None else trained
@@ -207,7 +207,7 @@ def vocabulary_experiment(root, profile: str, *, models=("fc_late", "attend_fusi
             data = root / "data" / str(c)
             synth.ensure_dataset(data, profile, seed, progress=False, num_classes=c, **vocabulary_data(profile, c))
             stores = root / "stores" / str(c)
-            store.build(stores, data, feature_set="mean_std", progress=False)
+            featurize.build(stores, data, feature_set="mean_std", progress=False)
             grid = mean_over_seeds(run_grid([Spec(m, m, seeds=(0,)) for m in models], stores,
                                             root / "runs" / str(c), profile, progress=progress, device=device))
             floor = proto.prior_gap(stores)

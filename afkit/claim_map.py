@@ -289,14 +289,14 @@ def run_world(world: World, root, profile: str, *, lrs: dict | None = None, seed
 
     from afkit import experiments as ex
     from afkit import protocol as proto
-    from afkit import store, synth
+    from afkit import featurize, synth
 
     root = Path(root)
     folder = _folder(world.name)
     data, stores, runs = root / "data" / folder, root / "stores" / folder, root / "runs" / folder
     overrides = world.overrides(profile)
     synth.ensure_dataset(data, profile, seed, progress=False, **overrides)
-    store.build(stores, data, feature_set="mean_std", progress=False)
+    featurize.build(stores, data, feature_set="mean_std", progress=False)
     specs = _specs(profile, overrides["num_classes"])
     base = proto.protocol_for(profile)
     if lrs is None:

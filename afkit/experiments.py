@@ -231,7 +231,7 @@ def run_grid(specs: list[Spec], store_dir, runs_dir, profile: str, seeds=None, *
     threshold of validate), ``train_seconds``, ``videos_per_s``, ``run_dir``.
     """
     from afkit import protocol as proto
-    from afkit import store as store_mod
+    from afkit.batches import open_split
 
     protocol = protocol or proto.protocol_for(profile)
     labels = [s.label for s in specs]
@@ -239,7 +239,7 @@ def run_grid(specs: list[Spec], store_dir, runs_dir, profile: str, seeds=None, *
         raise ValueError(f"spec labels must be unique, got {labels}")
     default_seeds = tuple(SEEDS[profile] if seeds is None else seeds)
     workers = protocol.workers if workers is None else workers
-    num_classes = store_mod.open_store(Path(store_dir) / "train").num_classes
+    num_classes = open_split(store_dir, "train").num_classes
     job = (store_dir, runs_dir, profile, {**train_overrides})
     # stage 1: the search (biggest first, so that the pool ends evenly)
     sizes = {s.label: arm_size(s, profile, num_classes, features=job_features(s, profile, train_overrides))
@@ -400,12 +400,11 @@ def explain_inputs(run, store_dir, max_videos: int | None, split: str = "validat
     ``max_videos`` videos of ``split`` as a list of frame batches (the store's own loader, in
     store order, every frame kept), and the store's ids."""
     from afkit import runs
-    from afkit import store as store_mod
+    from afkit.batches import open_split
 
     model, _ = runs.load_run(run)
-    st = store_mod.open_store(Path(store_dir) / split)
-    kind = "frames" if model.input_kind == "frame" else "features"
-    loader = store_mod.StoreLoader(st, batch_size, shuffle=False, kind=kind)
+    loader = open_split(store_dir, split, model.input_kind, batch_size=batch_size, shuffle=False)
+    st = loader.store
     n = len(st) if max_videos is None else min(max_videos, len(st))
     batches = []
     for batch in loader.iter_epoch(0):

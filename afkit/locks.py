@@ -1,6 +1,6 @@
 """One writer per output folder: an advisory lock file, ``hold(path, what)``.
 
-``store.build_split`` holds ``<split dir>/.afkit.lock`` and ``train.train`` holds
+``featurize.build_split`` holds ``<split dir>/.afkit.lock`` and ``train.train`` holds
 ``<run dir>/.afkit.lock`` while they write, so that a second ``featurize`` or ``train`` on the
 same folder is refused (:class:`LockedError`, naming the holder) instead of interleaving its
 writes with the first one's.

@@ -855,6 +855,12 @@ def config_class(name: str) -> type:
     return _FAMILIES[_REGISTRY[name][0]][0]
 
 
+def input_kind(name: str) -> str:
+    """``"video"`` or ``"frame"``: the inputs of registered model ``name`` (nothing is built)."""
+    config_class(name)  # an unknown name raises KeyError
+    return _FAMILIES[_REGISTRY[name][0]][1].input_kind
+
+
 def model_from_config(config, device=None) -> nn.Module:
     """Builds the model of a config (e.g. one stored in a checkpoint); ``device="meta"`` allocates nothing."""
     for config_cls, model_cls in _FAMILIES.values():

@@ -141,7 +141,7 @@ def setup(profile: str = "smoke", *, data_dir=None, store_dir=None, out_dir=None
     Resolves the folders (defaults as in ``python -m afkit reproduce``: ``data/generated/<profile>``,
     ``stores/<profile>``, ``out/<profile>``, relative to the repository); with the default
     ``data_dir=None`` makes the embedded synthetic data when missing; with ``build_store`` builds
-    the feature store and frame store (``store.build(store_dir, data_dir, feature_set="mean_std",
+    the feature store and frame store (``featurize.build(store_dir, data_dir, feature_set="mean_std",
     frames=True)``, what notebook 01 builds) where it is missing, with a progress bar, and
     otherwise only confirms it (idempotent: seconds). Training runs are not made here: the
     notebooks train (or read back) their own through :mod:`afkit.experiments`. Sets the figure
@@ -162,9 +162,9 @@ def setup(profile: str = "smoke", *, data_dir=None, store_dir=None, out_dir=None
     source = ensure_data(data, profile, seed) if make_data else data_source(data)
     if build_store and source != "missing":
         _check_store(stores, data)
-        from afkit import store as store_mod
+        from afkit import featurize
 
-        store_mod.build(stores, data, feature_set="mean_std", frames=True,
+        featurize.build(stores, data, feature_set="mean_std", frames=True,
                         workers=max(1, min(2, os.cpu_count() or 1)))
     from afkit import plots
 
@@ -222,11 +222,12 @@ def check_parameters(profile, *, data_dir=None, store_dir=None, out_dir=None) ->
 def _check_store(store_dir: Path, data_dir: Path) -> None:
     """A ``ValueError`` (one sentence) when ``store_dir`` holds a store of another vocabulary than
     ``data_dir``'s ``vocabulary.csv``, or one built from other source files."""
-    from afkit import store as store_mod
+    from afkit import featurize
+    from afkit.store import StoreError
 
     try:
-        wanted = store_mod.read_num_classes(data_dir)
-    except store_mod.StoreError as e:
+        wanted = featurize.read_num_classes(data_dir)
+    except StoreError as e:
         raise ValueError(f"data_dir {str(data_dir)!r} has an unreadable vocabulary ({e}); "
                          f"pass a release with a vocabulary.csv") from None
     for manifest_path in sorted(Path(store_dir).glob("*/manifest.json")):

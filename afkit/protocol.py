@@ -92,15 +92,16 @@ def score_run(run_dir, store_dir, *, refresh: bool = False) -> dict:
     """Validate threshold and test metrics of a finished run's kept weights (cached in
     ``run_dir/scores.json``): ``threshold`` (the best micro-F1 threshold on validate, a grid of
     0.01), ``val`` and ``test`` (every metric; ``micro_f1`` at 0.5), ``test_micro_f1_tuned``
-    (micro-F1 on test at ``threshold``)."""
-    from afkit import metrics, provenance
+    (micro-F1 on test at ``threshold``). The run's model is loaded once for both splits."""
+    from afkit import metrics, provenance, runs
 
     path = Path(run_dir) / SCORES
     if path.exists() and not refresh:
         return json.loads(path.read_text())
-    val_ids, val_scores, val_labels = run_scores(run_dir, store_dir, "validate")
+    model, config = runs.load_run(run_dir)
+    _, val_scores, val_labels = model_scores(model, config, store_dir, "validate")
     val = metrics.evaluate(val_scores, val_labels)
-    _, test_scores, test_labels = run_scores(run_dir, store_dir, "test")
+    _, test_scores, test_labels = model_scores(model, config, store_dir, "test")
     test = metrics.evaluate(test_scores, test_labels)
     tuned, _ = metrics.f1_at_threshold(test_scores, test_labels, val["best_threshold"])
     out = {"threshold": float(val["best_threshold"]), "val": val, "test": test,
@@ -111,12 +112,19 @@ def score_run(run_dir, store_dir, *, refresh: bool = False) -> dict:
 
 def run_scores(run_dir, store_dir, split: str):
     """(ids, scores [N, C], labels as a list of int64 arrays) of a finished run on ``split``."""
-    from afkit import runs, train
+    from afkit import runs
 
     model, config = runs.load_run(run_dir)
-    data = train.open_split(store_dir, split, model.input_kind, config.features, config.max_frames)
+    return model_scores(model, config, store_dir, split)
+
+
+def model_scores(model, config, store_dir, split: str):
+    """:func:`run_scores` of a loaded run (``model``, ``config``: :func:`afkit.runs.load_run`)."""
+    from afkit import runs
+
+    data = runs.open_run_split(model, config, store_dir, split)
     ids, scores = runs.predict_scores(model, data, split, config=config, progress=False)
-    return ids, scores, [data.store.labels(i) for i in range(len(data))]
+    return ids, scores, [data.store.labels(i) for i in range(data.num_videos)]
 
 
 def prior_gap(store_dir, split: str = "test") -> float:

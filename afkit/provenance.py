@@ -2,9 +2,10 @@
 a hash of the training code, atomic writes (text, JSON, torch objects).
 
 Every results file records where it came from (``git_sha``, ``versions``, ``code_hash``), and
-every file a crash could leave half-written is written through :func:`atomic_write_text` /
-:func:`atomic_torch_save` (a temporary file, fsync, ``os.replace``: readers see the old file
-or the new one, never a mix).
+every file a crash could leave half-written is written through :func:`atomic_write` (or
+:func:`atomic_write_text`, :func:`atomic_torch_save`, :func:`atomic_savez`: a temporary file
+(:func:`temporary_path`), fsync, ``os.replace``: readers see the old file or the new one, never a
+mix).
 """
 
 from __future__ import annotations
@@ -54,13 +55,13 @@ def versions() -> dict[str, str]:
             "numpy": np.__version__, "afkit": afkit.__version__, "platform": platform.platform()}
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     """Write via ``write(tmp_path)`` then ``os.replace``: readers see the old file or the new.
     A full disk raises ``OSError(ENOSPC)`` saying so, with the old file left in place."""
     from afkit import faults
 
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = temporary_path(path)
     try:
         try:
             write(tmp)
@@ -83,11 +84,11 @@ def _atomic_write(path: Path, write) -> None:
 def atomic_torch_save(obj, path) -> None:
     import torch
 
-    _atomic_write(Path(path), lambda p: torch.save(obj, p))
+    atomic_write(Path(path), lambda p: torch.save(obj, p))
 
 
 def atomic_write_text(path, text: str) -> None:
-    _atomic_write(Path(path), lambda p: Path(p).write_text(text))
+    atomic_write(Path(path), lambda p: Path(p).write_text(text))
 
 
 def _json_default(o):
@@ -98,15 +99,14 @@ def _json_default(o):
     raise TypeError(f"not JSON serializable: {type(o).__name__}")
 
 
-def _dumps(obj) -> str:
-    return json.dumps(obj, default=_json_default, sort_keys=False)
-
-
+def to_json(obj, indent: int | None = None) -> str:
+    """``obj`` as JSON text, numpy values converted (one line unless ``indent``)."""
+    return json.dumps(obj, default=_json_default, indent=indent)
 
 
 def write_json(path, data) -> None:
     """``data`` as indented JSON (numpy values and paths converted), written atomically."""
-    atomic_write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+    atomic_write_text(path, to_json(data, indent=2) + "\n")
 
 
 def code_hash(files=TRAINING_CODE) -> str:
@@ -155,3 +155,27 @@ def tree_clean(path=None) -> bool | None:
     outside git): :func:`git_sha` without ``+dirty``."""
     sha = git_sha(path)
     return None if sha is None else not sha.endswith("+dirty")
+
+
+def temporary_path(path, *, hidden: bool = True) -> Path:
+    """The temporary name a file is written under before its rename to ``path``: in the same
+    folder, with this process's id (``*.tmp*``: what a resumed writer sweeps away), hidden (a
+    leading dot) unless ``hidden=False`` (a store's part files, streamed: ``NNNNN.features.bin.tmpPID``)."""
+    path = Path(path)
+    return path.with_name(f"{'.' if hidden else ''}{path.name}.tmp{os.getpid()}")
+
+
+def atomic_savez(path, **arrays) -> None:
+    """``np.savez`` of ``arrays`` to ``path`` (exactly that name), written atomically."""
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+    atomic_write(Path(path), write)
+
+
+def afkit_version() -> str:
+    """The version of this afkit package (``afkit.__version__``), without importing torch."""
+    import afkit
+
+    return afkit.__version__

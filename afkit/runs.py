@@ -5,17 +5,17 @@ YouTube-8M submission CSV, and the ``eval`` / ``predict`` commands. Training its
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from afkit.train import (FINAL, SplitData, TrainConfig, _atomic_write, _autocast_for,
-                         _build_model, _json_default, _resolve_device, _scores, _tqdm,
-                         atomic_write_text, evaluate_model, open_split)
-
+from afkit import devices, models
+from afkit.batches import Batches, open_split
+from afkit.evaluation import evaluate_model, progress_bar, split_scores
+from afkit.provenance import atomic_write, write_json
+from afkit.train import FINAL, TrainConfig
 
 
 def load_run(run_dir, device="cpu"):
@@ -25,18 +25,21 @@ def load_run(run_dir, device="cpu"):
         raise FileNotFoundError(f"no trained model at {path} (has the run finished?)")
     state = torch.load(path, map_location="cpu", weights_only=False)
     config = TrainConfig.from_dict(state["config"])
-    model = _build_model(config.model, config.profile, state["model_args"])
+    model = models.build(config.model, profile=config.profile, **state["model_args"])
     model.load_state_dict(state["model"])
-    model.to(_resolve_device(device) if isinstance(device, str) else device).eval()
+    model.to(devices.resolve_device(device) if isinstance(device, str) else device).eval()
     return model, config
 
 
-def _split_for(model, config: TrainConfig | None, store, split: str) -> SplitData:
-    if isinstance(store, SplitData):
+def open_run_split(model, config: TrainConfig | None, store, split: str) -> Batches:
+    """The batches of ``split`` of the store directory ``store`` for ``model``'s own inputs
+    (its kind and feature set; the run's ``max_frames``); an open :class:`Batches` as it is."""
+    if isinstance(store, Batches):
         return store
-    features = getattr(model.config, "features", "mean")  # the model's own inputs
+    features = getattr(model.config, "features", "mean")
     max_frames = config.max_frames if config is not None else 300
-    return open_split(store, split, model.input_kind, features, max_frames)
+    return open_split(store, split, model.input_kind, features=features, max_frames=max_frames,
+                      shuffle=False)
 
 
 @torch.no_grad()
@@ -44,25 +47,27 @@ def predict_scores(model, store, split: str = "test", *, config: TrainConfig | N
                    batch_size: int = 1024, device=None, progress: bool = True):
     """``(ids, scores)``: sigmoid scores ``[N, C]`` float32 of ``model`` on a split, batched.
 
-    ``store`` is a store directory (``split`` is opened from it) or an open :class:`SplitData`.
+    ``store`` is a store directory (``split`` is opened from it) or an open
+    :class:`afkit.batches.Batches`.
     """
-    data = _split_for(model, config, store, split)
+    data = open_run_split(model, config, store, split)
     config = config or TrainConfig()
     device = next(model.parameters()).device if device is None else torch.device(device)
     model.eval()
-    autocast = _autocast_for(device, config.bf16)
-    scores = np.empty((len(data), data.num_classes), dtype=np.float32)
-    for s in _tqdm(range(0, len(data), batch_size), desc=f"predict {split}", disable=not progress):
-        rows = np.arange(s, min(len(data), s + batch_size))
-        scores[rows], _ = _scores(model, data, rows, device, autocast)
-    return data.ids[0:len(data)], scores
+    autocast = devices.autocast_for(device, config.bf16)
+    n = data.num_videos
+    scores = np.empty((n, data.num_classes), dtype=np.float32)
+    for s in progress_bar(range(0, n, batch_size), desc=f"predict {split}", disable=not progress):
+        rows = np.arange(s, min(n, s + batch_size))
+        scores[rows], _ = split_scores(model, data, rows, device, autocast)
+    return data.ids[0:n], scores
 
 
 def evaluate_run(run_dir, store_dir, split: str = "validate", *, batch_size: int = 1024,
                  device="cpu", progress: bool = True) -> dict:
     """Every metric of a finished run on ``split`` of ``store_dir``."""
     model, config = load_run(run_dir, device)
-    data = _split_for(model, config, store_dir, split)
+    data = open_run_split(model, config, store_dir, split)
     return evaluate_model(model, data, batch_size=batch_size, device=device, top_k=config.top_k,
                           threshold=config.threshold, bf16=config.bf16, progress=progress)
 
@@ -89,7 +94,7 @@ def write_submission(path, ids, scores, top_k: int = 20) -> None:
                     pairs = " ".join("%i %g" % (c, v) for c, v in zip(top[i], vals[i]))
                     f.write(f"{ids[s + i]},{pairs}\n")
 
-    _atomic_write(Path(path), write)
+    atomic_write(Path(path), write)
 
 
 def read_submission(path) -> dict[str, list[tuple[int, float]]]:
@@ -122,7 +127,7 @@ def eval_main(argv: list[str] | None = None) -> int:
     for k, v in m.items():
         print(f"{k:<{width}}  {v:.6f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
     if args.json:
-        atomic_write_text(args.json, json.dumps(m, indent=2, default=_json_default) + "\n")
+        write_json(args.json, m)
     return 0
 
 

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/busy.py --quick        # 3,000 train videos, best of 1
 
 Builds a small synthetic store in a temporary folder (``afkit.synth.ensure_dataset(d, "smoke", 0,
-train_videos=N)`` and ``afkit.store.build``, mean_std), then trains ``fc_late`` for one epoch
+train_videos=N)`` and ``afkit.featurize.build``, mean_std), then trains ``fc_late`` for one epoch
 with the cpu profile (``afkit.train.make_config("cpu", model="fc_late", epochs=1,
 num_threads=T)``), each run in a fresh process, under these loads:
 
@@ -91,13 +91,13 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.quick:
         a.train_videos, a.repeat = 3000, 1
-    from afkit import store as S
+    from afkit import featurize
     from afkit import synth
 
     with tempfile.TemporaryDirectory(prefix="afkit-busy-") as tmp:
         tmp = Path(tmp)
         synth.ensure_dataset(tmp / "data", "smoke", 0, progress=False, train_videos=a.train_videos)
-        S.build(tmp / "store", tmp / "data", splits=["train", "validate"], feature_set="mean_std", progress=False)
+        featurize.build(tmp / "store", tmp / "data", splits=["train", "validate"], feature_set="mean_std", progress=False)
         plan = [(1, "idle", 1), (2, "idle", 1), (1, "busy", 1), (2, "busy", 1), (1, "busy, niced", 1),
                 (2, "busy, niced", 1), (1, "idle", 2)]
         results = {}

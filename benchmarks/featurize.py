@@ -11,8 +11,8 @@ and its peak RSS (its own and its workers'):
 - ``read``: ``afkit.records.read_records`` over the files (CRCs checked), nothing else;
 - ``pool``: the featurization alone (``afkit.features.video_features``, mean_std) on frames
   already in memory (the first shard, 4 times), i.e. afkit's own cost;
-- ``store`` w=N: ``afkit.store.build`` (mean_std, float16) with N processes (the calling process
-  and N-1 spawned workers), with the time of the final merge step (``_concatenate``) measured
+- ``store`` w=N: ``afkit.featurize.build`` (mean_std, float16) with N processes (the calling process
+  and N-1 spawned workers), with the time of the final merge step (``store_files.concatenate``) measured
   apart;
 - ``store+frames`` w=N: the same with the frame store (frames written once, fsynced: the output
   is ~170 KB a video, so this row is bound by the disk's write rate as well as by the CPU).
@@ -74,17 +74,17 @@ elif kind == "pool":
             video_features(r, "mean_std", out=out_buf)
             n += 1
 else:
-    from afkit import store as S
-    concat = S._concatenate
+    from afkit import featurize, store_files
+    concat = store_files.concatenate
     def timed(*a, **k):
         t1, c1 = time.perf_counter(), cpu(resource.RUSAGE_SELF)
         concat(*a, **k)
         merge["seconds"] += time.perf_counter() - t1
         merge["cpu"] += cpu(resource.RUSAGE_SELF) - c1
-    S._concatenate = timed
+    store_files.concatenate = timed
     frames = kind == "store+frames"
-    rep = S.build(out, data, splits=["train"], feature_set="mean_std", frames=frames, workers=workers,
-                  progress=False)
+    rep = featurize.build(out, data, splits=["train"], feature_set="mean_std", frames=frames,
+                          workers=workers, progress=False)
     n = rep["train"].videos
 dt = time.perf_counter() - t
 cpu_self = cpu(resource.RUSAGE_SELF) - c0

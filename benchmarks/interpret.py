@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import _results  # noqa: E402
 from afkit import evidence as E  # noqa: E402
 from afkit import interpret as I  # noqa: E402
-from afkit import models, store, synth  # noqa: E402
+from afkit import batches, featurize, models, store, synth  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -46,11 +46,11 @@ def main(argv=None) -> int:
         root = Path(tmp)
         synth.generate(root / "data", "cpu", seed=0, progress=False, train_videos=8, validate_videos=8,
                        test_videos=args.videos, videos_per_shard=max(args.videos, 8))
-        store.build(root / "store", root / "data", splits=["test"], feature_set="mean_std", frames=True,
+        featurize.build(root / "store", root / "data", splits=["test"], feature_set="mean_std", frames=True,
                     progress=False)
         split = store.open_store(root / "store" / "test")
-        frames = store.StoreLoader(split, args.batch_size, shuffle=False, kind="frames")
-        features = store.StoreLoader(split, args.batch_size, shuffle=False, kind="features")
+        frames = batches.Batches(split, args.batch_size, shuffle=False, kind="frame")
+        features = batches.Batches(split, args.batch_size, shuffle=False, kind="video")
         _, spans = synth.load_ground_truth(root / "data", "test")
         pairs = sum(len(split.labels(i)) for i in range(len(split)))
         fmodel = models.build("attend_fusion_frames", "cpu").eval()

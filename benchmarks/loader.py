@@ -5,7 +5,7 @@
 Builds (under a temp dir) a ``mean_std`` float16 feature store of ``--videos`` random videos and a
 frame store of ``--frame-videos`` videos of 60..300 frames, then measures
 
-- the samples/s that :class:`afkit.store.StoreLoader` serves (one shuffled epoch, batches
+- the samples/s that :class:`afkit.batches.Batches` serves (one shuffled epoch, batches
   straight from the memory maps, dense multi-hot targets, frames dequantized and padded);
 - the samples/s of one training step (forward, BCE loss, backward, AdamW) of the cpu-profile
   models of :mod:`afkit.models` on those batches (the torch threads are the defaults);
@@ -26,6 +26,8 @@ import numpy as np
 import torch
 
 import _results
+from afkit import batches as B
+from afkit import featurize
 from afkit import store as S
 from afkit.records import write_records
 
@@ -47,7 +49,7 @@ def make_frame_data(root: Path, videos: int, t_range: tuple[int, int], classes: 
         write_records(root / "frame" / f"train{shard:04d}.tfrecord", recs())
 
 
-def loader_rate(loader: S.StoreLoader, max_batches: int | None = None) -> float:
+def loader_rate(loader: B.Batches, max_batches: int | None = None) -> float:
     n, t = 0, time.perf_counter()
     for k, batch in enumerate(loader.iter_epoch(0)):
         n += len(batch["index"])
@@ -98,12 +100,12 @@ def main(argv=None) -> int:
     rows = []
     try:
         make_frame_data(tmp / "feat", a.videos, (1, 2), classes, 5000, 0)
-        S.build(tmp / "fs", tmp / "feat", splits=["train"], feature_set="mean_std", progress=False)
+        featurize.build(tmp / "fs", tmp / "feat", splits=["train"], feature_set="mean_std", progress=False)
         make_frame_data(tmp / "frm", a.frame_videos, (60, 300), classes, 200, 1)
-        S.build(tmp / "fr", tmp / "frm", splits=["train"], feature_set="mean_std", frames=True, progress=False)
+        featurize.build(tmp / "fr", tmp / "frm", splits=["train"], feature_set="mean_std", frames=True, progress=False)
         fs, fr = S.open_store(tmp / "fs", "train"), S.open_store(tmp / "fr", "train")
 
-        feat_loader = S.StoreLoader(fs, a.batch, seed=0)
+        feat_loader = B.Batches(fs, a.batch, seed=0)
         served = loader_rate(feat_loader)
         batches = [b for _, b in zip(range(8), feat_loader.iter_epoch(1))]
         for name in ("fc_late", "attend_fusion"):
@@ -111,7 +113,7 @@ def main(argv=None) -> int:
             rows.append((f"features B={a.batch}", name, M.count_parameters(model), served,
                          train_rate(model, batches, a.steps)))
         for cap in (300, 100):
-            fl = S.StoreLoader(fr, a.frame_batch, kind="frames", max_frames=cap, seed=0)
+            fl = B.Batches(fr, a.frame_batch, kind="frame", max_frames=cap, seed=0)
             served = loader_rate(fl)
             batches = [b for _, b in zip(range(4), fl.iter_epoch(1))]
             model = M.build("attend_fusion_frames", "cpu")

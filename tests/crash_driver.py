@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 
 def _job(kind: str, out: Path, src: str, opts: dict) -> None:
     if kind == "store":
-        from afkit import store
+        from afkit import featurize
 
-        store.build(out, src, **opts)
+        featurize.build(out, src, **opts)
     else:
         from afkit import train
 

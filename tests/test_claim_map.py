@@ -122,12 +122,12 @@ def test_plot_claim_map():
 def test_label_information_sees_the_std(tmp_path):
     """On a world where mean pooling keeps almost nothing (beta 0), the STD carries most of
     the probe's GAP; the probe runs on a plain store."""
-    from afkit import store
+    from afkit import featurize
 
     data, st = tmp_path / "data", tmp_path / "store"
     synth.ensure_dataset(data, "smoke", 0, progress=False, linear_share=0.0,
                          **{**cm.BASE_WORLDS["smoke"], "train_videos": 300})
-    store.build(st, data, feature_set="mean_std", progress=False)
+    featurize.build(st, data, feature_set="mean_std", progress=False)
     info = cm.label_information(st)
     assert info["std_share"] == pytest.approx(info["probe_gap_mfstd"] - info["probe_gap_mf"])
     assert info["std_share"] > 2.0, info

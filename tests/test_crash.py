@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from afkit import faults, locks, store, train
+from afkit import faults, featurize, locks, store, store_files, train
 from afkit.records import write_records
 
 HERE = Path(__file__).resolve().parent
@@ -70,7 +70,7 @@ def test_build_crashed_at_every_write_point_resumes_identically(data, tmp_path, 
     opts = dict(splits=["train"], feature_set="mean_std", frames=frames, chunk=4, progress=False)
     ref = tmp_path / "ref"
     faults.reset()
-    store.build(ref, data, **opts)
+    featurize.build(ref, data, **opts)
     # plan, 3 shards (chunks, meta, part files, marker), 5 or 8 arrays, manifest, cleanup; with
     # frames: the 2 preallocated frame arrays and each shard's frame rows (written in place)
     assert faults.count() == (48 if frames else 40)
@@ -86,7 +86,7 @@ def test_build_crashed_at_every_write_point_resumes_identically(data, tmp_path, 
 @pytest.fixture(scope="module")
 def store_dir(data, tmp_path_factory):
     out = tmp_path_factory.mktemp("crash-store")
-    store.build(out, data, feature_set="mean_std", progress=False)
+    featurize.build(out, data, feature_set="mean_std", progress=False)
     return out
 
 
@@ -143,26 +143,26 @@ def _enospc_after(n_ok: int, real):
 def test_build_on_a_full_disk_fails_clearly_keeps_finished_shards_and_resumes(data, tmp_path, monkeypatch):
     opts = dict(splits=["train"], feature_set="mean_std", frames=True, chunk=4, progress=False)
     ref = tmp_path / "ref"
-    store.build(ref, data, **opts)
+    featurize.build(ref, data, **opts)
     out = tmp_path / "s"
     # the disk fills while shard 1 writes its meta file (shard 0 is done)
-    monkeypatch.setattr(store, "_atomic_npz", _enospc_after(1, store._atomic_npz))
+    monkeypatch.setattr(store_files, "atomic_savez", _enospc_after(1, store_files.atomic_savez))
     with pytest.raises(store.StoreError, match=r"no space left on device while building .*s/train.*"
                                                r"free some space and run the same build again to resume"):
-        store.build(out, data, **opts)
+        featurize.build(out, data, **opts)
     parts = out / "train" / store.PARTS
     assert sorted(p.name for p in parts.glob("*.done.json")) == ["00000.done.json"]
     assert not list(parts.glob("*tmp*")), "temporary part files were left, holding the space"
     assert not (out / "train" / locks.LOCK_NAME).exists()
     # now the final concatenation hits the full disk: the parts stay, the partial arrays go
     monkeypatch.undo()
-    real_write = store._NpyWriter.write
-    monkeypatch.setattr(store._NpyWriter, "write", _enospc_after(3, real_write))
+    real_write = store_files._NpyWriter.write
+    monkeypatch.setattr(store_files._NpyWriter, "write", _enospc_after(3, real_write))
     with pytest.raises(store.StoreError, match="no space left on device"):
-        store.build(out, data, **opts)
+        featurize.build(out, data, **opts)
     assert len(list(parts.glob("*.done.json"))) == 3 and not list((out / "train").glob("*.partial"))
     monkeypatch.undo()
-    report = store.build(out, data, **opts)["train"]
+    report = featurize.build(out, data, **opts)["train"]
     assert report.shards_skipped == [0, 1, 2] and report.shards_built == []
     assert _tree(out / "train") == _tree(ref / "train")
 

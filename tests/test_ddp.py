@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from afkit import store, train
+from afkit import featurize, models, runs, train
 from afkit.records import write_records
 
 NUM_CLASSES = 8
@@ -36,7 +36,7 @@ def store_dir(tmp_path_factory) -> Path:
                  "mean_rgb": rng.normal(0, 1, 1024).astype(np.float32),
                  "mean_audio": rng.normal(0, 1, 128).astype(np.float32)} for i in range(n)]
         write_records(root / "data" / "video" / f"{split}0000.tfrecord", recs)
-    store.build(root / "store", root / "data", feature_set="mean", dtype="float32", progress=False)
+    featurize.build(root / "store", root / "data", feature_set="mean", dtype="float32", progress=False)
     return root / "store"
 
 
@@ -62,7 +62,7 @@ def test_two_gloo_ranks_equal_one_process(store_dir, tmp_path):
     single = train.train(config, store_dir, one_run)
     ddp, one = _weights(ddp_run), _weights(one_run)
     assert ddp.keys() == one.keys()
-    initial = train._build_model("fc_late", "smoke", torch.load(
+    initial = models.build("fc_late", "smoke", **torch.load(
         one_run / train.FINAL, weights_only=False)["model_args"])
     moved = 0
     for name in one:
@@ -75,7 +75,7 @@ def test_two_gloo_ranks_equal_one_process(store_dir, tmp_path):
     results = json.loads((ddp_run / train.RESULTS).read_text())
     assert results["world_size"] == 2 and results["steps"] == 2
     assert results["final"]["num_videos"] == 47
-    again = train.evaluate_run(ddp_run, store_dir, "validate", progress=False)
+    again = runs.evaluate_run(ddp_run, store_dir, "validate", progress=False)
     for key in ("gap", "map", "hit_at_one", "perr", "micro_f1", "macro_f1"):
         assert results["final"][key] == pytest.approx(again[key], abs=1e-6)
         assert results["final"][key] == pytest.approx(single["final"][key], abs=1e-4)

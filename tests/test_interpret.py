@@ -588,13 +588,15 @@ def test_real_attend_fusion_frames():
 def synth_split(tmp_path_factory):
     synth = pytest.importorskip("afkit.synth")
     store = pytest.importorskip("afkit.store")
+    featurize = pytest.importorskip("afkit.featurize")
+    batches = pytest.importorskip("afkit.batches")
     root = tmp_path_factory.mktemp("interpret")
     synth.generate(root / "data", "smoke", seed=0, progress=False, train_videos=8, validate_videos=8,
                    test_videos=24)
-    store.build(root / "store", root / "data", splits=["test"], feature_set="mean_std", frames=True,
+    featurize.build(root / "store", root / "data", splits=["test"], feature_set="mean_std", frames=True,
                 progress=False)
     split = store.open_store(root / "store" / "test")
-    loader = store.StoreLoader(split, 8, shuffle=False, kind="frames")
+    loader = batches.Batches(split, 8, shuffle=False, kind="frame")
     classes, spans = synth.load_ground_truth(root / "data", "test")
     return root / "data", split, loader, classes, spans
 

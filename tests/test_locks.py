@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from afkit import locks, store
+from afkit import featurize, locks, store
 from afkit.locks import LockedError
 from afkit.records import write_records
 
@@ -45,7 +45,7 @@ def test_second_build_is_refused_naming_the_holder_then_a_killed_holder_is_taken
     proc = _holder_process(lock)
     try:
         with pytest.raises(LockedError) as e:
-            store.build(out, data_dir, frames=True, progress=False)
+            featurize.build(out, data_dir, frames=True, progress=False)
         msg = str(e.value)
         assert f"pid {proc.pid} on host {socket.gethostname()}" in msg and "test holder" in msg
         assert str(out / "train") in msg and str(lock) in msg
@@ -53,7 +53,7 @@ def test_second_build_is_refused_naming_the_holder_then_a_killed_holder_is_taken
         proc.send_signal(signal.SIGKILL)  # dies holding it: the lock file stays, stale
         proc.wait()
         assert locks.holder(lock)["pid"] == proc.pid
-        store.build(out, data_dir, frames=True, progress=False)
+        featurize.build(out, data_dir, frames=True, progress=False)
     finally:
         proc.kill()
         proc.wait()
@@ -91,8 +91,8 @@ def test_stale_lock_of_a_dead_pid_is_taken_over_and_recorded(tmp_path):
 
 def test_overwrite_build_keeps_its_own_lock(data_dir, tmp_path):
     out = tmp_path / "store"
-    store.build(out, data_dir, frames=True, progress=False)
-    store.build(out, data_dir, frames=False, progress=False, overwrite=True)
+    featurize.build(out, data_dir, frames=True, progress=False)
+    featurize.build(out, data_dir, frames=False, progress=False, overwrite=True)
     s = store.open_store(out, "train")
     assert len(s) == 6 and not s.manifest["frames"]
     assert not [p.name for p in (out / "train").iterdir() if p.name.startswith(".")]

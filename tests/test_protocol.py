@@ -8,18 +8,16 @@ import json
 
 import numpy as np
 import pytest
-from afkit import arms, experiments, metrics, protocol, stats, train
+from afkit import arms, experiments, featurize, metrics, protocol, stats, train
 
 from test_train import BASE, _config, _make_data  # noqa: F401  (the same tiny store)
 
 
 @pytest.fixture(scope="module")
 def store_dir(tmp_path_factory):
-    from afkit import store
-
     root = tmp_path_factory.mktemp("protocol")
     data = _make_data(root / "data")
-    store.build(root / "store", data, feature_set="mean_std", progress=False)
+    featurize.build(root / "store", data, feature_set="mean_std", progress=False)
     return root / "store"
 
 

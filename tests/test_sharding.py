@@ -1,6 +1,6 @@
 """Uneven sharding, as a property over many record counts: ``records.shard_plan`` (DDP ranks x
-DataLoader workers over a file set) and the DDP row splits of training (``train.epoch_batches``,
-``train._eval_rows``) and of ``store.StoreLoader``, for counts that do not divide by the world
+DataLoader workers over a file set) and the DDP row splits of training (``batches.epoch_batches``,
+``batches.eval_rows``) and of an iterating ``batches.Batches``, for counts that do not divide by the world
 size or the worker count (primes among them): no record read twice, none lost.
 
 shard_plan is fed fake per-file counts (its only input besides the file order), so that
@@ -12,9 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from afkit import batches as B
 from afkit import records as R
-from afkit import store as S
-from afkit import train
 
 PRIMES = [2, 3, 5, 7, 11, 13]
 COUNTS = [0, 1, 2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 97, 101, 211, 1009]
@@ -110,8 +109,8 @@ def test_ddp_epoch_batches_and_eval_rows_cover_every_row_once():
                 if bs > n:
                     continue
                 store = _FakeStore(n)
-                one = train.epoch_batches(store, bs, seed=3, epoch=1)
-                ranks = [train.epoch_batches(store, bs, seed=3, epoch=1, rank=r, world_size=world)
+                one = B.epoch_batches(store, bs, seed=3, epoch=1)
+                ranks = [B.epoch_batches(store, bs, seed=3, epoch=1, rank=r, world_size=world)
                          for r in range(world)]
                 assert all(len(r) == n // bs for r in ranks)
                 for b, whole in enumerate(one):  # rank parts of batch b are batch b, in rank order
@@ -119,7 +118,7 @@ def test_ddp_epoch_batches_and_eval_rows_cover_every_row_once():
                 used = np.concatenate(one)
                 assert len(np.unique(used)) == len(used) == (n // bs) * bs  # only the partial batch dropped
                 # validation: every row exactly once over ranks and batches
-                rows = np.concatenate([x for r in range(world) for x in train._eval_rows(n, per_rank, r, world)])
+                rows = np.concatenate([x for r in range(world) for x in B.eval_rows(n, per_rank, r, world)])
                 assert np.array_equal(np.sort(rows), np.arange(n))
 
 
@@ -127,7 +126,7 @@ def test_store_loader_ranks_over_prime_counts():
     for n in [1, 2, 13, 17, 97, 101]:
         for world in PRIMES[:4]:
             for drop_last in (False, True):
-                loaders = [S.StoreLoader(_FakeStore(n), 4, seed=1, rank=r, world_size=world, drop_last=drop_last)
+                loaders = [B.Batches(_FakeStore(n), 4, seed=1, rank=r, world_size=world, drop_last=drop_last)
                            for r in range(world)]
                 orders = [ld.order(0) for ld in loaders]
                 assert len({len(o) for o in orders}) == 1  # every rank the same number of rows

@@ -12,7 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from afkit import batches as B
+from afkit import featurize as FZ
 from afkit import store as S
+from afkit import store_files
 from afkit.records import dequantize, read_records, write_records
 
 TF_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tf"
@@ -47,7 +50,7 @@ def data_dir(tmp_path_factory):
 def built(data_dir, tmp_path_factory):
     """train split, mean_std float32 + frames, built in one process."""
     out = tmp_path_factory.mktemp("store")
-    S.build(out, data_dir, splits=["train"], feature_set="mean_std", dtype="float32", frames=True,
+    FZ.build(out, data_dir, splits=["train"], feature_set="mean_std", dtype="float32", frames=True,
             progress=False, chunk=16)
     return out
 
@@ -89,8 +92,8 @@ def test_store_matches_records_and_numpy(built, train_records):
 
 
 def test_float16_default_and_parallel_build_identical(data_dir, built, tmp_path):
-    S.build(tmp_path / "w1", data_dir, splits=["train"], progress=False)
-    S.build(tmp_path / "w2", data_dir, splits=["train"], progress=False, workers=2)
+    FZ.build(tmp_path / "w1", data_dir, splits=["train"], progress=False)
+    FZ.build(tmp_path / "w2", data_dir, splits=["train"], progress=False, workers=2)
     assert tree_bytes(tmp_path / "w1") == tree_bytes(tmp_path / "w2")
     st16 = S.open_store(tmp_path / "w1" / "train")
     st32 = S.open_store(built / "train")
@@ -102,7 +105,7 @@ def test_float16_default_and_parallel_build_identical(data_dir, built, tmp_path)
 def test_tf_written_fixture_frames(tmp_path):
     """Frames as TensorFlow wrote them (1, 300, 5, 17 frames, a video without labels)."""
     expected = json.loads((TF_FIXTURES / "expected.json").read_text())["files"]["tf_frame_2018"]
-    S.build(tmp_path, pattern=str(TF_FIXTURES / "tf_frame_2018.tfrecord"), split="fx", dtype="float32",
+    FZ.build(tmp_path, pattern=str(TF_FIXTURES / "tf_frame_2018.tfrecord"), split="fx", dtype="float32",
             frames=True, num_classes=3862, progress=False)
     st = S.open_store(tmp_path / "fx")
     assert list(st.ids) == [r["id"] for r in expected["records"]]
@@ -118,9 +121,9 @@ def test_tf_written_fixture_frames(tmp_path):
 
 
 def test_mean_from_frames_agrees_with_video_level_files(data_dir, tmp_path):
-    S.build(tmp_path / "f", data_dir, splits=["validate"], feature_set="mean", source="frame",
+    FZ.build(tmp_path / "f", data_dir, splits=["validate"], feature_set="mean", source="frame",
             dtype="float32", progress=False)
-    S.build(tmp_path / "v", data_dir, splits=["validate"], feature_set="mean", dtype="float32", progress=False)
+    FZ.build(tmp_path / "v", data_dir, splits=["validate"], feature_set="mean", dtype="float32", progress=False)
     f, v = S.open_store(tmp_path / "f" / "validate"), S.open_store(tmp_path / "v" / "validate")
     assert v.manifest["source_level"] == "video" and f.manifest["source_level"] == "frame"
     assert list(f.ids) == list(v.ids)
@@ -130,9 +133,9 @@ def test_mean_from_frames_agrees_with_video_level_files(data_dir, tmp_path):
 
 
 def _kill_build(out, data_dir, point: str, **opts):
-    code = ("import sys; from afkit.store import build; "
+    code = ("import sys; from afkit.featurize import build; "
             f"build(sys.argv[1], sys.argv[2], splits=['train'], progress=False, chunk=16, **{opts!r})")
-    env = dict(os.environ, **{S._KILL_ENV: point})
+    env = dict(os.environ, **{store_files.KILL_ENV: point})
     proc = subprocess.run([sys.executable, "-c", code, str(out), str(data_dir)], env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
@@ -154,19 +157,19 @@ def test_killed_build_resumes_to_identical_store(data_dir, built, tmp_path, poin
         assert list((split / S.PARTS).glob("00002.*.tmp*"))
     else:
         assert len(done) == 5 and (split / "features.npy").exists()
-    report = S.build(out, data_dir, splits=["train"], progress=False, chunk=16, **opts)["train"]
+    report = FZ.build(out, data_dir, splits=["train"], progress=False, chunk=16, **opts)["train"]
     if point == "shard:2":
         assert report.shards_skipped == [0, 1] and report.shards_built == [2, 3, 4]
     else:
         assert report.shards_skipped == [0, 1, 2, 3, 4] and report.shards_built == []
     assert tree_bytes(split) == tree_bytes(built / "train")
-    again = S.build(out, data_dir, splits=["train"], progress=False, **opts)["train"]
+    again = FZ.build(out, data_dir, splits=["train"], progress=False, **opts)["train"]
     assert again.already_complete and again.shards_built == []
 
 
 def test_rebuild_with_other_settings_is_refused(built, data_dir):
     with pytest.raises(S.StoreError, match=r"already holds a complete store that differs: dtype \('float32' before"):
-        S.build(built, data_dir, splits=["train"], feature_set="mean_std", dtype="float16", frames=True,
+        FZ.build(built, data_dir, splits=["train"], feature_set="mean_std", dtype="float16", frames=True,
                 progress=False)
 
 
@@ -237,7 +240,7 @@ def test_verify_catches_changed_source_and_content(copy, data_dir, tmp_path):
 
 def test_cli_featurize_and_verify(data_dir, tmp_path, capsys):
     out = tmp_path / "cli"
-    rc = S.main(["--data", str(data_dir), "--features", "mean", "--out", str(out), "--splits", "test",
+    rc = FZ.main(["--data", str(data_dir), "--features", "mean", "--out", str(out), "--splits", "test",
                  "--no-progress"])
     assert rc == 0 and "test: 64 videos" in capsys.readouterr().out
     assert S.open_store(out, "test").features.shape == (64, 1152)
@@ -245,7 +248,7 @@ def test_cli_featurize_and_verify(data_dir, tmp_path, capsys):
     (out / "test" / S.MANIFEST).unlink()
     assert S.verify_main([str(out / "test")]) == 1
     assert "no manifest.json" in capsys.readouterr().err
-    assert S.main(["--data", str(tmp_path / "nope"), "--out", str(out), "--no-progress"]) == 1
+    assert FZ.main(["--data", str(tmp_path / "nope"), "--out", str(out), "--no-progress"]) == 1
     assert "does not exist" in capsys.readouterr().err
 
 
@@ -254,7 +257,7 @@ def test_videos_without_labels(tmp_path):
     recs = [{"id": f"t{i}", "labels": [], "rgb": rng.integers(0, 256, (3, 1024), dtype=np.uint8),
              "audio": rng.integers(0, 256, (3, 128), dtype=np.uint8)} for i in range(4)]
     write_records(tmp_path / "test0000.tfrecord", recs)
-    S.build(tmp_path / "s", pattern=str(tmp_path / "test*.tfrecord"), split="test", num_classes=7, progress=False)
+    FZ.build(tmp_path / "s", pattern=str(tmp_path / "test*.tfrecord"), split="test", num_classes=7, progress=False)
     st = S.open_store(tmp_path / "s" / "test")
     assert st.labels_indices.shape == (0,) and st.labels(3).tolist() == []
     assert st.multi_hot([0, 1]).shape == (2, 7) and st.multi_hot([0, 1]).sum() == 0
@@ -274,24 +277,24 @@ def _indices(loader, epoch):
 
 
 def test_loader_epoch_covers_every_row_once_and_is_deterministic(store):
-    loader = S.StoreLoader(store, 48, seed=3, block_rows=8, window_blocks=4)
+    loader = B.Batches(store, 48, seed=3, block_rows=8, window_blocks=4)
     assert len(loader) == 7  # ceil(320 / 48)
     e0 = _indices(loader, 0)
     assert len(e0) == 7 and [len(i) for i in e0] == [48] * 6 + [32]
     assert np.array_equal(np.sort(np.concatenate(e0)), np.arange(320))
-    again = _indices(S.StoreLoader(store, 48, seed=3, block_rows=8, window_blocks=4), 0)
+    again = _indices(B.Batches(store, 48, seed=3, block_rows=8, window_blocks=4), 0)
     assert all(np.array_equal(a, b) for a, b in zip(e0, again))
     e1 = _indices(loader, 1)
     assert not all(np.array_equal(a, b) for a, b in zip(e0, e1))
     assert np.array_equal(np.sort(np.concatenate(e1)), np.arange(320))
-    plain = S.StoreLoader(store, 100, shuffle=False)
+    plain = B.Batches(store, 100, shuffle=False)
     assert np.array_equal(np.concatenate(_indices(plain, 5)), np.arange(320))
 
 
 @pytest.mark.parametrize("drop_last", [False, True])
 def test_loader_ranks_disjoint_and_covering(store, drop_last):
     world, b = 3, 32
-    loaders = [S.StoreLoader(store, b, seed=1, rank=r, world_size=world, drop_last=drop_last) for r in range(world)]
+    loaders = [B.Batches(store, b, seed=1, rank=r, world_size=world, drop_last=drop_last) for r in range(world)]
     assert len({len(x) for x in loaders}) == 1  # the same number of batches on every rank
     per_rank = [np.concatenate(_indices(x, 2)) for x in loaders]
     assert all(len(list(x.iter_epoch(2))) == len(x) for x in loaders)
@@ -309,7 +312,7 @@ def test_loader_ranks_disjoint_and_covering(store, drop_last):
 
 
 def test_loader_start_batch_resumes_the_tail(store):
-    loader = S.StoreLoader(store, 40, seed=7)
+    loader = B.Batches(store, 40, seed=7)
     full = list(loader.iter_epoch(4))
     tail = list(loader.iter_epoch(4, start_batch=5))
     assert len(tail) == len(full) - 5
@@ -321,7 +324,7 @@ def test_loader_start_batch_resumes_the_tail(store):
 
 
 def test_loader_feature_batches(store, train_records):
-    loader = S.StoreLoader(store, 50, seed=0)
+    loader = B.Batches(store, 50, seed=0)
     batch = next(iter(loader))
     idx = batch["index"].numpy()
     assert np.all(np.diff(idx) >= 0)  # rows of a batch read in order
@@ -338,7 +341,7 @@ def test_loader_feature_batches(store, train_records):
 
 @pytest.mark.parametrize("max_frames,sampling", [(None, "first"), (12, "first"), (12, "uniform")])
 def test_loader_frame_batches(store, train_records, max_frames, sampling):
-    loader = S.StoreLoader(store, 16, kind="frames", max_frames=max_frames, frame_sampling=sampling, seed=2)
+    loader = B.Batches(store, 16, kind="frame", max_frames=max_frames, frame_sampling=sampling, seed=2)
     batch = next(iter(loader.iter_epoch(0, start_batch=3)))
     idx = batch["index"].numpy()
     lens = np.array([len(train_records[i]["rgb"]) for i in idx])
@@ -382,9 +385,9 @@ def test_frames_written_in_place_and_compacted_when_estimate_is_high(tmp_path):
              "audio": rng.integers(0, 256, (t, 128), dtype=np.uint8)} for i, t in enumerate((3, 5, 2))]
     write_records(tmp_path / "train0000.tfrecord", recs[:2])
     write_records(tmp_path / "train0001.tfrecord", recs[2:])
-    est = [S._frame_estimate(str(tmp_path / f"train000{k}.tfrecord")) for k in (0, 1)]
+    est = [store_files.frame_estimate(str(tmp_path / f"train000{k}.tfrecord")) for k in (0, 1)]
     assert est == [3 + 6, 2]  # shard 0: 1872 bytes of labels count as one more frame
-    S.build(tmp_path / "s", pattern=str(tmp_path / "train*.tfrecord"), split="train", num_classes=1000,
+    FZ.build(tmp_path / "s", pattern=str(tmp_path / "train*.tfrecord"), split="train", num_classes=1000,
             frames=True, progress=False)
     st = S.open_store(tmp_path / "s" / "train")
     assert st.frames_rgb.shape == (10, 1024) and list(st.num_frames) == [3, 5, 2]
@@ -398,7 +401,7 @@ def test_frames_written_in_place_and_compacted_when_estimate_is_high(tmp_path):
 
 def test_parallel_frame_store_identical(data_dir, built, tmp_path):
     """Two processes write their shards' frame rows into the same preallocated arrays."""
-    S.build(tmp_path / "w2", data_dir, splits=["train"], feature_set="mean_std", dtype="float32", frames=True,
+    FZ.build(tmp_path / "w2", data_dir, splits=["train"], feature_set="mean_std", dtype="float32", frames=True,
             progress=False, chunk=16, workers=2)
     assert tree_bytes(tmp_path / "w2" / "train") == tree_bytes(built / "train")
 
@@ -409,5 +412,5 @@ def test_more_workers_than_shards_left(tmp_path):
 
     data = tmp_path / "data"
     synth.ensure_dataset(data, "smoke", 0, progress=False, train_videos=20, validate_videos=8, test_videos=8)
-    S.build(tmp_path / "s", data, feature_set="mean_std", splits=("validate",), workers=2, progress=False)
+    FZ.build(tmp_path / "s", data, feature_set="mean_std", splits=("validate",), workers=2, progress=False)
     assert S.open_store(tmp_path / "s" / "validate").features.shape[0] == 8

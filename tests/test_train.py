@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from afkit import metrics, store, train
+from afkit import batches, featurize, metrics, runs, store, train
 from afkit.records import write_records
 
 NUM_CLASSES = 24
@@ -54,7 +54,7 @@ def _make_data(root: Path, seed: int = 0) -> Path:
 def store_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("train")
     data = _make_data(root / "data")
-    store.build(root / "store", data, feature_set="mean_std", frames=True, progress=False)
+    featurize.build(root / "store", data, feature_set="mean_std", frames=True, progress=False)
     return root / "store"
 
 
@@ -169,7 +169,7 @@ def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(store_dir, tmp_pa
     feats[row, 3] = np.inf
     feats.flush()
     del feats
-    first_epoch = train.epoch_batches(store.open_store(bad, "train"), 32, seed=0, epoch=0)
+    first_epoch = batches.epoch_batches(store.open_store(bad, "train"), 32, seed=0, epoch=0)
     step = next(i + 1 for i, rows in enumerate(first_epoch) if row in rows)
     out = tmp_path / "run"
     with pytest.raises(train.NonFiniteLossError) as err:
@@ -192,10 +192,10 @@ def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(store_dir, tmp_pa
 
 def test_predict_writes_the_submission_format(reference_run, store_dir, tmp_path):
     csv = tmp_path / "sub.csv"
-    assert train.predict_main(["--run", str(reference_run), "--store", str(store_dir),
+    assert runs.predict_main(["--run", str(reference_run), "--store", str(store_dir),
                                "--split", "test", "--out", str(csv)]) == 0
-    model, config = train.load_run(reference_run)
-    ids, scores = train.predict_scores(model, store_dir, "test", config=config, progress=False)
+    model, config = runs.load_run(reference_run)
+    ids, scores = runs.predict_scores(model, store_dir, "test", config=config, progress=False)
     lines = csv.read_text().splitlines()
     assert lines[0] == "VideoId,LabelConfidencePairs"
     assert len(lines) == 1 + SPLITS["test"] and ids == [f"test-{i:04d}" for i in range(40)]
@@ -206,26 +206,26 @@ def test_predict_writes_the_submission_format(reference_run, store_dir, tmp_path
         assert got_id == vid and len(classes) == 20
         assert classes == list(np.argsort(-s, kind="stable")[:20])  # highest first
         assert values == [float("%g" % s[c]) for c in classes]
-    parsed = train.read_submission(csv)
+    parsed = runs.read_submission(csv)
     assert list(parsed) == ids and parsed[ids[0]][0][0] == int(np.argmax(scores[0]))
 
 
 def test_write_submission_by_hand(tmp_path):
     path = tmp_path / "s.csv"
     scores = np.array([[0.1, 0.9, 0.5], [0.7, 0.2, 0.30000001]], dtype=np.float32)
-    train.write_submission(path, ["a", "b"], scores, top_k=2)
+    runs.write_submission(path, ["a", "b"], scores, top_k=2)
     assert path.read_text() == "VideoId,LabelConfidencePairs\na,1 0.9 2 0.5\nb,0 0.7 2 0.3\n"
     with pytest.raises(ValueError, match=r"scores must be \[len\(ids\)=3, C\]"):
-        train.write_submission(path, ["a", "b", "c"], scores)
+        runs.write_submission(path, ["a", "b", "c"], scores)
 
 
 def test_eval_cli_prints_every_metric(reference_run, store_dir, capsys):
-    assert train.eval_main(["--run", str(reference_run), "--store", str(store_dir),
+    assert runs.eval_main(["--run", str(reference_run), "--store", str(store_dir),
                             "--split", "validate"]) == 0
     printed = dict(line.split() for line in capsys.readouterr().out.splitlines())
     # oracle: the one-shot metrics on the scores of predict_scores
-    model, config = train.load_run(reference_run)
-    ids, scores = train.predict_scores(model, store_dir, "validate", config=config, progress=False)
+    model, config = runs.load_run(reference_run)
+    ids, scores = runs.predict_scores(model, store_dir, "validate", config=config, progress=False)
     val = store.open_store(store_dir, "validate")
     expected = metrics.evaluate(scores, [val.labels(i) for i in range(len(val))])
     for key in metrics.METRIC_KEYS:
@@ -238,10 +238,10 @@ def test_frame_model_trains_on_the_frame_store(store_dir, tmp_path):
     config = _config(model="attend_fusion_frames", epochs=1, max_frames=4)
     results = train.train(config, store_dir, tmp_path / "frames")
     assert np.isfinite(results["history"][0]["train_loss"])
-    model, cfg = train.load_run(tmp_path / "frames")
+    model, cfg = runs.load_run(tmp_path / "frames")
     assert model.input_kind == "frame" and cfg.max_frames == 4
     assert bool(model.norm.stats_set)
-    ids, scores = train.predict_scores(model, store_dir, "test", config=cfg, progress=False)
+    ids, scores = runs.predict_scores(model, store_dir, "test", config=cfg, progress=False)
     assert scores.shape == (40, NUM_CLASSES) and ((scores > 0) & (scores < 1)).all()
 
 

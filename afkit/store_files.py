@@ -1,0 +1,424 @@
+"""Writing a store's files during a build (:mod:`afkit.featurize` plans, resumes and runs it):
+one source shard featurized into its *part*, the frames written once into preallocated arrays,
+and the parts concatenated into the final arrays and the manifest (:mod:`afkit.store`'s format).
+
+A part (``STORE/{split}/_parts/NNNNN.*``, :func:`build_part`) is written under temporary names
+and renamed into place, then its done-marker (``NNNNN.done.json``) is renamed into place last:
+a resumed build trusts exactly the shards that have a marker. The final arrays
+(:func:`concatenate`) are written chunk by chunk under ``*.partial`` names, then renamed; the
+manifest is renamed into place last. Memory is bounded by one chunk of videos per process.
+Every write passes :func:`afkit.faults.crash_point` (tests/test_crash.py kills a build at each).
+
+The frames (the bulk of a frame store: ~170 KB a video) are written *once*, to their final
+place: before any shard runs, the frames of every shard are counted from the record lengths of
+the index (a frame costs exactly 1170 bytes of a canonical record: 1033 for rgb, 137 for audio;
+:func:`frame_estimate`), the final arrays are preallocated, sparse, with that shape
+(``frames_{rgb,audio}.npy.rows``, :func:`prepare_frame_files`), and each shard writes its own
+row range with ``pwrite`` (workers in parallel, disjoint ranges) and fsyncs before its
+done-marker. When every shard holds exactly its estimate (the rule for canonical records: the
+few hundred bytes of id and labels are less than a frame) the preallocated file *is* the final
+array and is only renamed; a shard with fewer frames than estimated (an unusual encoder, a
+video with very many labels) leaves a gap, and then, only then, the frames are compacted into a
+new file (a second write). The marker of a shard records its row range, so a resumed build
+writes only the missing shards' rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import numpy as np
+
+from afkit import faults
+from afkit import features as F
+from afkit.provenance import afkit_version, atomic_savez, atomic_write_text, temporary_path
+from afkit.store import MANIFEST, SCHEMA_VERSION, StoreError
+
+FRAME_DIMS = {"rgb": F.RGB_DIM, "audio": F.AUDIO_DIM}
+
+# Test hooks (environment variables), so that a test can kill a build at a chosen point with
+# SIGKILL (no cleanup runs, as with a crash or an OOM kill); afkit.faults.crash_point (at every
+# write, AFKIT_CRASH_AT_WRITE=N) is the finer-grained one:
+#   AFKIT_STORE_KILL=shard:K   die after shard K wrote its first chunk (before its done-marker)
+#   AFKIT_STORE_KILL=concat    die after the first final array was renamed into place
+KILL_ENV = "AFKIT_STORE_KILL"
+
+
+def write_sorted_json(path: Path, obj) -> None:
+    """A build's JSON file (plan, marker, manifest): sorted keys, written atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
+
+
+def _maybe_kill(point: str) -> None:
+    if os.environ.get(KILL_ENV) == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+# --------------------------------------------------------------------------------------------
+# frames: preallocated final arrays, written once
+
+# bytes of one frame in a canonical SequenceExample: FeatureList element = tag, len(2), Feature =
+# tag, len(2), BytesList = tag, len(2), value -> 9 + 1024 (rgb) and 9 + 128 (audio)
+_FRAME_BYTES = sum(9 + d for d in FRAME_DIMS.values())  # 1170
+
+
+def _record_lengths(path: str) -> np.ndarray:
+    """Payload length of every record of ``path`` (int64 [N]), from the cached offset index."""
+    from afkit.tfrecord import load_index
+
+    offsets = np.asarray(load_index(path), dtype=np.int64)
+    ends = np.append(offsets[1:], os.path.getsize(path))
+    return ends - offsets - 16
+
+
+def frame_estimate(path: str) -> int:
+    """An upper bound on the frames of a frame-level shard, exact for canonical records: every
+    frame takes at least ``_FRAME_BYTES`` bytes of its record (exactly that many when encoded as
+    TensorFlow and afkit do), the rest of a record (id, labels) takes less than one frame."""
+    from afkit.records import MAX_FRAMES
+
+    t = np.clip(_record_lengths(path) // _FRAME_BYTES, 1, MAX_FRAMES)
+    return int(t.sum())
+
+
+def _frames_partial(out: Path, modality: str) -> Path:
+    return out / f"frames_{modality}.npy.rows"
+
+
+def _npy_header_bytes(dtype, shape) -> bytes:
+    import io
+
+    b = io.BytesIO()
+    np.lib.format.write_array_header_1_0(b, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                                             "fortran_order": False, "shape": tuple(shape)})
+    return b.getvalue()
+
+
+def prepare_frame_files(out: Path, total: int) -> bool:
+    """Make sure the preallocated ``frames_*.npy.rows`` files (``total`` rows) exist; returns
+    False when they had to be (re)created, i.e. the frames of earlier shards are gone."""
+    intact = True
+    for m, w in FRAME_DIMS.items():
+        p = _frames_partial(out, m)
+        final = out / f"frames_{m}.npy"
+        if final.exists() and not p.exists():
+            continue  # renamed into place by an interrupted final step: complete already
+        header = _npy_header_bytes(np.uint8, (total, w))
+        if p.exists() and p.stat().st_size == len(header) + total * w:
+            with open(p, "rb") as f:
+                if f.read(len(header)) == header:
+                    continue
+        intact = False
+        final.unlink(missing_ok=True)
+        tmp = temporary_path(p)
+        with open(tmp, "wb") as f:
+            f.write(header)
+            f.truncate(len(header) + total * w)  # sparse: no bytes written yet
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+        faults.crash_point(f"{p.name} preallocated")
+    return intact
+
+
+# --------------------------------------------------------------------------------------------
+# one shard -> one part
+
+
+def part_prefix(parts: Path, index: int) -> Path:
+    return parts / f"{index:05d}"
+
+
+def marker_path(parts: Path, index: int) -> Path:
+    return parts / f"{index:05d}.done.json"
+
+
+def build_part(task: dict) -> dict:
+    """Featurize one source file into its part files; return the done-marker's content.
+
+    Streams: features are written every ``chunk`` videos, frames as they are read, so memory is
+    bounded by one chunk (plus the shard's ids/labels, a few bytes per video).
+    """
+    from afkit.records import read_records
+
+    index, src, parts = task["index"], task["source"], Path(task["parts"])
+    feature_set, dtype, frames = task["feature_set"], np.dtype(task["dtype"]), task["frames"]
+    num_classes, chunk = task["num_classes"], task["chunk"]
+    parent = task.get("parent_pid")
+    prefix = part_prefix(parts, index)
+    dim = F.feature_dim(feature_set)
+    names = ["features"]
+    final = {name: Path(f"{prefix}.{name}.bin") for name in names}
+    tmp = {name: temporary_path(p, hidden=False) for name, p in final.items()}
+    handles = {name: open(tmp[name], "wb") for name in names}
+    frame_fds = {}
+    if frames:  # the rows [frame_start, frame_start + frame_estimate) of the final arrays
+        out = Path(task["out"])
+        row0, row_cap = task["frame_start"], task["frame_estimate"]
+        frame_pos = {}
+        for m, w in FRAME_DIMS.items():
+            p = _frames_partial(out, m)
+            frame_fds[m] = os.open(p, os.O_WRONLY)
+            frame_pos[m] = len(_npy_header_bytes(np.uint8, (task["frames_total"], w))) + row0 * w
+        written_rows = 0
+    buf = np.empty((chunk, dim), dtype=np.float64)
+    ids: list[bytes] = []
+    labels: list[np.ndarray] = []
+    nframes: list[int] = []
+    filled = 0
+    first_chunk = True
+    try:
+        for record in read_records(src, verify=task["verify_crc"]):
+            vid = record["id"]
+            lab = np.asarray(record.get("labels", ()), dtype=np.int64)
+            if lab.size and (lab.min() < 0 or (num_classes is not None and lab.max() >= num_classes)):
+                raise StoreError(
+                    f"{src}: video {vid!r} has label ids {lab.tolist()} outside "
+                    f"[0, {num_classes}) (num_classes from vocabulary.csv or the argument)"
+                )
+            F.video_features(record, feature_set, out=buf[filled])
+            if frames:
+                if "rgb" not in record:
+                    raise StoreError(f"{src}: frames=True needs frame-level records; video {vid!r} has no frames")
+                t = record["rgb"].shape[0]
+                if record["audio"].shape[0] != t:
+                    raise StoreError(
+                        f"{src}: video {vid!r} has {t} rgb frames but {record['audio'].shape[0]} audio frames"
+                    )
+                if written_rows + t > row_cap:
+                    raise StoreError(f"{src}: more frames than the record lengths allow "
+                                     f"({written_rows + t} > {row_cap}); not a YouTube-8M shard?")
+                for m in FRAME_DIMS:
+                    data = np.ascontiguousarray(record[m], dtype=np.uint8).data
+                    done = os.pwrite(frame_fds[m], data, frame_pos[m])
+                    while done < data.nbytes:  # pragma: no cover (short writes are rare)
+                        done += os.pwrite(frame_fds[m], data[done:], frame_pos[m] + done)
+                    frame_pos[m] += data.nbytes
+                written_rows += t
+            ids.append(vid.encode("utf-8") if isinstance(vid, str) else bytes(vid))
+            labels.append(lab)
+            nframes.append(int(record["rgb"].shape[0]) if "rgb" in record else 0)
+            filled += 1
+            if filled == chunk:
+                handles["features"].write(buf[:filled].astype(dtype).data)
+                faults.crash_point(f"shard {index}: chunk written")
+                filled = 0
+                if first_chunk:
+                    first_chunk = False
+                    for h in handles.values():
+                        h.flush()
+                    _maybe_kill(f"shard:{index}")
+        if filled:
+            handles["features"].write(buf[:filled].astype(dtype).data)
+        for h in handles.values():
+            h.flush()
+            os.fsync(h.fileno())
+        for fd in frame_fds.values():
+            os.fdatasync(fd)
+        if frames:
+            faults.crash_point(f"shard {index}: frame rows written")
+    except BaseException:  # e.g. a full disk: free the space of the temporary part files
+        for name, h in handles.items():
+            h.close()
+            tmp[name].unlink(missing_ok=True)
+        raise
+    finally:
+        for h in handles.values():
+            h.close()
+        for fd in frame_fds.values():
+            os.close(fd)
+    if parent is not None and os.getppid() != parent:  # orphaned: the build was killed
+        raise StoreError("build process died; not committing the part")
+    n = len(ids)
+    width = max((len(i) for i in ids), default=1)
+    counts = np.fromiter((len(x) for x in labels), dtype=np.int64, count=n)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    indices = np.concatenate(labels).astype(np.int32) if n and indptr[-1] else np.zeros(0, np.int32)
+    try:
+        atomic_savez(Path(f"{prefix}.meta.npz"),
+                     ids=np.array(ids, dtype=f"S{width}") if n else np.zeros(0, "S1"),
+                     labels_indptr=indptr, labels_indices=indices,
+                     num_frames=np.asarray(nframes, dtype=np.int32))
+    except BaseException:  # e.g. a full disk: free the space of the temporary part files
+        for p in tmp.values():
+            p.unlink(missing_ok=True)
+        raise
+    for name in names:
+        os.replace(tmp[name], final[name])
+        faults.crash_point(f"shard {index}: {name} renamed")
+    marker = {
+        "index": index,
+        "source": os.path.basename(src),
+        "source_size": task["source_size"],
+        "videos": n,
+        "labels": int(indptr[-1]),
+        "frames": int(sum(nframes)),
+        "id_width": int(width),
+    }
+    if frames:
+        marker["frame_start"] = int(task["frame_start"])
+        marker["frame_estimate"] = int(task["frame_estimate"])
+    write_sorted_json(marker_path(parts, index), marker)
+    return marker
+
+
+
+class _NpyWriter:
+    """Writes a .npy file sequentially (header, then rows appended in order) with plain file
+    writes: no memory map, so the pages written do not count in this process's RSS."""
+
+    def __init__(self, path: Path, dtype, shape):
+        self.path, self.dtype, self.shape = path, np.dtype(dtype), tuple(shape)
+        self.expected = int(np.prod(self.shape)) * self.dtype.itemsize
+        self.f = open(path, "wb")
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
+                  "shape": self.shape}
+        np.lib.format.write_array_header_1_0(self.f, header)
+        self.start = self.f.tell()
+
+    def write(self, array: np.ndarray) -> None:
+        self.f.write(np.ascontiguousarray(array, dtype=self.dtype).data)
+
+    def copy_from(self, src: Path, nbytes: int, step: int = 16 << 20) -> None:
+        """Append the raw bytes of a part file (which must hold exactly ``nbytes``)."""
+        actual = os.path.getsize(src)
+        if actual != nbytes:
+            raise StoreError(f"part file {src} has {actual} bytes, expected {nbytes}; delete it and rebuild")
+        with open(src, "rb") as f:
+            shutil.copyfileobj(f, self.f, step)
+
+    def close(self) -> None:
+        written = self.f.tell() - self.start
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.f.close()
+        if written != self.expected:
+            raise StoreError(f"{self.path}: wrote {written} bytes, expected {self.expected}")
+
+
+def concatenate(out: Path, parts: Path, plan: dict, markers: list[dict], config,
+                num_classes: int, split: str) -> None:
+    """Parts -> final arrays (``*.partial``, written sequentially, then renamed) -> manifest
+    (last). ``config``: the build's :class:`afkit.featurize.BuildConfig`."""
+    n = sum(m["videos"] for m in markers)
+    nnz = sum(m["labels"] for m in markers)
+    nf = sum(m["frames"] for m in markers)
+    width = max([m["id_width"] for m in markers] + [1])
+    dim = F.feature_dim(config.feature_set)
+    specs = {
+        "features": (config.dtype, (n, dim)),
+        "labels_indptr": ("int64", (n + 1,)),
+        "labels_indices": ("int32", (nnz,)),
+        "ids": (f"S{width}", (n,)),
+        "num_frames": ("int32", (n,)),
+    }
+    if config.frames:
+        specs["frame_offsets"] = ("int64", (n + 1,))
+        for m, w in FRAME_DIMS.items():
+            specs[f"frames_{m}"] = ("uint8", (nf, w))
+    final = {name: out / f"{name}.npy" for name in specs}
+    partial = {name: out / f"{name}.npy.partial" for name in specs}
+    frame_names = [f"frames_{m}" for m in FRAME_DIMS] if config.frames else []
+    copied = [name for name in specs if name not in frame_names]
+    writers = {name: _NpyWriter(partial[name], specs[name][0], specs[name][1]) for name in copied}
+    try:
+        lab = fr = 0
+        writers["labels_indptr"].write(np.zeros(1, np.int64))
+        if config.frames:
+            writers["frame_offsets"].write(np.zeros(1, np.int64))
+        itemsize = np.dtype(config.dtype).itemsize
+        for i, m in enumerate(markers):
+            prefix = part_prefix(parts, i)
+            k = m["videos"]
+            with np.load(f"{prefix}.meta.npz") as meta:
+                indptr, indices = meta["labels_indptr"], meta["labels_indices"]
+                nfr, ids = meta["num_frames"], meta["ids"]
+            if len(indptr) != k + 1 or len(ids) != k or len(nfr) != k or len(indices) != m["labels"]:
+                raise StoreError(f"part {i} ({m['source']}) disagrees with its marker; delete {parts} and rebuild")
+            writers["features"].copy_from(Path(f"{prefix}.features.bin"), k * dim * itemsize)
+            writers["labels_indptr"].write(indptr[1:] + lab)
+            writers["labels_indices"].write(indices)
+            writers["ids"].write(ids.astype(f"S{width}"))
+            writers["num_frames"].write(nfr)
+            if config.frames:
+                writers["frame_offsets"].write(np.cumsum(nfr, dtype=np.int64) + fr)
+            lab += len(indices)
+            fr += m["frames"]
+        for w in writers.values():
+            w.close()
+    except BaseException:  # e.g. a full disk: the parts stay, the partial arrays go
+        for name, w in writers.items():
+            w.f.close()
+            partial[name].unlink(missing_ok=True)
+        raise
+    for name in specs:
+        if name in frame_names:
+            _finish_frames(out, name, markers, nf)
+        else:
+            os.replace(partial[name], final[name])
+        faults.crash_point(f"{name}.npy renamed")
+        _maybe_kill("concat")
+
+    sources = []
+    for s, m in zip(plan["sources"], markers):
+        sources.append({**s, "videos": m["videos"]})
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "afkit.store",
+        "afkit_version": afkit_version(),
+        "split": split,
+        "feature_set": config.feature_set,
+        "dtype": config.dtype,
+        "columns": {k: [v.start, v.stop] for k, v in F.columns(config.feature_set).items()},
+        "num_videos": n,
+        "num_classes": num_classes,
+        "num_labels": nnz,
+        "frames": bool(config.frames),
+        "num_frames_total": int(nf) if config.frames else None,
+        "source_level": plan["source_level"],
+        "sources": sources,
+        "arrays": {name: {"file": f"{name}.npy", "dtype": np.dtype(dt).str, "shape": list(shape)}
+                   for name, (dt, shape) in specs.items()},
+        "dequantize": "x = q * 4/255 + (4/512 - 2) (frames stay quantized uint8)",
+    }
+    write_sorted_json(out / MANIFEST, manifest)
+
+
+def _finish_frames(out: Path, name: str, markers: list[dict], nf: int) -> None:
+    """The preallocated ``frames_*.npy.rows`` -> ``frames_*.npy``: a rename when every shard
+    filled exactly its estimated rows (the common case: the frames are written once), else a
+    compacting copy of each shard's rows into a new file (then renamed)."""
+    final, partial = out / f"{name}.npy", _frames_partial(out, name.split("_", 1)[1])
+    width = FRAME_DIMS[name.split("_", 1)[1]]
+    if final.exists() and not partial.exists():
+        return  # done by an interrupted earlier run of this step
+    if all(m["frames"] == m["frame_estimate"] for m in markers):
+        os.replace(partial, final)
+        return
+    total = sum(m["frame_estimate"] for m in markers)
+    skip = len(_npy_header_bytes(np.uint8, (total, width)))
+    tmp = temporary_path(out / f"{name}.npy.compact")
+    writer = _NpyWriter(tmp, np.uint8, (nf, width))
+    try:
+        with open(partial, "rb") as src:
+            for m in markers:
+                src.seek(skip + m["frame_start"] * width)
+                left = m["frames"] * width
+                while left:
+                    chunk = src.read(min(left, 16 << 20))
+                    if not chunk:
+                        raise StoreError(f"{partial} is truncated; delete {out} and rebuild")
+                    writer.f.write(chunk)
+                    left -= len(chunk)
+    except BaseException:
+        writer.f.close()
+        raise
+    writer.close()
+    os.replace(tmp, final)
+    partial.unlink()
+
