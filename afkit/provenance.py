@@ -155,3 +155,8 @@ def tree_clean(path=None) -> bool | None:
     outside git): :func:`git_sha` without ``+dirty``."""
     sha = git_sha(path)
     return None if sha is None else not sha.endswith("+dirty")
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """``data`` written atomically (:func:`atomic_write_text`'s temporary file and rename)."""
+    _atomic_write(Path(path), lambda p: Path(p).write_bytes(data))
