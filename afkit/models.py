@@ -106,6 +106,7 @@ PROFILES: dict[str, ModelProfile] = {"paper": PAPER_PROFILE}
 
 
 def _profile_values(family: str, p: ModelProfile) -> dict:
+    """The config values profile ``p`` gives a model of ``family``: the vocabulary and the widths."""
     if family == "baseline":
         return dict(num_classes=p.num_classes, hidden=p.hidden, depth=p.depth)
     if family == "reference":
