@@ -13,6 +13,7 @@ import sys
 COMMANDS = {
     "inspect": ("afkit.records", "inspect_main", "schema, counts and label statistics of a TFRecord file set"),
     "synth": ("afkit.synth", "main", "generate the embedded synthetic YouTube-8M release"),
+    "card": ("afkit.datacard", "main", "measure a synthetic set and write its data card's figures and tables"),
     "featurize": ("afkit.featurize", "main", "build a memory-mapped MF+STD feature store (and frame store)"),
     "verify-store": ("afkit.store", "verify_main", "check a store's counts and shapes against its manifest"),
     "params": ("afkit.reconstruction", "main", "the 341M / 72M parameter reconstruction tables"),

@@ -41,6 +41,8 @@ import os
 
 import pandas as pd
 
+from afkit import attend_fusion as AF
+from afkit import baselines as B
 from afkit import models as M
 from afkit import paper
 
@@ -80,16 +82,16 @@ def linear(i: int, o: int) -> int:
 # Closed forms, one per model family
 
 
-def baseline_params(cfg: M.BaselineConfig) -> int:
-    """Closed form of ``afkit.models.Baseline``.
+def baseline_params(cfg: B.BaselineConfig) -> int:
+    """Closed form of ``afkit.baselines.Baseline``.
 
     tower(i) = L(i, W) + (depth - 1) L(W, W) + g L(W, W), g = 0 / 1 / depth gates (none / last /
     every); audio: tower(128 S) + L(W, C); visual: tower(1024 S) + L(W, C); early:
     tower(1152 S) + L(W, C); late: tower(1024 S) + tower(128 S) + 2 L(W, C) (logits averaged) or
     + L(2W, C) (concat).
     """
-    s = M.FEATURES[cfg.features]
-    vis, aud, W, C = M.VISUAL_DIM * s, M.AUDIO_DIM * s, cfg.hidden, cfg.num_classes
+    s = B.FEATURES[cfg.features]
+    vis, aud, W, C = B.VISUAL_DIM * s, B.AUDIO_DIM * s, cfg.hidden, cfg.num_classes
     gates = {"none": 0, "last": 1, "every": cfg.depth}[cfg.gating]
 
     def tower(i):
@@ -121,7 +123,7 @@ def _attend_fusion_count(vis_in, aud_in, E, depth, d, A, H, C, per_stat, attenti
 
 def reading_count(attention: str, vis_in: int, aud_in: int, E: int, depth: int, A: int, H: int,
                   C: int) -> int:
-    """Closed form of the readings of Attend-Fusion's attention (``afkit.models.READINGS``):
+    """Closed form of the readings of Attend-Fusion's attention (``afkit.attend_fusion.READINGS``):
     enc(i_v) + enc(i_a) + attn + L(2E, H) + L(H, C), with attn = 2 L(E, E) (feature-wise, one
     scorer a modality), 3 L(E, A) + L(A, E) (modality tokens: one attention over the 2 tokens)."""
     def enc(i):
@@ -132,39 +134,39 @@ def reading_count(attention: str, vis_in: int, aud_in: int, E: int, depth: int, 
     return enc(vis_in) + enc(aud_in) + attn + linear(2 * E, H) + linear(H, C)
 
 
-def attend_fusion_params(cfg: M.AttendFusionConfig) -> int:
-    """Closed form of ``afkit.models.AttendFusion``.
+def attend_fusion_params(cfg: AF.AttendFusionConfig) -> int:
+    """Closed form of ``afkit.attend_fusion.AttendFusion``.
 
     With P = 2 if ``stat_tokens`` else 1, encoder inputs i_v = 1024 S / P, i_a = 128 S / P,
     enc(i) = L(i, E) + (depth - 1) L(E, E), attn = 3 L(E/k, A) + L(A, E/k) (0 when off):
     late: enc(i_v) + enc(i_a) + 2 attn + L(2 E P, H) + L(H, C);
     early: enc(i_v + i_a) + attn + L(E P, H) + L(H, C). Cross attention counts as self attention.
-    The other readings (``attention`` in ``afkit.models.READINGS``): :func:`reading_count`.
+    The other readings (``attention`` in ``afkit.attend_fusion.READINGS``): :func:`reading_count`.
     """
-    s = M.FEATURES[cfg.features]
-    if cfg.attention in M.READINGS:
-        return reading_count(cfg.attention, M.VISUAL_DIM * s, M.AUDIO_DIM * s, cfg.encoder_width,
+    s = B.FEATURES[cfg.features]
+    if cfg.attention in AF.READINGS:
+        return reading_count(cfg.attention, B.VISUAL_DIM * s, B.AUDIO_DIM * s, cfg.encoder_width,
                              cfg.encoder_depth, cfg.attention_width, cfg.head_width, cfg.num_classes)
     per_stat = s if cfg.stat_tokens else 1
     return _attend_fusion_count(
-        M.VISUAL_DIM * s // per_stat, M.AUDIO_DIM * s // per_stat, cfg.encoder_width,
+        B.VISUAL_DIM * s // per_stat, B.AUDIO_DIM * s // per_stat, cfg.encoder_width,
         cfg.encoder_depth, cfg.token_dim, cfg.attention_width, cfg.head_width, cfg.num_classes,
         per_stat, attention=cfg.attention != "none", early=cfg.fusion == "early")
 
 
-def frames_params(cfg: M.AttendFusionFramesConfig) -> int:
-    """Closed form of ``afkit.models.AttendFusionFrames``: enc(1024) + enc(128) +
+def frames_params(cfg: AF.AttendFusionFramesConfig) -> int:
+    """Closed form of ``afkit.attend_fusion.AttendFusionFrames``: enc(1024) + enc(128) +
     2 (E + 3 L(E, A) + L(A, E)) (learned query + attention; 0 when off) + L(2E, H) + L(H, C)."""
     E, depth = cfg.encoder_width, cfg.encoder_depth
-    enc = linear(M.VISUAL_DIM, E) + linear(M.AUDIO_DIM, E) + 2 * (depth - 1) * linear(E, E)
+    enc = linear(B.VISUAL_DIM, E) + linear(B.AUDIO_DIM, E) + 2 * (depth - 1) * linear(E, E)
     attn = 2 * (E + attention_params(E, cfg.attention_width)) if cfg.attention else 0
     return enc + attn + linear(2 * E, cfg.head_width) + linear(cfg.head_width, cfg.num_classes)
 
 
-def reference_params(cfg: M.ReferenceConfig) -> int:
+def reference_params(cfg: B.ReferenceConfig) -> int:
     """Closed form of the starter code's models on D = (1024 + 128) S inputs: logistic
     L(D, C); MoE with M experts L(D, C (M + 1)) (gates) + L(D, C M) (experts)."""
-    D = (M.VISUAL_DIM + M.AUDIO_DIM) * M.FEATURES[cfg.features]
+    D = (B.VISUAL_DIM + B.AUDIO_DIM) * B.FEATURES[cfg.features]
     if cfg.kind == "logistic":
         return linear(D, cfg.num_classes)
     return linear(D, cfg.num_classes * (cfg.mixtures + 1)) + linear(D, cfg.num_classes * cfg.mixtures)
@@ -172,13 +174,13 @@ def reference_params(cfg: M.ReferenceConfig) -> int:
 
 def closed_form_params(config) -> int:
     """Closed-form parameter count of any model config of ``afkit.models``."""
-    if isinstance(config, M.BaselineConfig):
+    if isinstance(config, B.BaselineConfig):
         return baseline_params(config)
-    if isinstance(config, M.AttendFusionConfig):
+    if isinstance(config, AF.AttendFusionConfig):
         return attend_fusion_params(config)
-    if isinstance(config, M.AttendFusionFramesConfig):
+    if isinstance(config, AF.AttendFusionFramesConfig):
         return frames_params(config)
-    if isinstance(config, M.ReferenceConfig):
+    if isinstance(config, B.ReferenceConfig):
         return reference_params(config)
     raise TypeError(f"not a model config: {type(config).__name__}")
 
@@ -198,7 +200,7 @@ def fc_late_table(hidden: int = 8192, depth: int = 3) -> pd.DataFrame:
     for features in ("mean", "mean_std"):
         for classes in (3862, 4716):
             for combine in ("logits", "concat"):
-                cfg = M.BaselineConfig(arrangement="late", hidden=hidden, depth=depth,
+                cfg = B.BaselineConfig(arrangement="late", hidden=hidden, depth=depth,
                                        features=features, num_classes=classes, combine=combine)
                 n = baseline_params(cfg)
                 rows.append(dict(features=features, num_classes=classes, combine=combine, params=n,
@@ -222,9 +224,9 @@ def attend_fusion_search(target: int = paper.PARAMETERS["attend_fusion"], tolera
     """
     rows = []
     for label, (features, classes, stat_tokens) in (hypotheses or HYPOTHESES).items():
-        s = M.FEATURES[features]
+        s = B.FEATURES[features]
         per_stat = s if stat_tokens else 1
-        vis_in, aud_in = M.VISUAL_DIM * s // per_stat, M.AUDIO_DIM * s // per_stat
+        vis_in, aud_in = B.VISUAL_DIM * s // per_stat, B.AUDIO_DIM * s // per_stat
         for E in ENCODER_WIDTHS:
             for depth in ENCODER_DEPTHS:
                 for k in STAT_CHUNK_TOKENS if stat_tokens else CHUNK_TOKENS:
@@ -265,7 +267,7 @@ def choose_attend_fusion(search: pd.DataFrame | None = None) -> tuple[pd.Series,
     if not len(kept):
         raise ValueError("no configuration satisfies the rule in this search")
     row = kept.loc[kept["error_pct"].abs().idxmin()]
-    fc = baseline_params(M.BaselineConfig())
+    fc = baseline_params(B.BaselineConfig())
     text = (
         f"Of the {len(search)} grid configurations within 1% of 72M over {search['hypothesis'].nunique()} "
         f"input hypotheses, {len(hyp)} use mean inputs and 3862 classes, the hypothesis under which "
@@ -293,12 +295,12 @@ READING_MODELS = {  # reading -> registered model (chunk tokens and MF/STD token
 
 def reading_search(reading: str, target: int = paper.PARAMETERS["attend_fusion"], tolerance: float = 0.01,
                    features: str = PAPER_FEATURES, num_classes: int = 3862) -> pd.DataFrame:
-    """Every configuration of one reading (``afkit.models.READINGS``) within ``tolerance`` of
+    """Every configuration of one reading (``afkit.attend_fusion.READINGS``) within ``tolerance`` of
     ``target``, over the grids of :func:`attend_fusion_search` (E, depth, H; A only for
     ``modality_tokens``, the feature-wise readings have none: ``attention_width`` 0), with mean
     inputs and 3862 classes by default (the hypothesis that matches 341M). Sorted by |error|."""
-    s = M.FEATURES[features]
-    vis_in, aud_in = M.VISUAL_DIM * s, M.AUDIO_DIM * s
+    s = B.FEATURES[features]
+    vis_in, aud_in = B.VISUAL_DIM * s, B.AUDIO_DIM * s
     rows = []
     for E in ENCODER_WIDTHS:
         for depth in ENCODER_DEPTHS:
@@ -335,7 +337,7 @@ def choose_reading(reading: str, search: pd.DataFrame | None = None) -> tuple[pd
         raise ValueError(f"no configuration of {reading!r} satisfies the rule in this search")
     key = (kept["head_width"] - default.head_width).abs() * 1e9 + kept["error_pct"].abs()
     row = kept.loc[key.idxmin()]
-    fc = baseline_params(M.BaselineConfig())
+    fc = baseline_params(B.BaselineConfig())
     text = (f"`{reading}`: {len(search)} grid configurations within 1% of 72M (mean inputs, 3862 "
             f"classes); with one FC layer per encoder, E = {default.encoder_width} (the default's)"
             + (", A = 1024" if reading == "modality_tokens" else "")

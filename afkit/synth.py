@@ -9,39 +9,19 @@ per modality ``m`` (``rgb``: 1024 dims, ``audio``: 128 dims), before 8-bit quant
 
 ``g_m`` a per-dimension mean (one per data set), ``z_v, eps_t ~ N(0, I)``; ``u0, u1..uP`` the
 class's unit *prototype directions* (sparse: ``support_m`` random dimensions each); ``sign_{p,t}``
-uniform in ``{-1, +1}`` drawn anew for every frame t of the span (``sign_per_frame``; or once
-per (video, label) with ``sign_per_frame=False``); ``s`` a strength drawn per
-(video, label); ``span_c = [start, end)`` a contiguous run of frames; ``a_m[t] = 1`` for rgb and,
-for audio, 1 with probability ``audio_presence`` (sound is intermittent), else 0.
+uniform in ``{-1, +1}``, drawn anew for every frame t of the span (``sign_per_frame``; or once
+per (video, label) with ``sign_per_frame=False``); ``s`` a strength drawn per (video, label);
+``span_c = [start, end)`` a contiguous run of frames; ``a_m[t] = 1`` for rgb and, for audio, 1
+with probability ``audio_presence`` (sound is intermittent), else 0.
 
-Why this form (each property is checked by ``tests/test_synth.py`` and measured in
-``data/CARD.md`` by :func:`measure_properties`; all of it is *our reconstruction*: the paper
-says nothing about a synthetic set, and the real release's generating process is unknown):
-
-- **Labels.** A class's base weight is Zipf-Mandelbrot, ``w_r ∝ (r + zipf_offset)^-zipf_exponent``
-  (class index = rank, so index 0 is the most frequent, as in the real ``vocabulary.csv``).
-  Classes belong to ``num_verticals`` verticals. A video draws a primary vertical
-  (``∝`` the weight of its classes), ``K = 1 + Poisson(mean_labels - 1)`` labels (clipped to
-  ``max_labels``), each from the primary vertical with probability ``p_same_vertical``
-  (else from all classes), weighted by ``w``, without replacement: heavy-tailed frequencies,
-  about ``mean_labels`` labels a video, co-occurrence within verticals.
-- **Where the evidence is.** Each label's evidence lies in one span covering a fraction
-  ``U(span_fraction)`` of the frames; the rest is background. Mean pooling dilutes it by that
-  fraction (and the per-video offset ``z_v`` does not average away), while a frame inside the
-  span stands out from the frames outside it: attention over frames can find it.
-- **Which modality.** Each class carries its evidence in ``visual`` only, ``audio`` only or
-  ``both`` (fractions ``modality_fractions``; more visual than audio), audio evidence is weaker
-  relative to its noise and intermittent: visual-only models beat audio-only ones, and fusion
-  beats both (it sees every class, and two views of the ``both`` ones).
-- **Non-linear, and why MF+STD.** The random per-frame signs average out over the span: the mean
-  of the evidence over frames is ``s * amp * beta * u0`` (plus a vanishing ``1/sqrt(L)`` sign
-  remainder), so a linear model on *mean* features sees only the small ``beta`` part. The sign
-  part shows as extra *spread* over frames along ``u1..uP``: the per-dimension standard
-  deviation over frames (the STD of MF+STD) grows on the prototypes' dimensions, and a model of
-  the frames can detect ``|u . x_t|``. A linear model on mean features is clearly worse than the
-  MLP baselines reading MF+STD, which is the paper's motivation for MF+STD. Prototypes of different classes share dimensions (interference),
-  a fraction ``p_missing_evidence`` of labels has no evidence at all (label noise), and
-  per-(video, label) strengths vary, so no metric saturates.
+Labels: class weights are Zipf-Mandelbrot, ``w_r ∝ (r + zipf_offset)^-zipf_exponent`` (class
+index = rank, 0 the most frequent, as in the real ``vocabulary.csv``); a video draws a primary
+vertical (``∝`` the weight of its classes), then ``K = 1 + Poisson(mean_labels - 1)`` labels (at
+most ``max_labels``), each from that vertical with probability ``p_same_vertical`` (else from all
+classes), by weight, without replacement. A class carries its evidence in ``visual``, ``audio``
+or ``both`` (fractions ``modality_fractions``); a share ``p_missing_evidence`` of labels has
+none. All of it is *our reconstruction* (the paper says nothing about a synthetic set); why each
+part is there, and what measures it: :mod:`afkit.datacard`.
 
 Determinism: every random number of video ``i`` of split ``k`` comes from its own
 ``Generator(PCG64(SeedSequence([seed, k, i])))``; the class-level tables from
@@ -50,30 +30,17 @@ order, and the data path uses only IEEE-exact float32 ``+ - * /``, ``rint`` and 
 BLAS, no transcendental functions), so the bytes are the same on every machine for a given
 NumPy random stream (NumPy does not promise its ``Generator`` streams across versions; the
 manifest records the version). Video-level means are formed from exact integer sums of the
-quantized frames (``mean = scale * sum(q) / T + bias`` in float64, rounded once to float32), i.e.
-the mean of the dequantized frames, as the release's video-level files are.
+quantized frames (``mean = scale * sum(q) / T + bias`` in float64, rounded once to float32),
+i.e. the mean of the dequantized frames, as the release's video-level files are.
 
-On disk (``DATA_DIR``, the release's layout, see ``DESIGN.md``)::
-
-    frame/{train,validate,test}NNNN.tfrecord   SequenceExample: id, labels, rgb, audio
-                                               (+ validate: segment_start_times, segment_labels,
-                                               segment_scores, the 2019 fields)
-    video/{train,validate,test}NNNN.tfrecord   Example: id, labels, mean_rgb, mean_audio
-    vocabulary.csv                             the release's columns; names say "synthetic"
-    ground_truth/classes.csv                   per class: index, vertical, modality, weight,
-                                               train_count
-    ground_truth/spans_{split}.csv             per (video, label): id, video_index, label,
-                                               modality, has_evidence, start, end (frames,
-                                               end exclusive), num_frames, strength
-    ground_truth/prototypes.npz                the prototype directions (sparse), see
-                                               :func:`load_prototypes`
-    synth_manifest.json                        written last: profile, config, seed, counts
+On disk: the release's layout (``DESIGN.md``, ``data/README.md``), plus ``ground_truth/``
+(:func:`load_ground_truth`, :func:`load_prototypes`) and ``synth_manifest.json``, written last.
 
 Unlike the real release, the test split keeps its labels (so that it can be scored). Segments
-(validate only): segment ``k`` covers frames ``[5k, min(5k + 5, T))`` and starts at
-``5k`` seconds; for every label, up to ``max_segments_per_label // 2`` segments at least half
-inside the evidence span are rated 1.0 and up to as many with no overlap are rated 0.0 (all
-segments are 0.0 for a label without evidence), sorted by start time.
+(validate only): segment ``k`` covers frames ``[5k, min(5k + 5, T))`` and starts at ``5k``
+seconds; for every label, up to ``max_segments_per_label // 2`` segments at least half inside
+the evidence span are rated 1.0 and up to as many with no overlap 0.0 (all segments are 0.0 for
+a label without evidence), sorted by start time.
 """
 
 from __future__ import annotations
@@ -85,7 +52,6 @@ import io
 import itertools
 import json
 import math
-import os
 import shutil
 import sys
 import time
@@ -93,26 +59,11 @@ from pathlib import Path
 
 import numpy as np
 
-from afkit.records import AUDIO_DIM, RGB_DIM, dequantize, read_records, write_records
+from afkit.provenance import atomic_savez, atomic_write_text
+from afkit.records import AUDIO_DIM, RGB_DIM, write_records
 
-__all__ = [
-    "SynthProfile",
-    "PROFILES",
-    "SPLITS",
-    "MODALITIES",
-    "generate",
-    "ensure_dataset",
-    "load_ground_truth",
-    "load_prototypes",
-    "is_complete",
-    "read_manifest",
-    "measure_properties",
-    "signature_sharing",
-    "pool_size",
-    "probe_gap",
-    "render_card",
-    "main",
-]
+__all__ = ["SynthProfile", "PROFILES", "SPLITS", "MODALITIES", "generate", "ensure_dataset",
+           "load_ground_truth", "load_prototypes", "is_complete", "read_manifest", "pool_size", "main"]
 
 SPLITS = ("train", "validate", "test")
 MODALITIES = ("visual", "audio", "both")
@@ -173,8 +124,7 @@ class SynthProfile:
     max_segments_per_label: int = 6  # validate: rated segments a label (half 1.0, half 0.0)
 
     def videos(self, split: str) -> int:
-        return {"train": self.train_videos, "validate": self.validate_videos,
-                "test": self.test_videos}[split]
+        return getattr(self, f"{split}_videos")
 
 
 PROFILES: dict[str, SynthProfile] = {
@@ -283,10 +233,6 @@ def _offset(mean: np.ndarray, basis: np.ndarray, z: np.ndarray) -> np.ndarray:
 # =========================================================================== one video
 
 
-def _video_rng(seed: int, split: str, index: int) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, SPLITS.index(split), index])))
-
-
 def _draw_labels(rng, cfg: SynthProfile, cls: _Classes, vert_weight: np.ndarray) -> np.ndarray:
     v = int(np.searchsorted(np.cumsum(vert_weight), rng.random() * vert_weight.sum(), side="right"))
     v = min(v, len(vert_weight) - 1)
@@ -306,13 +252,6 @@ def _draw_labels(rng, cfg: SynthProfile, cls: _Classes, vert_weight: np.ndarray)
         chosen.append(c)
         avail[c] = False
     return np.sort(np.asarray(chosen, dtype=np.int64))
-
-
-def _evidence_vector(dim: int, dims: np.ndarray, vals: np.ndarray, coef: np.ndarray) -> np.ndarray:
-    vec = np.zeros(dim, dtype=np.float32)
-    for p in range(len(coef)):  # fixed order; dims may repeat across p
-        vec[dims[p]] += coef[p] * vals[p]
-    return vec
 
 
 def _evidence_frames(dim: int, dims: np.ndarray, vals: np.ndarray, coef: np.ndarray, L: int) -> np.ndarray:
@@ -357,7 +296,7 @@ def _segments(rng, T: int, labels, spans, max_per_label: int):
 
 def _make_video(cfg: SynthProfile, cls: _Classes, vert_weight, seed: int, split: str, index: int):
     """One video: (frame-level record, video-level record, ground-truth rows)."""
-    rng = _video_rng(seed, split, index)
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, SPLITS.index(split), index])))
     T = int(rng.integers(cfg.min_frames, cfg.max_frames + 1))
     labels = _draw_labels(rng, cfg, cls, vert_weight)
     f32 = np.float32
@@ -442,20 +381,18 @@ def _resolve(profile, overrides: dict) -> SynthProfile:
 
 
 def _manifest_for(cfg: SynthProfile, seed: int) -> dict:
-    from afkit import __version__
+    import afkit
 
-    return {"format": "afkit-synth", "format_version": FORMAT_VERSION, "afkit_version": __version__,
+    return {"format": "afkit-synth", "format_version": FORMAT_VERSION, "afkit_version": afkit.__version__,
             "numpy_version": np.__version__, "profile": cfg.name, "seed": int(seed),
             "config": dataclasses.asdict(cfg)}
 
 
 def read_manifest(out_dir) -> dict | None:
-    p = Path(out_dir) / MANIFEST
-    if not p.is_file():
-        return None
+    """The manifest of the set in ``out_dir``; None if it has none (or an unreadable one)."""
     try:
-        return json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError):
+        return json.loads((Path(out_dir) / MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError):  # a missing file is an OSError too
         return None
 
 
@@ -469,12 +406,6 @@ def is_complete(out_dir, profile="smoke", seed: int = 0, **overrides) -> bool:
     return all(m.get(k) == json.loads(json.dumps(want[k])) for k in ("format", "format_version", "seed", "config"))
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8", newline="")
-    os.replace(tmp, path)
-
-
 def _clear(out: Path) -> None:
     """Remove what a previous (interrupted) generation may have left; refuse on foreign data."""
     has_ours = (out / MANIFEST).exists() or (out / IN_PROGRESS).exists()
@@ -485,34 +416,33 @@ def _clear(out: Path) -> None:
             "(the real release?); refusing to overwrite it. Choose another --out.")
     for p in ours:
         p.unlink()
-    for name in ("ground_truth",):
-        if (out / name).is_dir():
-            shutil.rmtree(out / name)
+    if (out / "ground_truth").is_dir():
+        shutil.rmtree(out / "ground_truth")
     for name in (MANIFEST, "vocabulary.csv"):
         (out / name).unlink(missing_ok=True)
 
 
-def _vocabulary_csv(cfg: SynthProfile, cls: _Classes, train_count: np.ndarray) -> str:
+def _csv_text(header, rows) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["Index", "TrainVideoCount", "KnowledgeGraphId", "Name", "WikiUrl", "Vertical1",
-                "Vertical2", "Vertical3", "WikiDescription"])
-    for c in range(cfg.num_classes):
-        v = int(cls.vertical[c])
-        w.writerow([c, int(train_count[c]), f"/synthetic/{c:05d}", f"Synthetic class {c:04d}", "",
-                    f"Synthetic vertical {v:02d}", "", "",
-                    "A synthetic class of afkit's embedded data set; it names no real entity."])
+    w.writerow(header)
+    w.writerows(rows)
     return buf.getvalue()
+
+
+def _vocabulary_csv(cfg: SynthProfile, cls: _Classes, train_count: np.ndarray) -> str:
+    return _csv_text(["Index", "TrainVideoCount", "KnowledgeGraphId", "Name", "WikiUrl", "Vertical1",
+                      "Vertical2", "Vertical3", "WikiDescription"],
+                     ([c, int(train_count[c]), f"/synthetic/{c:05d}", f"Synthetic class {c:04d}", "",
+                       f"Synthetic vertical {int(cls.vertical[c]):02d}", "", "",
+                       "A synthetic class of afkit's embedded data set; it names no real entity."]
+                      for c in range(cfg.num_classes)))
 
 
 def _classes_csv(cfg: SynthProfile, cls: _Classes, train_count: np.ndarray) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["index", "vertical", "modality", "weight", "train_count"])
-    for c in range(cfg.num_classes):
-        w.writerow([c, int(cls.vertical[c]), MODALITIES[cls.modality[c]],
-                    f"{cls.weight[c]:.8g}", int(train_count[c])])
-    return buf.getvalue()
+    return _csv_text(["index", "vertical", "modality", "weight", "train_count"],
+                     ([c, int(cls.vertical[c]), MODALITIES[cls.modality[c]], f"{cls.weight[c]:.8g}",
+                       int(train_count[c])] for c in range(cfg.num_classes)))
 
 
 def generate(out_dir, profile="smoke", seed: int = 0, *, progress: bool = True, **overrides) -> dict:
@@ -521,14 +451,14 @@ def generate(out_dir, profile="smoke", seed: int = 0, *, progress: bool = True, 
     ``out_dir``; returns a summary (the manifest plus ``seconds``).
 
     Streams one shard at a time (memory: one video's frames plus one shard's video-level
-    records). Every shard is written to a temporary name and renamed; ``synth_manifest.json`` is
+    records, and a split's ground-truth rows). Every file is written to a temporary
+    name and renamed (:mod:`afkit.provenance`'s atomic writes); ``synth_manifest.json`` is
     written last, so an interrupted run leaves no manifest and :func:`ensure_dataset` redoes it.
     Refuses (``FileExistsError``) to write over TFRecord files that are not a synthetic set.
     """
-    cfg = _resolve(profile, overrides)
-    seed = int(seed)
-    out = Path(out_dir)
-    t0 = time.perf_counter()
+    from tqdm.auto import tqdm
+
+    cfg, seed, out, t0 = _resolve(profile, overrides), int(seed), Path(out_dir), time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     _clear(out)
     (out / IN_PROGRESS).write_text("generation in progress or interrupted\n")
@@ -538,82 +468,48 @@ def generate(out_dir, profile="smoke", seed: int = 0, *, progress: bool = True, 
     vert_weight = np.bincount(cls.vertical, weights=cls.weight, minlength=cfg.num_verticals)
     train_count = np.zeros(cfg.num_classes, dtype=np.int64)
     counts = {}
-    bar = _progress(sum(cfg.videos(s) for s in SPLITS), progress, f"synth {cfg.name}")
+    bar = tqdm(total=sum(cfg.videos(s) for s in SPLITS), desc=f"synth {cfg.name}", unit="video",
+               mininterval=1.0, disable=not progress)
     for split in SPLITS:
         n = cfg.videos(split)
         shards = math.ceil(n / cfg.videos_per_shard)
-        frames = labels = segments = 0
-        gt_path = out / "ground_truth" / f"spans_{split}.csv"
-        gt_tmp = gt_path.with_name(gt_path.name + ".tmp")
-        with open(gt_tmp, "w", newline="", encoding="utf-8") as gt:
-            gw = csv.writer(gt, lineterminator="\n")
-            gw.writerow(_SPAN_COLUMNS)
-            for k in range(shards):
-                lo, hi = k * cfg.videos_per_shard, min(n, (k + 1) * cfg.videos_per_shard)
-                video_recs, gt_rows = [], []
+        frames = labels = 0
+        split_rows = []  # the split's ground truth: one row a (video, label)
+        for k in range(shards):
+            lo, hi = k * cfg.videos_per_shard, min(n, (k + 1) * cfg.videos_per_shard)
+            video_recs, gt_rows = [], []
 
-                def frame_records():
-                    for i in range(lo, hi):
-                        fr, vr, rows = _make_video(cfg, cls, vert_weight, seed, split, i)
-                        video_recs.append(vr)
-                        gt_rows.extend(rows)
-                        bar.update(1)
-                        yield fr
+            def frame_records():
+                for i in range(lo, hi):
+                    fr, vr, rows = _make_video(cfg, cls, vert_weight, seed, split, i)
+                    video_recs.append(vr)
+                    gt_rows.extend(rows)
+                    bar.update(1)
+                    yield fr
 
-                name = f"{split}{k:04d}.tfrecord"
-                write_records(out / "frame" / name, frame_records())
-                write_records(out / "video" / name, video_recs)
-                gw.writerows(gt_rows)
-                for vr in video_recs:
-                    labels += len(vr["labels"])
-                    if split == "train":
-                        train_count[vr["labels"]] += 1
-                frames += _frames_of(gt_rows)
-        os.replace(gt_tmp, gt_path)
+            name = f"{split}{k:04d}.tfrecord"
+            write_records(out / "frame" / name, frame_records())
+            write_records(out / "video" / name, video_recs)
+            split_rows += gt_rows
+            for vr in video_recs:
+                labels += len(vr["labels"])
+                if split == "train":
+                    train_count[vr["labels"]] += 1
+            frames += sum({r[1]: r[7] for r in gt_rows}.values())  # T of each video (index r[1])
+        atomic_write_text(out / "ground_truth" / f"spans_{split}.csv", _csv_text(_SPAN_COLUMNS, split_rows))
         counts[split] = {"videos": n, "shards": shards, "frames": frames, "labels": labels}
     bar.close()
-    _atomic_text(out / "vocabulary.csv", _vocabulary_csv(cfg, cls, train_count))
-    _atomic_text(out / "ground_truth" / "classes.csv", _classes_csv(cfg, cls, train_count))
-    _save_prototypes(out / "ground_truth" / "prototypes.npz", cls)
+    atomic_write_text(out / "vocabulary.csv", _vocabulary_csv(cfg, cls, train_count))
+    atomic_write_text(out / "ground_truth" / "classes.csv", _classes_csv(cfg, cls, train_count))
+    # np.savez writes a zip with fixed timestamps per numpy version: deterministic bytes
+    atomic_savez(out / "ground_truth" / "prototypes.npz", rgb_dims=cls.rgb_dims.astype(np.int16),
+                 rgb_vals=cls.rgb_vals, audio_dims=cls.audio_dims.astype(np.int16),
+                 audio_vals=cls.audio_vals, rgb_mean=cls.rgb_mean, audio_mean=cls.audio_mean)
     manifest = _manifest_for(cfg, seed)
     manifest["counts"] = counts
-    _atomic_text(out / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     (out / IN_PROGRESS).unlink()
     return {**manifest, "seconds": time.perf_counter() - t0, "out_dir": str(out)}
-
-
-def _frames_of(gt_rows) -> int:
-    seen, total = set(), 0
-    for r in gt_rows:  # (id, index, label, modality, has, start, end, T, strength)
-        if r[1] not in seen:
-            seen.add(r[1])
-            total += r[7]
-    return total
-
-
-def _save_prototypes(path: Path, cls: _Classes) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    # np.savez writes a zip with fixed timestamps per numpy version: deterministic bytes
-    np.savez(tmp, rgb_dims=cls.rgb_dims.astype(np.int16), rgb_vals=cls.rgb_vals,
-             audio_dims=cls.audio_dims.astype(np.int16), audio_vals=cls.audio_vals,
-             rgb_mean=cls.rgb_mean, audio_mean=cls.audio_mean)
-    os.replace(tmp, path)
-
-
-class _NoBar:
-    def update(self, n=1):
-        pass
-
-    def close(self):
-        pass
-
-
-def _progress(total: int, enabled: bool, desc: str):
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="video", mininterval=1.0)
 
 
 def ensure_dataset(out_dir, profile="smoke", seed: int = 0, *, progress: bool = True, **overrides) -> dict:
@@ -642,10 +538,9 @@ def load_ground_truth(data_dir, split: str | None = None):
     if not (root / "classes.csv").is_file():
         raise FileNotFoundError(f"{root / 'classes.csv'} not found: {data_dir} is not a complete "
                                 "afkit synthetic set (the real release has no ground truth)")
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
     splits = SPLITS if split is None else (split,)
-    for s in splits:
-        if s not in SPLITS:
-            raise ValueError(f"unknown split {s!r}; choose one of {SPLITS}")
     classes = pd.read_csv(root / "classes.csv")
     frames = []
     for s in splits:
@@ -671,258 +566,12 @@ def load_prototypes(data_dir) -> dict:
     return out
 
 
-# =========================================================================== measured properties
-
-
-def _load_video_level(data_dir, split: str):
-    recs = list(read_records(str(Path(data_dir) / "video" / f"{split}*.tfrecord")))
-    ids = [r["id"] for r in recs]
-    rgb = np.stack([r["mean_rgb"] for r in recs]) if recs else np.zeros((0, RGB_DIM), np.float32)
-    aud = np.stack([r["mean_audio"] for r in recs]) if recs else np.zeros((0, AUDIO_DIM), np.float32)
-    labels = [r["labels"] for r in recs]
-    return ids, rgb, aud, labels
-
-
-def _multi_hot(labels, C: int) -> np.ndarray:
-    y = np.zeros((len(labels), C), dtype=np.float32)
-    for i, l in enumerate(labels):
-        y[i, l] = 1.0
-    return y
-
-
-def _gap20(scores: np.ndarray, y: np.ndarray, k: int = 20) -> float:
-    """GAP@k: each video's top-k (score, label) pooled, AP over the pool / all positives."""
-    k = min(k, scores.shape[1])
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    s = np.take_along_axis(scores, top, 1).ravel()
-    t = np.take_along_axis(y, top, 1).ravel()
-    order = np.argsort(-s, kind="stable")
-    t = t[order]
-    hits = np.cumsum(t)
-    prec = hits / np.arange(1, len(t) + 1)
-    return float((prec * t).sum() / max(y.sum(), 1))
-
-
-def _micro_f1(scores: np.ndarray, y: np.ndarray, thr: float = 0.5) -> float:
-    p = scores >= thr
-    tp = float((p & (y > 0)).sum())
-    return 2 * tp / max(float(p.sum() + y.sum()), 1.0)
-
-
-def probe_gap(data_dir, *, epochs: int = 12, hidden: int = 512, seed: int = 0,
-              max_train: int | None = None) -> "object":
-    """The unimodal / fusion / linear gap on mean features (video-level files), measured.
-
-    For input ``visual`` (mean_rgb, 1024), ``audio`` (mean_audio, 128) and ``both`` (1152), a
-    linear model (``logits = W x + b``) and an MLP (``Linear(d, hidden), ReLU, Dropout(0.2),
-    Linear(hidden, C)``) are trained on train (z-scored inputs, sigmoid BCE, Adam 1e-3, batch
-    256, ``epochs``) and scored on validate: GAP@20 and micro-F1 at 0.5. A quick check of the
-    data's design, not a model of the paper. Returns a DataFrame (model, input, gap20, micro_f1).
-    """
-    import pandas as pd
-    import torch
-
-    m = read_manifest(data_dir)
-    C = m["config"]["num_classes"] if m else None
-    _, rgb_tr, aud_tr, lab_tr = _load_video_level(data_dir, "train")
-    _, rgb_va, aud_va, lab_va = _load_video_level(data_dir, "validate")
-    if C is None:
-        C = int(max(max((l.max() for l in lab_tr if len(l)), default=0),
-                    max((l.max() for l in lab_va if len(l)), default=0))) + 1
-    if max_train is not None:
-        rgb_tr, aud_tr, lab_tr = rgb_tr[:max_train], aud_tr[:max_train], lab_tr[:max_train]
-    y_tr, y_va = _multi_hot(lab_tr, C), _multi_hot(lab_va, C)
-    inputs = {"visual": (rgb_tr, rgb_va), "audio": (aud_tr, aud_va),
-              "both": (np.hstack([rgb_tr, aud_tr]), np.hstack([rgb_va, aud_va]))}
-    rows = []
-    for name, (xtr, xva) in inputs.items():
-        mu, sd = xtr.mean(0), xtr.std(0) + 1e-6
-        xt = torch.from_numpy((xtr - mu) / sd)
-        xv = torch.from_numpy((xva - mu) / sd)
-        yt = torch.from_numpy(y_tr)
-        for kind in ("linear", "mlp"):
-            torch.manual_seed(seed)
-            d = xt.shape[1]
-            if kind == "linear":
-                net = torch.nn.Linear(d, C)
-            else:
-                net = torch.nn.Sequential(torch.nn.Linear(d, hidden), torch.nn.ReLU(),
-                                          torch.nn.Dropout(0.2), torch.nn.Linear(hidden, C))
-            opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-            g = torch.Generator().manual_seed(seed)
-            for _ in range(epochs):
-                net.train()
-                perm = torch.randperm(len(xt), generator=g)
-                for b in range(0, len(xt), 256):
-                    idx = perm[b:b + 256]
-                    loss = torch.nn.functional.binary_cross_entropy_with_logits(net(xt[idx]), yt[idx])
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-            net.eval()
-            with torch.no_grad():
-                sv = torch.sigmoid(net(xv)).numpy()
-            rows.append({"model": kind, "input": name, "gap20": _gap20(sv, y_va),
-                         "micro_f1": _micro_f1(sv, y_va)})
-    return pd.DataFrame(rows)
-
-
-def measure_properties(data_dir, *, probe: bool = True, contrast_videos: int = 200, **probe_kw) -> dict:
-    """Statistics that show each designed property, measured on the files of ``data_dir``.
-
-    Returns a dict: ``labels`` (train: videos, mean/median labels a video, class frequency: top
-    share, median, min, the fitted Zipf slope of log frequency on log rank over the classes
-    seen, the share of label pairs inside one vertical vs the share expected if labels were
-    independent), ``frames`` (T: min, mean, max, histogram), ``spans`` (evidence span fraction
-    of the frames: mean; labels without evidence: share), ``modality`` (classes per modality),
-    ``contrast`` (validate frames: mean |projection on the class's sign prototypes| inside vs
-    outside the span, per carrying modality), ``probe`` (:func:`probe_gap`, when ``probe``),
-    and ``arrays`` (train class counts, frames a video) for the figures.
-    """
-    classes, spans = load_ground_truth(data_dir)
-    C = len(classes)
-    out: dict = {}
-    tr = spans[spans.split == "train"]
-    per_video = tr.groupby("video_index").size()
-    counts = np.bincount(tr.label.to_numpy(), minlength=C)
-    seen = np.sort(counts[counts > 0])[::-1]
-    r = np.arange(1, len(seen) + 1)
-    slope = float(np.polyfit(np.log(r), np.log(seen), 1)[0]) if len(seen) > 2 else float("nan")
-    # co-occurrence within verticals
-    vert = classes.vertical.to_numpy()
-    same = total = 0
-    for _, g in tr.groupby("video_index").label:
-        v = vert[g.to_numpy()]
-        k = len(v)
-        total += k * (k - 1) // 2
-        same += int(sum(np.count_nonzero(v[i + 1:] == v[i]) for i in range(k)))
-    pv = np.bincount(vert[tr.label.to_numpy()], minlength=vert.max() + 1) / len(tr)
-    out["labels"] = {
-        "train_videos": int(len(per_video)), "mean_labels": float(per_video.mean()),
-        "median_labels": float(per_video.median()), "max_labels": int(per_video.max()),
-        "classes_seen": int((counts > 0).sum()), "num_classes": C,
-        "top_class_share": float(counts.max() / len(per_video)),
-        "median_class_count": float(np.median(counts)), "min_class_count": int(counts.min()),
-        "zipf_slope": slope, "same_vertical_pairs": same / max(total, 1),
-        "same_vertical_if_independent": float((pv ** 2).sum()),
-    }
-    T = spans.drop_duplicates(["split", "video_index"]).num_frames.to_numpy()
-    out["frames"] = {"min": int(T.min()), "mean": float(T.mean()), "max": int(T.max())}
-    ev = spans[spans.has_evidence]
-    out["spans"] = {"mean_span_fraction": float(((ev.end - ev.start) / ev.num_frames).mean()),
-                    "no_evidence_share": float(1 - spans.has_evidence.mean())}
-    out["modality"] = classes.modality.value_counts().reindex(list(MODALITIES), fill_value=0).to_dict()
-    out["signatures"] = signature_sharing(data_dir)
-    out["contrast"] = _contrast(data_dir, classes, spans, contrast_videos)
-    out["arrays"] = {"train_class_counts": counts, "frames": T}
-    if probe:
-        out["probe"] = probe_gap(data_dir, **probe_kw)
-    return out
-
-
-def signature_sharing(data_dir) -> dict:
-    """Per modality, the share of classes whose set of random-sign prototype directions
-    (``u1..uP``) is also another class's: such classes differ only in their small fixed-sign
-    ``u0`` part. ``{"rgb": share, "audio": share, "pool_rgb": n, "pool_audio": n}``."""
-    z = np.load(Path(data_dir) / "ground_truth" / "prototypes.npz")
-    out = {}
-    for m in ("rgb", "audio"):
-        dims = z[f"{m}_dims"][:, 1:]  # [C, P, support]: a pool direction is its sparse dims
-        keys = [frozenset(tuple(sorted(d)) for d in row) for row in dims]
-        counts: dict = {}
-        for k in keys:
-            counts[k] = counts.get(k, 0) + 1
-        out[m] = float(np.mean([counts[k] > 1 for k in keys])) if keys else 0.0
-        out[f"pool_{m}"] = len({tuple(sorted(d)) for row in dims for d in row})
-    return out
-
-
-def _contrast(data_dir, classes, spans, max_videos: int) -> dict:
-    """Mean |projection| of dequantized frames (minus the data set mean) on a label's sign
-    prototypes, inside vs outside its span, per modality of the features."""
-    proto = load_prototypes(data_dir)
-    va = spans[(spans.split == "validate") & spans.has_evidence].set_index("id")
-    mod = classes.modality.to_numpy()
-    acc = {m: {"inside": [], "outside": []} for m in ("rgb", "audio")}
-    for n, rec in enumerate(read_records(str(Path(data_dir) / "frame" / "validate*.tfrecord"))):
-        if n >= max_videos:
-            break
-        if rec["id"] not in va.index:
-            continue
-        rows = va.loc[[rec["id"]]]
-        for _, row in rows.iterrows():
-            for m in ("rgb", "audio"):
-                carried = MODALITIES[["visual", "audio", "both"].index(mod[row.label])]
-                if not (carried == "both" or (carried == "visual") == (m == "rgb")):
-                    continue
-                x = dequantize(rec[m]) - proto[f"{m}_mean"]
-                pr = np.abs(x @ proto[m][row.label, 1:].T).sum(1)
-                inside = np.zeros(len(x), bool)
-                inside[row.start:row.end] = True
-                if inside.all():
-                    continue
-                acc[m]["inside"].append(pr[inside].mean())
-                acc[m]["outside"].append(pr[~inside].mean())
-    return {m: {k: float(np.mean(v)) if v else float("nan") for k, v in d.items()}
-            for m, d in acc.items()}
-
-
-def render_card(data_dir, card_dir="data/card", *, probe: bool = True, **probe_kw) -> dict:
-    """Measure ``data_dir`` and write the data card's figures and tables under ``card_dir``:
-    ``label_histogram.png`` (train videos a class, by rank, log-log), ``frames_histogram.png``,
-    ``properties.json`` and, with ``probe``, ``probe.csv`` / ``probe.md``. Returns the
-    measurements (:func:`measure_properties`)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    props = measure_properties(data_dir, probe=probe, **probe_kw)
-    card = Path(card_dir)
-    card.mkdir(parents=True, exist_ok=True)
-    counts = props["arrays"]["train_class_counts"]
-    fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
-    seen = np.sort(counts[counts > 0])[::-1]
-    ax[0].loglog(np.arange(1, len(seen) + 1), seen, ".")
-    ax[0].set(xlabel="class rank", ylabel="train videos", title="label frequency (log-log)")
-    labels_per_video = np.bincount(_labels_per_video(data_dir))
-    ax[1].bar(np.arange(len(labels_per_video)), labels_per_video)
-    ax[1].set(xlabel="labels a video", ylabel="train videos", title="labels a video")
-    fig.tight_layout()
-    fig.savefig(card / "label_histogram.png", dpi=110)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(4.5, 3.4))
-    ax.hist(props["arrays"]["frames"], bins=30)
-    ax.set(xlabel="frames (seconds) a video", ylabel="videos", title="video length")
-    fig.tight_layout()
-    fig.savefig(card / "frames_histogram.png", dpi=110)
-    plt.close(fig)
-    m = read_manifest(data_dir) or {}
-    summary = {k: v for k, v in props.items() if k not in ("arrays", "probe")}
-    summary["profile"], summary["seed"] = m.get("profile"), m.get("seed")
-    _atomic_text(card / "properties.json", json.dumps(summary, indent=2) + "\n")
-    if probe:
-        df = props["probe"]
-        df.to_csv(card / "probe.csv", index=False, float_format="%.4f")
-        wide = df.pivot(index="model", columns="input", values="gap20")[list(MODALITIES)]
-        lines = ["| model | visual | audio | both |", "|---|---|---|---|"]
-        for model, row in wide.iterrows():
-            lines.append(f"| {model} | " + " | ".join(f"{row[c]:.3f}" for c in MODALITIES) + " |")
-        _atomic_text(card / "probe.md", "GAP@20 on validate\n\n" + "\n".join(lines) + "\n")
-    return props
-
-
-def _labels_per_video(data_dir) -> np.ndarray:
-    _, spans = load_ground_truth(data_dir, "train")
-    return spans.groupby("video_index").size().to_numpy()
-
-
 # =========================================================================== command line
 
 
 def main(argv=None) -> int:
-    """``python -m afkit synth --profile P --out DIR [--seed S] [--force]`` generates (or, with
-    ``--card CARD_DIR``, measures an existing set and renders the data card's figures)."""
+    """``python -m afkit synth --profile P --out DIR [--seed S] [--force]`` generates the set
+    (``python -m afkit card DIR`` then measures it: :mod:`afkit.datacard`)."""
     ap = argparse.ArgumentParser(prog="python -m afkit synth", description=__doc__.split("\n")[0])
     ap.add_argument("--profile", default="smoke", choices=sorted(PROFILES))
     ap.add_argument("--out", required=True, help="data directory to write (e.g. data/generated/smoke)")
@@ -930,9 +579,6 @@ def main(argv=None) -> int:
     ap.add_argument("--force", action="store_true", help="regenerate even if complete")
     for s in SPLITS:
         ap.add_argument(f"--{s}-videos", type=int, default=None, help=f"override the {s} count")
-    ap.add_argument("--card", metavar="CARD_DIR", default=None,
-                    help="after generating, measure and write the data card's figures here")
-    ap.add_argument("--no-probe", action="store_true", help="with --card: skip the model probe")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
     overrides = {f"{s}_videos": getattr(a, f"{s}_videos") for s in SPLITS
@@ -944,11 +590,6 @@ def main(argv=None) -> int:
           f"{time.perf_counter() - t0:.1f} s; "
           + ", ".join(f"{s} {c['videos']} videos / {c['shards']} shards"
                       for s, c in summary["counts"].items()))
-    if a.card:
-        props = render_card(a.out, a.card, probe=not a.no_probe)
-        print(json.dumps({k: v for k, v in props.items() if k not in ("arrays", "probe")}, indent=2))
-        if "probe" in props:
-            print(props["probe"].to_string(index=False))
     return 0
 
 

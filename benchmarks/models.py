@@ -23,6 +23,7 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import _results  # noqa: E402
 from afkit import models as M  # noqa: E402
+from afkit.baselines import MAX_FRAMES  # noqa: E402
 
 
 def materialize(name: str, profile: str, device: str) -> torch.nn.Module:
@@ -63,7 +64,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=32, help="videos a forward pass (default 32)")
     parser.add_argument("--iters", type=int, default=20, help="timed forward passes at cpu size")
     parser.add_argument("--paper-iters", type=int, default=2, help="timed forward passes at paper size")
-    parser.add_argument("--frames", type=int, default=M.MAX_FRAMES, help="frames a video (frame-level models)")
+    parser.add_argument("--frames", type=int, default=MAX_FRAMES, help="frames a video (frame-level models)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--quick", action="store_true", help="5 timed passes at cpu size, 1 at paper size")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""afkit.models: every registered model, counted against closed forms written here, and the
+"""afkit.models, afkit.baselines, afkit.attend_fusion: every registered model, counted against closed forms written here, and the
 behaviour of attention, masking, normalization and each ablation switch."""
 
 import math
@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 
 import afkit
+from afkit import attend_fusion as AF
+from afkit import baselines as B
 from afkit import models as M
 
 NAMES = M.list_models()
@@ -23,7 +25,7 @@ def lin(i, o):  # Linear(i, o) with bias
 
 def expected_params(cfg):
     """Parameter count of a config, written from the architecture's description."""
-    if isinstance(cfg, M.BaselineConfig):
+    if isinstance(cfg, B.BaselineConfig):
         s = 2 if cfg.features == "mean_std" else 1
         W, L, C = cfg.hidden, cfg.depth, cfg.num_classes
         n_gates = {"none": 0, "last": 1, "every": L}[cfg.gating]
@@ -38,7 +40,7 @@ def expected_params(cfg):
             "late": net(1024 * s) + net(128 * s)
             + (2 * lin(W, C) if cfg.combine == "logits" else lin(2 * W, C)),
         }[cfg.arrangement]
-    if isinstance(cfg, M.AttendFusionConfig):
+    if isinstance(cfg, AF.AttendFusionConfig):
         s = 2 if cfg.features == "mean_std" else 1
         if cfg.attention in ("feature_sigmoid", "feature_softmax", "modality_tokens"):
             E, A, H = cfg.encoder_width, cfg.attention_width, cfg.head_width
@@ -53,12 +55,12 @@ def expected_params(cfg):
         if cfg.fusion == "early":
             return enc(1152 * s // P) + attn + lin(E * P, H) + lin(H, cfg.num_classes)
         return enc(1024 * s // P) + enc(128 * s // P) + 2 * attn + lin(2 * E * P, H) + lin(H, cfg.num_classes)
-    if isinstance(cfg, M.AttendFusionFramesConfig):
+    if isinstance(cfg, AF.AttendFusionFramesConfig):
         E, A, H = cfg.encoder_width, cfg.attention_width, cfg.head_width
         extra = 2 * (cfg.encoder_depth - 1) * lin(E, E)
         attn = 2 * (E + 3 * lin(E, A) + lin(A, E)) if cfg.attention else 0
         return lin(1024, E) + lin(128, E) + extra + attn + lin(2 * E, H) + lin(H, cfg.num_classes)
-    if isinstance(cfg, M.ReferenceConfig):  # the starter code: LogisticModel, MoeModel
+    if isinstance(cfg, B.ReferenceConfig):  # the starter code: LogisticModel, MoeModel
         D = 1152 * (2 if cfg.features == "mean_std" else 1)
         C, K = cfg.num_classes, cfg.mixtures
         return lin(D, C) if cfg.kind == "logistic" else lin(D, C * (K + 1)) + lin(D, C * K)
@@ -77,6 +79,14 @@ def inputs(model, batch=3, frames=7, seed=0):
 
 
 # ---------------------------------------------------------------- every registered model
+
+def test_input_kind_is_read_from_the_registry_without_building():
+    kinds = {name: M.input_kind(name) for name in NAMES}
+    assert kinds == {name: M.build(name, "smoke", device="meta").input_kind for name in NAMES}
+    assert kinds["attend_fusion_frames"] == "frame" and kinds["fc_late"] == "video"
+    with pytest.raises(KeyError):
+        M.input_kind("no_such_model")
+
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_model_forward_backward_count(name):
@@ -289,7 +299,7 @@ def test_attention_weights_are_probabilities_over_the_stated_tokens():
 
 def test_token_attention_matches_hand_computation_and_permutes():
     torch.manual_seed(6)
-    att = M.TokenAttention(dim=6, width=8, heads=2)
+    att = AF.TokenAttention(dim=6, width=8, heads=2)
     x = torch.randn(2, 5, 6)
     y, w = att(x)
     q, k = (x @ att.q.weight.T + att.q.bias), (x @ att.k.weight.T + att.k.bias)
@@ -479,7 +489,7 @@ def test_readings_are_registered_as_our_readings():
     for name in READINGS:
         assert name in NAMES
         assert "our reading" in desc[name] and "scores and re-weights that modality's features" in desc[name]
-    assert "our reading" in M.AttendFusion.__doc__ and "scores and re-weights" in M.FeatureAttention.__doc__
+    assert "our reading" in AF.AttendFusion.__doc__ and "scores and re-weights" in AF.FeatureAttention.__doc__
 
 
 @pytest.mark.parametrize("name", READINGS)

@@ -4,6 +4,7 @@ import itertools
 
 import pytest
 
+from afkit import attend_fusion as AF
 from afkit import models as M
 from afkit import reconstruction as R
 
@@ -65,7 +66,7 @@ def test_search_rows_are_within_tolerance_and_real():
     assert (search["params"].sub(72e6).abs() <= 0.01 * 72e6).all()
     # every row recounted from a config, and a sample of rows built and counted on meta
     for i, row in enumerate(search.itertuples()):
-        cfg = M.AttendFusionConfig(features=row.features, num_classes=row.num_classes,
+        cfg = AF.AttendFusionConfig(features=row.features, num_classes=row.num_classes,
                                    stat_tokens=row.stat_tokens, encoder_width=row.encoder_width,
                                    encoder_depth=row.encoder_depth, tokens=row.tokens,
                                    attention_width=row.attention_width, heads=1,

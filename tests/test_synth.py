@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from afkit import synth
+from afkit import datacard, synth
 from afkit.records import dequantize, read_records
 
 PROFILE = synth.PROFILES["smoke"]
@@ -340,7 +340,7 @@ def test_cli(tmp_path, capsys):
 
 
 def test_measure_properties_without_probe(smoke_dir, smoke_hashes):
-    p = synth.measure_properties(smoke_dir, probe=False, contrast_videos=40)
+    p = datacard.measure_properties(smoke_dir, probe=False, contrast_videos=40)
     assert p["labels"]["train_videos"] == PROFILE.train_videos
     assert p["labels"]["zipf_slope"] < -0.3
     assert p["modality"]["visual"] > p["modality"]["audio"]
