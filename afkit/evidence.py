@@ -4,7 +4,7 @@ The tables of :mod:`afkit.interpret` (what a trained model says) are scored here
 synthetic set knows: for every video, which frames and which modality carry each label's evidence.
 
 1. **Scoring against the truth** -- on plain arrays: :func:`auroc`, :func:`span_auroc`,
-   :func:`bootstrap_ci` (the percentile bootstrap of a mean), :func:`modality_agreement_arrays`,
+   :func:`modality_agreement_arrays`,
    :func:`topk_frames`, :func:`random_frames`, :func:`faithfulness`; on tables:
    :func:`evidence_auroc` (+ :func:`means_with_ci`), :func:`modality_agreement`, and the deletion
    test, which runs the model on frames masked out (:func:`deletion_drops`, :func:`deletion_test`).
@@ -34,7 +34,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from afkit import interpret, synth
+from afkit import interpret, stats, synth
 
 # ----------------------------------------------- 1. scoring against the truth (plain arrays first)
 
@@ -100,26 +100,14 @@ def random_scores(n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.random(int(n))
 
 
-def bootstrap_ci(values: Any, *, ci: float = 0.95, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """(mean, low, high): the mean and its percentile-bootstrap ``ci`` interval (NaNs dropped)."""
-    v = np.asarray(values, dtype=np.float64).reshape(-1)
-    v = v[np.isfinite(v)]
-    if len(v) == 0:
-        return float("nan"), float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - ci) / 2, (1 + ci) / 2])
-    return float(v.mean()), float(lo), float(hi)
-
-
 def means_with_ci(scores: pd.DataFrame, *, value: str = "auroc", by: str | Sequence[str] = "method",
                   ci: float = 0.95, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Mean of ``value`` (default: each method's AUROC) per group with its percentile-bootstrap
-    interval (:func:`bootstrap_ci`): ``by..., mean, ci_low, ci_high, n``."""
+    interval (:func:`afkit.stats.mean_interval`): ``by..., mean, ci_low, ci_high, n``."""
     by = [by] if isinstance(by, str) else list(by)
     rows = []
     for key, g in scores.groupby(by, sort=False, observed=True):
-        mean, lo, hi = bootstrap_ci(g[value], ci=ci, n_boot=n_boot, seed=seed)
+        mean, lo, hi = stats.mean_interval(g[value], ci=ci, n_boot=n_boot, seed=seed)
         key = key if isinstance(key, tuple) else (key,)
         rows.append({**dict(zip(by, key, strict=True)), "mean": mean, "ci_low": lo, "ci_high": hi,
                      "n": int(np.isfinite(g[value].to_numpy(np.float64)).sum())})
@@ -314,7 +302,7 @@ def faithfulness(drop_top: Any, drop_random: Any, *, ci: float = 0.95, n_boot: i
         raise ValueError(f"drop_top and drop_random differ in length: {a.shape[0]} vs {b.shape[0]}")
     ok = np.isfinite(a) & np.isfinite(b)
     a, b = a[ok], b[ok]
-    mean, lo, hi = bootstrap_ci(a - b, ci=ci, n_boot=n_boot, seed=seed)
+    mean, lo, hi = stats.mean_interval(a - b, ci=ci, n_boot=n_boot, seed=seed)
     return {"mean_drop_top": float(a.mean()) if len(a) else float("nan"),
             "mean_drop_random": float(b.mean()) if len(b) else float("nan"),
             "mean_difference": mean, "ci_low": lo, "ci_high": hi,

@@ -23,8 +23,10 @@ import numpy as np
 PACKAGE = Path(__file__).resolve().parent
 # the modules whose code decides a training run's result: a finished run is reused only while
 # the hash of these files equals the current one (afkit.experiments)
-TRAINING_CODE = ("features.py", "metrics.py", "models.py", "protocol.py", "records.py",
-                 "runs.py", "store.py", "tfrecord.py", "train.py")
+TRAINING_CODE = ("attend_fusion.py", "baselines.py", "batches.py", "devices.py", "evaluation.py",
+                 "features.py", "featurize.py", "metrics.py", "models.py", "protocol.py", "records.py",
+                 "runs.py", "shards.py", "store.py", "store_files.py", "tfrecord.py",
+                 "train.py", "wire.py")
 
 
 def git_sha(path: str | os.PathLike | None = None) -> str | None:

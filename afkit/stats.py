@@ -9,7 +9,8 @@ are resampled by the same draws without copying their scores. On weights:
 - GAP@k (:func:`gap_replicates`, :func:`weighted_gap`): exactly the GAP of the resampled set,
   from each model's pooled top-k ranking (:func:`gap_parts`) and one cumulative sum per resample.
 
-:func:`percentile_interval` reads the replicates; :func:`paired_bootstrap` is the general
+:func:`percentile_interval` reads the replicates; :func:`mean_interval` is the percentile
+bootstrap of one mean (notebook 08's scores over videos); :func:`paired_bootstrap` is the general
 paired bootstrap of any metric difference between two models on the same videos (the paired
 tests of two runs, averaged over seeds, are :func:`afkit.protocol.paired_difference`).
 """
@@ -23,7 +24,7 @@ import numpy as np
 
 from afkit import metrics
 
-__all__ = ["bootstrap_weights", "percentile_interval", "micro_f1_replicates", "gap_replicates",
+__all__ = ["bootstrap_weights", "percentile_interval", "mean_interval", "micro_f1_replicates", "gap_replicates",
            "GapParts", "gap_parts", "weighted_gap", "paired_bootstrap"]
 
 
@@ -39,6 +40,19 @@ def percentile_interval(replicates, confidence: float = 0.95) -> tuple[float, fl
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(np.asarray(replicates, np.float64), [alpha, 1 - alpha])
     return float(lo), float(hi)
+
+
+def mean_interval(values, *, ci: float = 0.95, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """(mean, low, high): the mean of ``values`` (NaNs dropped) and its percentile-bootstrap ``ci``
+    interval over ``n_boot`` resamples of the values with replacement (all NaN when none is left)."""
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - ci) / 2, (1 + ci) / 2])
+    return float(v.mean()), float(lo), float(hi)
 
 
 def micro_f1_replicates(scores, labels, threshold: float, weights) -> tuple[float, np.ndarray]:

@@ -14,6 +14,7 @@ from torch import nn
 
 from afkit import evidence as E
 from afkit import interpret as I
+from afkit import stats
 
 torch.set_num_threads(1)
 
@@ -426,11 +427,11 @@ def test_random_method_is_near_half_over_many_videos():
     assert summary.loc["random", "ci_low"] < 0.5 < summary.loc["random", "ci_high"]
 
 
-def test_bootstrap_ci_known():
-    mean, lo, hi = E.bootstrap_ci(np.full(10, 0.7))
+def test_mean_interval_known():
+    mean, lo, hi = stats.mean_interval(np.full(10, 0.7))
     assert (mean, lo, hi) == (pytest.approx(0.7), pytest.approx(0.7), pytest.approx(0.7))
     v = np.random.default_rng(0).normal(size=400)
-    mean, lo, hi = E.bootstrap_ci(v, n_boot=2000)
+    mean, lo, hi = stats.mean_interval(v, n_boot=2000)
     se = v.std(ddof=1) / math.sqrt(len(v))
     assert lo == pytest.approx(mean - 1.96 * se, abs=0.3 * se) and hi == pytest.approx(mean + 1.96 * se, abs=0.3 * se)
 
