@@ -231,7 +231,7 @@ def vocabulary_summary(vocab: pd.DataFrame) -> pd.DataFrame:
     return vocab.sort_values(["num_classes", "model"]).reset_index(drop=True)
 
 
-# notebook 10: the readings of "scores and re-weights that modality's features" (afkit.models.
+# notebook 10: the readings of "scores and re-weights that modality's features" (afkit.attend_fusion.
 # READINGS, besides the chunk tokens and the MF/STD tokens), each with its attention-off twin
 READING_ARMS = {  # reading -> (label, registered model)
     "chunk tokens": ("chunk tokens (attend_fusion)", "attend_fusion"),
