@@ -21,7 +21,9 @@ What this module gives (and what the ``tfrecord`` package does not):
 - a record-offset index (:func:`load_index`), built once by walking the headers, cached next to
   the file as ``<file>.idx`` (or under :func:`cache_dir` when that is not writable) and rebuilt
   when the file's size or mtime changes: exact counts (:func:`count_records`) and random access
-  (:func:`read_record`, ``iter_records(start=, stop=)``).
+  (:func:`read_record`, ``iter_records(start=, stop=)``);
+- a grouped walk (:func:`span_groups`): the same records, checks and errors a group at a time,
+  the header checksums vectorized (``records.read_video_batches`` is built on it).
 
 Empty files: TensorFlow reads a 0-byte file as a valid file with 0 records. A 0-byte shard of
 YouTube-8M is, in practice, a failed download, so afkit raises ``CorruptRecordError`` on it by
@@ -209,6 +211,14 @@ def _header_mismatch(path: str, rec: int, offset: int) -> CorruptRecordError:
     return CorruptRecordError(path, rec, offset, reason)
 
 
+def _bad_payload(path: str, rec: int, offset: int, length: int, *, skip_corrupt: bool, stats: ReadStats) -> None:
+    """A record whose payload checksum fails: raised, or (``skip_corrupt``) counted as skipped."""
+    err = CorruptRecordError(path, rec, offset, f"payload checksum mismatch (masked CRC32C over {length} bytes)")
+    if not skip_corrupt:
+        raise err
+    stats.skip(err)
+
+
 def iter_spans(
     path,
     *,
@@ -241,10 +251,9 @@ def iter_spans(
             rec, offset = start, int(offsets[start])
         buf, base, pos = _first_buffer(f, offset, size)
         skipped_here = 0
+        stop = 1 << 62 if stop is None else stop
         crc, unpack, u32, frombuffer, u8 = _crc, _HEADER.unpack_from, _U32.unpack_from, np.frombuffer, np.uint8
         try:
-            if stop is None:
-                stop = 1 << 62
             while rec < stop:  # this loop is the hot path: the rare cases are in helpers
                 if len(buf) - pos < 12:
                     if base + len(buf) < size:  # the rest of a chunk: read on
@@ -273,11 +282,7 @@ def iter_spans(
                 else:
                     bad = False
                 if bad:
-                    err = CorruptRecordError(path, rec, offset,
-                                             f"payload checksum mismatch (masked CRC32C over {length} bytes)")
-                    if not skip_corrupt:
-                        raise err
-                    stats.skip(err)
+                    _bad_payload(path, rec, offset, length, skip_corrupt=skip_corrupt, stats=stats)
                     skipped_here += 1
                 else:
                     stats.records += 1
