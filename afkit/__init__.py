@@ -2,7 +2,7 @@
 
 Data flows one way through the package::
 
-    tfrecord (framing, CRC32C) -> records (YouTube-8M schemas) -> synth (embedded data)
+    tfrecord (framing, CRC32C) -> wire (protobuf) -> records (YouTube-8M schemas) -> synth (embedded data)
         -> features / store (MF+STD, memory-mapped) -> models / train -> metrics
         -> interpret -> plots -> notebook (setup, outputs) -> report -> reproduce (papermill)
 

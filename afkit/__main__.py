@@ -11,7 +11,7 @@ import sys
 
 # command -> (module, function, one-line help)
 COMMANDS = {
-    "inspect": ("afkit.records", "inspect_main", "schema, counts and label statistics of a TFRecord file set"),
+    "inspect": ("afkit.dataset", "inspect_main", "schema, counts and label statistics of a TFRecord file set"),
     "synth": ("afkit.synth", "main", "generate the embedded synthetic YouTube-8M release"),
     "card": ("afkit.datacard", "main", "measure a synthetic set and write its data card's figures and tables"),
     "featurize": ("afkit.featurize", "main", "build a memory-mapped MF+STD feature store (and frame store)"),

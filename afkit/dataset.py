@@ -1,4 +1,5 @@
-"""The data set at hand, as tables: what notebook ``00_data`` shows of a data directory.
+"""The data set at hand: as tables, what notebook ``00_data`` shows of a data directory
+(:func:`overview`), and the ``inspect`` command's summary of a file set (:func:`inspect`).
 
 Works the same on the embedded synthetic set and on a real YouTube-8M download laid out as in
 ``DESIGN.md`` (``video/``, ``frame/``, ``vocabulary.csv``). Video-level files give the labels
@@ -8,13 +9,16 @@ Works the same on the embedded synthetic set and on a real YouTube-8M download l
 
 from __future__ import annotations
 
+import argparse
+import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from afkit import records
+from afkit import records, tfrecord
 
 SPLITS = ("train", "validate", "test")
 
@@ -120,3 +124,104 @@ def modality_summary(classes: pd.DataFrame | None) -> pd.DataFrame | None:
     out = pd.DataFrame({"classes": g.size(), "train_labels": g["train_count"].sum()})
     out["share_of_labels"] = out["train_labels"] / out["train_labels"].sum()
     return out.reindex([m for m in ("visual", "audio", "both") if m in out.index]).reset_index()
+
+
+# =========================================================================== the inspect command
+
+
+def inspect(path_or_pattern, *, verify: bool = True, num_classes: int | None = None,
+            top: int = 10, limit: int | None = None) -> dict:
+    """Summary of a file set (reads every record, checks every CRC): ``schema`` (``video`` /
+    ``frame``, with ``id_key`` and whether segment fields occur), ``files``, ``records``,
+    ``frames`` (min, max) for frame-level sets, ``labels_per_video`` (min, mean, max),
+    ``videos_without_labels``, ``distinct_labels``, ``top_labels`` [(label, videos)].
+    ``limit``: stop after that many records (a quick look at a 1.5 TB frame-level set)."""
+    from tqdm.auto import tqdm
+
+    paths = records.expand_pattern(path_or_pattern)
+    kinds, id_keys = set(), set()
+    n = with_segments = no_labels = 0
+    counts: Counter = Counter()
+    nlab: list[int] = []
+    frames_min, frames_max = None, 0
+    bar = tqdm(paths, desc="inspect", unit="file", disable=len(paths) < 2)
+    for path in bar:
+        if limit is not None and n >= limit:
+            break
+        for buf, begin, length, rec, offset in tfrecord.iter_spans(path, verify=verify):
+            if limit is not None and n >= limit:
+                break
+            payload = buf[begin:begin + length]
+            try:
+                r = records.parse_record(payload, num_classes=num_classes)
+            except ValueError as e:
+                raise records.InvalidRecordError(path, rec, offset, str(e)) from None
+            if rec == 0:
+                id_keys.add(records.id_feature(payload))
+            n += 1
+            kinds.add("frame" if "rgb" in r else "video")
+            if "rgb" in r:
+                t = len(r["rgb"])
+                frames_min = t if frames_min is None else min(frames_min, t)
+                frames_max = max(frames_max, t)
+            with_segments += "segment_labels" in r
+            lab = r["labels"]
+            nlab.append(len(lab))
+            no_labels += len(lab) == 0
+            counts.update(lab.tolist())
+    if len(kinds) > 1:
+        raise ValueError(f"{path_or_pattern}: mixes video-level and frame-level files")
+    nl = np.array(nlab, dtype=np.int64)
+    return {
+        "schema": (kinds.pop() if kinds else "empty"),
+        "id_key": "/".join(sorted(id_keys)),
+        "files": len(paths),
+        "limited": limit is not None and n >= limit,
+        "records": n,
+        "frames": (frames_min, frames_max) if frames_min is not None else None,
+        "videos_with_segments": with_segments,
+        "labels_per_video": (int(nl.min()), float(nl.mean()), int(nl.max())) if n else (0, 0.0, 0),
+        "videos_without_labels": no_labels,
+        "distinct_labels": len(counts),
+        "label_range": (min(counts), max(counts)) if counts else None,
+        "top_labels": counts.most_common(top),
+    }
+
+
+def inspect_main(argv: list[str] | None = None) -> int:
+    """``python -m afkit inspect PATH_OR_PATTERN``: print a file set's schema, file and record
+    counts, frame-count range and label statistics; exit code 1 (and the error) on bad input."""
+    ap = argparse.ArgumentParser(prog="python -m afkit inspect", description=inspect_main.__doc__)
+    ap.add_argument("pattern", nargs="+", help="files, glob patterns (quote them) or directories")
+    ap.add_argument("--num-classes", type=int, default=None, help="check labels are < this")
+    ap.add_argument("--top", type=int, default=10, help="how many top labels to show")
+    ap.add_argument("--no-verify", action="store_true", help="skip the CRC32C checks")
+    ap.add_argument("--limit", type=int, default=None, help="read only the first N records")
+    args = ap.parse_args(argv)
+    pattern = args.pattern if len(args.pattern) > 1 else args.pattern[0]
+    try:
+        s = inspect(pattern, verify=not args.no_verify, num_classes=args.num_classes, top=args.top,
+                    limit=args.limit)
+    except (tfrecord.CorruptRecordError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    kind = {"video": "video-level (tf.train.Example: mean_rgb[1024], mean_audio[128])",
+            "frame": "frame-level (tf.train.SequenceExample: rgb[T,1024], audio[T,128] uint8)",
+            "empty": "no records"}[s["schema"]]
+    lines = [
+        f"schema:          {kind}, id feature '{s['id_key']}'"
+        + (f", segment labels in {s['videos_with_segments']} videos" if s["videos_with_segments"] else ""),
+        f"files:           {s['files']}",
+        f"records:         {s['records']}" + (" (stopped at --limit)" if s["limited"] else ""),
+    ]
+    if s["frames"] is not None:
+        lines.append(f"frames/video:    {s['frames'][0]}..{s['frames'][1]}")
+    lo, mean, hi = s["labels_per_video"]
+    lines += [
+        f"labels/video:    min {lo}, mean {mean:.2f}, max {hi}; {s['videos_without_labels']} videos without labels",
+        f"distinct labels: {s['distinct_labels']}"
+        + (f" (ids {s['label_range'][0]}..{s['label_range'][1]})" if s["label_range"] else ""),
+        "top labels:      " + (", ".join(f"{k} ({v})" for k, v in s["top_labels"]) or "-"),
+    ]
+    print("\n".join(lines))
+    return 0

@@ -21,7 +21,9 @@ What this module gives (and what the ``tfrecord`` package does not):
 - a record-offset index (:func:`load_index`), built once by walking the headers, cached next to
   the file as ``<file>.idx`` (or under :func:`cache_dir` when that is not writable) and rebuilt
   when the file's size or mtime changes: exact counts (:func:`count_records`) and random access
-  (:func:`read_record`, ``iter_records(start=, stop=)``).
+  (:func:`read_record`, ``iter_records(start=, stop=)``);
+- a grouped walk (:func:`span_groups`): the same records, checks and errors a group at a time,
+  the header checksums vectorized (``records.read_video_batches`` is built on it).
 
 Empty files: TensorFlow reads a 0-byte file as a valid file with 0 records. A 0-byte shard of
 YouTube-8M is, in practice, a failed download, so afkit raises ``CorruptRecordError`` on it by
@@ -167,6 +169,56 @@ def _masked(c: int) -> int:
     return ((((c >> 15) | (c << 17)) & 0xFFFFFFFF) + _MASK_DELTA) & 0xFFFFFFFF
 
 
+def _empty_file(path: str, *, allow_empty: bool, skip_corrupt: bool, stats: ReadStats) -> None:
+    """A 0-byte file: 0 records with ``allow_empty``, else an error (raised, or skipped)."""
+    err = CorruptRecordError(
+        path, 0, 0, "empty file (0 bytes): not a YouTube-8M shard, probably a failed download "
+        "(TensorFlow reads it as 0 records; pass allow_empty=True to do the same)")
+    if allow_empty:
+        return
+    if not skip_corrupt:
+        raise err
+    stats.skip(err)
+    warnings.warn(str(err), stacklevel=4)  # where iter_spans' own warnings point (stacklevel 3 there)
+
+
+def _read_at(f, offset: int, at_least: int = 0) -> bytes:
+    """A fresh chunk of the file from byte ``offset`` on (at least ``at_least`` bytes, where the
+    file has them)."""
+    f.seek(offset)
+    return f.read(max(_CHUNK, at_least))
+
+
+def _first_buffer(f, offset: int, size: int):
+    """``(buf, base, pos)`` to start reading at file byte ``offset``: the whole file mapped
+    (``base`` 0: no copy out of the page cache), or a chunk read where mmap is unavailable;
+    ``buf[pos]`` is file byte ``base + pos``."""
+    try:
+        if not _USE_MMAP:
+            raise OSError("mmap disabled")
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), 0, offset
+    except (OSError, ValueError):  # a file system without mmap
+        f.seek(offset)
+        return f.read(min(_CHUNK, size - offset)), offset, 0
+
+
+def _header_mismatch(path: str, rec: int, offset: int) -> CorruptRecordError:
+    if rec == 0 and offset == 0:
+        reason = ("not a TFRecord file: the first record's length checksum does not "
+                  "match (masked CRC32C of bytes 0-7)")
+    else:
+        reason = "corrupt record header: length checksum mismatch (masked CRC32C)"
+    return CorruptRecordError(path, rec, offset, reason)
+
+
+def _bad_payload(path: str, rec: int, offset: int, length: int, *, skip_corrupt: bool, stats: ReadStats) -> None:
+    """A record whose payload checksum fails: raised, or (``skip_corrupt``) counted as skipped."""
+    err = CorruptRecordError(path, rec, offset, f"payload checksum mismatch (masked CRC32C over {length} bytes)")
+    if not skip_corrupt:
+        raise err
+    stats.skip(err)
+
+
 def iter_spans(
     path,
     *,
@@ -189,94 +241,52 @@ def iter_spans(
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size == 0:
-            err = CorruptRecordError(
-                path, 0, 0, "empty file (0 bytes): not a YouTube-8M shard, probably a failed download "
-                "(TensorFlow reads it as 0 records; pass allow_empty=True to do the same)")
-            if allow_empty:
-                return
-            if skip_corrupt:
-                stats.skip(err)
-                warnings.warn(str(err), stacklevel=3)
-                return
-            raise err
-        rec = 0
-        base = 0  # file offset of buf[0]
+            _empty_file(path, allow_empty=allow_empty, skip_corrupt=skip_corrupt, stats=stats)
+            return
+        rec = offset = 0
         if start > 0:
             offsets = load_index(path)
             if start >= len(offsets):
                 return
-            rec, base = start, int(offsets[start])
-            f.seek(base)
-        try:  # the whole file, mapped: no copy out of the page cache
-            if not _USE_MMAP:
-                raise OSError("mmap disabled")
-            buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-            pos, base = base, 0
-        except (OSError, ValueError):  # a file system without mmap: read chunks
-            f.seek(base)
-            buf = f.read(min(_CHUNK, size - base))
-            pos = 0
+            rec, offset = start, int(offsets[start])
+        buf, base, pos = _first_buffer(f, offset, size)
         skipped_here = 0
-        crc = _crc
-        unpack = _HEADER.unpack_from
-        u32 = _U32.unpack_from
-        frombuffer = np.frombuffer
-        u8 = np.uint8
+        stop = 1 << 62 if stop is None else stop
+        crc, unpack, u32, frombuffer, u8 = _crc, _HEADER.unpack_from, _U32.unpack_from, np.frombuffer, np.uint8
         try:
-            if stop is None:
-                stop = 1 << 62
-            while rec < stop:
-                avail = len(buf) - pos
-                if avail < 12:
-                    if base + pos + avail < size:  # refill
-                        base += pos
-                        f.seek(base)
-                        buf = f.read(_CHUNK)
-                        pos = 0
-                        avail = len(buf)
-                    if avail == 0:
+            while rec < stop:  # this loop is the hot path: the rare cases are in helpers
+                if len(buf) - pos < 12:
+                    if base + len(buf) < size:  # the rest of a chunk: read on
+                        base, pos, buf = base + pos, 0, _read_at(f, base + pos)
+                    if len(buf) == pos:
                         return  # clean end of file
-                    if avail < 12:
-                        raise CorruptRecordError(
-                            path, rec, base + pos,
-                            f"truncated file: {avail} bytes left, a record header needs 12")
-                length, lcrc = unpack(buf, pos)
-                if verify and _masked(crc(buf[pos:pos + 8])) != lcrc:
-                    if rec == 0 and base + pos == 0:
-                        reason = ("not a TFRecord file: the first record's length checksum does not "
-                                  "match (masked CRC32C of bytes 0-7)")
-                    else:
-                        reason = "corrupt record header: length checksum mismatch (masked CRC32C)"
-                    raise CorruptRecordError(path, rec, base + pos, reason)
+                    if len(buf) - pos < 12:
+                        raise CorruptRecordError(path, rec, base + pos, f"truncated file: {len(buf) - pos} "
+                                                 "bytes left, a record header needs 12")
+                offset = base + pos
+                length, length_crc = unpack(buf, pos)
+                if verify and _masked(crc(buf[pos:pos + 8])) != length_crc:
+                    raise _header_mismatch(path, rec, offset)
                 need = length + 16
-                if base + pos + need > size:
+                if offset + need > size:
                     raise CorruptRecordError(
-                        path, rec, base + pos,
-                        f"truncated file: the record needs {need} bytes, {size - base - pos} remain"
+                        path, rec, offset, f"truncated file: the record needs {need} bytes, {size - offset} remain"
                         + ("" if verify else " (or a corrupt length; verify=False)"))
-                if avail < need:  # re-read from this record on (no copy of the old chunk)
-                    base += pos
-                    f.seek(base)
-                    buf = f.read(max(_CHUNK, need))
-                    pos = 0
+                if len(buf) - pos < need:  # re-read from this record on (no copy of the old chunk)
+                    base, pos, buf = offset, 0, _read_at(f, offset, need)
                 begin = pos + 12
-                if verify:  # masked CRC32C of the payload, inlined (this loop is the hot path)
+                if verify:  # masked CRC32C of the payload, inlined
                     c = crc(frombuffer(buf, u8, length, begin))
                     bad = ((((c >> 15) | (c << 17)) & 0xFFFFFFFF) + _MASK_DELTA) & 0xFFFFFFFF \
                         != u32(buf, begin + length)[0]
                 else:
                     bad = False
                 if bad:
-                    err = CorruptRecordError(
-                        path, rec, base + pos,
-                        f"payload checksum mismatch (masked CRC32C over {length} bytes)")
-                    if not skip_corrupt:
-                        raise err
-                    stats.skip(err)
+                    _bad_payload(path, rec, offset, length, skip_corrupt=skip_corrupt, stats=stats)
                     skipped_here += 1
                 else:
                     stats.records += 1
-                    yield buf, begin, length, rec, base + pos
+                    yield buf, begin, length, rec, offset
                 pos += need
                 rec += 1
         except CorruptRecordError as err:
@@ -553,18 +563,22 @@ def span_groups(path, group: int = 8192, *, verify: bool = True, skip_corrupt: b
                 return
             stats.files -= 1  # counted again by iter_spans
     # the slow, precise path from record `done` on (records before it were checked already)
-    pend_buf, pend = None, []
+    group_buf, group_spans = None, []  # the records gathered for the next group, all in group_buf
     for buf, begin, length, rec, offset in iter_spans(path, verify=verify, skip_corrupt=skip_corrupt,
                                                       allow_empty=allow_empty, stats=stats):
         if rec < done:
             stats.records -= 1
             continue
-        if (buf is not pend_buf or len(pend) >= group) and pend:
-            a = np.array(pend, dtype=np.int64).reshape(-1, 4)
-            yield pend_buf, a[:, 0], a[:, 1], a[:, 2], a[:, 3]
-            pend = []
-        pend_buf = buf
-        pend.append((begin, length, rec, offset))
-    if pend:
-        a = np.array(pend, dtype=np.int64).reshape(-1, 4)
-        yield pend_buf, a[:, 0], a[:, 1], a[:, 2], a[:, 3]
+        if (buf is not group_buf or len(group_spans) >= group) and group_spans:
+            yield _as_group(group_buf, group_spans)
+            group_spans = []
+        group_buf = buf
+        group_spans.append((begin, length, rec, offset))
+    if group_spans:
+        yield _as_group(group_buf, group_spans)
+
+
+def _as_group(buf, spans: list) -> tuple:
+    """``(buf, begins, lengths, recs, offsets)`` of the ``(begin, length, rec, offset)`` ``spans``."""
+    a = np.array(spans, dtype=np.int64).reshape(-1, 4)
+    return buf, a[:, 0], a[:, 1], a[:, 2], a[:, 3]

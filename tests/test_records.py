@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import make_tf_fixtures as mk
+from afkit import dataset, shards, wire
 from afkit import records as R
 from afkit.records import InvalidRecordError, read_records, write_records
 from afkit.tfrecord import CorruptRecordError
@@ -151,12 +152,12 @@ def test_general_path_unpacked_lists_and_unknown_fields(videos):
     """Valid encodings other than the canonical one (unpacked repeated fields, an unknown field,
     keys in reverse order) parse to the same values."""
     v = videos(4, seed=5)[3]
-    enc = lambda tag, body: bytes([tag]) + R._varint(len(body)) + body  # noqa: E731
+    enc = lambda tag, body: bytes([tag]) + wire.encode_varint(len(body)) + body  # noqa: E731
     floats = lambda a: b"".join(b"\x0d" + np.float32(x).tobytes() for x in a)  # noqa: E731
     feats = {
         b"mean_rgb": enc(0x12, floats(v["mean_rgb"])),
         b"mean_audio": enc(0x12, enc(0x0A, v["mean_audio"].tobytes())),
-        b"labels": enc(0x1A, b"".join(b"\x08" + R._varint(int(x)) for x in v["labels"])),
+        b"labels": enc(0x1A, b"".join(b"\x08" + wire.encode_varint(int(x)) for x in v["labels"])),
         b"id": enc(0x0A, enc(0x0A, v["id"].encode())),
     }
     body = b"".join(enc(0x0A, enc(0x0A, k) + enc(0x12, feats[k])) for k in sorted(feats, reverse=True))
@@ -169,10 +170,10 @@ def test_general_path_frames(videos):
     payload = _pb_example(v, deterministic=False)
     _same(R.parse_record(payload), v)
     # non-minimal varint lengths (valid protobuf) defeat the stride fast path; the walker reads them
-    enc = lambda tag, body: bytes([tag]) + R._varint(len(body)) + body  # noqa: E731
+    enc = lambda tag, body: bytes([tag]) + wire.encode_varint(len(body)) + body  # noqa: E731
 
     def enc_pad(tag, body):  # the length as a varint one byte longer than needed
-        v = bytearray(R._varint(len(body)))
+        v = bytearray(wire.encode_varint(len(body)))
         v[-1] |= 0x80
         return bytes([tag]) + bytes(v) + b"\x00" + body
 
@@ -295,13 +296,13 @@ def test_shard_plan_no_overlap_no_loss(tmp_path, videos, world_size, num_workers
     for rank in range(world_size):
         rank_ids = []
         for w in range(num_workers):
-            plan = R.shard_plan(tmp_path, rank=rank, world_size=world_size, worker=w, num_workers=num_workers)
-            got = [r["id"] for r in R.read_shards(plan)]
+            plan = shards.shard_plan(tmp_path, rank=rank, world_size=world_size, worker=w, num_workers=num_workers)
+            got = [r["id"] for r in shards.read_shards(plan)]
             assert len(got) == sum(len(s) for s in plan)
             rank_ids += got
             sizes.append(len(got))
         # a rank's records do not depend on the number of workers
-        assert rank_ids == [r["id"] for r in R.read_shards(R.shard_plan(tmp_path, rank=rank, world_size=world_size))]
+        assert rank_ids == [r["id"] for r in shards.read_shards(shards.shard_plan(tmp_path, rank=rank, world_size=world_size))]
         ids += rank_ids
     assert ids == [v["id"] for v in vids]  # every record once, in order
     assert max(sizes) - min(sizes) <= 1 or world_size * num_workers > 24
@@ -313,7 +314,7 @@ def test_record_dataset_with_a_real_dataloader(tmp_path, videos):
     vids = _shard_set(tmp_path, videos)
     seen = []
     for rank in range(2):
-        ds = R.RecordDataset(str(tmp_path / "train*.tfrecord"), rank=rank, world_size=2,
+        ds = shards.RecordDataset(str(tmp_path / "train*.tfrecord"), rank=rank, world_size=2,
                              transform=lambda r: r["id"])
         assert isinstance(ds, torch.utils.data.IterableDataset) and len(ds) == 12
         dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
@@ -377,14 +378,14 @@ def test_inspect_cli(tf_fixtures, capsys):
 
 def test_inspect_cli_on_corrupt_input(tf_fixtures, capsys):
     info = _expected(tf_fixtures)["damaged"]["damaged_payload_flip"]
-    assert R.inspect_main([str(tf_fixtures / "damaged_payload_flip.tfrecord")]) == 1
+    assert dataset.inspect_main([str(tf_fixtures / "damaged_payload_flip.tfrecord")]) == 1
     err = capsys.readouterr().err
     assert f"record 2 at byte offset {info['offset']}: payload checksum mismatch" in err
-    assert R.inspect_main([str(tf_fixtures / "nothing*.tfrecord")]) == 1
+    assert dataset.inspect_main([str(tf_fixtures / "nothing*.tfrecord")]) == 1
 
 
 def test_inspect_limit(tf_fixtures, capsys):
-    assert R.inspect_main([str(tf_fixtures / "tf_frame_2018.tfrecord"), "--limit", "2"]) == 0
+    assert dataset.inspect_main([str(tf_fixtures / "tf_frame_2018.tfrecord"), "--limit", "2"]) == 0
     out = capsys.readouterr().out
     assert "records:         2 (stopped at --limit)" in out and "frames/video:    1..300" in out
 

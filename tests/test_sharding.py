@@ -1,4 +1,4 @@
-"""Uneven sharding, as a property over many record counts: ``records.shard_plan`` (DDP ranks x
+"""Uneven sharding, as a property over many record counts: ``shards.shard_plan`` (DDP ranks x
 DataLoader workers over a file set) and the DDP row splits of training (``batches.epoch_batches``,
 ``batches.eval_rows``) and of an iterating ``batches.Batches``, for counts that do not divide by the world
 size or the worker count (primes among them): no record read twice, none lost.
@@ -14,6 +14,7 @@ import pytest
 
 from afkit import batches as B
 from afkit import records as R
+from afkit import shards, tfrecord
 
 PRIMES = [2, 3, 5, 7, 11, 13]
 COUNTS = [0, 1, 2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 97, 101, 211, 1009]
@@ -32,7 +33,7 @@ def fake_files(monkeypatch):
     """``fake_files(counts)`` -> a list of fake paths whose record counts are ``counts``."""
     table = {}
     monkeypatch.setattr(R, "expand_pattern", lambda paths: list(paths))
-    monkeypatch.setattr(R._tfr, "count_records", lambda p: table[p])
+    monkeypatch.setattr(tfrecord, "count_records", lambda p: table[p])
 
     def make(counts):
         paths = [f"f{i:03d}.tfrecord" for i in range(len(counts))]
@@ -67,11 +68,11 @@ def test_shard_plan_no_overlap_no_loss_over_many_counts(fake_files):
                 for rank in range(world):
                     rank_part = []
                     for worker in range(num_workers):
-                        part = [(s.path, i) for s in R.shard_plan(paths, rank=rank, world_size=world,
+                        part = [(s.path, i) for s in shards.shard_plan(paths, rank=rank, world_size=world,
                                                                   worker=worker, num_workers=num_workers)
                                 for i in range(s.start, s.stop)]
                         assert all(0 <= s.start < s.stop <= counts[paths.index(s.path)]
-                                   for s in R.shard_plan(paths, rank=rank, world_size=world, worker=worker,
+                                   for s in shards.shard_plan(paths, rank=rank, world_size=world, worker=worker,
                                                          num_workers=num_workers))
                         rank_part += part
                     seen += rank_part
@@ -96,7 +97,7 @@ def test_shard_plan_on_real_files_matches_the_records(tmp_path, videos):
     for world in (3, 7):
         for num_workers in (2, 3):
             got = [r["id"] for rank in range(world) for w in range(num_workers)
-                   for r in R.read_shards(R.shard_plan(tmp_path / "train*.tfrecord", rank=rank, world_size=world,
+                   for r in shards.read_shards(shards.shard_plan(tmp_path / "train*.tfrecord", rank=rank, world_size=world,
                                                        worker=w, num_workers=num_workers))]
             assert got == want
 
