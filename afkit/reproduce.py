@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -442,7 +442,26 @@ def update_readme(text: str, report_dir) -> str:
     return f"{head}{README_START}\n{results_markdown(report_dir)}\n{README_END}{tail}"
 
 
-def main(argv=None) -> int:
+@dataclass(frozen=True)
+class _Settings:
+    """One invocation's settings: the parsed arguments with the profile's defaults filled in."""
+
+    args: argparse.Namespace
+    defaults: dict[str, Path]  # the profile's out_dir, data_dir and store_dir
+    out: OutPaths
+    data_dir: Path
+    store_dir: Path
+    device: str
+    timeout: float | None
+    publish: bool
+
+    def parameters(self) -> dict:
+        """The parameters every notebook runs with."""
+        return {"profile": self.args.profile, "data_dir": str(self.data_dir), "store_dir": str(self.store_dir),
+                "out_dir": str(self.out.root), "seed": self.args.seed, "device": self.device}
+
+
+def _settings(argv) -> _Settings:
     args = _parser().parse_args(argv)
     prof = PROFILES[args.profile]
     defaults = {"out_dir": REPO / "out" / args.profile, "data_dir": REPO / "data" / "generated" / args.profile,
@@ -454,79 +473,111 @@ def main(argv=None) -> int:
     timeout = args.timeout if args.timeout is not None else prof.timeout_s
     if timeout is not None and timeout <= 0:
         raise SystemExit(f"--timeout must be positive, got {timeout}")
-    do_publish = prof.publish if args.publish is None else args.publish
-    notebooks = find_notebooks(args.notebooks_dir, args.notebooks)
-    if not notebooks:
-        print(f"reproduce: no NN_*.ipynb notebooks in {args.notebooks_dir}", file=sys.stderr)
-        return 1
+    return _Settings(args, defaults, out, data_dir, store_dir, device, timeout,
+                     prof.publish if args.publish is None else args.publish)
 
+
+@dataclass
+class _Invocation:
+    """What one invocation gathers for ``run.json``: when it started, the runs and source files
+    before the notebooks ran, the data source, and the notebooks' records and failures."""
+
+    started: datetime
+    t0: float
+    runs_before: dict[str, int]
+    source_files: list[str]
+    source: str = ""
+    records: dict[str, dict] = field(default_factory=dict)
+    failures: list[dict] = field(default_factory=list)
+
+
+def _run_notebooks(s: _Settings, run: _Invocation, notebooks: list[Path], jupyter_path: Path) -> None:
+    """Run every notebook under a progress bar; ``run.records`` keeps the earlier records of the
+    notebooks that still exist, updated with this invocation's."""
     from tqdm.auto import tqdm
 
-    started = datetime.now(timezone.utc)
-    t0 = time.perf_counter()
-    runs_before = run_folders(out.root)
-    source_files = provenance.source_files(REPO)
-    print(f"reproduce: profile {args.profile}, seed {args.seed}, {len(notebooks)} notebook(s) -> {out.root}")
-    source = ensure_data(data_dir, args.profile, args.seed)
-    print(f"reproduce: data {source} at {data_dir}")
-    jupyter_path = write_kernelspec(out.kernels)
-    parameters = {"profile": args.profile, "data_dir": str(data_dir), "store_dir": str(store_dir),
-                  "out_dir": str(out.root), "seed": args.seed, "device": device}
-
+    out, parameters = s.out, s.parameters()
     previous = json.loads(out.run_json.read_text()).get("notebooks", {}) if out.run_json.exists() else {}
-    records = {k: v for k, v in previous.items() if (Path(args.notebooks_dir) / f"{k}.ipynb").exists()}
-    failures = []
+    run.records = {k: v for k, v in previous.items() if (Path(s.args.notebooks_dir) / f"{k}.ipynb").exists()}
     bar = tqdm(notebooks, desc="notebooks", unit="nb", dynamic_ncols=True)
     for nb in bar:
         bar.set_postfix_str(nb.stem)
         before = _snapshot(out)
-        rec = run_notebook(nb, out, parameters, timeout, jupyter_path)
+        rec = run_notebook(nb, out, parameters, s.timeout, jupyter_path)
         after = _snapshot(out)
         rec["outputs"] = sorted(f for f, sig in after.items() if before.get(f) != sig)
-        records[nb.stem] = rec
+        run.records[nb.stem] = rec
         if rec["status"] != "ok":
-            failures.append(rec)
+            run.failures.append(rec)
             tqdm.write(f"FAILED {describe_failure(rec)} (log: {out.root / rec['log']})")
         else:
             tqdm.write(f"ok     {nb.stem} ({rec['seconds']:.1f} s, {len(rec['outputs'])} file(s))")
     bar.close()
 
-    meta = {"profile": args.profile, "seed": args.seed, "device": device, "data_dir": str(data_dir),
-            "store_dir": str(store_dir), "out_dir": str(out.root), "data_source": source,
-            "default_data_dir": str(defaults["data_dir"]), "default_out_dir": str(defaults["out_dir"]),
+
+def _write_run_json(s: _Settings, run: _Invocation, argv) -> dict:
+    """``OUT/run.json``: the settings, the machine, the notebooks' records and provenance that
+    cannot drift (``python -m afkit check-report`` compares it with the tree)."""
+    args = s.args
+    meta = {"profile": args.profile, "seed": args.seed, "device": s.device, "data_dir": str(s.data_dir),
+            "store_dir": str(s.store_dir), "out_dir": str(s.out.root), "data_source": run.source,
+            "default_data_dir": str(s.defaults["data_dir"]), "default_out_dir": str(s.defaults["out_dir"]),
             "notebooks_dir": str(Path(args.notebooks_dir).resolve()), "default_notebooks_dir": str(NOTEBOOKS_DIR),
-            "git_sha": provenance.git_sha(REPO), "started": started.isoformat(timespec="seconds"),
-            "seconds": round(time.perf_counter() - t0, 1), "machine": machine(),
+            "git_sha": provenance.git_sha(REPO), "started": run.started.isoformat(timespec="seconds"),
+            "seconds": round(time.perf_counter() - run.t0, 1), "machine": machine(),
             "command": "python -m afkit reproduce " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "notebooks": records}
-    # provenance that cannot drift: python -m afkit check-report compares it with the tree
+            "notebooks": run.records}
     sha = meta["git_sha"]
-    unchanged = provenance.source_files(REPO) == source_files
+    unchanged = provenance.source_files(REPO) == run.source_files
     meta["tree_clean"] = bool(sha) and not sha.endswith("+dirty") and unchanged
     meta["source_changed_during_run"] = not unchanged
-    meta["source_hash"] = provenance.source_hash(files=source_files)  # the files the notebooks ran
-    meta["source_files"] = source_files
+    meta["source_hash"] = provenance.source_hash(files=run.source_files)  # the files the notebooks ran
+    meta["source_files"] = run.source_files
     meta["code_hash"] = provenance.code_hash()
-    meta["reused_runs"], meta["trained_runs"] = count_reuse(runs_before, run_folders(out.root))
-    provenance.write_json(out.run_json, meta)
-    md_path, html_path = build_report(out.root)
+    meta["reused_runs"], meta["trained_runs"] = count_reuse(run.runs_before, run_folders(s.out.root))
+    provenance.write_json(s.out.run_json, meta)
+    return meta
+
+
+def _report_and_publish(s: _Settings) -> None:
+    """The report (and its screenshot), then, where the settings say so, its published copy."""
+    args = s.args
+    md_path, html_path = build_report(s.out.root)
     print(f"reproduce: report {md_path} and {html_path}")
     if not args.no_screenshot:
         try:
             print(f"reproduce: screenshot {screenshot_report(html_path)}")
         except (FileNotFoundError, RuntimeError, TimeoutError) as e:
             print(f"reproduce: no screenshot ({e})", file=sys.stderr)
-    if do_publish:
-        pub_md, pub_html = publish(out.root, args.publish_dir)
-        if not args.no_screenshot and find_chromium():
-            try:
-                screenshot_report(pub_html)
-            except (RuntimeError, TimeoutError) as e:
-                print(f"reproduce: no screenshot of the published report ({e})", file=sys.stderr)
-        print(f"reproduce: published figures to {Path(args.publish_dir) / 'figures'} and the report to {pub_md.parent}")
-    if failures:
-        print(f"reproduce: {len(failures)} of {len(notebooks)} notebook(s) failed:", file=sys.stderr)
-        for rec in failures:
+    if not s.publish:
+        return
+    pub_md, pub_html = publish(s.out.root, args.publish_dir)
+    if not args.no_screenshot and find_chromium():
+        try:
+            screenshot_report(pub_html)
+        except (RuntimeError, TimeoutError) as e:
+            print(f"reproduce: no screenshot of the published report ({e})", file=sys.stderr)
+    print(f"reproduce: published figures to {Path(args.publish_dir) / 'figures'} and the report to {pub_md.parent}")
+
+
+def main(argv=None) -> int:
+    s = _settings(argv)
+    args = s.args
+    notebooks = find_notebooks(args.notebooks_dir, args.notebooks)
+    if not notebooks:
+        print(f"reproduce: no NN_*.ipynb notebooks in {args.notebooks_dir}", file=sys.stderr)
+        return 1
+    run = _Invocation(datetime.now(timezone.utc), time.perf_counter(), run_folders(s.out.root),
+                      provenance.source_files(REPO))
+    print(f"reproduce: profile {args.profile}, seed {args.seed}, {len(notebooks)} notebook(s) -> {s.out.root}")
+    run.source = ensure_data(s.data_dir, args.profile, args.seed)
+    print(f"reproduce: data {run.source} at {s.data_dir}")
+    _run_notebooks(s, run, notebooks, write_kernelspec(s.out.kernels))
+    meta = _write_run_json(s, run, argv)
+    _report_and_publish(s)
+    if run.failures:
+        print(f"reproduce: {len(run.failures)} of {len(notebooks)} notebook(s) failed:", file=sys.stderr)
+        for rec in run.failures:
             print(f"  {describe_failure(rec)}", file=sys.stderr)
         return 1
     print(f"reproduce: all {len(notebooks)} notebook(s) ran in {format_seconds(meta['seconds'])}")

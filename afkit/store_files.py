@@ -29,6 +29,7 @@ import json
 import os
 import shutil
 import signal
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -137,135 +138,177 @@ def marker_path(parts: Path, index: int) -> Path:
     return parts / f"{index:05d}.done.json"
 
 
+@dataclass
+class _PartRows:
+    """What a part accumulates while its shard streams through :func:`build_part`: the chunk of
+    features not yet written (``buffer[:filled]``) and every video's id, labels and frame count."""
+
+    buffer: np.ndarray
+    dtype: np.dtype
+    ids: list[bytes] = field(default_factory=list)
+    labels: list[np.ndarray] = field(default_factory=list)
+    nframes: list[int] = field(default_factory=list)
+    filled: int = 0
+    first_chunk: bool = True
+
+    def add(self, record: dict, labels: np.ndarray) -> None:
+        vid = record["id"]
+        self.ids.append(vid.encode("utf-8") if isinstance(vid, str) else bytes(vid))
+        self.labels.append(labels)
+        self.nframes.append(int(record["rgb"].shape[0]) if "rgb" in record else 0)
+        self.filled += 1
+
+    def write_chunk(self, file) -> None:
+        file.write(self.buffer[:self.filled].astype(self.dtype).data)
+
+    def id_width(self) -> int:
+        return max((len(i) for i in self.ids), default=1)
+
+    def meta_arrays(self) -> dict[str, np.ndarray]:
+        """The part's ``NNNNN.meta.npz`` arrays: ids, labels as CSR, frames per video."""
+        n = len(self.ids)
+        width = self.id_width()
+        counts = np.fromiter((len(x) for x in self.labels), dtype=np.int64, count=n)
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        indices = (np.concatenate(self.labels).astype(np.int32) if n and indptr[-1]
+                   else np.zeros(0, np.int32))
+        return {"ids": np.array(self.ids, dtype=f"S{width}") if n else np.zeros(0, "S1"),
+                "labels_indptr": indptr, "labels_indices": indices,
+                "num_frames": np.asarray(self.nframes, dtype=np.int32)}
+
+
+class _FrameRows:
+    """A frame-level shard's rows ``[frame_start, frame_start + frame_estimate)`` of the
+    preallocated final arrays, written with ``pwrite`` as its records are read."""
+
+    def __init__(self, task: dict):
+        out = Path(task["out"])
+        self.row_cap, self.written_rows = task["frame_estimate"], 0
+        self.fds: dict[str, int] = {}
+        self.pos: dict[str, int] = {}
+        for m, w in FRAME_DIMS.items():
+            self.fds[m] = os.open(_frames_partial(out, m), os.O_WRONLY)
+            header = _npy_header_bytes(np.uint8, (task["frames_total"], w))
+            self.pos[m] = len(header) + task["frame_start"] * w
+
+    def write(self, record: dict, src: str) -> None:
+        vid = record["id"]
+        if "rgb" not in record:
+            raise StoreError(f"{src}: frames=True needs frame-level records; video {vid!r} has no frames")
+        t = record["rgb"].shape[0]
+        if record["audio"].shape[0] != t:
+            raise StoreError(
+                f"{src}: video {vid!r} has {t} rgb frames but {record['audio'].shape[0]} audio frames"
+            )
+        if self.written_rows + t > self.row_cap:
+            raise StoreError(f"{src}: more frames than the record lengths allow "
+                             f"({self.written_rows + t} > {self.row_cap}); not a YouTube-8M shard?")
+        for m, fd in self.fds.items():
+            data = np.ascontiguousarray(record[m], dtype=np.uint8).data
+            done = os.pwrite(fd, data, self.pos[m])
+            while done < data.nbytes:  # pragma: no cover (short writes are rare)
+                done += os.pwrite(fd, data[done:], self.pos[m] + done)
+            self.pos[m] += data.nbytes
+        self.written_rows += t
+
+    def sync(self) -> None:
+        for fd in self.fds.values():
+            os.fdatasync(fd)
+
+    def close(self) -> None:
+        for fd in self.fds.values():
+            os.close(fd)
+
+
+def _checked_labels(record: dict, src: str, num_classes: int | None) -> np.ndarray:
+    lab = np.asarray(record.get("labels", ()), dtype=np.int64)
+    if lab.size and (lab.min() < 0 or (num_classes is not None and lab.max() >= num_classes)):
+        raise StoreError(
+            f"{src}: video {record['id']!r} has label ids {lab.tolist()} outside "
+            f"[0, {num_classes}) (num_classes from vocabulary.csv or the argument)"
+        )
+    return lab
+
+
+def _stream_shard(task: dict, part: _PartRows, features_file, frame_rows: _FrameRows | None) -> None:
+    """Read the shard's records into ``part``: features written every ``chunk`` videos (and
+    flushed after the first chunk), frames written as they are read; then everything synced."""
+    from afkit.records import read_records
+
+    index, src = task["index"], task["source"]
+    for record in read_records(src, verify=task["verify_crc"]):
+        lab = _checked_labels(record, src, task["num_classes"])
+        F.video_features(record, task["feature_set"], out=part.buffer[part.filled])
+        if frame_rows is not None:
+            frame_rows.write(record, src)
+        part.add(record, lab)
+        if part.filled == task["chunk"]:
+            part.write_chunk(features_file)
+            faults.crash_point(f"shard {index}: chunk written")
+            part.filled = 0
+            if part.first_chunk:
+                part.first_chunk = False
+                features_file.flush()
+                _maybe_kill(f"shard:{index}")
+    if part.filled:
+        part.write_chunk(features_file)
+    features_file.flush()
+    os.fsync(features_file.fileno())
+    if frame_rows is not None:
+        frame_rows.sync()
+        faults.crash_point(f"shard {index}: frame rows written")
+
+
 def build_part(task: dict) -> dict:
     """Featurize one source file into its part files; return the done-marker's content.
 
     Streams: features are written every ``chunk`` videos, frames as they are read, so memory is
     bounded by one chunk (plus the shard's ids/labels, a few bytes per video).
     """
-    from afkit.records import read_records
-
-    index, src, parts = task["index"], task["source"], Path(task["parts"])
-    feature_set, dtype, frames = task["feature_set"], np.dtype(task["dtype"]), task["frames"]
-    num_classes, chunk = task["num_classes"], task["chunk"]
-    parent = task.get("parent_pid")
+    index, parts = task["index"], Path(task["parts"])
     prefix = part_prefix(parts, index)
-    dim = F.feature_dim(feature_set)
-    names = ["features"]
-    final = {name: Path(f"{prefix}.{name}.bin") for name in names}
-    tmp = {name: temporary_path(p, hidden=False) for name, p in final.items()}
-    handles = {name: open(tmp[name], "wb") for name in names}
-    frame_fds = {}
-    if frames:  # the rows [frame_start, frame_start + frame_estimate) of the final arrays
-        out = Path(task["out"])
-        row0, row_cap = task["frame_start"], task["frame_estimate"]
-        frame_pos = {}
-        for m, w in FRAME_DIMS.items():
-            p = _frames_partial(out, m)
-            frame_fds[m] = os.open(p, os.O_WRONLY)
-            frame_pos[m] = len(_npy_header_bytes(np.uint8, (task["frames_total"], w))) + row0 * w
-        written_rows = 0
-    buf = np.empty((chunk, dim), dtype=np.float64)
-    ids: list[bytes] = []
-    labels: list[np.ndarray] = []
-    nframes: list[int] = []
-    filled = 0
-    first_chunk = True
+    features_final = Path(f"{prefix}.features.bin")
+    features_tmp = temporary_path(features_final, hidden=False)
+    buffer = np.empty((task["chunk"], F.feature_dim(task["feature_set"])), dtype=np.float64)
+    part = _PartRows(buffer, np.dtype(task["dtype"]))
+    features_file = open(features_tmp, "wb")
+    frame_rows = _FrameRows(task) if task["frames"] else None
     try:
-        for record in read_records(src, verify=task["verify_crc"]):
-            vid = record["id"]
-            lab = np.asarray(record.get("labels", ()), dtype=np.int64)
-            if lab.size and (lab.min() < 0 or (num_classes is not None and lab.max() >= num_classes)):
-                raise StoreError(
-                    f"{src}: video {vid!r} has label ids {lab.tolist()} outside "
-                    f"[0, {num_classes}) (num_classes from vocabulary.csv or the argument)"
-                )
-            F.video_features(record, feature_set, out=buf[filled])
-            if frames:
-                if "rgb" not in record:
-                    raise StoreError(f"{src}: frames=True needs frame-level records; video {vid!r} has no frames")
-                t = record["rgb"].shape[0]
-                if record["audio"].shape[0] != t:
-                    raise StoreError(
-                        f"{src}: video {vid!r} has {t} rgb frames but {record['audio'].shape[0]} audio frames"
-                    )
-                if written_rows + t > row_cap:
-                    raise StoreError(f"{src}: more frames than the record lengths allow "
-                                     f"({written_rows + t} > {row_cap}); not a YouTube-8M shard?")
-                for m in FRAME_DIMS:
-                    data = np.ascontiguousarray(record[m], dtype=np.uint8).data
-                    done = os.pwrite(frame_fds[m], data, frame_pos[m])
-                    while done < data.nbytes:  # pragma: no cover (short writes are rare)
-                        done += os.pwrite(frame_fds[m], data[done:], frame_pos[m] + done)
-                    frame_pos[m] += data.nbytes
-                written_rows += t
-            ids.append(vid.encode("utf-8") if isinstance(vid, str) else bytes(vid))
-            labels.append(lab)
-            nframes.append(int(record["rgb"].shape[0]) if "rgb" in record else 0)
-            filled += 1
-            if filled == chunk:
-                handles["features"].write(buf[:filled].astype(dtype).data)
-                faults.crash_point(f"shard {index}: chunk written")
-                filled = 0
-                if first_chunk:
-                    first_chunk = False
-                    for h in handles.values():
-                        h.flush()
-                    _maybe_kill(f"shard:{index}")
-        if filled:
-            handles["features"].write(buf[:filled].astype(dtype).data)
-        for h in handles.values():
-            h.flush()
-            os.fsync(h.fileno())
-        for fd in frame_fds.values():
-            os.fdatasync(fd)
-        if frames:
-            faults.crash_point(f"shard {index}: frame rows written")
+        _stream_shard(task, part, features_file, frame_rows)
     except BaseException:  # e.g. a full disk: free the space of the temporary part files
-        for name, h in handles.items():
-            h.close()
-            tmp[name].unlink(missing_ok=True)
+        features_file.close()
+        features_tmp.unlink(missing_ok=True)
         raise
     finally:
-        for h in handles.values():
-            h.close()
-        for fd in frame_fds.values():
-            os.close(fd)
+        features_file.close()
+        if frame_rows is not None:
+            frame_rows.close()
+    parent = task.get("parent_pid")
     if parent is not None and os.getppid() != parent:  # orphaned: the build was killed
         raise StoreError("build process died; not committing the part")
-    n = len(ids)
-    width = max((len(i) for i in ids), default=1)
-    counts = np.fromiter((len(x) for x in labels), dtype=np.int64, count=n)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    indices = np.concatenate(labels).astype(np.int32) if n and indptr[-1] else np.zeros(0, np.int32)
+    meta = part.meta_arrays()
     try:
-        atomic_savez(Path(f"{prefix}.meta.npz"),
-                     ids=np.array(ids, dtype=f"S{width}") if n else np.zeros(0, "S1"),
-                     labels_indptr=indptr, labels_indices=indices,
-                     num_frames=np.asarray(nframes, dtype=np.int32))
+        atomic_savez(Path(f"{prefix}.meta.npz"), **meta)
     except BaseException:  # e.g. a full disk: free the space of the temporary part files
-        for p in tmp.values():
-            p.unlink(missing_ok=True)
+        features_tmp.unlink(missing_ok=True)
         raise
-    for name in names:
-        os.replace(tmp[name], final[name])
-        faults.crash_point(f"shard {index}: {name} renamed")
+    os.replace(features_tmp, features_final)
+    faults.crash_point(f"shard {index}: features renamed")
     marker = {
         "index": index,
-        "source": os.path.basename(src),
+        "source": os.path.basename(task["source"]),
         "source_size": task["source_size"],
-        "videos": n,
-        "labels": int(indptr[-1]),
-        "frames": int(sum(nframes)),
-        "id_width": int(width),
+        "videos": len(part.ids),
+        "labels": int(meta["labels_indptr"][-1]),
+        "frames": int(sum(part.nframes)),
+        "id_width": int(part.id_width()),
     }
-    if frames:
+    if task["frames"]:
         marker["frame_start"] = int(task["frame_start"])
         marker["frame_estimate"] = int(task["frame_estimate"])
     write_sorted_json(marker_path(parts, index), marker)
     return marker
-
 
 
 class _NpyWriter:
@@ -301,73 +344,75 @@ class _NpyWriter:
             raise StoreError(f"{self.path}: wrote {written} bytes, expected {self.expected}")
 
 
-def concatenate(out: Path, parts: Path, plan: dict, markers: list[dict], config,
-                num_classes: int, split: str) -> None:
-    """Parts -> final arrays (``*.partial``, written sequentially, then renamed) -> manifest
-    (last). ``config``: the build's :class:`afkit.featurize.BuildConfig`."""
+def _final_specs(markers: list[dict], config) -> dict[str, tuple[str, tuple]]:
+    """Every final array of the store: name -> (dtype, shape), in the order they are written."""
     n = sum(m["videos"] for m in markers)
-    nnz = sum(m["labels"] for m in markers)
-    nf = sum(m["frames"] for m in markers)
     width = max([m["id_width"] for m in markers] + [1])
-    dim = F.feature_dim(config.feature_set)
     specs = {
-        "features": (config.dtype, (n, dim)),
+        "features": (config.dtype, (n, F.feature_dim(config.feature_set))),
         "labels_indptr": ("int64", (n + 1,)),
-        "labels_indices": ("int32", (nnz,)),
+        "labels_indices": ("int32", (sum(m["labels"] for m in markers),)),
         "ids": (f"S{width}", (n,)),
         "num_frames": ("int32", (n,)),
     }
     if config.frames:
+        nf = sum(m["frames"] for m in markers)
         specs["frame_offsets"] = ("int64", (n + 1,))
         for m, w in FRAME_DIMS.items():
             specs[f"frames_{m}"] = ("uint8", (nf, w))
-    final = {name: out / f"{name}.npy" for name in specs}
-    partial = {name: out / f"{name}.npy.partial" for name in specs}
-    frame_names = [f"frames_{m}" for m in FRAME_DIMS] if config.frames else []
-    copied = [name for name in specs if name not in frame_names]
-    writers = {name: _NpyWriter(partial[name], specs[name][0], specs[name][1]) for name in copied}
+    return specs
+
+
+def _append_part(writers: dict[str, _NpyWriter], parts: Path, i: int, marker: dict,
+                 row_bytes: int, start: tuple[int, int]) -> None:
+    """Append part ``i`` (its ``marker``) to the final arrays; ``start``: the labels and frames
+    of the parts before it."""
+    prefix = part_prefix(parts, i)
+    k = marker["videos"]
+    with np.load(f"{prefix}.meta.npz") as meta:
+        indptr, indices = meta["labels_indptr"], meta["labels_indices"]
+        nfr, ids = meta["num_frames"], meta["ids"]
+    if len(indptr) != k + 1 or len(ids) != k or len(nfr) != k or len(indices) != marker["labels"]:
+        raise StoreError(f"part {i} ({marker['source']}) disagrees with its marker; delete {parts} and rebuild")
+    writers["features"].copy_from(Path(f"{prefix}.features.bin"), k * row_bytes)
+    writers["labels_indptr"].write(indptr[1:] + start[0])
+    writers["labels_indices"].write(indices)
+    writers["ids"].write(ids.astype(writers["ids"].dtype))
+    writers["num_frames"].write(nfr)
+    if "frame_offsets" in writers:
+        writers["frame_offsets"].write(np.cumsum(nfr, dtype=np.int64) + start[1])
+
+
+def _write_copied_arrays(out: Path, parts: Path, markers: list[dict],
+                         specs: dict[str, tuple[str, tuple]], copied: list[str]) -> None:
+    """The arrays copied from the parts, written sequentially as ``*.npy.partial``; on an error
+    (e.g. a full disk) the parts stay and the partial arrays go."""
+    partial = {name: out / f"{name}.npy.partial" for name in copied}
+    writers = {name: _NpyWriter(partial[name], *specs[name]) for name in copied}
     try:
         lab = fr = 0
         writers["labels_indptr"].write(np.zeros(1, np.int64))
-        if config.frames:
+        if "frame_offsets" in writers:
             writers["frame_offsets"].write(np.zeros(1, np.int64))
-        itemsize = np.dtype(config.dtype).itemsize
+        features = writers["features"]
+        row_bytes = features.shape[1] * features.dtype.itemsize
         for i, m in enumerate(markers):
-            prefix = part_prefix(parts, i)
-            k = m["videos"]
-            with np.load(f"{prefix}.meta.npz") as meta:
-                indptr, indices = meta["labels_indptr"], meta["labels_indices"]
-                nfr, ids = meta["num_frames"], meta["ids"]
-            if len(indptr) != k + 1 or len(ids) != k or len(nfr) != k or len(indices) != m["labels"]:
-                raise StoreError(f"part {i} ({m['source']}) disagrees with its marker; delete {parts} and rebuild")
-            writers["features"].copy_from(Path(f"{prefix}.features.bin"), k * dim * itemsize)
-            writers["labels_indptr"].write(indptr[1:] + lab)
-            writers["labels_indices"].write(indices)
-            writers["ids"].write(ids.astype(f"S{width}"))
-            writers["num_frames"].write(nfr)
-            if config.frames:
-                writers["frame_offsets"].write(np.cumsum(nfr, dtype=np.int64) + fr)
-            lab += len(indices)
+            _append_part(writers, parts, i, m, row_bytes, (lab, fr))
+            lab += m["labels"]
             fr += m["frames"]
         for w in writers.values():
             w.close()
-    except BaseException:  # e.g. a full disk: the parts stay, the partial arrays go
+    except BaseException:
         for name, w in writers.items():
             w.f.close()
             partial[name].unlink(missing_ok=True)
         raise
-    for name in specs:
-        if name in frame_names:
-            _finish_frames(out, name, markers, nf)
-        else:
-            os.replace(partial[name], final[name])
-        faults.crash_point(f"{name}.npy renamed")
-        _maybe_kill("concat")
 
-    sources = []
-    for s, m in zip(plan["sources"], markers):
-        sources.append({**s, "videos": m["videos"]})
-    manifest = {
+
+def _manifest(plan: dict, markers: list[dict], config, num_classes: int, split: str,
+              specs: dict[str, tuple[str, tuple]]) -> dict:
+    nf = sum(m["frames"] for m in markers)
+    return {
         "schema_version": SCHEMA_VERSION,
         "kind": "afkit.store",
         "afkit_version": afkit_version(),
@@ -375,18 +420,34 @@ def concatenate(out: Path, parts: Path, plan: dict, markers: list[dict], config,
         "feature_set": config.feature_set,
         "dtype": config.dtype,
         "columns": {k: [v.start, v.stop] for k, v in F.columns(config.feature_set).items()},
-        "num_videos": n,
+        "num_videos": sum(m["videos"] for m in markers),
         "num_classes": num_classes,
-        "num_labels": nnz,
+        "num_labels": sum(m["labels"] for m in markers),
         "frames": bool(config.frames),
         "num_frames_total": int(nf) if config.frames else None,
         "source_level": plan["source_level"],
-        "sources": sources,
+        "sources": [{**s, "videos": m["videos"]} for s, m in zip(plan["sources"], markers)],
         "arrays": {name: {"file": f"{name}.npy", "dtype": np.dtype(dt).str, "shape": list(shape)}
                    for name, (dt, shape) in specs.items()},
         "dequantize": "x = q * 4/255 + (4/512 - 2) (frames stay quantized uint8)",
     }
-    write_sorted_json(out / MANIFEST, manifest)
+
+
+def concatenate(out: Path, parts: Path, plan: dict, markers: list[dict], config,
+                num_classes: int, split: str) -> None:
+    """Parts -> final arrays (``*.partial``, written sequentially, then renamed) -> manifest
+    (last). ``config``: the build's :class:`afkit.featurize.BuildConfig`."""
+    specs = _final_specs(markers, config)
+    frame_names = [f"frames_{m}" for m in FRAME_DIMS] if config.frames else []
+    _write_copied_arrays(out, parts, markers, specs, [name for name in specs if name not in frame_names])
+    for name in specs:
+        if name in frame_names:
+            _finish_frames(out, name, markers, specs[name][1][0])
+        else:
+            os.replace(out / f"{name}.npy.partial", out / f"{name}.npy")
+        faults.crash_point(f"{name}.npy renamed")
+        _maybe_kill("concat")
+    write_sorted_json(out / MANIFEST, _manifest(plan, markers, config, num_classes, split, specs))
 
 
 def _finish_frames(out: Path, name: str, markers: list[dict], nf: int) -> None:
