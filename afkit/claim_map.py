@@ -420,35 +420,64 @@ def answer(table: pd.DataFrame, prediction: dict | None = None, source: str = "s
     ``real``) what it predicts there. The worlds are always synthetic."""
     table = table.assign(varies=table["varies"].fillna(""))  # a table read back from CSV
     main = table[table["baseline"] == "fc_late"]
+    parts = [_claim_clause(main, source), _verdict_clause(main), _equal_size_clause(table),
+             _knobs_clause(table), _interaction_clause(main), _not_learned_clause(main)]
+    good = predictor_table(table).dropna(subset=["spearman"])
+    if good.empty:
+        parts.append("Too few worlds to correlate any property with the difference.")
+    else:
+        best = good.loc[good["spearman"].abs().idxmax()]
+        strong = abs(best["spearman"]) >= STRONG_RHO and len(main) >= MIN_WORLDS
+        parts.append(_predictor_clause(good, best, strong))
+        if prediction is not None:
+            parts.append(_prediction_clause(prediction, best, strong))
+        parts.append("These are synthetic worlds; they say where the claim can hold, not whether it "
+                     "holds on the real release.")
+    return " ".join(p for p in parts if p is not None)
+
+
+def _claim_clause(main: pd.DataFrame, source: str) -> str:
+    """What "the claim holds" means here, and the size of the FC late fusion compared."""
+    return (f"**Answer (synthetic worlds, test split, one seed a world; the data at hand: {source}).** "
+            f"The claim holds when "
+            f"Attend-Fusion's test micro-F1 is at most {-CLAIM_FLOOR:.2f} points below FC late "
+            f"fusion's (the paper's {paper.F1_DIFF:+.2f} minus a {CLAIM_MARGIN:g}-point margin); here FC "
+            f"late fusion has {main['param_ratio'].median():.2f}x Attend-Fusion's parameters.")
+
+
+def _verdict_clause(main: pd.DataFrame) -> str:
+    """In how many worlds (and which) the claim holds, reverses, fails or is unclear."""
     n = len(main)
     by = {v: list(main.loc[main["verdict"] == v, "world"]) for v in ("holds", "reverses", "fails", "unclear")}
-    ratio = main["param_ratio"].median()
-    parts = [f"**Answer (synthetic worlds, test split, one seed a world; the data at hand: {source}).** "
-             f"The claim holds when "
-             f"Attend-Fusion's test micro-F1 is at most {-CLAIM_FLOOR:.2f} points below FC late "
-             f"fusion's (the paper's {paper.F1_DIFF:+.2f} minus a {CLAIM_MARGIN:g}-point margin); here FC "
-             f"late fusion has {ratio:.2f}x Attend-Fusion's parameters."]
     ok = len(by["holds"]) + len(by["reverses"])
     if ok == n:
-        parts.append(f"It holds in all {n} worlds" + (f", and reverses (Attend-Fusion better beyond "
-                     f"bootstrap noise) in {len(by['reverses'])}: {_list(by['reverses'])}." if by["reverses"] else "."))
-    elif ok == 0:
-        parts.append(f"It holds in none of the {n} worlds: it fails in {len(by['fails'])} "
-                     f"({_list(by['fails'])})" + (f" and is unclear in {len(by['unclear'])} "
-                     f"({_list(by['unclear'])})" if by["unclear"] else "") + ".")
-    else:
-        parts.append(f"It holds in {len(by['holds'])} of {n} worlds ({_list(by['holds'])})"
-                     + (f", reverses in {len(by['reverses'])} ({_list(by['reverses'])})" if by["reverses"] else "")
-                     + (f", fails in {len(by['fails'])} ({_list(by['fails'])})" if by["fails"] else "")
-                     + (f", is unclear in {len(by['unclear'])} ({_list(by['unclear'])})" if by["unclear"] else "")
-                     + ".")
+        return (f"It holds in all {n} worlds" + (f", and reverses (Attend-Fusion better beyond "
+                f"bootstrap noise) in {len(by['reverses'])}: {_list(by['reverses'])}." if by["reverses"] else "."))
+    if ok == 0:
+        return (f"It holds in none of the {n} worlds: it fails in {len(by['fails'])} "
+                f"({_list(by['fails'])})" + (f" and is unclear in {len(by['unclear'])} "
+                f"({_list(by['unclear'])})" if by["unclear"] else "") + ".")
+    return (f"It holds in {len(by['holds'])} of {n} worlds ({_list(by['holds'])})"
+            + (f", reverses in {len(by['reverses'])} ({_list(by['reverses'])})" if by["reverses"] else "")
+            + (f", fails in {len(by['fails'])} ({_list(by['fails'])})" if by["fails"] else "")
+            + (f", is unclear in {len(by['unclear'])} ({_list(by['unclear'])})" if by["unclear"] else "")
+            + ".")
+
+
+def _equal_size_clause(table: pd.DataFrame) -> str | None:
+    """Against FC late fusion shrunk to Attend-Fusion's parameters (None: not in the table)."""
     matched = table[table["baseline"] == "fc_late_matched"]
-    if len(matched):
-        better = int((matched["f1_lo"] > 0).sum())
-        worse = int((matched["f1_hi"] < 0).sum())
-        parts.append(f"At equal size (FC late fusion shrunk to Attend-Fusion's parameters) "
-                     f"Attend-Fusion is better beyond noise in {better} of {len(matched)} worlds and "
-                     f"worse in {worse}; median difference {matched['f1_diff'].median():+.2f} points.")
+    if not len(matched):
+        return None
+    better = int((matched["f1_lo"] > 0).sum())
+    worse = int((matched["f1_hi"] < 0).sum())
+    return (f"At equal size (FC late fusion shrunk to Attend-Fusion's parameters) "
+            f"Attend-Fusion is better beyond noise in {better} of {len(matched)} worlds and "
+            f"worse in {worse}; median difference {matched['f1_diff'].median():+.2f} points.")
+
+
+def _knobs_clause(table: pd.DataFrame) -> str | None:
+    """How moving each knob alone moves the difference (None: no knob was moved)."""
     moves = []
     for k in KNOBS:
         kt = knob_table(table, k)
@@ -459,48 +488,50 @@ def answer(table: pd.DataFrame, prediction: dict | None = None, source: str = "s
         word = "raises" if d > 0 else "lowers"
         moves.append(f"{k} from {a[k]:g} to {b[k]:g} {word} it from {a['f1_diff']:+.2f} to "
                      f"{b['f1_diff']:+.2f}")
-    if moves:
-        parts.append("One knob at a time (the difference vs FC late fusion): " + "; ".join(moves) + ".")
+    return "One knob at a time (the difference vs FC late fusion): " + "; ".join(moves) + "." if moves else None
+
+
+def _interaction_clause(main: pd.DataFrame) -> str | None:
+    """The difference where the :data:`INTERACTION` knobs move together (None: no such world)."""
     inter = main[main["varies"].str.contains(r"\+")]
     if len(inter) == 1:
-        parts.append(f"Moving {' and '.join(INTERACTION)} together (`{inter['world'].iloc[0]}`) gives "
-                     f"{inter['f1_diff'].iloc[0]:+.2f}.")
-    elif len(inter):
-        spread = inter["f1_diff"].max() - inter["f1_diff"].min()
-        parts.append(f"In the {' x '.join(INTERACTION)} corners the difference spans "
-                     f"{inter['f1_diff'].min():+.2f} to {inter['f1_diff'].max():+.2f} ({spread:.2f} points).")
+        return (f"Moving {' and '.join(INTERACTION)} together (`{inter['world'].iloc[0]}`) gives "
+                f"{inter['f1_diff'].iloc[0]:+.2f}.")
+    if not len(inter):
+        return None
+    spread = inter["f1_diff"].max() - inter["f1_diff"].min()
+    return (f"In the {' x '.join(INTERACTION)} corners the difference spans "
+            f"{inter['f1_diff'].min():+.2f} to {inter['f1_diff'].max():+.2f} ({spread:.2f} points).")
+
+
+def _not_learned_clause(main: pd.DataFrame) -> str | None:
     not_learned = list(main.loc[~main["learned"].astype(bool), "world"])
-    if not_learned:
-        parts.append(f"An arm did not learn in {_list(not_learned)}: read those worlds with care.")
-    preds = predictor_table(table)
-    good = preds.dropna(subset=["spearman"])
-    if good.empty:
-        parts.append("Too few worlds to correlate any property with the difference.")
-        return " ".join(parts)
-    best = good.loc[good["spearman"].abs().idxmax()]
-    strong = abs(best["spearman"]) >= STRONG_RHO and len(main) >= MIN_WORLDS
-    parts.append(f"Across worlds, {best['meaning']} "
-                 + ("predicts" if strong else "is the best but a weak predictor of")
-                 + f" the difference (Spearman rho {best['spearman']:+.2f}"
-                 + (f"; the other candidate: {', '.join(f'{r.property} {r.spearman:+.2f}' for r in good.itertuples() if r.property != best['property'])}"
-                    if len(good) > 1 else "") + ").")
-    if prediction is not None:
-        x = prediction.get(best["property"], float("nan"))
-        if not np.isfinite(x) or not np.isfinite(best["slope"]):
-            parts.append(f"On the data at hand `{best['property']}` cannot be measured (no STD columns "
-                         "in its store), so there is no prediction.")
-        else:
-            y = best["slope"] * x + best["intercept"]
-            inside = best["lo"] <= x <= best["hi"]
-            v = "hold" if y >= CLAIM_FLOOR else "fail"
-            parts.append(f"On the data at hand `{best['property']}` = {x:.2f} GAP points"
-                         + ("" if inside else f", outside the worlds' range [{best['lo']:.2f}, {best['hi']:.2f}] "
-                            "(an extrapolation)")
-                         + f"; the line over the worlds predicts a difference of {y:+.2f} F1 points: the claim "
-                         f"should {v} there" + ("" if strong else ", but the predictor is weak") + ".")
-    parts.append("These are synthetic worlds; they say where the claim can hold, not whether it "
-                 "holds on the real release.")
-    return " ".join(parts)
+    return f"An arm did not learn in {_list(not_learned)}: read those worlds with care." if not_learned else None
+
+
+def _predictor_clause(good: pd.DataFrame, best: pd.Series, strong: bool) -> str:
+    """The property that best predicts the difference across worlds, and the other candidates."""
+    return (f"Across worlds, {best['meaning']} "
+            + ("predicts" if strong else "is the best but a weak predictor of")
+            + f" the difference (Spearman rho {best['spearman']:+.2f}"
+            + (f"; the other candidate: {', '.join(f'{r.property} {r.spearman:+.2f}' for r in good.itertuples() if r.property != best['property'])}"
+               if len(good) > 1 else "") + ").")
+
+
+def _prediction_clause(prediction: dict, best: pd.Series, strong: bool) -> str:
+    """What the best predictor's line over the worlds predicts for the data at hand."""
+    x = prediction.get(best["property"], float("nan"))
+    if not np.isfinite(x) or not np.isfinite(best["slope"]):
+        return (f"On the data at hand `{best['property']}` cannot be measured (no STD columns "
+                "in its store), so there is no prediction.")
+    y = best["slope"] * x + best["intercept"]
+    inside = best["lo"] <= x <= best["hi"]
+    v = "hold" if y >= CLAIM_FLOOR else "fail"
+    return (f"On the data at hand `{best['property']}` = {x:.2f} GAP points"
+            + ("" if inside else f", outside the worlds' range [{best['lo']:.2f}, {best['hi']:.2f}] "
+               "(an extrapolation)")
+            + f"; the line over the worlds predicts a difference of {y:+.2f} F1 points: the claim "
+            f"should {v} there" + ("" if strong else ", but the predictor is weak") + ".")
 
 
 # ---------------------------------------------------------------------------- the figure

@@ -248,12 +248,7 @@ def run_grid(specs: list[Spec], store_dir, runs_dir, profile: str, seeds=None, *
     search = [(proto.with_lr(s, lr), protocol.tune_seed, *job[:3],
                {**job[3], **protocol.train_overrides(lr)}) for s in order for lr in protocol.lrs]
     found = _map_trials(search, workers, progress, "search")
-    chosen_lr = {}
-    for (spec, *_), r in zip(search, found):
-        label = spec.label
-        value = r["res"]["final"][protocol.select_metric]
-        if label not in chosen_lr or value > chosen_lr[label][1]:
-            chosen_lr[label] = (spec.train["lr"], value)
+    chosen_lr = _chosen_rates(search, found, protocol.select_metric)
     # stage 2: the other seeds at the chosen rate
     rest = []
     for s in order:
@@ -262,14 +257,33 @@ def run_grid(specs: list[Spec], store_dir, runs_dir, profile: str, seeds=None, *
             if k != protocol.tune_seed:
                 rest.append((proto.with_lr(s, lr), k, *job[:3], {**job[3], **protocol.train_overrides(lr)}))
     more = _map_trials(rest, workers, progress, "seeds")
+    return _grid_table(specs, search + rest, found + more, chosen_lr, sizes,
+                       default_seeds=default_seeds, tune_seed=protocol.tune_seed)
+
+
+def _chosen_rates(search: list[tuple], found: list[dict], metric: str) -> dict[str, tuple[float, float]]:
+    """Per spec label, the searched learning rate with the best validation ``metric`` (the
+    first of equals) and that value."""
+    chosen_lr = {}
+    for (spec, *_), r in zip(search, found):
+        label = spec.label
+        value = r["res"]["final"][metric]
+        if label not in chosen_lr or value > chosen_lr[label][1]:
+            chosen_lr[label] = (spec.train["lr"], value)
+    return chosen_lr
+
+
+def _grid_table(specs: list[Spec], trials: list[tuple], results: list[dict], chosen_lr: dict,
+                sizes: dict, *, default_seeds: tuple, tune_seed: int) -> pd.DataFrame:
+    """:func:`run_grid`'s table: one row per trial, in the order of ``specs``, then seed, then rate."""
     rows = []
     by_label = {s.label: s for s in specs}
     paper = {s.label: arm_paper_size(s) for s in specs}
-    for (spec, seed, *_), r in zip(search + rest, found + more):
+    for (spec, seed, *_), r in zip(trials, results):
         base = by_label[spec.label]
         res, sc = r["res"], r["scores"]
         lr = spec.train["lr"]
-        in_seeds = seed in (base.seeds or default_seeds) or seed == protocol.tune_seed
+        in_seeds = seed in (base.seeds or default_seeds) or seed == tune_seed
         rows.append({"label": spec.label, "model": spec.model, "seed": seed, "lr": lr,
                      "chosen": lr == chosen_lr[spec.label][0] and in_seeds,
                      "best_epoch": res.get("best_epoch"), "epochs_run": res.get("epochs_run"),
