@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from afkit import paper
 from afkit.baselines import (AUDIO_DIM, FEATURES, MAX_FRAMES, NORMALIZATIONS, VISUAL_DIM, InputNorm,
                              ModelBase, check_choice, check_dropout, check_positive)
 
@@ -107,7 +108,7 @@ class AttendFusionConfig:
     encoder_depth: int = 1  # FC layers per encoder (first in->E, then E->E)
     tokens: int = 2  # k: the encoded vector (of each statistic) is split into k chunks = tokens
     stat_tokens: bool = False  # mean_std only: MF and STD encoded separately, one token set each
-    attention_width: int = 1024  # width of Q, K, V (the paper mentions an attention size of 1024)
+    attention_width: int = paper.ATTENTION_SIZE  # width of Q, K, V (the paper mentions an attention size of 1024)
     heads: int = 8  # attention heads (parameter-free choice)
     attention: str = "self"  # "self" | "cross" (each modality attends to the other's tokens) | "none"
     #   | readings of the paper's attention (late fusion, no stat tokens; see AttendFusion):
@@ -115,7 +116,7 @@ class AttendFusionConfig:
     fusion: str = "late"  # "late" (encoder+attention per modality) | "early" (concat inputs first)
     residual: bool = True  # tokens + attention(tokens) (our reconstruction); False: attention only
     head_width: int = 7680  # H: the head's FC layer
-    dropout: float = 0.4  # after the encoders' and the head's FC layers (the paper's 0.4)
+    dropout: float = paper.DROPOUT  # after the encoders' and the head's FC layers (the paper's 0.4)
 
     def __post_init__(self):
         check_choice("features", self.features, tuple(FEATURES))
@@ -297,7 +298,7 @@ class AttendFusionFramesConfig:
     heads: int = 8  # attention heads
     attention: bool = True  # False: masked mean over frames in place of attention pooling
     head_width: int = 7680  # H: the head's FC layer
-    dropout: float = 0.4  # after the encoders' and the head's FC layers
+    dropout: float = paper.DROPOUT  # after the encoders' and the head's FC layers
     max_frames: int = MAX_FRAMES  # longest accepted sequence
 
     features = "mean"  # not a field: frame inputs are one 1024 + 128 vector per frame

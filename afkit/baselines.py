@@ -22,6 +22,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from afkit import paper
+
 # ----------------------------------------------------------------------------------------------
 # Input widths and config checks (every model config's ``__post_init__``)
 
@@ -161,7 +163,7 @@ class BaselineConfig:
     gating: str = "none"  # Context Gating: "none" | "last" (after the last hidden layer) | "every"
     hidden: int = 8192  # width of every hidden layer
     depth: int = 3  # number of hidden layers per network
-    dropout: float = 0.4  # after every hidden layer (the paper's 0.4)
+    dropout: float = paper.DROPOUT  # after every hidden layer (the paper's 0.4)
     combine: str = "logits"  # late fusion: "logits" (classifier per modality, logits averaged) | "concat"
     features: str = "mean"  # "mean" (1024 + 128 inputs) | "mean_std" (2048 + 256)
     num_classes: int = 3862  # 3862 (2018 vocabulary) | 4716 (2017)

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, fields, replace
 import torch
 import torch.nn as nn
 
+from afkit import paper
 from afkit.attend_fusion import AttendFusion, AttendFusionConfig, AttendFusionFrames, AttendFusionFramesConfig
 from afkit.baselines import (AUDIO_DIM, FEATURES, MAX_FRAMES, VISUAL_DIM, Baseline, BaselineConfig,
                              Reference, ReferenceConfig)
@@ -97,7 +98,7 @@ def scaled_profile(paper: ModelProfile, num_classes: int, features: str = "mean_
 
 # paper: fc_late = 341,204,524; attend_fusion = 71,889,174 (ratio 4.75; see reconstruction)
 PAPER_PROFILE = ModelProfile(num_classes=3862, hidden=8192, depth=3, encoder_width=2048, tokens=2,
-                             attention_width=1024, heads=8, head_width=7680,
+                             attention_width=paper.ATTENTION_SIZE, heads=8, head_width=7680,
                              frames_encoder_width=2048, frames_attention_width=1024,
                              frames_head_width=7680)
 # cpu (300 classes) and smoke (50): derived from the paper's widths by `scaled_profile`

@@ -26,6 +26,16 @@ PARAMETERS = {"attend_fusion": 72_000_000, "fc_late": 341_000_000}
 #: Attend-Fusion minus FC late fusion, F1 points (-0.32): the difference of the reported F1
 F1_DIFF = round(F1_PCT["attend_fusion"] - F1_PCT["fc_late"], 2)
 
+#: the training recipe, as the paper's method summary states it (nothing else of it is given:
+#: batch size, weight decay, schedule and early stopping are our reconstruction, afkit.train)
+EPOCHS = 20
+OPTIMIZER = "AdamW"
+LEARNING_RATE = 1e-4
+DROPOUT = 0.4
+
+#: the one attention size the method summary mentions (the width of Q, K and V in our reading)
+ATTENTION_SIZE = 1024
+
 #: where each number above is stated
 WHERE = {
     "F1_PCT": "the paper's reported results (arXiv 2408.14441): F1 of Attend-Fusion and of the "
@@ -33,6 +43,11 @@ WHERE = {
     "PARAMETERS": "the paper's reported results: 72M (Attend-Fusion) and 341M (FC late fusion); "
                   "its summary: 'nearly 80%' fewer parameters (1 - 72/341 = 78.9%)",
     "F1_DIFF": "arithmetic on the reported F1 (not a number the paper prints)",
+    "EPOCHS": "the paper's method summary: 20 epochs, AdamW, learning rate 1e-4, dropout 0.4",
+    "OPTIMIZER": "the paper's method summary (see EPOCHS)",
+    "LEARNING_RATE": "the paper's method summary (see EPOCHS)",
+    "DROPOUT": "the paper's method summary (see EPOCHS)",
+    "ATTENTION_SIZE": "the paper's method summary: 'an attention size of 1024'",
 }
 
 

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from afkit import paper
+
 SCORES = "scores.json"  # per run: validate threshold and test metrics of the kept weights
 LEARNED_MARGIN = 0.05  # test GAP above the class-frequency predictor's for an arm to count
 
@@ -76,7 +78,7 @@ PROTOCOLS = {
     # cpu: two rates, not three: a 3e-4 trial of a 3.5M-parameter model runs to the epoch cap
     # (~2 min at one thread), and the whole reproduction must fit 45 minutes on two cores
     "cpu": Protocol(lrs=(1e-3, 3e-3), max_epochs=24, patience=4, workers=2),
-    "paper": Protocol(lrs=(1e-4,), max_epochs=20, patience=None, keep_best=False,
+    "paper": Protocol(lrs=(paper.LEARNING_RATE,), max_epochs=paper.EPOCHS, patience=None, keep_best=False,
                       schedule="constant", workers=1),
 }
 

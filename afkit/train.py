@@ -51,7 +51,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from afkit import devices, locks, models
+from afkit import devices, locks, models, paper
 from afkit.batches import Batches, epoch_batches, open_split
 from afkit.evaluation import evaluate_model, forward, progress_bar, to_device
 from afkit.provenance import (atomic_torch_save, atomic_write_text, code_hash, git_sha, to_json,
@@ -88,7 +88,7 @@ class TrainConfig:
     weight_decay: float = 0.01  # AdamW's decoupled weight decay
     schedule: str = "constant"  # "constant" or "cosine" (per step, from lr down to 0)
     warmup_steps: int = 0  # linear warm-up from 0 to lr over this many steps
-    dropout: float = 0.4
+    dropout: float = paper.DROPOUT
     grad_clip: float | None = None  # global gradient-norm clip; None = no clipping
     seed: int = 0
     device: str = "auto"  # "auto" (CUDA if present, else CPU), "cpu", "cuda", "cuda:1", ...
@@ -123,7 +123,7 @@ class TrainConfig:
         return cls(**d)
 
 
-# The paper's values where it gives them (20 epochs, AdamW, lr 1e-4, dropout 0.4); the rest
+# The paper's values where it gives them (afkit.paper: 20 epochs, AdamW, lr 1e-4, dropout 0.4); the rest
 # (batch 256, weight decay 0.01, no schedule) is *our reconstruction*. The cpu profile's defaults
 # are afkit.protocol's (at most 24 epochs, the rate annealed to 0 (cosine), early stopping with patience 4 on validation GAP, best
 # epoch kept; its learning rate is searched by the protocol, 1e-3 is the default of a single run),
@@ -132,13 +132,14 @@ PROFILES: dict[str, dict[str, Any]] = {
     # paper: mean inputs, the feature set under which the 341M count is reproduced exactly
     # (afkit.reconstruction.PAPER_FEATURES); the smaller profiles train on MF+STD, the inputs
     # the paper describes (its text says MF+STD; its parameter count says mean: see notebook 03)
-    "paper": dict(profile="paper", epochs=20, batch_size=256, lr=1e-4, weight_decay=0.01,
-                  schedule="constant", dropout=0.4, checkpoint_every_steps=2000, features="mean"),
+    "paper": dict(profile="paper", epochs=paper.EPOCHS, batch_size=256, lr=paper.LEARNING_RATE,
+                  weight_decay=0.01, schedule="constant", dropout=paper.DROPOUT,
+                  checkpoint_every_steps=2000, features="mean"),
     "cpu": dict(profile="cpu", epochs=24, batch_size=128, lr=1e-3, weight_decay=0.01,
-                schedule="cosine", dropout=0.4, checkpoint_every_steps=0, num_threads=1,
+                schedule="cosine", dropout=paper.DROPOUT, checkpoint_every_steps=0, num_threads=1,
                 features="mean_std", patience=4, keep_best=True),
     "smoke": dict(profile="smoke", epochs=2, batch_size=32, lr=1e-3, weight_decay=0.01,
-                  schedule="constant", dropout=0.4, checkpoint_every_steps=0, eval_batch_size=256,
+                  schedule="constant", dropout=paper.DROPOUT, checkpoint_every_steps=0, eval_batch_size=256,
                   num_threads=1, features="mean_std"),
 }
 
