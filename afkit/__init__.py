@@ -2,9 +2,13 @@
 
 Data flows one way through the package::
 
-    tfrecord (framing, CRC32C) -> wire (protobuf) -> records (YouTube-8M schemas) -> synth (embedded data)
-        -> features / store (MF+STD, memory-mapped) -> models / train -> metrics
-        -> interpret -> plots -> notebook (setup, outputs) -> report -> reproduce (papermill)
+    tfrecord (framing, CRC32C) -> wire (protobuf) -> records (YouTube-8M schemas) / shards
+        -> synth (embedded data) / datacard -> features -> store / featurize -> batches
+        -> baselines / attend_fusion / models -> train / runs / protocol -> metrics / stats
+        -> interpret / evidence -> plots -> experiments / arms / answers / claim_map
+        -> notebook (setup, outputs) -> report -> reproduce (papermill)
+
+DESIGN.md's module table says what each module may import (tests/test_design.py checks it).
 
 The top-level names below are the stable public API; they are imported lazily so that
 ``import afkit`` stays cheap (reading records does not import torch).

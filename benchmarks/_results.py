@@ -30,7 +30,7 @@ END = "<!-- performance:end -->"
 if str(REPO) not in sys.path:  # the benchmarks measure the afkit beside them, not an installed one
     sys.path.insert(0, str(REPO))
 # the README's order of the tables
-ORDER = ("io_read", "featurize", "loader", "train_throughput", "busy", "metrics", "models", "synth",
+ORDER = ("io_read", "featurize", "loader", "train_throughput", "train_breakdown", "busy", "metrics", "models", "synth",
          "interpret", "damage")
 
 

@@ -11,6 +11,13 @@ backward costs twice the forward; for these MLPs that is the usual 6 x parameter
 frame-level model it counts every frame), divided by the rate of
 ``torch.mm`` on 2048 x 2048 float32 matrices measured in the same run with the same threads.
 
+``--breakdown`` adds where a paper-size step's time goes (one fresh process a row): forward,
+backward and the optimizer step timed apart, and the share of forward + backward spent in matrix
+products (``aten::mm`` / ``addmm`` / ``bmm`` / ``baddbmm``, self CPU time under
+``torch.profiler``): the rest (element-wise ops, softmax, normalization, copies) and the
+optimizer are what keep a step below the matmul rate. ``--paper-batches`` sweeps the paper-size
+batch (the optimizer's cost per step is fixed, so a larger batch spreads it thinner).
+
 On CUDA (when present) the paper profile also runs in bf16 autocast and the table adds the
 projected hours for 20 epochs over the 3.9M-video train split (2018 release).
 """
@@ -93,6 +100,48 @@ def run_one(spec: dict) -> dict:
             "train_flops_per_sample": 3 * models.forward_flops(model, frames=spec["frames"])}
 
 
+MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
+
+
+def run_breakdown(spec: dict) -> dict:
+    """One paper-size step split into forward / backward / optimizer (seconds, the best of
+    ``repeats``), and the matrix products' share of forward + backward (profiled once)."""
+    import torch
+    import torch.nn.functional as F
+    from torch.profiler import ProfilerActivity, profile
+
+    from afkit import models, train
+
+    torch.set_num_threads(spec["threads"])
+    torch.manual_seed(0)
+    model = models.build(spec["model"], profile=spec["profile"], dropout=0.4)
+    opt = train._make_optimizer(train.make_config("paper", adamw=spec["adamw"], lr=1e-4), model)
+    inputs = models.example_inputs(model, spec["batch"])
+    y = (torch.rand(spec["batch"], model.config.num_classes) < 0.002).float()
+
+    def phases():
+        t0 = time.perf_counter()
+        loss = F.binary_cross_entropy_with_logits(model(*inputs), y)
+        t1 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        t2 = time.perf_counter()
+        opt.step()
+        return t1 - t0, t2 - t1, time.perf_counter() - t2
+
+    phases()  # warm-up (the optimizer's state is allocated here)
+    best = min((phases() for _ in range(spec["repeats"])), key=sum)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        loss = F.binary_cross_entropy_with_logits(model(*inputs), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    matmul = sum(e.self_cpu_time_total for e in events if e.key in MATMUL_OPS)
+    return {"forward_s": best[0], "backward_s": best[1], "optimizer_s": best[2],
+            "matmul_share": matmul / total if total else float("nan")}
+
+
 def _child(spec: dict) -> dict:
     proc = subprocess.run([sys.executable, __file__, "--one", json.dumps(spec)],
                           capture_output=True, text=True)
@@ -107,7 +156,9 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--repeats", type=int, default=2, help="timings per model (the best is kept)")
-    p.add_argument("--batch", type=int, default=256, help="paper-size batch")
+    p.add_argument("--paper-batches", default="256", help="paper-size batches, e.g. 256,1024")
+    p.add_argument("--breakdown", action="store_true",
+                   help="also time forward / backward / optimizer of a paper-size step apart")
     p.add_argument("--cpu-batch", type=int, default=128, help="cpu-profile batch")
     p.add_argument("--skip-paper", action="store_true")
     p.add_argument("--adamw", default="foreach,fused", help="AdamW implementations at paper size")
@@ -118,7 +169,8 @@ def main(argv=None) -> int:
     p.add_argument("--one", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.one:
-        print(json.dumps(run_one(json.loads(args.one))))
+        spec = json.loads(args.one)
+        print(json.dumps(run_breakdown(spec) if spec.get("breakdown") else run_one(spec)))
         return 0
     if args.quick:
         args.steps, args.repeats, args.adamw, args.cpu_steps, args.cpu_repeats = 2, 1, "fused", 20, 2
@@ -130,10 +182,12 @@ def main(argv=None) -> int:
                 repeats=args.repeats)
     specs = []
     if not args.skip_paper:
+        batches = [int(b) for b in args.paper_batches.split(",")]
         for model in ("fc_late", "attend_fusion"):
-            for adamw in args.adamw.split(","):
-                specs.append({**base, "model": model, "profile": "paper", "adamw": adamw,
-                              "batch": args.batch, "steps": args.steps})
+            for batch in batches:
+                for adamw in (args.adamw.split(",") if batch == batches[0] else ["fused"]):
+                    specs.append({**base, "model": model, "profile": "paper", "adamw": adamw,
+                                  "batch": batch, "steps": args.steps})
     for model in ("fc_late", "fc_early", "fcrn_gated_late", "attend_fusion", "attend_fusion_frames"):
         specs.append({**base, "model": model, "profile": "cpu", "adamw": "fused",
                       "batch": args.cpu_batch, "steps": args.cpu_steps, "repeats": args.cpu_repeats,
@@ -186,7 +240,36 @@ def main(argv=None) -> int:
         data=[dict(zip(("model", "profile", "adamw", "batch", "params", "samples_per_s", "peak_rss_gb",
                         "of_mm_rate"), r)) for r in rows],
         config={k: v for k, v in vars(args).items() if k != "one"}, align="lllrrrrr")
+    if args.breakdown and not args.skip_paper:
+        breakdown(base, [int(b) for b in args.paper_batches.split(",")], args)
     return 0
+
+
+def breakdown(base: dict, batches: list[int], args) -> None:
+    """The ``train_breakdown`` table: where a paper-size step's time goes (see the docstring)."""
+    rows, data = [], []
+    for model in ("fc_late", "attend_fusion"):
+        for batch in batches:
+            spec = {**base, "model": model, "profile": "paper", "adamw": "fused", "batch": batch,
+                    "breakdown": True, "repeats": args.repeats}
+            r = _child(spec)
+            step = r["forward_s"] + r["backward_s"] + r["optimizer_s"]
+            rows.append([model, batch, f"{r['forward_s']:.2f}", f"{r['backward_s']:.2f}", f"{r['optimizer_s']:.2f}",
+                         f"{r['optimizer_s'] / step:.0%}", f"{r['matmul_share']:.0%}"])
+            data.append({"model": model, "batch": batch, **r})
+            print(f"  breakdown {model} batch {batch}: {r}", file=sys.stderr, flush=True)
+    _results.write(
+        "train_breakdown", "Where a paper-size training step's time goes",
+        ["model", "batch", "forward (s)", "backward (s)", "AdamW step (s)", "AdamW share of the step",
+         "matrix products' share of forward + backward"], rows,
+        size=f"one step a row, the best of {args.repeats} after a warm-up, fused AdamW, {args.threads} threads "
+             "(written by `train_throughput.py --breakdown`)",
+        notes=["The matrix products' share is their self CPU time over all ops' self CPU time of one "
+               "forward + backward under `torch.profiler` (aten::mm, addmm, bmm, baddbmm); the rest is "
+               "element-wise work (activations, dropout, normalization, softmax), copies and the loss. "
+               "The AdamW step reads and writes every parameter and both moments: a fixed cost per step, "
+               "so its share falls as the batch grows."],
+        data=data, config={k: v for k, v in vars(args).items() if k != "one"}, align="lrrrrrr")
 
 
 if __name__ == "__main__":
