@@ -87,19 +87,21 @@ def environment() -> dict:
 
 
 def write(name: str, title: str, columns: list[str], rows: list[list], *, size: str,
-          notes: list[str] = (), data=None, config: dict | None = None, align: str | None = None) -> dict:
+          notes: list[str] = (), data=None, config: dict | None = None, align: str | None = None,
+          script: str | None = None) -> dict:
     """Write ``results/NAME.json`` and ``results/NAME.md``; returns the JSON object.
 
     ``rows`` are the table's cells (strings or numbers, already rounded as they should read);
     ``size`` says what the run measured (how many videos, steps, ...); ``notes`` are sentences
     printed under the table; ``data`` the raw numbers; ``align`` one letter a column (``l``/``r``,
-    default: numbers right)."""
+    default: numbers right); ``script`` the benchmark that wrote it when not ``NAME.py``."""
     rows = [[c if isinstance(c, (str, int, float)) or c is None else str(c) for c in r] for r in rows]
     if align is None:
         align = "".join("r" if rows and all(isinstance(r[k], (int, float)) or _numeric(r[k]) for r in rows)
                         else "l" for k in range(len(columns)))
     obj = {"name": name, "title": title, "size": size, "columns": list(columns), "align": align,
            "rows": rows, "notes": list(notes), "config": config or {}, "data": data,
+           **({"script": script} if script else {}),
            **environment()}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(obj, indent=1) + "\n")
@@ -136,7 +138,7 @@ def render(obj: dict) -> str:
              + (f", torch {v['torch']}" if v.get("torch") else "")
              + f"; load average {m['load_average_1min']} at the end; {obj['date']}"
              + (f", afkit {v['git']}" if v.get("git") else ""))
-    lines = [f"#### {obj['title']} (`benchmarks/{obj['name']}.py`)", "",
+    lines = [f"#### {obj['title']} (`benchmarks/{obj.get('script', obj['name'])}.py`)", "",
              f"Size: {obj['size']}. Ran on {where}.", ""]
     cols = obj["columns"]
     lines.append("| " + " | ".join(cols) + " |")

@@ -269,7 +269,8 @@ def breakdown(base: dict, batches: list[int], args) -> None:
                "element-wise work (activations, dropout, normalization, softmax), copies and the loss. "
                "The AdamW step reads and writes every parameter and both moments: a fixed cost per step, "
                "so its share falls as the batch grows."],
-        data=data, config={k: v for k, v in vars(args).items() if k != "one"}, align="lrrrrrr")
+        data=data, config={k: v for k, v in vars(args).items() if k != "one"}, align="lrrrrrr",
+        script="train_throughput")
 
 
 if __name__ == "__main__":
