@@ -159,6 +159,14 @@ def describe_failure(record: dict) -> str:
     return f"{record['name']}: {record['status']} at {where}{first}: {e['ename']}: {e['evalue']}"
 
 
+def resume_hint(record: dict) -> str:
+    """What to do about a notebook stopped by the time limit (empty for any other record)."""
+    if record.get("status") != "timeout":
+        return ""
+    return ("Rerunning the same command goes on from there: finished training runs are read back "
+            "and an unfinished one continues from its last checkpoint (`--timeout` sets the limit).")
+
+
 # ------------------------------------------------------------------------------------- report
 class _RunFiles:
     """The files of a reproduction run as the report sees them: which notebook wrote each (by
@@ -322,7 +330,8 @@ def _section(doc: Document, run: _RunFiles, name: str, rec, link_notebooks: bool
             executed = rec["output"], os.path.relpath(run.out.root / rec["output"], run.dest)
         doc.add(Status(rec["status"], format_seconds(rec.get("seconds")), cmd, executed))
         if rec.get("error"):
-            doc.add(Callout("Failed", describe_failure(rec), "error", markdown=False))
+            doc.add(Callout("Failed", " ".join(filter(None, (describe_failure(rec), resume_hint(rec)))),
+                            "error", markdown=False))
     else:
         doc.add(Paragraph(f"Regenerate: `{cmd}`"))
     for f in _tables(files):

@@ -44,7 +44,7 @@ from pathlib import Path
 from afkit import provenance
 from afkit.browser import find_chromium, screenshot_report
 from afkit.notebook import NOTEBOOKS_DIR, PARAMETERS, REPO, OutPaths, ensure_data, find_notebooks, paths
-from afkit.report import build_report, describe_failure, format_seconds, timing_line
+from afkit.report import build_report, describe_failure, format_seconds, resume_hint, timing_line
 
 KERNEL_NAME = "afkit-python3"
 
@@ -579,6 +579,8 @@ def main(argv=None) -> int:
         print(f"reproduce: {len(run.failures)} of {len(notebooks)} notebook(s) failed:", file=sys.stderr)
         for rec in run.failures:
             print(f"  {describe_failure(rec)}", file=sys.stderr)
+        if any(resume_hint(rec) for rec in run.failures):
+            print(f"  {resume_hint({'status': 'timeout'})}", file=sys.stderr)
         return 1
     print(f"reproduce: all {len(notebooks)} notebook(s) ran in {format_seconds(meta['seconds'])}")
     return 0

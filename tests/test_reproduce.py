@@ -122,6 +122,12 @@ def test_timeout_stops_the_notebook(tmp_path):
     assert rec["status"] == "timeout" and 3 <= rec["seconds"] < 30
     assert report.describe_failure(rec) == \
         "00_sleep: timeout at before any cell ran: Timeout: notebook ran past 3 s and was stopped"
+    assert "Rerunning the same command goes on" in report.resume_hint(rec)
+    assert report.resume_hint({**rec, "status": "failed"}) == ""
+    # the report of a run whose notebook timed out says how to go on
+    (out.run_json).write_text(json.dumps({"profile": "smoke", "notebooks": {"00_sleep": rec}}))
+    md = report.build_report(out.root)[0].read_text()
+    assert "notebook ran past 3 s and was stopped" in md and "Rerunning the same command goes on" in md
 
 
 def test_find_notebooks_selection():
