@@ -181,6 +181,13 @@ def setup(profile: str = "smoke", *, data_dir=None, store_dir=None, out_dir=None
                    out_dir=out.root, out=out, source=source)
 
 
+def default_dirs(profile: str) -> dict[str, Path]:
+    """The folders a profile uses when none is given: ``data_dir`` (the embedded synthetic set),
+    ``store_dir`` and ``out_dir``, under the repository."""
+    return {"data_dir": REPO / "data" / "generated" / profile, "store_dir": REPO / "stores" / profile,
+            "out_dir": REPO / "out" / profile}
+
+
 def check_parameters(profile, *, data_dir=None, store_dir=None, out_dir=None) -> tuple[Path, Path, Path]:
     """The notebooks' ``profile`` and folders checked and resolved: ``(data, store, out)``.
 
@@ -192,7 +199,7 @@ def check_parameters(profile, *, data_dir=None, store_dir=None, out_dir=None) ->
         raise ValueError(f"unknown profile {profile!r}: pass profile='smoke' (seconds), 'cpu' (the main run) "
                          f"or 'paper' (the paper's sizes, real data)")
     if data_dir is None or str(data_dir) == "":
-        data = (REPO / "data" / "generated" / profile).resolve()
+        data = default_dirs(profile)["data_dir"].resolve()
     else:
         data = Path(data_dir).expanduser().resolve()
         if not data.exists():
@@ -208,11 +215,11 @@ def check_parameters(profile, *, data_dir=None, store_dir=None, out_dir=None) ->
                 f"data_dir {str(data)!r} is not a YouTube-8M release: it has no video/*.tfrecord or "
                 f"frame/*.tfrecord files; pass the folder that holds video/, frame/ and vocabulary.csv, "
                 f"or data_dir=None for the embedded synthetic set")
-    stores = Path(store_dir or REPO / "stores" / profile).expanduser().resolve()
+    stores = Path(store_dir or default_dirs(profile)["store_dir"]).expanduser().resolve()
     if stores.exists() and not stores.is_dir():
         raise ValueError(f"store_dir {str(stores)!r} is a file, not a folder: pass a folder for the feature "
                          f"store (an empty or missing one is built), or store_dir=None for stores/{profile}")
-    out = Path(out_dir or REPO / "out" / profile).expanduser().resolve()
+    out = Path(out_dir or default_dirs(profile)["out_dir"]).expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise ValueError(f"out_dir {str(out)!r} is a file, not a folder: pass a folder for the outputs, "
                          f"or out_dir=None for out/{profile}")

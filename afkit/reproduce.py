@@ -43,7 +43,8 @@ from pathlib import Path
 
 from afkit import provenance
 from afkit.browser import find_chromium, screenshot_report
-from afkit.notebook import NOTEBOOKS_DIR, PARAMETERS, REPO, OutPaths, ensure_data, find_notebooks, paths
+from afkit.notebook import (NOTEBOOKS_DIR, PARAMETERS, REPO, OutPaths, default_dirs, ensure_data, find_notebooks,
+                            paths)
 from afkit.report import build_report, describe_failure, format_seconds, resume_hint, timing_line
 
 KERNEL_NAME = "afkit-python3"
@@ -464,8 +465,7 @@ class _Settings:
 def _settings(argv) -> _Settings:
     args = _parser().parse_args(argv)
     prof = PROFILES[args.profile]
-    defaults = {"out_dir": REPO / "out" / args.profile, "data_dir": REPO / "data" / "generated" / args.profile,
-                "store_dir": REPO / "stores" / args.profile}
+    defaults = default_dirs(args.profile)
     out = paths(args.out or defaults["out_dir"])
     data_dir = Path(args.data_dir or defaults["data_dir"]).expanduser().resolve()
     store_dir = Path(args.store_dir or defaults["store_dir"]).expanduser().resolve()
@@ -579,8 +579,9 @@ def main(argv=None) -> int:
         print(f"reproduce: {len(run.failures)} of {len(notebooks)} notebook(s) failed:", file=sys.stderr)
         for rec in run.failures:
             print(f"  {describe_failure(rec)}", file=sys.stderr)
-        if any(resume_hint(rec) for rec in run.failures):
-            print(f"  {resume_hint({'status': 'timeout'})}", file=sys.stderr)
+        hint = next(filter(None, map(resume_hint, run.failures)), "")
+        if hint:
+            print(f"  {hint}", file=sys.stderr)
         return 1
     print(f"reproduce: all {len(notebooks)} notebook(s) ran in {format_seconds(meta['seconds'])}")
     return 0

@@ -51,8 +51,7 @@ def mean_interval(values, *, ci: float = 0.95, n_boot: int = 2000, seed: int = 0
         return float("nan"), float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - ci) / 2, (1 + ci) / 2])
-    return float(v.mean()), float(lo), float(hi)
+    return (float(v.mean()), *percentile_interval(means, ci))
 
 
 def micro_f1_replicates(scores, labels, threshold: float, weights) -> tuple[float, np.ndarray]:
