@@ -166,16 +166,18 @@ def _check(clean: Clean, path: Path, kind: str, where: int, readers) -> None:
     tag = f"{clean.path.name} {kind}@{where}"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if "records" in readers:
-            def strict(got):
-                got.extend(R.read_records(path))
+        def check_strict(read, name):
+            """A strict reader yields every record of a clean file, or the good prefix then the error."""
             if err is None:
                 got = []
-                strict(got)
-                _check_list(got, want_skip, f"{tag} read_records")
+                read(got)
+                _check_list(got, want_skip, f"{tag} {name}")
             else:
-                got = _expect_error(strict, path, *err, f"{tag} read_records")
-                _check_prefix(got, clean.records[:err[0]], f"{tag} read_records")
+                got = _expect_error(read, path, *err, f"{tag} {name}")
+                _check_prefix(got, clean.records[:err[0]], f"{tag} {name}")
+
+        if "records" in readers:
+            check_strict(lambda got: got.extend(R.read_records(path)), "read_records")
         if "records_skip" in readers:
             it = R.read_records(path, skip_corrupt=True)
             got = list(it)
@@ -198,15 +200,8 @@ def _check(clean: Clean, path: Path, kind: str, where: int, readers) -> None:
                     elif T.read_record(path, i) != clean.payloads[i]:
                         raise Failure(f"{tag} read_record({i}) returned a payload that differs")
         if clean.video and "batches" in readers:
-            def batched(got):
-                got.extend(_unbatch(R.read_video_batches(path, batch_size=2)))
-            if err is None:
-                got = []
-                batched(got)
-                _check_list(got, want_skip, f"{tag} read_video_batches")
-            else:
-                got = _expect_error(batched, path, *err, f"{tag} read_video_batches")
-                _check_prefix(got, clean.records[:err[0]], f"{tag} read_video_batches")
+            check_strict(lambda got: got.extend(_unbatch(R.read_video_batches(path, batch_size=2))),
+                         "read_video_batches")
         if clean.video and "batches_skip" in readers:
             got = _unbatch(R.read_video_batches(path, batch_size=2, skip_corrupt=True))
             _check_list(got, want_skip, f"{tag} read_video_batches(skip_corrupt=True)")
