@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/busy.py [--train-videos 6000] [--repeat 2]
     .venv/bin/python benchmarks/busy.py --quick        # 3,000 train videos, best of 1
 
-Builds a small synthetic store in a temporary folder (``afkit.synth.ensure_dataset(d, "smoke", 0,
-train_videos=N)`` and ``afkit.featurize.build``, mean_std), then trains ``fc_late`` for one epoch
-with the cpu profile (``afkit.train.make_config("cpu", model="fc_late", epochs=1,
+Builds a small synthetic store in a temporary folder (``afkit.data.synth.ensure_dataset(d, "smoke", 0,
+train_videos=N)`` and ``afkit.data.featurize.build``, mean_std), then trains ``fc_late`` for one epoch
+with the cpu profile (``afkit.training.train.make_config("cpu", model="fc_late", epochs=1,
 num_threads=T)``), each run in a fresh process, under these loads:
 
 - ``idle``: nothing else started by this script (the machine may still run other jobs: the load
@@ -36,7 +36,7 @@ import _results
 
 CHILD = r"""
 import json, resource, sys, time
-from afkit import train
+from afkit.training import train
 store, out, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
 config = train.make_config("cpu", model="fc_late", epochs=1, num_threads=threads, progress=False)
 t = time.perf_counter()
@@ -91,8 +91,8 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.quick:
         a.train_videos, a.repeat = 3000, 1
-    from afkit import featurize
-    from afkit import synth
+    from afkit.data import featurize
+    from afkit.data import synth
 
     with tempfile.TemporaryDirectory(prefix="afkit-busy-") as tmp:
         tmp = Path(tmp)

@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE))
 
 import _results  # noqa: E402
 import damage_oracle as D  # noqa: E402
-from afkit import tfrecord as T  # noqa: E402
+from afkit.io import tfrecord as T  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -8,10 +8,10 @@ written once under --tmp. Every measurement runs in a fresh subprocess, which re
 time, its CPU time *with its worker processes'* (``getrusage`` SELF + CHILDREN, user + system),
 and its peak RSS (its own and its workers'):
 
-- ``read``: ``afkit.records.read_records`` over the files (CRCs checked), nothing else;
-- ``pool``: the featurization alone (``afkit.features.video_features``, mean_std) on frames
+- ``read``: ``afkit.io.records.read_records`` over the files (CRCs checked), nothing else;
+- ``pool``: the featurization alone (``afkit.data.mfstd.video_features``, mean_std) on frames
   already in memory (the first shard, 4 times), i.e. afkit's own cost;
-- ``store`` w=N: ``afkit.featurize.build`` (mean_std, float16) with N processes (the calling process
+- ``store`` w=N: ``afkit.data.featurize.build`` (mean_std, float16) with N processes (the calling process
   and N-1 spawned workers), with the time of the final merge step (``store_files.concatenate``) measured
   apart;
 - ``store+frames`` w=N: the same with the frame store (frames written once, fsynced: the output
@@ -59,12 +59,12 @@ t = time.perf_counter()
 c0 = cpu(resource.RUSAGE_SELF)
 n = 0
 if kind == "read":
-    from afkit.records import read_records
+    from afkit.io.records import read_records
     for r in read_records(os.path.join(data, "frame", "train*.tfrecord")):
         n += 1
 elif kind == "pool":
-    from afkit.records import read_records
-    from afkit.features import video_features
+    from afkit.io.records import read_records
+    from afkit.data.mfstd import video_features
     recs = list(read_records(os.path.join(data, "frame", "train0000.tfrecord")))
     out_buf = np.empty(2304)
     t = time.perf_counter()
@@ -74,7 +74,8 @@ elif kind == "pool":
             video_features(r, "mean_std", out=out_buf)
             n += 1
 else:
-    from afkit import featurize, store_files
+    from afkit.data import featurize
+    from afkit.data import store_writer as store_files
     concat = store_files.concatenate
     def timed(*a, **k):
         t1, c1 = time.perf_counter(), cpu(resource.RUSAGE_SELF)
@@ -99,7 +100,7 @@ print(json.dumps({"videos": n, "seconds": dt, "cpu_self": cpu_self, "cpu_childre
 
 def make_data(root: Path, videos: int, frames_mean: int, seed: int = 0) -> int:
     """Random frame-level shards under root/frame; returns the total number of frames."""
-    from afkit.records import write_records
+    from afkit.io.records import write_records
 
     (root / "frame").mkdir(parents=True, exist_ok=True)
     (root / "vocabulary.csv").write_text("Index,Name\n" + "".join(f"{i},c{i}\n" for i in range(3862)))

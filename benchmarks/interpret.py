@@ -1,4 +1,4 @@
-"""Benchmark: the interpretability pass (afkit.interpret, afkit.evidence) on the synthetic release, per step:
+"""Benchmark: the interpretability pass (afkit.interpret.attribution, afkit.interpret.evidence) on the synthetic release, per step:
 seconds, explained (video, label) pairs per second and table rows.
 
     .venv/bin/python benchmarks/interpret.py                        # 64 test videos, cpu-profile sizes
@@ -24,9 +24,13 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import _results  # noqa: E402
-from afkit import evidence as E  # noqa: E402
-from afkit import interpret as I  # noqa: E402
-from afkit import batches, featurize, models, store, synth  # noqa: E402
+from afkit.interpret import evidence as E  # noqa: E402
+from afkit.interpret import attribution as I  # noqa: E402
+from afkit.data import batches
+from afkit.data import featurize
+from afkit.models import registry as models
+from afkit.data import store
+from afkit.data import synth  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -88,7 +92,7 @@ def main(argv=None) -> int:
         timed("deletion_test (3 methods, k=5)",
               lambda: E.deletion_test(fmodel, frames, tables, k=5, n_random=3, **kw), pairs)
 
-    print(f"afkit.interpret + evidence: {len(split)} videos, {pairs} (video, label) pairs, "
+    print(f"afkit.interpret.attribution + evidence: {len(split)} videos, {pairs} (video, label) pairs, "
           f"{int(split.num_frames.sum())} frames; torch threads {args.threads}, CPU fp32")
     print(pd.DataFrame(rows).to_string(index=False))
     _results.write(

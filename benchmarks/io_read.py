@@ -60,19 +60,19 @@ def run_raw(files, kind):
 
 
 def run_afkit_framing(files, kind):
-    from afkit.tfrecord import iter_spans
+    from afkit.io.tfrecord import iter_spans
 
     return sum(1 for p in files for _ in iter_spans(p))
 
 
 def run_afkit_groups(files, kind):
-    from afkit.tfrecord import span_groups
+    from afkit.io.tfrecord import span_groups
 
     return sum(len(g[1]) for p in files for g in span_groups(p))
 
 
 def run_afkit(files, kind):
-    from afkit.records import read_records
+    from afkit.io.records import read_records
 
     n = 0
     for r in read_records(files):
@@ -81,7 +81,7 @@ def run_afkit(files, kind):
 
 
 def run_afkit_batched(files, kind):
-    from afkit.records import read_video_batches
+    from afkit.io.records import read_video_batches
 
     if kind != "video":
         return "n/a"
@@ -207,7 +207,7 @@ def generate(d, n_video, n_frame, frames, shards=4):
     import numpy as np
     from tqdm.auto import tqdm
 
-    from afkit.records import write_records
+    from afkit.io.records import write_records
 
     rng = np.random.default_rng(0)
 
@@ -259,7 +259,7 @@ def main(argv=None):
     for kind in ("video", "frame"):
         files = _files(d, kind)
         size = sum(os.path.getsize(p) for p in files)
-        from afkit.records import count_records
+        from afkit.io.records import count_records
 
         count = count_records(files)
         for reader in READERS:

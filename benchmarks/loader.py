@@ -5,10 +5,10 @@
 Builds (under a temp dir) a ``mean_std`` float16 feature store of ``--videos`` random videos and a
 frame store of ``--frame-videos`` videos of 60..300 frames, then measures
 
-- the samples/s that :class:`afkit.batches.Batches` serves (one shuffled epoch, batches
+- the samples/s that :class:`afkit.data.batches.Batches` serves (one shuffled epoch, batches
   straight from the memory maps, dense multi-hot targets, frames dequantized and padded);
 - the samples/s of one training step (forward, BCE loss, backward, AdamW) of the cpu-profile
-  models of :mod:`afkit.models` on those batches (the torch threads are the defaults);
+  models of :mod:`afkit.models.registry` on those batches (the torch threads are the defaults);
 
 and prints the ratio: the loader must serve at least 10x what training consumes.
 """
@@ -26,10 +26,10 @@ import numpy as np
 import torch
 
 import _results
-from afkit import batches as B
-from afkit import featurize
-from afkit import store as S
-from afkit.records import write_records
+from afkit.data import batches as B
+from afkit.data import featurize
+from afkit.data import store as S
+from afkit.io.records import write_records
 
 
 def make_frame_data(root: Path, videos: int, t_range: tuple[int, int], classes: int, per_shard: int, seed: int):
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.quick:
         a.videos, a.frame_videos, a.steps = 5000, 200, 8
-    from afkit import models as M
+    from afkit.models import registry as M
 
     classes = M.PROFILES["cpu"].num_classes
     tmp = Path(tempfile.mkdtemp(prefix="afkit-loader-"))

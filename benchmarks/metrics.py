@@ -29,7 +29,7 @@ import tracemalloc
 import numpy as np
 
 import _results
-from afkit.metrics import MetricAccumulator
+from afkit.metrics.classification import MetricAccumulator
 
 
 def make_batch(seed: int, index: int, b: int, c: int):

@@ -22,8 +22,8 @@ from tqdm import tqdm
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import _results  # noqa: E402
-from afkit import models as M  # noqa: E402
-from afkit.baselines import MAX_FRAMES  # noqa: E402
+from afkit.models import registry as M  # noqa: E402
+from afkit.models.baselines import MAX_FRAMES  # noqa: E402
 
 
 def materialize(name: str, profile: str, device: str) -> torch.nn.Module:

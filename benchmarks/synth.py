@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import _results
-from afkit import synth
+from afkit.data import synth
 
 
 def main() -> None:

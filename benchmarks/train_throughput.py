@@ -5,8 +5,8 @@
 
 For each (model, profile, AdamW implementation) one fresh child process builds the model, runs
 ``--warmup`` training steps and then times ``--steps`` steps of the loop's own step (forward,
-BCE-with-logits, backward, AdamW: :func:`afkit.train._make_optimizer`) on random inputs, and
-reports its peak RSS. Achieved FLOP/s = samples/s x 3 x forward FLOPs (``afkit.models.forward_flops``:
+BCE-with-logits, backward, AdamW: :func:`afkit.training.train._make_optimizer`) on random inputs, and
+reports its peak RSS. Achieved FLOP/s = samples/s x 3 x forward FLOPs (``afkit.models.registry.forward_flops``:
 backward costs twice the forward; for these MLPs that is the usual 6 x parameters, and for the
 frame-level model it counts every frame), divided by the rate of
 ``torch.mm`` on 2048 x 2048 float32 matrices measured in the same run with the same threads.
@@ -59,7 +59,8 @@ def run_one(spec: dict) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from afkit import models, train
+    from afkit.models import registry as models
+    from afkit.training import train
 
     torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)
@@ -110,7 +111,8 @@ def run_breakdown(spec: dict) -> dict:
     import torch.nn.functional as F
     from torch.profiler import ProfilerActivity, profile
 
-    from afkit import models, train
+    from afkit.models import registry as models
+    from afkit.training import train
 
     torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)

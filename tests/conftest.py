@@ -27,7 +27,7 @@ def tf_fixtures() -> Path:
 
 
 def make_videos(n: int, *, seed: int = 0, frames=None, start: int = 0) -> list[dict]:
-    """``n`` random video dicts in the afkit.records layout: video-level, or frame-level with
+    """``n`` random video dicts in the afkit.io.records layout: video-level, or frame-level with
     ``frames`` (an int or a list of frame counts)."""
     rng = np.random.default_rng(seed)
     out = []

@@ -4,7 +4,7 @@
     python tests/crash_driver.py train OUT STORE_DIR CONFIG_JSON
 
 For k = 1, 2, ...: a forked child runs the job into ``OUT/kNNN`` with ``AFKIT_CRASH_AT_WRITE=k``
-(:mod:`afkit.faults`: the child ends with ``os._exit`` at its k-th write point), then a second
+(:mod:`afkit.core.faults`: the child ends with ``os._exit`` at its k-th write point), then a second
 forked child runs the same job again without the hook, as a user would after a crash (a build
 is simply run again; a run with ``last.pt`` is resumed, one without is started anew). The first
 k whose child finishes without reaching the point ends the loop (that run was uninterrupted;
@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 
 def _job(kind: str, out: Path, src: str, opts: dict) -> None:
     if kind == "store":
-        from afkit import featurize
+        from afkit.data import featurize
 
         featurize.build(out, src, **opts)
     else:
-        from afkit import train
+        from afkit.training import train
 
         train.train(train.TrainConfig.from_dict(opts), src, out,
                     resume=(out / train.CHECKPOINT).exists())
@@ -44,7 +44,7 @@ def _fork(kind, out, src, opts, crash_at: int | None) -> int:
     if pid == 0:
         code = 1
         try:
-            from afkit import faults
+            from afkit.core import faults
 
             faults.reset()
             if crash_at is None:
@@ -65,7 +65,7 @@ def _fork(kind, out, src, opts, crash_at: int | None) -> int:
 
 def main(argv) -> int:
     kind, root, src, opts = argv[0], Path(argv[1]), argv[2], json.loads(argv[3])
-    from afkit import faults
+    from afkit.core import faults
 
     # one uninterrupted job here first: every import and one-time initialization is then done
     # once, not in each child (training runs single-threaded, so no thread pool is forked)

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from afkit import records as R
-from afkit import tfrecord as T
-from afkit.tfrecord import CorruptRecordError
+from afkit.io import records as R
+from afkit.io import tfrecord as T
+from afkit.io.tfrecord import CorruptRecordError
 
 READERS = ("records", "records_skip", "index", "batches", "batches_skip")
 

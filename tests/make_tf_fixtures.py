@@ -90,7 +90,7 @@ def afkit_sets():
 
 def step_afkit() -> None:
     sys.path.insert(0, str(HERE.parent))
-    from afkit.records import write_records
+    from afkit.io.records import write_records
 
     OUT.mkdir(parents=True, exist_ok=True)
     for name, (recs, id_key) in afkit_sets().items():

@@ -1,6 +1,6 @@
 """Every computed answer follows its numbers: two opposite tables give opposite verdicts.
 
-The answer functions of the notebooks (afkit.answers, afkit.evidence) are fed
+The answer functions of the notebooks (afkit.studies.answers, afkit.interpret.evidence) are fed
 hand-made tables whose numbers point one way, then the other; each clause that states a finding
 must flip with them (no fixed sentence states a result)."""
 
@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from afkit import answers, evidence, protocol
+from afkit.studies import answers
+from afkit.interpret import evidence
+from afkit.training import protocol
 
 
 def _summary(af_gap, fc_gap, matched_gap, *, learned=True):

@@ -1,4 +1,4 @@
-"""afkit.claim_map: the worlds, the verdict, the prose (flips with the numbers), the figure, the probe."""
+"""afkit.studies.claim_map: the worlds, the verdict, the prose (flips with the numbers), the figure, the probe."""
 
 import matplotlib
 import numpy as np
@@ -7,8 +7,9 @@ import pytest
 
 matplotlib.use("Agg")
 
-from afkit import claim_map as cm  # noqa: E402
-from afkit import paper, synth  # noqa: E402
+from afkit.studies import claim_map as cm  # noqa: E402
+from afkit.core import paper
+from afkit.data import synth  # noqa: E402
 
 
 def test_claim_floor_is_the_papers_difference_minus_the_margin():
@@ -46,7 +47,7 @@ def test_world_grid(profile):
 def test_cpu_budget():
     """The cpu grid: 13 worlds; the search (3 arms x the protocol's rates) in the default world,
     3 arms in the 12 others."""
-    from afkit import protocol
+    from afkit.training import protocol
 
     assert len(cm.world_grid("cpu")) == 13
     assert cm.training_runs("cpu") == 3 * len(protocol.PROTOCOLS["cpu"].lrs) + 36
@@ -122,7 +123,7 @@ def test_plot_claim_map():
 def test_label_information_sees_the_std(tmp_path):
     """On a world where mean pooling keeps almost nothing (beta 0), the STD carries most of
     the probe's GAP; the probe runs on a plain store."""
-    from afkit import featurize
+    from afkit.data import featurize
 
     data, st = tmp_path / "data", tmp_path / "store"
     synth.ensure_dataset(data, "smoke", 0, progress=False, linear_share=0.0,

@@ -1,6 +1,6 @@
 """Every crash point: a store build (features, and features + frames) and a training run
 (cosine schedule with warmup) are ended with ``os._exit`` at each of their write points in turn
-(:mod:`afkit.faults`, driven by tests/crash_driver.py in a subprocess), each resumed, and each
+(:mod:`afkit.core.faults`, driven by tests/crash_driver.py in a subprocess), each resumed, and each
 result compared with an uninterrupted one built here: the store byte for byte, the run's final
 weights exactly and its metrics history without the wall-clock fields. Also a full disk
 (``ENOSPC`` from a patched writer) in a build and in a checkpoint: a clear error, the last
@@ -19,8 +19,13 @@ import numpy as np
 import pytest
 import torch
 
-from afkit import faults, featurize, locks, store, store_files, train
-from afkit.records import write_records
+from afkit.core import faults
+from afkit.data import featurize
+from afkit.core import locks
+from afkit.data import store
+from afkit.data import store_writer as store_files
+from afkit.training import train
+from afkit.io.records import write_records
 
 HERE = Path(__file__).resolve().parent
 NUM_CLASSES = 12

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import damage_oracle as D
-from afkit import tfrecord as T
+from afkit.io import tfrecord as T
 
 
 @pytest.fixture(scope="module")

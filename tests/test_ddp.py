@@ -14,8 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-from afkit import featurize, models, runs, train
-from afkit.records import write_records
+from afkit.data import featurize
+from afkit.models import registry as models
+from afkit.training import inference as runs
+from afkit.training import train
+from afkit.io.records import write_records
 
 NUM_CLASSES = 8
 # plain SGD, so that the update is linear in the gradient (an AdamW first step is nearly

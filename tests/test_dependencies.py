@@ -38,7 +38,7 @@ def afkit_imports() -> dict[str, set[str]]:
     the files importing them."""
     stdlib = set(sys.stdlib_module_names)
     found: dict[str, set[str]] = {}
-    for path in sorted((REPO / "afkit").glob("*.py")):
+    for path in sorted((REPO / "afkit").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]

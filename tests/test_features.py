@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from afkit import features as F
-from afkit.records import dequantize, quantize, read_records, write_records
+from afkit.data import mfstd as F
+from afkit.io.records import dequantize, quantize, read_records, write_records
 
 
 def reference(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""afkit.interpret (extraction, captum attributions) and afkit.evidence (scoring against the truth),
+"""afkit.interpret.attribution (extraction, captum attributions) and afkit.interpret.evidence (scoring against the truth),
 on hand-built models with known answers (and the real Attend-Fusion models at smoke size)."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from afkit import evidence as E
-from afkit import interpret as I
-from afkit import stats
+from afkit.interpret import evidence as E
+from afkit.interpret import attribution as I
+from afkit.metrics import stats
 
 torch.set_num_threads(1)
 
@@ -404,7 +404,7 @@ def test_evidence_auroc_on_hand_made_tables():
 
 
 def test_evidence_auroc_reads_synth_ground_truth_columns():
-    # the columns of afkit.synth.load_ground_truth: id names the video; rows without evidence skipped
+    # the columns of afkit.data.synth.load_ground_truth: id names the video; rows without evidence skipped
     spans = pd.DataFrame({"split": "test", "id": ["v0", "v0", "v1"], "video_index": [0, 0, 1], "label": [1, 2, 1],
                           "modality": ["audio", "none", "visual"], "has_evidence": [True, False, True],
                           "start": [2, 0, 0], "end": [4, 0, 1], "num_frames": [5, 5, 5], "strength": 1.0})
@@ -538,7 +538,7 @@ def test_deletion_test_end_to_end_with_tables():
 
 
 def test_real_attend_fusion_video_level():
-    models = pytest.importorskip("afkit.models")
+    models = pytest.importorskip("afkit.models.registry")
     torch.manual_seed(0)
     model = models.build("attend_fusion", "smoke")
     cfg = model.config
@@ -556,7 +556,7 @@ def test_real_attend_fusion_video_level():
 
 
 def test_real_attend_fusion_frames():
-    models = pytest.importorskip("afkit.models")
+    models = pytest.importorskip("afkit.models.registry")
     torch.manual_seed(0)
     model = models.build("attend_fusion_frames", "smoke").eval()
     heads, T = model.config.heads, 6
@@ -587,10 +587,10 @@ def test_real_attend_fusion_frames():
 
 @pytest.fixture(scope="module")
 def synth_split(tmp_path_factory):
-    synth = pytest.importorskip("afkit.synth")
-    store = pytest.importorskip("afkit.store")
-    featurize = pytest.importorskip("afkit.featurize")
-    batches = pytest.importorskip("afkit.batches")
+    synth = pytest.importorskip("afkit.data.synth")
+    store = pytest.importorskip("afkit.data.store")
+    featurize = pytest.importorskip("afkit.data.featurize")
+    batches = pytest.importorskip("afkit.data.batches")
     root = tmp_path_factory.mktemp("interpret")
     synth.generate(root / "data", "smoke", seed=0, progress=False, train_videos=8, validate_videos=8,
                    test_videos=24)
@@ -605,7 +605,7 @@ def synth_split(tmp_path_factory):
 def test_oracle_scores_find_the_synthetic_evidence(synth_split):
     """Frame scores = energy of the frame along the label's prototype directions (the generator's
     own evidence directions): they must find the true spans, and random scores must not."""
-    from afkit.synth import load_prototypes
+    from afkit.data.synth import load_prototypes
 
     data_dir, split, loader, classes, spans = synth_split
     proto = load_prototypes(data_dir)
@@ -632,7 +632,7 @@ def test_oracle_scores_find_the_synthetic_evidence(synth_split):
 
 
 def test_real_frame_model_on_the_store_loader(synth_split):
-    models = pytest.importorskip("afkit.models")
+    models = pytest.importorskip("afkit.models.registry")
     _, split, loader, classes, spans = synth_split
     torch.manual_seed(0)
     model = models.build("attend_fusion_frames", "smoke")

@@ -21,8 +21,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from afkit import notebook
-from afkit.browser import find_chromium
+from afkit.report import notebook
+from afkit.report.browser import find_chromium
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""afkit.locks: one writer per output folder (store build, train), stale locks taken over."""
+"""afkit.core.locks: one writer per output folder (store build, train), stale locks taken over."""
 
 from __future__ import annotations
 
@@ -12,13 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from afkit import featurize, locks, store
-from afkit.locks import LockedError
-from afkit.records import write_records
+from afkit.data import featurize
+from afkit.core import locks
+from afkit.data import store
+from afkit.core.locks import LockedError
+from afkit.io.records import write_records
 
 HOLDER = """
 import sys, time
-from afkit import locks
+from afkit.core import locks
 with locks.hold(sys.argv[1], "test holder"):
     print("held", flush=True)
     time.sleep(600)
@@ -62,7 +64,7 @@ def test_second_build_is_refused_naming_the_holder_then_a_killed_holder_is_taken
 
 
 def test_second_train_on_the_same_run_folder_is_refused(tmp_path):
-    from afkit import train
+    from afkit.training import train
 
     run = tmp_path / "run"
     with locks.hold(run / locks.LOCK_NAME, "afkit train (first)"):

@@ -1,7 +1,7 @@
-"""afkit.metrics against independent oracles: scikit-learn, hand computation, a dense reference.
+"""afkit.metrics.classification against independent oracles: scikit-learn, hand computation, a dense reference.
 
 The reference below (`reference_metrics`) is written from the definitions, not from
-afkit.metrics: a full stable argsort per video (lower class index first among equal scores),
+afkit.metrics.classification: a full stable argsort per video (lower class index first among equal scores),
 precision of a positive = #(positives scoring >= it) / #(entries scoring >= it) (which is
 scikit-learn's handling of tied scores), Python loops over videos and classes.
 """
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score
 
-from afkit.metrics import (
+from afkit.metrics.classification import (
     METRIC_KEYS,
     MetricAccumulator,
     best_threshold_f1,
@@ -23,7 +23,7 @@ from afkit.metrics import (
     mean_average_precision,
     perr,
 )
-from afkit.stats import paired_bootstrap
+from afkit.metrics.stats import paired_bootstrap
 
 # --------------------------------------------------------------------------------------------
 # the independent reference

@@ -1,4 +1,4 @@
-"""afkit.models, afkit.baselines, afkit.attend_fusion: every registered model, counted against closed forms written here, and the
+"""afkit.models.registry, afkit.models.baselines, afkit.models.attend_fusion: every registered model, counted against closed forms written here, and the
 behaviour of attention, masking, normalization and each ablation switch."""
 
 import math
@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 
 import afkit
-from afkit import attend_fusion as AF
-from afkit import baselines as B
-from afkit import models as M
+from afkit.models import attend_fusion as AF
+from afkit.models import baselines as B
+from afkit.models import registry as M
 
 NAMES = M.list_models()
 

@@ -5,7 +5,10 @@ their training runs) and succeed."""
 
 import pytest
 
-from afkit import notebook, report, reproduce, store
+from afkit.report import notebook
+from afkit.report import document as report
+from afkit.report import reproduce
+from afkit.data import store
 
 pytestmark = pytest.mark.slow
 

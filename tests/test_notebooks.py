@@ -8,8 +8,9 @@ import sys
 import pandas as pd
 import pytest
 
-from afkit import arms, experiments
-from afkit.notebook import find_notebooks
+from afkit.studies import arms
+from afkit.studies import experiments
+from afkit.report.notebook import find_notebooks
 
 pytestmark = pytest.mark.slow
 
@@ -158,7 +159,7 @@ def test_every_arm_learned(run, table):
     """The "did it learn" guard: every trained arm of the smoke run has micro-F1 (validate
     threshold) above 0 and test GAP at least protocol.LEARNED_MARGIN above the class-frequency
     predictor's. The guard itself is recomputed here from the table's numbers."""
-    from afkit import protocol
+    from afkit.training import protocol
 
     out, _ = run
     df = pd.read_csv(out / "tables" / f"{table}.csv")
@@ -186,7 +187,7 @@ def test_report_gathers_every_notebook(run):
 def test_claim_map_table(run):
     """Notebook 09: every world of the smoke grid, two baselines each, the verdict recomputable
     from the numbers, the profile's size ratio, and a prediction for the data at hand."""
-    from afkit import claim_map
+    from afkit.studies import claim_map
 
     out, _ = run
     table = pd.read_csv(out / "tables" / "09_claim_map.csv", keep_default_na=False)

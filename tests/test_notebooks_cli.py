@@ -4,7 +4,7 @@
 import subprocess
 import sys
 
-from afkit import notebook
+from afkit.report import notebook
 
 
 def test_parameters_of_one_notebook():

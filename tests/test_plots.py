@@ -1,4 +1,4 @@
-"""afkit.plots: every plot returns a labelled, titled, source-captioned figure; save_figure writes
+"""afkit.viz.plots: every plot returns a labelled, titled, source-captioned figure; save_figure writes
 real PNG/SVG files; the Pareto front and the colour rules match hand-computed answers."""
 
 import struct
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from afkit import plots
+from afkit.viz import plots
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,13 @@ import json
 
 import numpy as np
 import pytest
-from afkit import arms, experiments, featurize, metrics, protocol, stats, train
+from afkit.studies import arms
+from afkit.studies import experiments
+from afkit.data import featurize
+from afkit.metrics import classification as metrics
+from afkit.training import protocol
+from afkit.metrics import stats
+from afkit.training import train
 
 from test_train import BASE, _config, _make_data  # noqa: F401  (the same tiny store)
 
@@ -58,7 +64,7 @@ def test_score_run_threshold_is_validates_best(store_dir, tmp_path):
 
 
 def test_prior_gap_is_the_frequency_predictor(store_dir):
-    from afkit import store
+    from afkit.data import store
 
     tr, te = store.open_store(store_dir / "train"), store.open_store(store_dir / "test")
     freq = np.bincount(np.concatenate([tr.labels(i) for i in range(len(tr))]), minlength=tr.num_classes)

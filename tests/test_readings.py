@@ -10,11 +10,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from afkit import answers
-from afkit import arms as X
-from afkit import models as M
-from afkit import plots
-from afkit import reconstruction as R
+from afkit.studies import answers
+from afkit.studies import arms as X
+from afkit.models import registry as M
+from afkit.viz import plots
+from afkit.models import reconstruction as R
 
 
 def lin(i, o):

@@ -3,7 +3,7 @@ the README's two commands are the ones CI and a newcomer run."""
 
 from pathlib import Path
 
-from afkit import reproduce
+from afkit.report import reproduce
 
 REPO = Path(__file__).resolve().parents[1]
 

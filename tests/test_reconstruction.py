@@ -1,12 +1,12 @@
-"""afkit.reconstruction: the 341M / 72M arithmetic, cross-checked against counted models."""
+"""afkit.models.reconstruction: the 341M / 72M arithmetic, cross-checked against counted models."""
 
 import itertools
 
 import pytest
 
-from afkit import attend_fusion as AF
-from afkit import models as M
-from afkit import reconstruction as R
+from afkit.models import attend_fusion as AF
+from afkit.models import registry as M
+from afkit.models import reconstruction as R
 
 
 def lin(i, o):

@@ -1,4 +1,4 @@
-"""afkit.records against TensorFlow's own files and reads, the protobuf library, hand
+"""afkit.io.records against TensorFlow's own files and reads, the protobuf library, hand
 computation; schema errors; patterns; sharding (with a real DataLoader); inspect."""
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 
 import make_tf_fixtures as mk
-from afkit import dataset, shards, wire
-from afkit import records as R
-from afkit.records import InvalidRecordError, read_records, write_records
-from afkit.tfrecord import CorruptRecordError
+from afkit.io import inspect as dataset
+from afkit.io import shards
+from afkit.io import protowire as wire
+from afkit.io import records as R
+from afkit.io.records import InvalidRecordError, read_records, write_records
+from afkit.io.tfrecord import CorruptRecordError
 
 
 def sha(a) -> str:
@@ -325,7 +327,7 @@ def test_record_dataset_with_a_real_dataloader(tmp_path, videos):
 
 
 def test_import_records_does_not_import_torch():
-    code = "import sys, afkit.records; assert 'torch' not in sys.modules and 'tfrecord' not in sys.modules"
+    code = "import sys, afkit.io.records; assert 'torch' not in sys.modules and 'tfrecord' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -397,7 +399,7 @@ def test_bytes_and_str_ids_encode_alike(videos):
 
 
 def test_video_batches_mixed_layouts_and_errors(tmp_path, videos):
-    from afkit import tfrecord as T
+    from afkit.io import tfrecord as T
 
     vids = videos(9, seed=11)
     vids[1]["labels"] = np.array([-1, 2**40, 0, 300000], dtype=np.int64)  # long varints

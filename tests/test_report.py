@@ -1,4 +1,4 @@
-"""afkit.report: findings first (each computed answer with its headline table and figure), a
+"""afkit.report.document: findings first (each computed answer with its headline table and figure), a
 table of contents, long tables linked as CSV rather than dumped, wide tables cut to a column
 subset in the findings; the timing sentence; check-report against a copied tree."""
 
@@ -12,7 +12,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from afkit import browser, markup, notebook, provenance, report, reproduce
+from afkit.report import browser
+from afkit.report import markup
+from afkit.report import notebook
+from afkit.core import provenance
+from afkit.report import document as report
+from afkit.report import reproduce
 
 REPO = Path(__file__).resolve().parents[1]
 ANSWER = ("**Answer (synthetic data).** Attend-Fusion reaches GAP 61.20 with `attend_fusion` "
@@ -167,12 +172,12 @@ def test_check_report_passes_then_fails_after_a_change(copied_tree):
     tree, rep = copied_tree
     ok = _check(rep, tree)
     assert ok.returncode == 0 and ok.stdout.startswith("check-report: OK"), ok.stderr
-    with open(tree / "afkit" / "train.py", "a") as f:
+    with open(tree / "afkit" / "training" / "train.py", "a") as f:
         f.write("\n# a change after the report\n")
     bad = _check(rep, tree)
     assert bad.returncode == 1
     lines = bad.stderr.strip().splitlines()
-    assert len(lines) == 1 and "afkit/ or notebooks/ changed since the report was made (afkit/train.py)" in lines[0]
+    assert len(lines) == 1 and "afkit/ or notebooks/ changed since the report was made (afkit/training/train.py)" in lines[0]
 
 
 def test_check_report_notebook_outputs_do_not_count_but_sources_do(copied_tree):

@@ -19,8 +19,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from afkit import browser, notebook, plots
-from afkit.report import build_report
+from afkit.report import browser
+from afkit.report import notebook
+from afkit.viz import plots
+from afkit.report.document import build_report
 
 if browser.find_chromium() is None:
     if os.environ.get("CI"):

@@ -1,4 +1,4 @@
-"""afkit.reproduce: papermill over a fixture notebook set (one writes a figure and a table, one
+"""afkit.report.reproduce: papermill over a fixture notebook set (one writes a figure and a table, one
 raises), failure reporting by name and cell, the report, publishing, and the notebook rules."""
 
 import json
@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 
 import afkit
-from afkit import notebook, report, reproduce
+from afkit.report import notebook
+from afkit.report import document as report
+from afkit.report import reproduce
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
 REPO = Path(__file__).resolve().parents[1]
@@ -19,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """One reproduce run over the fixtures (seed 2), with a stand-in for afkit.synth that records
+    """One reproduce run over the fixtures (seed 2), with a stand-in for afkit.data.synth that records
     its call and marks the data folder synthetic."""
     tmp = tmp_path_factory.mktemp("reproduce")
     calls = []
@@ -28,10 +30,10 @@ def run(tmp_path_factory):
         calls.append((Path(data_dir), profile, seed))
         (Path(data_dir) / "ground_truth").mkdir(parents=True, exist_ok=True)
 
-    fake = types.ModuleType("afkit.synth")
+    fake = types.ModuleType("afkit.data.synth")
     fake.ensure_dataset = ensure_dataset
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(sys.modules, "afkit.synth", fake)
+        mp.setitem(sys.modules, "afkit.data.synth", fake)
         mp.setattr(afkit, "synth", fake, raising=False)
         import io
         from contextlib import redirect_stderr, redirect_stdout
@@ -171,13 +173,13 @@ def test_gitattributes_strips_notebooks():
 
 
 def test_run_json_records_provenance_and_timing(run):
-    from afkit import provenance
+    from afkit.core import provenance
 
     meta = json.loads((run.out / "run.json").read_text())
     assert isinstance(meta["tree_clean"], bool)
     assert meta["tree_clean"] == (not str(meta["git_sha"]).endswith("+dirty")) or meta["source_changed_during_run"]
     assert meta["source_hash"] == provenance.source_hash(REPO)
-    assert meta["source_files"] == provenance.source_files(REPO) and "afkit/report.py" in meta["source_files"]
+    assert meta["source_files"] == provenance.source_files(REPO) and "afkit/report/document.py" in meta["source_files"]
     assert meta["code_hash"] == provenance.code_hash()
     assert (meta["reused_runs"], meta["trained_runs"]) == (0, 0)  # the fixtures train nothing
     per_notebook = [r["seconds"] for r in meta["notebooks"].values()]

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from afkit import notebook
+from afkit.report import notebook
 
 
 def fake_release(root, classes: int = 3):

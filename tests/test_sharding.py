@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from afkit import batches as B
-from afkit import records as R
-from afkit import shards, tfrecord
+from afkit.data import batches as B
+from afkit.io import records as R
+from afkit.io import shards
+from afkit.io import tfrecord
 
 PRIMES = [2, 3, 5, 7, 11, 13]
 COUNTS = [0, 1, 2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 97, 101, 211, 1009]

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from afkit import batches as B
-from afkit import featurize as FZ
-from afkit import store as S
-from afkit import store_files
-from afkit.records import dequantize, read_records, write_records
+from afkit.data import batches as B
+from afkit.data import featurize as FZ
+from afkit.data import store as S
+from afkit.data import store_writer as store_files
+from afkit.io.records import dequantize, read_records, write_records
 
 TF_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tf"
 
@@ -39,7 +39,7 @@ def tree_bytes(root: Path) -> dict:
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     """The smoke synthetic release (train: 5 shards of 64 videos, 5..40 frames)."""
-    from afkit import synth
+    from afkit.data import synth
 
     d = tmp_path_factory.mktemp("synth")
     synth.generate(d, "smoke", seed=0, progress=False)
@@ -133,7 +133,7 @@ def test_mean_from_frames_agrees_with_video_level_files(data_dir, tmp_path):
 
 
 def _kill_build(out, data_dir, point: str, **opts):
-    code = ("import sys; from afkit.featurize import build; "
+    code = ("import sys; from afkit.data.featurize import build; "
             f"build(sys.argv[1], sys.argv[2], splits=['train'], progress=False, chunk=16, **{opts!r})")
     env = dict(os.environ, **{store_files.KILL_ENV: point})
     proc = subprocess.run([sys.executable, "-c", code, str(out), str(data_dir)], env=env,
@@ -408,7 +408,7 @@ def test_parallel_frame_store_identical(data_dir, built, tmp_path):
 
 def test_more_workers_than_shards_left(tmp_path):
     """workers=2 with a single shard to build is a serial build, not an empty process pool."""
-    from afkit import synth
+    from afkit.data import synth
 
     data = tmp_path / "data"
     synth.ensure_dataset(data, "smoke", 0, progress=False, train_videos=20, validate_videos=8, test_videos=8)

@@ -1,4 +1,4 @@
-"""The embedded synthetic release (afkit.synth): determinism, format, and each designed property.
+"""The embedded synthetic release (afkit.data.synth): determinism, format, and each designed property.
 
 The smoke set is generated once per session (about a second). Oracles: SHA-256 of every file
 across two runs; an independent TFRecord framing walk (struct + google_crc32c) and protobuf's own
@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from afkit import datacard, synth
-from afkit.records import dequantize, read_records
+from afkit.data import datacard
+from afkit.data import synth
+from afkit.io.records import dequantize, read_records
 
 PROFILE = synth.PROFILES["smoke"]
 

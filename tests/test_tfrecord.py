@@ -1,4 +1,4 @@
-"""afkit.tfrecord: framing, CRC32C, damaged files (TensorFlow-written), salvage mode, index."""
+"""afkit.io.tfrecord: framing, CRC32C, damaged files (TensorFlow-written), salvage mode, index."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import warnings
 import numpy as np
 import pytest
 
-from afkit import tfrecord as T
-from afkit.tfrecord import CorruptRecordError
+from afkit.io import tfrecord as T
+from afkit.io.tfrecord import CorruptRecordError
 
 
 def _payloads(n, seed=0):

@@ -19,8 +19,13 @@ import numpy as np
 import pytest
 import torch
 
-from afkit import batches, featurize, metrics, runs, store, train
-from afkit.records import write_records
+from afkit.data import batches
+from afkit.data import featurize
+from afkit.metrics import classification as metrics
+from afkit.training import inference as runs
+from afkit.data import store
+from afkit.training import train
+from afkit.io.records import write_records
 
 NUM_CLASSES = 24
 SPLITS = {"train": 192, "validate": 48, "test": 40}
@@ -259,7 +264,7 @@ def test_bad_inputs_are_clear_errors(store_dir, tmp_path):
 def test_adamw_implementations_agree():
     """The default fused AdamW (fastest on CPU, benchmarks/train_throughput.py) takes the same
     steps as torch's reference for-loop implementation."""
-    from afkit import models
+    from afkit.models import registry as models
 
     weights = []
     for impl in ("fused", "foreach", "for-loop"):

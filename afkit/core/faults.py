@@ -1,6 +1,6 @@
 """Fault injection for tests: end the process at its N-th write, as a crash would.
 
-``afkit.featurize`` (build) and ``afkit.train`` (run folder) call :func:`crash_point` at every
+``afkit.data.featurize`` (build) and ``afkit.training.train`` (run folder) call :func:`crash_point` at every
 point where what is on disk changes: after a temporary file is written and before it is renamed
 into place, after each rename, after each streamed chunk. With ``AFKIT_CRASH_AT_WRITE=N`` in the
 environment the N-th call in this process ends it with ``os._exit(CRASH_EXIT)``: no ``finally``,

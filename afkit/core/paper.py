@@ -8,8 +8,8 @@ as far as we know it (its reported results, its method summary), never a page or
 number we have not seen.
 
 Everything else with a number in afkit is *our reconstruction* (widths, the parameter counts
-that round to the reported ones, the tuning protocol): see :mod:`afkit.reconstruction` and
-:mod:`afkit.protocol`. This module imports no other module.
+that round to the reported ones, the tuning protocol): see :mod:`afkit.models.reconstruction` and
+:mod:`afkit.training.protocol`. This module imports no other module.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ PARAMETERS = {"attend_fusion": 72_000_000, "fc_late": 341_000_000}
 F1_DIFF = round(F1_PCT["attend_fusion"] - F1_PCT["fc_late"], 2)
 
 #: the training recipe, as the paper's method summary states it (nothing else of it is given:
-#: batch size, weight decay, schedule and early stopping are our reconstruction, afkit.train)
+#: batch size, weight decay, schedule and early stopping are our reconstruction, afkit.training.train)
 EPOCHS = 20
 OPTIMIZER = "AdamW"
 LEARNING_RATE = 1e-4

@@ -20,13 +20,26 @@ from pathlib import Path
 
 import numpy as np
 
-PACKAGE = Path(__file__).resolve().parent
-# the modules whose code decides a training run's result: a finished run is reused only while
-# the hash of these files equals the current one (afkit.experiments)
-TRAINING_CODE = ("attend_fusion.py", "baselines.py", "batches.py", "devices.py", "evaluation.py",
-                 "features.py", "featurize.py", "metrics.py", "models.py", "protocol.py", "records.py",
-                 "runs.py", "shards.py", "store.py", "store_files.py", "tfrecord.py",
-                 "train.py", "wire.py")
+PACKAGE = Path(__file__).resolve().parent.parent  # the afkit package folder
+# the modules whose code decides a training run's result, by dotted name: a finished run is
+# reused only while the hash of these modules equals the current one (afkit.studies.experiments)
+TRAINING_CODE = (
+    "afkit.data.batches", "afkit.data.featurize", "afkit.data.mfstd", "afkit.data.store",
+    "afkit.data.store_writer", "afkit.io.protowire", "afkit.io.records", "afkit.io.shards",
+    "afkit.io.tfrecord", "afkit.metrics.classification", "afkit.models.attend_fusion",
+    "afkit.models.baselines", "afkit.models.registry", "afkit.training.devices",
+    "afkit.training.evaluation", "afkit.training.inference", "afkit.training.protocol",
+    "afkit.training.train",
+)
+
+
+def module_file(name: str) -> Path:
+    """The source file of the afkit module ``name`` (dotted, e.g. ``afkit.io.records``), found
+    without importing it."""
+    parts = name.split(".")
+    if parts[0] != "afkit":
+        raise ValueError(f"not an afkit module: {name!r}")
+    return PACKAGE.joinpath(*parts[1:]).with_suffix(".py")
 
 
 def git_sha(path: str | os.PathLike | None = None) -> str | None:
@@ -60,7 +73,7 @@ def versions() -> dict[str, str]:
 def atomic_write(path: Path, write) -> None:
     """Write via ``write(tmp_path)`` then ``os.replace``: readers see the old file or the new.
     A full disk raises ``OSError(ENOSPC)`` saying so, with the old file left in place."""
-    from afkit import faults
+    from afkit.core import faults
 
     path = Path(path)
     tmp = temporary_path(path)
@@ -111,11 +124,12 @@ def write_json(path, data) -> None:
     atomic_write_text(path, to_json(data, indent=2) + "\n")
 
 
-def code_hash(files=TRAINING_CODE) -> str:
-    """SHA-256 (first 16 hex digits) of the training code's files, in name order."""
+def code_hash(modules=TRAINING_CODE) -> str:
+    """SHA-256 (first 16 hex digits) of the training code: each module's dotted name and source,
+    in name order (where the checkout sits on disk does not enter it)."""
     h = hashlib.sha256()
-    for name in sorted(files):
-        h.update(name.encode() + b"\0" + (PACKAGE / name).read_bytes() + b"\0")
+    for name in sorted(modules):
+        h.update(name.encode() + b"\0" + module_file(name).read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
 
@@ -131,14 +145,16 @@ def _notebook_bytes(path: Path) -> bytes:
 
 
 def source_files(repo=None) -> dict[str, str]:
-    """SHA-256 (first 16 hex digits) of each ``afkit/*.py`` and ``notebooks/*.ipynb`` of the
-    checkout ``repo`` (default this one), by path relative to it; notebooks by their cells."""
+    """SHA-256 (first 16 hex digits) of each ``afkit/**/*.py`` and ``notebooks/*.ipynb`` of the
+    checkout ``repo`` (default this one), by POSIX path relative to it; notebooks by their cells."""
     root = Path(repo).resolve() if repo is not None else PACKAGE.parent
     out = {}
-    for sub, pattern in (("afkit", "*.py"), ("notebooks", "*.ipynb")):
+    for sub, pattern in (("afkit", "**/*.py"), ("notebooks", "*.ipynb")):
         for p in sorted((root / sub).glob(pattern)):
+            if "__pycache__" in p.parts:
+                continue
             data = _notebook_bytes(p) if p.suffix == ".ipynb" else p.read_bytes()
-            out[f"{sub}/{p.name}"] = hashlib.sha256(data).hexdigest()[:16]
+            out[p.relative_to(root).as_posix()] = hashlib.sha256(data).hexdigest()[:16]
     return out
 
 

@@ -1,13 +1,13 @@
 """The one batch reader of a store split, for video-level models and frame-level models alike.
 
-:class:`Batches` serves the rows of one split of :mod:`afkit.store` as the inputs of a model of
-``input_kind`` ``"video"`` or ``"frame"`` (:mod:`afkit.models`):
+:class:`Batches` serves the rows of one split of :mod:`afkit.data.store` as the inputs of a model of
+``input_kind`` ``"video"`` or ``"frame"`` (:mod:`afkit.models.registry`):
 
 - ``"video"``: ``visual [B, 1024*S]`` and ``audio [B, 128*S]`` float32, the store's columns of
   the feature set ``features`` (S = 1 for ``"mean"``, 2 for ``"mean_std"``; default the
   store's own, and a ``mean_std`` store serves ``mean`` models too);
 - ``"frame"``: ``rgb [B, T, 1024]``, ``audio [B, T, 128]`` float32 (frames dequantized on the
-  fly, exactly :func:`afkit.records.dequantize`; padded positions 0) and ``mask [B, T]`` bool
+  fly, exactly :func:`afkit.io.records.dequantize`; padded positions 0) and ``mask [B, T]`` bool
   (True = a real frame), T = the longest (capped) video of the batch; ``max_frames`` caps T,
   keeping the first frames (``frame_sampling="first"``) or evenly spaced ones (``"uniform"``);
 - always ``y [B, C]``, the multi-hot labels (float32).
@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from afkit import features as F
-from afkit.store import Store, StoreError, feature_stats, frame_stats, open_store
+from afkit.data import mfstd as F
+from afkit.data.store import Store, StoreError, feature_stats, frame_stats, open_store
 
 # the store columns of a video-level model's inputs, per feature set
 VIDEO_COLUMNS = {"mean": ("mean_rgb", "mean_audio"),
@@ -176,8 +176,8 @@ class Batches:
 
     def input_stats(self) -> tuple[np.ndarray, ...]:
         """(visual mean, visual std, audio mean, audio std) float32 of the model's inputs over
-        the split (population std): :func:`afkit.store.feature_stats` of the visual and audio
-        columns, or :func:`afkit.store.frame_stats` over every frame."""
+        the split (population std): :func:`afkit.data.store.feature_stats` of the visual and audio
+        columns, or :func:`afkit.data.store.frame_stats` over every frame."""
         if self.kind == "frame":
             return frame_stats(self.store)
         with np.errstate(invalid="ignore", over="ignore"):  # non-finite stats: the caller's to refuse

@@ -1,6 +1,6 @@
 """The data card of a synthetic release: its designed properties, measured on its files.
 
-Why :mod:`afkit.synth`'s generator has the form it has, property by property, and what here
+Why :mod:`afkit.data.synth`'s generator has the form it has, property by property, and what here
 measures each (all of it *our reconstruction*: the paper says nothing about a synthetic set, and
 the real release's generating process is unknown; ``tests/test_synth.py`` checks each):
 
@@ -29,7 +29,7 @@ Read top to bottom: the quick model probe on mean features (:func:`probe_gap`: t
 fusion / linear gap); the measured properties (:func:`measure_properties`: label statistics,
 video lengths, evidence spans, modalities, :func:`signature_sharing`, the inside / outside
 contrast of the evidence spans); :func:`render_card` (the card's figures and tables); the
-``card`` command. The generator and its ground truth are :mod:`afkit.synth`'s; ``data/CARD.md``
+``card`` command. The generator and its ground truth are :mod:`afkit.data.synth`'s; ``data/CARD.md``
 states what these measure on the ``cpu`` profile.
 """
 
@@ -42,10 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
-from afkit import metrics
-from afkit.provenance import atomic_write_text, write_json
-from afkit.records import AUDIO_DIM, RGB_DIM, dequantize, read_records
-from afkit.synth import MODALITIES, load_ground_truth, load_prototypes, read_manifest
+from afkit.metrics import classification as metrics
+from afkit.core.provenance import atomic_write_text, write_json
+from afkit.io.records import AUDIO_DIM, RGB_DIM, dequantize, read_records
+from afkit.data.synth import MODALITIES, load_ground_truth, load_prototypes, read_manifest
 
 __all__ = ["probe_gap", "measure_properties", "signature_sharing", "render_card", "main"]
 
@@ -72,7 +72,7 @@ def _targets(labels, C: int) -> np.ndarray:
 def _fit(net, x, y, *, epochs: int, seed: int) -> None:
     """Sigmoid BCE, Adam 1e-3, batch 256, ``epochs`` passes in a seeded random order.
 
-    A loop of its own, not :mod:`afkit.train`'s: that one trains registered models on a feature
+    A loop of its own, not :mod:`afkit.training.train`'s: that one trains registered models on a feature
     store, and the probe is a bare ``nn.Module`` on in-memory arrays of the video-level files.
     """
     import torch
@@ -97,8 +97,8 @@ def probe_gap(data_dir, *, epochs: int = 12, hidden: int = 512, seed: int = 0,
     For input ``visual`` (mean_rgb, 1024), ``audio`` (mean_audio, 128) and ``both`` (1152), a
     linear model (``logits = W x + b``) and an MLP (``Linear(d, hidden), ReLU, Dropout(0.2),
     Linear(hidden, C)``) are trained on train (z-scored inputs, sigmoid BCE, Adam 1e-3, batch
-    256, ``epochs``) and scored on validate: GAP@20 (:func:`afkit.metrics.gap`) and micro-F1 at
-    0.5 (:func:`afkit.metrics.f1_at_threshold`). A quick check of the data's design, not a model
+    256, ``epochs``) and scored on validate: GAP@20 (:func:`afkit.metrics.classification.gap`) and micro-F1 at
+    0.5 (:func:`afkit.metrics.classification.f1_at_threshold`). A quick check of the data's design, not a model
     of the paper. Returns a DataFrame (model, input, gap20, micro_f1).
     """
     import pandas as pd

@@ -1,18 +1,18 @@
 """Building stores: a data directory's (or a file pattern's) TFRecords -> one store split per
-folder (:mod:`afkit.store`'s format), in parallel, resumable and atomic; the ``featurize``
+folder (:mod:`afkit.data.store`'s format), in parallel, resumable and atomic; the ``featurize``
 command and the table of a build.
 
 :func:`build` builds every split of a data directory, :func:`build_split` one split from its
 files: it plans the build (the configuration and the source files' names and sizes, kept in
 ``_parts/plan.json``), skips every shard whose part is done (a killed build, run again, does no
 shard twice), featurizes the others (this process and ``workers - 1`` pool workers, one shard at
-a time each: :func:`afkit.store_files.build_part`), then concatenates the parts into the final
-arrays and renames the manifest into place (:func:`afkit.store_files.concatenate`) and removes
+a time each: :func:`afkit.data.store_writer.build_part`), then concatenates the parts into the final
+arrays and renames the manifest into place (:func:`afkit.data.store_writer.concatenate`) and removes
 the parts. A kill during the concatenation is safe too: the parts are still there, and the
 concatenation is simply redone. While it builds a split, a build holds
-``STORE/{split}/.afkit.lock`` (:func:`afkit.locks.hold`): a second build of the same split is
+``STORE/{split}/.afkit.lock`` (:func:`afkit.core.locks.hold`): a second build of the same split is
 refused with an error naming the first one's pid and host. A full disk raises a
-:class:`afkit.store.StoreError` saying so; the finished parts are kept (temporary files
+:class:`afkit.data.store.StoreError` saying so; the finished parts are kept (temporary files
 removed), so the rerun resumes.
 """
 
@@ -34,10 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
-from afkit import faults, locks
-from afkit import features as F
-from afkit import store_files as SF
-from afkit.store import MANIFEST, PARTS, SCHEMA_VERSION, SPLITS, StoreError
+from afkit.core import faults
+from afkit.core import locks
+from afkit.data import mfstd as F
+from afkit.data import store_writer as SF
+from afkit.data.store import MANIFEST, PARTS, SCHEMA_VERSION, SPLITS, StoreError
 
 __all__ = ["BuildConfig", "BuildReport", "build", "build_split", "source_files", "read_num_classes",
            "main", "reports_table"]
@@ -189,7 +190,7 @@ def build_split(out_dir, files: Sequence[str], config: BuildConfig | None = None
     Raises :class:`StoreError` when ``out_dir`` holds a store or parts of a build with another
     configuration or other source files (pass ``overwrite=True`` to discard them), or when the
     disk fills up (the finished parts are kept: run again to resume);
-    :class:`afkit.locks.LockedError` while another process builds ``out_dir``.
+    :class:`afkit.core.locks.LockedError` while another process builds ``out_dir``.
     """
     out = Path(out_dir)
     with locks.hold(out / locks.LOCK_NAME, f"featurize {out}"):
@@ -298,7 +299,7 @@ def _shard_tasks(out: Path, parts: Path, plan: dict, config: BuildConfig,
                  num_classes: int | None) -> list[dict]:
     """One task per source shard (in order): ``{"index", "marker"}`` for a shard done already
     (its marker matches the plan and, with frames, its rows), else what
-    :func:`afkit.store_files.build_part` needs. With frames, first preallocates the frame arrays."""
+    :func:`afkit.data.store_writer.build_part` needs. With frames, first preallocates the frame arrays."""
     frame_starts, frame_estimates, frames_total = [], [], 0
     frames_intact = True
     if config.frames:

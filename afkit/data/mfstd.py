@@ -1,7 +1,7 @@
 """MF+STD featurization: per-video mean and standard deviation over frames.
 
 For a video with T quantized frames ``q[t, j]`` (uint8) of one modality, dequantized as the
-release's starter code does (``x = q * 4/255 + (4/512 - 2)``, :func:`afkit.records.dequantize`)::
+release's starter code does (``x = q * 4/255 + (4/512 - 2)``, :func:`afkit.io.records.dequantize`)::
 
     mean_j = (1/T) * sum_t x[t, j]
     std_j  = sqrt((1/T) * sum_t (x[t, j] - mean_j)^2)        (population std, ddof=0)
@@ -33,7 +33,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 
-from afkit.records import dequantize
+from afkit.io.records import dequantize
 
 __all__ = [
     "FEATURE_SETS",
@@ -55,7 +55,7 @@ AUDIO_DIM = 128
 
 #: The starter code's ``Dequantize(feat, max_quantized_value=2, min_quantized_value=-2)``:
 #: ``x = q * (max - min) / 255 + (max - min) / 512 + min``. It runs in float32 with float32
-#: constants (as :func:`afkit.records.dequantize` does); we pool in float64 with those same
+#: constants (as :func:`afkit.io.records.dequantize` does); we pool in float64 with those same
 #: float32 constants, so a pooled statistic differs from pooling ``dequantize(q)`` in float64
 #: only by the float32 rounding of each ``x`` (relative error < 6e-8).
 DEQUANT_SCALE = float(np.float32(4.0 / 255.0))
@@ -146,7 +146,7 @@ def pool_frames(q: np.ndarray, with_std: bool = True) -> tuple[np.ndarray, np.nd
 
 
 def video_features(record: Mapping, feature_set: str, out: np.ndarray | None = None) -> np.ndarray:
-    """Features of one video record (a dict of :func:`afkit.records.read_records`) -> [D].
+    """Features of one video record (a dict of :func:`afkit.io.records.read_records`) -> [D].
 
     Frame-level records (``rgb``, ``audio`` uint8 [T, *]) give either set; video-level records
     (``mean_rgb``, ``mean_audio`` float32) give ``mean`` only. ``out`` (any float dtype) is

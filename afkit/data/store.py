@@ -1,12 +1,12 @@
 """The memory-mapped feature store and frame store: the on-disk format, opening and verifying a
 split, per-column statistics, and the notebook tables of a built store. Building a store is
-:mod:`afkit.featurize`; serving batches of a split is :mod:`afkit.batches`.
+:mod:`afkit.data.featurize`; serving batches of a split is :mod:`afkit.data.batches`.
 
 Layout of a store (one folder per split)::
 
     STORE/{split}/
       manifest.json          written LAST, by atomic rename: its presence marks the split complete
-      features.npy           [N, D]  float16 (default) or float32; columns as afkit.features.columns
+      features.npy           [N, D]  float16 (default) or float32; columns as afkit.data.mfstd.columns
       labels_indptr.npy      [N+1]   int64   labels of video i = labels_indices[indptr[i]:indptr[i+1]]
       labels_indices.npy     [L]     int32   class ids (CSR)
       ids.npy                [N]     |S{w}   video ids, ASCII/UTF-8 bytes, fixed width
@@ -18,7 +18,7 @@ Layout of a store (one folder per split)::
 
 All arrays are plain ``.npy`` files opened with ``mmap_mode="r"``: nothing is loaded into RAM.
 A build in progress keeps its shards' parts under ``STORE/{split}/_parts/`` until the manifest
-is renamed into place (:mod:`afkit.featurize`).
+is renamed into place (:mod:`afkit.data.featurize`).
 
 *Our choice*: features are stored as float16 by default. Dequantized values lie in [-2, 2], where
 float16's relative precision (2^-11, an absolute error <= 2^-11 * 2 ~ 1e-3) is finer than the
@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from afkit import features as F
+from afkit.data import mfstd as F
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -449,7 +449,7 @@ def compare_video_level(store: Store, data_dir, *, max_videos: int | None = 2000
     video-level files for the split."""
     import pandas as pd
 
-    from afkit import records
+    from afkit.io import records
 
     pattern = Path(data_dir) / "video" / f"{store.split}*.tfrecord"
     files = records.expand_pattern(str(pattern)) if pattern.parent.is_dir() else []

@@ -1,13 +1,13 @@
-"""Writing a store's files during a build (:mod:`afkit.featurize` plans, resumes and runs it):
+"""Writing a store's files during a build (:mod:`afkit.data.featurize` plans, resumes and runs it):
 one source shard featurized into its *part*, the frames written once into preallocated arrays,
-and the parts concatenated into the final arrays and the manifest (:mod:`afkit.store`'s format).
+and the parts concatenated into the final arrays and the manifest (:mod:`afkit.data.store`'s format).
 
 A part (``STORE/{split}/_parts/NNNNN.*``, :func:`build_part`) is written under temporary names
 and renamed into place, then its done-marker (``NNNNN.done.json``) is renamed into place last:
 a resumed build trusts exactly the shards that have a marker. The final arrays
 (:func:`concatenate`) are written chunk by chunk under ``*.partial`` names, then renamed; the
 manifest is renamed into place last. Memory is bounded by one chunk of videos per process.
-Every write passes :func:`afkit.faults.crash_point` (tests/test_crash.py kills a build at each).
+Every write passes :func:`afkit.core.faults.crash_point` (tests/test_crash.py kills a build at each).
 
 The frames (the bulk of a frame store: ~170 KB a video) are written *once*, to their final
 place: before any shard runs, the frames of every shard are counted from the record lengths of
@@ -34,15 +34,15 @@ from pathlib import Path
 
 import numpy as np
 
-from afkit import faults
-from afkit import features as F
-from afkit.provenance import afkit_version, atomic_savez, atomic_write_text, temporary_path
-from afkit.store import MANIFEST, SCHEMA_VERSION, StoreError
+from afkit.core import faults
+from afkit.data import mfstd as F
+from afkit.core.provenance import afkit_version, atomic_savez, atomic_write_text, temporary_path
+from afkit.data.store import MANIFEST, SCHEMA_VERSION, StoreError
 
 FRAME_DIMS = {"rgb": F.RGB_DIM, "audio": F.AUDIO_DIM}
 
 # Test hooks (environment variables), so that a test can kill a build at a chosen point with
-# SIGKILL (no cleanup runs, as with a crash or an OOM kill); afkit.faults.crash_point (at every
+# SIGKILL (no cleanup runs, as with a crash or an OOM kill); afkit.core.faults.crash_point (at every
 # write, AFKIT_CRASH_AT_WRITE=N) is the finer-grained one:
 #   AFKIT_STORE_KILL=shard:K   die after shard K wrote its first chunk (before its done-marker)
 #   AFKIT_STORE_KILL=concat    die after the first final array was renamed into place
@@ -69,7 +69,7 @@ _FRAME_BYTES = sum(9 + d for d in FRAME_DIMS.values())  # 1170
 
 def _record_lengths(path: str) -> np.ndarray:
     """Payload length of every record of ``path`` (int64 [N]), from the cached offset index."""
-    from afkit.tfrecord import load_index
+    from afkit.io.tfrecord import load_index
 
     offsets = np.asarray(load_index(path), dtype=np.int64)
     ends = np.append(offsets[1:], os.path.getsize(path))
@@ -80,7 +80,7 @@ def frame_estimate(path: str) -> int:
     """An upper bound on the frames of a frame-level shard, exact for canonical records: every
     frame takes at least ``_FRAME_BYTES`` bytes of its record (exactly that many when encoded as
     TensorFlow and afkit do), the rest of a record (id, labels) takes less than one frame."""
-    from afkit.records import MAX_FRAMES
+    from afkit.io.records import MAX_FRAMES
 
     t = np.clip(_record_lengths(path) // _FRAME_BYTES, 1, MAX_FRAMES)
     return int(t.sum())
@@ -234,7 +234,7 @@ def _checked_labels(record: dict, src: str, num_classes: int | None) -> np.ndarr
 def _stream_shard(task: dict, part: _PartRows, features_file, frame_rows: _FrameRows | None) -> None:
     """Read the shard's records into ``part``: features written every ``chunk`` videos (and
     flushed after the first chunk), frames written as they are read; then everything synced."""
-    from afkit.records import read_records
+    from afkit.io.records import read_records
 
     index, src = task["index"], task["source"]
     for record in read_records(src, verify=task["verify_crc"]):
@@ -414,7 +414,7 @@ def _manifest(plan: dict, markers: list[dict], config, num_classes: int, split: 
     nf = sum(m["frames"] for m in markers)
     return {
         "schema_version": SCHEMA_VERSION,
-        "kind": "afkit.store",
+        "kind": "afkit.data.store",
         "afkit_version": afkit_version(),
         "split": split,
         "feature_set": config.feature_set,
@@ -436,7 +436,7 @@ def _manifest(plan: dict, markers: list[dict], config, num_classes: int, split: 
 def concatenate(out: Path, parts: Path, plan: dict, markers: list[dict], config,
                 num_classes: int, split: str) -> None:
     """Parts -> final arrays (``*.partial``, written sequentially, then renamed) -> manifest
-    (last). ``config``: the build's :class:`afkit.featurize.BuildConfig`."""
+    (last). ``config``: the build's :class:`afkit.data.featurize.BuildConfig`."""
     specs = _final_specs(markers, config)
     frame_names = [f"frames_{m}" for m in FRAME_DIMS] if config.frames else []
     _write_copied_arrays(out, parts, markers, specs, [name for name in specs if name not in frame_names])

@@ -21,7 +21,7 @@ most ``max_labels``), each from that vertical with probability ``p_same_vertical
 classes), by weight, without replacement. A class carries its evidence in ``visual``, ``audio``
 or ``both`` (fractions ``modality_fractions``); a share ``p_missing_evidence`` of labels has
 none. All of it is *our reconstruction* (the paper says nothing about a synthetic set); why each
-part is there, and what measures it: :mod:`afkit.datacard`.
+part is there, and what measures it: :mod:`afkit.data.datacard`.
 
 Determinism: every random number of video ``i`` of split ``k`` comes from its own
 ``Generator(PCG64(SeedSequence([seed, k, i])))``; the class-level tables from
@@ -59,8 +59,8 @@ from pathlib import Path
 
 import numpy as np
 
-from afkit.provenance import atomic_savez, atomic_write_text
-from afkit.records import AUDIO_DIM, RGB_DIM, write_records
+from afkit.core.provenance import atomic_savez, atomic_write_text
+from afkit.io.records import AUDIO_DIM, RGB_DIM, write_records
 
 __all__ = ["SynthProfile", "PROFILES", "SPLITS", "MODALITIES", "generate", "ensure_dataset",
            "load_ground_truth", "load_prototypes", "is_complete", "read_manifest", "pool_size", "main"]
@@ -452,7 +452,7 @@ def generate(out_dir, profile="smoke", seed: int = 0, *, progress: bool = True, 
 
     Streams one shard at a time (memory: one video's frames plus one shard's video-level
     records, and a split's ground-truth rows). Every file is written to a temporary
-    name and renamed (:mod:`afkit.provenance`'s atomic writes); ``synth_manifest.json`` is
+    name and renamed (:mod:`afkit.core.provenance`'s atomic writes); ``synth_manifest.json`` is
     written last, so an interrupted run leaves no manifest and :func:`ensure_dataset` redoes it.
     Refuses (``FileExistsError``) to write over TFRecord files that are not a synthetic set.
     """
@@ -571,7 +571,7 @@ def load_prototypes(data_dir) -> dict:
 
 def main(argv=None) -> int:
     """``python -m afkit synth --profile P --out DIR [--seed S] [--force]`` generates the set
-    (``python -m afkit card DIR`` then measures it: :mod:`afkit.datacard`)."""
+    (``python -m afkit card DIR`` then measures it: :mod:`afkit.data.datacard`)."""
     ap = argparse.ArgumentParser(prog="python -m afkit synth", description=__doc__.split("\n")[0])
     ap.add_argument("--profile", default="smoke", choices=sorted(PROFILES))
     ap.add_argument("--out", required=True, help="data directory to write (e.g. data/generated/smoke)")

@@ -1,6 +1,6 @@
 """What a trained model says: its attention weights and captum attributions, as tidy tables.
 
-Each step is one call returning a :class:`pandas.DataFrame` (:mod:`afkit.evidence` scores them
+Each step is one call returning a :class:`pandas.DataFrame` (:mod:`afkit.interpret.evidence` scores them
 against the synthetic ground truth):
 
 1. **Extraction** -- :func:`attention_table` (video-level Attend-Fusion: per video, modality,
@@ -102,7 +102,7 @@ def _input_kind(model: torch.nn.Module, batch: Mapping) -> str:
 def _float(x: Any, name: str, device: torch.device) -> torch.Tensor:
     t = torch.as_tensor(x)
     if t.dtype == torch.uint8:
-        raise TypeError(f"batch[{name!r}] is uint8: dequantize it first (afkit.records.dequantize)")
+        raise TypeError(f"batch[{name!r}] is uint8: dequantize it first (afkit.io.records.dequantize)")
     return t.to(device=device, dtype=torch.float32)
 
 

@@ -1,6 +1,6 @@
 """Explanations scored against the synthetic release's ground truth, and notebook 08's questions.
 
-The tables of :mod:`afkit.interpret` (what a trained model says) are scored here against what the
+The tables of :mod:`afkit.interpret.attribution` (what a trained model says) are scored here against what the
 synthetic set knows: for every video, which frames and which modality carry each label's evidence.
 
 1. **Scoring against the truth** -- on plain arrays: :func:`auroc`, :func:`span_auroc`,
@@ -34,7 +34,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from afkit import interpret, stats, synth
+from afkit.interpret import attribution as interpret
+from afkit.metrics import stats
+from afkit.data import synth
 
 # ----------------------------------------------- 1. scoring against the truth (plain arrays first)
 
@@ -103,7 +105,7 @@ def random_scores(n: int, rng: np.random.Generator) -> np.ndarray:
 def means_with_ci(scores: pd.DataFrame, *, value: str = "auroc", by: str | Sequence[str] = "method",
                   ci: float = 0.95, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Mean of ``value`` (default: each method's AUROC) per group with its percentile-bootstrap
-    interval (:func:`afkit.stats.mean_interval`): ``by..., mean, ci_low, ci_high, n``."""
+    interval (:func:`afkit.metrics.stats.mean_interval`): ``by..., mean, ci_low, ci_high, n``."""
     by = [by] if isinstance(by, str) else list(by)
     rows = []
     for key, g in scores.groupby(by, sort=False, observed=True):
@@ -143,7 +145,7 @@ def _frame_scores(table: pd.DataFrame) -> tuple[dict, bool]:
 
 
 def _spans_by_pair(spans: pd.DataFrame) -> dict:
-    if "video" not in spans.columns and "id" in spans.columns:  # afkit.synth.load_ground_truth's
+    if "video" not in spans.columns and "id" in spans.columns:  # afkit.data.synth.load_ground_truth's
         spans = spans.rename(columns={"id": "video"})
     need = {"video", "label", "start", "end", "modality"}
     missing = need - set(spans.columns)
@@ -173,11 +175,11 @@ def evidence_auroc(tables: Mapping[str, pd.DataFrame], spans: pd.DataFrame, *, r
     chance baseline (expected AUROC 0.5).
 
     Args:
-        tables: ``{method name: frame table}`` from :func:`afkit.interpret.attention_table` (frame-level)
-            or :func:`afkit.interpret.attribution_table` (frame-level).
+        tables: ``{method name: frame table}`` from :func:`afkit.interpret.attribution.attention_table` (frame-level)
+            or :func:`afkit.interpret.attribution.attribution_table` (frame-level).
         spans: one row per evidence span: ``video, label, start, end, modality`` (``end``
             exclusive unless ``end_inclusive``), e.g. the spans of
-            :func:`afkit.synth.load_ground_truth` (its ``id`` column names the video, so build
+            :func:`afkit.data.synth.load_ground_truth` (its ``id`` column names the video, so build
             the tables with ``ids=store.ids``; rows without evidence are skipped). Frame t of a
             table must be frame t of the video: load frames with ``frame_sampling="first"``.
 
@@ -251,7 +253,7 @@ def modality_agreement(class_shares: pd.DataFrame, classes: pd.DataFrame, *, lab
     """:func:`modality_agreement_arrays` on tables: ``modality_shares(by="class")`` joined with the
     ground truth's class table (one row per class: ``label_column`` -- default the first of
     ``label``, ``index``, ``Index`` -- and ``modality_column``), e.g. the ``classes`` of
-    :func:`afkit.synth.load_ground_truth`."""
+    :func:`afkit.data.synth.load_ground_truth`."""
     if label_column is None:
         label_column = interpret.first_column(classes, ("label", "index", "Index"), "classes")
     for col in (label_column, modality_column):
@@ -412,8 +414,8 @@ def explanation_tables(model: torch.nn.Module, data: Any, config: interpret.Inte
                        methods: Sequence[str] = ("attention", "integrated_gradients", "input_x_gradient"),
                        ) -> dict[str, pd.DataFrame]:
     """What does the model say about ``data``? ``{method: table}`` at a profile's sizes:
-    ``attention`` an :func:`afkit.interpret.attention_table`, any other method an
-    :func:`afkit.interpret.attribution_table` of each true label (Integrated Gradients at
+    ``attention`` an :func:`afkit.interpret.attribution.attention_table`, any other method an
+    :func:`afkit.interpret.attribution.attribution_table` of each true label (Integrated Gradients at
     ``config.n_steps`` and ``config.internal_batch_size``)."""
     return {method: interpret.attention_table(model, data, ids=ids) if method == "attention" else
             interpret.attribution_table(model, data, method=method, ids=ids, n_steps=config.n_steps,
@@ -424,7 +426,7 @@ def explanation_tables(model: torch.nn.Module, data: Any, config: interpret.Inte
 @dataclass(frozen=True)
 class Truth:
     """The ground truth notebook 08 scores against: the synthetic set's ``classes`` and ``spans``
-    of one split (:func:`afkit.synth.load_ground_truth`), both None on real data; ``note`` says
+    of one split (:func:`afkit.data.synth.load_ground_truth`), both None on real data; ``note`` says
     which."""
 
     classes: pd.DataFrame | None
@@ -461,7 +463,7 @@ def _add_series(series: dict, name: str, per_frame: pd.Series) -> None:
 def timeline(tables: Mapping[str, pd.DataFrame], truth: Truth, frames_check: dict, source: str,
              video: int | str = 0) -> dict:
     """Where in one video do the methods look, against its true span? The arguments of
-    :func:`afkit.plots.plot_attention_timeline` for one explained (video, label).
+    :func:`afkit.viz.plots.plot_attention_timeline` for one explained (video, label).
 
     ``video``: a video id, or an int picking the n-th video (in table order) that has an
     evidence span. Returns ``scores`` (``{"<method> (<modality>)": [T]}``; attention: mean over
@@ -502,8 +504,8 @@ def modality_check(attributions: pd.DataFrame, truth: Truth, source: str,
     """Does the audio/visual share of attribution per class agree with the class's true modality?
 
     Returns ``(agreement, figure)``: :func:`modality_agreement` of the
-    :func:`afkit.interpret.modality_shares` per class (no rows on real data), and the arguments
-    of :func:`afkit.plots.plot_modality_share`: per class (the ``max_classes`` most explained)
+    :func:`afkit.interpret.attribution.modality_shares` per class (no rows on real data), and the arguments
+    of :func:`afkit.viz.plots.plot_modality_share`: per class (the ``max_classes`` most explained)
     ``class`` (name), ``audio_share`` and, with the truth, ``true_audio_share`` (audio 1,
     visual 0, both 0.5)."""
     shares = interpret.modality_shares(attributions, by="class")

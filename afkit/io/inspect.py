@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from afkit import records, tfrecord
+from afkit.io import records
+from afkit.io import tfrecord
 
 SPLITS = ("train", "validate", "test")
 
@@ -116,7 +117,7 @@ def overview(data_dir, *, frame_limit: int | None = 20_000, splits=SPLITS,
 
 def modality_summary(classes: pd.DataFrame | None) -> pd.DataFrame | None:
     """Classes per true evidence modality (visual / audio / both) of a synthetic set's ground
-    truth (``afkit.synth.load_ground_truth``), with their share of the train labels; None for a
+    truth (``afkit.data.synth.load_ground_truth``), with their share of the train labels; None for a
     real release (no truth)."""
     if classes is None:
         return None

@@ -1,7 +1,7 @@
 """The protobuf wire format of ``tf.train.Example`` / ``SequenceExample``, walked and written by
 hand: varints, the field walk, the ``Features`` map, the three ``Feature`` lists, frame lists,
 and the vectorized fast paths of the canonical video-level Example. Knows messages, not the
-YouTube-8M schema (``afkit.records`` says which features a record must have).
+YouTube-8M schema (``afkit.io.records`` says which features a record must have).
 
 The messages, as far as afkit reads them (field number: content)::
 
@@ -53,7 +53,7 @@ LIST_KINDS = {BYTES_LIST: "bytes_list", FLOAT_LIST: "float_list", INT64_LIST: "i
 
 class PayloadError(Exception):
     """One payload breaks the wire format or the schema; raised before the file and the record
-    number are known (``afkit.records`` turns it into an ``InvalidRecordError``)."""
+    number are known (``afkit.io.records`` turns it into an ``InvalidRecordError``)."""
 
 
 # what a walk over a bad payload raises: a PayloadError, or an IndexError where it ran off the end

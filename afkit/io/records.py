@@ -1,6 +1,6 @@
 """YouTube-8M records: the schemas, reading and writing them (one dict per video, or video-level
 batches), file patterns, (de)quantization. The bytes are walked and written by
-:mod:`afkit.wire` (the protobuf wire format) inside the framing of :mod:`afkit.tfrecord`.
+:mod:`afkit.io.protowire` (the protobuf wire format) inside the framing of :mod:`afkit.io.tfrecord`.
 
 Schemas (2017 / 2018 / 2019 releases), one dict per video::
 
@@ -24,7 +24,7 @@ back identically (``tests/make_tf_fixtures.py``; tested against its committed ou
 Traps of the ``tfrecord`` package that afkit does not inherit: CRCs are checked; every array
 returned owns its memory (writable, no reused buffer); counts are exact
 (:func:`count_records`); an empty feature (a video with no labels) is an empty array, never an
-IndexError. Splitting a file set over DDP ranks and DataLoader workers: ``afkit.shards``.
+IndexError. Splitting a file set over DDP ranks and DataLoader workers: ``afkit.io.shards``.
 """
 
 from __future__ import annotations
@@ -36,9 +36,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from afkit import tfrecord, wire
-from afkit.tfrecord import CorruptRecordError, ReadStats
-from afkit.wire import AUDIO_DIM, PAYLOAD_ERRORS, RGB_DIM, PayloadError
+from afkit.io import tfrecord
+from afkit.io import protowire as wire
+from afkit.io.tfrecord import CorruptRecordError, ReadStats
+from afkit.io.protowire import AUDIO_DIM, PAYLOAD_ERRORS, RGB_DIM, PayloadError
 
 __all__ = [
     "read_records",
@@ -66,7 +67,7 @@ SEGMENT_KEYS = ("segment_labels", "segment_start_times", "segment_scores")
 class InvalidRecordError(CorruptRecordError):
     """A record whose checksums are fine but whose content breaks the YouTube-8M schema
     (a missing feature, a wrong length or type, a label outside the vocabulary). A subclass of
-    :class:`~afkit.tfrecord.CorruptRecordError`: same message format (file, record, offset)."""
+    :class:`~afkit.io.tfrecord.CorruptRecordError`: same message format (file, record, offset)."""
 
 
 def _skip_or_raise(err: Exception, path, rec: int, offset: int, skip_corrupt: bool, stats: ReadStats) -> None:
@@ -326,7 +327,7 @@ def count_records(path_or_pattern) -> int:
 class RecordIterator:
     """What :func:`read_records` returns: an iterator of video dicts that also reports
     ``skipped`` (corrupt records skipped in ``skip_corrupt`` mode), ``errors`` (their messages)
-    and ``stats`` (a :class:`~afkit.tfrecord.ReadStats`)."""
+    and ``stats`` (a :class:`~afkit.io.tfrecord.ReadStats`)."""
 
     def __init__(self, gen, stats: ReadStats):
         self._gen = gen
@@ -457,7 +458,7 @@ class _DecodedVideos:
 
 def _decode_group(buf, path, begins, lengths, recs, offsets, *, num_classes, skip_corrupt,
                   stats) -> _VideoGroup | None:
-    """The videos of one group of records (:func:`afkit.tfrecord.span_groups`): walked together
+    """The videos of one group of records (:func:`afkit.io.tfrecord.span_groups`): walked together
     (``wire.walk_canonical_videos``), their label varints decoded in one pass."""
     ends = begins + lengths
     spans = wire.walk_canonical_videos(buf, begins, ends)
@@ -549,7 +550,7 @@ def read_video_batches(path_or_pattern, batch_size: int = 256, *, verify: bool =
     order and errors as :func:`read_records` (CRCs verified by default).
 
     Faster than one dict per video: the files' records are found and checked a group at a time
-    (:func:`afkit.tfrecord.span_groups`: header checksums vectorized), the records of a group
+    (:func:`afkit.io.tfrecord.span_groups`: header checksums vectorized), the records of a group
     are walked together with numpy (``wire.walk_canonical_videos``: one vectorized step per map
     entry, for every record at once), the label varints of the group are decoded in one
     vectorized pass and the floats gathered in one copy; a record with any other layout goes
@@ -560,7 +561,7 @@ def read_video_batches(path_or_pattern, batch_size: int = 256, *, verify: bool =
     stats = ReadStats()
     decoded = _DecodedVideos()
     # records are walked in groups of up to `group` (numpy's per-call cost is paid per group:
-    # afkit.tfrecord.span_groups), then handed out `batch_size` at a time
+    # afkit.io.tfrecord.span_groups), then handed out `batch_size` at a time
     group = max(batch_size, 8192)
     for path in expand_pattern(path_or_pattern):
         for buf, begins, lengths, recs, offsets in tfrecord.span_groups(

@@ -4,8 +4,8 @@
 
 Unlike the ``tfrecord`` package, the split is of the global record list into disjoint
 contiguous ranges: no record read twice, none lost, no random start, and exact lengths
-(``len(RecordDataset)``). ``import afkit.shards`` does not import torch: the dataset class is
-created on first access of ``afkit.shards.RecordDataset``.
+(``len(RecordDataset)``). ``import afkit.io.shards`` does not import torch: the dataset class is
+created on first access of ``afkit.io.shards.RecordDataset``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from afkit import records, tfrecord
-from afkit.records import RecordIterator
+from afkit.io import records
+from afkit.io import tfrecord
+from afkit.io.records import RecordIterator
 
 __all__ = ["Shard", "shard_plan", "read_shards", "RecordDataset"]
 
@@ -75,7 +76,7 @@ _DATASET_DOC = """A ``torch.utils.data.IterableDataset`` of video dicts (numpy a
     ``rank`` / ``world_size`` default to ``torch.distributed``'s when it is initialized, else
     0 / 1. ``len()`` is this rank's exact record count. Order: file order within each worker;
     a DataLoader interleaves its workers' outputs. The class is created on first access of
-    ``afkit.shards.RecordDataset`` (a module ``__getattr__``), so that ``import afkit.shards``
+    ``afkit.io.shards.RecordDataset`` (a module ``__getattr__``), so that ``import afkit.io.shards``
     does not import torch.
     """
 
@@ -93,7 +94,7 @@ def _record_dataset_class():
     global _DATASET_CLASS
     if _DATASET_CLASS is not None:
         return _DATASET_CLASS
-    import torch.utils.data  # lazy: `import afkit.shards` does not import torch
+    import torch.utils.data  # lazy: `import afkit.io.shards` does not import torch
 
     class _RecordDataset(torch.utils.data.IterableDataset):
         __doc__ = _DATASET_DOC

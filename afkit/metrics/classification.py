@@ -17,7 +17,7 @@ per-class histogram of scores over a fixed grid of thresholds), never a dense ``
 matrix. `evaluate` and the single-metric functions run it over the whole input.
 
 `per_video_counts` and the input helpers (`as_scores`, `positive_pairs`, `top_k_candidates`,
-`f1_from_counts`) are the pieces :mod:`afkit.stats` resamples (bootstraps over videos).
+`f1_from_counts`) are the pieces :mod:`afkit.metrics.stats` resamples (bootstraps over videos).
 """
 
 from __future__ import annotations
@@ -536,7 +536,7 @@ def perr(scores, labels) -> float:
 
 
 # --------------------------------------------------------------------------------------------
-# per-video counts (the resampling statistics of afkit.stats sum them over resampled videos)
+# per-video counts (the resampling statistics of afkit.metrics.stats sum them over resampled videos)
 
 
 def per_video_counts(x: np.ndarray, labels, threshold: float):

@@ -5,14 +5,14 @@ each video is drawn, :func:`bootstrap_weights`), so that two models (and several
 are resampled by the same draws without copying their scores. On weights:
 
 - micro-F1 (:func:`micro_f1_replicates`): the per-video TP / FP / FN counts
-  (:func:`afkit.metrics.per_video_counts`) summed with the weights;
+  (:func:`afkit.metrics.classification.per_video_counts`) summed with the weights;
 - GAP@k (:func:`gap_replicates`, :func:`weighted_gap`): exactly the GAP of the resampled set,
   from each model's pooled top-k ranking (:func:`gap_parts`) and one cumulative sum per resample.
 
 :func:`percentile_interval` reads the replicates; :func:`mean_interval` is the percentile
 bootstrap of one mean (notebook 08's scores over videos); :func:`paired_bootstrap` is the general
 paired bootstrap of any metric difference between two models on the same videos (the paired
-tests of two runs, averaged over seeds, are :func:`afkit.protocol.paired_difference`).
+tests of two runs, averaged over seeds, are :func:`afkit.training.protocol.paired_difference`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from afkit import metrics
+from afkit.metrics import classification as metrics
 
 __all__ = ["bootstrap_weights", "percentile_interval", "mean_interval", "micro_f1_replicates", "gap_replicates",
            "GapParts", "gap_parts", "weighted_gap", "paired_bootstrap"]
@@ -122,7 +122,7 @@ def paired_bootstrap(metric_fn: Callable | str, scores_a, scores_b, labels, n_bo
     models, and computes Delta*. Returns ``diff`` (Delta on all videos), ``mean_diff`` (mean of
     Delta*), ``lo`` and ``hi`` (the percentile interval of Delta* at ``confidence``),
     ``n_boot``. ``metric_fn``: a callable ``(scores, labels) -> float`` or a key of
-    :func:`afkit.metrics.evaluate`; ``"micro_f1"`` is fast (:func:`micro_f1_replicates` on
+    :func:`afkit.metrics.classification.evaluate`; ``"micro_f1"`` is fast (:func:`micro_f1_replicates` on
     :func:`bootstrap_weights`, the same draws, O(n_boot * N)); ``progress`` shows a bar over the
     resamples of the generic path.
     """

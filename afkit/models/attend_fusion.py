@@ -8,8 +8,8 @@ of "scores and re-weights that modality's features" (``READINGS``) and ``Feature
 mask)`` with rgb ``[B, T, 1024]``, audio ``[B, T, 128]``, mask ``[B, T]`` bool, True = a real
 frame, T <= 300). ``return_attention=True`` returns ``(logits, attention)``, ``attention`` a dict
 of tensors (shapes documented per model). Input normalization, the input widths and the shared
-plumbing (``ModelBase``) are ``afkit.baselines``'; the registry is ``afkit.models``; the
-parameter arithmetic that chose the paper-size widths is ``afkit.reconstruction``.
+plumbing (``ModelBase``) are ``afkit.models.baselines``'; the registry is ``afkit.models.registry``; the
+parameter arithmetic that chose the paper-size widths is ``afkit.models.reconstruction``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from afkit import paper
-from afkit.baselines import (AUDIO_DIM, FEATURES, MAX_FRAMES, NORMALIZATIONS, VISUAL_DIM, InputNorm,
+from afkit.core import paper
+from afkit.models.baselines import (AUDIO_DIM, FEATURES, MAX_FRAMES, NORMALIZATIONS, VISUAL_DIM, InputNorm,
                              ModelBase, check_choice, check_dropout, check_positive)
 
 
@@ -99,7 +99,7 @@ class FeatureAttention(nn.Module):
 
 @dataclass
 class AttendFusionConfig:
-    """Attend-Fusion at video level. Paper-size defaults: see ``afkit.reconstruction``."""
+    """Attend-Fusion at video level. Paper-size defaults: see ``afkit.models.reconstruction``."""
 
     features: str = "mean"  # "mean" | "mean_std"
     num_classes: int = 3862  # classifier outputs

@@ -5,7 +5,7 @@ Read top to bottom: the input widths and the config checks; input normalization
 (``InputNorm``); ``ModelBase`` (normalization buffers and input checks of every model);
 the paper's baselines (FC, FCRN, FCRN with Context Gating; audio-only, visual-only, early and
 late fusion); the starter code's ``LogisticModel`` / ``MoeModel`` (``Reference``). Imports only
-torch; Attend-Fusion is in ``afkit.attend_fusion``, the registry (``build``) in ``afkit.models``.
+torch; Attend-Fusion is in ``afkit.models.attend_fusion``, the registry (``build``) in ``afkit.models.registry``.
 
 Video-level models: ``forward(visual, audio) -> logits [B, C]`` with visual ``[B, 1024*S]`` and
 audio ``[B, 128*S]``; S = 1 for ``features="mean"`` and 2 for ``"mean_std"`` (the statistics
@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from afkit import paper
+from afkit.core import paper
 
 # ----------------------------------------------------------------------------------------------
 # Input widths and config checks (every model config's ``__post_init__``)

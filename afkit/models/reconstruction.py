@@ -31,7 +31,7 @@ then the closest to 72M. It is E = 2048 in k = 2 tokens of 1024, A = 1024, H = 7
 ``reason`` holds this as text, computed from the search, for the notebooks to print.
 
 Closed forms here are computed analytically (instant); tests cross-check them against
-``afkit.models.count_parameters`` on meta-device models.
+``afkit.models.registry.count_parameters`` on meta-device models.
 """
 
 from __future__ import annotations
@@ -41,10 +41,10 @@ import os
 
 import pandas as pd
 
-from afkit import attend_fusion as AF
-from afkit import baselines as B
-from afkit import models as M
-from afkit import paper
+from afkit.models import attend_fusion as AF
+from afkit.models import baselines as B
+from afkit.models import registry as M
+from afkit.core import paper
 
 PAPER_FEATURES = "mean"  # the feature set of the paper profile (see the module docstring)
 FEATURES_REASON = (
@@ -83,7 +83,7 @@ def linear(i: int, o: int) -> int:
 
 
 def baseline_params(cfg: B.BaselineConfig) -> int:
-    """Closed form of ``afkit.baselines.Baseline``.
+    """Closed form of ``afkit.models.baselines.Baseline``.
 
     tower(i) = L(i, W) + (depth - 1) L(W, W) + g L(W, W), g = 0 / 1 / depth gates (none / last /
     every); audio: tower(128 S) + L(W, C); visual: tower(1024 S) + L(W, C); early:
@@ -123,7 +123,7 @@ def _attend_fusion_count(vis_in, aud_in, E, depth, d, A, H, C, per_stat, attenti
 
 def reading_count(attention: str, vis_in: int, aud_in: int, E: int, depth: int, A: int, H: int,
                   C: int) -> int:
-    """Closed form of the readings of Attend-Fusion's attention (``afkit.attend_fusion.READINGS``):
+    """Closed form of the readings of Attend-Fusion's attention (``afkit.models.attend_fusion.READINGS``):
     enc(i_v) + enc(i_a) + attn + L(2E, H) + L(H, C), with attn = 2 L(E, E) (feature-wise, one
     scorer a modality), 3 L(E, A) + L(A, E) (modality tokens: one attention over the 2 tokens)."""
     def enc(i):
@@ -135,13 +135,13 @@ def reading_count(attention: str, vis_in: int, aud_in: int, E: int, depth: int, 
 
 
 def attend_fusion_params(cfg: AF.AttendFusionConfig) -> int:
-    """Closed form of ``afkit.attend_fusion.AttendFusion``.
+    """Closed form of ``afkit.models.attend_fusion.AttendFusion``.
 
     With P = 2 if ``stat_tokens`` else 1, encoder inputs i_v = 1024 S / P, i_a = 128 S / P,
     enc(i) = L(i, E) + (depth - 1) L(E, E), attn = 3 L(E/k, A) + L(A, E/k) (0 when off):
     late: enc(i_v) + enc(i_a) + 2 attn + L(2 E P, H) + L(H, C);
     early: enc(i_v + i_a) + attn + L(E P, H) + L(H, C). Cross attention counts as self attention.
-    The other readings (``attention`` in ``afkit.attend_fusion.READINGS``): :func:`reading_count`.
+    The other readings (``attention`` in ``afkit.models.attend_fusion.READINGS``): :func:`reading_count`.
     """
     s = B.FEATURES[cfg.features]
     if cfg.attention in AF.READINGS:
@@ -155,7 +155,7 @@ def attend_fusion_params(cfg: AF.AttendFusionConfig) -> int:
 
 
 def frames_params(cfg: AF.AttendFusionFramesConfig) -> int:
-    """Closed form of ``afkit.attend_fusion.AttendFusionFrames``: enc(1024) + enc(128) +
+    """Closed form of ``afkit.models.attend_fusion.AttendFusionFrames``: enc(1024) + enc(128) +
     2 (E + 3 L(E, A) + L(A, E)) (learned query + attention; 0 when off) + L(2E, H) + L(H, C)."""
     E, depth = cfg.encoder_width, cfg.encoder_depth
     enc = linear(B.VISUAL_DIM, E) + linear(B.AUDIO_DIM, E) + 2 * (depth - 1) * linear(E, E)
@@ -173,7 +173,7 @@ def reference_params(cfg: B.ReferenceConfig) -> int:
 
 
 def closed_form_params(config) -> int:
-    """Closed-form parameter count of any model config of ``afkit.models``."""
+    """Closed-form parameter count of any model config of ``afkit.models.registry``."""
     if isinstance(config, B.BaselineConfig):
         return baseline_params(config)
     if isinstance(config, AF.AttendFusionConfig):
@@ -295,7 +295,7 @@ READING_MODELS = {  # reading -> registered model (chunk tokens and MF/STD token
 
 def reading_search(reading: str, target: int = paper.PARAMETERS["attend_fusion"], tolerance: float = 0.01,
                    features: str = PAPER_FEATURES, num_classes: int = 3862) -> pd.DataFrame:
-    """Every configuration of one reading (``afkit.attend_fusion.READINGS``) within ``tolerance`` of
+    """Every configuration of one reading (``afkit.models.attend_fusion.READINGS``) within ``tolerance`` of
     ``target``, over the grids of :func:`attend_fusion_search` (E, depth, H; A only for
     ``modality_tokens``, the feature-wise readings have none: ``attention_width`` 0), with mean
     inputs and 3862 classes by default (the hypothesis that matches 341M). Sorted by |error|."""
@@ -373,12 +373,12 @@ def readings_table(profile: str = "paper", flops: bool = True) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def __getattr__(name):  # ``afkit.reconstruction.reason``: the reason text, computed on first use
+def __getattr__(name):  # ``afkit.models.reconstruction.reason``: the reason text, computed on first use
     if name == "reason":
         value = choose_attend_fusion()[1]
         globals()["reason"] = value
         return value
-    raise AttributeError(f"module 'afkit.reconstruction' has no attribute {name!r}")
+    raise AttributeError(f"module 'afkit.models.reconstruction' has no attribute {name!r}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -444,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     table = model_table(args.profile)
     print(f"\nEvery registered model ({args.profile} profile):\n" + table.to_string(index=False))
     widths = profile_widths()
-    print("\nProfile widths (afkit.models.scaled_profile: every width scaled by C / 3862 to a multiple "
+    print("\nProfile widths (afkit.models.registry.scaled_profile: every width scaled by C / 3862 to a multiple "
           "of 8, then Attend-Fusion's head re-solved so that fc_late / attend_fusion = 4.75):\n"
           + widths.to_string(index=False))
     if args.csv:
@@ -460,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def profile_widths() -> pd.DataFrame:
     """Every profile's widths next to the paper's, with the rule that derived them
-    (``afkit.models.scaled_profile``) and the resulting sizes as trained (MF+STD inputs for
+    (``afkit.models.registry.scaled_profile``) and the resulting sizes as trained (MF+STD inputs for
     cpu / smoke, mean inputs for paper): one row per profile."""
     rows = []
     for name, p in M.PROFILES.items():

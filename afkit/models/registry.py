@@ -1,6 +1,6 @@
 """The models' registry, their sizes (profiles) and counting; the models themselves are in
-``afkit.baselines`` (FC baselines, the starter code's logistic / MoE) and
-``afkit.attend_fusion`` (Attend-Fusion, video and frame level).
+``afkit.models.baselines`` (FC baselines, the starter code's logistic / MoE) and
+``afkit.models.attend_fusion`` (Attend-Fusion, video and frame level).
 
 Read top to bottom: the profiles' widths (``ModelProfile``; ``scaled_profile``, the written
 rule that derives ``cpu`` and ``smoke`` from ``paper``); the registry (``register``,
@@ -12,7 +12,7 @@ A registered name is a model family (its config dataclass and model class) plus 
 values; ``build(name, profile, **overrides)`` fills the rest from the profile's widths.
 ``input_kind(name)`` (``"video"`` or ``"frame"``) is the class attribute ``input_kind`` of the
 family's model class, read without building the model. Paper-size widths: see
-``afkit.reconstruction``.
+``afkit.models.reconstruction``.
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ from dataclasses import asdict, dataclass, fields, replace
 import torch
 import torch.nn as nn
 
-from afkit import paper
-from afkit.attend_fusion import AttendFusion, AttendFusionConfig, AttendFusionFrames, AttendFusionFramesConfig
-from afkit.baselines import (AUDIO_DIM, FEATURES, MAX_FRAMES, VISUAL_DIM, Baseline, BaselineConfig,
+from afkit.core import paper
+from afkit.models.attend_fusion import AttendFusion, AttendFusionConfig, AttendFusionFrames, AttendFusionFramesConfig
+from afkit.models.baselines import (AUDIO_DIM, FEATURES, MAX_FRAMES, VISUAL_DIM, Baseline, BaselineConfig,
                              Reference, ReferenceConfig)
 
 
 # ----------------------------------------------------------------------------------------------
-# Profiles: the widths of each size (paper widths: afkit.reconstruction derives them)
+# Profiles: the widths of each size (paper widths: afkit.models.reconstruction derives them)
 
 
 @dataclass
@@ -202,12 +202,6 @@ def config_class(name: str) -> type:
     """The config dataclass of registered model ``name``; ``config_class(name)(**config_dict(cfg))``
     rebuilds a config stored as a plain dict (e.g. in a checkpoint's JSON)."""
     return _FAMILIES[_entry(name)[0]][0]
-
-
-def input_kind(name: str) -> str:
-    """``"video"`` or ``"frame"``: the inputs registered model ``name`` takes (its model class's
-    ``input_kind``), without building it."""
-    return _FAMILIES[_entry(name)[0]][1].input_kind
 
 
 def input_kind(name: str) -> str:

@@ -17,7 +17,7 @@ Every table of the HTML sits in a horizontally scrolling box, so no table widens
 :func:`regenerate_command` and :func:`describe_failure` put a run record of ``run.json`` in
 words. :func:`check_main` (``python -m afkit check-report [REPORT_DIR]``) fails when a published
 report was made from a dirty tree or from other afkit/ or notebooks/ files than the current ones.
-The output folders are :func:`afkit.notebook.paths`'s; :mod:`afkit.browser` looks at the HTML.
+The output folders are :func:`afkit.report.notebook.paths`'s; :mod:`afkit.report.browser` looks at the HTML.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ import os
 import sys
 from pathlib import Path
 
-from afkit import provenance
-from afkit.markup import (Answer, Callout, Contents, Document, Figure, Heading, NotebookIndex, Paragraph, RunTable,
+from afkit.core import provenance
+from afkit.report.markup import (Answer, Callout, Contents, Document, Figure, Heading, NotebookIndex, Paragraph, RunTable,
                           Status, render_html, render_markdown, slug, table_label)
-from afkit.notebook import REPO, notebook_title, paths
+from afkit.report.notebook import REPO, notebook_title, paths
 
 FIGURE_FORMATS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
 FINDINGS_COLUMNS = 8    # the findings show the first columns of a wide headline table, unless
@@ -408,7 +408,7 @@ def check_report(report_dir, repo=None) -> str | None:
     """Why the report in ``report_dir`` cannot be trusted for the tree at ``repo`` (default this
     checkout), as one sentence; None when it can: its ``run.json`` says it was made from a clean
     tree, and the source hash it records equals that of ``repo``'s afkit/ and notebooks/ now."""
-    from afkit import provenance
+    from afkit.core import provenance
 
     report_dir = Path(report_dir)
     run = report_dir / "run.json"

@@ -9,10 +9,10 @@ folders, the device and the data source.
 Output convention (the notebooks follow it; :func:`paths` builds it)::
 
     OUT/
-      figures/NAME.png, NAME.svg   afkit.plots.save_figure(fig, NAME, paths(out_dir).figures)
+      figures/NAME.png, NAME.svg   afkit.viz.plots.save_figure(fig, NAME, paths(out_dir).figures)
       tables/NAME.csv              save_table(df, NAME, out_dir)   (one table, header row)
       results/NAME.json            save_result(NAME, data, out_dir, profile=..., seed=...)
-      notebooks/NN_name.ipynb      the executed notebooks (with outputs; afkit.reproduce)
+      notebooks/NN_name.ipynb      the executed notebooks (with outputs; afkit.report.reproduce)
       logs/NN_name.log             papermill's output per notebook
       kernels/                     the kernel spec papermill uses (this interpreter)
       run.json                     run metadata (what the report is built from)
@@ -38,10 +38,10 @@ from dataclasses import asdict, dataclass, is_dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from afkit import provenance
-from afkit.markup import markdown_table
+from afkit.core import provenance
+from afkit.report.markup import markdown_table
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = REPO / "notebooks"
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[\w\-]+\.ipynb$")
 PARAMETERS = ("profile", "data_dir", "store_dir", "out_dir", "seed", "device")
@@ -121,15 +121,15 @@ class Context:
     @property
     def runs_dir(self) -> Path:
         """Training runs of this reproduction (``OUT/runs/<run key>/seed<k>``, keyed by
-        :mod:`afkit.experiments`)."""
+        :mod:`afkit.studies.experiments`)."""
         return self.out_dir / "runs"
 
     def ground_truth_classes(self):
-        """The synthetic set's per-class truth (``afkit.synth.load_ground_truth``), or None for
+        """The synthetic set's per-class truth (``afkit.data.synth.load_ground_truth``), or None for
         a real release."""
         if self.source != "synthetic":
             return None
-        from afkit import synth
+        from afkit.data import synth
 
         return synth.load_ground_truth(self.data_dir, "train")[0]
 
@@ -144,7 +144,7 @@ def setup(profile: str = "smoke", *, data_dir=None, store_dir=None, out_dir=None
     the feature store and frame store (``featurize.build(store_dir, data_dir, feature_set="mean_std",
     frames=True)``, what notebook 01 builds) where it is missing, with a progress bar, and
     otherwise only confirms it (idempotent: seconds). Training runs are not made here: the
-    notebooks train (or read back) their own through :mod:`afkit.experiments`. Sets the figure
+    notebooks train (or read back) their own through :mod:`afkit.studies.experiments`. Sets the figure
     style and seeds numpy, random and torch.
 
     Bad parameters stop here with one sentence saying what is wrong and what to pass
@@ -162,11 +162,11 @@ def setup(profile: str = "smoke", *, data_dir=None, store_dir=None, out_dir=None
     source = ensure_data(data, profile, seed) if make_data else data_source(data)
     if build_store and source != "missing":
         _check_store(stores, data)
-        from afkit import featurize
+        from afkit.data import featurize
 
         featurize.build(stores, data, feature_set="mean_std", frames=True,
                         workers=max(1, min(2, os.cpu_count() or 1)))
-    from afkit import plots
+    from afkit.viz import plots
 
     plots.set_style()
     random.seed(seed)
@@ -229,8 +229,8 @@ def check_parameters(profile, *, data_dir=None, store_dir=None, out_dir=None) ->
 def _check_store(store_dir: Path, data_dir: Path) -> None:
     """A ``ValueError`` (one sentence) when ``store_dir`` holds a store of another vocabulary than
     ``data_dir``'s ``vocabulary.csv``, or one built from other source files."""
-    from afkit import featurize
-    from afkit.store import StoreError
+    from afkit.data import featurize
+    from afkit.data.store import StoreError
 
     try:
         wanted = featurize.read_num_classes(data_dir)
@@ -262,7 +262,7 @@ def data_source(data_dir) -> str:
     """``"synthetic"`` (afkit's generated set, complete or interrupted), ``"real"`` (release files
     without afkit's marks) or ``"missing"``."""
     d = Path(data_dir)
-    # afkit.synth's marks: ground_truth/, synth_manifest.json (written last), .synth_in_progress
+    # afkit.data.synth's marks: ground_truth/, synth_manifest.json (written last), .synth_in_progress
     if (d / "ground_truth").is_dir() or (d / "synth_manifest.json").exists() or (d / ".synth_in_progress").exists():
         return "synthetic"
     if any((d / sub).is_dir() and any((d / sub).glob("*.tfrecord")) for sub in ("video", "frame")):
@@ -275,7 +275,7 @@ def ensure_data(data_dir: Path, profile: str, seed: int) -> str:
     returns :func:`data_source` afterwards."""
     if data_source(data_dir) == "real":
         return "real"
-    from afkit import synth  # lazy: only when the data must be made
+    from afkit.data import synth  # lazy: only when the data must be made
 
     synth.ensure_dataset(data_dir, profile, seed)
     return data_source(data_dir)

@@ -3,7 +3,7 @@
 ``python -m afkit reproduce --profile cpu`` (see :func:`main`):
 
 1. makes sure the data exist: the embedded synthetic set is generated into ``--data-dir``
-   (:func:`afkit.notebook.ensure_data`) unless that directory already holds a real release;
+   (:func:`afkit.report.notebook.ensure_data`) unless that directory already holds a real release;
 2. runs every ``notebooks/NN_*.ipynb`` in name order with papermill (:func:`run_notebook`: one
    subprocess per notebook, a kernel spec pointing at this very interpreter, ``--timeout``
    seconds per notebook), with a progress bar over notebooks; the executed copies go to
@@ -12,16 +12,16 @@
 3. writes ``OUT/run.json`` (git SHA, ``tree_clean``, ``source_hash`` of afkit/ + notebooks/,
    ``code_hash``, profile, seed, :func:`machine`, total seconds, ``reused_runs`` /
    ``trained_runs``, seconds and status per notebook, the files each notebook wrote) and the
-   report (:func:`afkit.report.build_report`) ``OUT/REPORT.md`` + ``OUT/report.html`` (+ a
+   report (:func:`afkit.report.document.build_report`) ``OUT/REPORT.md`` + ``OUT/report.html`` (+ a
    screenshot of its first screen, ``OUT/report.png``, where chromium is installed);
 4. with ``--publish`` (the default for the ``cpu`` profile) copies the figures to the
    repository's ``figures/`` and the report to ``report/`` (:func:`publish`), the rendered
    results readers see on GitHub, and regenerates the README's results block
    (:func:`update_readme`).
 
-The output folders follow :func:`afkit.notebook.paths`. :func:`check_notebook` enforces the
+The output folders follow :func:`afkit.report.notebook.paths`. :func:`check_notebook` enforces the
 repository's rules on a stored notebook (no outputs, one ``parameters`` cell assigning
-:data:`afkit.notebook.PARAMETERS` literals, no function or class defined).
+:data:`afkit.report.notebook.PARAMETERS` literals, no function or class defined).
 """
 
 from __future__ import annotations
@@ -41,11 +41,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from afkit import provenance
-from afkit.browser import find_chromium, screenshot_report
-from afkit.notebook import (NOTEBOOKS_DIR, PARAMETERS, REPO, OutPaths, default_dirs, ensure_data, find_notebooks,
+from afkit.core import provenance
+from afkit.report.browser import find_chromium, screenshot_report
+from afkit.report.notebook import (NOTEBOOKS_DIR, PARAMETERS, REPO, OutPaths, default_dirs, ensure_data, find_notebooks,
                             paths)
-from afkit.report import build_report, describe_failure, format_seconds, resume_hint, timing_line
+from afkit.report.document import build_report, describe_failure, format_seconds, resume_hint, timing_line
 
 KERNEL_NAME = "afkit-python3"
 
@@ -222,7 +222,7 @@ def run_notebook(nb_path, out: OutPaths, parameters: dict, timeout_s: float | No
                                    "parameters": parameters, "kernel_name": KERNEL_NAME,
                                    "cwd": str(nb_path.parent), "outcome": str(outcome_path)}))
         cmd = [sys.executable, "-c",
-               "import sys; from afkit.reproduce import _child_main; sys.exit(_child_main(sys.argv[1]))",
+               "import sys; from afkit.report.reproduce import _child_main; sys.exit(_child_main(sys.argv[1]))",
                str(job)]
         start = time.perf_counter()
         with open(log, "w") as log_f:
@@ -403,7 +403,7 @@ def results_markdown(report_dir) -> str:
         f"{scratch_line}{timing_line(run)} Profile `{res['profile']}`, git `{str(res.get('git_sha'))[:12]}`; "
         f"per-notebook times in [report/run.json](report/run.json). **Data: "
         f"{'the embedded synthetic set, not YouTube-8M' if synthetic else 'the real release'}.** "
-        f"Protocol: {data.get('protocol', 'see afkit/protocol.py')}. Ours: test split, mean ± std over "
+        f"Protocol: {data.get('protocol', 'see afkit/training/protocol.py')}. Ours: test split, mean ± std over "
         f"the seeds shown; the paper's columns are the paper's own numbers on the real data.",
         "",
         "| model | params (ours) | params (paper size) | lr | seeds | GAP % (ours) | micro-F1 % (ours, validate threshold) | micro-F1 % at 0.5 | learned | F1 % (paper) | params (paper) |",

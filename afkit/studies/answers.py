@@ -6,24 +6,24 @@ the paper's claim read against our interval), :func:`fusion_ablation` (05),
 takes the notebook's summary table (and its paired tests) and returns Markdown; every clause
 that states a result is chosen by the numbers (tests/test_answers.py feeds each opposite tables
 and checks that the clauses flip), none is fixed text. The paper's numbers come from
-:mod:`afkit.paper`.
+:mod:`afkit.core.paper`.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from afkit import paper
-from afkit.arms import REFERENCES, VOCAB_DATA
-from afkit.plots import pareto_front
-from afkit.protocol import verdict
+from afkit.core import paper
+from afkit.studies.arms import REFERENCES, VOCAB_DATA
+from afkit.viz.plots import pareto_front
+from afkit.training.protocol import verdict
 
 def _pct(x) -> str:
     return f"{100 * x:.2f}%"
 
 
 def claim_clause(diff: float, lo: float, hi: float) -> str:
-    """The paper's claim (Attend-Fusion :data:`afkit.paper.F1_DIFF` F1 points from FC late
+    """The paper's claim (Attend-Fusion :data:`afkit.core.paper.F1_DIFF` F1 points from FC late
     fusion, with 72M parameters against 341M) read against our difference (points) and its
     interval."""
     p = paper.F1_DIFF
@@ -41,7 +41,7 @@ def claim_clause(diff: float, lo: float, hi: float) -> str:
 def comparison(summary: pd.DataFrame, ci: dict, ci_matched: dict, source: str = "synthetic",
                protocol: str = "") -> str:
     """Notebook 04's answer: Attend-Fusion against FC late fusion, full width (``ci``) and at
-    equal size (``ci_matched``; both :func:`afkit.experiments.paired_tests`), against the
+    equal size (``ci_matched``; both :func:`afkit.studies.experiments.paired_tests`), against the
     paper's claim, the best arm and reference; every clause chosen by the numbers."""
     s = summary.set_index("label")
     af, fc = s.loc[ci["a"]], s.loc[ci["b"]]
@@ -177,7 +177,7 @@ def vocabulary_scaling(table: pd.DataFrame, source: str = "synthetic", profile: 
 
 def readings(table: pd.DataFrame, source: str = "synthetic", fc_label: str = "fc_late") -> str:
     """Notebook 10's answer in prose, every clause chosen by the numbers of ``table``
-    (:func:`afkit.arms.readings_results`).
+    (:func:`afkit.studies.arms.readings_results`).
 
     - *Attention matters* in a reading when its on − off test-GAP interval excludes 0.
     - *Fits the paper best*: of the readings that learned and whose paper-size count is within

@@ -2,7 +2,7 @@
 
 - notebook 04 (:func:`comparison_specs`): the starter code's references, the paper's baselines
   (:data:`COMPARISON`) and the size-matched arms (:func:`fc_late_at_af_size`);
-  :func:`with_paper_columns` puts the paper's reported numbers (:mod:`afkit.paper`) beside ours;
+  :func:`with_paper_columns` puts the paper's reported numbers (:mod:`afkit.core.paper`) beside ours;
 - notebook 05 (:func:`fusion_ablation_specs`): early / late / hybrid fusion, with and without
   attention;
 - notebook 06 (:func:`attention_sweep_specs`): heads, attention width, tokens, attention off;
@@ -13,8 +13,8 @@
 - notebook 10 (:func:`readings_specs`, :func:`reading_pairs`): every reading of the attention
   with its attention-off twin, the paired tests of each pair and their table.
 
-Arms are trained by :func:`afkit.experiments.run_grid`; the sentences stating what they found
-are :mod:`afkit.answers`.
+Arms are trained by :func:`afkit.studies.experiments.run_grid`; the sentences stating what they found
+are :mod:`afkit.studies.answers`.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from afkit import models, paper
-from afkit.experiments import (SEEDS, Spec, matched_width, mean_over_seeds, model_params, paired_tests,
+from afkit.models import registry as models
+from afkit.core import paper
+from afkit.studies.experiments import (SEEDS, Spec, matched_width, mean_over_seeds, model_params, paired_tests,
                                run_grid)
-from afkit.reconstruction import PAPER_FEATURES
+from afkit.models.reconstruction import PAPER_FEATURES
 
 # notebook 04 at a glance: the paper's baselines and Attend-Fusion (comparison_specs adds the
 # size-matched arms and the starter code's reference models)
@@ -195,8 +196,9 @@ def vocabulary_experiment(root, profile: str, *, models=("fc_late", "attend_fusi
     set (:func:`vocabulary_data`, under ``root/data/C``), its store and ``models`` trained under
     the protocol at one seed, scored on test. One row per (C, model); ``trained`` False rows
     carry no scores."""
-    from afkit import protocol as proto
-    from afkit import featurize, synth
+    from afkit.training import protocol as proto
+    from afkit.data import featurize
+    from afkit.data import synth
 
     root = Path(root)
     trained = TRAINED_VOCABULARIES[profile] if trained is None else trained
@@ -231,7 +233,7 @@ def vocabulary_summary(vocab: pd.DataFrame) -> pd.DataFrame:
     return vocab.sort_values(["num_classes", "model"]).reset_index(drop=True)
 
 
-# notebook 10: the readings of "scores and re-weights that modality's features" (afkit.attend_fusion.
+# notebook 10: the readings of "scores and re-weights that modality's features" (afkit.models.attend_fusion.
 # READINGS, besides the chunk tokens and the MF/STD tokens), each with its attention-off twin
 READING_ARMS = {  # reading -> (label, registered model)
     "chunk tokens": ("chunk tokens (attend_fusion)", "attend_fusion"),
@@ -282,7 +284,7 @@ def reading_pairs(profile: str, num_classes: int | None = None, features: str = 
 
 
 def reading_tests(grid: pd.DataFrame, pairs: list[tuple], store_dir, **kwargs) -> list[dict]:
-    """:func:`afkit.experiments.paired_tests` (test split) of each reading with vs without its
+    """:func:`afkit.studies.experiments.paired_tests` (test split) of each reading with vs without its
     attention, for ``pairs`` (:func:`reading_pairs`); each dict also names its ``reading``."""
     tests = paired_tests(grid, [(on, off) for _, on, off in pairs], store_dir, **kwargs)
     return [{**t, "reading": r} for (r, _, _), t in zip(pairs, tests)]

@@ -1,14 +1,14 @@
 """The claim map (notebook 09): in which synthetic worlds does the paper's claim hold?
 
-The paper's claim (arXiv 2408.14441, real YouTube-8M; its numbers in :mod:`afkit.paper`):
+The paper's claim (arXiv 2408.14441, real YouTube-8M; its numbers in :mod:`afkit.core.paper`):
 Attend-Fusion (72M parameters, 75.64% F1) comes within 0.32 F1 points of FC late fusion (341M,
 75.96%) with 4.7x fewer parameters.
-Our generator (:mod:`afkit.synth`) knows where each label's evidence lies, so we can move the
+Our generator (:mod:`afkit.data.synth`) knows where each label's evidence lies, so we can move the
 data's properties one at a time and watch the difference move. Everything here is *our
 extension* of the paper, on synthetic data only.
 
 **Worlds.** A *world* is the profile's small base world (:data:`BASE_WORLDS`: the generator's
-default knobs, a small vocabulary and few, short videos) with some :class:`afkit.synth.SynthProfile`
+default knobs, a small vocabulary and few, short videos) with some :class:`afkit.data.synth.SynthProfile`
 knobs changed (:data:`KNOBS`):
 
 - ``linear_share`` (beta): the share of a label's evidence that survives mean pooling (the
@@ -24,17 +24,17 @@ knobs changed (:data:`KNOBS`):
 (:data:`INTERACTION`: ``linear_share`` x ``span_fraction`` at their extreme levels, 2 x 2).
 
 **Per world** (:func:`run_world`): the synthetic set, its store (MF+STD), and three arms
-trained under the tuning protocol at one seed (:func:`afkit.experiments.run_grid`):
+trained under the tuning protocol at one seed (:func:`afkit.studies.experiments.run_grid`):
 Attend-Fusion, FC late fusion at the profile's width (the paper's size ratio is built into the
 profile widths) and FC late fusion shrunk to Attend-Fusion's size; the paired bootstrap on the
-test videos of Attend-Fusion minus each FC arm (:func:`afkit.experiments.paired_tests`):
+test videos of Attend-Fusion minus each FC arm (:func:`afkit.studies.experiments.paired_tests`):
 micro-F1 at the validate-chosen threshold and GAP, in points with 95% intervals. The
 protocol's learning-rate search runs in the default world; the other worlds train each arm at
 the rate chosen there, under the same early stopping (:data:`SEARCH_EVERY_WORLD`: the cpu budget
 allows no search per world; the paper profile searches in every world).
 
 **The claim holds** (:data:`CLAIM_FLOOR`, defined once here): the difference Attend-Fusion -
-FC late fusion in test micro-F1 is at least the paper's -0.32 (:data:`afkit.paper.F1_DIFF`)
+FC late fusion in test micro-F1 is at least the paper's -0.32 (:data:`afkit.core.paper.F1_DIFF`)
 minus a margin of :data:`CLAIM_MARGIN` = 1 point, i.e. ``>= -1.32`` F1 points.
 :func:`claim_verdict` reads a difference and its interval: ``reverses`` (Attend-Fusion better
 beyond bootstrap noise: the interval lies above 0), ``holds`` (the difference at or above the
@@ -59,7 +59,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from afkit import paper
+from afkit.core import paper
 
 __all__ = ["CLAIM_MARGIN", "CLAIM_FLOOR", "KNOBS", "KNOB_LABELS", "INTERACTION",
            "BASE_WORLDS", "LEVELS", "World", "world_grid", "worlds_table", "training_runs", "run_world", "run_claim_map",
@@ -87,7 +87,7 @@ def _modality(non_visual: float) -> tuple[float, float, float]:
     return (round(1 - non_visual, 4), round(0.4 * non_visual, 4), round(0.6 * non_visual, 4))
 
 
-# the levels of each knob per profile; the generator's default (afkit.synth.SynthProfile) is
+# the levels of each knob per profile; the generator's default (afkit.data.synth.SynthProfile) is
 # always one of them, and every other level is one world
 _DEFAULTS = {"linear_share": 0.3, "span_fraction": (0.15, 0.5), "modality_fractions": _modality(0.5),
              "p_missing_evidence": 0.05}
@@ -143,7 +143,7 @@ class World:
     group: str
 
     def overrides(self, profile: str) -> dict:
-        """The :func:`afkit.synth.ensure_dataset` overrides of this world."""
+        """The :func:`afkit.data.synth.ensure_dataset` overrides of this world."""
         return {**BASE_WORLDS[profile], **{k: v for k, v in self.knobs.items()}}
 
 
@@ -198,7 +198,7 @@ def training_runs(profile: str) -> int:
     """Training runs of the claim map at ``profile`` (one seed): 3 arms x the protocol's learning
     rates in the default world (every world with :data:`SEARCH_EVERY_WORLD`), 3 arms in each
     other world."""
-    from afkit import protocol as proto
+    from afkit.training import protocol as proto
 
     n, lrs = len(world_grid(profile)), len(proto.protocol_for(profile).lrs)
     return len(ARMS) * (n * lrs if SEARCH_EVERY_WORLD[profile] else lrs + (n - 1))
@@ -231,8 +231,8 @@ def label_information(store_dir, *, max_videos: int | None = 1500,
     (MF+STD). Returns ``probe_gap_mf``, ``probe_gap_mfstd``, ``std_share`` (MF+STD minus MF),
     all in GAP points; ``probe_gap_mfstd`` and ``std_share`` are NaN for a store without STD
     columns."""
-    from afkit import metrics
-    from afkit import store as store_mod
+    from afkit.metrics import classification as metrics
+    from afkit.data import store as store_mod
 
     root = Path(store_dir)
     train, val = store_mod.open_store(root / "train"), store_mod.open_store(root / "validate")
@@ -268,7 +268,7 @@ def label_information(store_dir, *, max_videos: int | None = 1500,
 
 # ------------------------------------------------------------------------- one world
 def _specs(profile: str, num_classes: int):
-    from afkit import experiments as ex
+    from afkit.studies import experiments as ex
 
     af = ex.model_params("attend_fusion", profile, num_classes)
     hidden = ex.matched_width("fc_late", af, profile, num_classes=num_classes)
@@ -287,9 +287,10 @@ def run_world(world: World, root, profile: str, *, lrs: dict | None = None, seed
     points, the world's knob levels and properties) and the chosen rate of each arm."""
     from dataclasses import replace
 
-    from afkit import experiments as ex
-    from afkit import protocol as proto
-    from afkit import featurize, synth
+    from afkit.studies import experiments as ex
+    from afkit.training import protocol as proto
+    from afkit.data import featurize
+    from afkit.data import synth
 
     root = Path(root)
     folder = _folder(world.name)
@@ -542,7 +543,7 @@ def plot_claim_map(table: pd.DataFrame, *, source: str = "synthetic", baseline: 
     (>= :data:`CLAIM_FLOOR`) shaded; a last panel for the two-knob interaction, if any."""
     import matplotlib.pyplot as plt
 
-    from afkit import plots
+    from afkit.viz import plots
 
     table = table.assign(varies=table["varies"].fillna(""))  # a table read back from CSV
     knobs = [k for k in KNOBS if len(knob_table(table, k, baseline)) > 1

@@ -1,10 +1,10 @@
 """Running arms: the protocol over a list of specs, its tables, and paired tests of its runs.
 
 An *arm* is a :class:`Spec` (a label, a registered model name, model and training overrides);
-the notebooks' arms are listed in :mod:`afkit.arms`. :func:`run_grid` puts every arm of a list
-through the tuning protocol (:mod:`afkit.protocol`: a learning-rate search at the tuning seed,
+the notebooks' arms are listed in :mod:`afkit.studies.arms`. :func:`run_grid` puts every arm of a list
+through the tuning protocol (:mod:`afkit.training.protocol`: a learning-rate search at the tuning seed,
 then the arm's other seeds at the chosen rate). Each (arm, learning rate, seed) is an ordinary
-:func:`afkit.train.train` run in ``RUNS_DIR/<run key>/seed<k>/``, keyed by the model and its
+:func:`afkit.training.train.train` run in ``RUNS_DIR/<run key>/seed<k>/``, keyed by the model and its
 overrides (:func:`run_key`), not by the label: the same arm in two notebooks is trained once.
 A finished run is read back only while its config and training code equal the current ones
 (otherwise it is retrained); an unfinished one (a ``last.pt`` without ``results.json``) is
@@ -18,7 +18,7 @@ Outputs are tidy pandas tables:
 - :func:`mean_over_seeds` -> one row per label: mean and standard deviation over the chosen
   runs' seeds, and whether the arm learned;
 - :func:`paired_tests` -> paired bootstraps on the test videos of (a - b) for pairs of labels
-  (:func:`afkit.protocol.paired_difference`), each run's test split predicted once;
+  (:func:`afkit.training.protocol.paired_difference`), each run's test split predicted once;
   :func:`intervals_table` tabulates them.
 
 Sizes are counted on meta-device builds (no memory): :func:`model_params` of a registered
@@ -43,8 +43,8 @@ SEEDS = {"smoke": (0, 1), "cpu": (0, 1, 2), "paper": (0, 1, 2)}
 @dataclass(frozen=True)
 class Spec:
     """One arm of an experiment: ``label`` names it in tables, ``model`` is a registry name,
-    ``overrides`` go to :func:`afkit.models.build` (e.g. ``heads=8``), ``train`` to the
-    :class:`afkit.train.TrainConfig` (e.g. ``features="mean"``)."""
+    ``overrides`` go to :func:`afkit.models.registry.build` (e.g. ``heads=8``), ``train`` to the
+    :class:`afkit.training.train.TrainConfig` (e.g. ``features="mean"``)."""
 
     label: str
     model: str
@@ -61,7 +61,7 @@ def _meta_model(name: str, profile: str, num_classes: int | None = None, feature
                 **overrides):
     """Registered model ``name`` at ``profile`` built on the meta device (no memory), with
     ``num_classes`` and, for models that read a feature set, ``features`` (unless overridden)."""
-    from afkit import models
+    from afkit.models import registry as models
 
     if num_classes is not None:
         overrides["num_classes"] = num_classes
@@ -73,7 +73,7 @@ def _meta_model(name: str, profile: str, num_classes: int | None = None, feature
 def _config_fields(name: str) -> set[str]:
     from dataclasses import fields as dc_fields
 
-    from afkit import models
+    from afkit.models import registry as models
 
     return {f.name for f in dc_fields(models.model_config(name, "smoke"))}
 
@@ -82,7 +82,7 @@ def model_params(name: str, profile: str, num_classes: int | None = None, featur
                  **overrides) -> int:
     """Parameters of registered model ``name`` at ``profile`` with ``overrides`` (a meta-device
     build)."""
-    from afkit import models
+    from afkit.models import registry as models
 
     return models.count_parameters(_meta_model(name, profile, num_classes, features, **overrides))
 
@@ -91,7 +91,7 @@ def arm_size(spec: Spec, profile: str, num_classes: int | None = None, features:
     """``{"params", "flops"}`` of an arm at ``profile`` size (its ``paper_overrides`` at paper
     size): parameters and forward FLOPs per video, built on the meta device (no memory). FLOPs
     of frame-level models are counted at 300 frames."""
-    from afkit import models
+    from afkit.models import registry as models
 
     overrides = dict(spec.paper_overrides if profile == "paper" and spec.paper_overrides is not None
                      else spec.overrides)
@@ -101,8 +101,8 @@ def arm_size(spec: Spec, profile: str, num_classes: int | None = None, features:
 
 def arm_paper_size(spec: Spec) -> dict:
     """:func:`arm_size` at paper size (3862 classes) with the paper profile's inputs
-    (``afkit.reconstruction.PAPER_FEATURES``, mean), or MF+STD for arms that need both statistics."""
-    from afkit.reconstruction import PAPER_FEATURES
+    (``afkit.models.reconstruction.PAPER_FEATURES``, mean), or MF+STD for arms that need both statistics."""
+    from afkit.models.reconstruction import PAPER_FEATURES
 
     try:
         return arm_size(spec, "paper", features=PAPER_FEATURES)
@@ -138,8 +138,9 @@ def run_dir(runs_dir, spec: Spec, seed: int) -> Path:
 
 def _reusable(out: Path, config) -> bool:
     """A finished run may be read back only if it was trained with this config and this code
-    (``afkit.provenance.code_hash``); otherwise it is retrained."""
-    from afkit import provenance, train
+    (``afkit.core.provenance.code_hash``); otherwise it is retrained."""
+    from afkit.core import provenance
+    from afkit.training import train
 
     results = out / train.RESULTS
     if not results.exists():
@@ -155,7 +156,7 @@ def train_one(spec: Spec, seed: int, store_dir, runs_dir, profile: str, **train_
     finished run made by other training code or another config is discarded and retrained."""
     import shutil
 
-    from afkit import train
+    from afkit.training import train
 
     out = run_dir(runs_dir, spec, seed)
     config = train.make_config(profile, model=spec.model, seed=seed,
@@ -173,7 +174,7 @@ def train_one(spec: Spec, seed: int, store_dir, runs_dir, profile: str, **train_
 
 def _trial(job: tuple) -> dict:
     """One trial of the protocol (a process-pool job): train or read back, then score."""
-    from afkit import protocol as proto
+    from afkit.training import protocol as proto
 
     spec, seed, store_dir, runs_dir, profile, overrides = job
     res = train_one(spec, seed, store_dir, runs_dir, profile, progress=False, **overrides)
@@ -217,7 +218,7 @@ def _map_trials(jobs: list, workers: int, progress: bool, desc: str) -> list:
 def run_grid(specs: list[Spec], store_dir, runs_dir, profile: str, seeds=None, *,
              protocol=None, progress: bool = True, workers: int | None = None,
              **train_overrides) -> pd.DataFrame:
-    """Every spec under the tuning protocol (:mod:`afkit.protocol`), tabulated.
+    """Every spec under the tuning protocol (:mod:`afkit.training.protocol`), tabulated.
 
     For each spec: one trial per learning rate of the protocol at its ``tune_seed`` (early
     stopping, best epoch kept); the rate with the best validation GAP is chosen; the spec's
@@ -230,8 +231,8 @@ def run_grid(specs: list[Spec], store_dir, runs_dir, profile: str, seeds=None, *
     the **test** split, ``micro_f1_tuned`` (test, at ``threshold``, the best micro-F1
     threshold of validate), ``train_seconds``, ``videos_per_s``, ``run_dir``.
     """
-    from afkit import protocol as proto
-    from afkit.batches import open_split
+    from afkit.training import protocol as proto
+    from afkit.data.batches import open_split
 
     protocol = protocol or proto.protocol_for(profile)
     labels = [s.label for s in specs]
@@ -303,7 +304,7 @@ def _grid_table(specs: list[Spec], trials: list[tuple], results: list[dict], cho
 
 def job_features(spec: Spec, profile: str, train_overrides: dict) -> str:
     """The video-level feature set a spec's runs train on (its own, the call's, the profile's)."""
-    from afkit import train
+    from afkit.training import train
 
     return spec.train.get("features", train_overrides.get("features", train.PROFILES[profile]["features"]))
 
@@ -322,9 +323,9 @@ SUMMARY_METRICS = METRIC_COLUMNS + ("micro_f1_tuned", "val_gap", "best_epoch")
 def mean_over_seeds(grid: pd.DataFrame, metrics=SUMMARY_METRICS, floor_gap: float | None = None) -> pd.DataFrame:
     """One row per label (first-seen order) over the chosen runs: sizes, the chosen ``lr``,
     ``<metric>_mean`` / ``<metric>_std`` over seeds (std with ddof=1; 0 for one seed), ``seeds``;
-    with ``floor_gap`` (:func:`afkit.protocol.prior_gap`) also ``learned``
-    (:func:`afkit.protocol.learned` on the means)."""
-    from afkit import protocol as proto
+    with ``floor_gap`` (:func:`afkit.training.protocol.prior_gap`) also ``learned``
+    (:func:`afkit.training.protocol.learned` on the means)."""
+    from afkit.training import protocol as proto
 
     grid = grid[grid["chosen"]] if "chosen" in grid else grid
     order = list(dict.fromkeys(grid["label"]))
@@ -345,9 +346,9 @@ def paired_tests(grid: pd.DataFrame, pairs, store_dir, *, n_boot: int = 1000, se
     """Paired bootstraps on the **test** videos of (a - b), for each pair ``(a, b)`` of labels of
     ``grid``'s chosen runs: GAP and micro-F1 at each run's validate threshold (``gap_*``,
     ``micro_f1_*``) and micro-F1 at 0.5 (``micro_f1_05_*``), each averaged over the label's
-    seeds (:func:`afkit.protocol.paired_difference`), with ``a``, ``b``, ``seeds_a``,
+    seeds (:func:`afkit.training.protocol.paired_difference`), with ``a``, ``b``, ``seeds_a``,
     ``seeds_b``. Every run is predicted once, however many pairs it is in."""
-    from afkit import protocol as proto
+    from afkit.training import protocol as proto
 
     chosen = grid[grid["chosen"]]
     scores, thresholds, labels = {}, {}, None
@@ -413,8 +414,8 @@ def explain_inputs(run, store_dir, max_videos: int | None, split: str = "validat
     """(model, batches, ids) for notebook 08: a finished run's (folder ``run``) model in eval mode, the first
     ``max_videos`` videos of ``split`` as a list of frame batches (the store's own loader, in
     store order, every frame kept), and the store's ids."""
-    from afkit import runs
-    from afkit.batches import open_split
+    from afkit.training import inference as runs
+    from afkit.data.batches import open_split
 
     model, _ = runs.load_run(run)
     loader = open_split(store_dir, split, model.input_kind, batch_size=batch_size, shuffle=False)

@@ -1,7 +1,7 @@
 """Scoring a model on a store split: its sigmoid scores batch by batch (:func:`split_scores`),
-and every metric of :mod:`afkit.metrics` streamed over the split (:func:`evaluate_model`; under
+and every metric of :mod:`afkit.metrics.classification` streamed over the split (:func:`evaluate_model`; under
 DDP each rank scores its share of each batch and rank 0 gathers them). Used per epoch by
-:mod:`afkit.train` and on finished runs by :mod:`afkit.runs`."""
+:mod:`afkit.training.train` and on finished runs by :mod:`afkit.training.inference`."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import time
 import numpy as np
 import torch
 
-from afkit import devices
-from afkit.batches import Batches, eval_rows
+from afkit.training import devices
+from afkit.data.batches import Batches, eval_rows
 
 
 def to_device(batch: dict, device: torch.device) -> dict[str, torch.Tensor]:
-    """A batch of numpy arrays (:meth:`afkit.batches.Batches.batch`) as tensors on ``device``."""
+    """A batch of numpy arrays (:meth:`afkit.data.batches.Batches.batch`) as tensors on ``device``."""
     nb = device.type == "cuda"
     return {k: torch.from_numpy(v).to(device, non_blocking=nb) for k, v in batch.items()}
 
@@ -42,13 +42,13 @@ def split_scores(model, data: Batches, rows: np.ndarray, device, autocast) -> tu
 def evaluate_model(model, data: Batches, *, batch_size: int = 1024, device="cpu",
                    top_k: int = 20, threshold: float = 0.5, bf16: bool = True,
                    dist_info: devices.Dist | None = None, progress: bool = False) -> dict:
-    """Every metric of :mod:`afkit.metrics` for ``model`` on ``data``, streamed batch by batch.
+    """Every metric of :mod:`afkit.metrics.classification` for ``model`` on ``data``, streamed batch by batch.
 
     Under DDP each rank scores its share of each batch and rank 0 gathers them; every rank
     returns the same dict (broadcast from rank 0). Adds ``videos_per_s`` (inference rate) and
     ``eval_seconds``.
     """
-    from afkit import metrics
+    from afkit.metrics import classification as metrics
 
     device = torch.device(device)
     d = dist_info or devices.Dist()

@@ -1,6 +1,6 @@
 """Trained runs: load a finished run's model, score a split, evaluate, write and read the
 YouTube-8M submission CSV, and the ``eval`` / ``predict`` commands. Training itself is
-:mod:`afkit.train`; a run folder's layout is in DESIGN.md."""
+:mod:`afkit.training.train`; a run folder's layout is in DESIGN.md."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from afkit import devices, models
-from afkit.batches import Batches, open_split
-from afkit.evaluation import evaluate_model, progress_bar, split_scores
-from afkit.provenance import atomic_write, write_json
-from afkit.train import FINAL, TrainConfig
+from afkit.training import devices
+from afkit.models import registry as models
+from afkit.data.batches import Batches, open_split
+from afkit.training.evaluation import evaluate_model, progress_bar, split_scores
+from afkit.core.provenance import atomic_write, write_json
+from afkit.training.train import FINAL, TrainConfig
 
 
 def load_run(run_dir, device="cpu"):
@@ -48,7 +49,7 @@ def predict_scores(model, store, split: str = "test", *, config: TrainConfig | N
     """``(ids, scores)``: sigmoid scores ``[N, C]`` float32 of ``model`` on a split, batched.
 
     ``store`` is a store directory (``split`` is opened from it) or an open
-    :class:`afkit.batches.Batches`.
+    :class:`afkit.data.batches.Batches`.
     """
     data = open_run_split(model, config, store, split)
     config = config or TrainConfig()

@@ -8,7 +8,7 @@ reconstruction*, :data:`PROTOCOLS`):
    trained at seed ``tune_seed`` for at most ``max_epochs`` epochs, the rate annealed to 0 over
    them (cosine: a run has converged when its budget ends), with early stopping: it stops
    after ``patience`` epochs without a new best validation GAP, and the best epoch's weights
-   are kept (``afkit.train``: ``patience``, ``keep_best``).
+   are kept (``afkit.training.train``: ``patience``, ``keep_best``).
 2. **Chosen on validate**: the learning rate whose best validation GAP is highest; the other
    seeds are then trained at that learning rate, under the same early stopping.
 3. **Reported on test**: every metric of the kept weights on the ``test`` split (the synthetic
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from afkit import paper
+from afkit.core import paper
 
 SCORES = "scores.json"  # per run: validate threshold and test metrics of the kept weights
 LEARNED_MARGIN = 0.05  # test GAP above the class-frequency predictor's for an arm to count
@@ -95,7 +95,9 @@ def score_run(run_dir, store_dir, *, refresh: bool = False) -> dict:
     ``run_dir/scores.json``): ``threshold`` (the best micro-F1 threshold on validate, a grid of
     0.01), ``val`` and ``test`` (every metric; ``micro_f1`` at 0.5), ``test_micro_f1_tuned``
     (micro-F1 on test at ``threshold``). The run's model is loaded once for both splits."""
-    from afkit import metrics, provenance, runs
+    from afkit.metrics import classification as metrics
+    from afkit.core import provenance
+    from afkit.training import inference as runs
 
     path = Path(run_dir) / SCORES
     if path.exists() and not refresh:
@@ -114,15 +116,15 @@ def score_run(run_dir, store_dir, *, refresh: bool = False) -> dict:
 
 def run_scores(run_dir, store_dir, split: str):
     """(ids, scores [N, C], labels as a list of int64 arrays) of a finished run on ``split``."""
-    from afkit import runs
+    from afkit.training import inference as runs
 
     model, config = runs.load_run(run_dir)
     return model_scores(model, config, store_dir, split)
 
 
 def model_scores(model, config, store_dir, split: str):
-    """:func:`run_scores` of a loaded run (``model``, ``config``: :func:`afkit.runs.load_run`)."""
-    from afkit import runs
+    """:func:`run_scores` of a loaded run (``model``, ``config``: :func:`afkit.training.inference.load_run`)."""
+    from afkit.training import inference as runs
 
     data = runs.open_run_split(model, config, store_dir, split)
     ids, scores = runs.predict_scores(model, data, split, config=config, progress=False)
@@ -133,7 +135,8 @@ def prior_gap(store_dir, split: str = "test") -> float:
     """GAP@20 of the class-frequency predictor: every video of ``split`` scored by the training
     split's label frequencies. An arm below it plus :data:`LEARNED_MARGIN` learned nothing
     that the label counts do not already say."""
-    from afkit import metrics, store
+    from afkit.metrics import classification as metrics
+    from afkit.data import store
 
     train = store.open_store(Path(store_dir) / "train")
     freq = np.zeros(train.num_classes)
@@ -157,14 +160,14 @@ def paired_difference(scores_a: list, scores_b: list, labels, *, thresholds_a=No
     """Paired bootstrap over videos of (A - B) for GAP@20 and micro-F1, each model's metric
     averaged over its seeds (lists of [N, C] score arrays on the same videos).
 
-    Each replicate draws N videos with replacement (:func:`afkit.stats.bootstrap_weights`,
+    Each replicate draws N videos with replacement (:func:`afkit.metrics.stats.bootstrap_weights`,
     the same draw for every model and seed); GAP and micro-F1 of each resample are
-    :func:`afkit.stats.gap_replicates` and :func:`afkit.stats.micro_f1_replicates`, micro-F1 at
+    :func:`afkit.metrics.stats.gap_replicates` and :func:`afkit.metrics.stats.micro_f1_replicates`, micro-F1 at
     each seed's threshold (``thresholds_*``, default 0.5). Returns, per metric (``gap``,
     ``micro_f1``), ``<metric>_diff`` (on all videos), ``<metric>_lo`` / ``_hi`` (percentile
     interval) and ``<metric>_p_a_better``; plus ``n_videos``, ``n_boot``, ``confidence``.
     """
-    from afkit import stats
+    from afkit.metrics import stats
 
     n = scores_a[0].shape[0]
     w = stats.bootstrap_weights(n, n_boot, seed)

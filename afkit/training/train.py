@@ -1,4 +1,4 @@
-"""The training loop: one for every model of :mod:`afkit.models`, with checkpoints, exact
+"""The training loop: one for every model of :mod:`afkit.models.registry`, with checkpoints, exact
 resume, early stopping and DDP. A run is a directory::
 
     RUN_DIR/
@@ -10,19 +10,19 @@ resume, early stopping and DDP. A run is a directory::
       results.json      final metrics, timings, parameter count, config, git SHA, versions
 
 :func:`train` minimizes BCE-with-logits (mean over b, c) of logits ``z [B, C]`` against multi-hot
-labels ``y [B, C]`` with AdamW, on batches of :class:`afkit.batches.Batches` (video-level
+labels ``y [B, C]`` with AdamW, on batches of :class:`afkit.data.batches.Batches` (video-level
 models read the feature store, frame-level models the frame store), validating every epoch
-(:func:`afkit.evaluation.evaluate_model`). A run in progress is one :class:`_Run` (its position
+(:func:`afkit.training.evaluation.evaluate_model`). A run in progress is one :class:`_Run` (its position
 and running sums: :class:`Progress`), advanced by :func:`_train_epoch`, :func:`_train_step`,
-:func:`_end_epoch` and :func:`_finish`. Finished runs are :mod:`afkit.runs`.
+:func:`_end_epoch` and :func:`_finish`. Finished runs are :mod:`afkit.training.inference`.
 
 Exact resume: the data order of epoch ``e`` depends on ``(seed, e)`` alone and batch ``b`` is a
-fixed slice of it (:func:`afkit.batches.epoch_batches`), so the data position is ``(epoch,
+fixed slice of it (:func:`afkit.data.batches.epoch_batches`), so the data position is ``(epoch,
 batch)``; a checkpoint holds it with the model, optimizer, scheduler and every RNG state (each
 rank's under DDP), so ``resume=True`` replays a killed run bit for bit. Every file is written
-through a temporary file and a rename (:mod:`afkit.provenance`): never a torn file.
+through a temporary file and a rename (:mod:`afkit.core.provenance`): never a torn file.
 
-DDP (``torchrun --nproc_per_node K -m afkit train ...``; :mod:`afkit.devices`):
+DDP (``torchrun --nproc_per_node K -m afkit train ...``; :mod:`afkit.training.devices`):
 ``config.batch_size`` is the global batch; rank ``r`` trains on the ``r``-th of ``K`` equal
 slices of every global batch, so that with DDP's gradient averaging a step equals the
 one-process step on the same global batch.
@@ -51,10 +51,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from afkit import devices, locks, models, paper
-from afkit.batches import Batches, epoch_batches, open_split
-from afkit.evaluation import evaluate_model, forward, progress_bar, to_device
-from afkit.provenance import (atomic_torch_save, atomic_write_text, code_hash, git_sha, to_json,
+from afkit.training import devices
+from afkit.core import locks
+from afkit.models import registry as models
+from afkit.core import paper
+from afkit.data.batches import Batches, epoch_batches, open_split
+from afkit.training.evaluation import evaluate_model, forward, progress_bar, to_device
+from afkit.core.provenance import (atomic_torch_save, atomic_write_text, code_hash, git_sha, to_json,
                               versions, write_json)
 
 CHECKPOINT = "last.pt"
@@ -74,10 +77,10 @@ PAUSE_ENV = "AFKIT_PAUSE_AT_STEP"
 class TrainConfig:
     """Every knob of a training run, as plain values (JSON-serializable)."""
 
-    model: str = "attend_fusion"  # a name of afkit.models' registry
-    profile: str = "cpu"  # the model-size profile passed to afkit.models.build
+    model: str = "attend_fusion"  # a name of afkit.models.registry' registry
+    profile: str = "cpu"  # the model-size profile passed to afkit.models.registry.build
     model_overrides: dict = field(default_factory=dict)  # extra keyword arguments for build
-    features: str = "mean"  # video-level inputs: "mean" (1024 + 128; afkit.models' default, the
+    features: str = "mean"  # video-level inputs: "mean" (1024 + 128; afkit.models.registry' default, the
     # one the 341M count matches) or "mean_std" (MF+STD, 2048 + 256)
     normalization: str = "standardize"  # model input normalization: "standardize" (z-score by
     # the training split's per-feature mean and std; our reconstruction), "l2" (the starter
@@ -123,14 +126,14 @@ class TrainConfig:
         return cls(**d)
 
 
-# The paper's values where it gives them (afkit.paper: 20 epochs, AdamW, lr 1e-4, dropout 0.4); the rest
+# The paper's values where it gives them (afkit.core.paper: 20 epochs, AdamW, lr 1e-4, dropout 0.4); the rest
 # (batch 256, weight decay 0.01, no schedule) is *our reconstruction*. The cpu profile's defaults
-# are afkit.protocol's (at most 24 epochs, the rate annealed to 0 (cosine), early stopping with patience 4 on validation GAP, best
+# are afkit.training.protocol's (at most 24 epochs, the rate annealed to 0 (cosine), early stopping with patience 4 on validation GAP, best
 # epoch kept; its learning rate is searched by the protocol, 1e-3 is the default of a single run),
 # single-threaded (the protocol trains two runs at once on two cores).
 PROFILES: dict[str, dict[str, Any]] = {
     # paper: mean inputs, the feature set under which the 341M count is reproduced exactly
-    # (afkit.reconstruction.PAPER_FEATURES); the smaller profiles train on MF+STD, the inputs
+    # (afkit.models.reconstruction.PAPER_FEATURES); the smaller profiles train on MF+STD, the inputs
     # the paper describes (its text says MF+STD; its parameter count says mean: see notebook 03)
     "paper": dict(profile="paper", epochs=paper.EPOCHS, batch_size=256, lr=paper.LEARNING_RATE,
                   weight_decay=0.01, schedule="constant", dropout=paper.DROPOUT,
@@ -162,7 +165,7 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def _model_kwargs(config: TrainConfig, num_classes: int, kind: str) -> dict:
-    """The keyword arguments of ``afkit.models.build`` for a run (stored in ``model.pt``)."""
+    """The keyword arguments of ``afkit.models.registry.build`` for a run (stored in ``model.pt``)."""
     kwargs = {"num_classes": num_classes, "dropout": config.dropout,
               "normalization": config.normalization}
     if kind == "video":
@@ -202,7 +205,7 @@ def lr_factor(step: int, total_steps: int, schedule: str, warmup_steps: int = 0)
 
 def _set_input_stats(model, data: Batches) -> bool:
     """Feed ``normalization="standardize"`` from the training split's statistics
-    (:meth:`afkit.batches.Batches.input_stats`). Returns whether the model asked for it."""
+    (:meth:`afkit.data.batches.Batches.input_stats`). Returns whether the model asked for it."""
     if getattr(getattr(model, "config", None), "normalization", "none") != "standardize":
         return False
     stats = data.input_stats()
@@ -267,7 +270,7 @@ def train(config: TrainConfig, store_dir, out_dir, resume: bool = False) -> dict
     ``train_samples_per_s``, ``videos_per_s`` (inference), ``num_parameters``, ``config``,
     ``git_sha``, ``versions``. With ``resume=True`` a run continues from ``out_dir/last.pt``.
     Raises :class:`NonFiniteLossError` on a NaN or infinite loss, leaving the last checkpoint;
-    :class:`afkit.locks.LockedError` while another process trains into ``out_dir`` (rank 0
+    :class:`afkit.core.locks.LockedError` while another process trains into ``out_dir`` (rank 0
     holds ``out_dir/.afkit.lock`` for the whole run).
     """
     if isinstance(config, dict):
@@ -553,7 +556,7 @@ def _diff(a: TrainConfig, b: TrainConfig) -> str:
 
 def _config_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m afkit train",
-                                description="Train a model of afkit.models on a store.")
+                                description="Train a model of afkit.models.registry on a store.")
     p.add_argument("--model", required=True, help="a registered model name")
     p.add_argument("--profile", default="cpu", choices=sorted(PROFILES))
     p.add_argument("--store", required=True, help="the store directory (afkit featurize)")
@@ -570,7 +573,7 @@ def _config_parser() -> argparse.ArgumentParser:
                    "float | None": float}.get(str(f.type), str)
             p.add_argument(flag, dest=f.name, type=typ, default=None)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a model override for afkit.models.build (JSON value), repeatable")
+                   help="a model override for afkit.models.registry.build (JSON value), repeatable")
     return p
 
 

@@ -15,8 +15,8 @@ Colours are fixed, so that a model family or a modality has the same colour in e
 
 Usage (in a notebook)::
 
-    from afkit import plots
-    from afkit.notebook import paths
+    from afkit.viz import plots
+    from afkit.report.notebook import paths
     plots.set_style()
     fig = plots.plot_label_frequency(counts, source="synthetic")
     plots.save_figure(fig, "00_label_frequency", paths(out_dir).figures)
@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from afkit import paper as reported
+from afkit.core import paper as reported
 
 __all__ = [
     "MODALITY_COLORS", "FAMILY_COLORS", "PAPER_COLOR", "paper_points",
@@ -53,7 +53,7 @@ FAMILY_COLORS = {
 }
 FAMILY_LABELS = {"fc": "FC", "fcrn": "FCRN", "fcrn_gated": "FCRN + gating",
                  "attend_fusion": "Attend-Fusion", "other": "other"}
-PAPER_COLOR = "black"  # the paper's reported numbers (afkit.paper) are drawn in it
+PAPER_COLOR = "black"  # the paper's reported numbers (afkit.core.paper) are drawn in it
 
 _SOURCE_TEXT = {
     "synthetic": "data: afkit's synthetic YouTube-8M-format set (not real YouTube-8M)",
@@ -319,7 +319,7 @@ def plot_parameters_vs_width(df: pd.DataFrame, *, x: str = "width", y: str = "pa
     """Parameters against width per model (log y), the paper's 341M and 72M drawn as references.
 
     ``df``: columns ``x`` (width, units), ``y`` (parameter count), ``hue`` (model name).
-    ``paper``: model -> the paper's reported count (default :data:`afkit.paper.PARAMETERS`),
+    ``paper``: model -> the paper's reported count (default :data:`afkit.core.paper.PARAMETERS`),
     drawn as black dashed lines labelled "paper". ``chosen``: model -> width of our
     reconstruction, marked on its curve.
     """
@@ -408,7 +408,7 @@ def pareto_front(cost, score) -> np.ndarray:
 
 def paper_points() -> pd.DataFrame:
     """The paper's reported models as points for :func:`plot_pareto` on a paper-size axis:
-    ``label``, ``paper_params``, ``micro_f1_pct`` (real data, :mod:`afkit.paper`)."""
+    ``label``, ``paper_params``, ``micro_f1_pct`` (real data, :mod:`afkit.core.paper`)."""
     return pd.DataFrame({"label": [f"{reported.MODEL_NAMES[m]} (paper)" for m in reported.F1_PCT],
                          "paper_params": [float(reported.PARAMETERS[m]) for m in reported.F1_PCT],
                          "micro_f1_pct": list(reported.F1_PCT.values())})
@@ -447,7 +447,7 @@ def plot_readings(table: pd.DataFrame, *, references: pd.DataFrame | None = None
     """Notebook 10: test GAP (%) against parameters, one colour per reading of the attention;
     a filled dot with the attention, a hollow one at its attention-off twin, joined by a line.
 
-    ``table``: :func:`afkit.arms.readings_results` (columns ``reading``, ``x``,
+    ``table``: :func:`afkit.studies.arms.readings_results` (columns ``reading``, ``x``,
     ``gap_on``, ``gap_off``, ``off_params``); ``references``: optional rows (``label``, ``x``,
     ``gap_pct``) drawn as black squares (e.g. fc_late and its size-matched twin).
     """
