@@ -11,18 +11,54 @@ import sys
 
 # command -> (module, function, one-line help)
 COMMANDS = {
-    "inspect": ("afkit.io.inspect", "inspect_main", "schema, counts and label statistics of a TFRecord file set"),
+    "inspect": (
+        "afkit.io.inspect",
+        "inspect_main",
+        "schema, counts and label statistics of a TFRecord file set",
+    ),
     "synth": ("afkit.data.synth", "main", "generate the embedded synthetic YouTube-8M release"),
-    "card": ("afkit.data.datacard", "main", "measure a synthetic set and write its data card's figures and tables"),
-    "featurize": ("afkit.data.featurize", "main", "build a memory-mapped MF+STD feature store (and frame store)"),
-    "verify-store": ("afkit.data.store", "verify_main", "check a store's counts and shapes against its manifest"),
-    "params": ("afkit.models.reconstruction", "main", "the 341M / 72M parameter reconstruction tables"),
+    "card": (
+        "afkit.data.datacard",
+        "main",
+        "measure a synthetic set and write its data card's figures and tables",
+    ),
+    "featurize": (
+        "afkit.data.featurize",
+        "main",
+        "build a memory-mapped MF+STD feature store (and frame store)",
+    ),
+    "verify-store": (
+        "afkit.data.store",
+        "verify_main",
+        "check a store's counts and shapes against its manifest",
+    ),
+    "params": (
+        "afkit.models.reconstruction",
+        "main",
+        "the 341M / 72M parameter reconstruction tables",
+    ),
     "train": ("afkit.training.train", "main", "train a model on a feature or frame store"),
     "eval": ("afkit.training.inference", "eval_main", "every metric of a trained run on a split"),
-    "predict": ("afkit.training.inference", "predict_main", "write a submission CSV (VideoId,LabelConfidencePairs)"),
-    "reproduce": ("afkit.report.reproduce", "main", "run every notebook with papermill and build the report"),
-    "notebooks": ("afkit.report.notebook", "notebooks_main", "list every notebook with its parameters, types and defaults"),
-    "check-report": ("afkit.report.document", "check_main", "fail if the published report is from a dirty tree or older afkit/, notebooks/"),
+    "predict": (
+        "afkit.training.inference",
+        "predict_main",
+        "write a submission CSV (VideoId,LabelConfidencePairs)",
+    ),
+    "reproduce": (
+        "afkit.report.reproduce",
+        "main",
+        "run every notebook with papermill and build the report",
+    ),
+    "notebooks": (
+        "afkit.report.notebook",
+        "notebooks_main",
+        "list every notebook with its parameters, types and defaults",
+    ),
+    "check-report": (
+        "afkit.report.document",
+        "check_main",
+        "fail if the published report is from a dirty tree or older afkit/, notebooks/",
+    ),
 }
 
 

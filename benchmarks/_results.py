@@ -30,8 +30,19 @@ END = "<!-- performance:end -->"
 if str(REPO) not in sys.path:  # the benchmarks measure the afkit beside them, not an installed one
     sys.path.insert(0, str(REPO))
 # the README's order of the tables
-ORDER = ("io_read", "featurize", "loader", "train_throughput", "train_breakdown", "busy", "metrics", "models", "synth",
-         "interpret", "damage")
+ORDER = (
+    "io_read",
+    "featurize",
+    "loader",
+    "train_throughput",
+    "train_breakdown",
+    "busy",
+    "metrics",
+    "models",
+    "synth",
+    "interpret",
+    "damage",
+)
 
 
 def _cpu_model() -> str:
@@ -66,8 +77,16 @@ def _version(module: str) -> str | None:
 def environment() -> dict:
     """The machine, the versions and the time of a benchmark run."""
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                             text=True, timeout=10).stdout.strip() or None
+        sha = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+            or None
+        )
     except Exception:
         sha = None
     try:
@@ -78,31 +97,66 @@ def environment() -> dict:
         gpu = None
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "memory_gib": _memory_gib(),
-                    "gpu": gpu, "load_average_1min": round(os.getloadavg()[0], 1),
-                    "platform": platform.platform()},
-        "versions": {"python": platform.python_version(), "numpy": _version("numpy"),
-                     "torch": _version("torch"), "afkit": _version("afkit"), "git": sha},
+        "machine": {
+            "cpu": _cpu_model(),
+            "cores": os.cpu_count(),
+            "memory_gib": _memory_gib(),
+            "gpu": gpu,
+            "load_average_1min": round(os.getloadavg()[0], 1),
+            "platform": platform.platform(),
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "numpy": _version("numpy"),
+            "torch": _version("torch"),
+            "afkit": _version("afkit"),
+            "git": sha,
+        },
     }
 
 
-def write(name: str, title: str, columns: list[str], rows: list[list], *, size: str,
-          notes: list[str] = (), data=None, config: dict | None = None, align: str | None = None,
-          script: str | None = None) -> dict:
+def write(
+    name: str,
+    title: str,
+    columns: list[str],
+    rows: list[list],
+    *,
+    size: str,
+    notes: list[str] = (),
+    data=None,
+    config: dict | None = None,
+    align: str | None = None,
+    script: str | None = None,
+) -> dict:
     """Write ``results/NAME.json`` and ``results/NAME.md``; returns the JSON object.
 
     ``rows`` are the table's cells (strings or numbers, already rounded as they should read);
     ``size`` says what the run measured (how many videos, steps, ...); ``notes`` are sentences
     printed under the table; ``data`` the raw numbers; ``align`` one letter a column (``l``/``r``,
     default: numbers right); ``script`` the benchmark that wrote it when not ``NAME.py``."""
-    rows = [[c if isinstance(c, (str, int, float)) or c is None else str(c) for c in r] for r in rows]
+    rows = [
+        [c if isinstance(c, (str, int, float)) or c is None else str(c) for c in r] for r in rows
+    ]
     if align is None:
-        align = "".join("r" if rows and all(isinstance(r[k], (int, float)) or _numeric(r[k]) for r in rows)
-                        else "l" for k in range(len(columns)))
-    obj = {"name": name, "title": title, "size": size, "columns": list(columns), "align": align,
-           "rows": rows, "notes": list(notes), "config": config or {}, "data": data,
-           **({"script": script} if script else {}),
-           **environment()}
+        align = "".join(
+            "r"
+            if rows and all(isinstance(r[k], (int, float)) or _numeric(r[k]) for r in rows)
+            else "l"
+            for k in range(len(columns))
+        )
+    obj = {
+        "name": name,
+        "title": title,
+        "size": size,
+        "columns": list(columns),
+        "align": align,
+        "rows": rows,
+        "notes": list(notes),
+        "config": config or {},
+        "data": data,
+        **({"script": script} if script else {}),
+        **environment(),
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(obj, indent=1) + "\n")
     (RESULTS / f"{name}.md").write_text(render(obj))
@@ -111,7 +165,14 @@ def write(name: str, title: str, columns: list[str], rows: list[list], *, size: 
 
 
 def _numeric(cell) -> bool:
-    s = str(cell).replace(",", "").replace("x", "").replace("%", "").replace("/", "").replace(" ", "")
+    s = (
+        str(cell)
+        .replace(",", "")
+        .replace("x", "")
+        .replace("%", "")
+        .replace("/", "")
+        .replace(" ", "")
+    )
     try:
         float(s)
         return True
@@ -132,14 +193,20 @@ def _cell(c) -> str:
 def render(obj: dict) -> str:
     """One result file as Markdown: a heading, what ran where, the table, the notes."""
     m, v = obj["machine"], obj["versions"]
-    where = (f"{m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB"
-             + (f", {m['gpu']}" if m.get("gpu") else ", no GPU")
-             + f"; Python {v['python']}, numpy {v['numpy']}"
-             + (f", torch {v['torch']}" if v.get("torch") else "")
-             + f"; load average {m['load_average_1min']} at the end; {obj['date']}"
-             + (f", afkit {v['git']}" if v.get("git") else ""))
-    lines = [f"#### {obj['title']} (`benchmarks/{obj.get('script', obj['name'])}.py`)", "",
-             f"Size: {obj['size']}. Ran on {where}.", ""]
+    where = (
+        f"{m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB"
+        + (f", {m['gpu']}" if m.get("gpu") else ", no GPU")
+        + f"; Python {v['python']}, numpy {v['numpy']}"
+        + (f", torch {v['torch']}" if v.get("torch") else "")
+        + f"; load average {m['load_average_1min']} at the end; {obj['date']}"
+        + (f", afkit {v['git']}" if v.get("git") else "")
+    )
+    lines = [
+        f"#### {obj['title']} (`benchmarks/{obj.get('script', obj['name'])}.py`)",
+        "",
+        f"Size: {obj['size']}. Ran on {where}.",
+        "",
+    ]
     cols = obj["columns"]
     lines.append("| " + " | ".join(cols) + " |")
     lines.append("|" + "|".join("---:" if a == "r" else "---" for a in obj["align"]) + "|")

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -54,8 +53,15 @@ def start_runs(store: Path, tmp: Path, threads: int, copies: int) -> list[subpro
     procs = []
     for k in range(copies):
         out = tmp / f"run-{time.monotonic_ns()}-{k}"
-        procs.append(subprocess.Popen([sys.executable, "-c", CHILD, str(store), str(out), str(threads)],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", CHILD, str(store), str(out), str(threads)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+        )
     return procs
 
 
@@ -73,7 +79,9 @@ def measure(store: Path, tmp: Path, threads: int, load: str, copies: int = 1) ->
     busy = None
     if load != "idle":
         cmd = [sys.executable, "-c", BUSY]
-        busy = subprocess.Popen(cmd, preexec_fn=(lambda: os.nice(19)) if load == "busy, niced" else None)
+        busy = subprocess.Popen(
+            cmd, preexec_fn=(lambda: os.nice(19)) if load == "busy, niced" else None
+        )
         time.sleep(0.3)
     try:
         return finish(start_runs(store, tmp, threads, copies))
@@ -91,21 +99,39 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.quick:
         a.train_videos, a.repeat = 3000, 1
-    from afkit.data import featurize
-    from afkit.data import synth
+    from afkit.data import featurize, synth
 
     with tempfile.TemporaryDirectory(prefix="afkit-busy-") as tmp:
         tmp = Path(tmp)
         synth.ensure_dataset(tmp / "data", "smoke", 0, progress=False, train_videos=a.train_videos)
-        featurize.build(tmp / "store", tmp / "data", splits=["train", "validate"], feature_set="mean_std", progress=False)
-        plan = [(1, "idle", 1), (2, "idle", 1), (1, "busy", 1), (2, "busy", 1), (1, "busy, niced", 1),
-                (2, "busy, niced", 1), (1, "idle", 2)]
+        featurize.build(
+            tmp / "store",
+            tmp / "data",
+            splits=["train", "validate"],
+            feature_set="mean_std",
+            progress=False,
+        )
+        plan = [
+            (1, "idle", 1),
+            (2, "idle", 1),
+            (1, "busy", 1),
+            (2, "busy", 1),
+            (1, "busy, niced", 1),
+            (2, "busy, niced", 1),
+            (1, "idle", 2),
+        ]
         results = {}
-        for rep in range(a.repeat):  # interleaved repeats: slow drifts of the machine's load hit every row
+        for rep in range(
+            a.repeat
+        ):  # interleaved repeats: slow drifts of the machine's load hit every row
             for threads, load, copies in plan:
                 r = measure(tmp / "store", tmp, threads, load, copies)
-                agg = {"samples_per_s": sum(x["samples_per_s"] for x in r), "wall": max(x["wall"] for x in r),
-                       "cpu": sum(x["cpu"] for x in r), "runs": r}
+                agg = {
+                    "samples_per_s": sum(x["samples_per_s"] for x in r),
+                    "wall": max(x["wall"] for x in r),
+                    "cpu": sum(x["cpu"] for x in r),
+                    "runs": r,
+                }
                 key = (threads, load, copies)
                 print(f"# {key}: {agg['samples_per_s']:.0f} samples/s", file=sys.stderr)
                 if key not in results or agg["samples_per_s"] > results[key]["samples_per_s"]:
@@ -113,9 +139,15 @@ def main(argv=None) -> int:
     cells, data = [], []
     for (threads, load, copies), r in results.items():
         base = results[(threads, "idle", 1)]["samples_per_s"]
-        what = f"{copies} runs in parallel x {threads} thread" if copies > 1 else f"{threads} thread{'s' * (threads > 1)}"
+        what = (
+            f"{copies} runs in parallel x {threads} thread"
+            if copies > 1
+            else f"{threads} thread{'s' * (threads > 1)}"
+        )
         slow = f"{base / r['samples_per_s']:.2f}x" if copies == 1 and load != "idle" else "-"
-        cells.append([what, load, f"{r['samples_per_s']:,.0f}", f"{r['wall']:.1f}", f"{r['cpu']:.1f}", slow])
+        cells.append(
+            [what, load, f"{r['samples_per_s']:,.0f}", f"{r['wall']:.1f}", f"{r['cpu']:.1f}", slow]
+        )
         data.append({"threads": threads, "load": load, "copies": copies, **r})
     one, two = results[(1, "idle", 1)], results[(2, "idle", 1)]
     par = results[(1, "idle", 2)]
@@ -129,10 +161,18 @@ def main(argv=None) -> int:
         "The machine is shared with other jobs (load average in the header), so 'idle' is only "
         "idle of this script's own load, and a second core is not always free.",
     ]
-    _results.write("busy", "A busy laptop: training beside other load",
-                   ["training", "load", "samples/s", "wall s (run)", "CPU s", "slowdown vs idle"], cells,
-                   size=f"{a.train_videos:,} train videos, one epoch a run" + (" (`--quick`)" if a.quick else ""),
-                   notes=notes, data=data, config=vars(a), align="llrrrr")
+    _results.write(
+        "busy",
+        "A busy laptop: training beside other load",
+        ["training", "load", "samples/s", "wall s (run)", "CPU s", "slowdown vs idle"],
+        cells,
+        size=f"{a.train_videos:,} train videos, one epoch a run"
+        + (" (`--quick`)" if a.quick else ""),
+        notes=notes,
+        data=data,
+        config=vars(a),
+        align="llrrrr",
+    )
     return 0
 
 

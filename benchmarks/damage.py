@@ -31,6 +31,7 @@ sys.path.insert(0, str(HERE))
 
 import _results  # noqa: E402
 import damage_oracle as D  # noqa: E402
+
 from afkit.io import tfrecord as T  # noqa: E402
 
 
@@ -68,25 +69,67 @@ def main(argv=None) -> int:
                         D.stale_index_case(c, tmp, p, masks[0])
                         n_stale += 1
                 dt = time.perf_counter() - t0
-                rows.append({"file": f"{kind}-level", "mode": mode, "bytes": size, "records": len(c.offsets),
-                             "masks": masks, "flip_cases": n_flip, "cut_cases": n_cut,
-                             "stale_index_cases": n_stale, "readers": readers,
-                             "deviations": 0, "seconds": round(dt, 1)})
+                rows.append(
+                    {
+                        "file": f"{kind}-level",
+                        "mode": mode,
+                        "bytes": size,
+                        "records": len(c.offsets),
+                        "masks": masks,
+                        "flip_cases": n_flip,
+                        "cut_cases": n_cut,
+                        "stale_index_cases": n_stale,
+                        "readers": readers,
+                        "deviations": 0,
+                        "seconds": round(dt, 1),
+                    }
+                )
                 print(json.dumps(rows[-1]), flush=True)
     total = sum(r["flip_cases"] + r["cut_cases"] + r["stale_index_cases"] for r in rows)
-    cells = [[r["file"], r["mode"], r["bytes"], r["records"], r["flip_cases"], r["cut_cases"],
-              r["stale_index_cases"], ", ".join(r["readers"]), r["deviations"], f"{r['seconds']:.1f}"] for r in rows]
+    cells = [
+        [
+            r["file"],
+            r["mode"],
+            r["bytes"],
+            r["records"],
+            r["flip_cases"],
+            r["cut_cases"],
+            r["stale_index_cases"],
+            ", ".join(r["readers"]),
+            r["deviations"],
+            f"{r['seconds']:.1f}",
+        ]
+        for r in rows
+    ]
     _results.RESULTS = Path(args.out)
     _results.write(
-        "damage", "Damaged-file sweep",
-        ["file", "path", "bytes", "records", "flip cases", "cut cases", "stale-index cases", "readers",
-         "deviations", "s"], cells,
+        "damage",
+        "Damaged-file sweep",
+        [
+            "file",
+            "path",
+            "bytes",
+            "records",
+            "flip cases",
+            "cut cases",
+            "stale-index cases",
+            "readers",
+            "deviations",
+            "s",
+        ],
+        cells,
         size=f"every byte flipped with masks {', '.join(hex(m) for m in masks)}, every truncation length"
-        + (", also the no-mmap path" if args.chunked else "") + (" (`--quick`)" if args.quick else ""),
-        notes=["Each damaged copy read by every reader listed and checked against the clean records "
-               "(tests/damage_oracle.py). Deviations: a case that silently yielded a wrong record or "
-               f"raised the wrong error. Total: {total:,} damaged files, 0 deviations."],
-        data={"rows": rows, "total_cases": total}, config=vars(args), align="llrrrrrlrr")
+        + (", also the no-mmap path" if args.chunked else "")
+        + (" (`--quick`)" if args.quick else ""),
+        notes=[
+            "Each damaged copy read by every reader listed and checked against the clean records "
+            "(tests/damage_oracle.py). Deviations: a case that silently yielded a wrong record or "
+            f"raised the wrong error. Total: {total:,} damaged files, 0 deviations."
+        ],
+        data={"rows": rows, "total_cases": total},
+        config=vars(args),
+        align="llrrrrrlrr",
+    )
     out = Path(args.out)
     print(f"{total} cases, 0 deviations; wrote {out / 'damage.md'}")
     return 0

@@ -37,9 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 import _results
+import numpy as np
 
 FULL_RELEASE = 6.1e6
 RELEASE_TB = 1.5  # frame-level records of the full release (the starter code's README: ~1.5 TB)
@@ -103,7 +102,9 @@ def make_data(root: Path, videos: int, frames_mean: int, seed: int = 0) -> int:
     from afkit.io.records import write_records
 
     (root / "frame").mkdir(parents=True, exist_ok=True)
-    (root / "vocabulary.csv").write_text("Index,Name\n" + "".join(f"{i},c{i}\n" for i in range(3862)))
+    (root / "vocabulary.csv").write_text(
+        "Index,Name\n" + "".join(f"{i},c{i}\n" for i in range(3862))
+    )
     rng = np.random.default_rng(seed)
     total = 0
     for shard in range(-(-videos // PER_SHARD)):
@@ -112,9 +113,14 @@ def make_data(root: Path, videos: int, frames_mean: int, seed: int = 0) -> int:
         for i in range(n):
             t = int(rng.integers(frames_mean // 2, frames_mean * 3 // 2 + 1))
             total += t
-            recs.append({"id": f"s{shard}v{i}", "labels": rng.choice(3862, 3, replace=False),
-                         "rgb": rng.integers(0, 256, (t, 1024), dtype=np.uint8),
-                         "audio": rng.integers(0, 256, (t, 128), dtype=np.uint8)})
+            recs.append(
+                {
+                    "id": f"s{shard}v{i}",
+                    "labels": rng.choice(3862, 3, replace=False),
+                    "rgb": rng.integers(0, 256, (t, 1024), dtype=np.uint8),
+                    "audio": rng.integers(0, 256, (t, 128), dtype=np.uint8),
+                }
+            )
         write_records(root / "frame" / f"train{shard:04d}.tfrecord", recs)
     return total
 
@@ -122,8 +128,12 @@ def make_data(root: Path, videos: int, frames_mean: int, seed: int = 0) -> int:
 def run(kind: str, data: Path, out: Path, workers: int) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    proc = subprocess.run([sys.executable, "-c", CHILD, kind, str(data), str(out), str(workers)],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, kind, str(data), str(out), str(workers)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     shutil.rmtree(out, ignore_errors=True)
     if proc.returncode:
         raise RuntimeError(proc.stderr)
@@ -138,8 +148,12 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="4,000 videos, best of 2")
     p.add_argument("--frames-mean", type=int, default=150)
     p.add_argument("--workers", default="1,2")
-    p.add_argument("--repeat", type=int, default=2, help="store rows: the best (least CPU) of this many")
-    p.add_argument("--read-mb-s", type=float, default=500.0, help="disk read rate for the disk-bound estimate")
+    p.add_argument(
+        "--repeat", type=int, default=2, help="store rows: the best (least CPU) of this many"
+    )
+    p.add_argument(
+        "--read-mb-s", type=float, default=500.0, help="disk read rate for the disk-bound estimate"
+    )
     p.add_argument("--cores", type=int, default=16, help="cores of the projection")
     p.add_argument("--tmp", default=None, help="scratch directory (default: a temp dir, removed)")
     a = p.parse_args(argv)
@@ -153,12 +167,18 @@ def main(argv=None) -> int:
         if not (data / "frame").exists():
             t = time.perf_counter()
             frames = make_data(data, a.videos, a.frames_mean)
-            print(f"# wrote {a.videos} videos ({frames / a.videos:.0f} frames each, "
-                  f"{sum(f.stat().st_size for f in (data / 'frame').iterdir()) / 2**20:.0f} MiB) "
-                  f"in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+            print(
+                f"# wrote {a.videos} videos ({frames / a.videos:.0f} frames each, "
+                f"{sum(f.stat().st_size for f in (data / 'frame').iterdir()) / 2**20:.0f} MiB) "
+                f"in {time.perf_counter() - t:.1f} s",
+                file=sys.stderr,
+            )
         mib = sum(f.stat().st_size for f in (data / "frame").glob("*.tfrecord")) / 2**20
-        plan = ([("read", 1, 1), ("pool", 1, 1)] + [("store", w, a.repeat) for w in workers]
-                + [("store+frames", w, 1) for w in workers])
+        plan = (
+            [("read", 1, 1), ("pool", 1, 1)]
+            + [("store", w, a.repeat) for w in workers]
+            + [("store+frames", w, 1) for w in workers]
+        )
         for kind, w, reps in plan:
             best = None
             for _ in range(reps):
@@ -180,13 +200,32 @@ def main(argv=None) -> int:
         speed = w * base[kind] / per if kind in base else None
         cpu_hours = FULL_RELEASE * per / a.cores / 3600
         rss = f"{r['rss_mb']:.0f} / {r['child_rss_mb']:.0f}" if w > 1 else f"{r['rss_mb']:.0f}"
-        merge = f"{r['merge_seconds']:.2f} / {r['merge_cpu']:.2f}" if kind.startswith("store") else "-"
-        cells.append([kind, w, f"{r['videos'] / r['seconds']:,.0f}", f"{per * 1e3:.3f}",
-                      f"{r['cpu_self']:.2f} / {r['cpu_children']:.2f}", merge,
-                      f"{speed:.2f}x" if speed is not None and w > 1 else "-", rss,
-                      f"{cpu_hours:.2f}" if kind.startswith("store") else "-"])
-        data_rows.append({"kind": kind, "workers": w, **r, "cpu_ms_per_video": per * 1e3,
-                          "cpu_speedup": speed, "cpu_hours_full_release": cpu_hours})
+        merge = (
+            f"{r['merge_seconds']:.2f} / {r['merge_cpu']:.2f}" if kind.startswith("store") else "-"
+        )
+        cells.append(
+            [
+                kind,
+                w,
+                f"{r['videos'] / r['seconds']:,.0f}",
+                f"{per * 1e3:.3f}",
+                f"{r['cpu_self']:.2f} / {r['cpu_children']:.2f}",
+                merge,
+                f"{speed:.2f}x" if speed is not None and w > 1 else "-",
+                rss,
+                f"{cpu_hours:.2f}" if kind.startswith("store") else "-",
+            ]
+        )
+        data_rows.append(
+            {
+                "kind": kind,
+                "workers": w,
+                **r,
+                "cpu_ms_per_video": per * 1e3,
+                "cpu_speedup": speed,
+                "cpu_hours_full_release": cpu_hours,
+            }
+        )
     st = {w: r for kind, w, r in rows if kind == "store"}
     sf = {w: r for kind, w, r in rows if kind == "store+frames"}
     notes = [
@@ -206,15 +245,35 @@ def main(argv=None) -> int:
             f"({sf[1]['videos'] / sf[1]['seconds'] / (st[1]['videos'] / st[1]['seconds']):.2f}), "
             f"{st[1]['cpu'] / sf[1]['cpu']:.2f} in CPU time; the frame store writes "
             f"~{mb_per_video:.2f} MB a video once and fsyncs it, so its wall rate is the disk's write rate "
-            "where that is lower than the CPU rate.")
-    _results.write("featurize", "Featurizing into the store",
-                   ["what", "processes", "videos/s (wall)", "CPU ms / video", "CPU s main / workers",
-                    "merge s wall / CPU", "CPU-time speedup", "peak RSS main / worker (MiB)",
-                    f"full release, hours on {a.cores} cores (CPU-bound)"],
-                   cells, size=f"{a.videos:,} frame-level videos" + (" (`--quick`)" if a.quick else ""),
-                   notes=notes, data=data_rows,
-                   config={"videos": a.videos, "frames_mean": a.frames_mean, "workers": workers,
-                           "repeat": a.repeat, "read_mb_s": a.read_mb_s, "cores": a.cores})
+            "where that is lower than the CPU rate."
+        )
+    _results.write(
+        "featurize",
+        "Featurizing into the store",
+        [
+            "what",
+            "processes",
+            "videos/s (wall)",
+            "CPU ms / video",
+            "CPU s main / workers",
+            "merge s wall / CPU",
+            "CPU-time speedup",
+            "peak RSS main / worker (MiB)",
+            f"full release, hours on {a.cores} cores (CPU-bound)",
+        ],
+        cells,
+        size=f"{a.videos:,} frame-level videos" + (" (`--quick`)" if a.quick else ""),
+        notes=notes,
+        data=data_rows,
+        config={
+            "videos": a.videos,
+            "frames_mean": a.frames_mean,
+            "workers": workers,
+            "repeat": a.repeat,
+            "read_mb_s": a.read_mb_s,
+            "cores": a.cores,
+        },
+    )
     return 0
 
 

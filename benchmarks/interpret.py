@@ -24,13 +24,16 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import _results  # noqa: E402
-from afkit.interpret import evidence as E  # noqa: E402
+
+from afkit.data import (
+    batches,
+    featurize,
+    store,
+    synth,  # noqa: E402
+)
 from afkit.interpret import attribution as I  # noqa: E402
-from afkit.data import batches
-from afkit.data import featurize
+from afkit.interpret import evidence as E  # noqa: E402
 from afkit.models import registry as models
-from afkit.data import store
-from afkit.data import synth  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -48,10 +51,24 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        synth.generate(root / "data", "cpu", seed=0, progress=False, train_videos=8, validate_videos=8,
-                       test_videos=args.videos, videos_per_shard=max(args.videos, 8))
-        featurize.build(root / "store", root / "data", splits=["test"], feature_set="mean_std", frames=True,
-                    progress=False)
+        synth.generate(
+            root / "data",
+            "cpu",
+            seed=0,
+            progress=False,
+            train_videos=8,
+            validate_videos=8,
+            test_videos=args.videos,
+            videos_per_shard=max(args.videos, 8),
+        )
+        featurize.build(
+            root / "store",
+            root / "data",
+            splits=["test"],
+            feature_set="mean_std",
+            frames=True,
+            progress=False,
+        )
         split = store.open_store(root / "store" / "test")
         frames = batches.Batches(split, args.batch_size, shuffle=False, kind="frame")
         features = batches.Batches(split, args.batch_size, shuffle=False, kind="video")
@@ -66,44 +83,93 @@ def main(argv=None) -> int:
             t = time.perf_counter()
             out = fn()
             s = time.perf_counter() - t
-            rows.append({"step": step, "seconds": round(s, 3), "pairs/s": round(n / s, 1),
-                         "rows": len(out) if isinstance(out, pd.DataFrame) else None})
+            rows.append(
+                {
+                    "step": step,
+                    "seconds": round(s, 3),
+                    "pairs/s": round(n / s, 1),
+                    "rows": len(out) if isinstance(out, pd.DataFrame) else None,
+                }
+            )
             return out
 
         kw = dict(ids=split.ids, progress=False)
-        tables["attention"] = timed("attention_table (frames)",
-                                    lambda: I.attention_table(fmodel, frames, **kw), len(split))
-        timed("attention_table (video)", lambda: I.attention_table(vmodel, features, **kw), len(split))
-        timed("attention_entropy (frames)", lambda: I.attention_entropy(tables["attention"]), len(split))
+        tables["attention"] = timed(
+            "attention_table (frames)", lambda: I.attention_table(fmodel, frames, **kw), len(split)
+        )
+        timed(
+            "attention_table (video)", lambda: I.attention_table(vmodel, features, **kw), len(split)
+        )
+        timed(
+            "attention_entropy (frames)",
+            lambda: I.attention_entropy(tables["attention"]),
+            len(split),
+        )
         tables["integrated_gradients"] = timed(
             f"IG, n_steps={args.n_steps} (frames)",
-            lambda: I.attribution_table(fmodel, frames, n_steps=args.n_steps, internal_batch_size=256, **kw), pairs)
+            lambda: I.attribution_table(
+                fmodel, frames, n_steps=args.n_steps, internal_batch_size=256, **kw
+            ),
+            pairs,
+        )
         tables["input_x_gradient"] = timed(
-            "InputXGradient (frames)", lambda: I.attribution_table(fmodel, frames, method="input_x_gradient", **kw),
-            pairs)
-        timed("FeatureAblation (frames)",
-              lambda: I.attribution_table(fmodel, frames, method="feature_ablation", **kw), pairs)
-        timed(f"IG, n_steps={args.n_steps} (video)",
-              lambda: I.attribution_table(vmodel, features, n_steps=args.n_steps, **kw), pairs)
-        timed("FeatureAblation (video)",
-              lambda: I.attribution_table(vmodel, features, method="feature_ablation", **kw), pairs)
-        scores = timed("evidence_auroc (3 methods + random)", lambda: E.evidence_auroc(tables, spans), pairs)
+            "InputXGradient (frames)",
+            lambda: I.attribution_table(fmodel, frames, method="input_x_gradient", **kw),
+            pairs,
+        )
+        timed(
+            "FeatureAblation (frames)",
+            lambda: I.attribution_table(fmodel, frames, method="feature_ablation", **kw),
+            pairs,
+        )
+        timed(
+            f"IG, n_steps={args.n_steps} (video)",
+            lambda: I.attribution_table(vmodel, features, n_steps=args.n_steps, **kw),
+            pairs,
+        )
+        timed(
+            "FeatureAblation (video)",
+            lambda: I.attribution_table(vmodel, features, method="feature_ablation", **kw),
+            pairs,
+        )
+        scores = timed(
+            "evidence_auroc (3 methods + random)", lambda: E.evidence_auroc(tables, spans), pairs
+        )
         timed("means_with_ci (bootstrap)", lambda: E.means_with_ci(scores), pairs)
-        timed("deletion_test (3 methods, k=5)",
-              lambda: E.deletion_test(fmodel, frames, tables, k=5, n_random=3, **kw), pairs)
+        timed(
+            "deletion_test (3 methods, k=5)",
+            lambda: E.deletion_test(fmodel, frames, tables, k=5, n_random=3, **kw),
+            pairs,
+        )
 
-    print(f"afkit.interpret.attribution + evidence: {len(split)} videos, {pairs} (video, label) pairs, "
-          f"{int(split.num_frames.sum())} frames; torch threads {args.threads}, CPU fp32")
+    print(
+        f"afkit.interpret.attribution + evidence: {len(split)} videos, {pairs} (video, label) pairs, "
+        f"{int(split.num_frames.sum())} frames; torch threads {args.threads}, CPU fp32"
+    )
     print(pd.DataFrame(rows).to_string(index=False))
     _results.write(
-        "interpret", "Interpretability pass", ["step", "seconds", "pairs/s", "table rows"],
-        [[r["step"], f"{r['seconds']:.3f}", f"{r['pairs/s']:,.1f}", r["rows"] if r["rows"] is not None else "-"]
-         for r in rows],
+        "interpret",
+        "Interpretability pass",
+        ["step", "seconds", "pairs/s", "table rows"],
+        [
+            [
+                r["step"],
+                f"{r['seconds']:.3f}",
+                f"{r['pairs/s']:,.1f}",
+                r["rows"] if r["rows"] is not None else "-",
+            ]
+            for r in rows
+        ],
         size=f"{len(split)} test videos, {pairs} (video, label) pairs, {int(split.num_frames.sum()):,} frames, "
         f"IG with {args.n_steps} steps" + (" (`--quick`)" if args.quick else ""),
-        notes=[f"Untrained cpu-size models (timings do not depend on the weights); torch threads {args.threads}, "
-               "CPU fp32, wall clock."],
-        data=rows, config=vars(args), align="lrrr")
+        notes=[
+            f"Untrained cpu-size models (timings do not depend on the weights); torch threads {args.threads}, "
+            "CPU fp32, wall clock."
+        ],
+        data=rows,
+        config=vars(args),
+        align="lrrr",
+    )
     return 0
 
 

@@ -143,21 +143,33 @@ def run_tensorflow(files, kind):
 
     n = 0
     if kind == "video":
-        spec = {"id": tf.io.FixedLenFeature([], tf.string), "labels": tf.io.VarLenFeature(tf.int64),
-                "mean_rgb": tf.io.FixedLenFeature([1024], tf.float32),
-                "mean_audio": tf.io.FixedLenFeature([128], tf.float32)}
+        spec = {
+            "id": tf.io.FixedLenFeature([], tf.string),
+            "labels": tf.io.VarLenFeature(tf.int64),
+            "mean_rgb": tf.io.FixedLenFeature([1024], tf.float32),
+            "mean_audio": tf.io.FixedLenFeature([128], tf.float32),
+        }
         ds = tf.data.TFRecordDataset(files).batch(1024).map(lambda x: tf.io.parse_example(x, spec))
         for b in ds:
             b["mean_rgb"].numpy(), b["mean_audio"].numpy(), b["labels"].values.numpy()
             n += int(b["id"].shape[0])
     else:
         ctx = {"id": tf.io.FixedLenFeature([], tf.string), "labels": tf.io.VarLenFeature(tf.int64)}
-        seq = {"rgb": tf.io.FixedLenSequenceFeature([], tf.string),
-               "audio": tf.io.FixedLenSequenceFeature([], tf.string)}
+        seq = {
+            "rgb": tf.io.FixedLenSequenceFeature([], tf.string),
+            "audio": tf.io.FixedLenSequenceFeature([], tf.string),
+        }
 
         def parse(x):
-            c, s = tf.io.parse_single_sequence_example(x, context_features=ctx, sequence_features=seq)
-            return c["id"], c["labels"].values, tf.io.decode_raw(s["rgb"], tf.uint8), tf.io.decode_raw(s["audio"], tf.uint8)
+            c, s = tf.io.parse_single_sequence_example(
+                x, context_features=ctx, sequence_features=seq
+            )
+            return (
+                c["id"],
+                c["labels"].values,
+                tf.io.decode_raw(s["rgb"], tf.uint8),
+                tf.io.decode_raw(s["audio"], tf.uint8),
+            )
 
         for vid, labels, rgb, audio in tf.data.TFRecordDataset(files).map(parse):
             rgb.numpy(), audio.numpy()
@@ -165,10 +177,16 @@ def run_tensorflow(files, kind):
     return n
 
 
-READERS = {"raw": run_raw, "afkit-framing": run_afkit_framing, "afkit-groups": run_afkit_groups,
-           "afkit": run_afkit,
-           "afkit-batched": run_afkit_batched, "tfrecord-pkg": run_tfrecord_pkg,
-           "protobuf": run_protobuf, "tensorflow": run_tensorflow}
+READERS = {
+    "raw": run_raw,
+    "afkit-framing": run_afkit_framing,
+    "afkit-groups": run_afkit_groups,
+    "afkit": run_afkit,
+    "afkit-batched": run_afkit_batched,
+    "tfrecord-pkg": run_tfrecord_pkg,
+    "protobuf": run_protobuf,
+    "tensorflow": run_tensorflow,
+}
 
 
 def worker(reader, d, kind, repeat):
@@ -213,7 +231,10 @@ def generate(d, n_video, n_frame, frames, shards=4):
 
     def vids(n, start, frame):
         for i in range(start, start + n):
-            v = {"id": f"{i:08x}", "labels": np.sort(rng.choice(3862, size=int(rng.integers(1, 6)), replace=False))}
+            v = {
+                "id": f"{i:08x}",
+                "labels": np.sort(rng.choice(3862, size=int(rng.integers(1, 6)), replace=False)),
+            }
             if frame:
                 t = int(np.clip(rng.normal(frames, frames / 5), 1, 300))
                 v["rgb"] = rng.integers(0, 256, (t, 1024), dtype=np.uint8)
@@ -227,7 +248,9 @@ def generate(d, n_video, n_frame, frames, shards=4):
         os.makedirs(os.path.join(d, kind), exist_ok=True)
         for s in tqdm(range(shards), desc=f"generate {kind}"):
             a, b = s * n // shards, (s + 1) * n // shards
-            write_records(os.path.join(d, kind, f"train{s:04d}.tfrecord"), vids(b - a, a, kind == "frame"))
+            write_records(
+                os.path.join(d, kind, f"train{s:04d}.tfrecord"), vids(b - a, a, kind == "frame")
+            )
 
 
 def main(argv=None):
@@ -235,10 +258,16 @@ def main(argv=None):
     ap.add_argument("--videos", type=int, default=20000, help="video-level videos")
     ap.add_argument("--frame-videos", type=int, default=1000, help="frame-level videos")
     ap.add_argument("--frames", type=int, default=150, help="mean frames per frame-level video")
-    ap.add_argument("--repeat", type=int, default=2, help="best of this many reads (after a warm-up)")
-    ap.add_argument("--quick", action="store_true", help="20,000 video-level and 300 frame-level videos")
+    ap.add_argument(
+        "--repeat", type=int, default=2, help="best of this many reads (after a warm-up)"
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="20,000 video-level and 300 frame-level videos"
+    )
     ap.add_argument("--tf-python", default="/tmp/tfenv/bin/python", help="a python with tensorflow")
-    ap.add_argument("--dir", default=None, help="keep the generated files here (default: a temp dir)")
+    ap.add_argument(
+        "--dir", default=None, help="keep the generated files here (default: a temp dir)"
+    )
     ap.add_argument("--worker", nargs=3, metavar=("READER", "DIR", "KIND"), help=argparse.SUPPRESS)
     ap.add_argument("--pair", metavar="DIR", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -253,8 +282,13 @@ def main(argv=None):
     d = args.dir or tmp.name
     if not glob.glob(os.path.join(d, "video", "*.tfrecord")):
         generate(d, args.videos, args.frame_videos, args.frames)
-    has_tf = os.path.exists(args.tf_python) and subprocess.run(
-        [args.tf_python, "-c", "import tensorflow"], capture_output=True).returncode == 0
+    has_tf = (
+        os.path.exists(args.tf_python)
+        and subprocess.run(
+            [args.tf_python, "-c", "import tensorflow"], capture_output=True
+        ).returncode
+        == 0
+    )
     rows = []
     for kind in ("video", "frame"):
         files = _files(d, kind)
@@ -267,26 +301,52 @@ def main(argv=None):
                 rows.append((kind, reader, None, None, None, "tensorflow not installed"))
                 continue
             py = args.tf_python if reader == "tensorflow" else sys.executable
-            cmd = [py, os.path.abspath(__file__), "--worker", reader, d, kind, "--repeat", str(args.repeat)]
+            cmd = [
+                py,
+                os.path.abspath(__file__),
+                "--worker",
+                reader,
+                d,
+                kind,
+                "--repeat",
+                str(args.repeat),
+            ]
             env = dict(os.environ, PYTHONPATH=os.path.dirname(HERE))
             res = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if res.returncode:
-                rows.append((kind, reader, None, None, None, res.stderr.strip().splitlines()[-1][:60]))
+                rows.append(
+                    (kind, reader, None, None, None, res.stderr.strip().splitlines()[-1][:60])
+                )
                 continue
             out = json.loads(res.stdout.strip().splitlines()[-1])
             if out["videos"] == "n/a":
                 continue
             if out["videos"] is not None and out["videos"] != count:
-                rows.append((kind, reader, None, None, None, f"read {out['videos']} of {count} videos!"))
+                rows.append(
+                    (kind, reader, None, None, None, f"read {out['videos']} of {count} videos!")
+                )
                 continue
-            rows.append((kind, reader, count / out["seconds"], size / out["seconds"] / 1e6,
-                         count / max(out["cpu_seconds"], 1e-9), ""))
+            rows.append(
+                (
+                    kind,
+                    reader,
+                    count / out["seconds"],
+                    size / out["seconds"] / 1e6,
+                    count / max(out["cpu_seconds"], 1e-9),
+                    "",
+                )
+            )
         rows.append((kind, None, count, size, None, ""))
-    label_of = {"raw": "raw bytes (no parsing)", "afkit-framing": "afkit framing + CRC only (a record at a time)",
-                "afkit-groups": "afkit framing + CRC only (a group at a time: `span_groups`)",
-                "afkit": "afkit `read_records` (a dict per video)", "afkit-batched": "afkit `read_video_batches`",
-                "tfrecord-pkg": "`tfrecord` package (no CRC)", "protobuf": "protobuf `FromString` (no CRC)",
-                "tensorflow": "TensorFlow (batched 1024 video-level; per record frame-level)"}
+    label_of = {
+        "raw": "raw bytes (no parsing)",
+        "afkit-framing": "afkit framing + CRC only (a record at a time)",
+        "afkit-groups": "afkit framing + CRC only (a group at a time: `span_groups`)",
+        "afkit": "afkit `read_records` (a dict per video)",
+        "afkit-batched": "afkit `read_video_batches`",
+        "tfrecord-pkg": "`tfrecord` package (no CRC)",
+        "protobuf": "protobuf `FromString` (no CRC)",
+        "tensorflow": "TensorFlow (batched 1024 video-level; per record frame-level)",
+    }
     cells, data, sizes = [], [], {}
     for kind, reader, vps, mbs, vpc, note in rows:
         if reader is None:
@@ -295,45 +355,88 @@ def main(argv=None):
         label = "video-level" if kind == "video" else f"frame-level (~{args.frames} frames)"
         if reader == "tensorflow" and vps is None:
             note = "not measured in this run (TensorFlow not installed)"
-        cells.append([label, label_of[reader], f"{vps:,.0f}" if vps else "-", f"{mbs:,.0f}" if mbs else "-",
-                      f"{vpc:,.0f}" if vpc else "-", note])
-        data.append({"set": kind, "reader": reader, "videos_per_s": vps, "mb_per_s": mbs,
-                     "videos_per_cpu_s": vpc, "note": note})
+        cells.append(
+            [
+                label,
+                label_of[reader],
+                f"{vps:,.0f}" if vps else "-",
+                f"{mbs:,.0f}" if mbs else "-",
+                f"{vpc:,.0f}" if vpc else "-",
+                note,
+            ]
+        )
+        data.append(
+            {
+                "set": kind,
+                "reader": reader,
+                "videos_per_s": vps,
+                "mb_per_s": mbs,
+                "videos_per_cpu_s": vpc,
+                "note": note,
+            }
+        )
     rate = {(d["set"], d["reader"]): d["videos_per_cpu_s"] for d in data}
-    notes = [f"Video-level: {sizes['video'][0]:,} videos ({sizes['video'][1] / 1e6:.0f} MB); frame-level: "
-             f"{sizes['frame'][0]:,} videos ({sizes['frame'][1] / 1e6:.0f} MB); 4 shards each, written by afkit, "
-             f"read from the page cache, best of {args.repeat} after a warm-up, each reader in its own process. "
-             "Videos per CPU-second (the process's CPU time) is the steadier column on a shared machine."]
+    notes = [
+        f"Video-level: {sizes['video'][0]:,} videos ({sizes['video'][1] / 1e6:.0f} MB); frame-level: "
+        f"{sizes['frame'][0]:,} videos ({sizes['frame'][1] / 1e6:.0f} MB); 4 shards each, written by afkit, "
+        f"read from the page cache, best of {args.repeat} after a warm-up, each reader in its own process. "
+        "Videos per CPU-second (the process's CPU time) is the steadier column on a shared machine."
+    ]
     fr, gb = rate.get(("video", "afkit-framing")), rate.get(("video", "afkit-batched"))
     tf = rate.get(("video", "tensorflow"))
-    res = subprocess.run([sys.executable, os.path.abspath(__file__), "--pair", d], capture_output=True, text=True,
-                         env=dict(os.environ, PYTHONPATH=os.path.dirname(HERE)))
+    res = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--pair", d],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=os.path.dirname(HERE)),
+    )
     paired = json.loads(res.stdout.strip().splitlines()[-1]) if res.returncode == 0 else None
     if fr and gb:
         # TensorFlow's batched reader ran at 0.426 x afkit's record-at-a-time framing walk per
         # CPU-second in the run the README reported before (198,288 vs 465,599 videos per CPU-second)
         tf_equiv = fr * TF_VS_FRAMING
         notes.append(
-            f"`read_video_batches` vs TensorFlow, per CPU-second: "
-            + (f"{gb / tf:.2f}x (measured here). " if tf else
-               f"~{gb / tf_equiv:.2f}x, estimated: TensorFlow is not installed here; in the earlier run that "
-               f"measured it (TF 2.20, `tf.data` + `tf.io.parse_example`, batches of 1024) it read "
-               f"{TF_VIDEO_PER_CPU_S:,} videos per CPU-second, {TF_VS_FRAMING:.3f}x afkit's record-at-a-time "
-               f"framing + CRC walk of that run, so TensorFlow here ~ {TF_VS_FRAMING:.3f} x {fr:,.0f} = "
-               f"{tf_equiv:,.0f}. ")
-            + (f"Measured interleaved in one process (the same load on both, best of 5 rounds), "
-               f"`read_video_batches` is {paired['framing'] / paired['batched']:.3f}x the framing walk per "
-               f"CPU-second, i.e. ~{paired['framing'] / paired['batched'] / TF_VS_FRAMING:.2f}x TensorFlow: "
-               "the steadier estimate. " if paired else "")
+            "`read_video_batches` vs TensorFlow, per CPU-second: "
+            + (
+                f"{gb / tf:.2f}x (measured here). "
+                if tf
+                else f"~{gb / tf_equiv:.2f}x, estimated: TensorFlow is not installed here; in the earlier run that "
+                f"measured it (TF 2.20, `tf.data` + `tf.io.parse_example`, batches of 1024) it read "
+                f"{TF_VIDEO_PER_CPU_S:,} videos per CPU-second, {TF_VS_FRAMING:.3f}x afkit's record-at-a-time "
+                f"framing + CRC walk of that run, so TensorFlow here ~ {TF_VS_FRAMING:.3f} x {fr:,.0f} = "
+                f"{tf_equiv:,.0f}. "
+            )
+            + (
+                f"Measured interleaved in one process (the same load on both, best of 5 rounds), "
+                f"`read_video_batches` is {paired['framing'] / paired['batched']:.3f}x the framing walk per "
+                f"CPU-second, i.e. ~{paired['framing'] / paired['batched'] / TF_VS_FRAMING:.2f}x TensorFlow: "
+                "the steadier estimate. "
+                if paired
+                else ""
+            )
             + f"In the table `read_video_batches` is {gb / fr:.2f}x the record-at-a-time framing walk and "
             f"{gb / rate[('video', 'afkit-groups')]:.2f}x the grouped walk it is built on: the walk "
             "(one Python step and one CRC32C call a record) is most of what remains; the rest is the "
-            "vectorized parse and the one copy of the floats.")
-    _results.write("io_read", "Reading TFRecords", ["set", "reader", "videos/s", "MB/s", "videos per CPU-second", "note"],
-                   cells, size=f"{sizes['video'][0]:,} video-level + {sizes['frame'][0]:,} frame-level videos"
-                   + (" (`--quick`)" if args.quick else ""), notes=notes, data=data,
-                   config={"videos": args.videos, "frame_videos": args.frame_videos, "frames": args.frames,
-                           "repeat": args.repeat, "tensorflow": has_tf}, align="llrrrl")
+            "vectorized parse and the one copy of the floats."
+        )
+    _results.write(
+        "io_read",
+        "Reading TFRecords",
+        ["set", "reader", "videos/s", "MB/s", "videos per CPU-second", "note"],
+        cells,
+        size=f"{sizes['video'][0]:,} video-level + {sizes['frame'][0]:,} frame-level videos"
+        + (" (`--quick`)" if args.quick else ""),
+        notes=notes,
+        data=data,
+        config={
+            "videos": args.videos,
+            "frame_videos": args.frame_videos,
+            "frames": args.frames,
+            "repeat": args.repeat,
+            "tensorflow": has_tf,
+        },
+        align="llrrrl",
+    )
     if tmp is not None:
         tmp.cleanup()
 

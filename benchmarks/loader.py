@@ -22,19 +22,23 @@ import tempfile
 import time
 from pathlib import Path
 
+import _results
 import numpy as np
 import torch
 
-import _results
 from afkit.data import batches as B
 from afkit.data import featurize
 from afkit.data import store as S
 from afkit.io.records import write_records
 
 
-def make_frame_data(root: Path, videos: int, t_range: tuple[int, int], classes: int, per_shard: int, seed: int):
+def make_frame_data(
+    root: Path, videos: int, t_range: tuple[int, int], classes: int, per_shard: int, seed: int
+):
     (root / "frame").mkdir(parents=True, exist_ok=True)
-    (root / "vocabulary.csv").write_text("Index,Name\n" + "".join(f"{i},c{i}\n" for i in range(classes)))
+    (root / "vocabulary.csv").write_text(
+        "Index,Name\n" + "".join(f"{i},c{i}\n" for i in range(classes))
+    )
     rng = np.random.default_rng(seed)
     for shard in range(-(-videos // per_shard)):
         n = min(per_shard, videos - shard * per_shard)
@@ -42,9 +46,12 @@ def make_frame_data(root: Path, videos: int, t_range: tuple[int, int], classes: 
         def recs():
             for i in range(n):
                 t = int(rng.integers(t_range[0], t_range[1] + 1))
-                yield {"id": f"s{shard}v{i}", "labels": rng.choice(classes, 3, replace=False),
-                       "rgb": rng.integers(0, 256, (t, 1024), dtype=np.uint8),
-                       "audio": rng.integers(0, 256, (t, 128), dtype=np.uint8)}
+                yield {
+                    "id": f"s{shard}v{i}",
+                    "labels": rng.choice(classes, 3, replace=False),
+                    "rgb": rng.integers(0, 256, (t, 1024), dtype=np.uint8),
+                    "audio": rng.integers(0, 256, (t, 128), dtype=np.uint8),
+                }
 
         write_records(root / "frame" / f"train{shard:04d}.tfrecord", recs())
 
@@ -89,7 +96,9 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--frame-batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--quick", action="store_true", help="5,000 feature videos, 200 frame videos, 8 steps")
+    p.add_argument(
+        "--quick", action="store_true", help="5,000 feature videos, 200 frame videos, 8 steps"
+    )
     a = p.parse_args(argv)
     if a.quick:
         a.videos, a.frame_videos, a.steps = 5000, 200, 8
@@ -100,9 +109,18 @@ def main(argv=None) -> int:
     rows = []
     try:
         make_frame_data(tmp / "feat", a.videos, (1, 2), classes, 5000, 0)
-        featurize.build(tmp / "fs", tmp / "feat", splits=["train"], feature_set="mean_std", progress=False)
+        featurize.build(
+            tmp / "fs", tmp / "feat", splits=["train"], feature_set="mean_std", progress=False
+        )
         make_frame_data(tmp / "frm", a.frame_videos, (60, 300), classes, 200, 1)
-        featurize.build(tmp / "fr", tmp / "frm", splits=["train"], feature_set="mean_std", frames=True, progress=False)
+        featurize.build(
+            tmp / "fr",
+            tmp / "frm",
+            splits=["train"],
+            feature_set="mean_std",
+            frames=True,
+            progress=False,
+        )
         fs, fr = S.open_store(tmp / "fs", "train"), S.open_store(tmp / "fr", "train")
 
         feat_loader = B.Batches(fs, a.batch, seed=0)
@@ -110,28 +128,57 @@ def main(argv=None) -> int:
         batches = [b for _, b in zip(range(8), feat_loader.iter_epoch(1))]
         for name in ("fc_late", "attend_fusion"):
             model = M.build(name, "cpu", features="mean_std")
-            rows.append((f"features B={a.batch}", name, M.count_parameters(model), served,
-                         train_rate(model, batches, a.steps)))
+            rows.append(
+                (
+                    f"features B={a.batch}",
+                    name,
+                    M.count_parameters(model),
+                    served,
+                    train_rate(model, batches, a.steps),
+                )
+            )
         for cap in (300, 100):
             fl = B.Batches(fr, a.frame_batch, kind="frame", max_frames=cap, seed=0)
             served = loader_rate(fl)
             batches = [b for _, b in zip(range(4), fl.iter_epoch(1))]
             model = M.build("attend_fusion_frames", "cpu")
-            rows.append((f"frames B={a.frame_batch} T<={cap}", "attend_fusion_frames", M.count_parameters(model),
-                         served, train_rate(model, batches, max(4, a.steps // 4))))
+            rows.append(
+                (
+                    f"frames B={a.frame_batch} T<={cap}",
+                    "attend_fusion_frames",
+                    M.count_parameters(model),
+                    served,
+                    train_rate(model, batches, max(4, a.steps // 4)),
+                )
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    cells = [[what, name, f"{params:,}", f"{served:,.0f}", f"{trained:,.0f}", f"{served / trained:.0f}x"]
-             for what, name, params, served, trained in rows]
+    cells = [
+        [what, name, f"{params:,}", f"{served:,.0f}", f"{trained:,.0f}", f"{served / trained:.0f}x"]
+        for what, name, params, served, trained in rows
+    ]
     _results.write(
-        "loader", "Loader vs training",
-        ["batches", "model (cpu profile)", "parameters", "loader samples/s", "training samples/s", "loader / training"],
-        cells, size=f"{a.videos:,} videos feature store (float16 mean_std), {a.frame_videos} videos frame store "
+        "loader",
+        "Loader vs training",
+        [
+            "batches",
+            "model (cpu profile)",
+            "parameters",
+            "loader samples/s",
+            "training samples/s",
+            "loader / training",
+        ],
+        cells,
+        size=f"{a.videos:,} videos feature store (float16 mean_std), {a.frame_videos} videos frame store "
         f"(60..300 frames), {a.steps} training steps" + (" (`--quick`)" if a.quick else ""),
-        notes=[f"Wall clock; torch threads {torch.get_num_threads()}. The loader must serve at least 10x "
-               "what a training step consumes."],
+        notes=[
+            f"Wall clock; torch threads {torch.get_num_threads()}. The loader must serve at least 10x "
+            "what a training step consumes."
+        ],
         data=[dict(zip(("batches", "model", "parameters", "loader", "training"), r)) for r in rows],
-        config=vars(a), align="llrrrr")
+        config=vars(a),
+        align="llrrrr",
+    )
     return 0
 
 

@@ -26,9 +26,9 @@ import platform
 import time
 import tracemalloc
 
+import _results
 import numpy as np
 
-import _results
 from afkit.metrics.classification import MetricAccumulator
 
 
@@ -150,44 +150,71 @@ def main(argv=None):
         mem["stream"] = peak_mib(run_streaming, args) - batch_mib
         mem["batched"] = peak_mib(run_reference_batched, args) - batch_mib
 
-    print(f"metrics on {n:,} videos x {c} classes, batches of {args.batch} "
-          f"({platform.processor() or platform.machine()}, numpy {np.__version__}); "
-          f"scores: {dense_mib:,.0f} MiB dense, {batch_mib:.0f} MiB a batch")
+    print(
+        f"metrics on {n:,} videos x {c} classes, batches of {args.batch} "
+        f"({platform.processor() or platform.machine()}, numpy {np.__version__}); "
+        f"scores: {dense_mib:,.0f} MiB dense, {batch_mib:.0f} MiB a batch"
+    )
     print()
-    print("| path | what | wall (s) | CPU (s) | videos/s (wall) "
-          "| peak memory beyond the scores (MiB) | GAP |")
+    print(
+        "| path | what | wall (s) | CPU (s) | videos/s (wall) "
+        "| peak memory beyond the scores (MiB) | GAP |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|")
     rows = [
         ("afkit MetricAccumulator", "all metrics", t_stream, mem.get("stream"), result["gap"]),
         ("numpy argpartition, dense", "GAP only", t_dense, mem.get("dense"), gap_dense),
-        ("numpy argpartition, per batch", "GAP only", t_batched, mem.get("batched"),
-         gap_batched),
+        ("numpy argpartition, per batch", "GAP only", t_batched, mem.get("batched"), gap_batched),
     ]
     for name, what, t, m, g in rows:
         m_txt = f"{m:,.0f}" if m is not None else "-"
-        print(f"| {name} | {what} | {t.wall:.2f} | {t.cpu:.2f} | {n / t.wall:,.0f} | {m_txt} "
-              f"| {g:.6f} |")
+        print(
+            f"| {name} | {what} | {t.wall:.2f} | {t.cpu:.2f} | {n / t.wall:,.0f} | {m_txt} "
+            f"| {g:.6f} |"
+        )
     print()
-    print(f"speed-up over the dense reference: {t_dense.wall / t_stream.wall:.1f}x wall, "
-          f"{t_dense.cpu / t_stream.cpu:.1f}x CPU (target >= 2x); over the per-batch one: "
-          f"{t_batched.wall / t_stream.wall:.1f}x wall, {t_batched.cpu / t_stream.cpu:.1f}x CPU")
-    print(f"|GAP afkit - GAP reference| = {abs(result['gap'] - gap_dense):.2e} "
-          "(tied scores in the pool: afkit scores a tie run as one cut-off)")
-    print("all metrics:", {k: round(v, 6) if isinstance(v, float) else v
-                           for k, v in result.items()})
+    print(
+        f"speed-up over the dense reference: {t_dense.wall / t_stream.wall:.1f}x wall, "
+        f"{t_dense.cpu / t_stream.cpu:.1f}x CPU (target >= 2x); over the per-batch one: "
+        f"{t_batched.wall / t_stream.wall:.1f}x wall, {t_batched.cpu / t_stream.cpu:.1f}x CPU"
+    )
+    print(
+        f"|GAP afkit - GAP reference| = {abs(result['gap'] - gap_dense):.2e} "
+        "(tied scores in the pool: afkit scores a tie run as one cut-off)"
+    )
+    print(
+        "all metrics:", {k: round(v, 6) if isinstance(v, float) else v for k, v in result.items()}
+    )
     _results.write(
-        "metrics", "Metrics",
+        "metrics",
+        "Metrics",
         ["path", "computes", "wall (s)", "CPU (s)", "memory beyond the scores (MiB)", "GAP"],
-        [[name, what, f"{t.wall:.2f}", f"{t.cpu:.2f}", f"{m:,.0f}" if m is not None else "-", f"{g:.6f}"]
-         for name, what, t, m, g in rows],
+        [
+            [
+                name,
+                what,
+                f"{t.wall:.2f}",
+                f"{t.cpu:.2f}",
+                f"{m:,.0f}" if m is not None else "-",
+                f"{g:.6f}",
+            ]
+            for name, what, t, m, g in rows
+        ],
         size=f"{n:,} videos x {c:,} classes, random scores, batches of {args.batch:,}"
         + (" (`--quick`)" if args.quick else ""),
-        notes=[f"Speed-up of the streaming accumulator over the dense reference: "
-               f"{t_dense.wall / t_stream.wall:.1f}x wall, {t_dense.cpu / t_stream.cpu:.1f}x CPU (target >= 2x); "
-               f"over the per-batch reference: {t_batched.wall / t_stream.wall:.1f}x wall, "
-               f"{t_batched.cpu / t_stream.cpu:.1f}x CPU. Memory by tracemalloc."],
-        data=[{"path": name, "wall": t.wall, "cpu": t.cpu, "mib": m, "gap": g} for name, what, t, m, g in rows],
-        config=vars(args), align="llrrrr")
+        notes=[
+            f"Speed-up of the streaming accumulator over the dense reference: "
+            f"{t_dense.wall / t_stream.wall:.1f}x wall, {t_dense.cpu / t_stream.cpu:.1f}x CPU (target >= 2x); "
+            f"over the per-batch reference: {t_batched.wall / t_stream.wall:.1f}x wall, "
+            f"{t_batched.cpu / t_stream.cpu:.1f}x CPU. Memory by tracemalloc."
+        ],
+        data=[
+            {"path": name, "wall": t.wall, "cpu": t.cpu, "mib": m, "gap": g}
+            for name, what, t, m, g in rows
+        ],
+        config=vars(args),
+        align="llrrrr",
+    )
 
 
 if __name__ == "__main__":

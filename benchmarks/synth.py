@@ -9,13 +9,13 @@ to keep a run short; ``cpu`` at full size is the number the 2-minute goal is abo
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import _results
+
 from afkit.data import synth
 
 
@@ -40,17 +40,37 @@ def main() -> None:
             shutil.rmtree(d, ignore_errors=True)
         videos = sum(c["videos"] for c in m["counts"].values())
         frames = sum(c["frames"] for c in m["counts"].values())
-        rows.append((name, videos, frames, size / 2**20, dt, videos / dt, frames / dt, size / 2**20 / dt))
-    cells = [[r[0], f"{r[1]:,}", f"{r[2]:,}", f"{r[3]:.0f}", f"{r[4]:.1f}", f"{r[5]:,.0f}", f"{r[6]:,.0f}",
-              f"{r[7]:.1f}"] for r in rows]
-    _results.write("synth", "Generating the synthetic release",
-                   ["profile", "videos", "frames", "MiB", "seconds", "videos/s", "frames/s", "MiB/s"], cells,
-                   size=("profiles " + ", ".join(a.profiles)
-                         + (f", train videos overridden to {a.train:,}" if a.train else " at full size")
-                         + (" (`--quick`)" if a.quick else "")),
-                   notes=["Wall clock, one process, into a temporary folder (written to disk)."],
-                   data=[dict(zip(("profile", "videos", "frames", "mib", "seconds"), r[:5])) for r in rows],
-                   config={"profiles": a.profiles, "train": a.train})
+        rows.append(
+            (name, videos, frames, size / 2**20, dt, videos / dt, frames / dt, size / 2**20 / dt)
+        )
+    cells = [
+        [
+            r[0],
+            f"{r[1]:,}",
+            f"{r[2]:,}",
+            f"{r[3]:.0f}",
+            f"{r[4]:.1f}",
+            f"{r[5]:,.0f}",
+            f"{r[6]:,.0f}",
+            f"{r[7]:.1f}",
+        ]
+        for r in rows
+    ]
+    _results.write(
+        "synth",
+        "Generating the synthetic release",
+        ["profile", "videos", "frames", "MiB", "seconds", "videos/s", "frames/s", "MiB/s"],
+        cells,
+        size=(
+            "profiles "
+            + ", ".join(a.profiles)
+            + (f", train videos overridden to {a.train:,}" if a.train else " at full size")
+            + (" (`--quick`)" if a.quick else "")
+        ),
+        notes=["Wall clock, one process, into a temporary folder (written to disk)."],
+        data=[dict(zip(("profile", "videos", "frames", "mib", "seconds"), r[:5])) for r in rows],
+        config={"profiles": a.profiles, "train": a.train},
+    )
 
 
 if __name__ == "__main__":

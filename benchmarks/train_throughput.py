@@ -96,9 +96,12 @@ def run_one(spec: dict) -> dict:
             torch.cuda.synchronize()
         seconds = min(seconds, time.perf_counter() - t0)
     params = models.count_parameters(model)
-    return {"params": params, "samples_per_s": b * spec["steps"] / seconds,
-            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-            "train_flops_per_sample": 3 * models.forward_flops(model, frames=spec["frames"])}
+    return {
+        "params": params,
+        "samples_per_s": b * spec["steps"] / seconds,
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "train_flops_per_sample": 3 * models.forward_flops(model, frames=spec["frames"]),
+    }
 
 
 MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
@@ -140,13 +143,18 @@ def run_breakdown(spec: dict) -> dict:
     events = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in events)
     matmul = sum(e.self_cpu_time_total for e in events if e.key in MATMUL_OPS)
-    return {"forward_s": best[0], "backward_s": best[1], "optimizer_s": best[2],
-            "matmul_share": matmul / total if total else float("nan")}
+    return {
+        "forward_s": best[0],
+        "backward_s": best[1],
+        "optimizer_s": best[2],
+        "matmul_share": matmul / total if total else float("nan"),
+    }
 
 
 def _child(spec: dict) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--one", json.dumps(spec)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--one", json.dumps(spec)], capture_output=True, text=True
+    )
     if proc.returncode:
         raise RuntimeError(f"{spec}: {proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -159,15 +167,21 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--repeats", type=int, default=2, help="timings per model (the best is kept)")
     p.add_argument("--paper-batches", default="256", help="paper-size batches, e.g. 256,1024")
-    p.add_argument("--breakdown", action="store_true",
-                   help="also time forward / backward / optimizer of a paper-size step apart")
+    p.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also time forward / backward / optimizer of a paper-size step apart",
+    )
     p.add_argument("--cpu-batch", type=int, default=128, help="cpu-profile batch")
     p.add_argument("--skip-paper", action="store_true")
     p.add_argument("--adamw", default="foreach,fused", help="AdamW implementations at paper size")
     p.add_argument("--cpu-steps", type=int, default=50)
     p.add_argument("--cpu-repeats", type=int, default=5)
-    p.add_argument("--quick", action="store_true",
-                   help="paper size with fused AdamW only, 2 timed steps once; cpu profile 20 steps twice")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="paper size with fused AdamW only, 2 timed steps once; cpu profile 20 steps twice",
+    )
     p.add_argument("--one", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.one:
@@ -175,73 +189,193 @@ def main(argv=None) -> int:
         print(json.dumps(run_breakdown(spec) if spec.get("breakdown") else run_one(spec)))
         return 0
     if args.quick:
-        args.steps, args.repeats, args.adamw, args.cpu_steps, args.cpu_repeats = 2, 1, "fused", 20, 2
+        args.steps, args.repeats, args.adamw, args.cpu_steps, args.cpu_repeats = (
+            2,
+            1,
+            "fused",
+            20,
+            2,
+        )
 
     import torch
 
     rates = [matmul_rate(args.threads)]
-    base = dict(threads=args.threads, device="cpu", bf16=False, frames=300, warmup=args.warmup,
-                repeats=args.repeats)
+    base = dict(
+        threads=args.threads,
+        device="cpu",
+        bf16=False,
+        frames=300,
+        warmup=args.warmup,
+        repeats=args.repeats,
+    )
     specs = []
     if not args.skip_paper:
         batches = [int(b) for b in args.paper_batches.split(",")]
         for model in ("fc_late", "attend_fusion"):
             for batch in batches:
-                for adamw in (args.adamw.split(",") if batch == batches[0] else ["fused"]):
-                    specs.append({**base, "model": model, "profile": "paper", "adamw": adamw,
-                                  "batch": batch, "steps": args.steps})
-    for model in ("fc_late", "fc_early", "fcrn_gated_late", "attend_fusion", "attend_fusion_frames"):
-        specs.append({**base, "model": model, "profile": "cpu", "adamw": "fused",
-                      "batch": args.cpu_batch, "steps": args.cpu_steps, "repeats": args.cpu_repeats,
-                      "frames": 100})
+                for adamw in args.adamw.split(",") if batch == batches[0] else ["fused"]:
+                    specs.append(
+                        {
+                            **base,
+                            "model": model,
+                            "profile": "paper",
+                            "adamw": adamw,
+                            "batch": batch,
+                            "steps": args.steps,
+                        }
+                    )
+    for model in (
+        "fc_late",
+        "fc_early",
+        "fcrn_gated_late",
+        "attend_fusion",
+        "attend_fusion_frames",
+    ):
+        specs.append(
+            {
+                **base,
+                "model": model,
+                "profile": "cpu",
+                "adamw": "fused",
+                "batch": args.cpu_batch,
+                "steps": args.cpu_steps,
+                "repeats": args.cpu_repeats,
+                "frames": 100,
+            }
+        )
     results = []
     for spec in specs:
         results.append((spec, _child(spec)))
-        print(f"  done {spec['model']} {spec['profile']} {spec['adamw']}", file=sys.stderr, flush=True)
+        print(
+            f"  done {spec['model']} {spec['profile']} {spec['adamw']}", file=sys.stderr, flush=True
+        )
     # the rate before and after the models (the best: other load only lowers it)
     rates.append(matmul_rate(args.threads))
     rate = max(rates)
-    print(f"torch {torch.__version__}, {args.threads} threads: float32 mm rate "
-          f"{rate / 1e9:.1f} GFLOP/s (2048 x 2048; measured {', '.join(f'{r / 1e9:.0f}' for r in rates)})\n")
+    print(
+        f"torch {torch.__version__}, {args.threads} threads: float32 mm rate "
+        f"{rate / 1e9:.1f} GFLOP/s (2048 x 2048; measured {', '.join(f'{r / 1e9:.0f}' for r in rates)})\n"
+    )
     rows = []
     for spec, r in results:
         frac = r["samples_per_s"] * r["train_flops_per_sample"] / rate
-        rows.append((spec["model"], spec["profile"], spec["adamw"], spec["batch"], r["params"],
-                     r["samples_per_s"], r["peak_rss_gb"], frac))
+        rows.append(
+            (
+                spec["model"],
+                spec["profile"],
+                spec["adamw"],
+                spec["batch"],
+                r["params"],
+                r["samples_per_s"],
+                r["peak_rss_gb"],
+                frac,
+            )
+        )
 
     gpu_note = "No GPU was lent to this run: the bf16 CUDA rows are unmeasured."
     if torch.cuda.is_available():
         gpu_rate = matmul_rate(1, n=8192, device="cuda")
         print(f"CUDA {torch.cuda.get_device_name()}: float32 mm {gpu_rate / 1e12:.1f} TFLOP/s")
         for model in ("fc_late", "attend_fusion"):
-            r = _child({**base, "device": "cuda", "bf16": True, "model": model, "profile": "paper",
-                        "adamw": "fused", "batch": 1024, "steps": 20, "warmup": 3, "repeats": 3})
+            r = _child(
+                {
+                    **base,
+                    "device": "cuda",
+                    "bf16": True,
+                    "model": model,
+                    "profile": "paper",
+                    "adamw": "fused",
+                    "batch": 1024,
+                    "steps": 20,
+                    "warmup": 3,
+                    "repeats": 3,
+                }
+            )
             hours = 20 * TRAIN_VIDEOS_2018 / r["samples_per_s"] / 3600
-            print(f"  {model} paper bf16 batch 1024: {r['samples_per_s']:.0f} samples/s, "
-                  f"20 epochs on {TRAIN_VIDEOS_2018:,} videos: {hours:.1f} h")
-            rows.append((model, "paper", "fused, bf16 CUDA", 1024, r["params"], r["samples_per_s"],
-                         r["peak_rss_gb"], r["samples_per_s"] * r["train_flops_per_sample"] / gpu_rate))
+            print(
+                f"  {model} paper bf16 batch 1024: {r['samples_per_s']:.0f} samples/s, "
+                f"20 epochs on {TRAIN_VIDEOS_2018:,} videos: {hours:.1f} h"
+            )
+            rows.append(
+                (
+                    model,
+                    "paper",
+                    "fused, bf16 CUDA",
+                    1024,
+                    r["params"],
+                    r["samples_per_s"],
+                    r["peak_rss_gb"],
+                    r["samples_per_s"] * r["train_flops_per_sample"] / gpu_rate,
+                )
+            )
         gpu_note = f"CUDA rows: {torch.cuda.get_device_name()}, fraction of its float32 mm rate."
 
-    head = ("model", "profile", "AdamW", "batch", "params", "samples/s", "peak RSS GB", "of mm rate")
+    head = (
+        "model",
+        "profile",
+        "AdamW",
+        "batch",
+        "params",
+        "samples/s",
+        "peak RSS GB",
+        "of mm rate",
+    )
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---" for _ in head) + "|")
     for m, prof, adamw, b, n, sps, rss, frac in rows:
         print(f"| {m} | {prof} | {adamw} | {b} | {n:,} | {sps:,.0f} | {rss:.2f} | {frac:.0%} |")
     _results.write(
-        "train_throughput", "Training throughput",
-        ["model", "profile", "AdamW", "batch", "parameters", "samples/s", "peak RSS (GB)", "of the matmul rate"],
-        [[m, prof, adamw, b, f"{n:,}", f"{sps:,.0f}", f"{rss:.2f}", f"{frac:.0%}"]
-         for m, prof, adamw, b, n, sps, rss, frac in rows],
-        size=(("cpu profile only" if args.skip_paper else
-               f"paper size ({args.adamw} AdamW) {args.steps} timed steps x {args.repeats}, after {args.warmup} warm-up")
-              + f"; cpu profile {args.cpu_steps} steps x {args.cpu_repeats}" + (" (`--quick`)" if args.quick else "")),
-        notes=[f"float32 `torch.mm` rate measured in the same run: {rate / 1e9:.0f} GFLOP/s ({args.threads} threads; "
-               "the best of before and after). Training FLOPs = 3 x the forward FLOPs. Wall clock, the best "
-               "of the repeats, one fresh process a row. " + gpu_note],
-        data=[dict(zip(("model", "profile", "adamw", "batch", "params", "samples_per_s", "peak_rss_gb",
-                        "of_mm_rate"), r)) for r in rows],
-        config={k: v for k, v in vars(args).items() if k != "one"}, align="lllrrrrr")
+        "train_throughput",
+        "Training throughput",
+        [
+            "model",
+            "profile",
+            "AdamW",
+            "batch",
+            "parameters",
+            "samples/s",
+            "peak RSS (GB)",
+            "of the matmul rate",
+        ],
+        [
+            [m, prof, adamw, b, f"{n:,}", f"{sps:,.0f}", f"{rss:.2f}", f"{frac:.0%}"]
+            for m, prof, adamw, b, n, sps, rss, frac in rows
+        ],
+        size=(
+            (
+                "cpu profile only"
+                if args.skip_paper
+                else f"paper size ({args.adamw} AdamW) {args.steps} timed steps x {args.repeats}, after {args.warmup} warm-up"
+            )
+            + f"; cpu profile {args.cpu_steps} steps x {args.cpu_repeats}"
+            + (" (`--quick`)" if args.quick else "")
+        ),
+        notes=[
+            f"float32 `torch.mm` rate measured in the same run: {rate / 1e9:.0f} GFLOP/s ({args.threads} threads; "
+            "the best of before and after). Training FLOPs = 3 x the forward FLOPs. Wall clock, the best "
+            "of the repeats, one fresh process a row. " + gpu_note
+        ],
+        data=[
+            dict(
+                zip(
+                    (
+                        "model",
+                        "profile",
+                        "adamw",
+                        "batch",
+                        "params",
+                        "samples_per_s",
+                        "peak_rss_gb",
+                        "of_mm_rate",
+                    ),
+                    r,
+                )
+            )
+            for r in rows
+        ],
+        config={k: v for k, v in vars(args).items() if k != "one"},
+        align="lllrrrrr",
+    )
     if args.breakdown and not args.skip_paper:
         breakdown(base, [int(b) for b in args.paper_batches.split(",")], args)
     return 0
@@ -252,27 +386,57 @@ def breakdown(base: dict, batches: list[int], args) -> None:
     rows, data = [], []
     for model in ("fc_late", "attend_fusion"):
         for batch in batches:
-            spec = {**base, "model": model, "profile": "paper", "adamw": "fused", "batch": batch,
-                    "breakdown": True, "repeats": args.repeats}
+            spec = {
+                **base,
+                "model": model,
+                "profile": "paper",
+                "adamw": "fused",
+                "batch": batch,
+                "breakdown": True,
+                "repeats": args.repeats,
+            }
             r = _child(spec)
             step = r["forward_s"] + r["backward_s"] + r["optimizer_s"]
-            rows.append([model, batch, f"{r['forward_s']:.2f}", f"{r['backward_s']:.2f}", f"{r['optimizer_s']:.2f}",
-                         f"{r['optimizer_s'] / step:.0%}", f"{r['matmul_share']:.0%}"])
+            rows.append(
+                [
+                    model,
+                    batch,
+                    f"{r['forward_s']:.2f}",
+                    f"{r['backward_s']:.2f}",
+                    f"{r['optimizer_s']:.2f}",
+                    f"{r['optimizer_s'] / step:.0%}",
+                    f"{r['matmul_share']:.0%}",
+                ]
+            )
             data.append({"model": model, "batch": batch, **r})
             print(f"  breakdown {model} batch {batch}: {r}", file=sys.stderr, flush=True)
     _results.write(
-        "train_breakdown", "Where a paper-size training step's time goes",
-        ["model", "batch", "forward (s)", "backward (s)", "AdamW step (s)", "AdamW share of the step",
-         "matrix products' share of forward + backward"], rows,
+        "train_breakdown",
+        "Where a paper-size training step's time goes",
+        [
+            "model",
+            "batch",
+            "forward (s)",
+            "backward (s)",
+            "AdamW step (s)",
+            "AdamW share of the step",
+            "matrix products' share of forward + backward",
+        ],
+        rows,
         size=f"one step a row, the best of {args.repeats} after a warm-up, fused AdamW, {args.threads} threads "
-             "(written by `train_throughput.py --breakdown`)",
-        notes=["The matrix products' share is their self CPU time over all ops' self CPU time of one "
-               "forward + backward under `torch.profiler` (aten::mm, addmm, bmm, baddbmm); the rest is "
-               "element-wise work (activations, dropout, normalization, softmax), copies and the loss. "
-               "The AdamW step reads and writes every parameter and both moments: a fixed cost per step, "
-               "so its share falls as the batch grows."],
-        data=data, config={k: v for k, v in vars(args).items() if k != "one"}, align="lrrrrrr",
-        script="train_throughput")
+        "(written by `train_throughput.py --breakdown`)",
+        notes=[
+            "The matrix products' share is their self CPU time over all ops' self CPU time of one "
+            "forward + backward under `torch.profiler` (aten::mm, addmm, bmm, baddbmm); the rest is "
+            "element-wise work (activations, dropout, normalization, softmax), copies and the loss. "
+            "The AdamW step reads and writes every parameter and both moments: a fixed cost per step, "
+            "so its share falls as the batch grows."
+        ],
+        data=data,
+        config={k: v for k, v in vars(args).items() if k != "one"},
+        align="lrrrrrr",
+        script="train_throughput",
+    )
 
 
 if __name__ == "__main__":

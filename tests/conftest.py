@@ -22,7 +22,9 @@ def _afkit_cache_dir(tmp_path_factory):
 @pytest.fixture
 def tf_fixtures() -> Path:
     """tests/fixtures/tf: files written and read by TensorFlow (tests/make_tf_fixtures.py)."""
-    assert (TF_FIXTURES / "expected.json").is_file(), "run tests/make_tf_fixtures.py (see its docstring)"
+    assert (TF_FIXTURES / "expected.json").is_file(), (
+        "run tests/make_tf_fixtures.py (see its docstring)"
+    )
     return TF_FIXTURES
 
 
@@ -32,8 +34,10 @@ def make_videos(n: int, *, seed: int = 0, frames=None, start: int = 0) -> list[d
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
-        v = {"id": f"vid{start + i:05d}",
-             "labels": np.sort(rng.choice(3862, size=i % 4, replace=False)).astype(np.int64)}
+        v = {
+            "id": f"vid{start + i:05d}",
+            "labels": np.sort(rng.choice(3862, size=i % 4, replace=False)).astype(np.int64),
+        }
         if frames is None:
             v["mean_rgb"] = rng.standard_normal(1024).astype(np.float32)
             v["mean_audio"] = rng.standard_normal(128).astype(np.float32)

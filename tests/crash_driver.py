@@ -24,7 +24,9 @@ import sys
 import traceback
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's afkit, not an installed one
+sys.path.insert(
+    0, str(Path(__file__).resolve().parents[1])
+)  # this checkout's afkit, not an installed one
 
 
 def _job(kind: str, out: Path, src: str, opts: dict) -> None:
@@ -35,8 +37,9 @@ def _job(kind: str, out: Path, src: str, opts: dict) -> None:
     else:
         from afkit.training import train
 
-        train.train(train.TrainConfig.from_dict(opts), src, out,
-                    resume=(out / train.CHECKPOINT).exists())
+        train.train(
+            train.TrainConfig.from_dict(opts), src, out, resume=(out / train.CHECKPOINT).exists()
+        )
 
 
 def _fork(kind, out, src, opts, crash_at: int | None) -> int:

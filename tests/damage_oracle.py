@@ -43,12 +43,22 @@ def clean_files(root: Path) -> dict[str, Path]:
     for i in range(3):
         labels = np.sort(rng.choice(50, size=i + 1, replace=False)).astype(np.int64)
         t = i + 1
-        frame.append({"id": f"f{i}", "labels": labels,
-                      "rgb": rng.integers(0, 256, (t, 1024), dtype=np.uint8),
-                      "audio": rng.integers(0, 256, (t, 128), dtype=np.uint8)})
-        video.append({"id": f"v{i}", "labels": labels,
-                      "mean_rgb": rng.standard_normal(1024).astype(np.float32),
-                      "mean_audio": rng.standard_normal(128).astype(np.float32)})
+        frame.append(
+            {
+                "id": f"f{i}",
+                "labels": labels,
+                "rgb": rng.integers(0, 256, (t, 1024), dtype=np.uint8),
+                "audio": rng.integers(0, 256, (t, 128), dtype=np.uint8),
+            }
+        )
+        video.append(
+            {
+                "id": f"v{i}",
+                "labels": labels,
+                "mean_rgb": rng.standard_normal(1024).astype(np.float32),
+                "mean_audio": rng.standard_normal(128).astype(np.float32),
+            }
+        )
     out = {"frame": root / "clean_frame.tfrecord", "video": root / "clean_video.tfrecord"}
     R.write_records(out["frame"], frame)
     R.write_records(out["video"], video)
@@ -93,8 +103,14 @@ def _unbatch(batches) -> list[dict]:
     out = []
     for b in batches:
         for i in range(len(b["id"])):
-            out.append({"id": b["id"][i], "labels": b["labels"][i],
-                        "mean_rgb": b["mean_rgb"][i], "mean_audio": b["mean_audio"][i]})
+            out.append(
+                {
+                    "id": b["id"][i],
+                    "labels": b["labels"][i],
+                    "mean_rgb": b["mean_rgb"][i],
+                    "mean_audio": b["mean_audio"][i],
+                }
+            )
     return out
 
 
@@ -110,8 +126,10 @@ def _expect_error(fn, path, record: int, offset: int, what: str):
         fn(got)
     except CorruptRecordError as e:
         if (e.path, e.record, e.offset) != (str(path), record, offset):
-            raise Failure(f"{what}: error names ({e.path}, record {e.record}, offset {e.offset}), "
-                          f"expected ({path}, record {record}, offset {offset}): {e}") from None
+            raise Failure(
+                f"{what}: error names ({e.path}, record {e.record}, offset {e.offset}), "
+                f"expected ({path}, record {record}, offset {offset}): {e}"
+            ) from None
         want = f"{path}: record {record} at byte offset {offset}: "
         if not str(e).startswith(want):
             raise Failure(f"{what}: message {str(e)!r} does not start with {want!r}") from None
@@ -121,17 +139,22 @@ def _expect_error(fn, path, record: int, offset: int, what: str):
 
 def _check_list(got, want, what):
     if len(got) != len(want) or not all(same_record(a, b) for a, b in zip(got, want)):
-        raise Failure(f"{what}: yielded {[r.get('id') for r in got]}, expected {[r['id'] for r in want]}"
-                      " (or a field differs)")
+        raise Failure(
+            f"{what}: yielded {[r.get('id') for r in got]}, expected {[r['id'] for r in want]}"
+            " (or a field differs)"
+        )
 
 
 def _check_prefix(got, want, what):
     if len(got) > len(want) or not all(same_record(a, b) for a, b in zip(got, want)):
-        raise Failure(f"{what}: yielded records {[r.get('id') for r in got]} that are not a clean prefix")
+        raise Failure(
+            f"{what}: yielded records {[r.get('id') for r in got]} that are not a clean prefix"
+        )
 
 
-def check_case(clean: Clean, damaged: bytes, path: Path, kind: str, where: int,
-               readers=READERS) -> None:
+def check_case(
+    clean: Clean, damaged: bytes, path: Path, kind: str, where: int, readers=READERS
+) -> None:
     """Write ``damaged`` to the fresh file ``path`` and check every reader against the oracle.
     ``kind`` is ``"flip"`` (byte ``where`` changed) or ``"cut"`` (file cut to ``where`` bytes).
     Raises :class:`Failure` on any deviation."""
@@ -166,6 +189,7 @@ def _check(clean: Clean, path: Path, kind: str, where: int, readers) -> None:
     tag = f"{clean.path.name} {kind}@{where}"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+
         def check_strict(read, name):
             """A strict reader yields every record of a clean file, or the good prefix then the error."""
             if err is None:
@@ -174,7 +198,7 @@ def _check(clean: Clean, path: Path, kind: str, where: int, readers) -> None:
                 _check_list(got, want_skip, f"{tag} {name}")
             else:
                 got = _expect_error(read, path, *err, f"{tag} {name}")
-                _check_prefix(got, clean.records[:err[0]], f"{tag} {name}")
+                _check_prefix(got, clean.records[: err[0]], f"{tag} {name}")
 
         if "records" in readers:
             check_strict(lambda got: got.extend(R.read_records(path)), "read_records")
@@ -183,25 +207,39 @@ def _check(clean: Clean, path: Path, kind: str, where: int, readers) -> None:
             got = list(it)
             _check_list(got, want_skip, f"{tag} read_records(skip_corrupt=True)")
             if it.skipped != (0 if err is None else 1):
-                raise Failure(f"{tag} skip mode counted {it.skipped} skipped, expected {int(err is not None)}")
+                raise Failure(
+                    f"{tag} skip mode counted {it.skipped} skipped, expected {int(err is not None)}"
+                )
         if "index" in readers:
             if err is not None and framing:
-                _expect_error(lambda got: got.append(T.build_index(path)), path, *err, f"{tag} build_index")
-                _expect_error(lambda got: got.append(T.read_record(path, 0)), path, *err, f"{tag} read_record")
+                _expect_error(
+                    lambda got: got.append(T.build_index(path)), path, *err, f"{tag} build_index"
+                )
+                _expect_error(
+                    lambda got: got.append(T.read_record(path, 0)), path, *err, f"{tag} read_record"
+                )
             else:
                 offsets = [int(o) for o in T.build_index(path)]
                 n_ok = len(kept) if err is None else len(clean.offsets)
                 if offsets != clean.offsets[:n_ok]:
-                    raise Failure(f"{tag} build_index: offsets {offsets}, expected {clean.offsets[:n_ok]}")
+                    raise Failure(
+                        f"{tag} build_index: offsets {offsets}, expected {clean.offsets[:n_ok]}"
+                    )
                 for i in range(n_ok):
                     if err is not None and i == err[0]:
-                        _expect_error(lambda got: got.append(T.read_record(path, i)), path, *err,
-                                      f"{tag} read_record({i})")
+                        _expect_error(
+                            lambda got: got.append(T.read_record(path, i)),
+                            path,
+                            *err,
+                            f"{tag} read_record({i})",
+                        )
                     elif T.read_record(path, i) != clean.payloads[i]:
                         raise Failure(f"{tag} read_record({i}) returned a payload that differs")
         if clean.video and "batches" in readers:
-            check_strict(lambda got: got.extend(_unbatch(R.read_video_batches(path, batch_size=2))),
-                         "read_video_batches")
+            check_strict(
+                lambda got: got.extend(_unbatch(R.read_video_batches(path, batch_size=2))),
+                "read_video_batches",
+            )
         if clean.video and "batches_skip" in readers:
             got = _unbatch(R.read_video_batches(path, batch_size=2, skip_corrupt=True))
             _check_list(got, want_skip, f"{tag} read_video_batches(skip_corrupt=True)")
@@ -222,7 +260,14 @@ def run_cases(clean: Clean, workdir: Path, flips, cuts, readers=READERS) -> int:
     n = 0
     counter = _COUNTER
     for p, mask in flips:
-        check_case(clean, flip(clean.data, p, mask), workdir / f"d{next(counter)}.tfrecord", "flip", p, readers)
+        check_case(
+            clean,
+            flip(clean.data, p, mask),
+            workdir / f"d{next(counter)}.tfrecord",
+            "flip",
+            p,
+            readers,
+        )
         n += 1
     for t in cuts:
         check_case(clean, clean.data[:t], workdir / f"d{next(counter)}.tfrecord", "cut", t, readers)
@@ -246,8 +291,13 @@ def stale_index_case(clean: Clean, workdir: Path, p: int, mask: int) -> None:
     try:
         for i in range(len(clean.offsets)):
             if i == k:
-                _expect_error(lambda got: got.append(T.read_record(path, i)), path, k, clean.offsets[k],
-                              f"stale index {clean.path.name} flip@{p} read_record({i})")
+                _expect_error(
+                    lambda got: got.append(T.read_record(path, i)),
+                    path,
+                    k,
+                    clean.offsets[k],
+                    f"stale index {clean.path.name} flip@{p} read_record({i})",
+                )
             elif T.read_record(path, i) != clean.payloads[i]:
                 raise Failure(f"stale index flip@{p}: read_record({i}) differs")
     finally:

@@ -7,9 +7,9 @@ import pytest
 
 matplotlib.use("Agg")
 
-from afkit.studies import claim_map as cm  # noqa: E402
 from afkit.core import paper
 from afkit.data import synth  # noqa: E402
+from afkit.studies import claim_map as cm  # noqa: E402
 
 
 def test_claim_floor_is_the_papers_difference_minus_the_margin():
@@ -55,9 +55,16 @@ def test_cpu_budget():
     assert cm.training_runs("smoke") == 6 + 3 * 3
 
 
-@pytest.mark.parametrize("diff,lo,hi,verdict", [
-    (0.5, 0.1, 0.9, "reverses"), (-0.3, -1.0, 0.4, "holds"), (-1.32, -2.0, -0.5, "holds"),
-    (-3.0, -4.0, -2.0, "fails"), (-1.5, -2.5, -1.0, "unclear")])
+@pytest.mark.parametrize(
+    "diff,lo,hi,verdict",
+    [
+        (0.5, 0.1, 0.9, "reverses"),
+        (-0.3, -1.0, 0.4, "holds"),
+        (-1.32, -2.0, -0.5, "holds"),
+        (-3.0, -4.0, -2.0, "fails"),
+        (-1.5, -2.5, -1.0, "unclear"),
+    ],
+)
 def test_claim_verdict(diff, lo, hi, verdict):
     assert cm.claim_verdict(diff, lo, hi) == verdict
 
@@ -67,12 +74,28 @@ def _table(diffs, std_share, half=0.4):
     worlds = cm.world_grid("cpu")
     for w, d, s in zip(worlds, diffs, std_share):
         for b, shift in (("fc_late", 0.0), ("fc_late_matched", 1.0)):
-            row = {"world": w.name, "group": w.group, "varies": "+".join(w.varies), "baseline": b,
-                   "params_af": 600_000, "params_fc": 3_000_000 if b == "fc_late" else 600_000,
-                   "param_ratio": 5.0 if b == "fc_late" else 1.0, "f1_af": 60.0, "f1_fc": 60.0 - d - shift,
-                   "f1_diff": d + shift, "f1_lo": d + shift - half, "f1_hi": d + shift + half,
-                   "gap_diff": d, "gap_lo": d - half, "gap_hi": d + half, "learned": True, "n_videos": 500,
-                   "probe_gap_mf": 30.0, "probe_gap_mfstd": 30.0 + s, "std_share": s}
+            row = {
+                "world": w.name,
+                "group": w.group,
+                "varies": "+".join(w.varies),
+                "baseline": b,
+                "params_af": 600_000,
+                "params_fc": 3_000_000 if b == "fc_late" else 600_000,
+                "param_ratio": 5.0 if b == "fc_late" else 1.0,
+                "f1_af": 60.0,
+                "f1_fc": 60.0 - d - shift,
+                "f1_diff": d + shift,
+                "f1_lo": d + shift - half,
+                "f1_hi": d + shift + half,
+                "gap_diff": d,
+                "gap_lo": d - half,
+                "gap_hi": d + half,
+                "learned": True,
+                "n_videos": 500,
+                "probe_gap_mf": 30.0,
+                "probe_gap_mfstd": 30.0 + s,
+                "std_share": s,
+            }
             row.update({k: cm._level_value(k, w.knobs.get(k, cm._DEFAULTS[k])) for k in cm.KNOBS})
             row["verdict"] = cm.claim_verdict(row["f1_diff"], row["f1_lo"], row["f1_hi"])
             rows.append(row)
@@ -84,8 +107,10 @@ def test_describe_flips_with_the_numbers():
     share = np.linspace(0, 12, n)
     good = _table(np.linspace(-1.0, 0.0, n), share)  # all within the floor, rising with the share
     bad = _table(np.linspace(-3.0, -8.0, n), share)  # all far below, falling with the share
-    tg, tb = cm.answer(good, {"std_share": 6.0, "probe_gap_mfstd": 36.0}), \
-        cm.answer(bad, {"std_share": 6.0, "probe_gap_mfstd": 36.0})
+    tg, tb = (
+        cm.answer(good, {"std_share": 6.0, "probe_gap_mfstd": 36.0}),
+        cm.answer(bad, {"std_share": 6.0, "probe_gap_mfstd": 36.0}),
+    )
     assert f"It holds in all {n} worlds" in tg and "holds in none" not in tg
     assert f"It holds in none of the {n} worlds: it fails in {n}" in tb
     assert "the claim should hold there" in tg and "the claim should fail there" in tb
@@ -117,7 +142,11 @@ def test_plot_claim_map():
     texts = [t.get_text() for t in fig.texts]
     assert any("synthetic" in t for t in texts)
     ax = fig.axes[0]
-    assert any(abs(l.get_ydata()[0] - paper.F1_DIFF) < 1e-9 for l in ax.get_lines() if len(l.get_ydata()) == 2)
+    assert any(
+        abs(l.get_ydata()[0] - paper.F1_DIFF) < 1e-9
+        for l in ax.get_lines()
+        if len(l.get_ydata()) == 2
+    )
 
 
 def test_label_information_sees_the_std(tmp_path):
@@ -126,8 +155,14 @@ def test_label_information_sees_the_std(tmp_path):
     from afkit.data import featurize
 
     data, st = tmp_path / "data", tmp_path / "store"
-    synth.ensure_dataset(data, "smoke", 0, progress=False, linear_share=0.0,
-                         **{**cm.BASE_WORLDS["smoke"], "train_videos": 300})
+    synth.ensure_dataset(
+        data,
+        "smoke",
+        0,
+        progress=False,
+        linear_share=0.0,
+        **{**cm.BASE_WORLDS["smoke"], "train_videos": 300},
+    )
     featurize.build(st, data, feature_set="mean_std", progress=False)
     info = cm.label_information(st)
     assert info["std_share"] == pytest.approx(info["probe_gap_mfstd"] - info["probe_gap_mf"])

@@ -19,42 +19,59 @@ import numpy as np
 import pytest
 import torch
 
-from afkit.core import faults
-from afkit.data import featurize
-from afkit.core import locks
-from afkit.data import store
+from afkit.core import faults, locks
+from afkit.data import featurize, store
 from afkit.data import store_writer as store_files
-from afkit.training import train
 from afkit.io.records import write_records
+from afkit.training import train
 
 HERE = Path(__file__).resolve().parent
 NUM_CLASSES = 12
 # 64 train videos, batch 16: 4 steps per epoch, 2 epochs, a checkpoint every 2 steps (step 2,
 # end of epoch 1, step 6, end of epoch 2); the LR warms up for 3 steps then decays (cosine)
-RUN = dict(model="attend_fusion", profile="smoke", epochs=2, batch_size=16, lr=0.01, num_threads=1,
-           progress=False, checkpoint_every_steps=2, schedule="cosine", warmup_steps=3)
+RUN = dict(
+    model="attend_fusion",
+    profile="smoke",
+    epochs=2,
+    batch_size=16,
+    lr=0.01,
+    num_threads=1,
+    progress=False,
+    checkpoint_every_steps=2,
+    schedule="cosine",
+    warmup_steps=3,
+)
 
 
 def _make_data(root: Path) -> Path:
     rng = np.random.default_rng(7)
     (root / "frame").mkdir(parents=True)
-    (root / "vocabulary.csv").write_text("Index,Name\n" + "".join(f"{i},c{i}\n" for i in range(NUM_CLASSES)))
+    (root / "vocabulary.csv").write_text(
+        "Index,Name\n" + "".join(f"{i},c{i}\n" for i in range(NUM_CLASSES))
+    )
     for split, n, shards in (("train", 64, 3), ("validate", 16, 1)):
         vids = []
         for i in range(n):
             labels = np.unique(rng.integers(0, NUM_CLASSES, rng.integers(1, 3))).astype(np.int64)
             t = int(rng.integers(1, 4))
             base = 100 + 20 * labels.sum()
-            vids.append({"id": f"{split}{i:03d}", "labels": labels,
-                         "rgb": np.clip(rng.normal(base, 30, (t, 1024)), 0, 255).astype(np.uint8),
-                         "audio": np.clip(rng.normal(base, 30, (t, 128)), 0, 255).astype(np.uint8)})
+            vids.append(
+                {
+                    "id": f"{split}{i:03d}",
+                    "labels": labels,
+                    "rgb": np.clip(rng.normal(base, 30, (t, 1024)), 0, 255).astype(np.uint8),
+                    "audio": np.clip(rng.normal(base, 30, (t, 128)), 0, 255).astype(np.uint8),
+                }
+            )
         for s in range(shards):
             write_records(root / "frame" / f"{split}{s:04d}.tfrecord", vids[s::shards])
     return root
 
 
 def _tree(root: Path) -> dict:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +80,20 @@ def data(tmp_path_factory):
 
 
 def _drive(kind, root, src, opts) -> int:
-    proc = subprocess.run([sys.executable, str(HERE / "crash_driver.py"), kind, str(root), str(src),
-                           json.dumps(opts)], capture_output=True, text=True, timeout=300,
-                          cwd=HERE.parent)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "crash_driver.py"),
+            kind,
+            str(root),
+            str(src),
+            json.dumps(opts),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=HERE.parent,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])["points"]
 
@@ -108,22 +136,29 @@ def _weights(run):
 
 def _history(run):
     drop = ("seconds", "videos_per_s")
-    return [{k: v for k, v in json.loads(line).items() if not k.endswith(drop)}
-            for line in (run / train.METRICS).read_text().splitlines()]
+    return [
+        {k: v for k, v in json.loads(line).items() if not k.endswith(drop)}
+        for line in (run / train.METRICS).read_text().splitlines()
+    ]
 
 
 def _same_run(run, ref):
     a, b = _weights(run), _weights(ref)
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), f"{run.name}: weights differ"
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), (
+        f"{run.name}: weights differ"
+    )
     assert _history(run) == _history(ref), f"{run.name}: metrics differ"
     res, want = (json.loads((r / train.RESULTS).read_text()) for r in (run, ref))
     drop = ("seconds", "videos_per_s")
     assert res["steps"] == 8
-    assert ({k: v for k, v in res["final"].items() if not k.endswith(drop)}
-            == {k: v for k, v in want["final"].items() if not k.endswith(drop)})
+    assert {k: v for k, v in res["final"].items() if not k.endswith(drop)} == {
+        k: v for k, v in want["final"].items() if not k.endswith(drop)
+    }
 
 
-def test_training_crashed_at_every_write_point_resumes_identically(reference_run, store_dir, tmp_path):
+def test_training_crashed_at_every_write_point_resumes_identically(
+    reference_run, store_dir, tmp_path
+):
     lrs = [h["lr"] for h in _history(reference_run)]
     assert 0 < lrs[0] < RUN["lr"] and lrs[-1] == 0.0  # the schedule really moves the LR
     points = _drive("train", tmp_path / "crashed", store_dir, train.TrainConfig(**RUN).to_dict())
@@ -142,18 +177,24 @@ def _enospc_after(n_ok: int, real):
         if calls["n"] > n_ok:
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(*args, **kwargs)
+
     return write
 
 
-def test_build_on_a_full_disk_fails_clearly_keeps_finished_shards_and_resumes(data, tmp_path, monkeypatch):
+def test_build_on_a_full_disk_fails_clearly_keeps_finished_shards_and_resumes(
+    data, tmp_path, monkeypatch
+):
     opts = dict(splits=["train"], feature_set="mean_std", frames=True, chunk=4, progress=False)
     ref = tmp_path / "ref"
     featurize.build(ref, data, **opts)
     out = tmp_path / "s"
     # the disk fills while shard 1 writes its meta file (shard 0 is done)
     monkeypatch.setattr(store_files, "atomic_savez", _enospc_after(1, store_files.atomic_savez))
-    with pytest.raises(store.StoreError, match=r"no space left on device while building .*s/train.*"
-                                               r"free some space and run the same build again to resume"):
+    with pytest.raises(
+        store.StoreError,
+        match=r"no space left on device while building .*s/train.*"
+        r"free some space and run the same build again to resume",
+    ):
         featurize.build(out, data, **opts)
     parts = out / "train" / store.PARTS
     assert sorted(p.name for p in parts.glob("*.done.json")) == ["00000.done.json"]
@@ -172,14 +213,18 @@ def test_build_on_a_full_disk_fails_clearly_keeps_finished_shards_and_resumes(da
     assert _tree(out / "train") == _tree(ref / "train")
 
 
-def test_checkpoint_on_a_full_disk_fails_clearly_keeps_the_last_one_and_resumes(reference_run, store_dir,
-                                                                                 tmp_path, monkeypatch):
+def test_checkpoint_on_a_full_disk_fails_clearly_keeps_the_last_one_and_resumes(
+    reference_run, store_dir, tmp_path, monkeypatch
+):
     out = tmp_path / "run"
     real_save = torch.save
     # the 3rd torch.save (the checkpoint of step 6) hits the full disk
     monkeypatch.setattr(torch, "save", _enospc_after(2, real_save))
-    with pytest.raises(OSError, match=r"no space left on device writing .*last.pt.*the previous last.pt "
-                                      r"\(if any\) is intact.*resume") as e:
+    with pytest.raises(
+        OSError,
+        match=r"no space left on device writing .*last.pt.*the previous last.pt "
+        r"\(if any\) is intact.*resume",
+    ) as e:
         train.train(train.TrainConfig(**RUN), store_dir, out)
     assert e.value.errno == errno.ENOSPC
     monkeypatch.undo()

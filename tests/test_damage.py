@@ -14,10 +14,10 @@ in place with size and mtime kept).
 
 from __future__ import annotations
 
+import damage_oracle as D
 import numpy as np
 import pytest
 
-import damage_oracle as D
 from afkit.io import tfrecord as T
 
 
@@ -61,8 +61,14 @@ def test_stale_index_never_returns_other_bytes(clean, tmp_path, kind):
     c = clean[kind]
     rng = np.random.default_rng(19)
     for k, o in enumerate(c.offsets):
-        for p in (o, o + 7, o + 8, o + 11, o + 12 + int(rng.integers(0, c.bounds[k + 1] - o - 16)),
-                  c.bounds[k + 1] - 1):
+        for p in (
+            o,
+            o + 7,
+            o + 8,
+            o + 11,
+            o + 12 + int(rng.integers(0, c.bounds[k + 1] - o - 16)),
+            c.bounds[k + 1] - 1,
+        ):
             for mask in (0x01, 0x80):  # a low and a high bit: a high length byte flip means ~2**63
                 D.stale_index_case(c, tmp_path, p, mask)
 
@@ -71,7 +77,12 @@ def test_oracle_catches_a_reader_that_returns_wrong_bytes(clean, tmp_path, monke
     """The oracle itself: with the payload check of read_record disabled, a flipped payload
     byte must be reported (guards against a vacuous oracle)."""
     c = clean["video"]
-    monkeypatch.setattr(T, "read_record", lambda path, i, verify=True: T.iter_records(
-        path, verify=False, start=i, stop=i + 1).__next__())
+    monkeypatch.setattr(
+        T,
+        "read_record",
+        lambda path, i, verify=True: T.iter_records(
+            path, verify=False, start=i, stop=i + 1
+        ).__next__(),
+    )
     with pytest.raises(D.Failure, match="read_record"):
         D.run_cases(c, tmp_path, [(c.offsets[1] + 40, 0xFF)], [], readers=("index",))

@@ -15,16 +15,27 @@ import pytest
 import torch
 
 from afkit.data import featurize
+from afkit.io.records import write_records
 from afkit.models import registry as models
 from afkit.training import inference as runs
 from afkit.training import train
-from afkit.io.records import write_records
 
 NUM_CLASSES = 8
 # plain SGD, so that the update is linear in the gradient (an AdamW first step is nearly
 # lr * sign(g) and would hide a wrong gradient scale); no dropout, whose masks differ per rank
-SETTINGS = dict(model="fc_late", features="mean", epochs=1, batch_size=16, max_steps_per_epoch=2, dropout=0.0,
-                optimizer="sgd", lr=0.5, num_threads=1, progress=False, eval_batch_size=10)
+SETTINGS = dict(
+    model="fc_late",
+    features="mean",
+    epochs=1,
+    batch_size=16,
+    max_steps_per_epoch=2,
+    dropout=0.0,
+    optimizer="sgd",
+    lr=0.5,
+    num_threads=1,
+    progress=False,
+    eval_batch_size=10,
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +44,22 @@ def store_dir(tmp_path_factory) -> Path:
     rng = np.random.default_rng(0)
     (root / "data" / "video").mkdir(parents=True)
     (root / "data" / "vocabulary.csv").write_text(
-        "Index,Name\n" + "".join(f"{i},c{i}\n" for i in range(NUM_CLASSES)))
+        "Index,Name\n" + "".join(f"{i},c{i}\n" for i in range(NUM_CLASSES))
+    )
     for split, n in (("train", 64), ("validate", 47)):  # 47: the ranks get 24 and 23 videos
-        recs = [{"id": f"{split}{i}", "labels": np.unique(rng.integers(0, NUM_CLASSES, 2)),
-                 "mean_rgb": rng.normal(0, 1, 1024).astype(np.float32),
-                 "mean_audio": rng.normal(0, 1, 128).astype(np.float32)} for i in range(n)]
+        recs = [
+            {
+                "id": f"{split}{i}",
+                "labels": np.unique(rng.integers(0, NUM_CLASSES, 2)),
+                "mean_rgb": rng.normal(0, 1, 1024).astype(np.float32),
+                "mean_audio": rng.normal(0, 1, 128).astype(np.float32),
+            }
+            for i in range(n)
+        ]
         write_records(root / "data" / "video" / f"{split}0000.tfrecord", recs)
-    featurize.build(root / "store", root / "data", feature_set="mean", dtype="float32", progress=False)
+    featurize.build(
+        root / "store", root / "data", feature_set="mean", dtype="float32", progress=False
+    )
     return root / "store"
 
 
@@ -49,15 +69,56 @@ def _weights(run: Path) -> dict:
 
 def test_two_gloo_ranks_equal_one_process(store_dir, tmp_path):
     ddp_run, one_run = tmp_path / "ddp", tmp_path / "one"
-    args = ["--model", "fc_late", "--profile", "smoke", "--features", "mean", "--store", str(store_dir),
-            "--out", str(ddp_run), "--epochs", "1", "--batch-size", "16",
-            "--max-steps-per-epoch", "2", "--dropout", "0", "--optimizer", "sgd", "--lr", "0.5",
-            "--num-threads", "1", "--no-progress", "--eval-batch-size", "10"]
+    args = [
+        "--model",
+        "fc_late",
+        "--profile",
+        "smoke",
+        "--features",
+        "mean",
+        "--store",
+        str(store_dir),
+        "--out",
+        str(ddp_run),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--max-steps-per-epoch",
+        "2",
+        "--dropout",
+        "0",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.5",
+        "--num-threads",
+        "1",
+        "--no-progress",
+        "--eval-batch-size",
+        "10",
+    ]
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
-         "--nproc-per-node", "2", "-m", "afkit", "train", *args],
-        env={**env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=240)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nnodes",
+            "1",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "afkit",
+            "train",
+            *args,
+        ],
+        env={**env, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "x2 ranks" in proc.stderr  # really two processes
 
@@ -65,8 +126,9 @@ def test_two_gloo_ranks_equal_one_process(store_dir, tmp_path):
     single = train.train(config, store_dir, one_run)
     ddp, one = _weights(ddp_run), _weights(one_run)
     assert ddp.keys() == one.keys()
-    initial = models.build("fc_late", "smoke", **torch.load(
-        one_run / train.FINAL, weights_only=False)["model_args"])
+    initial = models.build(
+        "fc_late", "smoke", **torch.load(one_run / train.FINAL, weights_only=False)["model_args"]
+    )
     moved = 0
     for name in one:
         torch.testing.assert_close(ddp[name], one[name], rtol=0, atol=1e-6, msg=name)

@@ -5,16 +5,26 @@ as used without an import), and environment.yml builds the same environment as `
 import ast
 import re
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 
 # import name -> distribution name, where they differ
-DISTRIBUTION = {"google_crc32c": "google-crc32c", "sklearn": "scikit-learn", "yaml": "pyyaml",
-                "IPython": "ipython", "PIL": "pillow", "google": "protobuf"}
+DISTRIBUTION = {
+    "google_crc32c": "google-crc32c",
+    "sklearn": "scikit-learn",
+    "yaml": "pyyaml",
+    "IPython": "ipython",
+    "PIL": "pillow",
+    "google": "protobuf",
+}
 # runtime dependencies afkit needs without importing them: the notebooks' Jupyter front end and kernel
-USED_WITHOUT_IMPORT = {"jupyterlab": "the notebooks open in JupyterLab", "ipykernel": "the notebooks' kernel (python3)"}
+USED_WITHOUT_IMPORT = {
+    "jupyterlab": "the notebooks open in JupyterLab",
+    "ipykernel": "the notebooks' kernel (python3)",
+}
 
 
 def _name(requirement: str) -> str:
@@ -55,15 +65,20 @@ def afkit_imports() -> dict[str, set[str]]:
 
 def test_every_import_of_afkit_is_a_runtime_dependency():
     deps = runtime()
-    missing = {DISTRIBUTION.get(m, m).lower(): files for m, files in afkit_imports().items()
-               if DISTRIBUTION.get(m, m).lower() not in deps}
+    missing = {
+        DISTRIBUTION.get(m, m).lower(): files
+        for m, files in afkit_imports().items()
+        if DISTRIBUTION.get(m, m).lower() not in deps
+    }
     assert not missing, f"afkit imports these but pyproject.toml does not list them: {missing}"
 
 
 def test_every_runtime_dependency_is_used():
     imported = {DISTRIBUTION.get(m, m).lower() for m in afkit_imports()}
     unused = runtime() - imported - set(USED_WITHOUT_IMPORT)
-    assert not unused, f"runtime dependencies afkit never imports (move them to the dev extra): {sorted(unused)}"
+    assert not unused, (
+        f"runtime dependencies afkit never imports (move them to the dev extra): {sorted(unused)}"
+    )
     assert "tfrecord" not in runtime() and "tfrecord" in dev()  # tests and benchmarks only
 
 
@@ -118,5 +133,9 @@ def test_environment_yml_builds_the_same_environment():
         p = p.split(" #")[0].strip()
         if p.startswith("-e"):
             continue
-        assert _name(p) in runtime() | dev(), f"environment.yml installs {p}, which pyproject.toml does not declare"
-        assert f"pip install --quiet {p}" in makefile, f"environment.yml pins {p} unlike the Makefile"
+        assert _name(p) in runtime() | dev(), (
+            f"environment.yml installs {p}, which pyproject.toml does not declare"
+        )
+        assert f"pip install --quiet {p}" in makefile, (
+            f"environment.yml pins {p} unlike the Makefile"
+        )

@@ -63,21 +63,25 @@ def violations(package: Path, table: dict[str, set[str]]) -> list[str]:
         for name in sorted(afkit_imports(path)):
             target = name.split(".")[1]
             if (package / target).is_dir() and target not in table.get(own, set()):
-                out.append(f"{rel} imports {name} (layer {target!r}; {own!r} may import "
-                           f"{sorted(table.get(own, set()))})")
+                out.append(
+                    f"{rel} imports {name} (layer {target!r}; {own!r} may import "
+                    f"{sorted(table.get(own, set()))})"
+                )
     return out
 
 
-MODULES = sorted(p.relative_to(REPO).as_posix() for p in PACKAGE.rglob("*.py")
-                 if "__pycache__" not in p.parts)
+MODULES = sorted(
+    p.relative_to(REPO).as_posix() for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts
+)
 
 
 def test_every_module_sits_in_a_layer_of_the_table():
     table = layer_table()
     loose = [m for m in MODULES if m not in FRONT_DOORS and m.split("/")[1] not in table]
     assert not loose, f"modules outside the layers of DESIGN.md: {loose}"
-    assert sorted(table) == sorted(p.name for p in PACKAGE.iterdir()
-                                   if p.is_dir() and p.name != "__pycache__")
+    assert sorted(table) == sorted(
+        p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"
+    )
 
 
 def test_design_lists_every_module_and_no_other():
@@ -96,11 +100,14 @@ def test_every_layer_says_what_it_is_for_and_may_import():
         assert "May import:" in doc, f"{init.relative_to(REPO)} has no 'May import:' line"
 
 
-@pytest.mark.parametrize("planted, caught", [
-    ("from afkit.studies import arms\n", "afkit.studies"),
-    ("def f():\n    import afkit.report.reproduce\n", "afkit.report.reproduce"),
-    ("def f():\n    from afkit import training\n", "afkit.training"),
-])
+@pytest.mark.parametrize(
+    "planted, caught",
+    [
+        ("from afkit.studies import arms\n", "afkit.studies"),
+        ("def f():\n    import afkit.report.reproduce\n", "afkit.report.reproduce"),
+        ("def f():\n    from afkit import training\n", "afkit.training"),
+    ],
+)
 def test_the_checker_catches_a_planted_upward_import(tmp_path, planted, caught):
     """The oracle: a copy of the package with one upward import planted in io fails the rule;
     the untouched copy passes."""
@@ -116,6 +123,12 @@ def test_the_checker_catches_a_planted_upward_import(tmp_path, planted, caught):
 
 def test_the_table_reader_on_a_hand_written_table(tmp_path):
     design = tmp_path / "DESIGN.md"
-    design.write_text("| layer | may import | what |\n|---|---|---|\n| `afkit/core/` | nothing | a |\n"
-                      "| `afkit/io/` | core | b |\n| `afkit/top/` | every layer above | c |\n")
-    assert layer_table(design) == {"core": {"core"}, "io": {"io", "core"}, "top": {"top", "core", "io"}}
+    design.write_text(
+        "| layer | may import | what |\n|---|---|---|\n| `afkit/core/` | nothing | a |\n"
+        "| `afkit/io/` | core | b |\n| `afkit/top/` | every layer above | c |\n"
+    )
+    assert layer_table(design) == {
+        "core": {"core"},
+        "io": {"io", "core"},
+        "top": {"top", "core", "io"},
+    }

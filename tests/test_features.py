@@ -57,8 +57,10 @@ def test_frame_sums_rejects_bad_input():
 def test_columns_layout():
     assert F.columns("mean") == {"mean_rgb": slice(0, 1024), "mean_audio": slice(1024, 1152)}
     assert F.columns("mean_std") == {
-        "mean_rgb": slice(0, 1024), "std_rgb": slice(1024, 2048),
-        "mean_audio": slice(2048, 2176), "std_audio": slice(2176, 2304),
+        "mean_rgb": slice(0, 1024),
+        "std_rgb": slice(1024, 2048),
+        "mean_audio": slice(2048, 2176),
+        "std_audio": slice(2176, 2304),
     }
     assert (F.feature_dim("mean"), F.feature_dim("mean_std")) == (1152, 2304)
     with pytest.raises(ValueError, match="unknown feature set 'median'"):
@@ -67,8 +69,12 @@ def test_columns_layout():
 
 def test_video_features_from_frame_record():
     rng = np.random.default_rng(1)
-    rec = {"id": "a", "labels": [1], "rgb": rng.integers(0, 256, (37, 1024), dtype=np.uint8),
-           "audio": rng.integers(0, 256, (37, 128), dtype=np.uint8)}
+    rec = {
+        "id": "a",
+        "labels": [1],
+        "rgb": rng.integers(0, 256, (37, 1024), dtype=np.uint8),
+        "audio": rng.integers(0, 256, (37, 128), dtype=np.uint8),
+    }
     x = F.video_features(rec, "mean_std")
     mr, sr = reference(rec["rgb"])
     ma, sa = reference(rec["audio"])
@@ -78,10 +84,16 @@ def test_video_features_from_frame_record():
 
 def test_video_features_from_video_level_record():
     rng = np.random.default_rng(2)
-    rec = {"id": "v", "labels": [], "mean_rgb": rng.normal(size=1024).astype(np.float32),
-           "mean_audio": rng.normal(size=128).astype(np.float32)}
+    rec = {
+        "id": "v",
+        "labels": [],
+        "mean_rgb": rng.normal(size=1024).astype(np.float32),
+        "mean_audio": rng.normal(size=128).astype(np.float32),
+    }
     x = F.video_features(rec, "mean")
-    assert np.array_equal(x, np.concatenate([rec["mean_rgb"], rec["mean_audio"]]).astype(np.float64))
+    assert np.array_equal(
+        x, np.concatenate([rec["mean_rgb"], rec["mean_audio"]]).astype(np.float64)
+    )
     with pytest.raises(ValueError, match="needs frame-level records"):
         F.video_features(rec, "mean_std")
     with pytest.raises(ValueError, match="neither frames"):
@@ -92,7 +104,9 @@ def test_dequantize_lut_is_records_dequantize():
     q = np.arange(256, dtype=np.uint8)
     assert np.array_equal(F.dequantize_lut()[q], dequantize(q))
     # our float64 affine map uses the starter code's float32 constants
-    np.testing.assert_allclose(q * F.DEQUANT_SCALE + F.DEQUANT_BIAS, dequantize(q), rtol=0, atol=3e-7)
+    np.testing.assert_allclose(
+        q * F.DEQUANT_SCALE + F.DEQUANT_BIAS, dequantize(q), rtol=0, atol=3e-7
+    )
 
 
 def test_mean_from_frames_agrees_with_video_level_mean(tmp_path):
@@ -105,13 +119,25 @@ def test_mean_from_frames_agrees_with_video_level_mean(tmp_path):
         t = int(rng.integers(1, 300))
         xr = np.clip(rng.normal(0, 0.6, (t, 1024)), -2, 2)
         xa = np.clip(rng.normal(0, 0.6, (t, 128)), -2, 2)
-        frame_recs.append({"id": f"v{i}", "labels": [i], "rgb": quantize(xr), "audio": quantize(xa)})
-        video_recs.append({"id": f"v{i}", "labels": [i], "mean_rgb": xr.mean(0).astype(np.float32),
-                           "mean_audio": xa.mean(0).astype(np.float32)})
+        frame_recs.append(
+            {"id": f"v{i}", "labels": [i], "rgb": quantize(xr), "audio": quantize(xa)}
+        )
+        video_recs.append(
+            {
+                "id": f"v{i}",
+                "labels": [i],
+                "mean_rgb": xr.mean(0).astype(np.float32),
+                "mean_audio": xa.mean(0).astype(np.float32),
+            }
+        )
     write_records(tmp_path / "f.tfrecord", frame_recs)
     write_records(tmp_path / "v.tfrecord", video_recs)
-    from_frames = np.stack([x for _, x in F.featurize_records(read_records(tmp_path / "f.tfrecord"), "mean")])
-    from_video = np.stack([x for _, x in F.featurize_records(read_records(tmp_path / "v.tfrecord"), "mean")])
+    from_frames = np.stack(
+        [x for _, x in F.featurize_records(read_records(tmp_path / "f.tfrecord"), "mean")]
+    )
+    from_video = np.stack(
+        [x for _, x in F.featurize_records(read_records(tmp_path / "v.tfrecord"), "mean")]
+    )
     diff = np.abs(from_frames - from_video)
     assert diff.max() <= 2 / 255 + 1e-6
     assert diff.mean() < 0.2 * 2 / 255

@@ -12,8 +12,8 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from afkit.interpret import evidence as E
 from afkit.interpret import attribution as I
+from afkit.interpret import evidence as E
 from afkit.metrics import stats
 
 torch.set_num_threads(1)
@@ -72,7 +72,10 @@ class ToyTokenAttention(nn.Module):
         logits = self.out(torch.cat([visual, audio], -1))
         if not return_attention:
             return logits
-        return logits, {"visual": self.attend(visual, self.vq), "audio": self.attend(audio, self.aq)}
+        return logits, {
+            "visual": self.attend(visual, self.vq),
+            "audio": self.attend(audio, self.aq),
+        }
 
 
 class LinearVideo(nn.Module):
@@ -146,7 +149,9 @@ def test_frame_attention_table_matches_formula_and_normalises():
     # independent oracle: softmax by hand for video 11 (4 real frames), audio, head 1
     x = batch["audio"][1, :4]
     expected = torch.softmax(x @ model.ua[1].detach(), 0).numpy()
-    got = table.query("video == 11 and modality == 'audio' and head == 1").sort_values("frame")["weight"]
+    got = table.query("video == 11 and modality == 'audio' and head == 1").sort_values("frame")[
+        "weight"
+    ]
     np.testing.assert_allclose(got.to_numpy(), expected, rtol=1e-5)
     # with padding kept: padded frames are there, with weight exactly 0
     full = I.attention_table(model, batch, include_padding=True, progress=False)
@@ -158,8 +163,14 @@ def test_frame_attention_table_matches_formula_and_normalises():
 def test_video_attention_table_streams_a_loader_with_ids():
     torch.manual_seed(0)
     model = ToyTokenAttention(tokens=4, heads=3)
-    batches = [{"visual": torch.randn(2, 1024), "audio": torch.randn(2, 128), "index": torch.tensor([i, i + 1])}
-                for i in (0, 2, 4)]
+    batches = [
+        {
+            "visual": torch.randn(2, 1024),
+            "audio": torch.randn(2, 128),
+            "index": torch.tensor([i, i + 1]),
+        }
+        for i in (0, 2, 4)
+    ]
     ids = ["a", "b", "c", "d", "e", "f"]
     table = I.attention_table(model, iter(batches), ids=ids, max_batches=2, progress=False)
     assert list(table.columns) == ["video", "modality", "head", "query", "key", "weight"]
@@ -169,7 +180,9 @@ def test_video_attention_table_streams_a_loader_with_ids():
     np.testing.assert_allclose(rows.to_numpy(), 1.0, atol=1e-6)
     # one cell against the model's own tensor
     _, att = model(batches[1]["visual"], batches[1]["audio"], return_attention=True)
-    cell = table.query("video == 'd' and modality == 'audio' and head == 2 and query == 3 and key == 1")
+    cell = table.query(
+        "video == 'd' and modality == 'audio' and head == 2 and query == 3 and key == 1"
+    )
     assert cell["weight"].item() == pytest.approx(att["audio"][1, 2, 3, 1].item(), rel=1e-6)
 
 
@@ -178,27 +191,44 @@ def test_attention_table_errors():
     with pytest.raises(KeyError, match="'rgb' and 'audio'"):
         I.attention_table(model, {"audio": torch.zeros(1, 2, 3)}, progress=False)
     with pytest.raises(TypeError, match="dequantize it first"):
-        I.attention_table(model, {"rgb": torch.zeros(1, 2, 6, dtype=torch.uint8), "audio": torch.zeros(1, 2, 3)},
-                          progress=False)
-    with pytest.raises(TypeError, match="model 'TanhFrames' has no attention: its forward takes no return_attention"):
-        I.attention_table(TanhFrames(), {"rgb": torch.zeros(1, 2, 1024), "audio": torch.zeros(1, 2, 128)},
-                          progress=False)
+        I.attention_table(
+            model,
+            {"rgb": torch.zeros(1, 2, 6, dtype=torch.uint8), "audio": torch.zeros(1, 2, 3)},
+            progress=False,
+        )
+    with pytest.raises(
+        TypeError,
+        match="model 'TanhFrames' has no attention: its forward takes no return_attention",
+    ):
+        I.attention_table(
+            TanhFrames(),
+            {"rgb": torch.zeros(1, 2, 1024), "audio": torch.zeros(1, 2, 128)},
+            progress=False,
+        )
 
     class NoWeights(nn.Module):
         def forward(self, visual, audio, return_attention=False):
             return visual.sum(1, keepdim=True), {}
 
     with pytest.raises(ValueError, match="returned no attention weights"):
-        I.attention_table(NoWeights(), {"visual": torch.zeros(1, 1024), "audio": torch.zeros(1, 128)},
-                          progress=False)
+        I.attention_table(
+            NoWeights(),
+            {"visual": torch.zeros(1, 1024), "audio": torch.zeros(1, 128)},
+            progress=False,
+        )
 
 
 def test_attention_entropy_known_values():
     # uniform over 4 frames: H = log 4, normalised 1; one-hot: H = 0; two frames 1/2: log 2, normalised 1
-    table = pd.DataFrame({
-        "video": [0] * 4 + [1] * 4 + [2] * 2,
-        "modality": ["visual"] * 10, "head": [0] * 10, "frame": [0, 1, 2, 3, 0, 1, 2, 3, 0, 1],
-        "weight": [0.25] * 4 + [1, 0, 0, 0] + [0.5, 0.5]})
+    table = pd.DataFrame(
+        {
+            "video": [0] * 4 + [1] * 4 + [2] * 2,
+            "modality": ["visual"] * 10,
+            "head": [0] * 10,
+            "frame": [0, 1, 2, 3, 0, 1, 2, 3, 0, 1],
+            "weight": [0.25] * 4 + [1, 0, 0, 0] + [0.5, 0.5],
+        }
+    )
     per_video = I.attention_entropy(table, by=["video"]).set_index("video")
     np.testing.assert_allclose(per_video["entropy"], [math.log(4), 0.0, math.log(2)], atol=1e-12)
     np.testing.assert_allclose(per_video["normalized_entropy"], [1.0, 0.0, 1.0], atol=1e-12)
@@ -216,8 +246,9 @@ def test_entropy_over_training_from_state_dicts():
     flat = {k: v.clone() for k, v in model.state_dict().items()}
     flat["uv"].zero_()
     flat["ua"].zero_()  # zero scores -> uniform attention -> normalised entropy exactly 1
-    out = I.entropy_over_training({1: {"model": flat}, 2: model.state_dict(), 3: sharp}, batch, model=model,
-                                  progress=False)
+    out = I.entropy_over_training(
+        {1: {"model": flat}, 2: model.state_dict(), 3: sharp}, batch, model=model, progress=False
+    )
     assert set(out["checkpoint"]) == {1, 2, 3}
     per = out.groupby("checkpoint")["normalized_entropy"].mean()
     assert per[1] == pytest.approx(1.0, abs=1e-6)
@@ -238,10 +269,20 @@ def test_planted_audio_signal_video_level(method):
     wa[:128, 1] = torch.randn(128)  # class 1 reads only mean_audio
     wv[1024:, 2] = torch.randn(1024)  # class 2 reads only std_rgb
     model = LinearVideo(wv, wa)
-    batch = {"visual": torch.randn(4, 2048), "audio": torch.randn(4, 256), "y": torch.tensor(
-        [[0, 1, 1], [0, 1, 0], [0, 0, 1], [0, 1, 1]], dtype=torch.float32)}
+    batch = {
+        "visual": torch.randn(4, 2048),
+        "audio": torch.randn(4, 256),
+        "y": torch.tensor([[0, 1, 1], [0, 1, 0], [0, 0, 1], [0, 1, 1]], dtype=torch.float32),
+    }
     table = I.attribution_table(model, batch, method=method, n_steps=4, progress=False)
-    assert list(table.columns) == ["video", "label", "modality", "block", "attribution", "magnitude"]
+    assert list(table.columns) == [
+        "video",
+        "label",
+        "modality",
+        "block",
+        "attribution",
+        "magnitude",
+    ]
     assert len(table) == 6 * 4  # 6 (video, label) pairs x 4 blocks
     shares = I.modality_shares(table, by="class").set_index("label")
     assert shares.loc[1, "audio_share"] == pytest.approx(1.0)
@@ -266,14 +307,22 @@ def test_planted_frames_get_all_attribution(method):
     mask[1, 7:] = False
     batch = {"rgb": torch.randn(2, T, 1024), "audio": torch.randn(2, T, 128), "mask": mask}
     table = I.attribution_table(model, batch, method=method, target=1, n_steps=4, progress=False)
-    assert list(table.columns) == ["video", "label", "modality", "frame", "attribution", "magnitude"]
+    assert list(table.columns) == [
+        "video",
+        "label",
+        "modality",
+        "frame",
+        "attribution",
+        "magnitude",
+    ]
     assert len(table) == (9 + 7) * 2  # real frames x modalities
     inside = table["frame"].between(3, 5)
     assert (table.loc[~inside, "magnitude"] == 0).all()
     assert (table.loc[inside, "magnitude"] > 0).all()
     # padding kept: exactly zero
-    full = I.attribution_table(model, batch, method=method, target=[1, 1], include_padding=True, n_steps=4,
-                               progress=False)
+    full = I.attribution_table(
+        model, batch, method=method, target=[1, 1], include_padding=True, n_steps=4, progress=False
+    )
     assert (full.query("video == 1 and frame >= 7")["magnitude"] == 0).all()
 
 
@@ -288,12 +337,16 @@ def test_integrated_gradients_completeness():
     total = attr["visual"].sum((1, 2)) + attr["audio"].sum((1, 2))
     with torch.no_grad():
         fx = model(batch["rgb"], batch["audio"], mask).gather(1, target[:, None])[:, 0]
-        f0 = model(torch.zeros(2, 5, 1024), torch.zeros(2, 5, 128), mask).gather(1, target[:, None])[:, 0]
+        f0 = model(torch.zeros(2, 5, 1024), torch.zeros(2, 5, 128), mask).gather(
+            1, target[:, None]
+        )[:, 0]
     np.testing.assert_allclose(total.numpy(), (fx - f0).numpy(), rtol=1e-3, atol=1e-4)
     # the zero-byte baseline is another reference point: completeness against f(zero_byte)
     attr_b = I.attribute(model, batch, target, baseline="zero_byte", n_steps=64)
     with torch.no_grad():
-        fb = model(torch.full((2, 5, 1024), I.ZERO_BYTE), torch.full((2, 5, 128), I.ZERO_BYTE), mask)
+        fb = model(
+            torch.full((2, 5, 1024), I.ZERO_BYTE), torch.full((2, 5, 128), I.ZERO_BYTE), mask
+        )
         fb = fb.gather(1, target[:, None])[:, 0]
     total_b = attr_b["visual"].sum((1, 2)) + attr_b["audio"].sum((1, 2))
     # (padding differs from this baseline, but the model ignores padding: its gradient there is 0)
@@ -311,14 +364,25 @@ def test_attribute_errors():
         I.attribution_table(model, batch, progress=False)
     lin = LinearVideo(torch.zeros(1000, 2), torch.zeros(100, 2))
     with pytest.raises(ValueError, match="cannot tell the feature blocks"):
-        I.attribution_table(lin, {"visual": torch.zeros(1, 1000), "audio": torch.zeros(1, 100)}, target=0,
-                            progress=False)
+        I.attribution_table(
+            lin,
+            {"visual": torch.zeros(1, 1000), "audio": torch.zeros(1, 100)},
+            target=0,
+            progress=False,
+        )
 
 
 def test_modality_shares_by_vertical():
-    table = pd.DataFrame({"video": [0, 0, 1, 1, 2, 2], "label": [5, 5, 5, 5, 7, 7],
-                          "modality": ["visual", "audio"] * 3, "frame": [0] * 6,
-                          "attribution": 0.0, "magnitude": [3.0, 1.0, 1.0, 1.0, 0.0, 2.0]})
+    table = pd.DataFrame(
+        {
+            "video": [0, 0, 1, 1, 2, 2],
+            "label": [5, 5, 5, 5, 7, 7],
+            "modality": ["visual", "audio"] * 3,
+            "frame": [0] * 6,
+            "attribution": 0.0,
+            "magnitude": [3.0, 1.0, 1.0, 1.0, 0.0, 2.0],
+        }
+    )
     per_video = I.modality_shares(table, by="video")
     np.testing.assert_allclose(per_video["visual_share"], [0.75, 0.5, 0.0])
     per_class = I.modality_shares(table).set_index("label")
@@ -326,8 +390,12 @@ def test_modality_shares_by_vertical():
     vocab = pd.DataFrame({"Index": [5, 7], "Vertical1": ["Games", "Music"]})
     per_vertical = I.modality_shares(table, by="vertical", vocabulary=vocab).set_index("vertical")
     assert per_vertical.loc["Music", "audio_share"] == pytest.approx(1.0)
-    classes = pd.DataFrame({"index": [5, 7], "vertical": ["Games", "Music"]})  # synth's ground truth
-    assert I.modality_shares(table, by="vertical", vocabulary=classes).equals(per_vertical.reset_index())
+    classes = pd.DataFrame(
+        {"index": [5, 7], "vertical": ["Games", "Music"]}
+    )  # synth's ground truth
+    assert I.modality_shares(table, by="vertical", vocabulary=classes).equals(
+        per_vertical.reset_index()
+    )
     with pytest.raises(ValueError, match="needs vocabulary"):
         I.modality_shares(table, by="vertical")
 
@@ -359,16 +427,29 @@ def test_span_auroc():
     mask = np.array([1, 1, 1, 1, 1, 1, 1, 0, 0], bool)  # frames 7, 8 (high scores) are padding
     assert E.span_auroc(scores, 3, 6, mask=mask) == 1.0  # frames 3, 4, 5
     assert E.span_auroc(scores, 3, 5, end_inclusive=True, mask=mask) == 1.0
-    assert E.span_auroc(scores, 3, 6) == pytest.approx(2 / 3)  # 3 positives each beat 4 of 6 negatives
-    assert E.span_auroc(scores, 3, 6) == pytest.approx(roc_auc_score(np.arange(9) // 3 == 1, scores))
-    assert E.span_auroc(-scores, [0, 6], [3, 9]) == pytest.approx(roc_auc_score(np.arange(9) // 3 != 1, -scores))
+    assert E.span_auroc(scores, 3, 6) == pytest.approx(
+        2 / 3
+    )  # 3 positives each beat 4 of 6 negatives
+    assert E.span_auroc(scores, 3, 6) == pytest.approx(
+        roc_auc_score(np.arange(9) // 3 == 1, scores)
+    )
+    assert E.span_auroc(-scores, [0, 6], [3, 9]) == pytest.approx(
+        roc_auc_score(np.arange(9) // 3 != 1, -scores)
+    )
     with pytest.raises(ValueError, match="bad span"):
         E.span_auroc(scores, 5, 2)
 
 
 def _spans():
-    return pd.DataFrame({"video": [10, 11, 11], "label": [1, 0, 1], "start": [3, 0, 3], "end": [6, 2, 6],
-                         "modality": ["audio", "visual", "both"]})
+    return pd.DataFrame(
+        {
+            "video": [10, 11, 11],
+            "label": [1, 0, 1],
+            "start": [3, 0, 3],
+            "end": [6, 2, 6],
+            "modality": ["audio", "visual", "both"],
+        }
+    )
 
 
 def test_evidence_auroc_on_hand_made_tables():
@@ -396,7 +477,10 @@ def test_evidence_auroc_on_hand_made_tables():
     assert set(scores["method"]) == {"attention", "inverted", "random"}
     assert (scores["n_frames"] == T).all() and (scores.query("label == 1")["n_positive"] == 3).all()
     again = E.evidence_auroc({"attention": att}, _spans(), random_seed=3)
-    assert again.query("method == 'random'")["auroc"].tolist() == scores.query("method == 'random'")["auroc"].tolist()
+    assert (
+        again.query("method == 'random'")["auroc"].tolist()
+        == scores.query("method == 'random'")["auroc"].tolist()
+    )
     summary = E.means_with_ci(scores, n_boot=200)
     assert summary.set_index("method").loc["attention", "n"] == 3
     lo, hi = summary.set_index("method").loc["inverted", ["ci_low", "ci_high"]]
@@ -405,21 +489,40 @@ def test_evidence_auroc_on_hand_made_tables():
 
 def test_evidence_auroc_reads_synth_ground_truth_columns():
     # the columns of afkit.data.synth.load_ground_truth: id names the video; rows without evidence skipped
-    spans = pd.DataFrame({"split": "test", "id": ["v0", "v0", "v1"], "video_index": [0, 0, 1], "label": [1, 2, 1],
-                          "modality": ["audio", "none", "visual"], "has_evidence": [True, False, True],
-                          "start": [2, 0, 0], "end": [4, 0, 1], "num_frames": [5, 5, 5], "strength": 1.0})
-    rows = [(v, m, 0, t, float(t in (2, 3)) if v == "v0" else float(t == 0))
-            for v in ("v0", "v1") for m in ("visual", "audio") for t in range(5)]
+    spans = pd.DataFrame(
+        {
+            "split": "test",
+            "id": ["v0", "v0", "v1"],
+            "video_index": [0, 0, 1],
+            "label": [1, 2, 1],
+            "modality": ["audio", "none", "visual"],
+            "has_evidence": [True, False, True],
+            "start": [2, 0, 0],
+            "end": [4, 0, 1],
+            "num_frames": [5, 5, 5],
+            "strength": 1.0,
+        }
+    )
+    rows = [
+        (v, m, 0, t, float(t in (2, 3)) if v == "v0" else float(t == 0))
+        for v in ("v0", "v1")
+        for m in ("visual", "audio")
+        for t in range(5)
+    ]
     att = pd.DataFrame(rows, columns=["video", "modality", "head", "frame", "weight"])
     scores = E.evidence_auroc({"attention": att}, spans, random_seed=None)
-    assert scores[["video", "label", "modality", "auroc"]].values.tolist() == [["v0", 1, "audio", 1.0],
-                                                                              ["v1", 1, "visual", 1.0]]
+    assert scores[["video", "label", "modality", "auroc"]].values.tolist() == [
+        ["v0", 1, "audio", 1.0],
+        ["v1", 1, "visual", 1.0],
+    ]
 
 
 def test_random_method_is_near_half_over_many_videos():
     rows = [(v, "visual", 0, t, 1.0) for v in range(300) for t in range(20)]
     att = pd.DataFrame(rows, columns=["video", "modality", "head", "frame", "weight"])
-    spans = pd.DataFrame({"video": range(300), "label": 0, "start": 5, "end": 10, "modality": "visual"})
+    spans = pd.DataFrame(
+        {"video": range(300), "label": 0, "start": 5, "end": 10, "modality": "visual"}
+    )
     scores = E.evidence_auroc({"constant": att}, spans, random_seed=0)
     summary = E.means_with_ci(scores, n_boot=500).set_index("method")
     assert summary.loc["constant", "mean"] == 0.5
@@ -433,23 +536,33 @@ def test_mean_interval_known():
     v = np.random.default_rng(0).normal(size=400)
     mean, lo, hi = stats.mean_interval(v, n_boot=2000)
     se = v.std(ddof=1) / math.sqrt(len(v))
-    assert lo == pytest.approx(mean - 1.96 * se, abs=0.3 * se) and hi == pytest.approx(mean + 1.96 * se, abs=0.3 * se)
+    assert lo == pytest.approx(mean - 1.96 * se, abs=0.3 * se) and hi == pytest.approx(
+        mean + 1.96 * se, abs=0.3 * se
+    )
 
 
 def test_modality_agreement():
-    out = E.modality_agreement_arrays([0.9, 0.2, 0.4, 0.8, 0.5], ["visual", "audio", "visual", "audio", "both"])
+    out = E.modality_agreement_arrays(
+        [0.9, 0.2, 0.4, 0.8, 0.5], ["visual", "audio", "visual", "audio", "both"]
+    )
     out = out.set_index("truth")
     assert out.loc["visual", "accuracy"] == 0.5 and out.loc["audio", "accuracy"] == 0.5
     assert out.loc["single", "accuracy"] == 0.5 and out.loc["single", "n_classes"] == 4
     assert out.loc["visual", "mean_visual_share"] == pytest.approx(0.65)
     assert math.isnan(out.loc["both", "accuracy"]) and out.loc["both", "mean_visual_share"] == 0.5
-    shares = pd.DataFrame({"label": [0, 1, 2], "visual_share": [1.0, 0.0, 0.3], "audio_share": [0.0, 1.0, 0.7]})
-    classes = pd.DataFrame({"index": [0, 1, 2, 3], "vertical": 0, "modality": ["visual", "audio", "audio", "visual"]})
+    shares = pd.DataFrame(
+        {"label": [0, 1, 2], "visual_share": [1.0, 0.0, 0.3], "audio_share": [0.0, 1.0, 0.7]}
+    )
+    classes = pd.DataFrame(
+        {"index": [0, 1, 2, 3], "vertical": 0, "modality": ["visual", "audio", "audio", "visual"]}
+    )
     table = E.modality_agreement(shares, classes).set_index("truth")
     assert table.loc["single", "accuracy"] == 1.0 and table.loc["single", "n_classes"] == 3
     with pytest.raises(ValueError, match="classes has no column 'modality'"):
         E.modality_agreement(shares, classes.rename(columns={"modality": "m"}))
-    with pytest.raises(ValueError, match=r"classes has none of the columns \['label', 'index', 'Index'\]"):
+    with pytest.raises(
+        ValueError, match=r"classes has none of the columns \['label', 'index', 'Index'\]"
+    ):
         E.modality_agreement(shares, classes.rename(columns={"index": "c"}))
 
 
@@ -458,7 +571,9 @@ def test_modality_agreement_threshold_boundary():
     shares [0.5, 0.75, 0.5, 0.25] for truths [visual, visual, audio, audio] predict
     [audio, visual, audio, audio]: visual accuracy 1/2, audio 1, pooled 3/4 (with ``>=`` it
     would be visual 1, audio 1/2). Just above 1/2 (0.5 + 1e-12) predicts visual."""
-    out = E.modality_agreement_arrays([0.5, 0.75, 0.5, 0.25], ["visual", "visual", "audio", "audio"])
+    out = E.modality_agreement_arrays(
+        [0.5, 0.75, 0.5, 0.25], ["visual", "visual", "audio", "audio"]
+    )
     out = out.set_index("truth")
     assert out.loc["visual", "accuracy"] == 0.5 and out.loc["audio", "accuracy"] == 1.0
     assert out.loc["single", "accuracy"] == 0.75
@@ -517,18 +632,38 @@ def test_deletion_test_end_to_end_with_tables():
     rgb[:, 3:6] += 0.5 * torch.sign(wv[:, 1])  # evidence for class 1 on frames 3..5
     y = torch.zeros(B, 2)
     y[:, 1] = 1
-    loader = [{"rgb": rgb[:3], "audio": torch.zeros(3, T, 128), "mask": torch.ones(3, T, dtype=torch.bool),
-               "y": y[:3], "index": torch.arange(3)},
-              {"rgb": rgb[3:], "audio": torch.zeros(3, T, 128), "mask": torch.ones(3, T, dtype=torch.bool),
-               "y": y[3:], "index": torch.arange(3, 6)}]
-    ig = I.attribution_table(model, loader, method="integrated_gradients", n_steps=8, progress=False)
-    spans = pd.DataFrame({"video": range(B), "label": 1, "start": 3, "end": 6, "modality": "visual"})
+    loader = [
+        {
+            "rgb": rgb[:3],
+            "audio": torch.zeros(3, T, 128),
+            "mask": torch.ones(3, T, dtype=torch.bool),
+            "y": y[:3],
+            "index": torch.arange(3),
+        },
+        {
+            "rgb": rgb[3:],
+            "audio": torch.zeros(3, T, 128),
+            "mask": torch.ones(3, T, dtype=torch.bool),
+            "y": y[3:],
+            "index": torch.arange(3, 6),
+        },
+    ]
+    ig = I.attribution_table(
+        model, loader, method="integrated_gradients", n_steps=8, progress=False
+    )
+    spans = pd.DataFrame(
+        {"video": range(B), "label": 1, "start": 3, "end": 6, "modality": "visual"}
+    )
     scores = E.evidence_auroc({"integrated_gradients": ig}, spans)
     assert (scores.query("method == 'integrated_gradients'")["auroc"] == 1.0).all()
-    res = E.deletion_test(model, loader, {"integrated_gradients": ig}, k=3, n_random=3, n_boot=200,
-                          progress=False).set_index("method")
+    res = E.deletion_test(
+        model, loader, {"integrated_gradients": ig}, k=3, n_random=3, n_boot=200, progress=False
+    ).set_index("method")
     assert res.loc["integrated_gradients", "n"] == B
-    assert res.loc["integrated_gradients", "mean_drop_top"] > res.loc["integrated_gradients", "mean_drop_random"]
+    assert (
+        res.loc["integrated_gradients", "mean_drop_top"]
+        > res.loc["integrated_gradients", "mean_drop_random"]
+    )
     with pytest.raises(ValueError, match="video-level models have no frames"):
         E.evidence_auroc({"x": ig.drop(columns="frame")}, spans)
 
@@ -542,10 +677,13 @@ def test_real_attend_fusion_video_level():
     torch.manual_seed(0)
     model = models.build("attend_fusion", "smoke")
     cfg = model.config
-    batch = {"visual": torch.randn(3, 1024), "audio": torch.randn(3, 128),
-             "y": torch.nn.functional.one_hot(torch.tensor([1, 2, 3]), cfg.num_classes).float()}
+    batch = {
+        "visual": torch.randn(3, 1024),
+        "audio": torch.randn(3, 128),
+        "y": torch.nn.functional.one_hot(torch.tensor([1, 2, 3]), cfg.num_classes).float(),
+    }
     table = I.attention_table(model, batch, progress=False)
-    assert len(table) == 3 * 2 * cfg.heads * cfg.num_tokens ** 2
+    assert len(table) == 3 * 2 * cfg.heads * cfg.num_tokens**2
     sums = table.groupby(["video", "modality", "head", "query"], observed=True)["weight"].sum()
     np.testing.assert_allclose(sums.to_numpy(), 1.0, atol=1e-5)
     ent = I.attention_entropy(table)
@@ -561,8 +699,12 @@ def test_real_attend_fusion_frames():
     model = models.build("attend_fusion_frames", "smoke").eval()
     heads, T = model.config.heads, 6
     mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
-    batch = {"rgb": torch.randn(2, T, 1024) * mask[..., None], "audio": torch.randn(2, T, 128) * mask[..., None],
-             "mask": mask, "y": torch.nn.functional.one_hot(torch.tensor([4, 7]), model.config.num_classes).float()}
+    batch = {
+        "rgb": torch.randn(2, T, 1024) * mask[..., None],
+        "audio": torch.randn(2, T, 128) * mask[..., None],
+        "mask": mask,
+        "y": torch.nn.functional.one_hot(torch.tensor([4, 7]), model.config.num_classes).float(),
+    }
     full = I.attention_table(model, batch, include_padding=True, progress=False)
     assert len(full) == 2 * 2 * heads * T
     sums = full.groupby(["video", "modality", "head"], observed=True)["weight"].sum()
@@ -573,11 +715,15 @@ def test_real_attend_fusion_frames():
     attr = I.attribute(model, batch, torch.tensor([4, 7]), n_steps=32)
     with torch.no_grad():
         fx = model(batch["rgb"], batch["audio"], mask)[[0, 1], [4, 7]]
-        f0 = model(torch.zeros_like(batch["rgb"]), torch.zeros_like(batch["audio"]), mask)[[0, 1], [4, 7]]
+        f0 = model(torch.zeros_like(batch["rgb"]), torch.zeros_like(batch["audio"]), mask)[
+            [0, 1], [4, 7]
+        ]
     total = attr["visual"].sum((1, 2)) + attr["audio"].sum((1, 2))
     np.testing.assert_allclose(total.numpy(), (fx - f0).numpy(), rtol=1e-2, atol=1e-3)
     att = I.attention_table(model, batch, progress=False)
-    res = E.deletion_test(model, batch, {"attention": att, "ig": ig}, k=2, n_random=2, n_boot=100, progress=False)
+    res = E.deletion_test(
+        model, batch, {"attention": att, "ig": ig}, k=2, n_random=2, n_boot=100, progress=False
+    )
     assert list(res["method"]) == ["attention", "ig"] and (res["n"] == 2).all()
 
 
@@ -592,10 +738,23 @@ def synth_split(tmp_path_factory):
     featurize = pytest.importorskip("afkit.data.featurize")
     batches = pytest.importorskip("afkit.data.batches")
     root = tmp_path_factory.mktemp("interpret")
-    synth.generate(root / "data", "smoke", seed=0, progress=False, train_videos=8, validate_videos=8,
-                   test_videos=24)
-    featurize.build(root / "store", root / "data", splits=["test"], feature_set="mean_std", frames=True,
-                progress=False)
+    synth.generate(
+        root / "data",
+        "smoke",
+        seed=0,
+        progress=False,
+        train_videos=8,
+        validate_videos=8,
+        test_videos=24,
+    )
+    featurize.build(
+        root / "store",
+        root / "data",
+        splits=["test"],
+        feature_set="mean_std",
+        frames=True,
+        progress=False,
+    )
     split = store.open_store(root / "store" / "test")
     loader = batches.Batches(split, 8, shuffle=False, kind="frame")
     classes, spans = synth.load_ground_truth(root / "data", "test")
@@ -615,11 +774,16 @@ def test_oracle_scores_find_the_synthetic_evidence(synth_split):
         for b, vid in enumerate(ids):
             n = int(batch["mask"][b].sum())
             for c in np.flatnonzero(batch["y"][b].numpy() > 0):
-                for m, key, mean in (("visual", "rgb", "rgb_mean"), ("audio", "audio", "audio_mean")):
+                for m, key, mean in (
+                    ("visual", "rgb", "rgb_mean"),
+                    ("audio", "audio", "audio_mean"),
+                ):
                     x = batch[key][b, :n].numpy() - proto[mean]
                     energy = ((x @ proto[key][c].T) ** 2).sum(1)
                     rows += [(vid, int(c), m, t, e, e) for t, e in enumerate(energy)]
-    table = pd.DataFrame(rows, columns=["video", "label", "modality", "frame", "attribution", "magnitude"])
+    table = pd.DataFrame(
+        rows, columns=["video", "label", "modality", "frame", "attribution", "magnitude"]
+    )
     scores = E.evidence_auroc({"oracle": table}, spans, random_seed=0)
     n_evidence = int((spans["has_evidence"] & (spans["end"] > spans["start"])).sum())
     assert len(scores.query("method == 'oracle'")) == n_evidence
@@ -639,12 +803,15 @@ def test_real_frame_model_on_the_store_loader(synth_split):
     att = I.attention_table(model, loader, ids=split.ids, progress=False)
     assert set(att["video"]) == set(split.ids[:])
     assert len(att) == int(split.num_frames.sum()) * 2 * model.config.heads
-    ixg = I.attribution_table(model, loader, method="input_x_gradient", ids=split.ids, progress=False)
+    ixg = I.attribution_table(
+        model, loader, method="input_x_gradient", ids=split.ids, progress=False
+    )
     scores = E.evidence_auroc({"attention": att, "input_x_gradient": ixg}, spans)
     assert set(scores["method"]) == {"attention", "input_x_gradient", "random"}
     assert scores["auroc"].dropna().between(0, 1).all()
-    res = E.deletion_test(model, loader, {"attention": att}, k=2, ids=split.ids, n_random=1, n_boot=50,
-                          progress=False)
+    res = E.deletion_test(
+        model, loader, {"attention": att}, k=2, ids=split.ids, n_random=1, n_boot=50, progress=False
+    )
     # every (video, label) is tested, except in videos of a single frame (nothing to delete)
     expected = sum(len(split.labels(i)) for i in range(len(split)) if split.num_frames[i] > 1)
     assert res["n"].item() == expected > 0
@@ -654,10 +821,14 @@ def test_modality_separation_auroc_hand_case():
     """Visual-class shares 0.9, 0.8 vs audio-class shares 0.7, 0.95: of the 4 (visual, audio)
     pairs, 2 have the visual class's share larger -> AUROC 0.5; accuracy at 1/2: visual 2/2,
     audio 0/2 (every share > 1/2)."""
-    out = E.modality_agreement_arrays([0.9, 0.8, 0.7, 0.95, 0.5], ["visual", "visual", "audio", "audio", "both"])
+    out = E.modality_agreement_arrays(
+        [0.9, 0.8, 0.7, 0.95, 0.5], ["visual", "visual", "audio", "audio", "both"]
+    )
     single = out.set_index("truth").loc["single"]
     assert single["separation_auroc"] == pytest.approx(0.5)
     assert single["accuracy"] == pytest.approx(0.5)
-    perfect = E.modality_agreement_arrays([0.9, 0.8, 0.7, 0.6], ["visual", "visual", "audio", "audio"])
+    perfect = E.modality_agreement_arrays(
+        [0.9, 0.8, 0.7, 0.6], ["visual", "visual", "audio", "audio"]
+    )
     assert perfect.set_index("truth").loc["single", "separation_auroc"] == pytest.approx(1.0)
     assert np.isnan(out.set_index("truth").loc["visual", "separation_auroc"])

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -33,7 +32,9 @@ ARTIFACTS = notebook.REPO / "out" / "test-artifacts"
 
 def _missing() -> str | None:
     if find_chromium() is None:
-        return "chromium is not installed (apt-get install -y chromium chromium-driver; make chromium)"
+        return (
+            "chromium is not installed (apt-get install -y chromium chromium-driver; make chromium)"
+        )
     if shutil.which("chromedriver") is None:
         return "chromedriver is not installed (apt-get install -y chromium-driver; make chromium)"
     try:
@@ -45,7 +46,9 @@ def _missing() -> str | None:
 
 if _missing():
     if os.environ.get("CI"):
-        raise RuntimeError(f"CI is set but {_missing()}: the JupyterLab browser test must run on CI")
+        raise RuntimeError(
+            f"CI is set but {_missing()}: the JupyterLab browser test must run on CI"
+        )
     pytest.skip(f"{_missing()}; the JupyterLab browser test runs on CI", allow_module_level=True)
 
 from selenium import webdriver  # noqa: E402
@@ -73,8 +76,10 @@ def lab(tmp_path_factory):
     work.mkdir()
     nb = nbformat.read(notebook.NOTEBOOKS_DIR / NOTEBOOK, as_version=4)
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    params.source += (f"\ndata_dir = {str(root / 'data')!r}\nstore_dir = {str(root / 'stores')!r}"
-                      f"\nout_dir = {str(root / 'out')!r}")
+    params.source += (
+        f"\ndata_dir = {str(root / 'data')!r}\nstore_dir = {str(root / 'stores')!r}"
+        f"\nout_dir = {str(root / 'out')!r}"
+    )
     probe = nbformat.v4.new_code_cell("import sys; print('KERNEL-PREFIX', sys.prefix)")
     if (nb.nbformat, nb.nbformat_minor) < (4, 5):
         probe.pop("id", None)  # cell ids came with nbformat 4.5
@@ -89,16 +94,41 @@ def lab(tmp_path_factory):
     news.mkdir(parents=True)
     (news / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
     port = _free_port()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(notebook.REPO), os.environ.get("PYTHONPATH")])),
-               JUPYTER_CONFIG_DIR=str(root / "jupyter-config"), JUPYTER_RUNTIME_DIR=str(root / "runtime"))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [str(notebook.REPO), os.environ.get("PYTHONPATH")])
+        ),
+        JUPYTER_CONFIG_DIR=str(root / "jupyter-config"),
+        JUPYTER_RUNTIME_DIR=str(root / "runtime"),
+    )
     log = open(root / "jupyter-lab.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         "--ServerApp.port_retries=0", "--allow-root", "--ServerApp.token=", "--ServerApp.password=",
-         "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={work}",
-         f"--LabApp.user_settings_dir={root / 'settings'}", f"--LabApp.workspaces_dir={root / 'workspaces'}",
-         "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(work), start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            "--ServerApp.port_retries=0",
+            "--allow-root",
+            "--ServerApp.token=",
+            "--ServerApp.password=",
+            "--ServerApp.disable_check_xsrf=True",
+            f"--ServerApp.root_dir={work}",
+            f"--LabApp.user_settings_dir={root / 'settings'}",
+            f"--LabApp.workspaces_dir={root / 'workspaces'}",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=str(work),
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + WAIT_S
@@ -108,7 +138,9 @@ def lab(tmp_path_factory):
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"jupyter lab did not start: {(root / 'jupyter-lab.log').read_text()[-2000:]}")
+                    raise RuntimeError(
+                        f"jupyter lab did not start: {(root / 'jupyter-lab.log').read_text()[-2000:]}"
+                    )
                 time.sleep(0.5)
         yield base, root, root / "jupyter-lab.log"
     finally:
@@ -129,8 +161,13 @@ def lab(tmp_path_factory):
 def browser():
     opts = webdriver.ChromeOptions()
     opts.binary_location = find_chromium()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1400,1000"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+    ):
         opts.add_argument(flag)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
     try:
@@ -151,7 +188,9 @@ def _wait(driver, script: str, what: str, timeout: float = WAIT_S):
 
 # the open notebook panel and its state, from JupyterLab's own objects (window.jupyterapp)
 PANEL = "var p = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
-STATE = PANEL + """
+STATE = (
+    PANEL
+    + """
 if (!p || !p.sessionContext || !p.content || !p.content.model) return null;
 var k = p.sessionContext.session && p.sessionContext.session.kernel;
 var cells = [];
@@ -164,6 +203,7 @@ for (var i = 0; i < p.content.model.cells.length; i++) {
 }
 return {kernel: k ? k.status : null, name: k ? k.name : null, cells: cells};
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -173,14 +213,26 @@ def ran(lab, browser):
     base, root, server_log = lab
     browser.set_page_load_timeout(WAIT_S)
     browser.get(f"{base}/lab/tree/{NOTEBOOK}")
-    _wait(browser, STATE.replace("return {", "if (!k || k.status !== 'idle') return null; return {"),
-          "the notebook to open with an idle kernel")
+    _wait(
+        browser,
+        STATE.replace("return {", "if (!k || k.status !== 'idle') return null; return {"),
+        "the notebook to open with an idle kernel",
+    )
     browser.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells');")
-    _wait(browser, STATE + "\nreturn cells.some(function (c) { return c.count === null; }) ? null : true;",
-          "the first cell to start")  # every cell gets a count (or '*') once queued
-    state = _wait(browser, STATE.replace(
-        "return {", "if (!k || k.status !== 'idle' || cells.some(function (c) { return c.count === null; })) return null;"
-                    " return {"), "every cell to run and the kernel to go idle")
+    _wait(
+        browser,
+        STATE + "\nreturn cells.some(function (c) { return c.count === null; }) ? null : true;",
+        "the first cell to start",
+    )  # every cell gets a count (or '*') once queued
+    state = _wait(
+        browser,
+        STATE.replace(
+            "return {",
+            "if (!k || k.status !== 'idle' || cells.some(function (c) { return c.count === null; })) return null;"
+            " return {",
+        ),
+        "every cell to run and the kernel to go idle",
+    )
     time.sleep(1.0)  # let the last outputs render
     shot = root / "jupyterlab-00_data.png"
     browser.save_screenshot(str(shot))
@@ -197,7 +249,8 @@ def test_every_cell_runs_without_error(ran, browser):
     shown = browser.execute_script(
         "return Array.prototype.map.call(document.querySelectorAll("
         "'.jp-OutputArea-output[data-mime-type=\"application/vnd.jupyter.error\"], .jp-OutputArea-output.jp-mod-error'),"
-        " function (e) { return e.innerText.slice(0, 2000); });")
+        " function (e) { return e.innerText.slice(0, 2000); });"
+    )
     assert not errors and not shown, (errors, shown, f"screenshot: {shot}")
     text = browser.execute_script("return document.querySelector('.jp-Notebook').innerText;")
     assert "Traceback" not in text
@@ -206,7 +259,8 @@ def test_every_cell_runs_without_error(ran, browser):
 def test_a_figure_renders_inline(ran, browser):
     imgs = browser.execute_script(
         "return Array.prototype.map.call(document.querySelectorAll('.jp-OutputArea-output img'),"
-        " function (i) { return {w: i.naturalWidth, h: i.naturalHeight, complete: i.complete}; });")
+        " function (i) { return {w: i.naturalWidth, h: i.naturalHeight, complete: i.complete}; });"
+    )
     assert imgs and any(i["complete"] and i["w"] > 100 and i["h"] > 100 for i in imgs), imgs
 
 

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from afkit.data import featurize
 from afkit.core import locks
-from afkit.data import store
 from afkit.core.locks import LockedError
+from afkit.data import featurize, store
 from afkit.io.records import write_records
 
 HOLDER = """
@@ -35,13 +34,19 @@ def data_dir(tmp_path, videos):
 
 
 def _holder_process(lock: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock)], stdout=subprocess.PIPE, text=True,
-                            cwd=Path(__file__).resolve().parents[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(lock)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert proc.stdout.readline().strip() == "held"
     return proc
 
 
-def test_second_build_is_refused_naming_the_holder_then_a_killed_holder_is_taken_over(data_dir, tmp_path):
+def test_second_build_is_refused_naming_the_holder_then_a_killed_holder_is_taken_over(
+    data_dir, tmp_path
+):
     out = tmp_path / "store"
     lock = out / "train" / locks.LOCK_NAME
     proc = _holder_process(lock)
@@ -68,17 +73,24 @@ def test_second_train_on_the_same_run_folder_is_refused(tmp_path):
 
     run = tmp_path / "run"
     with locks.hold(run / locks.LOCK_NAME, "afkit train (first)"):
-        with pytest.raises(LockedError, match=rf"pid {os.getpid()} on host .*afkit train \(first\)"):
-            train.train(train.make_config("smoke", model="attend_fusion"), tmp_path / "no-store", run)
+        with pytest.raises(
+            LockedError, match=rf"pid {os.getpid()} on host .*afkit train \(first\)"
+        ):
+            train.train(
+                train.make_config("smoke", model="attend_fusion"), tmp_path / "no-store", run
+            )
     assert not (run / train.CHECKPOINT).exists() and not (run / train.CONFIG).exists()
 
 
 def test_stale_lock_of_a_dead_pid_is_taken_over_and_recorded(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     lock = tmp_path / "x" / locks.LOCK_NAME
     lock.parent.mkdir()
-    lock.write_text(json.dumps({"pid": int(dead), "host": socket.gethostname(), "what": "old"}) + "\n")
+    lock.write_text(
+        json.dumps({"pid": int(dead), "host": socket.gethostname(), "what": "old"}) + "\n"
+    )
     with locks.hold(lock, "new") as p:
         rec = locks.holder(p)
         assert rec["pid"] == os.getpid() and rec["what"] == "new"

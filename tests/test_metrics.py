@@ -61,7 +61,7 @@ def reference_metrics(s, y, top_k=20, threshold=0.5, grid_size=100):
     bounds = np.searchsorted(pool_c[by_class], np.arange(c + 1))
     aps = []
     for cls in range(c):
-        sel = by_class[bounds[cls]: bounds[cls + 1]]
+        sel = by_class[bounds[cls] : bounds[cls + 1]]
         aps.append(_ap_reference(pool_s[sel], pool_y[sel], pos_per_class[cls]))
     aps = np.array(aps)
     out["map"] = aps[pos_per_class > 0].mean() if (pos_per_class > 0).any() else 0.0
@@ -101,8 +101,11 @@ def _random_case(rng, n, c, rate=0.1, dtype=np.float32):
     return s, y
 
 
-def _assert_close(got, want, keys=("gap", "map", "hit_at_one", "perr", "micro_f1",
-                                   "macro_f1", "best_f1", "best_threshold")):
+def _assert_close(
+    got,
+    want,
+    keys=("gap", "map", "hit_at_one", "perr", "micro_f1", "macro_f1", "best_f1", "best_threshold"),
+):
     for key in keys:
         assert got[key] == pytest.approx(want[key], abs=1e-12), key
 
@@ -148,8 +151,9 @@ def test_macro_f1_zero_division_matches_sklearn(zero_division):
 def test_micro_f1_with_nothing_at_all_is_zero_division():
     s = np.zeros((3, 4), np.float32)
     y = np.zeros((3, 4), int)
-    assert evaluate(s, y)["micro_f1"] == f1_score(y, s >= 0.5, average="micro",
-                                                   zero_division=0) == 0.0
+    assert (
+        evaluate(s, y)["micro_f1"] == f1_score(y, s >= 0.5, average="micro", zero_division=0) == 0.0
+    )
     assert evaluate(s, y, zero_division=1.0)["micro_f1"] == 1.0
 
 
@@ -166,8 +170,9 @@ def test_gap_and_map_with_ties_match_sklearn():
     s = (rng.integers(0, 5, (80, 12)) / 4).astype(np.float32)  # heavy ties
     y = (rng.random((80, 12)) < 0.3).astype(int)
     y[:, 7] = 0
-    assert gap(s, y, top_k=12) == pytest.approx(average_precision_score(y.ravel(), s.ravel()),
-                                                abs=1e-12)
+    assert gap(s, y, top_k=12) == pytest.approx(
+        average_precision_score(y.ravel(), s.ravel()), abs=1e-12
+    )
     per_class = [average_precision_score(y[:, c], s[:, c]) for c in range(12) if y[:, c].any()]
     assert mean_average_precision(s, y, top_k=12) == pytest.approx(np.mean(per_class), abs=1e-12)
 
@@ -177,13 +182,14 @@ def test_map_with_all_classes_is_mean_of_sklearn_ap():
     s, y = _random_case(rng, 150, 20, rate=0.1)
     y[:, [2, 9]] = 0
     has = y.any(0)
-    per_class = np.array([average_precision_score(y[:, c], s[:, c]) if has[c] else 0.0
-                          for c in range(20)])
-    assert mean_average_precision(s, y, top_k=20) == pytest.approx(per_class[has].mean(),
-                                                                   abs=1e-12)
+    per_class = np.array(
+        [average_precision_score(y[:, c], s[:, c]) if has[c] else 0.0 for c in range(20)]
+    )
+    assert mean_average_precision(s, y, top_k=20) == pytest.approx(per_class[has].mean(), abs=1e-12)
     # the pre-2019 convention: classes without positives count as 0
     assert mean_average_precision(s, y, top_k=20, map_classes="all") == pytest.approx(
-        per_class.mean(), abs=1e-12)
+        per_class.mean(), abs=1e-12
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -219,12 +225,14 @@ def test_hit_at_one_takes_the_first_index_on_ties():
 
 
 def test_perr_counts_only_positive_scores_and_no_label_videos_score_zero():
-    s = np.array([
-        [0.0, 0.0, 0.3],  # 2 labels {0, 2}: top 2 = class 2 (0.3, hit), class 0 (0.0: no)
-        [0.0, 0.0, 0.0],  # 1 label {0}: top 1 = class 0 but its score is 0 -> 0
-        [0.9, 0.8, 0.7],  # no labels -> 0, still in the mean
-        [0.1, 0.6, 0.7],  # 2 labels {1, 2}: both in the top 2 -> 1
-    ])
+    s = np.array(
+        [
+            [0.0, 0.0, 0.3],  # 2 labels {0, 2}: top 2 = class 2 (0.3, hit), class 0 (0.0: no)
+            [0.0, 0.0, 0.0],  # 1 label {0}: top 1 = class 0 but its score is 0 -> 0
+            [0.9, 0.8, 0.7],  # no labels -> 0, still in the mean
+            [0.1, 0.6, 0.7],  # 2 labels {1, 2}: both in the top 2 -> 1
+        ]
+    )
     y = [np.array([0, 2]), np.array([0]), np.array([], np.int64), np.array([1, 2])]
     assert perr(s, y) == pytest.approx((0.5 + 0 + 0 + 1) / 4)
     r = evaluate(s, y)
@@ -301,8 +309,11 @@ def test_matches_a_transcription_of_the_starter_code_without_ties():
     flat_s = [v for lst in by_class_s for v in lst]
     flat_y = [v for lst in by_class_y for v in lst]
     want_gap = _starter_ap_at_n(flat_s, flat_y, positives.sum())
-    aps = [_starter_ap_at_n(by_class_s[c], by_class_y[c], positives[c])
-           for c in range(30) if positives[c] > 0]
+    aps = [
+        _starter_ap_at_n(by_class_s[c], by_class_y[c], positives[c])
+        for c in range(30)
+        if positives[c] > 0
+    ]
     r = evaluate(s, y, top_k=k)
     assert r["gap"] == pytest.approx(want_gap, abs=1e-12)
     assert r["map"] == pytest.approx(np.mean(aps), abs=1e-12)
@@ -337,7 +348,7 @@ def test_youtube8m_sized_stream_equals_one_shot_and_reference():
         s[i, lab[: len(lab) // 2]] = rng.random(len(lab) // 2) * 0.5 + 0.5
     acc = MetricAccumulator(c)
     for lo in range(0, n, 333):  # uneven batches
-        acc.update(s[lo:lo + 333], labels[lo:lo + 333])
+        acc.update(s[lo : lo + 333], labels[lo : lo + 333])
     streamed = acc.compute()
     one_shot = evaluate(s, labels)
     for key in one_shot:
@@ -415,8 +426,7 @@ def test_paired_bootstrap_fast_micro_f1_equals_the_generic_path():
     rng = np.random.default_rng(14)
     s_a, y = _random_case(rng, 150, 10, rate=0.3)
     s_b = np.clip(s_a + 0.3 * y, 0, 1).astype(np.float32)  # a better model
-    fast = paired_bootstrap("micro_f1", s_b, s_a, _sparse(y), n_boot=200, seed=3,
-                            progress=False)
+    fast = paired_bootstrap("micro_f1", s_b, s_a, _sparse(y), n_boot=200, seed=3, progress=False)
 
     def micro(s, labels):
         return f1_score(labels, s >= 0.5, average="micro")

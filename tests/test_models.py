@@ -4,7 +4,6 @@ behaviour of attention, masking, normalization and each ablation switch."""
 import math
 
 import numpy as np
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -23,6 +22,7 @@ def lin(i, o):  # Linear(i, o) with bias
 
 # ---------------------------------------------------------------- closed forms (independent of afkit)
 
+
 def expected_params(cfg):
     """Parameter count of a config, written from the architecture's description."""
     if isinstance(cfg, B.BaselineConfig):
@@ -37,7 +37,8 @@ def expected_params(cfg):
             "audio": net(128 * s) + lin(W, C),
             "visual": net(1024 * s) + lin(W, C),
             "early": net(1152 * s) + lin(W, C),
-            "late": net(1024 * s) + net(128 * s)
+            "late": net(1024 * s)
+            + net(128 * s)
             + (2 * lin(W, C) if cfg.combine == "logits" else lin(2 * W, C)),
         }[cfg.arrangement]
     if isinstance(cfg, AF.AttendFusionConfig):
@@ -45,16 +46,30 @@ def expected_params(cfg):
         if cfg.attention in ("feature_sigmoid", "feature_softmax", "modality_tokens"):
             E, A, H = cfg.encoder_width, cfg.attention_width, cfg.head_width
             enc = lambda i: lin(i, E) + (cfg.encoder_depth - 1) * lin(E, E)  # noqa: E731
-            attn = (2 * lin(E, E) if cfg.attention.startswith("feature")  # a scorer W [E, E] a modality
-                    else 3 * lin(E, A) + lin(A, E))  # one attention over the 2 modality tokens
+            attn = (
+                2 * lin(E, E)
+                if cfg.attention.startswith("feature")  # a scorer W [E, E] a modality
+                else 3 * lin(E, A) + lin(A, E)
+            )  # one attention over the 2 modality tokens
             return enc(1024 * s) + enc(128 * s) + attn + lin(2 * E, H) + lin(H, cfg.num_classes)
         P = s if cfg.stat_tokens else 1
-        E, d, A, H = cfg.encoder_width, cfg.encoder_width // cfg.tokens, cfg.attention_width, cfg.head_width
+        E, d, A, H = (
+            cfg.encoder_width,
+            cfg.encoder_width // cfg.tokens,
+            cfg.attention_width,
+            cfg.head_width,
+        )
         enc = lambda i: lin(i, E) + (cfg.encoder_depth - 1) * lin(E, E)  # noqa: E731
         attn = 0 if cfg.attention == "none" else (d * A + A) * 3 + (A * d + d)
         if cfg.fusion == "early":
             return enc(1152 * s // P) + attn + lin(E * P, H) + lin(H, cfg.num_classes)
-        return enc(1024 * s // P) + enc(128 * s // P) + 2 * attn + lin(2 * E * P, H) + lin(H, cfg.num_classes)
+        return (
+            enc(1024 * s // P)
+            + enc(128 * s // P)
+            + 2 * attn
+            + lin(2 * E * P, H)
+            + lin(H, cfg.num_classes)
+        )
     if isinstance(cfg, AF.AttendFusionFramesConfig):
         E, A, H = cfg.encoder_width, cfg.attention_width, cfg.head_width
         extra = 2 * (cfg.encoder_depth - 1) * lin(E, E)
@@ -70,15 +85,19 @@ def expected_params(cfg):
 def inputs(model, batch=3, frames=7, seed=0):
     g = torch.Generator().manual_seed(seed)
     if model.input_kind == "frame":
-        rgb, aud = torch.randn(batch, frames, 1024, generator=g), torch.randn(batch, frames, 128, generator=g)
+        rgb, aud = (
+            torch.randn(batch, frames, 1024, generator=g),
+            torch.randn(batch, frames, 128, generator=g),
+        )
         mask = torch.ones(batch, frames, dtype=torch.bool)
-        mask[0, frames // 2:] = False  # a shorter video
+        mask[0, frames // 2 :] = False  # a shorter video
         return rgb, aud, mask
     s = 2 if model.config.features == "mean_std" else 1
     return torch.randn(batch, 1024 * s, generator=g), torch.randn(batch, 128 * s, generator=g)
 
 
 # ---------------------------------------------------------------- every registered model
+
 
 def test_input_kind_is_read_from_the_registry_without_building():
     kinds = {name: M.input_kind(name) for name in NAMES}
@@ -123,8 +142,13 @@ def test_paper_counts_341m_and_72m():
     audio = lin(128, 8192) + 2 * lin(8192, 8192) + lin(8192, 3862)
     assert visual + audio == 341_204_524
     af = M.build("attend_fusion", device="meta")
-    hand = (lin(1024, 2048) + lin(128, 2048) + 2 * (3 * lin(1024, 1024) + lin(1024, 1024))
-            + lin(4096, 7680) + lin(7680, 3862))
+    hand = (
+        lin(1024, 2048)
+        + lin(128, 2048)
+        + 2 * (3 * lin(1024, 1024) + lin(1024, 1024))
+        + lin(4096, 7680)
+        + lin(7680, 3862)
+    )
     assert M.count_parameters(af) == hand == 71_889_174
     assert abs(hand - 72e6) / 72e6 < 0.01
     assert 4.6 < 341_204_524 / hand < 4.8
@@ -137,7 +161,10 @@ def test_small_profiles_keep_the_size_ratio(profile):
     MF+STD inputs these profiles train on."""
     p, paper = M.PROFILES[profile], M.PROFILES["paper"]
     s = p.num_classes / paper.num_classes
-    assert abs(p.hidden - paper.hidden * s) <= 4 and abs(p.encoder_width - paper.encoder_width * s) <= 4
+    assert (
+        abs(p.hidden - paper.hidden * s) <= 4
+        and abs(p.encoder_width - paper.encoder_width * s) <= 4
+    )
     fc = M.count_parameters(M.build("fc_late", profile, device="meta", features="mean_std"))
     af = M.count_parameters(M.build("attend_fusion", profile, device="meta", features="mean_std"))
     assert abs(fc / af - 341_204_524 / 71_889_174) < 0.01 * 4.746
@@ -201,12 +228,17 @@ def test_input_shape_errors():
     with pytest.raises(ValueError, match="a mask row is all False"):
         frames(rgb, aud, torch.tensor([[True] * 4, [False] * 4]))
     with pytest.raises(ValueError, match="at most 300 frames"):
-        frames(torch.randn(1, 301, 1024), torch.randn(1, 301, 128), torch.ones(1, 301, dtype=torch.bool))
+        frames(
+            torch.randn(1, 301, 1024),
+            torch.randn(1, 301, 128),
+            torch.ones(1, 301, dtype=torch.bool),
+        )
     with pytest.raises(ValueError, match="mask must be a bool tensor"):
         frames(rgb, aud, torch.ones(2, 4))
 
 
 # ---------------------------------------------------------------- baselines
+
 
 def test_fcrn_and_gating_compute_what_the_docstring_says():
     torch.manual_seed(1)
@@ -224,9 +256,16 @@ def test_fcrn_and_gating_compute_what_the_docstring_says():
     torch.testing.assert_close(fcrn(v, None), h_rn @ cls.weight.T + cls.bias)
     gated = M.build("fcrn_gated_visual", "smoke").eval()
     gate = gated.tower.gates["2"].gate
-    gated.load_state_dict({**fc.state_dict(), "tower.gates.2.gate.weight": gate.weight,
-                           "tower.gates.2.gate.bias": gate.bias})
-    g = torch.sigmoid(h_rn @ gate.weight.T + gate.bias) * h_rn  # y = sigmoid(Wx + b) * x, after the last layer
+    gated.load_state_dict(
+        {
+            **fc.state_dict(),
+            "tower.gates.2.gate.weight": gate.weight,
+            "tower.gates.2.gate.bias": gate.bias,
+        }
+    )
+    g = (
+        torch.sigmoid(h_rn @ gate.weight.T + gate.bias) * h_rn
+    )  # y = sigmoid(Wx + b) * x, after the last layer
     torch.testing.assert_close(gated(v, None), g @ cls.weight.T + cls.bias)
     W = M.PROFILES["smoke"].hidden
     every = M.build("fcrn_gated_visual", "smoke", gating="every")
@@ -244,10 +283,12 @@ def test_late_fusion_averages_logits_or_concatenates():
     assert M.count_parameters(model) - M.count_parameters(concat) == 50  # one bias vector fewer
     torch.testing.assert_close(
         concat.eval()(v, a),
-        concat.classifier(torch.cat([concat.visual_tower(v), concat.audio_tower(a)], -1)))
+        concat.classifier(torch.cat([concat.visual_tower(v), concat.audio_tower(a)], -1)),
+    )
 
 
 # ---------------------------------------------------------------- normalization
+
 
 def test_l2_normalizes_the_concatenated_vector_as_one():
     torch.manual_seed(3)
@@ -269,7 +310,12 @@ def test_standardize_uses_the_given_statistics():
     v, a = torch.randn(3, 1024), torch.randn(3, 128)
     with pytest.raises(RuntimeError, match=r"needs model.set_input_stats"):
         std(v, a)
-    vm, vs, am, as_ = torch.randn(1024), torch.rand(1024) + 0.5, torch.randn(128), torch.rand(128) + 0.5
+    vm, vs, am, as_ = (
+        torch.randn(1024),
+        torch.rand(1024) + 0.5,
+        torch.randn(128),
+        torch.rand(128) + 0.5,
+    )
     std.set_input_stats(vm, vs, am, as_)
     torch.testing.assert_close(std(v, a), plain((v - vm) / vs, (a - am) / as_))
     assert M.count_parameters(std) == M.count_parameters(plain)  # statistics are buffers
@@ -279,12 +325,15 @@ def test_standardize_uses_the_given_statistics():
 
 # ---------------------------------------------------------------- attention
 
+
 def test_attention_weights_are_probabilities_over_the_stated_tokens():
     torch.manual_seed(5)
-    for name, kw, keys in (("attend_fusion", {}, ("visual", "audio")),
-                           ("attend_fusion_cross", {}, ("visual", "audio")),
-                           ("attend_fusion_early", {}, ("fused",)),
-                           ("attend_fusion_stats", {}, ("visual", "audio"))):
+    for name, kw, keys in (
+        ("attend_fusion", {}, ("visual", "audio")),
+        ("attend_fusion_cross", {}, ("visual", "audio")),
+        ("attend_fusion_early", {}, ("fused",)),
+        ("attend_fusion_stats", {}, ("visual", "audio")),
+    ):
         model = M.build(name, "smoke", **kw)
         logits, att = model(*inputs(model, batch=3), return_attention=True)
         T = model.config.num_tokens
@@ -317,7 +366,9 @@ def test_attention_off_is_the_identity_with_the_same_widths():
     off = M.build("attend_fusion_noattn", "smoke").eval()
     cfg = af.config
     d = cfg.encoder_width // cfg.tokens
-    one_attention = 3 * (d * cfg.attention_width + cfg.attention_width) + cfg.attention_width * d + d
+    one_attention = (
+        3 * (d * cfg.attention_width + cfg.attention_width) + cfg.attention_width * d + d
+    )
     assert M.count_parameters(af) - M.count_parameters(off) == 2 * one_attention
     # zeroing the attention's output leaves tokens + 0: the model then equals attention-off
     missing, unexpected = off.load_state_dict(af.state_dict(), strict=False)
@@ -352,7 +403,9 @@ def test_cross_attention_attends_to_the_other_modality():
     att = cross.visual_attention
     dh = cross.config.attention_width // cross.config.heads
     q, kk = att.q(tv)[..., :dh], att.k(ta)[..., :dh]  # head 0
-    torch.testing.assert_close(w_cross[:, 0], torch.softmax(q @ kk.transpose(1, 2) / math.sqrt(dh), -1))
+    torch.testing.assert_close(
+        w_cross[:, 0], torch.softmax(q @ kk.transpose(1, 2) / math.sqrt(dh), -1)
+    )
 
 
 def test_early_fusion_attention_is_one_encoder_and_one_attention():
@@ -364,6 +417,7 @@ def test_early_fusion_attention_is_one_encoder_and_one_attention():
 
 
 # ---------------------------------------------------------------- frame level
+
 
 def test_masked_frames_get_exactly_zero_attention_and_do_not_matter():
     torch.manual_seed(9)
@@ -408,6 +462,7 @@ def test_frames_attention_off_is_masked_mean():
 
 # ---------------------------------------------------------------- counting
 
+
 def test_forward_flops_of_fc_is_two_per_weight():
     for name in ("fc_late", "fc_early", "fcrn_audio"):
         model = M.build(name, "smoke", device="meta")
@@ -418,7 +473,14 @@ def test_forward_flops_of_fc_is_two_per_weight():
 def test_forward_flops_of_attend_fusion_by_hand():
     model = M.build("attend_fusion", "smoke", device="meta")
     c = model.config
-    E, k, d, A, H, C = c.encoder_width, c.tokens, c.token_dim, c.attention_width, c.head_width, c.num_classes
+    E, k, d, A, H, C = (
+        c.encoder_width,
+        c.tokens,
+        c.token_dim,
+        c.attention_width,
+        c.head_width,
+        c.num_classes,
+    )
     macs = 1024 * E + 128 * E  # encoders
     macs += 2 * (k * 3 * d * A + k * A * d)  # projections, per token
     macs += 2 * (2 * k * k * A)  # QK^T and AV, all heads
@@ -436,6 +498,7 @@ def test_parameter_breakdown_sums_to_the_count():
 
 # ---------------------------------------------------------------- paper size, one real step
 
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["fc_late", "attend_fusion"])
 def test_paper_size_one_step_on_cpu(name):
@@ -445,8 +508,11 @@ def test_paper_size_one_step_on_cpu(name):
     logits = model(v, a)
     assert logits.shape == (2, 3862)
     F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits)).backward()
-    assert torch.isfinite(model.classifier.weight.grad if name == "attend_fusion"
-                          else model.visual_classifier.weight.grad).all()
+    assert torch.isfinite(
+        model.classifier.weight.grad
+        if name == "attend_fusion"
+        else model.visual_classifier.weight.grad
+    ).all()
     del model
 
 
@@ -469,8 +535,14 @@ def test_moe_matches_the_starter_code_formula():
     model = M.build("moe", "smoke", features="mean", num_classes=5)
     v, a = torch.randn(4, 1024), torch.randn(4, 128)
     x = torch.cat([v, a], 1).numpy().astype(np.float64)
-    g = x @ model.gate.weight.detach().numpy().T.astype(np.float64) + model.gate.bias.detach().numpy()
-    e = x @ model.experts.weight.detach().numpy().T.astype(np.float64) + model.experts.bias.detach().numpy()
+    g = (
+        x @ model.gate.weight.detach().numpy().T.astype(np.float64)
+        + model.gate.bias.detach().numpy()
+    )
+    e = (
+        x @ model.experts.weight.detach().numpy().T.astype(np.float64)
+        + model.experts.bias.detach().numpy()
+    )
     g = g.reshape(4, 5, 3)
     g = np.exp(g - g.max(-1, keepdims=True))
     g /= g.sum(-1, keepdims=True)
@@ -481,15 +553,25 @@ def test_moe_matches_the_starter_code_formula():
 
 # ---------------------------------------------------------------- readings of the attention (issue 19)
 
-READINGS = ["attend_fusion_feature_sigmoid", "attend_fusion_feature_softmax", "attend_fusion_modality_tokens"]
+READINGS = [
+    "attend_fusion_feature_sigmoid",
+    "attend_fusion_feature_softmax",
+    "attend_fusion_modality_tokens",
+]
 
 
 def test_readings_are_registered_as_our_readings():
     desc = M.describe_models()
     for name in READINGS:
         assert name in NAMES
-        assert "our reading" in desc[name] and "scores and re-weights that modality's features" in desc[name]
-    assert "our reading" in AF.AttendFusion.__doc__ and "scores and re-weights" in AF.FeatureAttention.__doc__
+        assert (
+            "our reading" in desc[name]
+            and "scores and re-weights that modality's features" in desc[name]
+        )
+    assert (
+        "our reading" in AF.AttendFusion.__doc__
+        and "scores and re-weights" in AF.FeatureAttention.__doc__
+    )
 
 
 @pytest.mark.parametrize("name", READINGS)
@@ -525,8 +607,9 @@ def test_feature_readings_compute_what_the_docstring_says():
             scorer.score.weight.zero_()
             scorer.score.bias.zero_()
     torch.testing.assert_close(soft(v, a), off(v, a))
-    assert M.model_config("attend_fusion_feature_sigmoid", "smoke", attention="none") == \
-        M.model_config("attend_fusion_noattn", "smoke")
+    assert M.model_config(
+        "attend_fusion_feature_sigmoid", "smoke", attention="none"
+    ) == M.model_config("attend_fusion_noattn", "smoke")
 
 
 def test_modality_tokens_attend_over_the_two_embeddings():

@@ -5,10 +5,9 @@ their training runs) and succeed."""
 
 import pytest
 
-from afkit.report import notebook
-from afkit.report import document as report
-from afkit.report import reproduce
 from afkit.data import store
+from afkit.report import document as report
+from afkit.report import notebook, reproduce
 
 pytestmark = pytest.mark.slow
 
@@ -26,10 +25,21 @@ def test_notebook_runs_first_and_alone(tmp_path, data, stem):
     out = notebook.paths(tmp_path / "out")
     stores = tmp_path / "stores"
     assert not stores.exists()
-    params = {"profile": "smoke", "data_dir": str(data), "store_dir": str(stores), "out_dir": str(out.root),
-              "seed": 0, "device": "cpu"}
-    rec = reproduce.run_notebook(notebook.NOTEBOOKS_DIR / f"{stem}.ipynb", out, params, 600,
-                                 reproduce.write_kernelspec(out.kernels))
+    params = {
+        "profile": "smoke",
+        "data_dir": str(data),
+        "store_dir": str(stores),
+        "out_dir": str(out.root),
+        "seed": 0,
+        "device": "cpu",
+    }
+    rec = reproduce.run_notebook(
+        notebook.NOTEBOOKS_DIR / f"{stem}.ipynb",
+        out,
+        params,
+        600,
+        reproduce.write_kernelspec(out.kernels),
+    )
     log = (out.root / rec["log"]).read_text(errors="replace")
     assert rec["status"] == "ok", report.describe_failure(rec) + "\n" + log[-3000:]
     # setup built the whole store, frames included, and the notebook trained its own runs

@@ -8,9 +8,8 @@ import sys
 import pandas as pd
 import pytest
 
-from afkit.studies import arms
-from afkit.studies import experiments
 from afkit.report.notebook import find_notebooks
+from afkit.studies import arms, experiments
 
 pytestmark = pytest.mark.slow
 
@@ -18,53 +17,167 @@ METRICS = ["micro_f1", "macro_f1", "gap", "map", "hit_at_one", "perr"]
 
 # notebook -> {table name: (required columns, expected row labels or a minimum row count)}
 TABLES = {
-    "00_data": {"00_splits": (["split", "videos", "labels_per_video", "frames_mean"], ["train", "validate", "test"]),
-                "00_class_modalities": (["modality", "classes", "share_of_labels"], ["visual", "audio", "both"])},
-    "01_features": {"01_build": (["split", "videos", "shards_built"], ["train", "validate", "test"]),
-                    "01_verify": (["split", "videos", "features"], ["train", "validate", "test"]),
-                    "01_mean_agreement": (["modality", "max_abs_diff", "agrees"], ["mean_rgb", "mean_audio"])},
-    "02_train": {"02_history": (["epoch", "train_loss", "val_micro_f1", "val_gap"], 2),
-                 "02_final_metrics": (["metric", "value"], METRICS)},
-    "03_parameters": {"03_fc_late_hypotheses": (["features", "num_classes", "params", "rounds_to_341M"], 8),
-                      "03_attend_fusion_search": (["hypothesis", "encoder_width", "params", "error_pct"], 1),
-                      "03_models_paper": (["model", "params", "closed_form", "gflops_per_video"], ["fc_late", "attend_fusion"]),
-                      "03_width_sweep": (["model", "width", "parameters"], 2),
-                      "03_profile_widths": (["profile", "hidden", "head_width", "ratio"], ["paper", "cpu", "smoke"]),
-                      "03_readings": (["reading", "model", "params", "error_pct", "within_1pct_of_72M"],
-                                      ["chunk_tokens", "feature_sigmoid", "feature_softmax", "modality_tokens"])},
-    "04_comparison": {"04_comparison": (["label", "params", "paper_params", "flops", "lr", "train_seconds_mean",
-                                         "videos_per_s_mean", "paper_f1_pct", "seeds", "learned",
-                                         "micro_f1_tuned_mean", "best_epoch_mean"]
-                                        + [f"{m}_mean" for m in METRICS] + [f"{m}_std" for m in METRICS],
-                                        [m for m in arms.COMPARISON if m != "fcrn_gated_late"]
-                                        + list(arms.REFERENCES)),
-                      "04_search": (["label", "lr", "val_gap", "best_epoch", "epochs_run", "chosen"], 2),
-                      "04_intervals": (["a", "b", "metric", "diff_points", "lo", "hi"], ["attend_fusion"])},
-    "05_fusion_ablation": {"05_fusion_ablation": (["label", "params", "lr", "gap_mean", "micro_f1_tuned_mean", "learned"],
-                                                  ["fc_early", "early + attention", "early, no attention", "fc_late",
-                                                   "late + attention (attend_fusion)", "late, no attention",
-                                                   "hybrid + attention (cross-modal)"])},
-    "06_attention_config": {"06_attention_config": (["label", "params", "flops", "paper_params", "gap_pct", "lr", "learned"],
-                                                    ["attend_fusion", "attention off", "MF/STD as tokens"])},
-    "07_vocabulary_scaling": {"07_vocabulary_scaling": (["num_classes", "model", "params", "head_share", "trained",
-                                                         "paper_head_share", "micro_f1", "gap", "learned"],
-                                                        len(arms.VOCABULARIES["smoke"]) * 2)},
-    "08_interpretability": {"08_evidence_auroc": (["method", "mean", "ci_low", "ci_high", "n"],
-                                                  ["attention", "integrated_gradients", "input_x_gradient", "random"]),
-                            "08_deletion": (["method", "mean_drop_top", "mean_drop_random"], 3),
-                            "08_modality_agreement": (["truth", "n_classes", "accuracy"], ["visual", "audio", "both", "single"]),
-                            "08_attention_entropy": (["modality", "normalized_entropy"], 2)},
-    "09_claim_map": {"09_claim_map": (["world", "baseline", "param_ratio", "f1_af", "f1_fc", "f1_diff", "f1_lo",
-                                       "f1_hi", "gap_diff", "gap_lo", "gap_hi", "std_share", "verdict"], ["default"]),
-                     "09_claim_map_worlds": (["world", "group", "varies", "num_classes", "train_videos"], ["default"]),
-                     "09_claim_map_predictors": (["property", "spearman", "slope"], ["std_share", "probe_gap_mfstd"])},
-    "10_readings": {"10_readings": (["reading", "params", "paper_params", "paper_within_1pct", "gap_on", "gap_off",
-                                     "gap_diff", "gap_lo", "gap_hi", "micro_f1_diff", "micro_f1_lo", "micro_f1_hi",
-                                     "matters", "gap_minus_fc_late"],
-                                    list(arms.READING_ARMS)),
-                    "10_arms": (["label", "params", "paper_params", "gap_mean", "micro_f1_tuned_mean", "learned"],
-                                [arms.SHARED_OFF, "fc_late"]),
-                    "10_readings_paper": (["reading", "model", "params", "within_1pct_of_72M"], 5)},
+    "00_data": {
+        "00_splits": (
+            ["split", "videos", "labels_per_video", "frames_mean"],
+            ["train", "validate", "test"],
+        ),
+        "00_class_modalities": (
+            ["modality", "classes", "share_of_labels"],
+            ["visual", "audio", "both"],
+        ),
+    },
+    "01_features": {
+        "01_build": (["split", "videos", "shards_built"], ["train", "validate", "test"]),
+        "01_verify": (["split", "videos", "features"], ["train", "validate", "test"]),
+        "01_mean_agreement": (["modality", "max_abs_diff", "agrees"], ["mean_rgb", "mean_audio"]),
+    },
+    "02_train": {
+        "02_history": (["epoch", "train_loss", "val_micro_f1", "val_gap"], 2),
+        "02_final_metrics": (["metric", "value"], METRICS),
+    },
+    "03_parameters": {
+        "03_fc_late_hypotheses": (["features", "num_classes", "params", "rounds_to_341M"], 8),
+        "03_attend_fusion_search": (["hypothesis", "encoder_width", "params", "error_pct"], 1),
+        "03_models_paper": (
+            ["model", "params", "closed_form", "gflops_per_video"],
+            ["fc_late", "attend_fusion"],
+        ),
+        "03_width_sweep": (["model", "width", "parameters"], 2),
+        "03_profile_widths": (
+            ["profile", "hidden", "head_width", "ratio"],
+            ["paper", "cpu", "smoke"],
+        ),
+        "03_readings": (
+            ["reading", "model", "params", "error_pct", "within_1pct_of_72M"],
+            ["chunk_tokens", "feature_sigmoid", "feature_softmax", "modality_tokens"],
+        ),
+    },
+    "04_comparison": {
+        "04_comparison": (
+            [
+                "label",
+                "params",
+                "paper_params",
+                "flops",
+                "lr",
+                "train_seconds_mean",
+                "videos_per_s_mean",
+                "paper_f1_pct",
+                "seeds",
+                "learned",
+                "micro_f1_tuned_mean",
+                "best_epoch_mean",
+            ]
+            + [f"{m}_mean" for m in METRICS]
+            + [f"{m}_std" for m in METRICS],
+            [m for m in arms.COMPARISON if m != "fcrn_gated_late"] + list(arms.REFERENCES),
+        ),
+        "04_search": (["label", "lr", "val_gap", "best_epoch", "epochs_run", "chosen"], 2),
+        "04_intervals": (["a", "b", "metric", "diff_points", "lo", "hi"], ["attend_fusion"]),
+    },
+    "05_fusion_ablation": {
+        "05_fusion_ablation": (
+            ["label", "params", "lr", "gap_mean", "micro_f1_tuned_mean", "learned"],
+            [
+                "fc_early",
+                "early + attention",
+                "early, no attention",
+                "fc_late",
+                "late + attention (attend_fusion)",
+                "late, no attention",
+                "hybrid + attention (cross-modal)",
+            ],
+        )
+    },
+    "06_attention_config": {
+        "06_attention_config": (
+            ["label", "params", "flops", "paper_params", "gap_pct", "lr", "learned"],
+            ["attend_fusion", "attention off", "MF/STD as tokens"],
+        )
+    },
+    "07_vocabulary_scaling": {
+        "07_vocabulary_scaling": (
+            [
+                "num_classes",
+                "model",
+                "params",
+                "head_share",
+                "trained",
+                "paper_head_share",
+                "micro_f1",
+                "gap",
+                "learned",
+            ],
+            len(arms.VOCABULARIES["smoke"]) * 2,
+        )
+    },
+    "08_interpretability": {
+        "08_evidence_auroc": (
+            ["method", "mean", "ci_low", "ci_high", "n"],
+            ["attention", "integrated_gradients", "input_x_gradient", "random"],
+        ),
+        "08_deletion": (["method", "mean_drop_top", "mean_drop_random"], 3),
+        "08_modality_agreement": (
+            ["truth", "n_classes", "accuracy"],
+            ["visual", "audio", "both", "single"],
+        ),
+        "08_attention_entropy": (["modality", "normalized_entropy"], 2),
+    },
+    "09_claim_map": {
+        "09_claim_map": (
+            [
+                "world",
+                "baseline",
+                "param_ratio",
+                "f1_af",
+                "f1_fc",
+                "f1_diff",
+                "f1_lo",
+                "f1_hi",
+                "gap_diff",
+                "gap_lo",
+                "gap_hi",
+                "std_share",
+                "verdict",
+            ],
+            ["default"],
+        ),
+        "09_claim_map_worlds": (
+            ["world", "group", "varies", "num_classes", "train_videos"],
+            ["default"],
+        ),
+        "09_claim_map_predictors": (
+            ["property", "spearman", "slope"],
+            ["std_share", "probe_gap_mfstd"],
+        ),
+    },
+    "10_readings": {
+        "10_readings": (
+            [
+                "reading",
+                "params",
+                "paper_params",
+                "paper_within_1pct",
+                "gap_on",
+                "gap_off",
+                "gap_diff",
+                "gap_lo",
+                "gap_hi",
+                "micro_f1_diff",
+                "micro_f1_lo",
+                "micro_f1_hi",
+                "matters",
+                "gap_minus_fc_late",
+            ],
+            list(arms.READING_ARMS),
+        ),
+        "10_arms": (
+            ["label", "params", "paper_params", "gap_mean", "micro_f1_tuned_mean", "learned"],
+            [arms.SHARED_OFF, "fc_late"],
+        ),
+        "10_readings_paper": (["reading", "model", "params", "within_1pct_of_72M"], 5),
+    },
 }
 
 FIGURES = {
@@ -87,10 +200,26 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("reproduce")
     out = root / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "afkit", "reproduce", "--profile", "smoke", "--out", str(out),
-         "--data-dir", str(root / "data"), "--store-dir", str(root / "stores"),
-         "--no-publish", "--no-screenshot"],
-        capture_output=True, text=True, timeout=1500)
+        [
+            sys.executable,
+            "-m",
+            "afkit",
+            "reproduce",
+            "--profile",
+            "smoke",
+            "--out",
+            str(out),
+            "--data-dir",
+            str(root / "data"),
+            "--store-dir",
+            str(root / "stores"),
+            "--no-publish",
+            "--no-screenshot",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     return out, proc
 
 
@@ -140,12 +269,18 @@ def test_comparison_numbers_are_consistent(run):
         assert table.loc[label, "seeds"] == len(g)
         search = runs[(runs["label"] == label) & (runs["seed"] == 0)]
         assert table.loc[label, "lr"] == search.loc[search["val_gap"].idxmax(), "lr"]
-    assert table.loc["attend_fusion", "seeds"] == table.loc["fc_late", "seeds"] == len(experiments.SEEDS["smoke"])
+    assert (
+        table.loc["attend_fusion", "seeds"]
+        == table.loc["fc_late", "seeds"]
+        == len(experiments.SEEDS["smoke"])
+    )
     assert table.loc["fc_late", "paper_params"] == 341_204_524
     assert table.loc["attend_fusion", "paper_f1_pct"] == 75.64
     assert table.loc["fc_late", "paper_f1_pct"] == 75.96
     others = [lab for lab in table.index if lab not in ("attend_fusion", "fc_late")]
-    assert table.loc[others, "paper_f1_pct"].isna().all()  # the paper's numbers on its own rows only
+    assert (
+        table.loc[others, "paper_f1_pct"].isna().all()
+    )  # the paper's numbers on its own rows only
     result = json.loads((out / "results" / "04_comparison.json").read_text())
     for ci in (result["data"]["bootstrap"], result["data"]["bootstrap_matched"]):
         for m in ("gap", "micro_f1", "micro_f1_05"):
@@ -153,8 +288,16 @@ def test_comparison_numbers_are_consistent(run):
     assert result["profile"] == "smoke" and "git_sha" in result and "versions" in result
 
 
-@pytest.mark.parametrize("table", ["04_comparison", "05_fusion_ablation", "06_attention_config",
-                                   "07_vocabulary_scaling", "10_arms"])
+@pytest.mark.parametrize(
+    "table",
+    [
+        "04_comparison",
+        "05_fusion_ablation",
+        "06_attention_config",
+        "07_vocabulary_scaling",
+        "10_arms",
+    ],
+)
 def test_every_arm_learned(run, table):
     """The "did it learn" guard: every trained arm of the smoke run has micro-F1 (validate
     threshold) above 0 and test GAP at least protocol.LEARNED_MARGIN above the class-frequency
@@ -171,7 +314,9 @@ def test_every_arm_learned(run, table):
         gap, f1 = df["gap_mean"], df["micro_f1_tuned_mean"]
         floor = protocol.prior_gap(out.parent / "stores")
     assert len(df) and (f1 > 0).all(), df
-    assert (gap >= floor + protocol.LEARNED_MARGIN).all(), df[["gap" if "gap" in df else "gap_mean"]]
+    assert (gap >= floor + protocol.LEARNED_MARGIN).all(), df[
+        ["gap" if "gap" in df else "gap_mean"]
+    ]
     assert df["learned"].astype(bool).all()
 
 
@@ -201,12 +346,15 @@ def test_claim_map_table(run):
         assert r.f1_diff == pytest.approx(r.f1_af - r.f1_fc, abs=1e-3)
     ratio = table.groupby("baseline")["param_ratio"].median()
     assert 4.0 < ratio["fc_late"] < 5.5 and 0.9 < ratio["fc_late_matched"] < 1.1
-    assert table["lr_searched"].astype(str).str.lower().eq("true").sum() == 2  # the default world only
+    assert (
+        table["lr_searched"].astype(str).str.lower().eq("true").sum() == 2
+    )  # the default world only
     result = json.loads((out / "results" / "09_claim_map.json").read_text())["data"]
     assert result["claim_floor"] == claim_map.CLAIM_FLOOR
     assert result["answer"].startswith("**Answer (synthetic") and "data at hand" in result["answer"]
     assert result["at_hand"]["std_share"] == pytest.approx(
-        result["at_hand"]["probe_gap_mfstd"] - result["at_hand"]["probe_gap_mf"])
+        result["at_hand"]["probe_gap_mfstd"] - result["at_hand"]["probe_gap_mf"]
+    )
 
 
 def test_readings_table_is_consistent(run):
@@ -222,4 +370,7 @@ def test_readings_table_is_consistent(run):
     assert t.loc[readings, "paper_within_1pct"].all()
     assert (t.loc[readings, "paper_params"].sub(72e6).abs() <= 0.72e6).all()
     result = json.loads((out / "results" / "10_readings.json").read_text())
-    assert "fits the paper best" in result["data"]["answer"] or "none can be said" in result["data"]["answer"]
+    assert (
+        "fits the paper best" in result["data"]["answer"]
+        or "none can be said" in result["data"]["answer"]
+    )

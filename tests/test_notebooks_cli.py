@@ -8,7 +8,10 @@ from afkit.report import notebook
 
 
 def test_parameters_of_one_notebook():
-    rows = {r["name"]: r for r in notebook.notebook_parameters(notebook.NOTEBOOKS_DIR / "01_features.ipynb")}
+    rows = {
+        r["name"]: r
+        for r in notebook.notebook_parameters(notebook.NOTEBOOKS_DIR / "01_features.ipynb")
+    }
     assert list(rows)[:6] == list(notebook.PARAMETERS)  # in the cell's order
     assert (rows["profile"]["type"], rows["profile"]["default"]) == ("str", '"smoke"')
     assert (rows["seed"]["type"], rows["seed"]["default"]) == ("int", "0")
@@ -32,12 +35,20 @@ def test_command_lists_every_notebook_and_parameter(capsys):
 
 
 def test_command_line_markdown_and_errors():
-    proc = subprocess.run([sys.executable, "-m", "afkit", "notebooks", "--notebooks", "04", "--markdown"],
-                          capture_output=True, text=True, cwd=notebook.REPO)
+    proc = subprocess.run(
+        [sys.executable, "-m", "afkit", "notebooks", "--notebooks", "04", "--markdown"],
+        capture_output=True,
+        text=True,
+        cwd=notebook.REPO,
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert lines[0] == "| notebook | parameter | type | default | help |"
     assert "| 04_comparison | n_boot | int | 1000 | bootstrap resamples |" in lines
-    bad = subprocess.run([sys.executable, "-m", "afkit", "notebooks", "--notebooks", "42"],
-                         capture_output=True, text=True, cwd=notebook.REPO)
+    bad = subprocess.run(
+        [sys.executable, "-m", "afkit", "notebooks", "--notebooks", "42"],
+        capture_output=True,
+        text=True,
+        cwd=notebook.REPO,
+    )
     assert bad.returncode == 2 and "no notebook numbered 42" in bad.stderr

@@ -39,8 +39,10 @@ def _check_labelled(fig, source_word="synthetic"):
 
 
 def _lines_data(ax):
-    return [(ln.get_label(), np.asarray(ln.get_xdata(), float), np.asarray(ln.get_ydata(), float))
-            for ln in ax.get_lines()]
+    return [
+        (ln.get_label(), np.asarray(ln.get_xdata(), float), np.asarray(ln.get_ydata(), float))
+        for ln in ax.get_lines()
+    ]
 
 
 def test_pareto_front_hand_computed():
@@ -58,17 +60,30 @@ def test_pareto_front_hand_computed():
 def test_pareto_front_against_brute_force():
     rng = np.random.default_rng(3)
     c, s = rng.integers(0, 6, 40), rng.integers(0, 6, 40)
-    expected = [not any((c[j] <= c[i] and s[j] >= s[i]) and (c[j] < c[i] or s[j] > s[i])
-                        for j in range(40)) for i in range(40)]
+    expected = [
+        not any((c[j] <= c[i] and s[j] >= s[i]) and (c[j] < c[i] or s[j] > s[i]) for j in range(40))
+        for i in range(40)
+    ]
     assert plots.pareto_front(c, s).tolist() == expected
 
 
 def test_families_and_modalities():
-    assert [plots.family_of(m) for m in ("fc_late", "fcrn_early", "fcrn_gated_late", "attend_fusion_frames",
-                                          "FCRN+gating", "Attend-Fusion", "FC late fusion", "svm")] == \
-        ["fc", "fcrn", "fcrn_gated", "attend_fusion", "fcrn_gated", "attend_fusion", "fc", "other"]
-    assert [plots.modality_of(b) for b in ("mean_rgb", "std_audio", "attention (visual)", "fused")] == \
-        ["visual", "audio", "visual", "fusion"]
+    assert [
+        plots.family_of(m)
+        for m in (
+            "fc_late",
+            "fcrn_early",
+            "fcrn_gated_late",
+            "attend_fusion_frames",
+            "FCRN+gating",
+            "Attend-Fusion",
+            "FC late fusion",
+            "svm",
+        )
+    ] == ["fc", "fcrn", "fcrn_gated", "attend_fusion", "fcrn_gated", "attend_fusion", "fc", "other"]
+    assert [
+        plots.modality_of(b) for b in ("mean_rgb", "std_audio", "attention (visual)", "fused")
+    ] == ["visual", "audio", "visual", "fusion"]
     assert plots.model_color("attend_fusion_cross") == plots.FAMILY_COLORS["attend_fusion"]
     assert len(set(plots.MODALITY_COLORS.values())) == 3
     assert len(set(plots.FAMILY_COLORS.values())) == len(plots.FAMILY_COLORS)
@@ -95,7 +110,7 @@ def test_label_frequency_is_sorted_rank_plot():
     _check_labelled(fig)
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
-    (_, x, y), = _lines_data(ax)
+    ((_, x, y),) = _lines_data(ax)
     assert x.tolist() == [1, 2, 3] and y.tolist() == [10, 3, 1]  # zero dropped, descending
     with pytest.raises(ValueError, match="no positive"):
         plots.plot_label_frequency([0, 0])
@@ -113,20 +128,36 @@ def test_vertical_counts_and_frame_histogram():
 
 def test_feature_distributions_one_panel_per_block_coloured_by_modality():
     rng = np.random.default_rng(0)
-    blocks = {"mean_rgb": rng.normal(size=(20, 8)), "mean_audio": rng.normal(size=(20, 4)),
-              "std_audio": rng.gamma(2.0, size=(20, 4))}
+    blocks = {
+        "mean_rgb": rng.normal(size=(20, 8)),
+        "mean_audio": rng.normal(size=(20, 4)),
+        "std_audio": rng.gamma(2.0, size=(20, 4)),
+    }
     fig = plots.plot_feature_distributions(blocks)
     _check_labelled(fig)
     visible = [a for a in fig.axes if a.get_visible()]
-    assert [a.get_title() for a in visible] == ["mean_rgb (visual)", "mean_audio (audio)", "std_audio (audio)"]
+    assert [a.get_title() for a in visible] == [
+        "mean_rgb (visual)",
+        "mean_audio (audio)",
+        "std_audio (audio)",
+    ]
     colours = [matplotlib.colors.to_hex(a.patches[0].get_facecolor()) for a in visible]
-    assert colours == [plots.MODALITY_COLORS["visual"].lower(), plots.MODALITY_COLORS["audio"].lower(),
-                       plots.MODALITY_COLORS["audio"].lower()]
+    assert colours == [
+        plots.MODALITY_COLORS["visual"].lower(),
+        plots.MODALITY_COLORS["audio"].lower(),
+        plots.MODALITY_COLORS["audio"].lower(),
+    ]
 
 
 def test_learning_curves_per_run():
-    df = pd.DataFrame({"epoch": [1, 2, 1, 2], "train_loss": [1.0, 0.5, 1.2, 0.7],
-                       "val_micro_f1": [10.0, 20.0, 5.0, 15.0], "model": ["fc_late"] * 2 + ["attend_fusion"] * 2})
+    df = pd.DataFrame(
+        {
+            "epoch": [1, 2, 1, 2],
+            "train_loss": [1.0, 0.5, 1.2, 0.7],
+            "val_micro_f1": [10.0, 20.0, 5.0, 15.0],
+            "model": ["fc_late"] * 2 + ["attend_fusion"] * 2,
+        }
+    )
     fig = plots.plot_learning_curves(df, hue="model")
     _check_labelled(fig)
     loss_ax, metric_ax = fig.axes
@@ -137,8 +168,13 @@ def test_learning_curves_per_run():
 
 
 def test_parameters_vs_width_marks_paper_counts():
-    df = pd.DataFrame({"width": [1, 2, 1, 2], "parameters": [1e6, 4e6, 2e6, 8e6],
-                       "model": ["fc_late", "fc_late", "attend_fusion", "attend_fusion"]})
+    df = pd.DataFrame(
+        {
+            "width": [1, 2, 1, 2],
+            "parameters": [1e6, 4e6, 2e6, 8e6],
+            "model": ["fc_late", "fc_late", "attend_fusion", "attend_fusion"],
+        }
+    )
     fig = plots.plot_parameters_vs_width(df)
     _check_labelled(fig, "arithmetic")
     ys = [y[0] for lab, x, y in _lines_data(fig.axes[0]) if len(set(y)) == 1 and len(y) == 2]
@@ -147,8 +183,13 @@ def test_parameters_vs_width_marks_paper_counts():
 
 
 def test_comparison_mean_and_std_over_seeds_with_paper_markers():
-    df = pd.DataFrame({"model": ["a_fc_late"] * 3 + ["attend_fusion"] * 3, "seed": [0, 1, 2] * 2,
-                       "micro_f1": [1.0, 2.0, 6.0, 4.0, 4.0, 4.0]})
+    df = pd.DataFrame(
+        {
+            "model": ["a_fc_late"] * 3 + ["attend_fusion"] * 3,
+            "seed": [0, 1, 2] * 2,
+            "micro_f1": [1.0, 2.0, 6.0, 4.0, 4.0, 4.0],
+        }
+    )
     fig = plots.plot_comparison(df, paper={"attend_fusion": 75.64})
     _check_labelled(fig)
     ax = fig.axes[0]
@@ -158,13 +199,19 @@ def test_comparison_mean_and_std_over_seeds_with_paper_markers():
     spans = sorted(round(float(seg[1][0] - seg[0][0]), 6) for seg in segments)
     assert spans == sorted([0.0, round(2 * np.sqrt(7.0), 6)])
     star = [ln for ln in ax.get_lines() if ln.get_marker() == "*"]
-    assert len(star) == 1 and star[0].get_xdata()[0] == 75.64 and star[0].get_label() == "paper (reported)"
+    assert (
+        len(star) == 1
+        and star[0].get_xdata()[0] == 75.64
+        and star[0].get_label() == "paper (reported)"
+    )
     with pytest.raises(ValueError, match="spread must be"):
         plots.plot_comparison(df, spread="iqr")
 
 
 def test_pareto_plot_draws_the_front():
-    df = pd.DataFrame({"parameters": [1, 2, 3, 4], "micro_f1": [1, 3, 2, 4], "model": ["fc_late"] * 4})
+    df = pd.DataFrame(
+        {"parameters": [1, 2, 3, 4], "micro_f1": [1, 3, 2, 4], "model": ["fc_late"] * 4}
+    )
     fig = plots.plot_pareto(df)
     _check_labelled(fig)
     front = [ln for ln in fig.axes[0].get_lines() if ln.get_label() == "Pareto front"]
@@ -174,24 +221,34 @@ def test_pareto_plot_draws_the_front():
 
 
 def test_vocabulary_scaling_and_interpretability_plots():
-    df = pd.DataFrame({"num_classes": [100, 100, 3862], "micro_f1": [50.0, 52.0, 40.0], "model": ["fc_late"] * 3})
+    df = pd.DataFrame(
+        {"num_classes": [100, 100, 3862], "micro_f1": [50.0, 52.0, 40.0], "model": ["fc_late"] * 3}
+    )
     fig = plots.plot_vocabulary_scaling(df)
     _check_labelled(fig)
-    (_, x, y), = [d for d in _lines_data(fig.axes[0]) if d[0] == "fc_late"]
+    ((_, x, y),) = [d for d in _lines_data(fig.axes[0]) if d[0] == "fc_late"]
     assert x.tolist() == [100, 3862] and y.tolist() == [51.0, 40.0]  # seeds averaged
 
-    fig = plots.plot_attention_timeline({"attention (visual)": [1.0, 1.0, 2.0], "attention (audio)": [0.0, 0.0, 4.0]},
-                                        spans=[(1, 3)])
+    fig = plots.plot_attention_timeline(
+        {"attention (visual)": [1.0, 1.0, 2.0], "attention (audio)": [0.0, 0.0, 4.0]},
+        spans=[(1, 3)],
+    )
     _check_labelled(fig)
     data = {lab: y.tolist() for lab, _, y in _lines_data(fig.axes[0])}
-    assert data["attention (visual)"] == [0.25, 0.25, 0.5] and data["attention (audio)"] == [0, 0, 1]
+    assert data["attention (visual)"] == [0.25, 0.25, 0.5] and data["attention (audio)"] == [
+        0,
+        0,
+        1,
+    ]
     with pytest.raises(ValueError, match="0 <= start < end"):
         plots.plot_attention_timeline({"audio": [1.0, 2.0]}, spans=[(2, 1)])
 
-    share = pd.DataFrame({"class": ["x", "y"], "audio_share": [0.25, 1.0], "true_audio_share": ["visual", "both"]})
+    share = pd.DataFrame(
+        {"class": ["x", "y"], "audio_share": [0.25, 1.0], "true_audio_share": ["visual", "both"]}
+    )
     fig = plots.plot_modality_share(share)
     _check_labelled(fig)
-    (_, tx, _), = [d for d in _lines_data(fig.axes[0]) if d[0] == "true audio share"]
+    ((_, tx, _),) = [d for d in _lines_data(fig.axes[0]) if d[0] == "true audio share"]
     assert tx.tolist() == [0.0, 0.5]
     with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
         plots.plot_modality_share(share.assign(audio_share=[1.5, 0.0]))

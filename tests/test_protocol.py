@@ -8,15 +8,13 @@ import json
 
 import numpy as np
 import pytest
-from afkit.studies import arms
-from afkit.studies import experiments
+from test_train import BASE, _config, _make_data  # noqa: F401  (the same tiny store)
+
 from afkit.data import featurize
 from afkit.metrics import classification as metrics
-from afkit.training import protocol
 from afkit.metrics import stats
-from afkit.training import train
-
-from test_train import BASE, _config, _make_data  # noqa: F401  (the same tiny store)
+from afkit.studies import arms, experiments
+from afkit.training import protocol, train
 
 
 @pytest.fixture(scope="module")
@@ -58,18 +56,26 @@ def test_score_run_threshold_is_validates_best(store_dir, tmp_path):
     f1s = [metrics.f1_at_threshold(val, val_labels, t)[0] for t in grid]
     assert sc["threshold"] == pytest.approx(grid[int(np.argmax(f1s))])
     _, test, test_labels = protocol.run_scores(tmp_path / "run", store_dir, "test")
-    assert sc["test_micro_f1_tuned"] == pytest.approx(metrics.f1_at_threshold(test, test_labels, sc["threshold"])[0])
+    assert sc["test_micro_f1_tuned"] == pytest.approx(
+        metrics.f1_at_threshold(test, test_labels, sc["threshold"])[0]
+    )
     assert sc["test"]["gap"] == pytest.approx(metrics.gap(test, test_labels))
-    assert json.loads((tmp_path / "run" / protocol.SCORES).read_text())["threshold"] == sc["threshold"]
+    assert (
+        json.loads((tmp_path / "run" / protocol.SCORES).read_text())["threshold"] == sc["threshold"]
+    )
 
 
 def test_prior_gap_is_the_frequency_predictor(store_dir):
     from afkit.data import store
 
     tr, te = store.open_store(store_dir / "train"), store.open_store(store_dir / "test")
-    freq = np.bincount(np.concatenate([tr.labels(i) for i in range(len(tr))]), minlength=tr.num_classes)
+    freq = np.bincount(
+        np.concatenate([tr.labels(i) for i in range(len(tr))]), minlength=tr.num_classes
+    )
     scores = np.tile(freq / len(tr), (len(te), 1)).astype(np.float32)
-    assert protocol.prior_gap(store_dir) == pytest.approx(metrics.gap(scores, [te.labels(i) for i in range(len(te))]))
+    assert protocol.prior_gap(store_dir) == pytest.approx(
+        metrics.gap(scores, [te.labels(i) for i in range(len(te))])
+    )
 
 
 def test_run_grid_chooses_the_best_validation_lr_and_reuses_runs(store_dir, tmp_path):
@@ -108,7 +114,10 @@ def test_paired_difference_matches_a_direct_bootstrap():
     for r in range(50):
         idx = np.repeat(np.arange(40), w[r])
         yy = [y[i] for i in idx]
-        d.append(metrics.f1_at_threshold(a[idx], yy, 0.5)[0] - metrics.f1_at_threshold(b[idx], yy, 0.5)[0])
+        d.append(
+            metrics.f1_at_threshold(a[idx], yy, 0.5)[0]
+            - metrics.f1_at_threshold(b[idx], yy, 0.5)[0]
+        )
     assert (out["micro_f1_lo"], out["micro_f1_hi"]) == pytest.approx(stats.percentile_interval(d))
     assert out["gap_diff"] == pytest.approx(metrics.gap(a, y) - metrics.gap(b, y))
     assert out["micro_f1_lo"] <= out["micro_f1_diff"] <= out["micro_f1_hi"]
@@ -116,5 +125,7 @@ def test_paired_difference_matches_a_direct_bootstrap():
 
 def test_reference_models_train(store_dir, tmp_path):
     for name in arms.REFERENCES:
-        res = train.train(_config(model=name, epochs=2, checkpoint_every_steps=0), store_dir, tmp_path / name)
+        res = train.train(
+            _config(model=name, epochs=2, checkpoint_every_steps=0), store_dir, tmp_path / name
+        )
         assert np.isfinite(res["final"]["gap"]) and res["num_parameters"] > 0

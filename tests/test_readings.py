@@ -10,11 +10,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
+from afkit.models import reconstruction as R
+from afkit.models import registry as M
 from afkit.studies import answers
 from afkit.studies import arms as X
-from afkit.models import registry as M
 from afkit.viz import plots
-from afkit.models import reconstruction as R
 
 
 def lin(i, o):
@@ -27,23 +27,37 @@ def test_reading_search_and_rule_give_the_registered_paper_model(reading):
     assert len(search) and (search["error_pct"].abs() <= 1.0).all()
     assert (search["features"] == "mean").all() and (search["num_classes"] == 3862).all()
     for r in search.head(5).itertuples():  # the closed form against a meta-device build
-        model = M.build(R.READING_MODELS[reading], "paper", device="meta", encoder_width=r.encoder_width,
-                        encoder_depth=r.encoder_depth, head_width=r.head_width,
-                        attention_width=r.attention_width or 1024)
+        model = M.build(
+            R.READING_MODELS[reading],
+            "paper",
+            device="meta",
+            encoder_width=r.encoder_width,
+            encoder_depth=r.encoder_depth,
+            head_width=r.head_width,
+            attention_width=r.attention_width or 1024,
+        )
         assert M.count_parameters(model) == r.params
     row, text = R.choose_reading(reading, search)
     assert (row.encoder_depth, row.encoder_width, row.head_width) == (1, 2048, 7680)
     if reading == "modality_tokens":
         assert row.attention_width == 1024
     cfg = M.model_config(R.READING_MODELS[reading], "paper")
-    assert (cfg.encoder_width, cfg.encoder_depth, cfg.head_width) == (row.encoder_width, 1, row.head_width)
-    assert M.count_parameters(M.build(R.READING_MODELS[reading], "paper", device="meta")) == row.params
+    assert (cfg.encoder_width, cfg.encoder_depth, cfg.head_width) == (
+        row.encoder_width,
+        1,
+        row.head_width,
+    )
+    assert (
+        M.count_parameters(M.build(R.READING_MODELS[reading], "paper", device="meta")) == row.params
+    )
     assert f"{row.params:,}" in text
 
 
 def test_feature_reading_count_by_hand():
     # chunk-token default minus its attention plus one E x E scorer a modality
-    by_hand = (lin(1024, 2048) + lin(128, 2048) + 2 * lin(2048, 2048) + lin(4096, 7680) + lin(7680, 3862))
+    by_hand = (
+        lin(1024, 2048) + lin(128, 2048) + 2 * lin(2048, 2048) + lin(4096, 7680) + lin(7680, 3862)
+    )
     assert by_hand == 71_885_078
     assert R.choose_reading("feature_sigmoid")[0].params == by_hand
 
@@ -67,8 +81,9 @@ def test_readings_specs_share_the_off_twin_that_is_the_same_network():
         assert on in labels and off in labels
         name = X.READING_ARMS[reading][1]
         off_spec = next(s for s in specs if s.label == off)
-        assert M.model_config(off_spec.model, "smoke", **off_spec.overrides) == \
-            M.model_config(name, "smoke", attention="none")
+        assert M.model_config(off_spec.model, "smoke", **off_spec.overrides) == M.model_config(
+            name, "smoke", attention="none"
+        )
     assert dict((p[0], p[2]) for p in pairs)["feature sigmoid"] == X.SHARED_OFF
     assert all(s.seeds == (0,) for s in specs)
     assert "fc_late" in labels and any(lab.startswith("fc_late at AF size") for lab in labels)
@@ -77,15 +92,28 @@ def test_readings_specs_share_the_off_twin_that_is_the_same_network():
 def _table(sigmoid_lo, sigmoid_gap, modality_gap):
     """A readings table: ``feature sigmoid`` with the interval [sigmoid_lo, sigmoid_lo + 4]."""
     rows = []
-    for reading, lo, gap, paper in (("chunk tokens", -2.0, 50.0, 71_889_174),
-                                    ("MF/STD tokens", -2.0, 54.0, 103_346_454),
-                                    ("feature sigmoid", sigmoid_lo, sigmoid_gap, 71_885_078),
-                                    ("modality tokens", -2.0, modality_gap, 71_886_102)):
+    for reading, lo, gap, paper in (
+        ("chunk tokens", -2.0, 50.0, 71_889_174),
+        ("MF/STD tokens", -2.0, 54.0, 103_346_454),
+        ("feature sigmoid", sigmoid_lo, sigmoid_gap, 71_885_078),
+        ("modality tokens", -2.0, modality_gap, 71_886_102),
+    ):
         hi = lo + 4.0
-        rows.append(dict(reading=reading, paper_params=paper, paper_within_1pct=abs(paper - 72e6) <= 0.72e6,
-                         gap_on=gap, gap_off=gap - (lo + 2), gap_diff=lo + 2, gap_lo=lo, gap_hi=hi,
-                         matters="helps" if lo > 0 else "hurts" if hi < 0 else "no",
-                         gap_minus_fc_late=gap - 54.0, learned=True))
+        rows.append(
+            dict(
+                reading=reading,
+                paper_params=paper,
+                paper_within_1pct=abs(paper - 72e6) <= 0.72e6,
+                gap_on=gap,
+                gap_off=gap - (lo + 2),
+                gap_diff=lo + 2,
+                gap_lo=lo,
+                gap_hi=hi,
+                matters="helps" if lo > 0 else "hurts" if hi < 0 else "no",
+                gap_minus_fc_late=gap - 54.0,
+                learned=True,
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -94,7 +122,10 @@ def test_describe_readings_verdicts_flip_with_the_numbers():
     a = answers.readings(_table(sigmoid_lo=1.0, sigmoid_gap=53.9, modality_gap=48.0))
     # B: its interval contains 0, and the modality-token reading is the closest to fc_late
     b = answers.readings(_table(sigmoid_lo=-2.0, sigmoid_gap=40.0, modality_gap=53.9))
-    assert "helps, in `feature sigmoid`" in a and "`feature sigmoid` (71,885,078 parameters at paper size) fits" in a
+    assert (
+        "helps, in `feature sigmoid`" in a
+        and "`feature sigmoid` (71,885,078 parameters at paper size) fits" in a
+    )
     assert "rests on the attention" in a
     assert "No reading makes attention matter" in b and "`modality tokens` (71,886,102" in b
     assert "does not matter" in b and "rests on the attention" not in b
@@ -105,16 +136,34 @@ def test_describe_readings_verdicts_flip_with_the_numbers():
 
 
 def test_readings_results_reads_the_intervals():
-    summary = pd.DataFrame({"label": ["on", "off", "fc_late"], "params": [10, 9, 50],
-                            "paper_params": [71_885_078, 63_492_374, 341_204_524],
-                            "gap_mean": [0.5, 0.4, 0.45], "micro_f1_tuned_mean": [0.5, 0.4, 0.45],
-                            "learned": [True, True, True]})
-    test = dict(reading="r", a="on", b="off", gap_diff=0.1, gap_lo=0.02, gap_hi=0.2,
-                micro_f1_diff=0.1, micro_f1_lo=-0.01, micro_f1_hi=0.2)
+    summary = pd.DataFrame(
+        {
+            "label": ["on", "off", "fc_late"],
+            "params": [10, 9, 50],
+            "paper_params": [71_885_078, 63_492_374, 341_204_524],
+            "gap_mean": [0.5, 0.4, 0.45],
+            "micro_f1_tuned_mean": [0.5, 0.4, 0.45],
+            "learned": [True, True, True],
+        }
+    )
+    test = dict(
+        reading="r",
+        a="on",
+        b="off",
+        gap_diff=0.1,
+        gap_lo=0.02,
+        gap_hi=0.2,
+        micro_f1_diff=0.1,
+        micro_f1_lo=-0.01,
+        micro_f1_hi=0.2,
+    )
     t = X.readings_results(summary, [test])
     assert t.loc[0, "matters"] == "helps" and t.loc[0, "paper_within_1pct"]
     assert t.loc[0, "gap_minus_fc_late"] == pytest.approx(5.0) and t.loc[0, "off_params"] == 9
-    fig = plots.plot_readings(t, references=summary[summary.label == "fc_late"].assign(gap_pct=45.0))
+    fig = plots.plot_readings(
+        t, references=summary[summary.label == "fc_late"].assign(gap_pct=45.0)
+    )
     assert fig.axes[0].get_xlabel() and "synthetic" in " ".join(
-        x.get_text() for x in fig.findobj(matplotlib.text.Text))
+        x.get_text() for x in fig.findobj(matplotlib.text.Text)
+    )
     plt.close(fig)

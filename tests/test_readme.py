@@ -10,11 +10,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_results_section_matches_published_results():
     report = REPO / "report"
-    assert (report / "results" / "04_comparison.json").exists(), \
+    assert (report / "results" / "04_comparison.json").exists(), (
         "no published cpu run: run `make reproduce` and commit figures/ and report/"
+    )
     text = (REPO / "README.md").read_text()
-    assert reproduce.update_readme(text, report) == text, \
+    assert reproduce.update_readme(text, report) == text, (
         "README results drifted from report/results: rerun `make reproduce` (or publish) and commit"
+    )
 
 
 def test_every_readme_figure_exists():

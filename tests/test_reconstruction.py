@@ -5,8 +5,8 @@ import itertools
 import pytest
 
 from afkit.models import attend_fusion as AF
-from afkit.models import registry as M
 from afkit.models import reconstruction as R
+from afkit.models import registry as M
 
 
 def lin(i, o):
@@ -66,11 +66,17 @@ def test_search_rows_are_within_tolerance_and_real():
     assert (search["params"].sub(72e6).abs() <= 0.01 * 72e6).all()
     # every row recounted from a config, and a sample of rows built and counted on meta
     for i, row in enumerate(search.itertuples()):
-        cfg = AF.AttendFusionConfig(features=row.features, num_classes=row.num_classes,
-                                   stat_tokens=row.stat_tokens, encoder_width=row.encoder_width,
-                                   encoder_depth=row.encoder_depth, tokens=row.tokens,
-                                   attention_width=row.attention_width, heads=1,
-                                   head_width=row.head_width)
+        cfg = AF.AttendFusionConfig(
+            features=row.features,
+            num_classes=row.num_classes,
+            stat_tokens=row.stat_tokens,
+            encoder_width=row.encoder_width,
+            encoder_depth=row.encoder_depth,
+            tokens=row.tokens,
+            attention_width=row.attention_width,
+            heads=1,
+            head_width=row.head_width,
+        )
         assert cfg.num_tokens == row.num_tokens >= 2
         assert R.attend_fusion_params(cfg) == row.params
         if i % 97 == 0:
@@ -80,13 +86,26 @@ def test_search_rows_are_within_tolerance_and_real():
 def test_search_is_complete_on_a_slice():
     """Brute force by hand over the grid for mean inputs, 3862 classes, one encoder layer."""
     search = R.attend_fusion_search(hypotheses={"mean, 3862": ("mean", 3862, False)})
-    got = {(r.encoder_width, r.tokens, r.attention_width, r.head_width)
-           for r in search.itertuples() if r.encoder_depth == 1}
+    got = {
+        (r.encoder_width, r.tokens, r.attention_width, r.head_width)
+        for r in search.itertuples()
+        if r.encoder_depth == 1
+    }
     want = set()
-    for E, k, A, H in itertools.product(range(512, 8193, 512), (2, 4, 8, 16),
-                                        (256, 512, 1024, 2048, 3072, 4096), range(512, 8193, 512)):
+    for E, k, A, H in itertools.product(
+        range(512, 8193, 512),
+        (2, 4, 8, 16),
+        (256, 512, 1024, 2048, 3072, 4096),
+        range(512, 8193, 512),
+    ):
         d = E // k
-        n = lin(1024, E) + lin(128, E) + 2 * (3 * lin(d, A) + lin(A, d)) + lin(2 * E, H) + lin(H, 3862)
+        n = (
+            lin(1024, E)
+            + lin(128, E)
+            + 2 * (3 * lin(d, A) + lin(A, d))
+            + lin(2 * E, H)
+            + lin(H, 3862)
+        )
         if abs(n - 72_000_000) <= 720_000:
             want.add((E, k, A, H))
     assert got == want and (2048, 2, 1024, 7680) in got
@@ -95,8 +114,19 @@ def test_search_is_complete_on_a_slice():
 def test_default_is_chosen_from_the_search_and_built_by_the_paper_profile():
     row, reason = R.choose_attend_fusion()
     paper = M.model_config("attend_fusion", "paper")
-    assert (row.encoder_width, row.encoder_depth, row.tokens, row.attention_width, row.head_width) == (
-        paper.encoder_width, paper.encoder_depth, paper.tokens, paper.attention_width, paper.head_width)
+    assert (
+        row.encoder_width,
+        row.encoder_depth,
+        row.tokens,
+        row.attention_width,
+        row.head_width,
+    ) == (
+        paper.encoder_width,
+        paper.encoder_depth,
+        paper.tokens,
+        paper.attention_width,
+        paper.head_width,
+    )
     assert row.hypothesis == "mean, 3862" and paper.features == R.PAPER_FEATURES == "mean"
     assert row.params == M.count_parameters(M.build("attend_fusion", device="meta")) == 71_889_174
     assert "71,889,174" in reason and "1024" in reason and "our reconstruction" in reason
@@ -114,9 +144,15 @@ def test_main_prints_and_writes_csv(tmp_path, capsys):
     assert fc.loc[0, "params"] == 341_204_524
     models = pd.read_csv(tmp_path / "params_models_smoke.csv")
     assert list(models["model"]) == M.list_models() and models["matches"].all()
-    assert len(pd.read_csv(tmp_path / "params_attend_fusion_search.csv")) == len(R.attend_fusion_search())
+    assert len(pd.read_csv(tmp_path / "params_attend_fusion_search.csv")) == len(
+        R.attend_fusion_search()
+    )
     assert "Readings of the attention" in out and "`modality_tokens`" in out
     readings = pd.read_csv(tmp_path / "params_readings_smoke.csv")
-    assert set(R.READING_MODELS) < set(readings["reading"]) and (readings["params"] == readings["closed_form"]).all()
+    assert (
+        set(R.READING_MODELS) < set(readings["reading"])
+        and (readings["params"] == readings["closed_form"]).all()
+    )
     assert len(pd.read_csv(tmp_path / "params_readings_search.csv")) == sum(
-        len(R.reading_search(r)) for r in R.READING_MODELS)
+        len(R.reading_search(r)) for r in R.READING_MODELS
+    )

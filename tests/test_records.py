@@ -9,14 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import make_tf_fixtures as mk
 import numpy as np
 import pytest
 
-import make_tf_fixtures as mk
 from afkit.io import inspect as dataset
-from afkit.io import shards
 from afkit.io import protowire as wire
 from afkit.io import records as R
+from afkit.io import shards
 from afkit.io.records import InvalidRecordError, read_records, write_records
 from afkit.io.tfrecord import CorruptRecordError
 
@@ -53,8 +53,18 @@ def _same(a: dict, b: dict):
 # ----------------------------------------------------------------------------- TensorFlow files
 
 
-@pytest.mark.parametrize("name", ["tf_video_2018", "tf_video_2017", "tf_frame_2018", "tf_frame_2019",
-                                  "afkit_video_2018", "afkit_video_2017", "afkit_frame_2019"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tf_video_2018",
+        "tf_video_2017",
+        "tf_frame_2018",
+        "tf_frame_2019",
+        "afkit_video_2018",
+        "afkit_video_2017",
+        "afkit_frame_2019",
+    ],
+)
 def test_every_field_equals_what_tensorflow_read(tf_fixtures, name):
     exp = _expected(tf_fixtures)["files"][name]
     floats = np.load(tf_fixtures / "expected_video.npz")
@@ -70,17 +80,25 @@ def test_every_field_equals_what_tensorflow_read(tf_fixtures, name):
                 np.testing.assert_array_equal(g[k], floats[f"{name}/{k}"][i])
         else:
             assert g["rgb"].dtype == g["audio"].dtype == np.uint8
-            assert list(g["rgb"].shape) == e["rgb_shape"] and list(g["audio"].shape) == e["audio_shape"]
+            assert (
+                list(g["rgb"].shape) == e["rgb_shape"]
+                and list(g["audio"].shape) == e["audio_shape"]
+            )
             assert sha(g["rgb"]) == e["rgb"] and sha(g["audio"]) == e["audio"]
             seg = [k for k in R.SEGMENT_KEYS if k in e]
             assert sorted(g) == sorted(["id", "labels", "rgb", "audio", *seg])
             for k in seg:
                 assert g[k].tolist() == e[k]
             if seg:
-                assert g["segment_scores"].dtype == np.float32 and g["segment_labels"].dtype == np.int64
+                assert (
+                    g["segment_scores"].dtype == np.float32
+                    and g["segment_labels"].dtype == np.int64
+                )
 
 
-@pytest.mark.parametrize("name", ["tf_video_2018", "tf_video_2017", "tf_frame_2018", "tf_frame_2019"])
+@pytest.mark.parametrize(
+    "name", ["tf_video_2018", "tf_video_2017", "tf_frame_2018", "tf_frame_2019"]
+)
 def test_tf_written_files_hold_the_contents_given_to_tensorflow(tf_fixtures, name):
     want = _tf_contents()[name]
     got = list(read_records(tf_fixtures / f"{name}.tfrecord"))
@@ -128,8 +146,12 @@ def _pb_example(v, deterministic=True):
         m.feature_lists.feature_list["rgb"].SetInParent()  # present even with 0 frames
         m.feature_lists.feature_list["audio"].SetInParent()
         for t in range(len(v["rgb"])):
-            m.feature_lists.feature_list["rgb"].feature.add().bytes_list.value.append(v["rgb"][t].tobytes())
-            m.feature_lists.feature_list["audio"].feature.add().bytes_list.value.append(v["audio"][t].tobytes())
+            m.feature_lists.feature_list["rgb"].feature.add().bytes_list.value.append(
+                v["rgb"][t].tobytes()
+            )
+            m.feature_lists.feature_list["audio"].feature.add().bytes_list.value.append(
+                v["audio"][t].tobytes()
+            )
     else:
         m = pb.Example()
         ctx = m.features
@@ -162,7 +184,9 @@ def test_general_path_unpacked_lists_and_unknown_fields(videos):
         b"labels": enc(0x1A, b"".join(b"\x08" + wire.encode_varint(int(x)) for x in v["labels"])),
         b"id": enc(0x0A, enc(0x0A, v["id"].encode())),
     }
-    body = b"".join(enc(0x0A, enc(0x0A, k) + enc(0x12, feats[k])) for k in sorted(feats, reverse=True))
+    body = b"".join(
+        enc(0x0A, enc(0x0A, k) + enc(0x12, feats[k])) for k in sorted(feats, reverse=True)
+    )
     payload = enc(0x0A, body) + b"\x28\x07"  # + field 5 varint 7: unknown, ignored
     _same(R.parse_record(payload), v)
 
@@ -182,9 +206,13 @@ def test_general_path_frames(videos):
     def flist(frames):
         return b"".join(enc(0x0A, enc(0x0A, enc_pad(0x0A, f.tobytes()))) for f in frames)
 
-    ctx = b"".join(enc(0x0A, enc(0x0A, k) + enc(0x12, val)) for k, val in [
-        (b"id", enc(0x0A, enc(0x0A, v["id"].encode()))), (b"labels", enc(0x1A, b""))])
-    lists = b"".join(enc(0x0A, enc(0x0A, k) + enc(0x12, flist(v[k.decode()]))) for k in (b"rgb", b"audio"))
+    ctx = b"".join(
+        enc(0x0A, enc(0x0A, k) + enc(0x12, val))
+        for k, val in [(b"id", enc(0x0A, enc(0x0A, v["id"].encode()))), (b"labels", enc(0x1A, b""))]
+    )
+    lists = b"".join(
+        enc(0x0A, enc(0x0A, k) + enc(0x12, flist(v[k.decode()]))) for k in (b"rgb", b"audio")
+    )
     payload = enc(0x0A, ctx) + enc(0x12, lists)
     assert len(payload) == len(R.encode_record(v)) + 2 * 4  # one extra byte a frame
     _same(R.parse_record(payload), v)
@@ -193,14 +221,25 @@ def test_general_path_frames(videos):
 # ----------------------------------------------------------------------------- bad records
 
 
-@pytest.mark.parametrize("name", ["tf_bad_missing_feature", "tf_bad_wrong_length", "tf_bad_wrong_type",
-                                  "tf_bad_label_vocab", "tf_bad_frame_length"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tf_bad_missing_feature",
+        "tf_bad_wrong_length",
+        "tf_bad_wrong_type",
+        "tf_bad_label_vocab",
+        "tf_bad_frame_length",
+    ],
+)
 def test_schema_errors_name_file_record_offset(tf_fixtures, name):
     info = _expected(tf_fixtures)["bad"][name]
     path = tf_fixtures / f"{name}.tfrecord"
     with pytest.raises(InvalidRecordError) as ei:
         list(read_records(path, num_classes=3862))
-    assert str(ei.value) == f"{path}: record {info['record']} at byte offset {info['offset']}: {info['message']}"
+    assert (
+        str(ei.value)
+        == f"{path}: record {info['record']} at byte offset {info['offset']}: {info['message']}"
+    )
     assert isinstance(ei.value, CorruptRecordError) and isinstance(ei.value, ValueError)
 
 
@@ -218,7 +257,10 @@ def test_skip_corrupt_skips_invalid_records_and_counts(tf_fixtures):
 
 
 def test_skip_corrupt_over_a_damaged_set(tf_fixtures):
-    paths = [tf_fixtures / f"{n}.tfrecord" for n in ("damaged_empty", "damaged_payload_flip", "tf_video_2018")]
+    paths = [
+        tf_fixtures / f"{n}.tfrecord"
+        for n in ("damaged_empty", "damaged_payload_flip", "tf_video_2018")
+    ]
     with pytest.warns(UserWarning):
         it = read_records(paths, skip_corrupt=True)
         got = [r["id"] for r in it]
@@ -254,7 +296,10 @@ def test_write_refuses_bad_input(videos, tmp_path):
 
 def test_dequantize_is_the_starter_code_formula():
     q = np.arange(256, dtype=np.uint8)
-    hand = [np.float32(np.float32(i) * np.float32(4 / 255) + np.float32(4 / 512 - 2)) for i in range(256)]
+    hand = [
+        np.float32(np.float32(i) * np.float32(4 / 255) + np.float32(4 / 512 - 2))
+        for i in range(256)
+    ]
     x = R.dequantize(q)
     assert x.dtype == np.float32 and x.tolist() == hand
     assert x[0] == np.float32(-1.9921875) and abs(float(x[255]) - 2.0078125) < 1e-6
@@ -282,7 +327,9 @@ def test_expand_pattern_sorted_and_clear_errors(tmp_path, videos):
     (tmp_path / "other.txt").write_text("x")
     names = [Path(p).name for p in R.expand_pattern(str(tmp_path / "train*.tfrecord"))]
     assert names == ["train0000.tfrecord", "train0001.tfrecord", "train0002.tfrecord"]
-    assert R.expand_pattern(tmp_path) == R.expand_pattern([tmp_path / "train0002.tfrecord", str(tmp_path / "t*")])
+    assert R.expand_pattern(tmp_path) == R.expand_pattern(
+        [tmp_path / "train0002.tfrecord", str(tmp_path / "t*")]
+    )
     R.count_records(tmp_path)  # writes train000N.tfrecord.idx beside the files
     assert (tmp_path / "train0000.tfrecord.idx").is_file()
     assert [Path(p).name for p in R.expand_pattern(str(tmp_path / "train*"))] == names
@@ -298,13 +345,20 @@ def test_shard_plan_no_overlap_no_loss(tmp_path, videos, world_size, num_workers
     for rank in range(world_size):
         rank_ids = []
         for w in range(num_workers):
-            plan = shards.shard_plan(tmp_path, rank=rank, world_size=world_size, worker=w, num_workers=num_workers)
+            plan = shards.shard_plan(
+                tmp_path, rank=rank, world_size=world_size, worker=w, num_workers=num_workers
+            )
             got = [r["id"] for r in shards.read_shards(plan)]
             assert len(got) == sum(len(s) for s in plan)
             rank_ids += got
             sizes.append(len(got))
         # a rank's records do not depend on the number of workers
-        assert rank_ids == [r["id"] for r in shards.read_shards(shards.shard_plan(tmp_path, rank=rank, world_size=world_size))]
+        assert rank_ids == [
+            r["id"]
+            for r in shards.read_shards(
+                shards.shard_plan(tmp_path, rank=rank, world_size=world_size)
+            )
+        ]
         ids += rank_ids
     assert ids == [v["id"] for v in vids]  # every record once, in order
     assert max(sizes) - min(sizes) <= 1 or world_size * num_workers > 24
@@ -316,8 +370,9 @@ def test_record_dataset_with_a_real_dataloader(tmp_path, videos):
     vids = _shard_set(tmp_path, videos)
     seen = []
     for rank in range(2):
-        ds = shards.RecordDataset(str(tmp_path / "train*.tfrecord"), rank=rank, world_size=2,
-                             transform=lambda r: r["id"])
+        ds = shards.RecordDataset(
+            str(tmp_path / "train*.tfrecord"), rank=rank, world_size=2, transform=lambda r: r["id"]
+        )
         assert isinstance(ds, torch.utils.data.IterableDataset) and len(ds) == 12
         dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
         got = list(dl)
@@ -348,7 +403,11 @@ def test_video_batches_equal_per_record_reads(tf_fixtures, tmp_path, videos):
     vids = videos(10, seed=9)
     write_records(tmp_path / "a.tfrecord", vids[:6])
     write_records(tmp_path / "b.tfrecord", vids[6:])
-    paths = [tmp_path / "a.tfrecord", tmp_path / "b.tfrecord", tf_fixtures / "tf_video_2017.tfrecord"]
+    paths = [
+        tmp_path / "a.tfrecord",
+        tmp_path / "b.tfrecord",
+        tf_fixtures / "tf_video_2017.tfrecord",
+    ]
     ref = list(read_records(paths))
     batches = list(R.read_video_batches(paths, batch_size=4))
     assert [len(b["id"]) for b in batches] == [4, 4, 4, 2]
@@ -412,17 +471,24 @@ def test_video_batches_mixed_layouts_and_errors(tmp_path, videos):
     for v, r in zip(vids, ref):
         _same(r, v)
     for bs in (1, 4, 256):
-        flat = [{k: b[k][i] for k in b} for b in R.read_video_batches(tmp_path / "m.tfrecord", bs)
-                for i in range(len(b["id"]))]
+        flat = [
+            {k: b[k][i] for k in b}
+            for b in R.read_video_batches(tmp_path / "m.tfrecord", bs)
+            for i in range(len(b["id"]))
+        ]
         assert len(flat) == 9
         for f, r in zip(flat, ref):
             _same(f, r)
     # errors: the same message as read_records, and skip_corrupt counts
-    with pytest.raises(InvalidRecordError, match=r"record 1 at byte offset \d+: labels: label -1 outside"):
+    with pytest.raises(
+        InvalidRecordError, match=r"record 1 at byte offset \d+: labels: label -1 outside"
+    ):
         list(R.read_video_batches(tmp_path / "m.tfrecord", num_classes=3862))
     bad = payloads[:3] + [payloads[3][:-20]]  # a field runs past the end of the message
     T.write_tfrecord(tmp_path / "b.tfrecord", bad)
     with pytest.raises(InvalidRecordError, match="record 3 at byte offset"):
         list(R.read_video_batches(tmp_path / "b.tfrecord"))
-    got = [i for b in R.read_video_batches(tmp_path / "b.tfrecord", skip_corrupt=True) for i in b["id"]]
+    got = [
+        i for b in R.read_video_batches(tmp_path / "b.tfrecord", skip_corrupt=True) for i in b["id"]
+    ]
     assert got == [v["id"] for v in vids[:3]]

@@ -11,9 +11,8 @@ import pandas as pd
 import pytest
 
 import afkit
-from afkit.report import notebook
 from afkit.report import document as report
-from afkit.report import reproduce
+from afkit.report import notebook, reproduce
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
 REPO = Path(__file__).resolve().parents[1]
@@ -40,18 +39,38 @@ def run(tmp_path_factory):
 
         out, err = io.StringIO(), io.StringIO()
         with redirect_stdout(out), redirect_stderr(err):
-            rc = reproduce.main(["--profile", "smoke", "--notebooks-dir", str(FIXTURES), "--out", str(tmp / "out"),
-                                 "--data-dir", str(tmp / "data"), "--store-dir", str(tmp / "store"), "--seed", "2",
-                                 "--no-screenshot", "--publish", "--publish-dir", str(tmp / "pub")])
-    return types.SimpleNamespace(rc=rc, stdout=out.getvalue(), stderr=err.getvalue(), out=tmp / "out",
-                                 tmp=tmp, calls=calls)
+            rc = reproduce.main(
+                [
+                    "--profile",
+                    "smoke",
+                    "--notebooks-dir",
+                    str(FIXTURES),
+                    "--out",
+                    str(tmp / "out"),
+                    "--data-dir",
+                    str(tmp / "data"),
+                    "--store-dir",
+                    str(tmp / "store"),
+                    "--seed",
+                    "2",
+                    "--no-screenshot",
+                    "--publish",
+                    "--publish-dir",
+                    str(tmp / "pub"),
+                ]
+            )
+    return types.SimpleNamespace(
+        rc=rc, stdout=out.getvalue(), stderr=err.getvalue(), out=tmp / "out", tmp=tmp, calls=calls
+    )
 
 
 def test_failed_notebook_reported_by_name_and_cell_and_exit_code(run):
     assert run.rc == 1
     # cell 4 of the stored notebook (markdown, parameters, `answer = 41`, the raise)
-    line = '01_raises: failed at cell 4 (In [4]) `raise ValueError(f"planted failure: answer is {answer}")`: ' \
-           "ValueError: planted failure: answer is 41"
+    line = (
+        '01_raises: failed at cell 4 (In [4]) `raise ValueError(f"planted failure: answer is {answer}")`: '
+        "ValueError: planted failure: answer is 41"
+    )
     assert line in run.stderr
     assert "1 of 2 notebook(s) failed" in run.stderr
     meta = json.loads((run.out / "run.json").read_text())
@@ -70,15 +89,19 @@ def test_data_ensured_and_parameters_injected(run):
     assert len(injected) == 1 and "seed = 2" in injected[0].source
     assert f'out_dir = "{run.out.resolve()}"' in injected[0].source
     assert any(c.get("outputs") for c in executed.cells if c.cell_type == "code")
-    spec = json.loads((run.out / "kernels" / "kernels" / reproduce.KERNEL_NAME / "kernel.json").read_text())
+    spec = json.loads(
+        (run.out / "kernels" / "kernels" / reproduce.KERNEL_NAME / "kernel.json").read_text()
+    )
     assert spec["argv"][0] == sys.executable
 
 
 def test_outputs_attributed_and_report_gathers_table_and_figure(run):
     meta = json.loads((run.out / "run.json").read_text())
     assert meta["notebooks"]["00_figure_table"]["outputs"] == [
-        "figures/00_fixture_label_frequency.png", "figures/00_fixture_label_frequency.svg",
-        "tables/00_fixture_counts.csv"]
+        "figures/00_fixture_label_frequency.png",
+        "figures/00_fixture_label_frequency.svg",
+        "tables/00_fixture_counts.csv",
+    ]
     assert meta["profile"] == "smoke" and meta["seed"] == 2 and meta["data_source"] == "synthetic"
     assert (run.out / "figures" / "00_fixture_label_frequency.png").stat().st_size > 1000
     md = (run.out / "REPORT.md").read_text()
@@ -92,15 +115,20 @@ def test_outputs_attributed_and_report_gathers_table_and_figure(run):
     assert "<td>a</td><td>24</td>" in page
     # published: figures copied, the report links them from report/
     pub = run.tmp / "pub"
-    assert (pub / "figures" / "00_fixture_label_frequency.png").read_bytes() == \
-        (run.out / "figures" / "00_fixture_label_frequency.png").read_bytes()
-    assert "![00_fixture_label_frequency](../figures/00_fixture_label_frequency.png)" in \
-        (pub / "report" / "REPORT.md").read_text()
+    assert (pub / "figures" / "00_fixture_label_frequency.png").read_bytes() == (
+        run.out / "figures" / "00_fixture_label_frequency.png"
+    ).read_bytes()
+    assert (
+        "![00_fixture_label_frequency](../figures/00_fixture_label_frequency.png)"
+        in (pub / "report" / "REPORT.md").read_text()
+    )
 
 
 def test_build_report_on_a_fake_out_dir(tmp_path):
     out = notebook.paths(tmp_path / "out")
-    pd.DataFrame({"model": ["x", "y|z"], "f1": [0.5, 0.123456]}).to_csv(out.tables / "t.csv", index=False)
+    pd.DataFrame({"model": ["x", "y|z"], "f1": [0.5, 0.123456]}).to_csv(
+        out.tables / "t.csv", index=False
+    )
     (out.figures / "f.png").write_bytes(b"\x89PNG fake")
     md_path, html_path = report.build_report(out.root)
     md = md_path.read_text()
@@ -120,43 +148,62 @@ def test_timeout_stops_the_notebook(tmp_path):
     path.parent.mkdir()
     nbformat.write(nb, path)
     out = notebook.paths(tmp_path / "out")
-    rec = reproduce.run_notebook(path, out, {}, timeout_s=3, jupyter_path=reproduce.write_kernelspec(out.kernels))
+    rec = reproduce.run_notebook(
+        path, out, {}, timeout_s=3, jupyter_path=reproduce.write_kernelspec(out.kernels)
+    )
     assert rec["status"] == "timeout" and 3 <= rec["seconds"] < 30
-    assert report.describe_failure(rec) == \
-        "00_sleep: timeout at before any cell ran: Timeout: notebook ran past 3 s and was stopped"
+    assert (
+        report.describe_failure(rec)
+        == "00_sleep: timeout at before any cell ran: Timeout: notebook ran past 3 s and was stopped"
+    )
     assert "Rerunning the same command goes on" in report.resume_hint(rec)
     assert report.resume_hint({**rec, "status": "failed"}) == ""
     # the report of a run whose notebook timed out says how to go on
     (out.run_json).write_text(json.dumps({"profile": "smoke", "notebooks": {"00_sleep": rec}}))
     md = report.build_report(out.root)[0].read_text()
-    assert "notebook ran past 3 s and was stopped" in md and "Rerunning the same command goes on" in md
+    assert (
+        "notebook ran past 3 s and was stopped" in md and "Rerunning the same command goes on" in md
+    )
 
 
 def test_find_notebooks_selection():
-    assert [p.name for p in notebook.find_notebooks(FIXTURES)] == ["00_figure_table.ipynb", "01_raises.ipynb"]
+    assert [p.name for p in notebook.find_notebooks(FIXTURES)] == [
+        "00_figure_table.ipynb",
+        "01_raises.ipynb",
+    ]
     assert [p.name for p in notebook.find_notebooks(FIXTURES, "1")] == ["01_raises.ipynb"]
     with pytest.raises(ValueError, match="no notebook numbered 07"):
         notebook.find_notebooks(FIXTURES, "00,07")
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "notebooks").glob("*.ipynb")) + sorted(FIXTURES.glob("*.ipynb")),
-                         ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize(
+    "path",
+    sorted((REPO / "notebooks").glob("*.ipynb")) + sorted(FIXTURES.glob("*.ipynb")),
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
 def test_stored_notebooks_follow_the_rules(path):
     assert reproduce.check_notebook(path) == []
 
 
 def test_check_notebook_catches_each_rule(tmp_path):
     nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('profile = "smoke"\nseed = 1 + 1', metadata={"tags": ["parameters"]})
-    dirty = nbformat.v4.new_code_cell("def f():\n    pass\nclass K: pass\n%matplotlib inline", execution_count=3,
-                                      outputs=[nbformat.v4.new_output("stream", text="hi")])
+    params = nbformat.v4.new_code_cell(
+        'profile = "smoke"\nseed = 1 + 1', metadata={"tags": ["parameters"]}
+    )
+    dirty = nbformat.v4.new_code_cell(
+        "def f():\n    pass\nclass K: pass\n%matplotlib inline",
+        execution_count=3,
+        outputs=[nbformat.v4.new_output("stream", text="hi")],
+    )
     nb.cells = [params, dirty]
     path = tmp_path / "00_bad.ipynb"
     nbformat.write(nb, path)
     nb.cells = [dirty]
     nbformat.write(nb, tmp_path / "01_noparams.ipynb")
-    assert "01_noparams.ipynb: needs exactly one cell tagged 'parameters', has 0" in \
-        reproduce.check_notebook(tmp_path / "01_noparams.ipynb")
+    assert (
+        "01_noparams.ipynb: needs exactly one cell tagged 'parameters', has 0"
+        in reproduce.check_notebook(tmp_path / "01_noparams.ipynb")
+    )
     assert reproduce.check_notebook(path) == [
         "00_bad.ipynb: cell 2 is stored with outputs",
         "00_bad.ipynb: cell 2 is stored with an execution count",
@@ -177,9 +224,15 @@ def test_run_json_records_provenance_and_timing(run):
 
     meta = json.loads((run.out / "run.json").read_text())
     assert isinstance(meta["tree_clean"], bool)
-    assert meta["tree_clean"] == (not str(meta["git_sha"]).endswith("+dirty")) or meta["source_changed_during_run"]
+    assert (
+        meta["tree_clean"] == (not str(meta["git_sha"]).endswith("+dirty"))
+        or meta["source_changed_during_run"]
+    )
     assert meta["source_hash"] == provenance.source_hash(REPO)
-    assert meta["source_files"] == provenance.source_files(REPO) and "afkit/report/document.py" in meta["source_files"]
+    assert (
+        meta["source_files"] == provenance.source_files(REPO)
+        and "afkit/report/document.py" in meta["source_files"]
+    )
     assert meta["code_hash"] == provenance.code_hash()
     assert (meta["reused_runs"], meta["trained_runs"]) == (0, 0)  # the fixtures train nothing
     per_notebook = [r["seconds"] for r in meta["notebooks"].values()]
@@ -187,4 +240,7 @@ def test_run_json_records_provenance_and_timing(run):
     assert meta["seconds"] + 0.05 * len(per_notebook) >= sum(per_notebook) > 0
     md = (run.out / "REPORT.md").read_text()
     assert "from scratch (0 training runs trained)" in md
-    assert [ln for ln in md.splitlines() if ln.startswith("## ")][:2] == ["## Findings", "## Details"]
+    assert [ln for ln in md.splitlines() if ln.startswith("## ")][:2] == [
+        "## Findings",
+        "## Details",
+    ]

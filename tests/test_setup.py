@@ -22,9 +22,17 @@ def fake_release(root, classes: int = 3):
 def fake_store(store_dir, *, num_classes: int, source_dir):
     split = store_dir / "train"
     split.mkdir(parents=True)
-    manifest = {"num_classes": num_classes, "split": "train",
-                "sources": [{"path": str(source_dir / "frame" / "train0000.tfrecord"),
-                             "name": "train0000.tfrecord", "size": 0}]}
+    manifest = {
+        "num_classes": num_classes,
+        "split": "train",
+        "sources": [
+            {
+                "path": str(source_dir / "frame" / "train0000.tfrecord"),
+                "name": "train0000.tfrecord",
+                "size": 0,
+            }
+        ],
+    }
     (split / "manifest.json").write_text(json.dumps(manifest))
     return store_dir
 
@@ -44,7 +52,9 @@ def test_unknown_profile(tmp_path):
 def test_data_dir_that_does_not_exist(tmp_path):
     missing = tmp_path / "no-such-release"
     with pytest.raises(FileNotFoundError) as e:
-        notebook.setup("smoke", data_dir=missing, store_dir=tmp_path / "s", out_dir=tmp_path / "out")
+        notebook.setup(
+            "smoke", data_dir=missing, store_dir=tmp_path / "s", out_dir=tmp_path / "out"
+        )
     msg = str(e.value)
     assert str(missing) in msg and "does not exist" in msg and "data_dir=None" in msg
     assert one_sentence(msg)
@@ -92,7 +102,9 @@ def test_store_built_from_other_data(tmp_path):
 
 def test_good_parameters_resolve(tmp_path):
     data = fake_release(tmp_path / "release")
-    got = notebook.check_parameters("paper", data_dir=str(data), store_dir=tmp_path / "s", out_dir=tmp_path / "o")
+    got = notebook.check_parameters(
+        "paper", data_dir=str(data), store_dir=tmp_path / "s", out_dir=tmp_path / "o"
+    )
     assert got == (data.resolve(), (tmp_path / "s").resolve(), (tmp_path / "o").resolve())
     default_data, _, _ = notebook.check_parameters("smoke")
     assert default_data == notebook.REPO / "data" / "generated" / "smoke"

@@ -14,8 +14,7 @@ import pytest
 
 from afkit.data import batches as B
 from afkit.io import records as R
-from afkit.io import shards
-from afkit.io import tfrecord
+from afkit.io import shards, tfrecord
 
 PRIMES = [2, 3, 5, 7, 11, 13]
 COUNTS = [0, 1, 2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 97, 101, 211, 1009]
@@ -40,6 +39,7 @@ def fake_files(monkeypatch):
         paths = [f"f{i:03d}.tfrecord" for i in range(len(counts))]
         table.update(zip(paths, counts))
         return paths
+
     return make
 
 
@@ -69,19 +69,38 @@ def test_shard_plan_no_overlap_no_loss_over_many_counts(fake_files):
                 for rank in range(world):
                     rank_part = []
                     for worker in range(num_workers):
-                        part = [(s.path, i) for s in shards.shard_plan(paths, rank=rank, world_size=world,
-                                                                  worker=worker, num_workers=num_workers)
-                                for i in range(s.start, s.stop)]
-                        assert all(0 <= s.start < s.stop <= counts[paths.index(s.path)]
-                                   for s in shards.shard_plan(paths, rank=rank, world_size=world, worker=worker,
-                                                         num_workers=num_workers))
+                        part = [
+                            (s.path, i)
+                            for s in shards.shard_plan(
+                                paths,
+                                rank=rank,
+                                world_size=world,
+                                worker=worker,
+                                num_workers=num_workers,
+                            )
+                            for i in range(s.start, s.stop)
+                        ]
+                        assert all(
+                            0 <= s.start < s.stop <= counts[paths.index(s.path)]
+                            for s in shards.shard_plan(
+                                paths,
+                                rank=rank,
+                                world_size=world,
+                                worker=worker,
+                                num_workers=num_workers,
+                            )
+                        )
                         rank_part += part
                     seen += rank_part
                     if num_workers == 1:
                         rank_sizes.append(len(rank_part))
                     # a rank's records do not depend on num_workers (contiguous, same range)
-                    assert rank_part == everything[rank * n // world:(rank + 1) * n // world]
-                assert seen == everything, (counts, world, num_workers)  # in order: no loss, no overlap
+                    assert rank_part == everything[rank * n // world : (rank + 1) * n // world]
+                assert seen == everything, (
+                    counts,
+                    world,
+                    num_workers,
+                )  # in order: no loss, no overlap
                 checked += 1
             assert max(rank_sizes) - min(rank_sizes) <= 1 and sum(rank_sizes) == n
     assert checked > 1000
@@ -97,9 +116,20 @@ def test_shard_plan_on_real_files_matches_the_records(tmp_path, videos):
     want = [r["id"] for r in R.read_records(tmp_path / "train*.tfrecord")]
     for world in (3, 7):
         for num_workers in (2, 3):
-            got = [r["id"] for rank in range(world) for w in range(num_workers)
-                   for r in shards.read_shards(shards.shard_plan(tmp_path / "train*.tfrecord", rank=rank, world_size=world,
-                                                       worker=w, num_workers=num_workers))]
+            got = [
+                r["id"]
+                for rank in range(world)
+                for w in range(num_workers)
+                for r in shards.read_shards(
+                    shards.shard_plan(
+                        tmp_path / "train*.tfrecord",
+                        rank=rank,
+                        world_size=world,
+                        worker=w,
+                        num_workers=num_workers,
+                    )
+                )
+            ]
             assert got == want
 
 
@@ -112,15 +142,21 @@ def test_ddp_epoch_batches_and_eval_rows_cover_every_row_once():
                     continue
                 store = _FakeStore(n)
                 one = B.epoch_batches(store, bs, seed=3, epoch=1)
-                ranks = [B.epoch_batches(store, bs, seed=3, epoch=1, rank=r, world_size=world)
-                         for r in range(world)]
+                ranks = [
+                    B.epoch_batches(store, bs, seed=3, epoch=1, rank=r, world_size=world)
+                    for r in range(world)
+                ]
                 assert all(len(r) == n // bs for r in ranks)
                 for b, whole in enumerate(one):  # rank parts of batch b are batch b, in rank order
                     assert np.array_equal(np.concatenate([r[b] for r in ranks]), whole)
                 used = np.concatenate(one)
-                assert len(np.unique(used)) == len(used) == (n // bs) * bs  # only the partial batch dropped
+                assert (
+                    len(np.unique(used)) == len(used) == (n // bs) * bs
+                )  # only the partial batch dropped
                 # validation: every row exactly once over ranks and batches
-                rows = np.concatenate([x for r in range(world) for x in B.eval_rows(n, per_rank, r, world)])
+                rows = np.concatenate(
+                    [x for r in range(world) for x in B.eval_rows(n, per_rank, r, world)]
+                )
                 assert np.array_equal(np.sort(rows), np.arange(n))
 
 
@@ -128,8 +164,12 @@ def test_store_loader_ranks_over_prime_counts():
     for n in [1, 2, 13, 17, 97, 101]:
         for world in PRIMES[:4]:
             for drop_last in (False, True):
-                loaders = [B.Batches(_FakeStore(n), 4, seed=1, rank=r, world_size=world, drop_last=drop_last)
-                           for r in range(world)]
+                loaders = [
+                    B.Batches(
+                        _FakeStore(n), 4, seed=1, rank=r, world_size=world, drop_last=drop_last
+                    )
+                    for r in range(world)
+                ]
                 orders = [ld.order(0) for ld in loaders]
                 assert len({len(o) for o in orders}) == 1  # every rank the same number of rows
                 allrows = np.concatenate(orders)

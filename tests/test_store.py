@@ -32,8 +32,11 @@ def reference_features(rec) -> np.ndarray:
 
 def tree_bytes(root: Path) -> dict:
     """{relative path: sha256} of every file under root."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +53,16 @@ def data_dir(tmp_path_factory):
 def built(data_dir, tmp_path_factory):
     """train split, mean_std float32 + frames, built in one process."""
     out = tmp_path_factory.mktemp("store")
-    FZ.build(out, data_dir, splits=["train"], feature_set="mean_std", dtype="float32", frames=True,
-            progress=False, chunk=16)
+    FZ.build(
+        out,
+        data_dir,
+        splits=["train"],
+        feature_set="mean_std",
+        dtype="float32",
+        frames=True,
+        progress=False,
+        chunk=16,
+    )
     return out
 
 
@@ -79,8 +90,12 @@ def test_store_matches_records_and_numpy(built, train_records):
         assert np.array_equal(rgb, r["rgb"]) and np.array_equal(audio, r["audio"])
         assert st.num_frames[i] == len(r["rgb"])
     assert list(st.columns) == ["mean_rgb", "std_rgb", "mean_audio", "std_audio"]
-    assert st.columns == {"mean_rgb": slice(0, 1024), "std_rgb": slice(1024, 2048),
-                          "mean_audio": slice(2048, 2176), "std_audio": slice(2176, 2304)}
+    assert st.columns == {
+        "mean_rgb": slice(0, 1024),
+        "std_rgb": slice(1024, 2048),
+        "mean_audio": slice(2048, 2176),
+        "std_audio": slice(2176, 2304),
+    }
     v, a = st.split_visual_audio(np.asarray(st.features[:3]))
     assert v.shape == (3, 2048) and a.shape == (3, 256)
     assert np.array_equal(a, st.features[:3, 2048:])
@@ -105,8 +120,15 @@ def test_float16_default_and_parallel_build_identical(data_dir, built, tmp_path)
 def test_tf_written_fixture_frames(tmp_path):
     """Frames as TensorFlow wrote them (1, 300, 5, 17 frames, a video without labels)."""
     expected = json.loads((TF_FIXTURES / "expected.json").read_text())["files"]["tf_frame_2018"]
-    FZ.build(tmp_path, pattern=str(TF_FIXTURES / "tf_frame_2018.tfrecord"), split="fx", dtype="float32",
-            frames=True, num_classes=3862, progress=False)
+    FZ.build(
+        tmp_path,
+        pattern=str(TF_FIXTURES / "tf_frame_2018.tfrecord"),
+        split="fx",
+        dtype="float32",
+        frames=True,
+        num_classes=3862,
+        progress=False,
+    )
     st = S.open_store(tmp_path / "fx")
     assert list(st.ids) == [r["id"] for r in expected["records"]]
     for i, r in enumerate(expected["records"]):
@@ -121,9 +143,23 @@ def test_tf_written_fixture_frames(tmp_path):
 
 
 def test_mean_from_frames_agrees_with_video_level_files(data_dir, tmp_path):
-    FZ.build(tmp_path / "f", data_dir, splits=["validate"], feature_set="mean", source="frame",
-            dtype="float32", progress=False)
-    FZ.build(tmp_path / "v", data_dir, splits=["validate"], feature_set="mean", dtype="float32", progress=False)
+    FZ.build(
+        tmp_path / "f",
+        data_dir,
+        splits=["validate"],
+        feature_set="mean",
+        source="frame",
+        dtype="float32",
+        progress=False,
+    )
+    FZ.build(
+        tmp_path / "v",
+        data_dir,
+        splits=["validate"],
+        feature_set="mean",
+        dtype="float32",
+        progress=False,
+    )
     f, v = S.open_store(tmp_path / "f" / "validate"), S.open_store(tmp_path / "v" / "validate")
     assert v.manifest["source_level"] == "video" and f.manifest["source_level"] == "frame"
     assert list(f.ids) == list(v.ids)
@@ -133,11 +169,18 @@ def test_mean_from_frames_agrees_with_video_level_files(data_dir, tmp_path):
 
 
 def _kill_build(out, data_dir, point: str, **opts):
-    code = ("import sys; from afkit.data.featurize import build; "
-            f"build(sys.argv[1], sys.argv[2], splits=['train'], progress=False, chunk=16, **{opts!r})")
+    code = (
+        "import sys; from afkit.data.featurize import build; "
+        f"build(sys.argv[1], sys.argv[2], splits=['train'], progress=False, chunk=16, **{opts!r})"
+    )
     env = dict(os.environ, **{store_files.KILL_ENV: point})
-    proc = subprocess.run([sys.executable, "-c", code, str(out), str(data_dir)], env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(out), str(data_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
 
 
@@ -168,9 +211,18 @@ def test_killed_build_resumes_to_identical_store(data_dir, built, tmp_path, poin
 
 
 def test_rebuild_with_other_settings_is_refused(built, data_dir):
-    with pytest.raises(S.StoreError, match=r"already holds a complete store that differs: dtype \('float32' before"):
-        FZ.build(built, data_dir, splits=["train"], feature_set="mean_std", dtype="float16", frames=True,
-                progress=False)
+    with pytest.raises(
+        S.StoreError, match=r"already holds a complete store that differs: dtype \('float32' before"
+    ):
+        FZ.build(
+            built,
+            data_dir,
+            splits=["train"],
+            feature_set="mean_std",
+            dtype="float16",
+            frames=True,
+            progress=False,
+        )
 
 
 # ------------------------------------------------------------------------- refusing bad stores
@@ -193,7 +245,9 @@ def test_truncated_array_refused(copy):
     p = copy / "features.npy"
     with open(p, "r+b") as f:
         f.truncate(p.stat().st_size - 100)
-    with pytest.raises(S.StoreError, match=r"features.npy: \d+ bytes, expected \d+ \(truncated or damaged\)"):
+    with pytest.raises(
+        S.StoreError, match=r"features.npy: \d+ bytes, expected \d+ \(truncated or damaged\)"
+    ):
         S.open_store(copy)
 
 
@@ -226,7 +280,9 @@ def test_verify_catches_changed_source_and_content(copy, data_dir, tmp_path):
     assert S.verify(copy)["sources"] == 5
     with open(src, "ab") as f:
         f.write(b"\0" * 7)
-    with pytest.raises(S.StoreError, match=r"train0000.tfrecord has \d+ bytes, the store was built from \d+ bytes"):
+    with pytest.raises(
+        S.StoreError, match=r"train0000.tfrecord has \d+ bytes, the store was built from \d+ bytes"
+    ):
         S.verify(copy)
     assert S.verify(copy, check_sources=False)["videos"] == 320
     # content: a label id outside the vocabulary, same shapes
@@ -240,8 +296,19 @@ def test_verify_catches_changed_source_and_content(copy, data_dir, tmp_path):
 
 def test_cli_featurize_and_verify(data_dir, tmp_path, capsys):
     out = tmp_path / "cli"
-    rc = FZ.main(["--data", str(data_dir), "--features", "mean", "--out", str(out), "--splits", "test",
-                 "--no-progress"])
+    rc = FZ.main(
+        [
+            "--data",
+            str(data_dir),
+            "--features",
+            "mean",
+            "--out",
+            str(out),
+            "--splits",
+            "test",
+            "--no-progress",
+        ]
+    )
     assert rc == 0 and "test: 64 videos" in capsys.readouterr().out
     assert S.open_store(out, "test").features.shape == (64, 1152)
     assert S.verify_main([str(out)]) == 0 and "OK" in capsys.readouterr().out
@@ -254,10 +321,23 @@ def test_cli_featurize_and_verify(data_dir, tmp_path, capsys):
 
 def test_videos_without_labels(tmp_path):
     rng = np.random.default_rng(0)
-    recs = [{"id": f"t{i}", "labels": [], "rgb": rng.integers(0, 256, (3, 1024), dtype=np.uint8),
-             "audio": rng.integers(0, 256, (3, 128), dtype=np.uint8)} for i in range(4)]
+    recs = [
+        {
+            "id": f"t{i}",
+            "labels": [],
+            "rgb": rng.integers(0, 256, (3, 1024), dtype=np.uint8),
+            "audio": rng.integers(0, 256, (3, 128), dtype=np.uint8),
+        }
+        for i in range(4)
+    ]
     write_records(tmp_path / "test0000.tfrecord", recs)
-    FZ.build(tmp_path / "s", pattern=str(tmp_path / "test*.tfrecord"), split="test", num_classes=7, progress=False)
+    FZ.build(
+        tmp_path / "s",
+        pattern=str(tmp_path / "test*.tfrecord"),
+        split="test",
+        num_classes=7,
+        progress=False,
+    )
     st = S.open_store(tmp_path / "s" / "test")
     assert st.labels_indices.shape == (0,) and st.labels(3).tolist() == []
     assert st.multi_hot([0, 1]).shape == (2, 7) and st.multi_hot([0, 1]).sum() == 0
@@ -294,7 +374,10 @@ def test_loader_epoch_covers_every_row_once_and_is_deterministic(store):
 @pytest.mark.parametrize("drop_last", [False, True])
 def test_loader_ranks_disjoint_and_covering(store, drop_last):
     world, b = 3, 32
-    loaders = [B.Batches(store, b, seed=1, rank=r, world_size=world, drop_last=drop_last) for r in range(world)]
+    loaders = [
+        B.Batches(store, b, seed=1, rank=r, world_size=world, drop_last=drop_last)
+        for r in range(world)
+    ]
     assert len({len(x) for x in loaders}) == 1  # the same number of batches on every rank
     per_rank = [np.concatenate(_indices(x, 2)) for x in loaders]
     assert all(len(list(x.iter_epoch(2))) == len(x) for x in loaders)
@@ -341,7 +424,9 @@ def test_loader_feature_batches(store, train_records):
 
 @pytest.mark.parametrize("max_frames,sampling", [(None, "first"), (12, "first"), (12, "uniform")])
 def test_loader_frame_batches(store, train_records, max_frames, sampling):
-    loader = B.Batches(store, 16, kind="frame", max_frames=max_frames, frame_sampling=sampling, seed=2)
+    loader = B.Batches(
+        store, 16, kind="frame", max_frames=max_frames, frame_sampling=sampling, seed=2
+    )
     batch = next(iter(loader.iter_epoch(0, start_batch=3)))
     idx = batch["index"].numpy()
     lens = np.array([len(train_records[i]["rgb"]) for i in idx])
@@ -355,10 +440,18 @@ def test_loader_frame_batches(store, train_records, max_frames, sampling):
         r = train_records[i]
         rows = np.arange(lens[row])
         if max_frames and lens[row] > max_frames:
-            rows = rows[:max_frames] if sampling == "first" else np.linspace(0, lens[row] - 1, max_frames).round().astype(int)
+            rows = (
+                rows[:max_frames]
+                if sampling == "first"
+                else np.linspace(0, lens[row] - 1, max_frames).round().astype(int)
+            )
         assert np.array_equal(batch["rgb"][row, : kept[row]].numpy(), dequantize(r["rgb"][rows]))
-        assert np.array_equal(batch["audio"][row, : kept[row]].numpy(), dequantize(r["audio"][rows]))
-        assert not batch["rgb"][row, kept[row]:].any() and not batch["audio"][row, kept[row]:].any()
+        assert np.array_equal(
+            batch["audio"][row, : kept[row]].numpy(), dequantize(r["audio"][rows])
+        )
+        assert (
+            not batch["rgb"][row, kept[row] :].any() and not batch["audio"][row, kept[row] :].any()
+        )
         assert set(np.flatnonzero(batch["y"][row].numpy())) == set(r["labels"].tolist())
 
 
@@ -380,29 +473,52 @@ def test_frames_written_in_place_and_compacted_when_estimate_is_high(tmp_path):
     than one frame makes the estimate from the record lengths too high (a gap), and the final
     step then compacts: the store is the same as ever."""
     rng = np.random.default_rng(1)
-    recs = [{"id": f"v{i}", "labels": np.arange(1000) if i == 1 else [i],
-             "rgb": rng.integers(0, 256, (t, 1024), dtype=np.uint8),
-             "audio": rng.integers(0, 256, (t, 128), dtype=np.uint8)} for i, t in enumerate((3, 5, 2))]
+    recs = [
+        {
+            "id": f"v{i}",
+            "labels": np.arange(1000) if i == 1 else [i],
+            "rgb": rng.integers(0, 256, (t, 1024), dtype=np.uint8),
+            "audio": rng.integers(0, 256, (t, 128), dtype=np.uint8),
+        }
+        for i, t in enumerate((3, 5, 2))
+    ]
     write_records(tmp_path / "train0000.tfrecord", recs[:2])
     write_records(tmp_path / "train0001.tfrecord", recs[2:])
     est = [store_files.frame_estimate(str(tmp_path / f"train000{k}.tfrecord")) for k in (0, 1)]
     assert est == [3 + 6, 2]  # shard 0: 1872 bytes of labels count as one more frame
-    FZ.build(tmp_path / "s", pattern=str(tmp_path / "train*.tfrecord"), split="train", num_classes=1000,
-            frames=True, progress=False)
+    FZ.build(
+        tmp_path / "s",
+        pattern=str(tmp_path / "train*.tfrecord"),
+        split="train",
+        num_classes=1000,
+        frames=True,
+        progress=False,
+    )
     st = S.open_store(tmp_path / "s" / "train")
     assert st.frames_rgb.shape == (10, 1024) and list(st.num_frames) == [3, 5, 2]
     for i, r in enumerate(recs):
         rgb, audio = st.frames(i)
         assert np.array_equal(rgb, r["rgb"]) and np.array_equal(audio, r["audio"])
-    assert sorted(p.name for p in (tmp_path / "s" / "train").iterdir() if "frames_" in p.name) == \
-        ["frames_audio.npy", "frames_rgb.npy"]
+    assert sorted(p.name for p in (tmp_path / "s" / "train").iterdir() if "frames_" in p.name) == [
+        "frames_audio.npy",
+        "frames_rgb.npy",
+    ]
     assert S.verify(st.path)["videos"] == 3
 
 
 def test_parallel_frame_store_identical(data_dir, built, tmp_path):
     """Two processes write their shards' frame rows into the same preallocated arrays."""
-    FZ.build(tmp_path / "w2", data_dir, splits=["train"], feature_set="mean_std", dtype="float32", frames=True,
-            progress=False, chunk=16, workers=2)
+    FZ.build(
+        tmp_path / "w2",
+        data_dir,
+        splits=["train"],
+        feature_set="mean_std",
+        dtype="float32",
+        frames=True,
+        progress=False,
+        chunk=16,
+        workers=2,
+    )
     assert tree_bytes(tmp_path / "w2" / "train") == tree_bytes(built / "train")
 
 
@@ -411,6 +527,15 @@ def test_more_workers_than_shards_left(tmp_path):
     from afkit.data import synth
 
     data = tmp_path / "data"
-    synth.ensure_dataset(data, "smoke", 0, progress=False, train_videos=20, validate_videos=8, test_videos=8)
-    FZ.build(tmp_path / "s", data, feature_set="mean_std", splits=("validate",), workers=2, progress=False)
+    synth.ensure_dataset(
+        data, "smoke", 0, progress=False, train_videos=20, validate_videos=8, test_videos=8
+    )
+    FZ.build(
+        tmp_path / "s",
+        data,
+        feature_set="mean_std",
+        splits=("validate",),
+        workers=2,
+        progress=False,
+    )
     assert S.open_store(tmp_path / "s" / "validate").features.shape[0] == 8

@@ -19,8 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from afkit.data import datacard
-from afkit.data import synth
+from afkit.data import datacard, synth
 from afkit.io.records import dequantize, read_records
 
 PROFILE = synth.PROFILES["smoke"]
@@ -37,8 +36,11 @@ def smoke_dir(tmp_path_factory) -> Path:
 
 
 def _hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and not p.name.endswith(".idx")}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.endswith(".idx")
+    }
 
 
 @pytest.fixture(scope="session")
@@ -67,8 +69,12 @@ def test_layout(smoke_dir, smoke_hashes):
         for kind in ("frame", "video"):
             assert {f"{kind}/{split}{k:04d}.tfrecord" for k in range(n)} <= names
         assert f"ground_truth/spans_{split}.csv" in names
-    assert {"vocabulary.csv", "synth_manifest.json", "ground_truth/classes.csv",
-            "ground_truth/prototypes.npz"} <= names
+    assert {
+        "vocabulary.csv",
+        "synth_manifest.json",
+        "ground_truth/classes.csv",
+        "ground_truth/prototypes.npz",
+    } <= names
     assert not any(n.endswith(".tmp") for n in names)
     m = json.loads((smoke_dir / "synth_manifest.json").read_text())
     assert m["profile"] == "smoke" and m["seed"] == 0
@@ -80,9 +86,13 @@ def test_byte_identical_across_runs(tmp_path, smoke_hashes):
     assert again == smoke_hashes
 
 
-def test_other_seed_differs_and_shard_size_does_not_change_videos(tmp_path, smoke_hashes, frames_validate):
+def test_other_seed_differs_and_shard_size_does_not_change_videos(
+    tmp_path, smoke_hashes, frames_validate
+):
     synth.generate(tmp_path / "s1", "smoke", seed=1, progress=False)
-    other = hashlib.sha256((tmp_path / "s1" / "frame" / "train0000.tfrecord").read_bytes()).hexdigest()
+    other = hashlib.sha256(
+        (tmp_path / "s1" / "frame" / "train0000.tfrecord").read_bytes()
+    ).hexdigest()
     assert other != smoke_hashes["frame/train0000.tfrecord"]
     synth.generate(tmp_path / "shard", "smoke", seed=0, progress=False, videos_per_shard=7)
     assert len(list((tmp_path / "shard" / "frame").glob("validate*.tfrecord"))) == -(-96 // 7)
@@ -99,6 +109,7 @@ def test_other_seed_differs_and_shard_size_does_not_change_videos(tmp_path, smok
 
 def _walk(path: Path):
     """TFRecord framing by hand: uint64 length, masked crc, payload, masked crc."""
+
     def masked(b):
         c = google_crc32c.value(b)
         return (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF
@@ -106,8 +117,8 @@ def _walk(path: Path):
     data, pos = path.read_bytes(), 0
     while pos < len(data):
         (n,) = struct.unpack_from("<Q", data, pos)
-        assert struct.unpack_from("<I", data, pos + 8)[0] == masked(data[pos:pos + 8])
-        payload = data[pos + 12:pos + 12 + n]
+        assert struct.unpack_from("<I", data, pos + 8)[0] == masked(data[pos : pos + 8])
+        payload = data[pos + 12 : pos + 12 + n]
         assert struct.unpack_from("<I", data, pos + 12 + n)[0] == masked(payload)
         yield payload
         pos += 16 + n
@@ -125,7 +136,9 @@ def test_protobuf_agrees_with_afkit_reader(smoke_dir, frames_validate):
         ctx = se.context.feature
         assert ctx["id"].bytes_list.value[0].decode() == rec["id"]
         assert list(ctx["labels"].int64_list.value) == rec["labels"].tolist()
-        assert list(ctx["segment_start_times"].int64_list.value) == rec["segment_start_times"].tolist()
+        assert (
+            list(ctx["segment_start_times"].int64_list.value) == rec["segment_start_times"].tolist()
+        )
         assert list(ctx["segment_labels"].int64_list.value) == rec["segment_labels"].tolist()
         assert list(ctx["segment_scores"].float_list.value) == rec["segment_scores"].tolist()
         for key, dim in (("rgb", 1024), ("audio", 128)):
@@ -139,8 +152,12 @@ def test_protobuf_agrees_with_afkit_reader(smoke_dir, frames_validate):
         ex.ParseFromString(payload)
         f = ex.features.feature
         assert f["id"].bytes_list.value[0].decode() == rec["id"]
-        np.testing.assert_array_equal(np.asarray(f["mean_rgb"].float_list.value, np.float32), rec["mean_rgb"])
-        np.testing.assert_array_equal(np.asarray(f["mean_audio"].float_list.value, np.float32), rec["mean_audio"])
+        np.testing.assert_array_equal(
+            np.asarray(f["mean_rgb"].float_list.value, np.float32), rec["mean_rgb"]
+        )
+        np.testing.assert_array_equal(
+            np.asarray(f["mean_audio"].float_list.value, np.float32), rec["mean_audio"]
+        )
 
 
 def test_video_means_are_dequantized_frame_means(smoke_dir, frames_validate):
@@ -173,19 +190,33 @@ def test_label_statistics(smoke_dir, frames_train):
     for r in frames_train:
         v = vert[r["labels"]]
         total += len(v) * (len(v) - 1) // 2
-        same += sum(int((v[i + 1:] == v[i]).sum()) for i in range(len(v)))
+        same += sum(int((v[i + 1 :] == v[i]).sum()) for i in range(len(v)))
     pv = np.bincount(vert[np.concatenate([r["labels"] for r in frames_train])]) / counts.sum()
-    assert same / total > 2.5 * (pv ** 2).sum()
+    assert same / total > 2.5 * (pv**2).sum()
 
 
 def test_vocabulary_csv(smoke_dir, frames_train):
     voc = pd.read_csv(smoke_dir / "vocabulary.csv")
-    assert list(voc.columns) == ["Index", "TrainVideoCount", "KnowledgeGraphId", "Name", "WikiUrl",
-                                 "Vertical1", "Vertical2", "Vertical3", "WikiDescription"]
+    assert list(voc.columns) == [
+        "Index",
+        "TrainVideoCount",
+        "KnowledgeGraphId",
+        "Name",
+        "WikiUrl",
+        "Vertical1",
+        "Vertical2",
+        "Vertical3",
+        "WikiDescription",
+    ]
     assert voc.Index.tolist() == list(range(PROFILE.num_classes))
-    counts = np.bincount(np.concatenate([r["labels"] for r in frames_train]), minlength=PROFILE.num_classes)
+    counts = np.bincount(
+        np.concatenate([r["labels"] for r in frames_train]), minlength=PROFILE.num_classes
+    )
     np.testing.assert_array_equal(voc.TrainVideoCount.to_numpy(), counts)
-    assert voc.Name.str.contains("Synthetic").all() and voc.WikiDescription.str.contains("synthetic").all()
+    assert (
+        voc.Name.str.contains("Synthetic").all()
+        and voc.WikiDescription.str.contains("synthetic").all()
+    )
 
 
 def test_modality_assignment(smoke_dir):
@@ -196,7 +227,9 @@ def test_modality_assignment(smoke_dir):
     want[0] += C - want.sum()
     assert classes.modality.value_counts().reindex(list(synth.MODALITIES)).tolist() == want.tolist()
     ev = spans[spans.has_evidence]
-    np.testing.assert_array_equal(ev.modality.to_numpy(), classes.modality.to_numpy()[ev.label.to_numpy()])
+    np.testing.assert_array_equal(
+        ev.modality.to_numpy(), classes.modality.to_numpy()[ev.label.to_numpy()]
+    )
     assert (spans[~spans.has_evidence].modality == "none").all()
     assert 0 < (~spans.has_evidence).mean() < 0.15
 
@@ -230,7 +263,7 @@ def test_frames_inside_span_carry_the_evidence(smoke_dir, frames_train):
     for rec in frames_train[:150]:
         for row in by_id.get(rec["id"], pd.DataFrame()).itertuples():
             inside = np.zeros(len(rec["rgb"]), bool)
-            inside[row.start:row.end] = True
+            inside[row.start : row.end] = True
             if inside.all():
                 continue
             for m in ("rgb", "audio"):
@@ -284,12 +317,16 @@ def test_segments_consistent_with_spans(smoke_dir, frames_validate):
 
 def test_ensure_dataset_reuses_and_redoes_interrupted(tmp_path):
     d = tmp_path / "e"
-    synth.ensure_dataset(d, "smoke", 0, progress=False, train_videos=20, validate_videos=8, test_videos=4)
+    synth.ensure_dataset(
+        d, "smoke", 0, progress=False, train_videos=20, validate_videos=8, test_videos=4
+    )
     shard = d / "frame" / "train0000.tfrecord"
     before = shard.stat().st_mtime_ns
     assert synth.is_complete(d, "smoke", 0, train_videos=20, validate_videos=8, test_videos=4)
     assert not synth.is_complete(d, "smoke", 1, train_videos=20, validate_videos=8, test_videos=4)
-    synth.ensure_dataset(d, "smoke", 0, progress=False, train_videos=20, validate_videos=8, test_videos=4)
+    synth.ensure_dataset(
+        d, "smoke", 0, progress=False, train_videos=20, validate_videos=8, test_videos=4
+    )
     assert shard.stat().st_mtime_ns == before  # complete: nothing rewritten
 
 
@@ -334,8 +371,26 @@ def test_bad_input_errors(tmp_path):
 
 def test_cli(tmp_path, capsys):
     out = tmp_path / "cli"
-    assert synth.main(["--profile", "smoke", "--out", str(out), "--seed", "3", "--quiet",
-                       "--train-videos", "12", "--validate-videos", "5", "--test-videos", "2"]) == 0
+    assert (
+        synth.main(
+            [
+                "--profile",
+                "smoke",
+                "--out",
+                str(out),
+                "--seed",
+                "3",
+                "--quiet",
+                "--train-videos",
+                "12",
+                "--validate-videos",
+                "5",
+                "--test-videos",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert "train 12 videos / 1 shards" in capsys.readouterr().out
     assert json.loads((out / synth.MANIFEST).read_text())["seed"] == 3
 
@@ -358,7 +413,9 @@ def test_every_class_has_its_own_signature(num_classes):
     tables = synth._class_tables(cfg, 0)
     for m, minimum in (("rgb", cfg.rgb_attributes), ("audio", cfg.audio_attributes)):
         n = synth.pool_size(minimum, num_classes, cfg.num_sign_prototypes)
-        assert math.comb(n, 2) >= num_classes and (n == minimum or math.comb(n - 1, 2) < num_classes)
+        assert math.comb(n, 2) >= num_classes and (
+            n == minimum or math.comb(n - 1, 2) < num_classes
+        )
         dims = getattr(tables, f"{m}_dims")[:, 1:]
         keys = {frozenset(tuple(sorted(d)) for d in row) for row in dims}
         assert len(keys) == num_classes

@@ -16,7 +16,9 @@ from afkit.io.tfrecord import CorruptRecordError
 
 def _payloads(n, seed=0):
     rng = np.random.default_rng(seed)
-    return [rng.integers(0, 256, int(rng.integers(0, 3000)), dtype=np.uint8).tobytes() for _ in range(n)]
+    return [
+        rng.integers(0, 256, int(rng.integers(0, 3000)), dtype=np.uint8).tobytes() for _ in range(n)
+    ]
 
 
 def test_masked_crc_check_value_and_formula():
@@ -47,12 +49,16 @@ def test_round_trip_with_tiny_chunks(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("use_mmap", [True, False])
-@pytest.mark.parametrize("name", ["damaged_truncated", "damaged_payload_flip", "damaged_length_flip"])
+@pytest.mark.parametrize(
+    "name", ["damaged_truncated", "damaged_payload_flip", "damaged_length_flip"]
+)
 def test_damaged_files_same_errors_with_and_without_mmap(tf_fixtures, monkeypatch, use_mmap, name):
     monkeypatch.setattr(T, "_USE_MMAP", use_mmap)
     monkeypatch.setattr(T, "_CHUNK", 5000)  # chunk boundaries inside records
     info = _expected(tf_fixtures)[name]
-    with pytest.raises(CorruptRecordError, match=f"record {info['record']} at byte offset {info['offset']}: "):
+    with pytest.raises(
+        CorruptRecordError, match=f"record {info['record']} at byte offset {info['offset']}: "
+    ):
         list(T.iter_records(tf_fixtures / f"{name}.tfrecord"))
 
 
@@ -77,8 +83,16 @@ def _expected(tf_fixtures):
     return json.loads((tf_fixtures / "expected.json").read_text())["damaged"]
 
 
-@pytest.mark.parametrize("name", ["damaged_truncated", "damaged_payload_flip", "damaged_length_flip",
-                                  "damaged_not_tfrecord", "damaged_empty"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "damaged_truncated",
+        "damaged_payload_flip",
+        "damaged_length_flip",
+        "damaged_not_tfrecord",
+        "damaged_empty",
+    ],
+)
 def test_damaged_file_error_names_file_record_offset(tf_fixtures, name):
     info = _expected(tf_fixtures)[name]
     path = tf_fixtures / f"{name}.tfrecord"
@@ -94,7 +108,10 @@ def test_damaged_file_error_names_file_record_offset(tf_fixtures, name):
     if name != "damaged_empty":  # TensorFlow read the same records before its DataLossError
         assert len(got) == info["tf_records_before_error"]
         # TF names the same record: its header offset, or (payload checksum) the payload's
-        assert f"at {info['offset']}" in info["tf_error"] or f"at {info['offset'] + 12}" in info["tf_error"]
+        assert (
+            f"at {info['offset']}" in info["tf_error"]
+            or f"at {info['offset'] + 12}" in info["tf_error"]
+        )
 
 
 def test_empty_file_is_an_error_unless_allowed(tf_fixtures):
@@ -108,15 +125,20 @@ def test_empty_file_is_an_error_unless_allowed(tf_fixtures):
 def test_verify_false_reads_a_flipped_payload_as_is(tf_fixtures):
     good = list(T.iter_records(tf_fixtures / "tf_video_2018.tfrecord"))
     bad = list(T.iter_records(tf_fixtures / "damaged_payload_flip.tfrecord", verify=False))
-    assert len(bad) == len(good) and [a != b for a, b in zip(good, bad)] == [i == 2 for i in range(7)]
+    assert len(bad) == len(good) and [a != b for a, b in zip(good, bad)] == [
+        i == 2 for i in range(7)
+    ]
 
 
-@pytest.mark.parametrize("name,kept", [
-    ("damaged_payload_flip", [0, 1, 3, 4, 5, 6]),  # a checked length: only the bad record goes
-    ("damaged_length_flip", [0, 1, 2, 3, 4]),  # framing lost: the rest of the file goes
-    ("damaged_truncated", [0, 1, 2, 3]),
-    ("damaged_not_tfrecord", []),
-])
+@pytest.mark.parametrize(
+    "name,kept",
+    [
+        ("damaged_payload_flip", [0, 1, 3, 4, 5, 6]),  # a checked length: only the bad record goes
+        ("damaged_length_flip", [0, 1, 2, 3, 4]),  # framing lost: the rest of the file goes
+        ("damaged_truncated", [0, 1, 2, 3]),
+        ("damaged_not_tfrecord", []),
+    ],
+)
 def test_skip_corrupt_counts(tf_fixtures, name, kept):
     good = list(T.iter_records(tf_fixtures / "tf_video_2018.tfrecord"))
     stats = T.ReadStats()
@@ -168,7 +190,9 @@ def test_index_of_a_truncated_file_is_an_error(tf_fixtures, tmp_path):
     p = tmp_path / "t.tfrecord"
     p.write_bytes((tf_fixtures / "damaged_truncated.tfrecord").read_bytes())
     info = _expected(tf_fixtures)["damaged_truncated"]
-    with pytest.raises(CorruptRecordError, match=f"record 4 at byte offset {info['offset']}: truncated"):
+    with pytest.raises(
+        CorruptRecordError, match=f"record 4 at byte offset {info['offset']}: truncated"
+    ):
         T.count_records(p)
 
 
@@ -184,24 +208,41 @@ def test_error_pickles(tmp_path):
 def test_no_warning_on_clean_files(tf_fixtures):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert len(list(T.iter_records(tf_fixtures / "tf_video_2018.tfrecord", skip_corrupt=True))) == 7
+        assert (
+            len(list(T.iter_records(tf_fixtures / "tf_video_2018.tfrecord", skip_corrupt=True)))
+            == 7
+        )
 
 
 def _groups(path, **kw):
     out = []
     for buf, begins, lengths, recs, offsets in T.span_groups(path, **kw):
-        out += [(bytes(buf[b:b + n]), r, o) for b, n, r, o in zip(begins, lengths, recs, offsets)]
+        out += [(bytes(buf[b : b + n]), r, o) for b, n, r, o in zip(begins, lengths, recs, offsets)]
     return out
 
 
 @pytest.mark.parametrize("use_mmap", [True, False])
-@pytest.mark.parametrize("name", ["damaged_truncated", "damaged_payload_flip", "damaged_length_flip",
-                                  "damaged_not_tfrecord", "damaged_empty", "tf_video_2018"])
-def test_span_groups_same_records_errors_and_skips_as_iter_spans(tf_fixtures, monkeypatch, use_mmap, name):
+@pytest.mark.parametrize(
+    "name",
+    [
+        "damaged_truncated",
+        "damaged_payload_flip",
+        "damaged_length_flip",
+        "damaged_not_tfrecord",
+        "damaged_empty",
+        "tf_video_2018",
+    ],
+)
+def test_span_groups_same_records_errors_and_skips_as_iter_spans(
+    tf_fixtures, monkeypatch, use_mmap, name
+):
     monkeypatch.setattr(T, "_USE_MMAP", use_mmap)
     path = tf_fixtures / f"{name}.tfrecord"
-    want = [(bytes(buf[b:b + n]), r, o) for buf, b, n, r, o in T.iter_spans(path, allow_empty=True)] \
-        if name == "tf_video_2018" else None
+    want = (
+        [(bytes(buf[b : b + n]), r, o) for buf, b, n, r, o in T.iter_spans(path, allow_empty=True)]
+        if name == "tf_video_2018"
+        else None
+    )
     if want is not None:
         for group in (1, 3, 8192):
             assert _groups(path, group=group) == want
@@ -214,6 +255,9 @@ def test_span_groups_same_records_errors_and_skips_as_iter_spans(tf_fixtures, mo
     s1, s2 = T.ReadStats(), T.ReadStats()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        one = [(bytes(buf[b:b + n]), r, o) for buf, b, n, r, o in T.iter_spans(path, skip_corrupt=True, stats=s1)]
+        one = [
+            (bytes(buf[b : b + n]), r, o)
+            for buf, b, n, r, o in T.iter_spans(path, skip_corrupt=True, stats=s1)
+        ]
         two = _groups(path, group=2, skip_corrupt=True, stats=s2)
     assert one == two and (s1.records, s1.skipped, s1.files) == (s2.records, s2.skipped, s2.files)

@@ -19,18 +19,18 @@ import numpy as np
 import pytest
 import torch
 
-from afkit.data import batches
-from afkit.data import featurize
+from afkit.data import batches, featurize, store
+from afkit.io.records import write_records
 from afkit.metrics import classification as metrics
 from afkit.training import inference as runs
-from afkit.data import store
 from afkit.training import train
-from afkit.io.records import write_records
 
 NUM_CLASSES = 24
 SPLITS = {"train": 192, "validate": 48, "test": 40}
 # 192 train videos / batch 32 = 6 steps per epoch; checkpoints every 4 steps
-BASE = dict(epochs=3, batch_size=32, lr=0.01, num_threads=1, progress=False, checkpoint_every_steps=4)
+BASE = dict(
+    epochs=3, batch_size=32, lr=0.01, num_threads=1, progress=False, checkpoint_every_steps=4
+)
 
 
 def _make_data(root: Path, seed: int = 0) -> Path:
@@ -40,7 +40,8 @@ def _make_data(root: Path, seed: int = 0) -> Path:
     proto_a = rng.normal(0, 30, (NUM_CLASSES, 128))
     (root / "frame").mkdir(parents=True)
     (root / "vocabulary.csv").write_text(
-        "Index,Name\n" + "".join(f"{i},class{i}\n" for i in range(NUM_CLASSES)))
+        "Index,Name\n" + "".join(f"{i},class{i}\n" for i in range(NUM_CLASSES))
+    )
     for split, n in SPLITS.items():
         recs = []
         for i in range(n):
@@ -48,9 +49,14 @@ def _make_data(root: Path, seed: int = 0) -> Path:
             t = int(rng.integers(2, 7))
             rgb = 128 + proto_v[labels].sum(0) + rng.normal(0, 30, (t, 1024))
             aud = 128 + proto_a[labels].sum(0) + rng.normal(0, 30, (t, 128))
-            recs.append({"id": f"{split}-{i:04d}", "labels": labels,
-                         "rgb": np.clip(rgb, 0, 255).astype(np.uint8),
-                         "audio": np.clip(aud, 0, 255).astype(np.uint8)})
+            recs.append(
+                {
+                    "id": f"{split}-{i:04d}",
+                    "labels": labels,
+                    "rgb": np.clip(rgb, 0, 255).astype(np.uint8),
+                    "audio": np.clip(aud, 0, 255).astype(np.uint8),
+                }
+            )
         write_records(root / "frame" / f"{split}0000.tfrecord", recs)
     return root
 
@@ -93,9 +99,28 @@ def _assert_same_weights(a: dict, b: dict) -> None:
 
 
 def _cli_args(store_dir, out, *extra) -> list[str]:
-    return ["--model", "attend_fusion", "--profile", "smoke", "--store", str(store_dir),
-            "--out", str(out), "--epochs", "3", "--batch-size", "32", "--lr", "0.01", "--num-threads", "1",
-            "--no-progress", "--checkpoint-every-steps", "4", *extra]
+    return [
+        "--model",
+        "attend_fusion",
+        "--profile",
+        "smoke",
+        "--store",
+        str(store_dir),
+        "--out",
+        str(out),
+        "--epochs",
+        "3",
+        "--batch-size",
+        "32",
+        "--lr",
+        "0.01",
+        "--num-threads",
+        "1",
+        "--no-progress",
+        "--checkpoint-every-steps",
+        "4",
+        *extra,
+    ]
 
 
 def test_reference_run_files(reference_run, store_dir):
@@ -123,8 +148,13 @@ def test_killed_run_resumes_identically(reference_run, store_dir, tmp_path):
     # the child stops after step 10 (epoch 2, batch 4); the last checkpoint is that of step 8,
     # so steps 9 and 10 are lost with the process and must be redone identically
     env = {**os.environ, train.PAUSE_ENV: "10"}
-    proc = subprocess.Popen([sys.executable, "-m", "afkit", "train", *_cli_args(store_dir, out)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "afkit", "train", *_cli_args(store_dir, out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for line in proc.stderr:
             if "paused after step 10" in line:
@@ -183,8 +213,11 @@ def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(store_dir, tmp_pa
     with pytest.raises(ValueError, match="non-finite feature statistics"):
         train.train(_config(), bad, tmp_path / "standardized")
     msg = str(err.value)
-    assert re.search(rf"non-finite training loss \((nan|inf)\) at epoch 1, step {step} "
-                     rf"\(batch {step} of 6\); the run stopped before the optimizer step", msg)
+    assert re.search(
+        rf"non-finite training loss \((nan|inf)\) at epoch 1, step {step} "
+        rf"\(batch {step} of 6\); the run stopped before the optimizer step",
+        msg,
+    )
     if step > 1:
         assert f"a checkpoint at step {step - 1} is left in {out / train.CHECKPOINT}" in msg
         ckpt = torch.load(out / train.CHECKPOINT, map_location="cpu", weights_only=False)
@@ -197,8 +230,21 @@ def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(store_dir, tmp_pa
 
 def test_predict_writes_the_submission_format(reference_run, store_dir, tmp_path):
     csv = tmp_path / "sub.csv"
-    assert runs.predict_main(["--run", str(reference_run), "--store", str(store_dir),
-                               "--split", "test", "--out", str(csv)]) == 0
+    assert (
+        runs.predict_main(
+            [
+                "--run",
+                str(reference_run),
+                "--store",
+                str(store_dir),
+                "--split",
+                "test",
+                "--out",
+                str(csv),
+            ]
+        )
+        == 0
+    )
     model, config = runs.load_run(reference_run)
     ids, scores = runs.predict_scores(model, store_dir, "test", config=config, progress=False)
     lines = csv.read_text().splitlines()
@@ -225,8 +271,12 @@ def test_write_submission_by_hand(tmp_path):
 
 
 def test_eval_cli_prints_every_metric(reference_run, store_dir, capsys):
-    assert runs.eval_main(["--run", str(reference_run), "--store", str(store_dir),
-                            "--split", "validate"]) == 0
+    assert (
+        runs.eval_main(
+            ["--run", str(reference_run), "--store", str(store_dir), "--split", "validate"]
+        )
+        == 0
+    )
     printed = dict(line.split() for line in capsys.readouterr().out.splitlines())
     # oracle: the one-shot metrics on the scores of predict_scores
     model, config = runs.load_run(reference_run)

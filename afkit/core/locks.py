@@ -38,11 +38,19 @@ class LockedError(RuntimeError):
 
     def __init__(self, path, holder: dict, what: str):
         self.path, self.holder = str(path), dict(holder)
-        who = (f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')}"
-               f" ({holder.get('what', '?')}, since {holder.get('since', '?')})") if holder else "another process"
-        super().__init__(f"{what}: {Path(path).parent} is in use by {who}; lock file {path}. "
-                         f"Wait for that process to finish (or stop it); a lock left by a process "
-                         f"that died is taken over automatically")
+        who = (
+            (
+                f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')}"
+                f" ({holder.get('what', '?')}, since {holder.get('since', '?')})"
+            )
+            if holder
+            else "another process"
+        )
+        super().__init__(
+            f"{what}: {Path(path).parent} is in use by {who}; lock file {path}. "
+            f"Wait for that process to finish (or stop it); a lock left by a process "
+            f"that died is taken over automatically"
+        )
 
 
 def holder(path) -> dict:
@@ -92,8 +100,12 @@ def hold(path, what: str) -> Iterator[Path]:
         os.close(fd)
     try:
         previous = holder(path)
-        record = {"pid": os.getpid(), "host": socket.gethostname(), "what": what,
-                  "since": datetime.datetime.now().isoformat(timespec="seconds")}
+        record = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "what": what,
+            "since": datetime.datetime.now().isoformat(timespec="seconds"),
+        }
         if previous.get("pid") is not None:  # a stale lock: its process died without releasing
             alive = previous.get("host") == record["host"] and _pid_alive(int(previous["pid"]))
             record["took_over_from"] = {**previous, "alive": alive}

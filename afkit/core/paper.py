@@ -39,9 +39,9 @@ ATTENTION_SIZE = 1024
 #: where each number above is stated
 WHERE = {
     "F1_PCT": "the paper's reported results (arXiv 2408.14441): F1 of Attend-Fusion and of the "
-              "fully-connected late-fusion baseline, audio + visual, YouTube-8M",
+    "fully-connected late-fusion baseline, audio + visual, YouTube-8M",
     "PARAMETERS": "the paper's reported results: 72M (Attend-Fusion) and 341M (FC late fusion); "
-                  "its summary: 'nearly 80%' fewer parameters (1 - 72/341 = 78.9%)",
+    "its summary: 'nearly 80%' fewer parameters (1 - 72/341 = 78.9%)",
     "F1_DIFF": "arithmetic on the reported F1 (not a number the paper prints)",
     "EPOCHS": "the paper's method summary: 20 epochs, AdamW, learning rate 1e-4, dropout 0.4",
     "OPTIMIZER": "the paper's method summary (see EPOCHS)",

@@ -24,11 +24,23 @@ PACKAGE = Path(__file__).resolve().parent.parent  # the afkit package folder
 # the modules whose code decides a training run's result, by dotted name: a finished run is
 # reused only while the hash of these modules equals the current one (afkit.studies.experiments)
 TRAINING_CODE = (
-    "afkit.data.batches", "afkit.data.featurize", "afkit.data.mfstd", "afkit.data.store",
-    "afkit.data.store_writer", "afkit.io.protowire", "afkit.io.records", "afkit.io.shards",
-    "afkit.io.tfrecord", "afkit.metrics.classification", "afkit.models.attend_fusion",
-    "afkit.models.baselines", "afkit.models.registry", "afkit.training.devices",
-    "afkit.training.evaluation", "afkit.training.inference", "afkit.training.protocol",
+    "afkit.data.batches",
+    "afkit.data.featurize",
+    "afkit.data.mfstd",
+    "afkit.data.store",
+    "afkit.data.store_writer",
+    "afkit.io.protowire",
+    "afkit.io.records",
+    "afkit.io.shards",
+    "afkit.io.tfrecord",
+    "afkit.metrics.classification",
+    "afkit.models.attend_fusion",
+    "afkit.models.baselines",
+    "afkit.models.registry",
+    "afkit.training.devices",
+    "afkit.training.evaluation",
+    "afkit.training.inference",
+    "afkit.training.protocol",
     "afkit.training.train",
 )
 
@@ -46,15 +58,29 @@ def git_sha(path: str | os.PathLike | None = None) -> str | None:
     """The git commit of the afkit checkout (``+dirty`` if it has uncommitted changes)."""
     here = Path(path) if path is not None else Path(__file__).resolve().parent
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                             text=True, timeout=10).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
         if not sha:
             return None
         # notebooks pass through unfiltered (`cat`): an nbstripout filter installed in the
         # checkout would otherwise start a Python process per notebook on every call
-        dirty = subprocess.run(["git", "-c", "filter.nbstripout.clean=cat", "-c", "filter.nbstripout.smudge=cat",
-                                "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(
+            [
+                "git",
+                "-c",
+                "filter.nbstripout.clean=cat",
+                "-c",
+                "filter.nbstripout.smudge=cat",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+            ],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
@@ -66,8 +92,13 @@ def versions() -> dict[str, str]:
 
     import afkit
 
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "numpy": np.__version__, "afkit": afkit.__version__, "platform": platform.platform()}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "afkit": afkit.__version__,
+        "platform": platform.platform(),
+    }
 
 
 def atomic_write(path: Path, write) -> None:
@@ -85,9 +116,12 @@ def atomic_write(path: Path, write) -> None:
         except OSError as e:
             if e.errno != errno.ENOSPC:
                 raise
-            raise OSError(errno.ENOSPC, f"no space left on device writing {path} ({e}); the "
-                          f"previous {path.name} (if any) is intact: free some space and run again "
-                          f"with resume=True (--resume)") from e
+            raise OSError(
+                errno.ENOSPC,
+                f"no space left on device writing {path} ({e}); the "
+                f"previous {path.name} (if any) is intact: free some space and run again "
+                f"with resume=True (--resume)",
+            ) from e
         faults.crash_point(f"{path.name} written")
         os.replace(tmp, path)
         faults.crash_point(f"{path.name} renamed")
@@ -185,6 +219,7 @@ def temporary_path(path, *, hidden: bool = True) -> Path:
 
 def atomic_savez(path, **arrays) -> None:
     """``np.savez`` of ``arrays`` to ``path`` (exactly that name), written atomically."""
+
     def write(tmp):
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)

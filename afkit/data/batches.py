@@ -41,13 +41,16 @@ from afkit.data import mfstd as F
 from afkit.data.store import Store, StoreError, feature_stats, frame_stats, open_store
 
 # the store columns of a video-level model's inputs, per feature set
-VIDEO_COLUMNS = {"mean": ("mean_rgb", "mean_audio"),
-                 "mean_std": ("mean_rgb", "std_rgb", "mean_audio", "std_audio")}
+VIDEO_COLUMNS = {
+    "mean": ("mean_rgb", "mean_audio"),
+    "mean_std": ("mean_rgb", "std_rgb", "mean_audio", "std_audio"),
+}
 KINDS = ("video", "frame")
 
 
-def epoch_order(n: int, seed: int, epoch: int, *, block_rows: int = 64,
-                window_blocks: int = 64) -> np.ndarray:
+def epoch_order(
+    n: int, seed: int, epoch: int, *, block_rows: int = 64, window_blocks: int = 64
+) -> np.ndarray:
     """The shuffled order of ``n`` rows in ``epoch`` (int64 [n]): blocks of ``block_rows``
     contiguous rows in a random order, rows shuffled within windows of ``window_blocks``
     blocks; it depends only on ``(seed, epoch)``."""
@@ -62,8 +65,9 @@ def epoch_order(n: int, seed: int, epoch: int, *, block_rows: int = 64,
     return order[np.argsort(keys, kind="stable")]
 
 
-def epoch_batches(store, batch_size: int, seed: int, epoch: int, rank: int = 0,
-                  world_size: int = 1) -> list[np.ndarray]:
+def epoch_batches(
+    store, batch_size: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1
+) -> list[np.ndarray]:
     """The training batches of one epoch for one rank: a list of row-index arrays.
 
     Global batch ``b`` is the slice ``[b*B, (b+1)*B)`` of :func:`epoch_order` (B =
@@ -73,16 +77,21 @@ def epoch_batches(store, batch_size: int, seed: int, epoch: int, rank: int = 0,
     exact resume and the DDP equivalence hold.
     """
     if batch_size < 1 or batch_size % world_size:
-        raise ValueError(f"batch_size {batch_size} must be a positive multiple of the "
-                         f"{world_size} ranks")
+        raise ValueError(
+            f"batch_size {batch_size} must be a positive multiple of the {world_size} ranks"
+        )
     n = len(store)
     if n < batch_size:
-        raise ValueError(f"the training split has {n} videos, fewer than one batch of "
-                         f"{batch_size}: lower batch_size")
+        raise ValueError(
+            f"the training split has {n} videos, fewer than one batch of "
+            f"{batch_size}: lower batch_size"
+        )
     order = epoch_order(n, seed, epoch)
     per_rank = batch_size // world_size
-    return [order[b * batch_size + rank * per_rank: b * batch_size + (rank + 1) * per_rank]
-            for b in range(n // batch_size)]
+    return [
+        order[b * batch_size + rank * per_rank : b * batch_size + (rank + 1) * per_rank]
+        for b in range(n // batch_size)
+    ]
 
 
 def eval_rows(n: int, batch_size: int, rank: int, world: int) -> Iterator[np.ndarray]:
@@ -101,11 +110,23 @@ class Batches:
     ``num_videos`` the split's videos. See the module docstring for the order and the arrays.
     """
 
-    def __init__(self, store: Store, batch_size: int = 1024, *, kind: str = "video",
-                 features: str | None = None, max_frames: int | None = None,
-                 frame_sampling: str = "first", shuffle: bool = True, seed: int = 0,
-                 rank: int = 0, world_size: int = 1, drop_last: bool = False,
-                 block_rows: int = 64, window_blocks: int = 64):
+    def __init__(
+        self,
+        store: Store,
+        batch_size: int = 1024,
+        *,
+        kind: str = "video",
+        features: str | None = None,
+        max_frames: int | None = None,
+        frame_sampling: str = "first",
+        shuffle: bool = True,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        drop_last: bool = False,
+        block_rows: int = 64,
+        window_blocks: int = 64,
+    ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if not 0 <= rank < world_size:
@@ -125,7 +146,9 @@ class Batches:
             raise ValueError(f"features must be 'mean' or 'mean_std', not {features!r}")
         if kind == "frame":
             if not store.has_frames:
-                raise StoreError(f"{store.path} has no frames: build it with frames=True (--frames)")
+                raise StoreError(
+                    f"{store.path} has no frames: build it with frames=True (--frames)"
+                )
             self._lut = F.dequantize_lut()
         n = len(store)
         if drop_last:
@@ -142,10 +165,14 @@ class Batches:
         features = self.features or self.store.feature_set
         missing = [c for c in VIDEO_COLUMNS[features] if c not in self.store.columns]
         if missing:
-            raise ValueError(f"features={features!r} needs the columns {missing}, which the "
-                             f"store {self.store.path} lacks (it has {list(self.store.columns)})")
-        return {m: [c for c in VIDEO_COLUMNS[features] if tag in c]
-                for m, tag in (("visual", "rgb"), ("audio", "audio"))}
+            raise ValueError(
+                f"features={features!r} needs the columns {missing}, which the "
+                f"store {self.store.path} lacks (it has {list(self.store.columns)})"
+            )
+        return {
+            m: [c for c in VIDEO_COLUMNS[features] if tag in c]
+            for m, tag in (("visual", "rgb"), ("audio", "audio"))
+        }
 
     @functools.cached_property
     def _feature_index(self) -> tuple[np.ndarray | slice, np.ndarray | slice]:
@@ -180,9 +207,13 @@ class Batches:
         columns, or :func:`afkit.data.store.frame_stats` over every frame."""
         if self.kind == "frame":
             return frame_stats(self.store)
-        with np.errstate(invalid="ignore", over="ignore"):  # non-finite stats: the caller's to refuse
-            return (*feature_stats(self.store, self.columns["visual"]),
-                    *feature_stats(self.store, self.columns["audio"]))
+        with np.errstate(
+            invalid="ignore", over="ignore"
+        ):  # non-finite stats: the caller's to refuse
+            return (
+                *feature_stats(self.store, self.columns["visual"]),
+                *feature_stats(self.store, self.columns["audio"]),
+            )
 
     # ------------------------------------------------------------------------------ order
     def set_epoch(self, epoch: int) -> None:
@@ -192,14 +223,15 @@ class Batches:
         """int64 [num_batches*B or fewer]: the row indices this rank visits in ``epoch``."""
         n = len(self.store)
         if self.shuffle and n:
-            order = epoch_order(n, self.seed, epoch, block_rows=self.block_rows,
-                                window_blocks=self.window_blocks)
+            order = epoch_order(
+                n, self.seed, epoch, block_rows=self.block_rows, window_blocks=self.window_blocks
+            )
         else:
             order = np.arange(n, dtype=np.int64)
         total = self.per_rank * self.world_size
         if total > n:  # pad (no drop_last): repeat the first rows
             order = np.concatenate([order, np.resize(order, total - n)]) if n else order
-        mine = order[self.rank * self.per_rank: (self.rank + 1) * self.per_rank]
+        mine = order[self.rank * self.per_rank : (self.rank + 1) * self.per_rank]
         if self.drop_last:
             mine = mine[: self.num_batches * self.batch_size]
         return mine.astype(np.int64, copy=False)
@@ -209,7 +241,7 @@ class Batches:
         mine = self.order(epoch)
         b = self.batch_size
         for k in range(start_batch, self.num_batches):
-            yield np.sort(mine[k * b: (k + 1) * b])
+            yield np.sort(mine[k * b : (k + 1) * b])
 
     def __iter__(self):
         return self.iter_epoch(self.epoch)
@@ -271,7 +303,7 @@ class Batches:
             x = np.zeros((b, t, width), dtype=np.float32)  # padding stays 0
             for j in range(b):
                 rows = self.frame_rows(int(lens[j]))
-                block = frames[starts[j]: starts[j] + lens[j]]
+                block = frames[starts[j] : starts[j] + lens[j]]
                 np.take(self._lut, block[rows], out=x[j, : kept[j]])  # == dequantize, exactly
             outs.append(x)
         return outs[0], outs[1], mask
@@ -282,8 +314,9 @@ def open_split(store_dir, split: str, kind: str = "video", **options) -> Batches
     ``store_dir`` itself when it is one split) for a ``kind`` model; ``options``: those of
     :class:`Batches` (``features``, ``max_frames``, ``batch_size``, ...)."""
     path = Path(store_dir)
-    batches = Batches(open_store(path / split if (path / split).is_dir() else path), kind=kind,
-                      **options)
+    batches = Batches(
+        open_store(path / split if (path / split).is_dir() else path), kind=kind, **options
+    )
     if kind == "video":
         batches.columns  # noqa: B018 (a store without the model's columns fails here, not later)
     return batches

@@ -42,10 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
-from afkit.metrics import classification as metrics
 from afkit.core.provenance import atomic_write_text, write_json
-from afkit.io.records import AUDIO_DIM, RGB_DIM, dequantize, read_records
 from afkit.data.synth import MODALITIES, load_ground_truth, load_prototypes, read_manifest
+from afkit.io.records import AUDIO_DIM, RGB_DIM, dequantize, read_records
+from afkit.metrics import classification as metrics
 
 __all__ = ["probe_gap", "measure_properties", "signature_sharing", "render_card", "main"]
 
@@ -57,7 +57,9 @@ def _load_video_level(data_dir, split: str):
     """``(mean_rgb [N, 1024], mean_audio [N, 128], labels)`` of a split's video-level files."""
     recs = list(read_records(str(Path(data_dir) / "video" / f"{split}*.tfrecord")))
     rgb = np.stack([r["mean_rgb"] for r in recs]) if recs else np.zeros((0, RGB_DIM), np.float32)
-    aud = np.stack([r["mean_audio"] for r in recs]) if recs else np.zeros((0, AUDIO_DIM), np.float32)
+    aud = (
+        np.stack([r["mean_audio"] for r in recs]) if recs else np.zeros((0, AUDIO_DIM), np.float32)
+    )
     return rgb, aud, [r["labels"] for r in recs]
 
 
@@ -83,15 +85,16 @@ def _fit(net, x, y, *, epochs: int, seed: int) -> None:
         net.train()
         perm = torch.randperm(len(x), generator=g)
         for b in range(0, len(x), 256):
-            idx = perm[b:b + 256]
+            idx = perm[b : b + 256]
             loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x[idx]), y[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
 
 
-def probe_gap(data_dir, *, epochs: int = 12, hidden: int = 512, seed: int = 0,
-              max_train: int | None = None) -> "object":
+def probe_gap(
+    data_dir, *, epochs: int = 12, hidden: int = 512, seed: int = 0, max_train: int | None = None
+) -> "object":
     """The unimodal / fusion / linear gap on mean features (video-level files), measured.
 
     For input ``visual`` (mean_rgb, 1024), ``audio`` (mean_audio, 128) and ``both`` (1152), a
@@ -109,13 +112,23 @@ def probe_gap(data_dir, *, epochs: int = 12, hidden: int = 512, seed: int = 0,
     rgb_tr, aud_tr, lab_tr = _load_video_level(data_dir, "train")
     rgb_va, aud_va, lab_va = _load_video_level(data_dir, "validate")
     if C is None:
-        C = int(max(max((l.max() for l in lab_tr if len(l)), default=0),
-                    max((l.max() for l in lab_va if len(l)), default=0))) + 1
+        C = (
+            int(
+                max(
+                    max((l.max() for l in lab_tr if len(l)), default=0),
+                    max((l.max() for l in lab_va if len(l)), default=0),
+                )
+            )
+            + 1
+        )
     if max_train is not None:
         rgb_tr, aud_tr, lab_tr = rgb_tr[:max_train], aud_tr[:max_train], lab_tr[:max_train]
     yt = torch.from_numpy(_targets(lab_tr, C))
-    inputs = {"visual": (rgb_tr, rgb_va), "audio": (aud_tr, aud_va),
-              "both": (np.hstack([rgb_tr, aud_tr]), np.hstack([rgb_va, aud_va]))}
+    inputs = {
+        "visual": (rgb_tr, rgb_va),
+        "audio": (aud_tr, aud_va),
+        "both": (np.hstack([rgb_tr, aud_tr]), np.hstack([rgb_va, aud_va])),
+    }
     rows = []
     for name, (xtr, xva) in inputs.items():
         mu, sd = xtr.mean(0), xtr.std(0) + 1e-6
@@ -127,21 +140,33 @@ def probe_gap(data_dir, *, epochs: int = 12, hidden: int = 512, seed: int = 0,
             if kind == "linear":
                 net = torch.nn.Linear(d, C)
             else:
-                net = torch.nn.Sequential(torch.nn.Linear(d, hidden), torch.nn.ReLU(),
-                                          torch.nn.Dropout(0.2), torch.nn.Linear(hidden, C))
+                net = torch.nn.Sequential(
+                    torch.nn.Linear(d, hidden),
+                    torch.nn.ReLU(),
+                    torch.nn.Dropout(0.2),
+                    torch.nn.Linear(hidden, C),
+                )
             _fit(net, xt, yt, epochs=epochs, seed=seed)
             net.eval()
             with torch.no_grad():
                 sv = torch.sigmoid(net(xv)).numpy()
-            rows.append({"model": kind, "input": name, "gap20": metrics.gap(sv, lab_va, top_k=20),
-                         "micro_f1": metrics.f1_at_threshold(sv, lab_va, 0.5)[0]})
+            rows.append(
+                {
+                    "model": kind,
+                    "input": name,
+                    "gap20": metrics.gap(sv, lab_va, top_k=20),
+                    "micro_f1": metrics.f1_at_threshold(sv, lab_va, 0.5)[0],
+                }
+            )
     return pd.DataFrame(rows)
 
 
 # =========================================================================== measured properties
 
 
-def measure_properties(data_dir, *, probe: bool = True, contrast_videos: int = 200, **probe_kw) -> dict:
+def measure_properties(
+    data_dir, *, probe: bool = True, contrast_videos: int = 200, **probe_kw
+) -> dict:
     """Statistics that show each designed property, measured on the files of ``data_dir``.
 
     Returns a dict: ``labels`` (train: videos, mean/median labels a video, class frequency: top
@@ -169,23 +194,32 @@ def measure_properties(data_dir, *, probe: bool = True, contrast_videos: int = 2
         v = vert[g.to_numpy()]
         k = len(v)
         total += k * (k - 1) // 2
-        same += int(sum(np.count_nonzero(v[i + 1:] == v[i]) for i in range(k)))
+        same += int(sum(np.count_nonzero(v[i + 1 :] == v[i]) for i in range(k)))
     pv = np.bincount(vert[tr.label.to_numpy()], minlength=vert.max() + 1) / len(tr)
     out["labels"] = {
-        "train_videos": int(len(per_video)), "mean_labels": float(per_video.mean()),
-        "median_labels": float(per_video.median()), "max_labels": int(per_video.max()),
-        "classes_seen": int((counts > 0).sum()), "num_classes": C,
+        "train_videos": int(len(per_video)),
+        "mean_labels": float(per_video.mean()),
+        "median_labels": float(per_video.median()),
+        "max_labels": int(per_video.max()),
+        "classes_seen": int((counts > 0).sum()),
+        "num_classes": C,
         "top_class_share": float(counts.max() / len(per_video)),
-        "median_class_count": float(np.median(counts)), "min_class_count": int(counts.min()),
-        "zipf_slope": slope, "same_vertical_pairs": same / max(total, 1),
-        "same_vertical_if_independent": float((pv ** 2).sum()),
+        "median_class_count": float(np.median(counts)),
+        "min_class_count": int(counts.min()),
+        "zipf_slope": slope,
+        "same_vertical_pairs": same / max(total, 1),
+        "same_vertical_if_independent": float((pv**2).sum()),
     }
     T = spans.drop_duplicates(["split", "video_index"]).num_frames.to_numpy()
     out["frames"] = {"min": int(T.min()), "mean": float(T.mean()), "max": int(T.max())}
     ev = spans[spans.has_evidence]
-    out["spans"] = {"mean_span_fraction": float(((ev.end - ev.start) / ev.num_frames).mean()),
-                    "no_evidence_share": float(1 - spans.has_evidence.mean())}
-    out["modality"] = classes.modality.value_counts().reindex(list(MODALITIES), fill_value=0).to_dict()
+    out["spans"] = {
+        "mean_span_fraction": float(((ev.end - ev.start) / ev.num_frames).mean()),
+        "no_evidence_share": float(1 - spans.has_evidence.mean()),
+    }
+    out["modality"] = (
+        classes.modality.value_counts().reindex(list(MODALITIES), fill_value=0).to_dict()
+    )
     out["signatures"] = signature_sharing(data_dir)
     out["contrast"] = _contrast(data_dir, classes, spans, contrast_videos)
     out["arrays"] = {"train_class_counts": counts, "frames": T}
@@ -232,13 +266,15 @@ def _contrast(data_dir, classes, spans, max_videos: int) -> dict:
                 x = dequantize(rec[m]) - proto[f"{m}_mean"]
                 pr = np.abs(x @ proto[m][row.label, 1:].T).sum(1)
                 inside = np.zeros(len(x), bool)
-                inside[row.start:row.end] = True
+                inside[row.start : row.end] = True
                 if inside.all():
                     continue
                 acc[m]["inside"].append(pr[inside].mean())
                 acc[m]["outside"].append(pr[~inside].mean())
-    return {m: {k: float(np.mean(v)) if v else float("nan") for k, v in d.items()}
-            for m, d in acc.items()}
+    return {
+        m: {k: float(np.mean(v)) if v else float("nan") for k, v in d.items()}
+        for m, d in acc.items()
+    }
 
 
 def render_card(data_dir, card_dir="data/card", *, probe: bool = True, **probe_kw) -> dict:

@@ -34,14 +34,21 @@ from pathlib import Path
 
 import numpy as np
 
-from afkit.core import faults
-from afkit.core import locks
+from afkit.core import faults, locks
 from afkit.data import mfstd as F
 from afkit.data import store_writer as SF
 from afkit.data.store import MANIFEST, PARTS, SCHEMA_VERSION, SPLITS, StoreError
 
-__all__ = ["BuildConfig", "BuildReport", "build", "build_split", "source_files", "read_num_classes",
-           "main", "reports_table"]
+__all__ = [
+    "BuildConfig",
+    "BuildReport",
+    "build",
+    "build_split",
+    "source_files",
+    "read_num_classes",
+    "main",
+    "reports_table",
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -58,7 +65,9 @@ class BuildConfig:
     workers: int = 1  # processes, one source shard at a time each
     chunk: int = 256  # videos per chunked write (bounds memory)
     num_classes: int | None = None  # None: rows of DATA/vocabulary.csv
-    source: str = "auto"  # "frame", "video", or "auto": video-level files only for "mean" w/o frames
+    source: str = (
+        "auto"  # "frame", "video", or "auto": video-level files only for "mean" w/o frames
+    )
     verify_crc: bool = True  # check both CRC32Cs of every record
     progress: bool = True  # tqdm progress bar
 
@@ -126,8 +135,12 @@ def _pool_context():
     import multiprocessing as mp
     import threading
 
-    if (sys.platform.startswith("linux") and "torch" not in sys.modules
-            and threading.active_count() == 1 and "fork" in mp.get_all_start_methods()):
+    if (
+        sys.platform.startswith("linux")
+        and "torch" not in sys.modules
+        and threading.active_count() == 1
+        and "fork" in mp.get_all_start_methods()
+    ):
         return mp.get_context("fork")
     return mp.get_context("spawn")
 
@@ -174,15 +187,24 @@ def _describe_difference(old: dict, new: dict) -> str:
         if k == "sources":
             a = {(s["name"], s["size"]) for s in old.get(k, [])}
             b = {(s["name"], s["size"]) for s in new.get(k, [])}
-            parts.append(f"sources (only before: {sorted(a - b)[:3]}, only now: {sorted(b - a)[:3]})")
+            parts.append(
+                f"sources (only before: {sorted(a - b)[:3]}, only now: {sorted(b - a)[:3]})"
+            )
         else:
             parts.append(f"{k} ({old.get(k)!r} before, {new.get(k)!r} now)")
     return "; ".join(parts)
 
 
-def build_split(out_dir, files: Sequence[str], config: BuildConfig | None = None, *,
-                num_classes: int | None = None, split: str = "", level: str = "frame",
-                overwrite: bool = False) -> BuildReport:
+def build_split(
+    out_dir,
+    files: Sequence[str],
+    config: BuildConfig | None = None,
+    *,
+    num_classes: int | None = None,
+    split: str = "",
+    level: str = "frame",
+    overwrite: bool = False,
+) -> BuildReport:
     """Build (or resume, or confirm) one split's store in ``out_dir`` from TFRecord ``files``.
 
     ``num_classes`` (or ``config.num_classes``) bounds the label ids; when both are None it is
@@ -195,19 +217,35 @@ def build_split(out_dir, files: Sequence[str], config: BuildConfig | None = None
     out = Path(out_dir)
     with locks.hold(out / locks.LOCK_NAME, f"featurize {out}"):
         try:
-            return _build_split(out, files, config, num_classes=num_classes, split=split,
-                                level=level, overwrite=overwrite)
+            return _build_split(
+                out,
+                files,
+                config,
+                num_classes=num_classes,
+                split=split,
+                level=level,
+                overwrite=overwrite,
+            )
         except OSError as e:
             if e.errno != errno.ENOSPC:
                 raise
             raise StoreError(
                 f"no space left on device while building {out} ({e}); the shards finished "
                 f"so far are kept in {out / PARTS} and any complete store there is untouched: "
-                f"free some space and run the same build again to resume") from e
+                f"free some space and run the same build again to resume"
+            ) from e
 
 
-def _build_split(out: Path, files: Sequence[str], config: BuildConfig | None, *,
-                 num_classes: int | None, split: str, level: str, overwrite: bool) -> BuildReport:
+def _build_split(
+    out: Path,
+    files: Sequence[str],
+    config: BuildConfig | None,
+    *,
+    num_classes: int | None,
+    split: str,
+    level: str,
+    overwrite: bool,
+) -> BuildReport:
     config = config or BuildConfig()
     config.check()
     files = sorted(files)
@@ -231,8 +269,14 @@ def _build_split(out: Path, files: Sequence[str], config: BuildConfig | None, *,
         if "marker" in task:
             markers[task["index"]] = task["marker"]
             report.shards_skipped.append(task["index"])
-    _run_shards([t for t in tasks if "marker" not in t], config, markers, report,
-                total=len(plan["sources"]), name=split or out.name)
+    _run_shards(
+        [t for t in tasks if "marker" not in t],
+        config,
+        markers,
+        report,
+        total=len(plan["sources"]),
+        name=split or out.name,
+    )
     ordered = [markers[i] for i in range(len(plan["sources"]))]
     if num_classes is None:  # no vocabulary: the largest label id + 1 (recorded in the manifest)
         num_classes = _labels_bound(parts, len(ordered))
@@ -252,7 +296,9 @@ def _prepare_folder(out: Path, overwrite: bool) -> None:
         (out / MANIFEST).unlink(missing_ok=True)  # first: the store stops being "complete"
         for child in out.iterdir():
             if child.name != locks.LOCK_NAME:
-                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+                shutil.rmtree(
+                    child
+                ) if child.is_dir() and not child.is_symlink() else child.unlink()
     out.mkdir(parents=True, exist_ok=True)
     for stale in (*out.glob("*.tmp*"), *out.glob("*.partial")):  # left by a killed build
         stale.unlink()
@@ -265,7 +311,9 @@ def _confirm_complete(out: Path, plan: dict, num_classes: int | None) -> int:
     old = {k: manifest.get(k) for k in plan}
     if num_classes is None:  # derived from the labels at build time: not a setting to compare
         old["num_classes"] = None
-    old["sources"] = [{k: s[k] for k in ("path", "name", "size")} for s in manifest.get("sources", [])]
+    old["sources"] = [
+        {k: s[k] for k in ("path", "name", "size")} for s in manifest.get("sources", [])
+    ]
     if old != plan:
         raise StoreError(
             f"{out} already holds a complete store that differs: {_describe_difference(old, plan)}; "
@@ -295,8 +343,9 @@ def _start_parts(out: Path, parts: Path, plan: dict) -> None:
         stale.unlink()
 
 
-def _shard_tasks(out: Path, parts: Path, plan: dict, config: BuildConfig,
-                 num_classes: int | None) -> list[dict]:
+def _shard_tasks(
+    out: Path, parts: Path, plan: dict, config: BuildConfig, num_classes: int | None
+) -> list[dict]:
     """One task per source shard (in order): ``{"index", "marker"}`` for a shard done already
     (its marker matches the plan and, with frames, its rows), else what
     :func:`afkit.data.store_writer.build_part` needs. With frames, first preallocates the frame arrays."""
@@ -314,24 +363,51 @@ def _shard_tasks(out: Path, parts: Path, plan: dict, config: BuildConfig,
         mp = SF.marker_path(parts, i)
         if mp.exists():
             marker = json.loads(mp.read_text())
-            if marker.get("source") == s["name"] and marker.get("source_size") == s["size"] and (
-                    not config.frames or (frames_intact and marker.get("frame_start") == frame_starts[i]
-                                          and marker.get("frame_estimate") == frame_estimates[i])):
+            if (
+                marker.get("source") == s["name"]
+                and marker.get("source_size") == s["size"]
+                and (
+                    not config.frames
+                    or (
+                        frames_intact
+                        and marker.get("frame_start") == frame_starts[i]
+                        and marker.get("frame_estimate") == frame_estimates[i]
+                    )
+                )
+            ):
                 tasks.append({"index": i, "marker": marker})
                 continue
             mp.unlink()
-        tasks.append({
-            "index": i, "source": s["path"], "source_size": s["size"], "parts": str(parts),
-            "feature_set": config.feature_set, "dtype": config.dtype, "frames": bool(config.frames),
-            "num_classes": num_classes, "chunk": config.chunk, "verify_crc": config.verify_crc,
-            "out": str(out), "frame_start": frame_starts[i] if config.frames else 0,
-            "frame_estimate": frame_estimates[i] if config.frames else 0, "frames_total": frames_total,
-        })
+        tasks.append(
+            {
+                "index": i,
+                "source": s["path"],
+                "source_size": s["size"],
+                "parts": str(parts),
+                "feature_set": config.feature_set,
+                "dtype": config.dtype,
+                "frames": bool(config.frames),
+                "num_classes": num_classes,
+                "chunk": config.chunk,
+                "verify_crc": config.verify_crc,
+                "out": str(out),
+                "frame_start": frame_starts[i] if config.frames else 0,
+                "frame_estimate": frame_estimates[i] if config.frames else 0,
+                "frames_total": frames_total,
+            }
+        )
     return tasks
 
 
-def _run_shards(pending: list[dict], config: BuildConfig, markers: dict, report: BuildReport, *,
-                total: int, name: str) -> None:
+def _run_shards(
+    pending: list[dict],
+    config: BuildConfig,
+    markers: dict,
+    report: BuildReport,
+    *,
+    total: int,
+    name: str,
+) -> None:
     """Build the ``pending`` shards' parts: in this process, or with ``config.workers`` processes
     in all (this one takes every n-th shard, n-1 pool workers the others: they write their
     parts to disk and return only the small marker). Adds each marker to ``markers``."""
@@ -341,8 +417,13 @@ def _run_shards(pending: list[dict], config: BuildConfig, markers: dict, report:
     if config.progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, initial=len(markers), unit="shard", desc=f"featurize {name}",
-                   dynamic_ncols=True)
+        bar = tqdm(
+            total=total,
+            initial=len(markers),
+            unit="shard",
+            desc=f"featurize {name}",
+            dynamic_ncols=True,
+        )
 
     def done(m):
         markers[m["index"]] = m
@@ -387,9 +468,17 @@ def _labels_bound(parts: Path, shards: int) -> int:
     return top + 1
 
 
-def build(out, data=None, *, splits: Sequence[str] | None = None, pattern: str | None = None,
-          split: str | None = None, config: BuildConfig | None = None, overwrite: bool = False,
-          **overrides) -> dict[str, BuildReport]:
+def build(
+    out,
+    data=None,
+    *,
+    splits: Sequence[str] | None = None,
+    pattern: str | None = None,
+    split: str | None = None,
+    config: BuildConfig | None = None,
+    overwrite: bool = False,
+    **overrides,
+) -> dict[str, BuildReport]:
     """Build ``out/{split}/`` for each split, from a data directory or a file pattern.
 
     ``build("stores/s", "data/synth", feature_set="mean_std", frames=True, workers=2)`` builds every
@@ -415,7 +504,9 @@ def build(out, data=None, *, splits: Sequence[str] | None = None, pattern: str |
         if not files:
             raise StoreError(f"no files match {pattern!r}")
         level = config.source if config.source != "auto" else "frame"
-        reports[name] = build_split(out / name, files, config, split=name, level=level, overwrite=overwrite)
+        reports[name] = build_split(
+            out / name, files, config, split=name, level=level, overwrite=overwrite
+        )
         return reports
     if data is None:
         raise ValueError("give a data directory (data=) or a file pattern (pattern=)")
@@ -431,8 +522,15 @@ def build(out, data=None, *, splits: Sequence[str] | None = None, pattern: str |
             if splits:
                 raise StoreError(f"no {level}-level files for split {name!r} under {data / level}")
             continue
-        reports[name] = build_split(out / name, files, config, num_classes=num_classes, split=name,
-                                    level=level, overwrite=overwrite)
+        reports[name] = build_split(
+            out / name,
+            files,
+            config,
+            num_classes=num_classes,
+            split=name,
+            level=level,
+            overwrite=overwrite,
+        )
     if not reports:
         raise StoreError(f"no TFRecord files under {data}/frame or {data}/video")
     return reports
@@ -444,17 +542,25 @@ def build(out, data=None, *, splits: Sequence[str] | None = None, pattern: str |
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m afkit featurize --data DIR --features mean_std --out STORE [...]``."""
-    p = argparse.ArgumentParser(prog="python -m afkit featurize", description=(
-        "Build a memory-mapped MF+STD feature store (and, with --frames, the frame store) from "
-        "YouTube-8M TFRecords: resumable (rerun the same command after a crash) and atomic."))
+    p = argparse.ArgumentParser(
+        prog="python -m afkit featurize",
+        description=(
+            "Build a memory-mapped MF+STD feature store (and, with --frames, the frame store) from "
+            "YouTube-8M TFRecords: resumable (rerun the same command after a crash) and atomic."
+        ),
+    )
     p.add_argument("--data", help="data directory (frame/, video/, vocabulary.csv)")
-    p.add_argument("--pattern", help="instead of --data: a TFRecord file pattern (one split, --split)")
+    p.add_argument(
+        "--pattern", help="instead of --data: a TFRecord file pattern (one split, --split)"
+    )
     p.add_argument("--split", default="train", help="split name for --pattern (default: train)")
     p.add_argument("--features", default="mean_std", choices=sorted(F.FEATURE_SETS))
     p.add_argument("--out", required=True, help="store directory (one folder per split)")
     p.add_argument("--splits", help="comma-separated splits (default: every split with files)")
     p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
-    p.add_argument("--frames", action="store_true", help="also keep the quantized frames (frame store)")
+    p.add_argument(
+        "--frames", action="store_true", help="also keep the quantized frames (frame store)"
+    )
     p.add_argument("--dtype", default="float16", choices=["float16", "float32"])
     p.add_argument("--num-classes", type=int, help="default: rows of DATA/vocabulary.csv")
     p.add_argument("--source", default="auto", choices=["auto", "frame", "video"])
@@ -463,11 +569,20 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if (a.data is None) == (a.pattern is None):
         p.error("give exactly one of --data and --pattern")
-    config = BuildConfig(feature_set=a.features, dtype=a.dtype, frames=a.frames, workers=a.workers,
-                         num_classes=a.num_classes, source=a.source, progress=not a.no_progress)
+    config = BuildConfig(
+        feature_set=a.features,
+        dtype=a.dtype,
+        frames=a.frames,
+        workers=a.workers,
+        num_classes=a.num_classes,
+        source=a.source,
+        progress=not a.no_progress,
+    )
     try:
         if a.pattern:
-            reports = build(a.out, pattern=a.pattern, split=a.split, config=config, overwrite=a.overwrite)
+            reports = build(
+                a.out, pattern=a.pattern, split=a.split, config=config, overwrite=a.overwrite
+            )
         else:
             splits = a.splits.split(",") if a.splits else None
             reports = build(a.out, a.data, splits=splits, config=config, overwrite=a.overwrite)
@@ -475,8 +590,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"afkit featurize: error: {e}", file=sys.stderr)
         return 1
     for name, r in reports.items():
-        state = "already complete" if r.already_complete else (
-            f"{len(r.shards_built)} shards built, {len(r.shards_skipped)} resumed")
+        state = (
+            "already complete"
+            if r.already_complete
+            else (f"{len(r.shards_built)} shards built, {len(r.shards_skipped)} resumed")
+        )
         print(f"{name}: {r.videos} videos -> {r.path} ({state}, {r.seconds:.1f} s)")
     return 0
 
@@ -490,7 +608,17 @@ def reports_table(reports: dict[str, BuildReport]) -> "pd.DataFrame":
     whether it was already complete, seconds."""
     import pandas as pd
 
-    return pd.DataFrame([{"split": s, "videos": r.videos, "shards_built": len(r.shards_built),
-                          "shards_skipped": len(r.shards_skipped), "already_complete": r.already_complete,
-                          "seconds": round(r.seconds, 2), "path": r.path} for s, r in reports.items()])
-
+    return pd.DataFrame(
+        [
+            {
+                "split": s,
+                "videos": r.videos,
+                "shards_built": len(r.shards_built),
+                "shards_skipped": len(r.shards_skipped),
+                "already_complete": r.already_complete,
+                "seconds": round(r.seconds, 2),
+                "path": r.path,
+            }
+            for s, r in reports.items()
+        ]
+    )

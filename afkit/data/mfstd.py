@@ -185,7 +185,9 @@ def video_features(record: Mapping, feature_set: str, out: np.ndarray | None = N
     )
 
 
-def featurize_records(records: Iterable[Mapping], feature_set: str) -> Iterator[tuple[dict, np.ndarray]]:
+def featurize_records(
+    records: Iterable[Mapping], feature_set: str
+) -> Iterator[tuple[dict, np.ndarray]]:
     """Yield ``(record, features float64 [D])`` for each record (see :func:`video_features`)."""
     _check_set(feature_set)
     for record in records:

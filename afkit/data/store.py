@@ -108,10 +108,17 @@ def _check_arrays(root: Path, manifest: dict) -> list[str]:
         expected = offset + int(np.prod(spec["shape"])) * np.dtype(spec["dtype"]).itemsize
         size = p.stat().st_size
         if size != expected:
-            problems.append(f"{spec['file']}: {size} bytes, expected {expected} (truncated or damaged)")
+            problems.append(
+                f"{spec['file']}: {size} bytes, expected {expected} (truncated or damaged)"
+            )
     n = manifest["num_videos"]
-    want = {"features": [n, F.feature_dim(manifest["feature_set"])], "labels_indptr": [n + 1],
-            "ids": [n], "num_frames": [n], "labels_indices": [manifest["num_labels"]]}
+    want = {
+        "features": [n, F.feature_dim(manifest["feature_set"])],
+        "labels_indptr": [n + 1],
+        "ids": [n],
+        "num_frames": [n],
+        "labels_indices": [manifest["num_labels"]],
+    }
     if manifest.get("frames"):
         want["frame_offsets"] = [n + 1]
     for name, shape in want.items():
@@ -119,7 +126,9 @@ def _check_arrays(root: Path, manifest: dict) -> list[str]:
         if spec is None:
             problems.append(f"manifest lists no {name!r} array")
         elif list(spec["shape"]) != shape:
-            problems.append(f"manifest: {name} shape {spec['shape']} disagrees with num_videos={n} ({shape})")
+            problems.append(
+                f"manifest: {name} shape {spec['shape']} disagrees with num_videos={n} ({shape})"
+            )
     return problems
 
 
@@ -199,7 +208,10 @@ class Store:
         self.frames_rgb = arrays.get("frames_rgb")
         self.frames_audio = arrays.get("frames_audio")
         # in column order (the manifest's JSON keys are sorted by name)
-        self.columns = {k: slice(a, b) for k, (a, b) in sorted(self.manifest["columns"].items(), key=lambda kv: kv[1][0])}
+        self.columns = {
+            k: slice(a, b)
+            for k, (a, b) in sorted(self.manifest["columns"].items(), key=lambda kv: kv[1][0])
+        }
         self.num_classes = int(self.manifest["num_classes"])
         self.feature_set = self.manifest["feature_set"]
         self.split = self.manifest.get("split", root.name)
@@ -208,9 +220,11 @@ class Store:
         return int(self.manifest["num_videos"])
 
     def __repr__(self) -> str:
-        return (f"Store({str(self.path)!r}, split={self.split!r}, videos={len(self)}, "
-                f"features={self.feature_set} {self.features.dtype} {list(self.features.shape)}, "
-                f"classes={self.num_classes}, frames={self.has_frames})")
+        return (
+            f"Store({str(self.path)!r}, split={self.split!r}, videos={len(self)}, "
+            f"features={self.feature_set} {self.features.dtype} {list(self.features.shape)}, "
+            f"classes={self.num_classes}, frames={self.has_frames})"
+        )
 
     def labels(self, i: int) -> np.ndarray:
         """int64 [L_i]: the class ids of video ``i``."""
@@ -230,7 +244,11 @@ class Store:
         total = int(counts.sum())
         if total:
             rows = np.repeat(np.arange(len(index)), counts)
-            pos = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(starts, counts)
+            pos = (
+                np.arange(total)
+                - np.repeat(np.cumsum(counts) - counts, counts)
+                + np.repeat(starts, counts)
+            )
             y[rows, np.asarray(self.labels_indices[pos], dtype=np.int64)] = 1.0
         return y
 
@@ -268,7 +286,9 @@ def open_store(path, split: str | None = None) -> Store:
     return Store(_split_dir(path, split))
 
 
-def verify(path, split: str | None = None, *, check_sources: bool = True, chunk_rows: int = 65536) -> dict:
+def verify(
+    path, split: str | None = None, *, check_sources: bool = True, chunk_rows: int = 65536
+) -> dict:
     """Check a store split against its manifest; return a summary dict or raise :class:`StoreError`.
 
     Checks: manifest present and of this schema; every array's dtype, shape and byte size; the
@@ -287,7 +307,9 @@ def verify(path, split: str | None = None, *, check_sources: bool = True, chunk_
     n = len(store)
     indptr = np.asarray(store.labels_indptr)
     if indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != len(store.labels_indices):
-        problems.append("labels_indptr is not a valid CSR index (start 0, non-decreasing, end = #labels)")
+        problems.append(
+            "labels_indptr is not a valid CSR index (start 0, non-decreasing, end = #labels)"
+        )
     for a in range(0, len(store.labels_indices), chunk_rows * 16):
         part = np.asarray(store.labels_indices[a : a + chunk_rows * 16])
         if part.size and (part.min() < 0 or part.max() >= store.num_classes):
@@ -295,7 +317,11 @@ def verify(path, split: str | None = None, *, check_sources: bool = True, chunk_
             break
     if store.has_frames:
         off = np.asarray(store.frame_offsets)
-        if off[0] != 0 or np.any(np.diff(off) != store.num_frames) or off[-1] != len(store.frames_rgb):
+        if (
+            off[0] != 0
+            or np.any(np.diff(off) != store.num_frames)
+            or off[-1] != len(store.frames_rgb)
+        ):
             problems.append("frame_offsets disagree with num_frames or the frame arrays")
         if len(store.frames_audio) != len(store.frames_rgb):
             problems.append("frames_rgb and frames_audio have different numbers of rows")
@@ -319,9 +345,13 @@ def verify(path, split: str | None = None, *, check_sources: bool = True, chunk_
     if problems:
         raise StoreError(f"{root} failed verification: " + "; ".join(problems))
     return {
-        "path": str(root), "videos": n, "features": list(store.features.shape),
-        "dtype": str(store.features.dtype), "labels": int(len(store.labels_indices)),
-        "num_classes": store.num_classes, "frames": int(len(store.frames_rgb)) if store.has_frames else None,
+        "path": str(root),
+        "videos": n,
+        "features": list(store.features.shape),
+        "dtype": str(store.features.dtype),
+        "labels": int(len(store.labels_indices)),
+        "num_classes": store.num_classes,
+        "frames": int(len(store.frames_rgb)) if store.has_frames else None,
         "sources": len(manifest["sources"]),
     }
 
@@ -361,7 +391,6 @@ def feature_stats(store: Store, columns: Sequence[str] | None = None, *, chunk_r
     return mean.astype(np.float32), np.sqrt(m2 / count).astype(np.float32)
 
 
-
 def frame_stats(store: Store, *, chunk_rows: int = 16384):
     """Per-column mean and population std of the dequantized frames, over every frame of the
     split -> (rgb mean, rgb std, audio mean, audio std), float32 [1024] / [128]. Sums of x and
@@ -371,13 +400,15 @@ def frame_stats(store: Store, *, chunk_rows: int = 16384):
     for frames in (store.frames_rgb, store.frames_audio):
         total = np.zeros(frames.shape[1]), np.zeros(frames.shape[1])
         for a in range(0, len(frames), chunk_rows):
-            x = lut[np.asarray(frames[a:a + chunk_rows])]
+            x = lut[np.asarray(frames[a : a + chunk_rows])]
             total[0].__iadd__(x.sum(0))
             total[1].__iadd__((x * x).sum(0))
         n = max(1, len(frames))
         mean = total[0] / n
-        stats += [mean.astype(np.float32),
-                  np.sqrt(np.maximum(total[1] / n - mean * mean, 0)).astype(np.float32)]
+        stats += [
+            mean.astype(np.float32),
+            np.sqrt(np.maximum(total[1] / n - mean * mean, 0)).astype(np.float32),
+        ]
     return tuple(stats)
 
 
@@ -387,8 +418,10 @@ def frame_stats(store: Store, *, chunk_rows: int = 16384):
 
 def verify_main(argv: list[str] | None = None) -> int:
     """``python -m afkit verify-store STORE [--split S] [--no-sources]``: exit 0 iff every split verifies."""
-    p = argparse.ArgumentParser(prog="python -m afkit verify-store",
-                                description="Check a store's arrays, counts and sources against its manifest.")
+    p = argparse.ArgumentParser(
+        prog="python -m afkit verify-store",
+        description="Check a store's arrays, counts and sources against its manifest.",
+    )
     p.add_argument("store", help="a store directory, or one split's folder")
     p.add_argument("--split", help="only this split")
     p.add_argument("--no-sources", action="store_true", help="do not check the source files' sizes")
@@ -399,22 +432,32 @@ def verify_main(argv: list[str] | None = None) -> int:
     elif (root / MANIFEST).exists() or (root / PARTS).exists():
         roots = [root]
     else:
-        roots = sorted(d for d in root.iterdir() if d.is_dir() and ((d / MANIFEST).exists() or (d / PARTS).exists())) \
-            if root.is_dir() else []
+        roots = (
+            sorted(
+                d
+                for d in root.iterdir()
+                if d.is_dir() and ((d / MANIFEST).exists() or (d / PARTS).exists())
+            )
+            if root.is_dir()
+            else []
+        )
         if not roots:
-            print(f"afkit verify-store: error: {root} holds no store (no {MANIFEST})", file=sys.stderr)
+            print(
+                f"afkit verify-store: error: {root} holds no store (no {MANIFEST})", file=sys.stderr
+            )
             return 1
     ok = True
     for r in roots:
         try:
             s = verify(r, check_sources=not a.no_sources)
-            print(f"OK {s['path']}: {s['videos']} videos, features {s['features']} {s['dtype']}, "
-                  f"{s['labels']} labels / {s['num_classes']} classes, frames {s['frames']}")
+            print(
+                f"OK {s['path']}: {s['videos']} videos, features {s['features']} {s['dtype']}, "
+                f"{s['labels']} labels / {s['num_classes']} classes, frames {s['frames']}"
+            )
         except StoreError as e:
             ok = False
             print(f"FAILED {e}", file=sys.stderr)
     return 0 if ok else 1
-
 
 
 # --------------------------------------------------------------------------------------------
@@ -426,8 +469,11 @@ def verify_table(store_dir, splits: Sequence[str] = SPLITS) -> "pd.DataFrame":
     :class:`StoreError` on the first split that fails)."""
     import pandas as pd
 
-    rows = [{"split": s, **verify(Path(store_dir) / s)} for s in splits
-            if (Path(store_dir) / s / MANIFEST).exists()]
+    rows = [
+        {"split": s, **verify(Path(store_dir) / s)}
+        for s in splits
+        if (Path(store_dir) / s / MANIFEST).exists()
+    ]
     for r in rows:
         r["features"] = "x".join(map(str, r["features"]))
     return pd.DataFrame(rows)
@@ -454,7 +500,9 @@ def compare_video_level(store: Store, data_dir, *, max_videos: int | None = 2000
     pattern = Path(data_dir) / "video" / f"{store.split}*.tfrecord"
     files = records.expand_pattern(str(pattern)) if pattern.parent.is_dir() else []
     if not files:
-        return pd.DataFrame(columns=["modality", "videos", "max_abs_diff", "mean_abs_diff", "tolerance", "agrees"])
+        return pd.DataFrame(
+            columns=["modality", "videos", "max_abs_diff", "mean_abs_diff", "tolerance", "agrees"]
+        )
     row_of = {v: i for i, v in enumerate(store.ids)}
     got = {"mean_rgb": [], "mean_audio": []}
     want = {"mean_rgb": [], "mean_audio": []}
@@ -475,6 +523,14 @@ def compare_video_level(store: Store, data_dir, *, max_videos: int | None = 2000
     for col in got:
         d = np.abs(np.array(got[col]) - np.array(want[col])) if got[col] else np.zeros(1)
         tol = 2.0 / 255.0 + eps
-        rows.append({"modality": col, "videos": len(got[col]), "max_abs_diff": float(d.max()),
-                     "mean_abs_diff": float(d.mean()), "tolerance": tol, "agrees": bool(d.max() <= tol)})
+        rows.append(
+            {
+                "modality": col,
+                "videos": len(got[col]),
+                "max_abs_diff": float(d.max()),
+                "mean_abs_diff": float(d.mean()),
+                "tolerance": tol,
+                "agrees": bool(d.max() <= tol),
+            }
+        )
     return pd.DataFrame(rows)

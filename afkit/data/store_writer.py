@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from afkit.core import faults
-from afkit.data import mfstd as F
 from afkit.core.provenance import afkit_version, atomic_savez, atomic_write_text, temporary_path
+from afkit.data import mfstd as F
 from afkit.data.store import MANIFEST, SCHEMA_VERSION, StoreError
 
 FRAME_DIMS = {"rgb": F.RGB_DIM, "audio": F.AUDIO_DIM}
@@ -94,8 +94,14 @@ def _npy_header_bytes(dtype, shape) -> bytes:
     import io
 
     b = io.BytesIO()
-    np.lib.format.write_array_header_1_0(b, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
-                                             "fortran_order": False, "shape": tuple(shape)})
+    np.lib.format.write_array_header_1_0(
+        b,
+        {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+            "fortran_order": False,
+            "shape": tuple(shape),
+        },
+    )
     return b.getvalue()
 
 
@@ -159,7 +165,7 @@ class _PartRows:
         self.filled += 1
 
     def write_chunk(self, file) -> None:
-        file.write(self.buffer[:self.filled].astype(self.dtype).data)
+        file.write(self.buffer[: self.filled].astype(self.dtype).data)
 
     def id_width(self) -> int:
         return max((len(i) for i in self.ids), default=1)
@@ -171,11 +177,17 @@ class _PartRows:
         counts = np.fromiter((len(x) for x in self.labels), dtype=np.int64, count=n)
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
-        indices = (np.concatenate(self.labels).astype(np.int32) if n and indptr[-1]
-                   else np.zeros(0, np.int32))
-        return {"ids": np.array(self.ids, dtype=f"S{width}") if n else np.zeros(0, "S1"),
-                "labels_indptr": indptr, "labels_indices": indices,
-                "num_frames": np.asarray(self.nframes, dtype=np.int32)}
+        indices = (
+            np.concatenate(self.labels).astype(np.int32)
+            if n and indptr[-1]
+            else np.zeros(0, np.int32)
+        )
+        return {
+            "ids": np.array(self.ids, dtype=f"S{width}") if n else np.zeros(0, "S1"),
+            "labels_indptr": indptr,
+            "labels_indices": indices,
+            "num_frames": np.asarray(self.nframes, dtype=np.int32),
+        }
 
 
 class _FrameRows:
@@ -195,15 +207,19 @@ class _FrameRows:
     def write(self, record: dict, src: str) -> None:
         vid = record["id"]
         if "rgb" not in record:
-            raise StoreError(f"{src}: frames=True needs frame-level records; video {vid!r} has no frames")
+            raise StoreError(
+                f"{src}: frames=True needs frame-level records; video {vid!r} has no frames"
+            )
         t = record["rgb"].shape[0]
         if record["audio"].shape[0] != t:
             raise StoreError(
                 f"{src}: video {vid!r} has {t} rgb frames but {record['audio'].shape[0]} audio frames"
             )
         if self.written_rows + t > self.row_cap:
-            raise StoreError(f"{src}: more frames than the record lengths allow "
-                             f"({self.written_rows + t} > {self.row_cap}); not a YouTube-8M shard?")
+            raise StoreError(
+                f"{src}: more frames than the record lengths allow "
+                f"({self.written_rows + t} > {self.row_cap}); not a YouTube-8M shard?"
+            )
         for m, fd in self.fds.items():
             data = np.ascontiguousarray(record[m], dtype=np.uint8).data
             done = os.pwrite(fd, data, self.pos[m])
@@ -231,7 +247,9 @@ def _checked_labels(record: dict, src: str, num_classes: int | None) -> np.ndarr
     return lab
 
 
-def _stream_shard(task: dict, part: _PartRows, features_file, frame_rows: _FrameRows | None) -> None:
+def _stream_shard(
+    task: dict, part: _PartRows, features_file, frame_rows: _FrameRows | None
+) -> None:
     """Read the shard's records into ``part``: features written every ``chunk`` videos (and
     flushed after the first chunk), frames written as they are read; then everything synced."""
     from afkit.io.records import read_records
@@ -319,8 +337,11 @@ class _NpyWriter:
         self.path, self.dtype, self.shape = path, np.dtype(dtype), tuple(shape)
         self.expected = int(np.prod(self.shape)) * self.dtype.itemsize
         self.f = open(path, "wb")
-        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
-                  "shape": self.shape}
+        header = {
+            "descr": np.lib.format.dtype_to_descr(self.dtype),
+            "fortran_order": False,
+            "shape": self.shape,
+        }
         np.lib.format.write_array_header_1_0(self.f, header)
         self.start = self.f.tell()
 
@@ -331,7 +352,9 @@ class _NpyWriter:
         """Append the raw bytes of a part file (which must hold exactly ``nbytes``)."""
         actual = os.path.getsize(src)
         if actual != nbytes:
-            raise StoreError(f"part file {src} has {actual} bytes, expected {nbytes}; delete it and rebuild")
+            raise StoreError(
+                f"part file {src} has {actual} bytes, expected {nbytes}; delete it and rebuild"
+            )
         with open(src, "rb") as f:
             shutil.copyfileobj(f, self.f, step)
 
@@ -363,8 +386,14 @@ def _final_specs(markers: list[dict], config) -> dict[str, tuple[str, tuple]]:
     return specs
 
 
-def _append_part(writers: dict[str, _NpyWriter], parts: Path, i: int, marker: dict,
-                 row_bytes: int, start: tuple[int, int]) -> None:
+def _append_part(
+    writers: dict[str, _NpyWriter],
+    parts: Path,
+    i: int,
+    marker: dict,
+    row_bytes: int,
+    start: tuple[int, int],
+) -> None:
     """Append part ``i`` (its ``marker``) to the final arrays; ``start``: the labels and frames
     of the parts before it."""
     prefix = part_prefix(parts, i)
@@ -373,7 +402,9 @@ def _append_part(writers: dict[str, _NpyWriter], parts: Path, i: int, marker: di
         indptr, indices = meta["labels_indptr"], meta["labels_indices"]
         nfr, ids = meta["num_frames"], meta["ids"]
     if len(indptr) != k + 1 or len(ids) != k or len(nfr) != k or len(indices) != marker["labels"]:
-        raise StoreError(f"part {i} ({marker['source']}) disagrees with its marker; delete {parts} and rebuild")
+        raise StoreError(
+            f"part {i} ({marker['source']}) disagrees with its marker; delete {parts} and rebuild"
+        )
     writers["features"].copy_from(Path(f"{prefix}.features.bin"), k * row_bytes)
     writers["labels_indptr"].write(indptr[1:] + start[0])
     writers["labels_indices"].write(indices)
@@ -383,8 +414,13 @@ def _append_part(writers: dict[str, _NpyWriter], parts: Path, i: int, marker: di
         writers["frame_offsets"].write(np.cumsum(nfr, dtype=np.int64) + start[1])
 
 
-def _write_copied_arrays(out: Path, parts: Path, markers: list[dict],
-                         specs: dict[str, tuple[str, tuple]], copied: list[str]) -> None:
+def _write_copied_arrays(
+    out: Path,
+    parts: Path,
+    markers: list[dict],
+    specs: dict[str, tuple[str, tuple]],
+    copied: list[str],
+) -> None:
     """The arrays copied from the parts, written sequentially as ``*.npy.partial``; on an error
     (e.g. a full disk) the parts stay and the partial arrays go."""
     partial = {name: out / f"{name}.npy.partial" for name in copied}
@@ -409,8 +445,14 @@ def _write_copied_arrays(out: Path, parts: Path, markers: list[dict],
         raise
 
 
-def _manifest(plan: dict, markers: list[dict], config, num_classes: int, split: str,
-              specs: dict[str, tuple[str, tuple]]) -> dict:
+def _manifest(
+    plan: dict,
+    markers: list[dict],
+    config,
+    num_classes: int,
+    split: str,
+    specs: dict[str, tuple[str, tuple]],
+) -> dict:
     nf = sum(m["frames"] for m in markers)
     return {
         "schema_version": SCHEMA_VERSION,
@@ -427,19 +469,24 @@ def _manifest(plan: dict, markers: list[dict], config, num_classes: int, split: 
         "num_frames_total": int(nf) if config.frames else None,
         "source_level": plan["source_level"],
         "sources": [{**s, "videos": m["videos"]} for s, m in zip(plan["sources"], markers)],
-        "arrays": {name: {"file": f"{name}.npy", "dtype": np.dtype(dt).str, "shape": list(shape)}
-                   for name, (dt, shape) in specs.items()},
+        "arrays": {
+            name: {"file": f"{name}.npy", "dtype": np.dtype(dt).str, "shape": list(shape)}
+            for name, (dt, shape) in specs.items()
+        },
         "dequantize": "x = q * 4/255 + (4/512 - 2) (frames stay quantized uint8)",
     }
 
 
-def concatenate(out: Path, parts: Path, plan: dict, markers: list[dict], config,
-                num_classes: int, split: str) -> None:
+def concatenate(
+    out: Path, parts: Path, plan: dict, markers: list[dict], config, num_classes: int, split: str
+) -> None:
     """Parts -> final arrays (``*.partial``, written sequentially, then renamed) -> manifest
     (last). ``config``: the build's :class:`afkit.data.featurize.BuildConfig`."""
     specs = _final_specs(markers, config)
     frame_names = [f"frames_{m}" for m in FRAME_DIMS] if config.frames else []
-    _write_copied_arrays(out, parts, markers, specs, [name for name in specs if name not in frame_names])
+    _write_copied_arrays(
+        out, parts, markers, specs, [name for name in specs if name not in frame_names]
+    )
     for name in specs:
         if name in frame_names:
             _finish_frames(out, name, markers, specs[name][1][0])
@@ -482,4 +529,3 @@ def _finish_frames(out: Path, name: str, markers: list[dict], nf: int) -> None:
     writer.close()
     os.replace(tmp, final)
     partial.unlink()
-

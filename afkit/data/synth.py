@@ -62,8 +62,20 @@ import numpy as np
 from afkit.core.provenance import atomic_savez, atomic_write_text
 from afkit.io.records import AUDIO_DIM, RGB_DIM, write_records
 
-__all__ = ["SynthProfile", "PROFILES", "SPLITS", "MODALITIES", "generate", "ensure_dataset",
-           "load_ground_truth", "load_prototypes", "is_complete", "read_manifest", "pool_size", "main"]
+__all__ = [
+    "SynthProfile",
+    "PROFILES",
+    "SPLITS",
+    "MODALITIES",
+    "generate",
+    "ensure_dataset",
+    "load_ground_truth",
+    "load_prototypes",
+    "is_complete",
+    "read_manifest",
+    "pool_size",
+    "main",
+]
 
 SPLITS = ("train", "validate", "test")
 MODALITIES = ("visual", "audio", "both")
@@ -129,19 +141,43 @@ class SynthProfile:
 
 PROFILES: dict[str, SynthProfile] = {
     # tests and every smoke notebook: seconds
-    "smoke": SynthProfile(name="smoke", num_classes=50, num_verticals=6, train_videos=320,
-                          validate_videos=96, test_videos=64, min_frames=5, max_frames=40,
-                          videos_per_shard=64),
+    "smoke": SynthProfile(
+        name="smoke",
+        num_classes=50,
+        num_verticals=6,
+        train_videos=320,
+        validate_videos=96,
+        test_videos=64,
+        min_frames=5,
+        max_frames=40,
+        videos_per_shard=64,
+    ),
     # the main job: model differences above seed noise, the whole reproduction in 30 min on 2 cores
-    "cpu": SynthProfile(name="cpu", num_classes=300, num_verticals=12, train_videos=12000,
-                        validate_videos=3000, test_videos=3000, min_frames=20, max_frames=100,
-                        videos_per_shard=1000),
+    "cpu": SynthProfile(
+        name="cpu",
+        num_classes=300,
+        num_verticals=12,
+        train_videos=12000,
+        validate_videos=3000,
+        test_videos=3000,
+        min_frames=20,
+        max_frames=100,
+        videos_per_shard=1000,
+    ),
     # the real vocabulary size and release-like videos (frames up to 300, ~1000 videos a shard);
     # the video counts are scaled down to fit a 64 GB disk (about 13 GB of frame-level shards);
     # raise them with generate(..., train_videos=...) for throughput tests
-    "paper": SynthProfile(name="paper", num_classes=3862, num_verticals=24, train_videos=40000,
-                          validate_videos=10000, test_videos=10000, min_frames=60,
-                          max_frames=300, videos_per_shard=1000),
+    "paper": SynthProfile(
+        name="paper",
+        num_classes=3862,
+        num_verticals=24,
+        train_videos=40000,
+        validate_videos=10000,
+        test_videos=10000,
+        min_frames=60,
+        max_frames=300,
+        videos_per_shard=1000,
+    ),
 }
 
 
@@ -201,8 +237,10 @@ def _class_tables(cfg: SynthProfile, seed: int) -> _Classes:
     rgb_mean = (cfg.rgb_mean_sd * rng.standard_normal(RGB_DIM)).astype(np.float32)
     audio_mean = (cfg.audio_mean_sd * rng.standard_normal(AUDIO_DIM)).astype(np.float32)
     protos = []
-    for dim, support, pool in ((RGB_DIM, cfg.rgb_support, cfg.rgb_attributes),
-                               (AUDIO_DIM, cfg.audio_support, cfg.audio_attributes)):
+    for dim, support, pool in (
+        (RGB_DIM, cfg.rgb_support, cfg.rgb_attributes),
+        (AUDIO_DIM, cfg.audio_support, cfg.audio_attributes),
+    ):
         # u0: one direction of the class's own; u1..uP: P distinct attributes of a shared pool
         own_d, own_v = _sparse_dims(rng, C, dim, support), _unit_rows(rng, (C, support))
         pool = pool_size(pool, C, P) if cfg.distinct_signatures else pool
@@ -212,14 +250,29 @@ def _class_tables(cfg: SynthProfile, seed: int) -> _Classes:
             pick = combos[rng.permutation(len(combos))[:C]]
         else:
             pick = np.argsort(rng.random((C, pool)), axis=1, kind="stable")[:, :P]
-        protos.append((np.concatenate([own_d[:, None], pool_d[pick]], axis=1),
-                       np.concatenate([own_v[:, None], pool_v[pick]], axis=1)))
+        protos.append(
+            (
+                np.concatenate([own_d[:, None], pool_d[pick]], axis=1),
+                np.concatenate([own_v[:, None], pool_v[pick]], axis=1),
+            )
+        )
     (rgb_dims, rgb_vals), (audio_dims, audio_vals) = protos
     r = cfg.video_rank
     rgb_basis = _unit_rows(rng, (r, RGB_DIM)) * np.float32(math.sqrt(RGB_DIM / r))
     audio_basis = _unit_rows(rng, (r, AUDIO_DIM)) * np.float32(math.sqrt(AUDIO_DIM / r))
-    return _Classes(w, vertical.astype(np.int64), modality.astype(np.int64), rgb_mean,
-                    audio_mean, rgb_basis, audio_basis, rgb_dims, rgb_vals, audio_dims, audio_vals)
+    return _Classes(
+        w,
+        vertical.astype(np.int64),
+        modality.astype(np.int64),
+        rgb_mean,
+        audio_mean,
+        rgb_basis,
+        audio_basis,
+        rgb_dims,
+        rgb_vals,
+        audio_dims,
+        audio_vals,
+    )
 
 
 def _offset(mean: np.ndarray, basis: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -254,14 +307,16 @@ def _draw_labels(rng, cfg: SynthProfile, cls: _Classes, vert_weight: np.ndarray)
     return np.sort(np.asarray(chosen, dtype=np.int64))
 
 
-def _evidence_frames(dim: int, dims: np.ndarray, vals: np.ndarray, coef: np.ndarray, L: int) -> np.ndarray:
+def _evidence_frames(
+    dim: int, dims: np.ndarray, vals: np.ndarray, coef: np.ndarray, L: int
+) -> np.ndarray:
     """[L, dim] evidence: row t = sum_p coef[t, p] * u_p (coef [L or 1, P+1]), built from
     elementwise float32 products and sums in a fixed order (no BLAS: the same bytes everywhere)."""
     out = np.zeros((L, dim), dtype=np.float32)
     for p in range(coef.shape[1]):
         unit = np.zeros(dim, dtype=np.float32)
         unit[dims[p]] += vals[p]
-        out += coef[:, p:p + 1] * unit
+        out += coef[:, p : p + 1] * unit
     return out
 
 
@@ -296,14 +351,22 @@ def _segments(rng, T: int, labels, spans, max_per_label: int):
 
 def _make_video(cfg: SynthProfile, cls: _Classes, vert_weight, seed: int, split: str, index: int):
     """One video: (frame-level record, video-level record, ground-truth rows)."""
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, SPLITS.index(split), index])))
+    rng = np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence([seed, SPLITS.index(split), index]))
+    )
     T = int(rng.integers(cfg.min_frames, cfg.max_frames + 1))
     labels = _draw_labels(rng, cfg, cls, vert_weight)
     f32 = np.float32
-    rgb_off = _offset(cls.rgb_mean, cls.rgb_basis,
-                      f32(cfg.rgb_video_sd) * rng.standard_normal(cfg.video_rank, dtype=f32))
-    aud_off = _offset(cls.audio_mean, cls.audio_basis,
-                      f32(cfg.audio_video_sd) * rng.standard_normal(cfg.video_rank, dtype=f32))
+    rgb_off = _offset(
+        cls.rgb_mean,
+        cls.rgb_basis,
+        f32(cfg.rgb_video_sd) * rng.standard_normal(cfg.video_rank, dtype=f32),
+    )
+    aud_off = _offset(
+        cls.audio_mean,
+        cls.audio_basis,
+        f32(cfg.audio_video_sd) * rng.standard_normal(cfg.video_rank, dtype=f32),
+    )
     rgb = rng.standard_normal((T, RGB_DIM), dtype=f32)
     rgb *= f32(cfg.rgb_frame_sd)
     rgb += rgb_off
@@ -324,25 +387,46 @@ def _make_video(cfg: SynthProfile, cls: _Classes, vert_weight, seed: int, split:
         present[L // 2] = True  # at least one frame of sound
         mod = MODALITIES[cls.modality[c]]
         # shape [L or 1, P+1]: (beta, sign_1..sign_P) per frame (or one row for the whole span)
-        shape = np.concatenate([np.full((len(signs), 1), cfg.linear_share), signs], 1).astype(np.float32)
+        shape = np.concatenate([np.full((len(signs), 1), cfg.linear_share), signs], 1).astype(
+            np.float32
+        )
         if has and mod in ("visual", "both"):
-            rgb[start:start + L] += _evidence_frames(RGB_DIM, cls.rgb_dims[c], cls.rgb_vals[c],
-                                                     shape * f32(s * cfg.rgb_amplitude), L)
+            rgb[start : start + L] += _evidence_frames(
+                RGB_DIM, cls.rgb_dims[c], cls.rgb_vals[c], shape * f32(s * cfg.rgb_amplitude), L
+            )
         if has and mod in ("audio", "both"):
-            ev = _evidence_frames(AUDIO_DIM, cls.audio_dims[c], cls.audio_vals[c],
-                                  shape * f32(s * cfg.audio_amplitude), L)
-            audio[start:start + L][present] += ev[present]
+            ev = _evidence_frames(
+                AUDIO_DIM,
+                cls.audio_dims[c],
+                cls.audio_vals[c],
+                shape * f32(s * cfg.audio_amplitude),
+                L,
+            )
+            audio[start : start + L][present] += ev[present]
         spans.append((has, start, start + L))
-        rows.append((int(c), mod if has else "none", int(has), start if has else 0,
-                     start + L if has else 0, T, round(float(s), 4)))
+        rows.append(
+            (
+                int(c),
+                mod if has else "none",
+                int(has),
+                start if has else 0,
+                start + L if has else 0,
+                T,
+                round(float(s), 4),
+            )
+        )
     q_rgb, q_audio = _quantize32(rgb), _quantize32(audio)
     vid = f"{split[:2]}{index:07d}"
     frame_rec = {"id": vid, "labels": labels, "rgb": q_rgb, "audio": q_audio}
     if split == "validate":
         sl, st, ss = _segments(rng, T, labels, spans, cfg.max_segments_per_label)
         frame_rec.update(segment_labels=sl, segment_start_times=st, segment_scores=ss)
-    video_rec = {"id": vid, "labels": labels,
-                 "mean_rgb": _exact_mean(q_rgb), "mean_audio": _exact_mean(q_audio)}
+    video_rec = {
+        "id": vid,
+        "labels": labels,
+        "mean_rgb": _exact_mean(q_rgb),
+        "mean_audio": _exact_mean(q_audio),
+    }
     return frame_rec, video_rec, [(vid, index) + r for r in rows]
 
 
@@ -355,8 +439,17 @@ def _exact_mean(q: np.ndarray) -> np.ndarray:
 # =========================================================================== writing
 
 
-_SPAN_COLUMNS = ("id", "video_index", "label", "modality", "has_evidence", "start", "end",
-                 "num_frames", "strength")
+_SPAN_COLUMNS = (
+    "id",
+    "video_index",
+    "label",
+    "modality",
+    "has_evidence",
+    "start",
+    "end",
+    "num_frames",
+    "strength",
+)
 
 
 def _resolve(profile, overrides: dict) -> SynthProfile:
@@ -372,7 +465,9 @@ def _resolve(profile, overrides: dict) -> SynthProfile:
             raise ValueError(f"unknown SynthProfile field(s) {bad}")
         cfg = dataclasses.replace(cfg, **overrides)
     if not 1 <= cfg.min_frames <= cfg.max_frames <= 300:
-        raise ValueError(f"need 1 <= min_frames <= max_frames <= 300, got {cfg.min_frames}, {cfg.max_frames}")
+        raise ValueError(
+            f"need 1 <= min_frames <= max_frames <= 300, got {cfg.min_frames}, {cfg.max_frames}"
+        )
     if cfg.num_classes < 2 or cfg.num_verticals < 1 or cfg.num_verticals > cfg.num_classes:
         raise ValueError("need num_classes >= 2 and 1 <= num_verticals <= num_classes")
     if cfg.videos_per_shard < 1 or min(cfg.train_videos, cfg.validate_videos, cfg.test_videos) < 0:
@@ -383,9 +478,15 @@ def _resolve(profile, overrides: dict) -> SynthProfile:
 def _manifest_for(cfg: SynthProfile, seed: int) -> dict:
     import afkit
 
-    return {"format": "afkit-synth", "format_version": FORMAT_VERSION, "afkit_version": afkit.__version__,
-            "numpy_version": np.__version__, "profile": cfg.name, "seed": int(seed),
-            "config": dataclasses.asdict(cfg)}
+    return {
+        "format": "afkit-synth",
+        "format_version": FORMAT_VERSION,
+        "afkit_version": afkit.__version__,
+        "numpy_version": np.__version__,
+        "profile": cfg.name,
+        "seed": int(seed),
+        "config": dataclasses.asdict(cfg),
+    }
 
 
 def read_manifest(out_dir) -> dict | None:
@@ -403,7 +504,10 @@ def is_complete(out_dir, profile="smoke", seed: int = 0, **overrides) -> bool:
     if m is None or (Path(out_dir) / IN_PROGRESS).exists():
         return False
     want = _manifest_for(cfg, seed)
-    return all(m.get(k) == json.loads(json.dumps(want[k])) for k in ("format", "format_version", "seed", "config"))
+    return all(
+        m.get(k) == json.loads(json.dumps(want[k]))
+        for k in ("format", "format_version", "seed", "config")
+    )
 
 
 def _clear(out: Path) -> None:
@@ -413,7 +517,8 @@ def _clear(out: Path) -> None:
     if ours and not has_ours:
         raise FileExistsError(
             f"{out} holds TFRecord files but no {MANIFEST}: it is not an afkit synthetic set "
-            "(the real release?); refusing to overwrite it. Choose another --out.")
+            "(the real release?); refusing to overwrite it. Choose another --out."
+        )
     for p in ours:
         p.unlink()
     if (out / "ground_truth").is_dir():
@@ -431,21 +536,54 @@ def _csv_text(header, rows) -> str:
 
 
 def _vocabulary_csv(cfg: SynthProfile, cls: _Classes, train_count: np.ndarray) -> str:
-    return _csv_text(["Index", "TrainVideoCount", "KnowledgeGraphId", "Name", "WikiUrl", "Vertical1",
-                      "Vertical2", "Vertical3", "WikiDescription"],
-                     ([c, int(train_count[c]), f"/synthetic/{c:05d}", f"Synthetic class {c:04d}", "",
-                       f"Synthetic vertical {int(cls.vertical[c]):02d}", "", "",
-                       "A synthetic class of afkit's embedded data set; it names no real entity."]
-                      for c in range(cfg.num_classes)))
+    return _csv_text(
+        [
+            "Index",
+            "TrainVideoCount",
+            "KnowledgeGraphId",
+            "Name",
+            "WikiUrl",
+            "Vertical1",
+            "Vertical2",
+            "Vertical3",
+            "WikiDescription",
+        ],
+        (
+            [
+                c,
+                int(train_count[c]),
+                f"/synthetic/{c:05d}",
+                f"Synthetic class {c:04d}",
+                "",
+                f"Synthetic vertical {int(cls.vertical[c]):02d}",
+                "",
+                "",
+                "A synthetic class of afkit's embedded data set; it names no real entity.",
+            ]
+            for c in range(cfg.num_classes)
+        ),
+    )
 
 
 def _classes_csv(cfg: SynthProfile, cls: _Classes, train_count: np.ndarray) -> str:
-    return _csv_text(["index", "vertical", "modality", "weight", "train_count"],
-                     ([c, int(cls.vertical[c]), MODALITIES[cls.modality[c]], f"{cls.weight[c]:.8g}",
-                       int(train_count[c])] for c in range(cfg.num_classes)))
+    return _csv_text(
+        ["index", "vertical", "modality", "weight", "train_count"],
+        (
+            [
+                c,
+                int(cls.vertical[c]),
+                MODALITIES[cls.modality[c]],
+                f"{cls.weight[c]:.8g}",
+                int(train_count[c]),
+            ]
+            for c in range(cfg.num_classes)
+        ),
+    )
 
 
-def generate(out_dir, profile="smoke", seed: int = 0, *, progress: bool = True, **overrides) -> dict:
+def generate(
+    out_dir, profile="smoke", seed: int = 0, *, progress: bool = True, **overrides
+) -> dict:
     """Write the synthetic release of ``profile`` (a name of :data:`PROFILES` or a
     :class:`SynthProfile`; ``overrides`` replace its fields, e.g. ``train_videos=100``) under
     ``out_dir``; returns a summary (the manifest plus ``seconds``).
@@ -468,8 +606,13 @@ def generate(out_dir, profile="smoke", seed: int = 0, *, progress: bool = True, 
     vert_weight = np.bincount(cls.vertical, weights=cls.weight, minlength=cfg.num_verticals)
     train_count = np.zeros(cfg.num_classes, dtype=np.int64)
     counts = {}
-    bar = tqdm(total=sum(cfg.videos(s) for s in SPLITS), desc=f"synth {cfg.name}", unit="video",
-               mininterval=1.0, disable=not progress)
+    bar = tqdm(
+        total=sum(cfg.videos(s) for s in SPLITS),
+        desc=f"synth {cfg.name}",
+        unit="video",
+        mininterval=1.0,
+        disable=not progress,
+    )
     for split in SPLITS:
         n = cfg.videos(split)
         shards = math.ceil(n / cfg.videos_per_shard)
@@ -496,15 +639,23 @@ def generate(out_dir, profile="smoke", seed: int = 0, *, progress: bool = True, 
                 if split == "train":
                     train_count[vr["labels"]] += 1
             frames += sum({r[1]: r[7] for r in gt_rows}.values())  # T of each video (index r[1])
-        atomic_write_text(out / "ground_truth" / f"spans_{split}.csv", _csv_text(_SPAN_COLUMNS, split_rows))
+        atomic_write_text(
+            out / "ground_truth" / f"spans_{split}.csv", _csv_text(_SPAN_COLUMNS, split_rows)
+        )
         counts[split] = {"videos": n, "shards": shards, "frames": frames, "labels": labels}
     bar.close()
     atomic_write_text(out / "vocabulary.csv", _vocabulary_csv(cfg, cls, train_count))
     atomic_write_text(out / "ground_truth" / "classes.csv", _classes_csv(cfg, cls, train_count))
     # np.savez writes a zip with fixed timestamps per numpy version: deterministic bytes
-    atomic_savez(out / "ground_truth" / "prototypes.npz", rgb_dims=cls.rgb_dims.astype(np.int16),
-                 rgb_vals=cls.rgb_vals, audio_dims=cls.audio_dims.astype(np.int16),
-                 audio_vals=cls.audio_vals, rgb_mean=cls.rgb_mean, audio_mean=cls.audio_mean)
+    atomic_savez(
+        out / "ground_truth" / "prototypes.npz",
+        rgb_dims=cls.rgb_dims.astype(np.int16),
+        rgb_vals=cls.rgb_vals,
+        audio_dims=cls.audio_dims.astype(np.int16),
+        audio_vals=cls.audio_vals,
+        rgb_mean=cls.rgb_mean,
+        audio_mean=cls.audio_mean,
+    )
     manifest = _manifest_for(cfg, seed)
     manifest["counts"] = counts
     atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -512,7 +663,9 @@ def generate(out_dir, profile="smoke", seed: int = 0, *, progress: bool = True, 
     return {**manifest, "seconds": time.perf_counter() - t0, "out_dir": str(out)}
 
 
-def ensure_dataset(out_dir, profile="smoke", seed: int = 0, *, progress: bool = True, **overrides) -> dict:
+def ensure_dataset(
+    out_dir, profile="smoke", seed: int = 0, *, progress: bool = True, **overrides
+) -> dict:
     """Generate the synthetic set under ``out_dir`` unless a complete one of this profile and seed
     is already there (then nothing is written); returns its manifest."""
     if is_complete(out_dir, profile, seed, **overrides):
@@ -536,8 +689,10 @@ def load_ground_truth(data_dir, split: str | None = None):
 
     root = Path(data_dir) / "ground_truth"
     if not (root / "classes.csv").is_file():
-        raise FileNotFoundError(f"{root / 'classes.csv'} not found: {data_dir} is not a complete "
-                                "afkit synthetic set (the real release has no ground truth)")
+        raise FileNotFoundError(
+            f"{root / 'classes.csv'} not found: {data_dir} is not a complete "
+            "afkit synthetic set (the real release has no ground truth)"
+        )
     if split is not None and split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
     splits = SPLITS if split is None else (split,)
@@ -574,22 +729,30 @@ def main(argv=None) -> int:
     (``python -m afkit card DIR`` then measures it: :mod:`afkit.data.datacard`)."""
     ap = argparse.ArgumentParser(prog="python -m afkit synth", description=__doc__.split("\n")[0])
     ap.add_argument("--profile", default="smoke", choices=sorted(PROFILES))
-    ap.add_argument("--out", required=True, help="data directory to write (e.g. data/generated/smoke)")
+    ap.add_argument(
+        "--out", required=True, help="data directory to write (e.g. data/generated/smoke)"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--force", action="store_true", help="regenerate even if complete")
     for s in SPLITS:
         ap.add_argument(f"--{s}-videos", type=int, default=None, help=f"override the {s} count")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
-    overrides = {f"{s}_videos": getattr(a, f"{s}_videos") for s in SPLITS
-                 if getattr(a, f"{s}_videos") is not None}
+    overrides = {
+        f"{s}_videos": getattr(a, f"{s}_videos")
+        for s in SPLITS
+        if getattr(a, f"{s}_videos") is not None
+    }
     fn = generate if a.force else ensure_dataset
     t0 = time.perf_counter()
     summary = fn(a.out, a.profile, a.seed, progress=not a.quiet, **overrides)
-    print(f"{a.out}: profile {summary['profile']}, seed {summary['seed']}, "
-          f"{time.perf_counter() - t0:.1f} s; "
-          + ", ".join(f"{s} {c['videos']} videos / {c['shards']} shards"
-                      for s, c in summary["counts"].items()))
+    print(
+        f"{a.out}: profile {summary['profile']}, seed {summary['seed']}, "
+        f"{time.perf_counter() - t0:.1f} s; "
+        + ", ".join(
+            f"{s} {c['videos']} videos / {c['shards']} shards" for s, c in summary["counts"].items()
+        )
+    )
     return 0
 
 

@@ -46,8 +46,14 @@ BLOCKS = {"visual": ("mean_rgb", "std_rgb"), "audio": ("mean_audio", "std_audio"
 ZERO_BYTE = 4.0 / 512.0 - 2.0  # dequantize(0): the bottom of the 8-bit range
 RGB_DIM, AUDIO_DIM = 1024, 128
 
-_ALIASES = {"visual": "visual", "rgb": "visual", "video": "visual", "vision": "visual", "audio": "audio",
-            "fused": "fused"}  # "fused": the single attention of early fusion (attention tables only)
+_ALIASES = {
+    "visual": "visual",
+    "rgb": "visual",
+    "video": "visual",
+    "vision": "visual",
+    "audio": "audio",
+    "fused": "fused",
+}  # "fused": the single attention of early fusion (attention tables only)
 
 
 @dataclass
@@ -63,9 +69,15 @@ class InterpretConfig:
 
 
 PROFILES = {
-    "smoke": InterpretConfig(max_videos=16, n_steps=8, internal_batch_size=64, k_delete=3, n_random=2, n_boot=200),
-    "cpu": InterpretConfig(max_videos=128, n_steps=16, internal_batch_size=256, k_delete=5, n_random=3, n_boot=2000),
-    "paper": InterpretConfig(max_videos=2048, n_steps=64, internal_batch_size=512, k_delete=10, n_random=5, n_boot=2000),
+    "smoke": InterpretConfig(
+        max_videos=16, n_steps=8, internal_batch_size=64, k_delete=3, n_random=2, n_boot=200
+    ),
+    "cpu": InterpretConfig(
+        max_videos=128, n_steps=16, internal_batch_size=256, k_delete=5, n_random=3, n_boot=2000
+    ),
+    "paper": InterpretConfig(
+        max_videos=2048, n_steps=64, internal_batch_size=512, k_delete=10, n_random=5, n_boot=2000
+    ),
 }
 
 
@@ -102,41 +114,63 @@ def _input_kind(model: torch.nn.Module, batch: Mapping) -> str:
 def _float(x: Any, name: str, device: torch.device) -> torch.Tensor:
     t = torch.as_tensor(x)
     if t.dtype == torch.uint8:
-        raise TypeError(f"batch[{name!r}] is uint8: dequantize it first (afkit.io.records.dequantize)")
+        raise TypeError(
+            f"batch[{name!r}] is uint8: dequantize it first (afkit.io.records.dequantize)"
+        )
     return t.to(device=device, dtype=torch.float32)
 
 
-def batch_inputs(model, batch: Mapping, device) -> tuple[str, tuple[torch.Tensor, ...], torch.Tensor | None]:
+def batch_inputs(
+    model, batch: Mapping, device
+) -> tuple[str, tuple[torch.Tensor, ...], torch.Tensor | None]:
     """(kind, (visual, audio), mask or None) of a batch, as float tensors on ``device``."""
     kind = _input_kind(model, batch)
     if kind == "frame":
         missing = [k for k in ("rgb", "audio") if k not in batch]
         if missing:
-            raise KeyError(f"a frame-level batch needs keys 'rgb' and 'audio' (and 'mask'); missing {missing}")
+            raise KeyError(
+                f"a frame-level batch needs keys 'rgb' and 'audio' (and 'mask'); missing {missing}"
+            )
         rgb, audio = _float(batch["rgb"], "rgb", device), _float(batch["audio"], "audio", device)
         if rgb.dim() != 3 or audio.dim() != 3 or rgb.shape[:2] != audio.shape[:2]:
-            raise ValueError(f"frame-level inputs must be rgb [B, T, Dv], audio [B, T, Da]; got "
-                             f"{tuple(rgb.shape)} and {tuple(audio.shape)}")
+            raise ValueError(
+                f"frame-level inputs must be rgb [B, T, Dv], audio [B, T, Da]; got "
+                f"{tuple(rgb.shape)} and {tuple(audio.shape)}"
+            )
         mask = batch.get("mask")
-        mask = (torch.ones(rgb.shape[:2], dtype=torch.bool, device=device) if mask is None
-                else torch.as_tensor(mask).to(device=device, dtype=torch.bool))
+        mask = (
+            torch.ones(rgb.shape[:2], dtype=torch.bool, device=device)
+            if mask is None
+            else torch.as_tensor(mask).to(device=device, dtype=torch.bool)
+        )
         if mask.shape != rgb.shape[:2]:
-            raise ValueError(f"mask must be [B, T] = {tuple(rgb.shape[:2])}, got {tuple(mask.shape)}")
+            raise ValueError(
+                f"mask must be [B, T] = {tuple(rgb.shape[:2])}, got {tuple(mask.shape)}"
+            )
         return kind, (rgb, audio), mask
     missing = [k for k in ("visual", "audio") if k not in batch]
     if missing:
         raise KeyError(f"a video-level batch needs keys 'visual' and 'audio'; missing {missing}")
-    visual, audio = _float(batch["visual"], "visual", device), _float(batch["audio"], "audio", device)
+    visual, audio = (
+        _float(batch["visual"], "visual", device),
+        _float(batch["audio"], "audio", device),
+    )
     if visual.dim() != 2 or audio.dim() != 2 or visual.shape[0] != audio.shape[0]:
-        raise ValueError(f"video-level inputs must be visual [B, Dv], audio [B, Da]; got "
-                         f"{tuple(visual.shape)} and {tuple(audio.shape)}")
+        raise ValueError(
+            f"video-level inputs must be visual [B, Dv], audio [B, Da]; got "
+            f"{tuple(visual.shape)} and {tuple(audio.shape)}"
+        )
     return kind, (visual, audio), None
 
 
 def video_names(batch: Mapping, n: int, offset: int, ids: Sequence | None) -> np.ndarray:
     """The ``video`` column of a batch's ``n`` videos (see the module docstring)."""
     index = batch.get("index")
-    index = np.arange(offset, offset + n) if index is None else np.asarray(torch.as_tensor(index).cpu()).reshape(-1)
+    index = (
+        np.arange(offset, offset + n)
+        if index is None
+        else np.asarray(torch.as_tensor(index).cpu()).reshape(-1)
+    )
     if len(index) != n:
         raise ValueError(f"batch['index'] has {len(index)} entries for {n} videos")
     if ids is None:
@@ -147,7 +181,9 @@ def video_names(batch: Mapping, n: int, offset: int, ids: Sequence | None) -> np
 def _label_lists(y: Any, n: int) -> list[np.ndarray]:
     """Per video, the int64 array of its labels, from a multi-hot [B, C] or a list of index arrays."""
     if y is None:
-        raise KeyError("target='labels' needs the batch's 'y' (multi-hot [B, C] or a list of label arrays)")
+        raise KeyError(
+            "target='labels' needs the batch's 'y' (multi-hot [B, C] or a list of label arrays)"
+        )
     if isinstance(y, torch.Tensor | np.ndarray) and np.ndim(y) == 2:
         dense = np.asarray(torch.as_tensor(y).detach().cpu())
         if dense.shape[0] != n:
@@ -175,7 +211,9 @@ def logits_of(out: Any) -> torch.Tensor:
 # ----------------------------------------------------------------------- 1. attention extraction
 
 
-def _attention_arrays(model, batch: Mapping, device) -> tuple[str, dict[str, np.ndarray], np.ndarray | None]:
+def _attention_arrays(
+    model, batch: Mapping, device
+) -> tuple[str, dict[str, np.ndarray], np.ndarray | None]:
     kind, inputs, mask = batch_inputs(model, batch, device)
     args = inputs if mask is None else (*inputs, mask)
     name = getattr(model, "name", type(model).__name__)
@@ -185,11 +223,17 @@ def _attention_arrays(model, batch: Mapping, device) -> tuple[str, dict[str, np.
         except TypeError as e:
             if "return_attention" not in str(e):
                 raise
-            raise TypeError(f"model {name!r} has no attention: its forward takes no return_attention") from None
+            raise TypeError(
+                f"model {name!r} has no attention: its forward takes no return_attention"
+            ) from None
     if not (isinstance(out, tuple | list) and len(out) == 2 and isinstance(out[1], Mapping)):
-        raise TypeError("model(..., return_attention=True) must return (logits, {modality: attention})")
+        raise TypeError(
+            "model(..., return_attention=True) must return (logits, {modality: attention})"
+        )
     if not out[1]:
-        raise ValueError(f"model {name!r} returned no attention weights (a baseline, or attention off)")
+        raise ValueError(
+            f"model {name!r} returned no attention weights (a baseline, or attention off)"
+        )
     B = inputs[0].shape[0]
     arrays = {}
     for name, att in out[1].items():
@@ -200,17 +244,28 @@ def _attention_arrays(model, batch: Mapping, device) -> tuple[str, dict[str, np.
             if a.dim() == 2:  # [B, T]: a single head
                 a = a[:, None]
             if a.dim() != 3 or a.shape[0] != B or a.shape[2] != mask.shape[1]:
-                raise ValueError(f"frame-level attention {name!r} must be [B, heads, T] = [{B}, H, "
-                                 f"{mask.shape[1]}], got {tuple(a.shape)}")
+                raise ValueError(
+                    f"frame-level attention {name!r} must be [B, heads, T] = [{B}, H, "
+                    f"{mask.shape[1]}], got {tuple(a.shape)}"
+                )
         elif a.dim() != 4 or a.shape[0] != B:
-            raise ValueError(f"video-level attention {name!r} must be [B, heads, tokens, tokens], got {tuple(a.shape)}")
+            raise ValueError(
+                f"video-level attention {name!r} must be [B, heads, tokens, tokens], got {tuple(a.shape)}"
+            )
         arrays[modality_name(name)] = a.numpy()
     return kind, arrays, (None if mask is None else mask.cpu().numpy())
 
 
-def attention_table(model: torch.nn.Module, data: Any, *, ids: Sequence | None = None,
-                    include_padding: bool = False, max_batches: int | None = None,
-                    device=None, progress: bool = True) -> pd.DataFrame:
+def attention_table(
+    model: torch.nn.Module,
+    data: Any,
+    *,
+    ids: Sequence | None = None,
+    include_padding: bool = False,
+    max_batches: int | None = None,
+    device=None,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Attention weights as a tidy table, streamed over a batch or a whole loader.
 
     Video-level Attend-Fusion, attention ``A [B, heads, Q, K]`` per modality (each row a softmax,
@@ -234,8 +289,15 @@ def attention_table(model: torch.nn.Module, data: Any, *, ids: Sequence | None =
     model.eval()
     parts, offset = [], 0
     try:
-        for i, batch in enumerate(tqdm(iter_batches(data), desc="attention", disable=not progress,
-                                       total=max_batches, leave=False)):
+        for i, batch in enumerate(
+            tqdm(
+                iter_batches(data),
+                desc="attention",
+                disable=not progress,
+                total=max_batches,
+                leave=False,
+            )
+        ):
             if max_batches is not None and i >= max_batches:
                 break
             kind, arrays, mask = _attention_arrays(model, batch, device)
@@ -246,21 +308,40 @@ def attention_table(model: torch.nn.Module, data: Any, *, ids: Sequence | None =
                 if kind == "frame":
                     b, h, t = np.indices(a.shape).reshape(3, -1)
                     keep = np.ones_like(b, dtype=bool) if include_padding else mask[b, t]
-                    parts.append(pd.DataFrame({"video": names[b[keep]], "modality": modality,
-                                               "head": h[keep], "frame": t[keep],
-                                               "weight": a.reshape(-1)[keep].astype(np.float32)}))
+                    parts.append(
+                        pd.DataFrame(
+                            {
+                                "video": names[b[keep]],
+                                "modality": modality,
+                                "head": h[keep],
+                                "frame": t[keep],
+                                "weight": a.reshape(-1)[keep].astype(np.float32),
+                            }
+                        )
+                    )
                 else:
                     b, h, q, k = np.indices(a.shape).reshape(4, -1)
-                    parts.append(pd.DataFrame({"video": names[b], "modality": modality, "head": h,
-                                               "query": q, "key": k,
-                                               "weight": a.reshape(-1).astype(np.float32)}))
+                    parts.append(
+                        pd.DataFrame(
+                            {
+                                "video": names[b],
+                                "modality": modality,
+                                "head": h,
+                                "query": q,
+                                "key": k,
+                                "weight": a.reshape(-1).astype(np.float32),
+                            }
+                        )
+                    )
     finally:
         model.train(was_training)
     if not parts:
         raise ValueError("no batches: data yielded nothing")
     table = pd.concat(parts, ignore_index=True)
     present = set(table["modality"])
-    table["modality"] = pd.Categorical(table["modality"], categories=[m for m in (*MODALITIES, "fused") if m in present])
+    table["modality"] = pd.Categorical(
+        table["modality"], categories=[m for m in (*MODALITIES, "fused") if m in present]
+    )
     return table
 
 
@@ -269,10 +350,14 @@ def _distribution_keys(table: pd.DataFrame) -> list[str]:
         return ["video", "modality", "head", "query"]
     if "frame" in table.columns:
         return ["video", "modality", "head"]
-    raise ValueError("not an attention table: it needs a 'key' (video-level) or 'frame' (frame-level) column")
+    raise ValueError(
+        "not an attention table: it needs a 'key' (video-level) or 'frame' (frame-level) column"
+    )
 
 
-def attention_entropy(table: pd.DataFrame, *, by: Sequence[str] = ("modality", "head")) -> pd.DataFrame:
+def attention_entropy(
+    table: pd.DataFrame, *, by: Sequence[str] = ("modality", "head")
+) -> pd.DataFrame:
     """Mean entropy of the attention distributions, per head and modality.
 
     Per distribution :math:`w` (one query's weights over keys, or one head's weights over the
@@ -289,15 +374,27 @@ def attention_entropy(table: pd.DataFrame, *, by: Sequence[str] = ("modality", "
     frame = table[keys].copy()
     frame["h"] = -plogp
     frame["n_keys"] = 1
-    per = frame.groupby(keys, observed=True, sort=False).agg(entropy=("h", "sum"), n_keys=("n_keys", "sum")).reset_index()
+    per = (
+        frame.groupby(keys, observed=True, sort=False)
+        .agg(entropy=("h", "sum"), n_keys=("n_keys", "sum"))
+        .reset_index()
+    )
     per["max_entropy"] = np.log(per["n_keys"].to_numpy(np.float64))
     with np.errstate(divide="ignore", invalid="ignore"):
-        per["normalized_entropy"] = np.where(per["n_keys"] > 1, per["entropy"] / per["max_entropy"], np.nan)
+        per["normalized_entropy"] = np.where(
+            per["n_keys"] > 1, per["entropy"] / per["max_entropy"], np.nan
+        )
     by = list(by)
-    return per.groupby(by, observed=True).agg(entropy=("entropy", "mean"),
-                                              normalized_entropy=("normalized_entropy", "mean"),
-                                              max_entropy=("max_entropy", "mean"),
-                                              n=("entropy", "size")).reset_index()
+    return (
+        per.groupby(by, observed=True)
+        .agg(
+            entropy=("entropy", "mean"),
+            normalized_entropy=("normalized_entropy", "mean"),
+            max_entropy=("max_entropy", "mean"),
+            n=("entropy", "size"),
+        )
+        .reset_index()
+    )
 
 
 def _state_dict(obj: Any) -> Mapping:
@@ -308,11 +405,19 @@ def _state_dict(obj: Any) -> Mapping:
             if key in obj and isinstance(obj[key], Mapping):
                 return obj[key]
         return obj
-    raise TypeError(f"expected a model, a state dict or a checkpoint path, got {type(obj).__name__}")
+    raise TypeError(
+        f"expected a model, a state dict or a checkpoint path, got {type(obj).__name__}"
+    )
 
 
-def entropy_over_training(checkpoints: Sequence | Mapping, data: Any, *, model: torch.nn.Module | None = None,
-                          max_batches: int | None = None, progress: bool = True) -> pd.DataFrame:
+def entropy_over_training(
+    checkpoints: Sequence | Mapping,
+    data: Any,
+    *,
+    model: torch.nn.Module | None = None,
+    max_batches: int | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Attention entropy per head and modality at each checkpoint: the attention-collapse check.
 
     Args:
@@ -324,7 +429,11 @@ def entropy_over_training(checkpoints: Sequence | Mapping, data: Any, *, model: 
     Returns :func:`attention_entropy`'s table with a leading ``checkpoint`` column (the mapping's
     keys, else 0, 1, ...).
     """
-    items = list(checkpoints.items()) if isinstance(checkpoints, Mapping) else list(enumerate(checkpoints))
+    items = (
+        list(checkpoints.items())
+        if isinstance(checkpoints, Mapping)
+        else list(enumerate(checkpoints))
+    )
     if not items:
         raise ValueError("no checkpoints given")
     rows = []
@@ -333,7 +442,9 @@ def entropy_over_training(checkpoints: Sequence | Mapping, data: Any, *, model: 
             m = ckpt
         else:
             if model is None:
-                raise ValueError("state dicts need model=<a template model of the same architecture>")
+                raise ValueError(
+                    "state dicts need model=<a template model of the same architecture>"
+                )
             m = copy.deepcopy(model)
             m.load_state_dict(_state_dict(ckpt))
         table = attention_table(m, data, max_batches=max_batches, progress=False)
@@ -349,7 +460,9 @@ def entropy_over_training(checkpoints: Sequence | Mapping, data: Any, *, model: 
 def _baselines(baseline, inputs: tuple[torch.Tensor, ...]) -> tuple:
     named = {"zeros": 0.0, "zero_byte": ZERO_BYTE}
     if isinstance(baseline, str) and baseline not in named:
-        raise ValueError(f"unknown baseline {baseline!r}: 'zeros', 'zero_byte', a float or a tuple of tensors")
+        raise ValueError(
+            f"unknown baseline {baseline!r}: 'zeros', 'zero_byte', a float or a tuple of tensors"
+        )
     if isinstance(baseline, str | int | float):
         return tuple(float(named.get(baseline, baseline)) for _ in inputs)
     if isinstance(baseline, tuple | list) and len(baseline) == len(inputs):
@@ -366,8 +479,10 @@ def _block_sizes(dims: tuple[int, int], stats: Sequence[str] | None) -> int:
     elif dims == (2 * RGB_DIM, 2 * AUDIO_DIM):
         s = 2
     else:
-        raise ValueError(f"cannot tell the feature blocks of inputs of widths {dims}: pass stats=('mean',) "
-                         "or stats=('mean', 'std')")
+        raise ValueError(
+            f"cannot tell the feature blocks of inputs of widths {dims}: pass stats=('mean',) "
+            "or stats=('mean', 'std')"
+        )
     if s not in (1, 2) or dims[0] % s or dims[1] % s:
         raise ValueError(f"stats={stats!r} does not split widths {dims} into equal blocks")
     return s
@@ -377,15 +492,28 @@ def _feature_mask(kind: str, inputs, s: int):
     if kind == "frame":
         T = inputs[0].shape[1]
         frames = torch.arange(T, device=inputs[0].device)[None, :, None]
-        return tuple((frames + m * T).expand(1, T, x.shape[2]).contiguous() for m, x in enumerate(inputs))
-    return tuple((torch.arange(x.shape[1], device=x.device) // (x.shape[1] // s) + m * s)[None]
-                 for m, x in enumerate(inputs))
+        return tuple(
+            (frames + m * T).expand(1, T, x.shape[2]).contiguous() for m, x in enumerate(inputs)
+        )
+    return tuple(
+        (torch.arange(x.shape[1], device=x.device) // (x.shape[1] // s) + m * s)[None]
+        for m, x in enumerate(inputs)
+    )
 
 
-def attribute(model: torch.nn.Module, batch: Mapping, target: Any, *, method: str = "integrated_gradients",
-              baseline: Any = "zeros", n_steps: int = 32, internal_batch_size: int | None = None,
-              perturbations_per_eval: int = 16, stats: Sequence[str] | None = None,
-              device=None) -> dict[str, torch.Tensor]:
+def attribute(
+    model: torch.nn.Module,
+    batch: Mapping,
+    target: Any,
+    *,
+    method: str = "integrated_gradients",
+    baseline: Any = "zeros",
+    n_steps: int = 32,
+    internal_batch_size: int | None = None,
+    perturbations_per_eval: int = 16,
+    stats: Sequence[str] | None = None,
+    device=None,
+) -> dict[str, torch.Tensor]:
     """Attributions of one class logit per video to every input value, per modality.
 
     For video ``b`` and class ``c_b = target[b]``, with :math:`f = ` the logit of ``c_b`` and
@@ -431,23 +559,44 @@ def attribute(model: torch.nn.Module, batch: Mapping, target: Any, *, method: st
     try:
         if method == "integrated_gradients":
             attr = IntegratedGradients(forward).attribute(
-                inputs, baselines=_baselines(baseline, inputs), target=target, additional_forward_args=extra,
-                n_steps=n_steps, internal_batch_size=internal_batch_size)
+                inputs,
+                baselines=_baselines(baseline, inputs),
+                target=target,
+                additional_forward_args=extra,
+                n_steps=n_steps,
+                internal_batch_size=internal_batch_size,
+            )
         elif method == "input_x_gradient":
             if baseline not in ("zeros", 0, 0.0):
-                raise ValueError("input_x_gradient has no baseline (it is x * grad, i.e. a zero baseline)")
+                raise ValueError(
+                    "input_x_gradient has no baseline (it is x * grad, i.e. a zero baseline)"
+                )
             inputs = tuple(x.detach().clone().requires_grad_() for x in inputs)
-            attr = InputXGradient(forward).attribute(inputs, target=target, additional_forward_args=extra)
+            attr = InputXGradient(forward).attribute(
+                inputs, target=target, additional_forward_args=extra
+            )
         else:
-            s = 1 if kind == "frame" else _block_sizes((inputs[0].shape[1], inputs[1].shape[1]), stats)
+            s = (
+                1
+                if kind == "frame"
+                else _block_sizes((inputs[0].shape[1], inputs[1].shape[1]), stats)
+            )
             fmask = _feature_mask(kind, inputs, s)
             with torch.no_grad():
                 attr = FeatureAblation(forward).attribute(
-                    inputs, baselines=_baselines(baseline, inputs), target=target, additional_forward_args=extra,
-                    feature_mask=fmask, perturbations_per_eval=perturbations_per_eval)
+                    inputs,
+                    baselines=_baselines(baseline, inputs),
+                    target=target,
+                    additional_forward_args=extra,
+                    feature_mask=fmask,
+                    perturbations_per_eval=perturbations_per_eval,
+                )
             # captum gives every feature of a group the group's whole effect; spread it evenly so
             # that a group's attributions sum to its ablation effect (as for the gradient methods)
-            attr = tuple(a / (m.shape[-1] if kind == "frame" else m.shape[-1] // s) for a, m in zip(attr, fmask, strict=True))
+            attr = tuple(
+                a / (m.shape[-1] if kind == "frame" else m.shape[-1] // s)
+                for a, m in zip(attr, fmask, strict=True)
+            )
     finally:
         model.train(was_training)
     attr = tuple(a.detach() for a in attr)
@@ -456,14 +605,19 @@ def attribute(model: torch.nn.Module, batch: Mapping, target: Any, *, method: st
     return dict(zip(MODALITIES, attr, strict=True))
 
 
-def explained_rows(model, batch: Mapping, target: Any, device) -> tuple[Mapping, np.ndarray, np.ndarray]:
+def explained_rows(
+    model, batch: Mapping, target: Any, device
+) -> tuple[Mapping, np.ndarray, np.ndarray]:
     """The (video, class) pairs a batch explains, ``target`` as in :func:`attribution_table`:
     (a batch of one row per pair, each pair's video row in ``batch`` [P], its class [P])."""
     _, inputs, mask = batch_inputs(model, batch, device)
     B = inputs[0].shape[0]
     if isinstance(target, str) and target == "labels":
         lists = _label_lists(batch.get("y"), B)
-        rows = np.concatenate([np.full(len(v), b, dtype=np.int64) for b, v in enumerate(lists)] + [np.zeros(0, np.int64)])
+        rows = np.concatenate(
+            [np.full(len(v), b, dtype=np.int64) for b, v in enumerate(lists)]
+            + [np.zeros(0, np.int64)]
+        )
         classes = np.concatenate(lists + [np.zeros(0, np.int64)])
     elif isinstance(target, str) and target == "predicted":
         with torch.no_grad():
@@ -471,7 +625,9 @@ def explained_rows(model, batch: Mapping, target: Any, device) -> tuple[Mapping,
             classes = logits_of(model(*args)).argmax(dim=1).cpu().numpy().astype(np.int64)
         rows = np.arange(B)
     elif isinstance(target, str):
-        raise ValueError(f"unknown target {target!r}: 'labels', 'predicted', a class index or [B] class indices")
+        raise ValueError(
+            f"unknown target {target!r}: 'labels', 'predicted', a class index or [B] class indices"
+        )
     else:
         classes = np.asarray(target, dtype=np.int64).reshape(-1)
         classes = np.full(B, classes[0]) if classes.size == 1 else classes
@@ -486,11 +642,22 @@ def explained_rows(model, batch: Mapping, target: Any, device) -> tuple[Mapping,
     return expanded, rows, classes
 
 
-def attribution_table(model: torch.nn.Module, data: Any, *, method: str = "integrated_gradients",
-                      target: Any = "labels", ids: Sequence | None = None, baseline: Any = "zeros",
-                      n_steps: int = 32, internal_batch_size: int | None = None,
-                      stats: Sequence[str] | None = None, include_padding: bool = False,
-                      max_batches: int | None = None, device=None, progress: bool = True) -> pd.DataFrame:
+def attribution_table(
+    model: torch.nn.Module,
+    data: Any,
+    *,
+    method: str = "integrated_gradients",
+    target: Any = "labels",
+    ids: Sequence | None = None,
+    baseline: Any = "zeros",
+    n_steps: int = 32,
+    internal_batch_size: int | None = None,
+    stats: Sequence[str] | None = None,
+    include_padding: bool = False,
+    max_batches: int | None = None,
+    device=None,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Attributions (:func:`attribute`) as a tidy table, streamed over a batch or a loader.
 
     Per (video, label) explained and per modality:
@@ -510,8 +677,9 @@ def attribution_table(model: torch.nn.Module, data: Any, *, method: str = "integ
     """
     device = model_device(model, device)
     parts, offset = [], 0
-    for i, batch in enumerate(tqdm(iter_batches(data), desc=method, disable=not progress,
-                                   total=max_batches, leave=False)):
+    for i, batch in enumerate(
+        tqdm(iter_batches(data), desc=method, disable=not progress, total=max_batches, leave=False)
+    ):
         if max_batches is not None and i >= max_batches:
             break
         kind = _input_kind(model, batch)
@@ -521,27 +689,60 @@ def attribution_table(model: torch.nn.Module, data: Any, *, method: str = "integ
         offset += B
         if len(rows) == 0:
             continue
-        attr = attribute(model, expanded, classes, method=method, baseline=baseline, n_steps=n_steps,
-                         internal_batch_size=internal_batch_size, stats=stats, device=device)
+        attr = attribute(
+            model,
+            expanded,
+            classes,
+            method=method,
+            baseline=baseline,
+            n_steps=n_steps,
+            internal_batch_size=internal_batch_size,
+            stats=stats,
+            device=device,
+        )
         for modality, a in attr.items():
             a = a.cpu()
             if kind == "frame":  # [P, T]
-                signed, mag = a.sum(-1, dtype=torch.float64).numpy(), a.abs().sum(-1, dtype=torch.float64).numpy()
+                signed, mag = (
+                    a.sum(-1, dtype=torch.float64).numpy(),
+                    a.abs().sum(-1, dtype=torch.float64).numpy(),
+                )
                 p, t = np.indices(signed.shape).reshape(2, -1)
-                keep = np.ones_like(p, dtype=bool) if include_padding else expanded["mask"].cpu().numpy()[p, t]
-                parts.append(pd.DataFrame({"video": names[rows[p[keep]]], "label": classes[p[keep]],
-                                           "modality": modality, "frame": t[keep],
-                                           "attribution": signed.reshape(-1)[keep],
-                                           "magnitude": mag.reshape(-1)[keep]}))
+                keep = (
+                    np.ones_like(p, dtype=bool)
+                    if include_padding
+                    else expanded["mask"].cpu().numpy()[p, t]
+                )
+                parts.append(
+                    pd.DataFrame(
+                        {
+                            "video": names[rows[p[keep]]],
+                            "label": classes[p[keep]],
+                            "modality": modality,
+                            "frame": t[keep],
+                            "attribution": signed.reshape(-1)[keep],
+                            "magnitude": mag.reshape(-1)[keep],
+                        }
+                    )
+                )
             else:
                 s = _block_sizes((expanded["visual"].shape[1], expanded["audio"].shape[1]), stats)
                 blocks = a.reshape(a.shape[0], s, -1)  # [P, S, D/S]
                 signed = blocks.sum(-1, dtype=torch.float64).numpy()
                 mag = blocks.abs().sum(-1, dtype=torch.float64).numpy()
                 p, j = np.indices(signed.shape).reshape(2, -1)
-                parts.append(pd.DataFrame({"video": names[rows[p]], "label": classes[p], "modality": modality,
-                                           "block": np.asarray(BLOCKS[modality])[j],
-                                           "attribution": signed.reshape(-1), "magnitude": mag.reshape(-1)}))
+                parts.append(
+                    pd.DataFrame(
+                        {
+                            "video": names[rows[p]],
+                            "label": classes[p],
+                            "modality": modality,
+                            "block": np.asarray(BLOCKS[modality])[j],
+                            "attribution": signed.reshape(-1),
+                            "magnitude": mag.reshape(-1),
+                        }
+                    )
+                )
     if not parts:
         raise ValueError("nothing to explain: data yielded no batch (or no video had a label)")
     table = pd.concat(parts, ignore_index=True)
@@ -554,11 +755,18 @@ def first_column(frame: pd.DataFrame, candidates: Sequence[str], what: str) -> s
     for c in candidates:
         if c in frame.columns:
             return c
-    raise ValueError(f"{what} has none of the columns {list(candidates)} (columns: {list(frame.columns)})")
+    raise ValueError(
+        f"{what} has none of the columns {list(candidates)} (columns: {list(frame.columns)})"
+    )
 
 
-def modality_shares(table: pd.DataFrame, *, by: str = "class", vocabulary: pd.DataFrame | None = None,
-                    vertical_column: str | None = None) -> pd.DataFrame:
+def modality_shares(
+    table: pd.DataFrame,
+    *,
+    by: str = "class",
+    vocabulary: pd.DataFrame | None = None,
+    vertical_column: str | None = None,
+) -> pd.DataFrame:
     """Audio/visual share of |attribution| per video, class or vertical.
 
     Per explained (video, label): :math:`s_v = M_v / (M_v + M_a)` with :math:`M_m` the summed
@@ -577,8 +785,17 @@ def modality_shares(table: pd.DataFrame, *, by: str = "class", vocabulary: pd.Da
     """
     if by not in ("video", "class", "vertical"):
         raise ValueError(f"by must be 'video', 'class' or 'vertical', got {by!r}")
-    mag = table.pivot_table(index=["video", "label"], columns="modality", values="magnitude",
-                            aggfunc="sum", observed=False).reindex(columns=list(MODALITIES), fill_value=0.0).fillna(0.0)
+    mag = (
+        table.pivot_table(
+            index=["video", "label"],
+            columns="modality",
+            values="magnitude",
+            aggfunc="sum",
+            observed=False,
+        )
+        .reindex(columns=list(MODALITIES), fill_value=0.0)
+        .fillna(0.0)
+    )
     total = mag["visual"] + mag["audio"]
     per = pd.DataFrame({"visual_share": mag["visual"] / total}).loc[total > 0].reset_index()
     per["audio_share"] = 1.0 - per["visual_share"]
@@ -587,14 +804,24 @@ def modality_shares(table: pd.DataFrame, *, by: str = "class", vocabulary: pd.Da
         return per
     if by == "vertical":
         if vocabulary is None:
-            raise ValueError("by='vertical' needs vocabulary (vocabulary.csv or the ground truth's classes)")
+            raise ValueError(
+                "by='vertical' needs vocabulary (vocabulary.csv or the ground truth's classes)"
+            )
         index_col = first_column(vocabulary, ("Index", "index", "label"), "vocabulary")
-        vert_col = vertical_column or first_column(vocabulary, ("Vertical1", "vertical"), "vocabulary")
+        vert_col = vertical_column or first_column(
+            vocabulary, ("Vertical1", "vertical"), "vocabulary"
+        )
         verticals = vocabulary.set_index(index_col)[vert_col]
         per["vertical"] = per["label"].map(verticals).fillna("(none)")
         key = "vertical"
     else:
         key = "label"
-    return per.groupby(key).agg(visual_share=("visual_share", "mean"), audio_share=("audio_share", "mean"),
-                                n=("visual_share", "size")).reset_index()
-
+    return (
+        per.groupby(key)
+        .agg(
+            visual_share=("visual_share", "mean"),
+            audio_share=("audio_share", "mean"),
+            n=("visual_share", "size"),
+        )
+        .reset_index()
+    )

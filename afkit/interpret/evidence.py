@@ -34,9 +34,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from afkit.data import synth
 from afkit.interpret import attribution as interpret
 from afkit.metrics import stats
-from afkit.data import synth
 
 # ----------------------------------------------- 1. scoring against the truth (plain arrays first)
 
@@ -74,18 +74,22 @@ def auroc(scores: Any, positives: Any) -> float:
     return float((r[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
-def span_positives(n_frames: int, starts: Any, ends: Any, *, end_inclusive: bool = False) -> np.ndarray:
+def span_positives(
+    n_frames: int, starts: Any, ends: Any, *, end_inclusive: bool = False
+) -> np.ndarray:
     """Boolean [n_frames]: True inside any span ``[start, end)`` (``[start, end]`` if end_inclusive)."""
     pos = np.zeros(int(n_frames), dtype=bool)
     for a, b in zip(np.atleast_1d(starts), np.atleast_1d(ends), strict=True):
         a, b = int(a), int(b) + (1 if end_inclusive else 0)
         if a < 0 or b < a:
             raise ValueError(f"bad span [{a}, {b})")
-        pos[a:min(b, n_frames)] = True
+        pos[a : min(b, n_frames)] = True
     return pos
 
 
-def span_auroc(scores: Any, start: Any, end: Any, *, mask: Any = None, end_inclusive: bool = False) -> float:
+def span_auroc(
+    scores: Any, start: Any, end: Any, *, mask: Any = None, end_inclusive: bool = False
+) -> float:
     """AUROC of per-frame ``scores`` [T] against the evidence span(s): frames inside are positives.
 
     ``start``/``end`` are frame indices (scalars or arrays for several spans); ``mask`` [T]
@@ -102,8 +106,15 @@ def random_scores(n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.random(int(n))
 
 
-def means_with_ci(scores: pd.DataFrame, *, value: str = "auroc", by: str | Sequence[str] = "method",
-                  ci: float = 0.95, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+def means_with_ci(
+    scores: pd.DataFrame,
+    *,
+    value: str = "auroc",
+    by: str | Sequence[str] = "method",
+    ci: float = 0.95,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Mean of ``value`` (default: each method's AUROC) per group with its percentile-bootstrap
     interval (:func:`afkit.metrics.stats.mean_interval`): ``by..., mean, ci_low, ci_high, n``."""
     by = [by] if isinstance(by, str) else list(by)
@@ -111,22 +122,33 @@ def means_with_ci(scores: pd.DataFrame, *, value: str = "auroc", by: str | Seque
     for key, g in scores.groupby(by, sort=False, observed=True):
         mean, lo, hi = stats.mean_interval(g[value], ci=ci, n_boot=n_boot, seed=seed)
         key = key if isinstance(key, tuple) else (key,)
-        rows.append({**dict(zip(by, key, strict=True)), "mean": mean, "ci_low": lo, "ci_high": hi,
-                     "n": int(np.isfinite(g[value].to_numpy(np.float64)).sum())})
+        rows.append(
+            {
+                **dict(zip(by, key, strict=True)),
+                "mean": mean,
+                "ci_low": lo,
+                "ci_high": hi,
+                "n": int(np.isfinite(g[value].to_numpy(np.float64)).sum()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def _frame_scores(table: pd.DataFrame) -> tuple[dict, bool]:
     """{(video, label) or (video,): (frames [n], scores [n, 2] of visual, audio)}; bool: label-specific."""
     if "frame" not in table.columns:
-        raise ValueError("a frame table is needed (a 'frame' column): video-level models have no frames")
+        raise ValueError(
+            "a frame table is needed (a 'frame' column): video-level models have no frames"
+        )
     if "weight" in table.columns:  # attention: mean over heads
         keys, value = ["video", "frame"], "weight"
     elif "attribution" in table.columns:
         keys, value = ["video", "label", "frame"], "attribution"
     else:
         raise ValueError("a frame table has a 'weight' (attention) or 'attribution' column")
-    wide = table.pivot_table(index=keys, columns="modality", values=value, aggfunc="mean", observed=False)
+    wide = table.pivot_table(
+        index=keys, columns="modality", values=value, aggfunc="mean", observed=False
+    )
     wide = wide.reindex(columns=list(interpret.MODALITIES)).fillna(0.0)
     frames = wide.index.get_level_values("frame").to_numpy()
     values = wide.to_numpy(np.float64)
@@ -136,7 +158,7 @@ def _frame_scores(table: pd.DataFrame) -> tuple[dict, bool]:
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
     for j, key in enumerate(uniques):
-        sel = order[bounds[j]:bounds[j + 1]]
+        sel = order[bounds[j] : bounds[j + 1]]
         key = tuple(key) if isinstance(key, tuple) else (key,)
         if len(key) == 2:
             key = (key[0], int(key[1]))
@@ -145,12 +167,16 @@ def _frame_scores(table: pd.DataFrame) -> tuple[dict, bool]:
 
 
 def _spans_by_pair(spans: pd.DataFrame) -> dict:
-    if "video" not in spans.columns and "id" in spans.columns:  # afkit.data.synth.load_ground_truth's
+    if (
+        "video" not in spans.columns and "id" in spans.columns
+    ):  # afkit.data.synth.load_ground_truth's
         spans = spans.rename(columns={"id": "video"})
     need = {"video", "label", "start", "end", "modality"}
     missing = need - set(spans.columns)
     if missing:
-        raise ValueError(f"spans need columns {sorted(need)} ('id' may stand for 'video'); missing {sorted(missing)}")
+        raise ValueError(
+            f"spans need columns {sorted(need)} ('id' may stand for 'video'); missing {sorted(missing)}"
+        )
     keep = spans["modality"].astype(str) != "none"
     if "has_evidence" in spans.columns:
         keep &= spans["has_evidence"].astype(bool)
@@ -158,13 +184,22 @@ def _spans_by_pair(spans: pd.DataFrame) -> dict:
     out = {}
     for (video, label), g in spans.groupby(["video", "label"], sort=True):
         mods = {interpret.modality_name(m) if m != "both" else "both" for m in g["modality"]}
-        out[(video, int(label))] = (g["start"].to_numpy(), g["end"].to_numpy(),
-                                    mods.pop() if len(mods) == 1 else "both")
+        out[(video, int(label))] = (
+            g["start"].to_numpy(),
+            g["end"].to_numpy(),
+            mods.pop() if len(mods) == 1 else "both",
+        )
     return out
 
 
-def evidence_auroc(tables: Mapping[str, pd.DataFrame], spans: pd.DataFrame, *, random_seed: int | None = 0,
-                   end_inclusive: bool = False, modality: str = "matched") -> pd.DataFrame:
+def evidence_auroc(
+    tables: Mapping[str, pd.DataFrame],
+    spans: pd.DataFrame,
+    *,
+    random_seed: int | None = 0,
+    end_inclusive: bool = False,
+    modality: str = "matched",
+) -> pd.DataFrame:
     """Per method, video and label: AUROC of the per-frame scores against the evidence span.
 
     Frames inside the label's span(s) are the positives, the video's other real frames the
@@ -198,20 +233,47 @@ def evidence_auroc(tables: Mapping[str, pd.DataFrame], spans: pd.DataFrame, *, r
                 continue
             frames, values = hit
             frames_of.setdefault((video, label), frames)
-            use = [0, 1] if (mod == "both" or modality == "sum") else [interpret.MODALITIES.index(mod)]
+            use = (
+                [0, 1]
+                if (mod == "both" or modality == "sum")
+                else [interpret.MODALITIES.index(mod)]
+            )
             s = values[:, use].sum(axis=1)
-            pos = span_positives(int(frames.max()) + 1, starts, ends, end_inclusive=end_inclusive)[frames]
-            rows.append({"method": method, "video": video, "label": label, "modality": mod,
-                         "n_frames": len(frames), "n_positive": int(pos.sum()), "auroc": auroc(s, pos)})
+            pos = span_positives(int(frames.max()) + 1, starts, ends, end_inclusive=end_inclusive)[
+                frames
+            ]
+            rows.append(
+                {
+                    "method": method,
+                    "video": video,
+                    "label": label,
+                    "modality": mod,
+                    "n_frames": len(frames),
+                    "n_positive": int(pos.sum()),
+                    "auroc": auroc(s, pos),
+                }
+            )
     if random_seed is not None:
         rng = np.random.default_rng(random_seed)
         for (video, label), frames in frames_of.items():
             starts, ends, mod = truth[(video, label)]
-            pos = span_positives(int(frames.max()) + 1, starts, ends, end_inclusive=end_inclusive)[frames]
-            rows.append({"method": "random", "video": video, "label": label, "modality": mod,
-                         "n_frames": len(frames), "n_positive": int(pos.sum()),
-                         "auroc": auroc(random_scores(len(frames), rng), pos)})
-    return pd.DataFrame(rows, columns=["method", "video", "label", "modality", "n_frames", "n_positive", "auroc"])
+            pos = span_positives(int(frames.max()) + 1, starts, ends, end_inclusive=end_inclusive)[
+                frames
+            ]
+            rows.append(
+                {
+                    "method": "random",
+                    "video": video,
+                    "label": label,
+                    "modality": mod,
+                    "n_frames": len(frames),
+                    "n_positive": int(pos.sum()),
+                    "auroc": auroc(random_scores(len(frames), rng), pos),
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["method", "video", "label", "modality", "n_frames", "n_positive", "auroc"]
+    )
 
 
 def modality_agreement_arrays(visual_share: Any, truth: Any) -> pd.DataFrame:
@@ -230,26 +292,47 @@ def modality_agreement_arrays(visual_share: Any, truth: Any) -> pd.DataFrame:
     Returns columns ``truth, n_classes, mean_visual_share, accuracy, separation_auroc``.
     """
     s = np.asarray(visual_share, dtype=np.float64).reshape(-1)
-    t = np.asarray([str(x) if str(x) == "both" else interpret.modality_name(x)
-                    for x in np.asarray(truth).reshape(-1)], dtype=object)
+    t = np.asarray(
+        [
+            str(x) if str(x) == "both" else interpret.modality_name(x)
+            for x in np.asarray(truth).reshape(-1)
+        ],
+        dtype=object,
+    )
     if s.shape != t.shape:
         raise ValueError(f"visual_share and truth differ in length: {s.shape[0]} vs {t.shape[0]}")
     pred = np.where(s > 0.5, "visual", "audio")
     rows = []
-    for group, sel in (("visual", t == "visual"), ("audio", t == "audio"), ("both", t == "both"),
-                       ("single", (t == "visual") | (t == "audio"))):
+    for group, sel in (
+        ("visual", t == "visual"),
+        ("audio", t == "audio"),
+        ("both", t == "both"),
+        ("single", (t == "visual") | (t == "audio")),
+    ):
         n = int(sel.sum())
         acc = float((pred[sel] == t[sel]).mean()) if n and group != "both" else float("nan")
         sep = float("nan")
         if group == "single" and (t == "visual").any() and (t == "audio").any():
             sep = auroc(s[sel], t[sel] == "visual")
-        rows.append({"truth": group, "n_classes": n, "mean_visual_share": float(s[sel].mean()) if n else float("nan"),
-                     "accuracy": acc, "separation_auroc": sep})
+        rows.append(
+            {
+                "truth": group,
+                "n_classes": n,
+                "mean_visual_share": float(s[sel].mean()) if n else float("nan"),
+                "accuracy": acc,
+                "separation_auroc": sep,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def modality_agreement(class_shares: pd.DataFrame, classes: pd.DataFrame, *, label_column: str | None = None,
-                       modality_column: str = "modality") -> pd.DataFrame:
+def modality_agreement(
+    class_shares: pd.DataFrame,
+    classes: pd.DataFrame,
+    *,
+    label_column: str | None = None,
+    modality_column: str = "modality",
+) -> pd.DataFrame:
     """:func:`modality_agreement_arrays` on tables: ``modality_shares(by="class")`` joined with the
     ground truth's class table (one row per class: ``label_column`` -- default the first of
     ``label``, ``index``, ``Index`` -- and ``modality_column``), e.g. the ``classes`` of
@@ -259,8 +342,13 @@ def modality_agreement(class_shares: pd.DataFrame, classes: pd.DataFrame, *, lab
     for col in (label_column, modality_column):
         if col not in classes.columns:
             raise ValueError(f"classes has no column {col!r} (columns: {list(classes.columns)})")
-    joined = class_shares.merge(classes[[label_column, modality_column]].rename(
-        columns={label_column: "label", modality_column: "truth"}), on="label", how="inner")
+    joined = class_shares.merge(
+        classes[[label_column, modality_column]].rename(
+            columns={label_column: "label", modality_column: "truth"}
+        ),
+        on="label",
+        how="inner",
+    )
     if joined.empty:
         raise ValueError("no class of class_shares is in the ground truth's class table")
     return modality_agreement_arrays(joined["visual_share"], joined["truth"])
@@ -290,7 +378,9 @@ def random_frames(mask: Any, k: int, rng: np.random.Generator) -> np.ndarray:
     return topk_frames(rng.random(m.shape), m, k)
 
 
-def faithfulness(drop_top: Any, drop_random: Any, *, ci: float = 0.95, n_boot: int = 2000, seed: int = 0) -> dict:
+def faithfulness(
+    drop_top: Any, drop_random: Any, *, ci: float = 0.95, n_boot: int = 2000, seed: int = 0
+) -> dict:
     """Paired deletion test: does removing the top-scored frames lower the score more than random?
 
     Per video i: :math:`d_i = \\Delta^{top}_i - \\Delta^{rand}_i` with :math:`\\Delta = f(x) - f(x
@@ -305,14 +395,29 @@ def faithfulness(drop_top: Any, drop_random: Any, *, ci: float = 0.95, n_boot: i
     ok = np.isfinite(a) & np.isfinite(b)
     a, b = a[ok], b[ok]
     mean, lo, hi = stats.mean_interval(a - b, ci=ci, n_boot=n_boot, seed=seed)
-    return {"mean_drop_top": float(a.mean()) if len(a) else float("nan"),
-            "mean_drop_random": float(b.mean()) if len(b) else float("nan"),
-            "mean_difference": mean, "ci_low": lo, "ci_high": hi,
-            "frac_top_greater": float((a > b).mean()) if len(a) else float("nan"), "n": int(len(a))}
+    return {
+        "mean_drop_top": float(a.mean()) if len(a) else float("nan"),
+        "mean_drop_random": float(b.mean()) if len(b) else float("nan"),
+        "mean_difference": mean,
+        "ci_low": lo,
+        "ci_high": hi,
+        "frac_top_greater": float((a > b).mean()) if len(a) else float("nan"),
+        "n": int(len(a)),
+    }
 
 
-def deletion_drops(model: torch.nn.Module, batch: Mapping, scores: Any, target: Any, *, k: int,
-                   n_random: int = 3, seed: int = 0, score: str = "logit", device=None) -> tuple[np.ndarray, np.ndarray]:
+def deletion_drops(
+    model: torch.nn.Module,
+    batch: Mapping,
+    scores: Any,
+    target: Any,
+    *,
+    k: int,
+    n_random: int = 3,
+    seed: int = 0,
+    score: str = "logit",
+    device=None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Drop of each video's target score when its top-``k`` scored frames, or ``k`` random real
     frames (mean over ``n_random`` draws), are masked out: (drop_top [B], drop_random [B]).
 
@@ -326,7 +431,9 @@ def deletion_drops(model: torch.nn.Module, batch: Mapping, scores: Any, target: 
     if kind != "frame":
         raise ValueError("deletion of frames needs a frame-level model")
     B = rgb.shape[0]
-    tgt = torch.as_tensor(np.broadcast_to(np.asarray(target, dtype=np.int64), (B,)).copy(), device=device)
+    tgt = torch.as_tensor(
+        np.broadcast_to(np.asarray(target, dtype=np.int64), (B,)).copy(), device=device
+    )
     m = mask.cpu().numpy()
 
     def value(keep: np.ndarray) -> np.ndarray:
@@ -341,7 +448,9 @@ def deletion_drops(model: torch.nn.Module, batch: Mapping, scores: Any, target: 
         base = value(m)
         top = base - value(m & ~topk_frames(scores, m, k))
         rng = np.random.default_rng(seed)
-        rand = np.mean([base - value(m & ~random_frames(m, k, rng)) for _ in range(n_random)], axis=0)
+        rand = np.mean(
+            [base - value(m & ~random_frames(m, k, rng)) for _ in range(n_random)], axis=0
+        )
     finally:
         model.train(was_training)
     single = m.sum(axis=1) <= 1
@@ -349,10 +458,21 @@ def deletion_drops(model: torch.nn.Module, batch: Mapping, scores: Any, target: 
     return top, rand
 
 
-def deletion_test(model: torch.nn.Module, data: Any, tables: Mapping[str, pd.DataFrame], *, k: int = 5,
-                  ids: Sequence | None = None, n_random: int = 3, seed: int = 0, score: str = "logit",
-                  max_batches: int | None = None, n_boot: int = 2000, device=None,
-                  progress: bool = True) -> pd.DataFrame:
+def deletion_test(
+    model: torch.nn.Module,
+    data: Any,
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    k: int = 5,
+    ids: Sequence | None = None,
+    n_random: int = 3,
+    seed: int = 0,
+    score: str = "logit",
+    max_batches: int | None = None,
+    n_boot: int = 2000,
+    device=None,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Faithfulness of each method's frame scores: :func:`faithfulness` per method.
 
     For every (video, true label) of ``data`` (the same loader, in the same order, as the tables
@@ -367,8 +487,15 @@ def deletion_test(model: torch.nn.Module, data: Any, tables: Mapping[str, pd.Dat
     matrices = {method: _frame_scores(table) for method, table in tables.items()}
     drops: dict[str, tuple[list, list]] = {m: ([], []) for m in tables}
     offset = 0
-    for i, batch in enumerate(tqdm(interpret.iter_batches(data), desc="deletion", disable=not progress,
-                                   total=max_batches, leave=False)):
+    for i, batch in enumerate(
+        tqdm(
+            interpret.iter_batches(data),
+            desc="deletion",
+            disable=not progress,
+            total=max_batches,
+            leave=False,
+        )
+    ):
         if max_batches is not None and i >= max_batches:
             break
         expanded, rows, classes = interpret.explained_rows(model, batch, "labels", device)
@@ -393,34 +520,62 @@ def deletion_test(model: torch.nn.Module, data: Any, tables: Mapping[str, pd.Dat
                 continue
             sel = torch.as_tensor(np.flatnonzero(found), device=device)
             sub = {k_: v.index_select(0, sel) for k_, v in expanded.items()}
-            top, rand = deletion_drops(model, sub, sc[found], classes[found], k=k, n_random=n_random,
-                                       seed=seed + i, score=score, device=device)
+            top, rand = deletion_drops(
+                model,
+                sub,
+                sc[found],
+                classes[found],
+                k=k,
+                n_random=n_random,
+                seed=seed + i,
+                score=score,
+                device=device,
+            )
             drops[method][0].append(top)
             drops[method][1].append(rand)
     out = []
     for method, (top, rand) in drops.items():
         if not top:
-            raise ValueError(f"method {method!r}: no (video, label) of data is in its table (check ids)")
-        out.append({"method": method, **faithfulness(np.concatenate(top), np.concatenate(rand),
-                                                     n_boot=n_boot, seed=seed)})
+            raise ValueError(
+                f"method {method!r}: no (video, label) of data is in its table (check ids)"
+            )
+        out.append(
+            {
+                "method": method,
+                **faithfulness(np.concatenate(top), np.concatenate(rand), n_boot=n_boot, seed=seed),
+            }
+        )
     return pd.DataFrame(out)
 
 
 # ------------------------------------------------ 2. notebook 08: one call per question it asks
 
 
-def explanation_tables(model: torch.nn.Module, data: Any, config: interpret.InterpretConfig, *,
-                       ids: Sequence | None = None,
-                       methods: Sequence[str] = ("attention", "integrated_gradients", "input_x_gradient"),
-                       ) -> dict[str, pd.DataFrame]:
+def explanation_tables(
+    model: torch.nn.Module,
+    data: Any,
+    config: interpret.InterpretConfig,
+    *,
+    ids: Sequence | None = None,
+    methods: Sequence[str] = ("attention", "integrated_gradients", "input_x_gradient"),
+) -> dict[str, pd.DataFrame]:
     """What does the model say about ``data``? ``{method: table}`` at a profile's sizes:
     ``attention`` an :func:`afkit.interpret.attribution.attention_table`, any other method an
     :func:`afkit.interpret.attribution.attribution_table` of each true label (Integrated Gradients at
     ``config.n_steps`` and ``config.internal_batch_size``)."""
-    return {method: interpret.attention_table(model, data, ids=ids) if method == "attention" else
-            interpret.attribution_table(model, data, method=method, ids=ids, n_steps=config.n_steps,
-                                        internal_batch_size=config.internal_batch_size)
-            for method in methods}
+    return {
+        method: interpret.attention_table(model, data, ids=ids)
+        if method == "attention"
+        else interpret.attribution_table(
+            model,
+            data,
+            method=method,
+            ids=ids,
+            n_steps=config.n_steps,
+            internal_batch_size=config.internal_batch_size,
+        )
+        for method in methods
+    }
 
 
 @dataclass(frozen=True)
@@ -438,13 +593,21 @@ def ground_truth(data_dir, split: str = "validate") -> Truth:
     """The :class:`Truth` of ``split`` in ``data_dir``; a real release (no ``ground_truth/``
     folder, afkit's synthetic mark) has none."""
     if not (Path(data_dir) / "ground_truth").is_dir():
-        return Truth(None, None, "real data: no evidence spans to score against; the figures below only draw")
+        return Truth(
+            None, None, "real data: no evidence spans to score against; the figures below only draw"
+        )
     classes, spans = synth.load_ground_truth(data_dir, split)
-    return Truth(classes, spans, f"synthetic data: {int(spans['has_evidence'].sum())} evidence spans of "
-                                 f"{len(classes)} classes in {split} to score against")
+    return Truth(
+        classes,
+        spans,
+        f"synthetic data: {int(spans['has_evidence'].sum())} evidence spans of "
+        f"{len(classes)} classes in {split} to score against",
+    )
 
 
-def span_scores(tables: Mapping[str, pd.DataFrame], truth: Truth, *, n_boot: int, seed: int) -> pd.DataFrame:
+def span_scores(
+    tables: Mapping[str, pd.DataFrame], truth: Truth, *, n_boot: int, seed: int
+) -> pd.DataFrame:
     """Does a method find the evidence? Per method (and the random baseline), the mean
     :func:`evidence_auroc` of its frame scores with a bootstrap interval (:func:`means_with_ci`):
     ``method, mean, ci_low, ci_high, n``; no rows on real data."""
@@ -460,8 +623,13 @@ def _add_series(series: dict, name: str, per_frame: pd.Series) -> None:
             series[f"{name} ({mod})"] = per_frame.loc[mod].sort_index().to_numpy()
 
 
-def timeline(tables: Mapping[str, pd.DataFrame], truth: Truth, frames_check: dict, source: str,
-             video: int | str = 0) -> dict:
+def timeline(
+    tables: Mapping[str, pd.DataFrame],
+    truth: Truth,
+    frames_check: dict,
+    source: str,
+    video: int | str = 0,
+) -> dict:
     """Where in one video do the methods look, against its true span? The arguments of
     :func:`afkit.viz.plots.plot_attention_timeline` for one explained (video, label).
 
@@ -490,17 +658,34 @@ def timeline(tables: Mapping[str, pd.DataFrame], truth: Truth, frames_check: dic
         true_spans = [(int(a), int(b)) for a, b in zip(s["start"], s["end"])]
     series = {}
     if attn is not None:
-        _add_series(series, "attention", attn[attn["video"] == video].groupby(["modality", "frame"])["weight"].mean())
+        _add_series(
+            series,
+            "attention",
+            attn[attn["video"] == video].groupby(["modality", "frame"])["weight"].mean(),
+        )
     for method, t in attr.items():
         explained = t[(t["video"] == video) & (t["label"] == label)]
-        _add_series(series, method.replace("_", " "), explained.groupby(["modality", "frame"])["attribution"].sum())
-    caveat = "" if frames_check["passes"] else "; the model did NOT pass the learned check: not a finding"
-    return {"scores": series, "spans": true_spans, "title": f"Video {video}, label {label}",
-            "source": source + caveat}
+        _add_series(
+            series,
+            method.replace("_", " "),
+            explained.groupby(["modality", "frame"])["attribution"].sum(),
+        )
+    caveat = (
+        ""
+        if frames_check["passes"]
+        else "; the model did NOT pass the learned check: not a finding"
+    )
+    return {
+        "scores": series,
+        "spans": true_spans,
+        "title": f"Video {video}, label {label}",
+        "source": source + caveat,
+    }
 
 
-def modality_check(attributions: pd.DataFrame, truth: Truth, source: str,
-                   max_classes: int = 30) -> tuple[pd.DataFrame, dict]:
+def modality_check(
+    attributions: pd.DataFrame, truth: Truth, source: str, max_classes: int = 30
+) -> tuple[pd.DataFrame, dict]:
     """Does the audio/visual share of attribution per class agree with the class's true modality?
 
     Returns ``(agreement, figure)``: :func:`modality_agreement` of the
@@ -512,20 +697,33 @@ def modality_check(attributions: pd.DataFrame, truth: Truth, source: str,
     df = shares.sort_values("n", ascending=False).head(max_classes).copy()
     df["class"] = [f"class {int(c)}" for c in df["label"]]
     if truth.classes is None:
-        agreement = pd.DataFrame(columns=["truth", "n_classes", "mean_visual_share", "accuracy", "separation_auroc"])
+        agreement = pd.DataFrame(
+            columns=["truth", "n_classes", "mean_visual_share", "accuracy", "separation_auroc"]
+        )
     else:
         agreement = modality_agreement(shares, truth.classes)
         true_modality = truth.classes.set_index("index")["modality"]
-        df["true_audio_share"] = df["label"].map(true_modality).map({"audio": 1.0, "visual": 0.0, "both": 0.5})
-    figure = {"df": df.sort_values("label").reset_index(drop=True), "source": source,
-              "truth": None if truth.classes is None else "true_audio_share"}
+        df["true_audio_share"] = (
+            df["label"].map(true_modality).map({"audio": 1.0, "visual": 0.0, "both": 0.5})
+        )
+    figure = {
+        "df": df.sort_values("label").reset_index(drop=True),
+        "source": source,
+        "truth": None if truth.classes is None else "true_audio_share",
+    }
     return agreement, figure
 
 
-def interpretability_answer(score_table: pd.DataFrame | None, deletion: pd.DataFrame, entropy: pd.DataFrame,
-                            agreement: pd.DataFrame | None = None, source: str = "synthetic", *,
-                            video_agreement: pd.DataFrame | None = None,
-                            frames_check: dict | None = None) -> str:
+def interpretability_answer(
+    score_table: pd.DataFrame | None,
+    deletion: pd.DataFrame,
+    entropy: pd.DataFrame,
+    agreement: pd.DataFrame | None = None,
+    source: str = "synthetic",
+    *,
+    video_agreement: pd.DataFrame | None = None,
+    frames_check: dict | None = None,
+) -> str:
     """Notebook 08's answer in prose, computed from its tables. ``frames_check``
     (:func:`frames_check`) says whether the frame-level model learned enough to be explained."""
     parts = []
@@ -536,38 +734,59 @@ def interpretability_answer(score_table: pd.DataFrame | None, deletion: pd.DataF
         best = s.drop(index="random", errors="ignore")["mean"].idxmax()
         parts.append(
             "**Finding the evidence.** Mean AUROC of per-frame scores against the true span: "
-            + "; ".join(f"{m.replace('_', ' ')} {r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
-                        for m, r in s.iterrows())
+            + "; ".join(
+                f"{m.replace('_', ' ')} {r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+                for m, r in s.iterrows()
+            )
             + f". The best method is {best.replace('_', ' ')}"
-            + (" and it beats the random baseline beyond its interval." if "random" in s.index
-               and s.loc[best, "ci_low"] > s.loc["random", "ci_high"] else
-               ", but not clearly above the random baseline." if "random" in s.index else "."))
+            + (
+                " and it beats the random baseline beyond its interval."
+                if "random" in s.index and s.loc[best, "ci_low"] > s.loc["random", "ci_high"]
+                else ", but not clearly above the random baseline."
+                if "random" in s.index
+                else "."
+            )
+        )
     else:
         parts.append("**Finding the evidence.** Not scored: this data set has no evidence spans.")
     if agreement is not None and len(agreement):
         single = agreement.set_index("truth").loc["single"]
-        parts.append(f"**Modality, frame-level model.** On the {int(single['n_classes'])} single-modality "
-                     f"classes, the modality with the larger attribution share is the true one for "
-                     f"{100 * single['accuracy']:.0f}% of classes; the visual share separates visual-only "
-                     f"from audio-only classes with AUROC {single['separation_auroc']:.2f} (0.5 = chance).")
+        parts.append(
+            f"**Modality, frame-level model.** On the {int(single['n_classes'])} single-modality "
+            f"classes, the modality with the larger attribution share is the true one for "
+            f"{100 * single['accuracy']:.0f}% of classes; the visual share separates visual-only "
+            f"from audio-only classes with AUROC {single['separation_auroc']:.2f} (0.5 = chance)."
+        )
     if video_agreement is not None and len(video_agreement):
         single = video_agreement.set_index("truth").loc["single"]
         g = video_agreement.set_index("truth")
-        parts.append(f"**Modality, video-level Attend-Fusion.** Integrated Gradients on its visual vs "
-                     f"audio feature blocks: mean visual share {g.loc['visual', 'mean_visual_share']:.2f} on "
-                     f"visual-only classes, {g.loc['audio', 'mean_visual_share']:.2f} on audio-only and "
-                     f"{g.loc['both', 'mean_visual_share']:.2f} on both; the share separates visual-only from "
-                     f"audio-only classes with AUROC {single['separation_auroc']:.2f}, and a 1/2 threshold "
-                     f"names the true modality for {100 * single['accuracy']:.0f}% of single-modality classes"
-                     + (": attribution mass leans to the visual input." if g.loc['audio', 'mean_visual_share'] > 0.5
-                        else "." ))
+        parts.append(
+            f"**Modality, video-level Attend-Fusion.** Integrated Gradients on its visual vs "
+            f"audio feature blocks: mean visual share {g.loc['visual', 'mean_visual_share']:.2f} on "
+            f"visual-only classes, {g.loc['audio', 'mean_visual_share']:.2f} on audio-only and "
+            f"{g.loc['both', 'mean_visual_share']:.2f} on both; the share separates visual-only from "
+            f"audio-only classes with AUROC {single['separation_auroc']:.2f}, and a 1/2 threshold "
+            f"names the true modality for {100 * single['accuracy']:.0f}% of single-modality classes"
+            + (
+                ": attribution mass leans to the visual input."
+                if g.loc["audio", "mean_visual_share"] > 0.5
+                else "."
+            )
+        )
     d = deletion.set_index("method")
-    parts.append("**Faithfulness.** Deleting the top-scored frames lowers the label's logit by "
-                 + "; ".join(f"{m.replace('_', ' ')} {r['mean_drop_top']:.3f} vs random {r['mean_drop_random']:.3f}"
-                             for m, r in d.iterrows()) + ".")
+    parts.append(
+        "**Faithfulness.** Deleting the top-scored frames lowers the label's logit by "
+        + "; ".join(
+            f"{m.replace('_', ' ')} {r['mean_drop_top']:.3f} vs random {r['mean_drop_random']:.3f}"
+            for m, r in d.iterrows()
+        )
+        + "."
+    )
     if "normalized_entropy" in entropy.columns:
-        parts.append(f"**Attention collapse.** The attention's normalized entropy (1 = uniform over "
-                     f"frames, 0 = one frame) averages {entropy['normalized_entropy'].mean():.2f} over heads.")
+        parts.append(
+            f"**Attention collapse.** The attention's normalized entropy (1 = uniform over "
+            f"frames, 0 = one frame) averages {entropy['normalized_entropy'].mean():.2f} over heads."
+        )
     parts.append(f"*All of it on {source} data.*")
     return "\n\n".join(parts)
 
@@ -577,13 +796,21 @@ def frames_check(frames_gap: float, video_gap: float, margin: float = 0.10) -> d
     Attend-Fusion's test GAP less ``margin`` (10 points) on the same data. Returns ``passes``
     and a sentence saying so, with the numbers."""
     passes = bool(frames_gap >= video_gap - margin)
-    text = (f"**The explained frame-level model** reaches test GAP {100 * frames_gap:.2f}% against the "
-            f"video-level Attend-Fusion's {100 * video_gap:.2f}% (the bar: {100 * (video_gap - margin):.2f}%)")
-    text += (": it passes, so its attention and attributions are read below as findings."
-             if passes else
-             ": it does **not** pass within this profile's budget, so the frame-level attention and "
-             "attribution scores below describe a model that has not learned the task; they are shown "
-             "for the method, not as findings. The video-level Attend-Fusion's attribution is the "
-             "explanation this run stands behind.")
-    return {"passes": passes, "frames_gap": float(frames_gap), "video_gap": float(video_gap),
-            "text": text}
+    text = (
+        f"**The explained frame-level model** reaches test GAP {100 * frames_gap:.2f}% against the "
+        f"video-level Attend-Fusion's {100 * video_gap:.2f}% (the bar: {100 * (video_gap - margin):.2f}%)"
+    )
+    text += (
+        ": it passes, so its attention and attributions are read below as findings."
+        if passes
+        else ": it does **not** pass within this profile's budget, so the frame-level attention and "
+        "attribution scores below describe a model that has not learned the task; they are shown "
+        "for the method, not as findings. The video-level Attend-Fusion's attribution is the "
+        "explanation this run stands behind."
+    )
+    return {
+        "passes": passes,
+        "frames_gap": float(frames_gap),
+        "video_gap": float(video_gap),
+        "text": text,
+    }

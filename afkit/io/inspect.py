@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from afkit.io import records
-from afkit.io import tfrecord
+from afkit.io import records, tfrecord
 
 SPLITS = ("train", "validate", "test")
 
@@ -39,9 +38,15 @@ class Overview:
         """Train videos' labels per vertical (``Vertical1`` of ``vocabulary.csv``), descending."""
         if self.vocabulary is None or "Vertical1" not in self.vocabulary:
             return pd.Series(dtype=float)
-        vert = self.vocabulary.set_index("Index")["Vertical1"].reindex(range(len(self.label_counts)))
-        return pd.Series(self.label_counts, index=vert.fillna("(none)").values).groupby(level=0).sum() \
+        vert = self.vocabulary.set_index("Index")["Vertical1"].reindex(
+            range(len(self.label_counts))
+        )
+        return (
+            pd.Series(self.label_counts, index=vert.fillna("(none)").values)
+            .groupby(level=0)
+            .sum()
             .sort_values(ascending=False)
+        )
 
     def examples(self, n: int = 5, split: str = "train") -> pd.DataFrame:
         """The first ``n`` videos of ``split`` with their label names."""
@@ -51,7 +56,8 @@ class Overview:
             names = self.vocabulary.set_index("Index")["Name"]
         rows["label_names"] = [
             ", ".join(str(names.get(int(c), c)) if names is not None else str(c) for c in labs)
-            for labs in rows["labels"]]
+            for labs in rows["labels"]
+        ]
         return rows
 
 
@@ -60,8 +66,9 @@ def read_vocabulary(data_dir) -> pd.DataFrame | None:
     return pd.read_csv(path) if path.is_file() else None
 
 
-def overview(data_dir, *, frame_limit: int | None = 20_000, splits=SPLITS,
-             num_classes: int | None = None) -> Overview:
+def overview(
+    data_dir, *, frame_limit: int | None = 20_000, splits=SPLITS, num_classes: int | None = None
+) -> Overview:
     """Read ``data_dir`` into an :class:`Overview` (labels from every video-level record, frame
     counts from at most ``frame_limit`` frame-level records per split)."""
     data_dir = Path(data_dir)
@@ -73,10 +80,16 @@ def overview(data_dir, *, frame_limit: int | None = 20_000, splits=SPLITS,
     per_split, videos = [], []
     label_counts = None
     for split in splits:
-        vfiles = records.expand_pattern(str(data_dir / "video" / f"{split}*.tfrecord")) \
-            if (data_dir / "video").is_dir() else []
-        ffiles = records.expand_pattern(str(data_dir / "frame" / f"{split}*.tfrecord")) \
-            if (data_dir / "frame").is_dir() else []
+        vfiles = (
+            records.expand_pattern(str(data_dir / "video" / f"{split}*.tfrecord"))
+            if (data_dir / "video").is_dir()
+            else []
+        )
+        ffiles = (
+            records.expand_pattern(str(data_dir / "frame" / f"{split}*.tfrecord"))
+            if (data_dir / "frame").is_dir()
+            else []
+        )
         if not vfiles and not ffiles:
             continue
         ids, labels = [], []
@@ -94,25 +107,43 @@ def overview(data_dir, *, frame_limit: int | None = 20_000, splits=SPLITS,
                     ids.append(rec["id"])
                     labels.append(rec["labels"])
         nlab = np.array([len(x) for x in labels])
-        df = pd.DataFrame({"split": split, "id": ids, "labels": labels, "num_labels": nlab,
-                           "num_frames": [frames.get(v, np.nan) for v in ids]})
+        df = pd.DataFrame(
+            {
+                "split": split,
+                "id": ids,
+                "labels": labels,
+                "num_labels": nlab,
+                "num_frames": [frames.get(v, np.nan) for v in ids],
+            }
+        )
         videos.append(df)
         nf = np.array(list(frames.values()))
-        per_split.append({
-            "split": split, "video_files": len(vfiles), "frame_files": len(ffiles),
-            "videos": len(ids), "labels_per_video": float(nlab.mean()) if len(nlab) else 0.0,
-            "videos_without_labels": int((nlab == 0).sum()),
-            "distinct_labels": int(len(np.unique(np.concatenate(labels)))) if labels else 0,
-            "frames_read": len(nf), "frames_min": int(nf.min()) if len(nf) else None,
-            "frames_mean": float(nf.mean()) if len(nf) else None,
-            "frames_max": int(nf.max()) if len(nf) else None})
+        per_split.append(
+            {
+                "split": split,
+                "video_files": len(vfiles),
+                "frame_files": len(ffiles),
+                "videos": len(ids),
+                "labels_per_video": float(nlab.mean()) if len(nlab) else 0.0,
+                "videos_without_labels": int((nlab == 0).sum()),
+                "distinct_labels": int(len(np.unique(np.concatenate(labels)))) if labels else 0,
+                "frames_read": len(nf),
+                "frames_min": int(nf.min()) if len(nf) else None,
+                "frames_mean": float(nf.mean()) if len(nf) else None,
+                "frames_max": int(nf.max()) if len(nf) else None,
+            }
+        )
         if split == "train" or label_counts is None:
             c = num_classes or (int(max((x.max() for x in labels if len(x)), default=-1)) + 1)
             flat = np.concatenate(labels) if labels else np.zeros(0, np.int64)
             label_counts = np.bincount(flat, minlength=c)
     if not per_split:
-        raise FileNotFoundError(f"no {{video,frame}}/{{{','.join(splits)}}}*.tfrecord under {data_dir}")
-    return Overview(pd.DataFrame(per_split), pd.concat(videos, ignore_index=True), label_counts, vocab)
+        raise FileNotFoundError(
+            f"no {{video,frame}}/{{{','.join(splits)}}}*.tfrecord under {data_dir}"
+        )
+    return Overview(
+        pd.DataFrame(per_split), pd.concat(videos, ignore_index=True), label_counts, vocab
+    )
 
 
 def modality_summary(classes: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -130,8 +161,14 @@ def modality_summary(classes: pd.DataFrame | None) -> pd.DataFrame | None:
 # =========================================================================== the inspect command
 
 
-def inspect(path_or_pattern, *, verify: bool = True, num_classes: int | None = None,
-            top: int = 10, limit: int | None = None) -> dict:
+def inspect(
+    path_or_pattern,
+    *,
+    verify: bool = True,
+    num_classes: int | None = None,
+    top: int = 10,
+    limit: int | None = None,
+) -> dict:
     """Summary of a file set (reads every record, checks every CRC): ``schema`` (``video`` /
     ``frame``, with ``id_key`` and whether segment fields occur), ``files``, ``records``,
     ``frames`` (min, max) for frame-level sets, ``labels_per_video`` (min, mean, max),
@@ -152,7 +189,7 @@ def inspect(path_or_pattern, *, verify: bool = True, num_classes: int | None = N
         for buf, begin, length, rec, offset in tfrecord.iter_spans(path, verify=verify):
             if limit is not None and n >= limit:
                 break
-            payload = buf[begin:begin + length]
+            payload = buf[begin : begin + length]
             try:
                 r = records.parse_record(payload, num_classes=num_classes)
             except ValueError as e:
@@ -201,17 +238,28 @@ def inspect_main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     pattern = args.pattern if len(args.pattern) > 1 else args.pattern[0]
     try:
-        s = inspect(pattern, verify=not args.no_verify, num_classes=args.num_classes, top=args.top,
-                    limit=args.limit)
+        s = inspect(
+            pattern,
+            verify=not args.no_verify,
+            num_classes=args.num_classes,
+            top=args.top,
+            limit=args.limit,
+        )
     except (tfrecord.CorruptRecordError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    kind = {"video": "video-level (tf.train.Example: mean_rgb[1024], mean_audio[128])",
-            "frame": "frame-level (tf.train.SequenceExample: rgb[T,1024], audio[T,128] uint8)",
-            "empty": "no records"}[s["schema"]]
+    kind = {
+        "video": "video-level (tf.train.Example: mean_rgb[1024], mean_audio[128])",
+        "frame": "frame-level (tf.train.SequenceExample: rgb[T,1024], audio[T,128] uint8)",
+        "empty": "no records",
+    }[s["schema"]]
     lines = [
         f"schema:          {kind}, id feature '{s['id_key']}'"
-        + (f", segment labels in {s['videos_with_segments']} videos" if s["videos_with_segments"] else ""),
+        + (
+            f", segment labels in {s['videos_with_segments']} videos"
+            if s["videos_with_segments"]
+            else ""
+        ),
         f"files:           {s['files']}",
         f"records:         {s['records']}" + (" (stopped at --limit)" if s["limited"] else ""),
     ]

@@ -100,8 +100,12 @@ def int64_feature(values) -> bytes:
 
 def features_body(entries: dict[str, bytes]) -> bytes:
     """The body of a ``Features`` / ``FeatureLists`` map: one entry per key, in sorted key order."""
-    return b"".join(length_delimited(0x0A, length_delimited(0x0A, k.encode()) + length_delimited(0x12, entries[k]))
-                    for k in sorted(entries))
+    return b"".join(
+        length_delimited(
+            0x0A, length_delimited(0x0A, k.encode()) + length_delimited(0x12, entries[k])
+        )
+        for k in sorted(entries)
+    )
 
 
 def frame_header(dim: int) -> bytes:
@@ -109,7 +113,9 @@ def frame_header(dim: int) -> bytes:
     v = encode_varint(dim)
     bytes_list_len = 1 + len(v) + dim
     feature_len = 1 + len(encode_varint(bytes_list_len)) + bytes_list_len
-    return b"\x0a" + encode_varint(feature_len) + b"\x0a" + encode_varint(bytes_list_len) + b"\x0a" + v
+    return (
+        b"\x0a" + encode_varint(feature_len) + b"\x0a" + encode_varint(bytes_list_len) + b"\x0a" + v
+    )
 
 
 def frames_feature_list(frames: np.ndarray, dim: int) -> bytes:
@@ -117,7 +123,7 @@ def frames_feature_list(frames: np.ndarray, dim: int) -> bytes:
     h = np.frombuffer(frame_header(dim), np.uint8)
     out = np.empty((frames.shape[0], len(h) + dim), np.uint8)
     out[:, : len(h)] = h
-    out[:, len(h):] = frames
+    out[:, len(h) :] = frames
     return out.tobytes()
 
 
@@ -179,7 +185,9 @@ def iter_fields(buf, pos: int, end: int) -> Iterator[tuple[int, int, int]]:
             if tag & 7 == 2:
                 n, value_at = read_varint(buf, value_at, end)
                 if value_at + n > end:
-                    raise PayloadError("malformed protobuf: a field runs past the end of its message")
+                    raise PayloadError(
+                        "malformed protobuf: a field runs past the end of its message"
+                    )
                 yield tag, value_at, value_at + n
                 pos = value_at + n
             else:
@@ -223,7 +231,9 @@ def _feature_list(buf, span, name: str, want: int) -> tuple[int, int]:
     if kind is None:
         raise PayloadError(f"feature {name!r} is empty (no bytes_list, float_list or int64_list)")
     if kind[0] != want:
-        raise PayloadError(f"feature {name!r} has the wrong type: {LIST_KINDS[kind[0]]}, expected {LIST_KINDS[want]}")
+        raise PayloadError(
+            f"feature {name!r} has the wrong type: {LIST_KINDS[kind[0]]}, expected {LIST_KINDS[want]}"
+        )
     return kind[1], kind[2]
 
 
@@ -249,13 +259,13 @@ def _unpacked_floats(buf, pos: int, end: int, name: str) -> np.ndarray:
     while pos < end:
         tag = buf[pos]
         if tag == 0x0D:  # one fixed32 value
-            runs.append(buf[pos + 1:pos + 5])
+            runs.append(buf[pos + 1 : pos + 5])
             pos += 5
         elif tag == 0x0A:  # a packed run
             n, p = read_varint(buf, pos + 1, end)
             if n % 4:
                 raise PayloadError(f"feature {name!r}: packed float list of {n} bytes")
-            runs.append(buf[p:p + n])
+            runs.append(buf[p : p + n])
             pos = p + n
         else:
             pos = skip_field(buf, pos, end)
@@ -312,17 +322,21 @@ def read_frames(buf, span, name: str, dim: int) -> np.ndarray:
     if n and n % stride == 0:  # the constant stride of every serializer: one strided view
         view = np.frombuffer(buf, np.uint8, n, b).reshape(n // stride, stride)
         if (view[:, : len(h)] == h).all():
-            return view[:, len(h):].copy()
+            return view[:, len(h) :].copy()
     rows = []  # any other valid encoding
     for t, fb, fe in iter_fields(buf, b, e):
         if t != 0x0A:
             continue
         vals = read_bytes_values(buf, (fb, fe), name)
         if len(vals) != 1:
-            raise PayloadError(f"feature list {name!r}: frame {len(rows)} has {len(vals)} values, expected 1")
+            raise PayloadError(
+                f"feature list {name!r}: frame {len(rows)} has {len(vals)} values, expected 1"
+            )
         vb, ve = vals[0]
         if ve - vb != dim:
-            raise PayloadError(f"feature list {name!r}: frame {len(rows)} has {ve - vb} bytes, expected {dim}")
+            raise PayloadError(
+                f"feature list {name!r}: frame {len(rows)} has {ve - vb} bytes, expected {dim}"
+            )
         rows.append(buf[vb:ve])
     return np.frombuffer(b"".join(rows), np.uint8).reshape(len(rows), dim).copy()
 
@@ -380,7 +394,7 @@ def parse_canonical_video(buf, b: int, e: int):
         value_len, value_at = _length_at(buf, key_end + 1, entry_end)
         if value_at + value_len != entry_end:
             return None
-        feats[buf[p + 2:key_end]] = (value_at, entry_end)
+        feats[buf[p + 2 : key_end]] = (value_at, entry_end)
         p = entry_end
     if p != e:
         return None
@@ -391,9 +405,15 @@ def parse_canonical_video(buf, b: int, e: int):
         id_at, id_end = feats[b"id"] if b"id" in feats else feats[b"video_id"]
     except KeyError:
         return None
-    if rgb_end - rgb_at != _RGB_FEATURE_LEN or buf[rgb_at:rgb_at + len(_RGB_HEADER)] != _RGB_HEADER:
+    if (
+        rgb_end - rgb_at != _RGB_FEATURE_LEN
+        or buf[rgb_at : rgb_at + len(_RGB_HEADER)] != _RGB_HEADER
+    ):
         return None
-    if audio_end - audio_at != _AUDIO_FEATURE_LEN or buf[audio_at:audio_at + len(_AUDIO_HEADER)] != _AUDIO_HEADER:
+    if (
+        audio_end - audio_at != _AUDIO_FEATURE_LEN
+        or buf[audio_at : audio_at + len(_AUDIO_HEADER)] != _AUDIO_HEADER
+    ):
         return None
     vid = _canonical_id(buf, id_at, id_end)
     if vid is None:
@@ -416,7 +436,7 @@ def _canonical_id(buf, b: int, e: int) -> bytes | None:
     id_len = buf[b + 3]
     if id_len >= 0x80 or b + 4 + id_len != e or buf[b + 1] != id_len + 2:
         return None
-    return buf[b + 4:e]
+    return buf[b + 4 : e]
 
 
 def _canonical_labels(buf, b: int, e: int) -> list | None:
@@ -464,7 +484,11 @@ def _short_varints(u8: np.ndarray, at: np.ndarray):
     one = b0 < 0x80
     two = ~one & (b1 < 0x80)
     three = ~one & ~two & (b2 < 0x80)
-    val = np.where(one, b0, np.where(two, (b0 & 0x7F) | (b1 << 7), (b0 & 0x7F) | ((b1 & 0x7F) << 7) | (b2 << 14)))
+    val = np.where(
+        one,
+        b0,
+        np.where(two, (b0 & 0x7F) | (b1 << 7), (b0 & 0x7F) | ((b1 & 0x7F) << 7) | (b2 << 14)),
+    )
     return val, at + np.where(one, 1, np.where(two, 2, 3)), one | two | three
 
 
@@ -511,9 +535,16 @@ def walk_canonical_videos(buf, begins: np.ndarray, ends: np.ndarray) -> VideoSpa
         key_len = byte(key_tag_at + 1).astype(np.int64)
         key_at = key_tag_at + 2
         value_len, value_at, short_value = _short_varints(u8, key_at + key_len + 1)
-        good = ((byte(pos) == 0x0A) & short_entry & (byte(key_tag_at) == 0x0A) & (key_len < 0x80)
-                & (byte(key_at + key_len) == 0x12) & short_value & (value_at + value_len == entry_end)
-                & (entry_end <= ends))
+        good = (
+            (byte(pos) == 0x0A)
+            & short_entry
+            & (byte(key_tag_at) == 0x0A)
+            & (key_len < 0x80)
+            & (byte(key_at + key_len) == 0x12)
+            & short_value
+            & (value_at + value_len == entry_end)
+            & (entry_end <= ends)
+        )
         ok &= ~active | good
         active &= good
         key_bytes = byte(key_at[:, None] + _KEY_PROBE)
@@ -525,28 +556,50 @@ def walk_canonical_videos(buf, begins: np.ndarray, ends: np.ndarray) -> VideoSpa
     ok &= pos == ends
     id_at, id_end = spans[b"id"]
     use17 = id_at < 0
-    id_at, id_end = np.where(use17, spans[b"video_id"][0], id_at), np.where(use17, spans[b"video_id"][1], id_end)
+    id_at, id_end = (
+        np.where(use17, spans[b"video_id"][0], id_at),
+        np.where(use17, spans[b"video_id"][1], id_end),
+    )
     labels_at, labels_end = spans[b"labels"]
     rgb_at, rgb_end = spans[b"mean_rgb"]
     audio_at, audio_end = spans[b"mean_audio"]
     ok &= (id_at >= 0) & (labels_at >= 0) & (rgb_at >= 0) & (audio_at >= 0)
-    for at, end, header, length in ((rgb_at, rgb_end, _RGB_HEADER, _RGB_FEATURE_LEN),
-                                    (audio_at, audio_end, _AUDIO_HEADER, _AUDIO_FEATURE_LEN)):
+    for at, end, header, length in (
+        (rgb_at, rgb_end, _RGB_HEADER, _RGB_FEATURE_LEN),
+        (audio_at, audio_end, _AUDIO_HEADER, _AUDIO_FEATURE_LEN),
+    ):
         h = np.frombuffer(header, np.uint8)
         ok &= (end - at == length) & (byte(at[:, None] + np.arange(len(h))) == h).all(1)
     # id: 0x0a L1 0x0a L2 <id>
     id_len = byte(id_at + 3).astype(np.int64)
-    ok &= ((byte(id_at) == 0x0A) & (byte(id_at + 2) == 0x0A) & (id_len < 0x80)
-           & (byte(id_at + 1) == id_len + 2) & (id_at + 4 + id_len == id_end))
+    ok &= (
+        (byte(id_at) == 0x0A)
+        & (byte(id_at + 2) == 0x0A)
+        & (id_len < 0x80)
+        & (byte(id_at + 1) == id_len + 2)
+        & (id_at + 4 + id_len == id_end)
+    )
     # labels: 0x1a 0x00, or 0x1a L1 0x0a L2 <varints>
     empty = (labels_end - labels_at == 2) & (byte(labels_at + 1) == 0)
     list_len, list_at, short_list = _short_varints(u8, labels_at + 1)
     packed_len, packed_at, short_packed = _short_varints(u8, list_at + 1)
-    full = (short_list & (list_at + list_len == labels_end) & (byte(list_at) == 0x0A) & short_packed
-            & (packed_at + packed_len == labels_end))
+    full = (
+        short_list
+        & (list_at + list_len == labels_end)
+        & (byte(list_at) == 0x0A)
+        & short_packed
+        & (packed_at + packed_len == labels_end)
+    )
     ok &= (byte(labels_at) == 0x1A) & (empty | full)
-    return VideoSpans(ok, id_at + 4, id_end, np.where(empty, labels_end, packed_at), labels_end,
-                      rgb_at + len(_RGB_HEADER), audio_at + len(_AUDIO_HEADER))
+    return VideoSpans(
+        ok,
+        id_at + 4,
+        id_end,
+        np.where(empty, labels_end, packed_at),
+        labels_end,
+        rgb_at + len(_RGB_HEADER),
+        audio_at + len(_AUDIO_HEADER),
+    )
 
 
 def decode_varints(data: bytes, counts_from: np.ndarray):

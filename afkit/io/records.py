@@ -36,10 +36,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from afkit.io import tfrecord
 from afkit.io import protowire as wire
-from afkit.io.tfrecord import CorruptRecordError, ReadStats
+from afkit.io import tfrecord
 from afkit.io.protowire import AUDIO_DIM, PAYLOAD_ERRORS, RGB_DIM, PayloadError
+from afkit.io.tfrecord import CorruptRecordError, ReadStats
 
 __all__ = [
     "read_records",
@@ -70,7 +70,9 @@ class InvalidRecordError(CorruptRecordError):
     :class:`~afkit.io.tfrecord.CorruptRecordError`: same message format (file, record, offset)."""
 
 
-def _skip_or_raise(err: Exception, path, rec: int, offset: int, skip_corrupt: bool, stats: ReadStats) -> None:
+def _skip_or_raise(
+    err: Exception, path, rec: int, offset: int, skip_corrupt: bool, stats: ReadStats
+) -> None:
     """A record that failed to parse (``err``, one of ``wire.PAYLOAD_ERRORS``): raise it as an
     :class:`InvalidRecordError`, or, in ``skip_corrupt`` mode, count it as skipped."""
     invalid = InvalidRecordError(path, rec, offset, wire.error_reason(err))
@@ -83,7 +85,9 @@ def _skip_or_raise(err: Exception, path, rec: int, offset: int, skip_corrupt: bo
 # =========================================================================== (de)quantization
 
 
-def dequantize(q, max_quantized_value: float = 2.0, min_quantized_value: float = -2.0) -> np.ndarray:
+def dequantize(
+    q, max_quantized_value: float = 2.0, min_quantized_value: float = -2.0
+) -> np.ndarray:
     """``x = q * (max - min) / 255 + (max - min) / 512 + min``; with the defaults
     ``x = q * 4/255 + (4/512 - 2)``, i.e. the 256 codes spread over [-2, 2].
 
@@ -113,8 +117,10 @@ def quantize(x, max_quantized_value: float = 2.0, min_quantized_value: float = -
 def _check_frames(rec: dict, key: str, dim: int) -> np.ndarray:
     a = np.asarray(rec[key])
     if a.dtype != np.uint8 or a.ndim != 2 or a.shape[1] != dim:
-        raise ValueError(f"{key!r} must be uint8 [T, {dim}] (quantized; see afkit.quantize), "
-                         f"got {a.dtype} {list(a.shape)}")
+        raise ValueError(
+            f"{key!r} must be uint8 [T, {dim}] (quantized; see afkit.quantize), "
+            f"got {a.dtype} {list(a.shape)}"
+        )
     if not 1 <= a.shape[0] <= MAX_FRAMES:
         raise ValueError(f"{key!r} has {a.shape[0]} frames; YouTube-8M has 1..{MAX_FRAMES}")
     return a
@@ -142,9 +148,13 @@ def encode_record(rec: dict, *, id_key: str = "id") -> bytes:
         audio = _check_frames(rec, "audio", AUDIO_DIM)
         if rgb.shape[0] != audio.shape[0]:
             raise ValueError(f"rgb has {rgb.shape[0]} frames, audio {audio.shape[0]}")
-        lists = {"audio": wire.frames_feature_list(audio, AUDIO_DIM), "rgb": wire.frames_feature_list(rgb, RGB_DIM)}
-        return (wire.length_delimited(0x0A, wire.features_body(ctx))
-                + wire.length_delimited(0x12, wire.features_body(lists)))
+        lists = {
+            "audio": wire.frames_feature_list(audio, AUDIO_DIM),
+            "rgb": wire.frames_feature_list(rgb, RGB_DIM),
+        }
+        return wire.length_delimited(0x0A, wire.features_body(ctx)) + wire.length_delimited(
+            0x12, wire.features_body(lists)
+        )
     for key, dim in (("mean_rgb", RGB_DIM), ("mean_audio", AUDIO_DIM)):
         if key not in rec:
             raise ValueError(f"video-level record lacks {key!r} (frame-level records need 'rgb')")
@@ -184,7 +194,7 @@ def _read_id(buf, feats: dict) -> str:
     if len(vals) != 1:
         raise PayloadError(f"feature 'id' has {len(vals)} values, expected 1")
     try:
-        return buf[vals[0][0]:vals[0][1]].decode()
+        return buf[vals[0][0] : vals[0][1]].decode()
     except UnicodeDecodeError:
         raise PayloadError("feature 'id' is not UTF-8 text") from None
 
@@ -195,11 +205,15 @@ def _read_segments(buf, feats: dict, out: dict) -> np.ndarray:
         if k.encode() not in feats:
             raise PayloadError(f"missing feature {k!r} (the other segment fields are present)")
     seg = out["segment_labels"] = wire.read_int64s(buf, feats[b"segment_labels"], "segment_labels")
-    st = out["segment_start_times"] = wire.read_int64s(buf, feats[b"segment_start_times"], "segment_start_times")
+    st = out["segment_start_times"] = wire.read_int64s(
+        buf, feats[b"segment_start_times"], "segment_start_times"
+    )
     sc = out["segment_scores"] = wire.read_floats(buf, feats[b"segment_scores"], "segment_scores")
     if not len(seg) == len(st) == len(sc):
-        raise PayloadError(f"segment fields of unequal lengths: segment_labels {len(seg)}, "
-                           f"segment_start_times {len(st)}, segment_scores {len(sc)}")
+        raise PayloadError(
+            f"segment fields of unequal lengths: segment_labels {len(seg)}, "
+            f"segment_start_times {len(st)}, segment_scores {len(sc)}"
+        )
     return seg
 
 
@@ -245,9 +259,12 @@ def _parse(buf, begin: int, end: int, num_classes: int | None, kind: str | None)
             labels = np.array(labels, dtype=np.int64)
             if num_classes is not None:
                 _check_vocab(labels, num_classes)
-            return {"id": vid, "labels": labels,
-                    "mean_rgb": np.frombuffer(buf, "<f4", RGB_DIM, rgb_at).astype(np.float32),
-                    "mean_audio": np.frombuffer(buf, "<f4", AUDIO_DIM, audio_at).astype(np.float32)}
+            return {
+                "id": vid,
+                "labels": labels,
+                "mean_rgb": np.frombuffer(buf, "<f4", RGB_DIM, rgb_at).astype(np.float32),
+                "mean_audio": np.frombuffer(buf, "<f4", AUDIO_DIM, audio_at).astype(np.float32),
+            }
     context_spans, list_spans = [], []
     for t, b, e in wire.iter_fields(buf, begin, end):
         if t == 0x0A:
@@ -256,8 +273,10 @@ def _parse(buf, begin: int, end: int, num_classes: int | None, kind: str | None)
             list_spans.append((b, e))
     is_frame = bool(list_spans)
     if kind is not None and (kind == "frame") != is_frame:
-        raise PayloadError(f"a {'frame' if is_frame else 'video'}-level record in a {kind}-level file"
-                           + ("" if is_frame else " (no feature lists 'rgb'/'audio')"))
+        raise PayloadError(
+            f"a {'frame' if is_frame else 'video'}-level record in a {kind}-level file"
+            + ("" if is_frame else " (no feature lists 'rgb'/'audio')")
+        )
     feats: dict = {}
     for b, e in context_spans:
         wire.read_map(buf, b, e, feats)
@@ -269,8 +288,14 @@ def _parse(buf, begin: int, end: int, num_classes: int | None, kind: str | None)
     for key, dim in (("mean_rgb", RGB_DIM), ("mean_audio", AUDIO_DIM)):
         span = feats.get(key.encode())
         if span is None:
-            raise PayloadError(f"missing feature {key!r}" + ("" if kind == "video" else
-                               " (the record has no feature lists, so it is read as a video-level Example)"))
+            raise PayloadError(
+                f"missing feature {key!r}"
+                + (
+                    ""
+                    if kind == "video"
+                    else " (the record has no feature lists, so it is read as a video-level Example)"
+                )
+            )
         out[key] = wire.read_floats(buf, span, key, dim)
     return out
 
@@ -303,7 +328,11 @@ def expand_pattern(path_or_pattern) -> list[str]:
     ``*.tfrecord`` files) or a list of those; sorted by name, duplicates removed; a pattern does
     not match afkit's ``<file>.idx`` indexes nor its ``.tmp-<pid>`` files being written. Raises
     ``FileNotFoundError`` when nothing matches."""
-    items = [path_or_pattern] if isinstance(path_or_pattern, (str, os.PathLike)) else list(path_or_pattern)
+    items = (
+        [path_or_pattern]
+        if isinstance(path_or_pattern, (str, os.PathLike))
+        else list(path_or_pattern)
+    )
     found: set[str] = set()
     for item in items:
         item = os.fspath(item)
@@ -351,8 +380,14 @@ class RecordIterator:
 def _read_file(path, stats, *, verify, skip_corrupt, num_classes, allow_empty, start=0, stop=None):
     kind = None
     for buf, begin, length, rec, offset in tfrecord.iter_spans(
-            path, verify=verify, skip_corrupt=skip_corrupt, allow_empty=allow_empty,
-            start=start, stop=stop, stats=stats):
+        path,
+        verify=verify,
+        skip_corrupt=skip_corrupt,
+        allow_empty=allow_empty,
+        start=start,
+        stop=stop,
+        stats=stats,
+    ):
         try:
             out = _parse(buf, begin, begin + length, num_classes, kind)
         except PAYLOAD_ERRORS as e:
@@ -363,23 +398,42 @@ def _read_file(path, stats, *, verify, skip_corrupt, num_classes, allow_empty, s
         yield out
 
 
-def read_ranges(ranges: Iterable[tuple[str, int, int | None]], *, verify: bool = True,
-                skip_corrupt: bool = False, num_classes: int | None = None,
-                allow_empty: bool = False) -> RecordIterator:
+def read_ranges(
+    ranges: Iterable[tuple[str, int, int | None]],
+    *,
+    verify: bool = True,
+    skip_corrupt: bool = False,
+    num_classes: int | None = None,
+    allow_empty: bool = False,
+) -> RecordIterator:
     """The video dicts of records ``[start, stop)`` (``stop`` None: to the end) of each
     ``(path, start, stop)``, in order; the options as :func:`read_records`."""
     stats = ReadStats()
 
     def gen():
         for path, start, stop in ranges:
-            yield from _read_file(path, stats, verify=verify, skip_corrupt=skip_corrupt,
-                                  num_classes=num_classes, allow_empty=allow_empty, start=start, stop=stop)
+            yield from _read_file(
+                path,
+                stats,
+                verify=verify,
+                skip_corrupt=skip_corrupt,
+                num_classes=num_classes,
+                allow_empty=allow_empty,
+                start=start,
+                stop=stop,
+            )
 
     return RecordIterator(gen(), stats)
 
 
-def read_records(path_or_pattern, *, verify: bool = True, skip_corrupt: bool = False,
-                 num_classes: int | None = None, allow_empty: bool = False) -> RecordIterator:
+def read_records(
+    path_or_pattern,
+    *,
+    verify: bool = True,
+    skip_corrupt: bool = False,
+    num_classes: int | None = None,
+    allow_empty: bool = False,
+) -> RecordIterator:
     """Yield one dict per video (module docstring), files in sorted name order, records in file
     order.
 
@@ -388,8 +442,13 @@ def read_records(path_or_pattern, *, verify: bool = True, skip_corrupt: bool = F
     ``num_classes``: check every label is in ``[0, num_classes)`` (None: no check).
     ``allow_empty``: read a 0-byte file as 0 records (TensorFlow's behaviour) instead of raising.
     """
-    return read_ranges([(p, 0, None) for p in expand_pattern(path_or_pattern)], verify=verify,
-                       skip_corrupt=skip_corrupt, num_classes=num_classes, allow_empty=allow_empty)
+    return read_ranges(
+        [(p, 0, None) for p in expand_pattern(path_or_pattern)],
+        verify=verify,
+        skip_corrupt=skip_corrupt,
+        num_classes=num_classes,
+        allow_empty=allow_empty,
+    )
 
 
 # =========================================================================== batched video-level
@@ -412,10 +471,14 @@ class _VideoGroup(NamedTuple):
     audio: np.ndarray
 
     def head(self, k: int) -> _VideoGroup:
-        return _VideoGroup(self.ids[:k], self.labels, self.label_bounds[:k], self.rgb[:k], self.audio[:k])
+        return _VideoGroup(
+            self.ids[:k], self.labels, self.label_bounds[:k], self.rgb[:k], self.audio[:k]
+        )
 
     def tail(self, k: int) -> _VideoGroup:
-        return _VideoGroup(self.ids[k:], self.labels, self.label_bounds[k:], self.rgb[k:], self.audio[k:])
+        return _VideoGroup(
+            self.ids[k:], self.labels, self.label_bounds[k:], self.rgb[k:], self.audio[k:]
+        )
 
 
 class _DecodedVideos:
@@ -446,18 +509,26 @@ class _DecodedVideos:
             self.count -= k
         if len(parts) == 1:
             ids, labels, bounds, rgb, audio = parts[0]
-            return {"id": ids, "labels": [labels[a:b] for a, b in bounds], "mean_rgb": rgb, "mean_audio": audio}
+            return {
+                "id": ids,
+                "labels": [labels[a:b] for a, b in bounds],
+                "mean_rgb": rgb,
+                "mean_audio": audio,
+            }
         video_labels = [p.labels[a:b] for p in parts for a, b in p.label_bounds]
         labels = np.concatenate(video_labels) if video_labels else np.zeros(0, np.int64)
         bounds = _cut_bounds(np.cumsum([len(x) for x in video_labels]).tolist())
-        return {"id": [i for p in parts for i in p.ids],
-                "labels": [labels[a:b] for a, b in bounds],
-                "mean_rgb": np.concatenate([p.rgb for p in parts]),
-                "mean_audio": np.concatenate([p.audio for p in parts])}
+        return {
+            "id": [i for p in parts for i in p.ids],
+            "labels": [labels[a:b] for a, b in bounds],
+            "mean_rgb": np.concatenate([p.rgb for p in parts]),
+            "mean_audio": np.concatenate([p.audio for p in parts]),
+        }
 
 
-def _decode_group(buf, path, begins, lengths, recs, offsets, *, num_classes, skip_corrupt,
-                  stats) -> _VideoGroup | None:
+def _decode_group(
+    buf, path, begins, lengths, recs, offsets, *, num_classes, skip_corrupt, stats
+) -> _VideoGroup | None:
     """The videos of one group of records (:func:`afkit.io.tfrecord.span_groups`): walked together
     (``wire.walk_canonical_videos``), their label varints decoded in one pass."""
     ends = begins + lengths
@@ -466,13 +537,21 @@ def _decode_group(buf, path, begins, lengths, recs, offsets, *, num_classes, ski
     canonical = spans.ok.tolist()
     fast = np.flatnonzero(spans.ok)
     joined, bounds = wire.gather_spans(u8, spans.labels_at[fast], spans.labels_end[fast])
-    decoded = wire.decode_varints(joined, bounds) if len(fast) else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    decoded = (
+        wire.decode_varints(joined, bounds)
+        if len(fast)
+        else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    )
     if decoded is None:  # pragma: no cover (a malformed label list in a canonical frame)
         canonical = [False] * len(canonical)
         decoded = (np.zeros(0, np.int64), np.zeros(0, np.int64))
     labels, counts = decoded
     label_bounds = None
-    if num_classes is not None and len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+    if (
+        num_classes is not None
+        and len(labels)
+        and (labels.min() < 0 or labels.max() >= num_classes)
+    ):
         canonical = [False] * len(canonical)  # let the general path raise the precise error
     else:
         label_bounds = _cut_bounds(np.cumsum(counts).tolist())
@@ -480,8 +559,21 @@ def _decode_group(buf, path, begins, lengths, recs, offsets, *, num_classes, ski
         group = _canonical_group(buf, u8, spans, labels, label_bounds)
         if group is not None:
             return group
-    return _record_by_record(buf, path, begins, ends, recs, offsets, spans, canonical, labels, label_bounds,
-                             num_classes=num_classes, skip_corrupt=skip_corrupt, stats=stats)
+    return _record_by_record(
+        buf,
+        path,
+        begins,
+        ends,
+        recs,
+        offsets,
+        spans,
+        canonical,
+        labels,
+        label_bounds,
+        num_classes=num_classes,
+        skip_corrupt=skip_corrupt,
+        stats=stats,
+    )
 
 
 def _canonical_group(buf, u8, spans: wire.VideoSpans, labels, label_bounds) -> _VideoGroup | None:
@@ -496,12 +588,31 @@ def _canonical_group(buf, u8, spans: wire.VideoSpans, labels, label_bounds) -> _
             ids = [buf[a:b].decode() for a, b in zip(spans.id_at.tolist(), spans.id_end.tolist())]
         except UnicodeDecodeError:
             return None
-    return _VideoGroup(ids, labels, label_bounds, wire.gather_rows(u8, spans.rgb_at, 4 * RGB_DIM).view("<f4"),
-                       wire.gather_rows(u8, spans.audio_at, 4 * AUDIO_DIM).view("<f4"))
+    return _VideoGroup(
+        ids,
+        labels,
+        label_bounds,
+        wire.gather_rows(u8, spans.rgb_at, 4 * RGB_DIM).view("<f4"),
+        wire.gather_rows(u8, spans.audio_at, 4 * AUDIO_DIM).view("<f4"),
+    )
 
 
-def _record_by_record(buf, path, begins, ends, recs, offsets, spans: wire.VideoSpans, canonical: list, labels,
-                      label_bounds, *, num_classes, skip_corrupt, stats) -> _VideoGroup | None:
+def _record_by_record(
+    buf,
+    path,
+    begins,
+    ends,
+    recs,
+    offsets,
+    spans: wire.VideoSpans,
+    canonical: list,
+    labels,
+    label_bounds,
+    *,
+    num_classes,
+    skip_corrupt,
+    stats,
+) -> _VideoGroup | None:
     """A group with records of other layouts: the canonical ones taken from the walk, the others
     through the general parser (which raises, or skips, with the precise error)."""
     mv = memoryview(buf)
@@ -509,11 +620,12 @@ def _record_by_record(buf, path, begins, ends, recs, offsets, spans: wire.VideoS
     id_at, id_end = spans.id_at.tolist(), spans.id_end.tolist()
     rgb_at, audio_at = spans.rgb_at.tolist(), spans.audio_at.tolist()
     ids, video_labels, rgb, audio = [], [], [], []
-    for i, (begin, end, rec, offset) in enumerate(zip(begins.tolist(), ends.tolist(), recs.tolist(),
-                                                      offsets.tolist())):
+    for i, (begin, end, rec, offset) in enumerate(
+        zip(begins.tolist(), ends.tolist(), recs.tolist(), offsets.tolist())
+    ):
         if canonical[i]:
             try:
-                vid = buf[id_at[i]:id_end[i]].decode()
+                vid = buf[id_at[i] : id_end[i]].decode()
             except UnicodeDecodeError:
                 canonical[i] = False
         try:
@@ -521,8 +633,8 @@ def _record_by_record(buf, path, begins, ends, recs, offsets, spans: wire.VideoS
                 a, b = next(next_bounds)
                 ids.append(vid)
                 video_labels.append(labels[a:b])
-                rgb.append(mv[rgb_at[i]:rgb_at[i] + 4 * RGB_DIM])
-                audio.append(mv[audio_at[i]:audio_at[i] + 4 * AUDIO_DIM])
+                rgb.append(mv[rgb_at[i] : rgb_at[i] + 4 * RGB_DIM])
+                audio.append(mv[audio_at[i] : audio_at[i] + 4 * AUDIO_DIM])
             else:
                 if spans.ok[i]:
                     next(next_bounds, None)  # the walk decoded this record's labels: pass them
@@ -536,14 +648,24 @@ def _record_by_record(buf, path, begins, ends, recs, offsets, spans: wire.VideoS
     if not ids:
         return None
     joined = np.concatenate(video_labels).astype(np.int64, copy=False)
-    return _VideoGroup(ids, joined, _cut_bounds(np.cumsum([len(x) for x in video_labels]).tolist()),
-                       np.frombuffer(bytearray().join(rgb), np.float32).reshape(-1, RGB_DIM),
-                       np.frombuffer(bytearray().join(audio), np.float32).reshape(-1, AUDIO_DIM))
+    return _VideoGroup(
+        ids,
+        joined,
+        _cut_bounds(np.cumsum([len(x) for x in video_labels]).tolist()),
+        np.frombuffer(bytearray().join(rgb), np.float32).reshape(-1, RGB_DIM),
+        np.frombuffer(bytearray().join(audio), np.float32).reshape(-1, AUDIO_DIM),
+    )
 
 
-def read_video_batches(path_or_pattern, batch_size: int = 256, *, verify: bool = True,
-                       skip_corrupt: bool = False, num_classes: int | None = None,
-                       allow_empty: bool = False) -> Iterator[dict]:
+def read_video_batches(
+    path_or_pattern,
+    batch_size: int = 256,
+    *,
+    verify: bool = True,
+    skip_corrupt: bool = False,
+    num_classes: int | None = None,
+    allow_empty: bool = False,
+) -> Iterator[dict]:
     """Video-level files read ``batch_size`` videos at a time (the last batch may be smaller):
     dicts of ``id`` (list of B str), ``labels`` (list of B int64 arrays, views into one owned
     array), ``mean_rgb`` float32 [B, 1024], ``mean_audio`` float32 [B, 128]. Same checks,
@@ -565,9 +687,26 @@ def read_video_batches(path_or_pattern, batch_size: int = 256, *, verify: bool =
     group = max(batch_size, 8192)
     for path in expand_pattern(path_or_pattern):
         for buf, begins, lengths, recs, offsets in tfrecord.span_groups(
-                path, group, verify=verify, skip_corrupt=skip_corrupt, allow_empty=allow_empty, stats=stats):
-            decoded.add(_decode_group(buf, path, begins, lengths, recs, offsets, num_classes=num_classes,
-                                      skip_corrupt=skip_corrupt, stats=stats))
+            path,
+            group,
+            verify=verify,
+            skip_corrupt=skip_corrupt,
+            allow_empty=allow_empty,
+            stats=stats,
+        ):
+            decoded.add(
+                _decode_group(
+                    buf,
+                    path,
+                    begins,
+                    lengths,
+                    recs,
+                    offsets,
+                    num_classes=num_classes,
+                    skip_corrupt=skip_corrupt,
+                    stats=stats,
+                )
+            )
             while decoded.count >= batch_size:
                 yield decoded.take(batch_size)
     if decoded.count:

@@ -13,8 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from afkit.io import records
-from afkit.io import tfrecord
+from afkit.io import records, tfrecord
 from afkit.io.records import RecordIterator
 
 __all__ = ["Shard", "shard_plan", "read_shards", "RecordDataset"]
@@ -32,8 +31,9 @@ class Shard:
         return self.stop - self.start
 
 
-def shard_plan(path_or_pattern, *, rank: int = 0, world_size: int = 1, worker: int = 0,
-               num_workers: int = 1) -> list[Shard]:
+def shard_plan(
+    path_or_pattern, *, rank: int = 0, world_size: int = 1, worker: int = 0, num_workers: int = 1
+) -> list[Shard]:
     """The part of a file set that DDP rank ``rank`` of ``world_size``, DataLoader worker
     ``worker`` of ``num_workers``, reads.
 
@@ -44,8 +44,10 @@ def shard_plan(path_or_pattern, *, rank: int = 0, world_size: int = 1, worker: i
     rank's records do not depend on ``num_workers``). Returned as per-file :class:`Shard`\\ s.
     """
     if not (0 <= rank < world_size and 0 <= worker < num_workers):
-        raise ValueError(f"need 0 <= rank < world_size and 0 <= worker < num_workers, got rank={rank}, "
-                         f"world_size={world_size}, worker={worker}, num_workers={num_workers}")
+        raise ValueError(
+            f"need 0 <= rank < world_size and 0 <= worker < num_workers, got rank={rank}, "
+            f"world_size={world_size}, worker={worker}, num_workers={num_workers}"
+        )
     paths = records.expand_pattern(path_or_pattern)
     counts = [tfrecord.count_records(p) for p in paths]
     n = sum(counts)
@@ -62,11 +64,20 @@ def shard_plan(path_or_pattern, *, rank: int = 0, world_size: int = 1, worker: i
     return plan
 
 
-def read_shards(plan: Sequence[Shard], *, verify: bool = True, skip_corrupt: bool = False,
-                num_classes: int | None = None) -> RecordIterator:
+def read_shards(
+    plan: Sequence[Shard],
+    *,
+    verify: bool = True,
+    skip_corrupt: bool = False,
+    num_classes: int | None = None,
+) -> RecordIterator:
     """Read the records of a :func:`shard_plan`, in order (video dicts, as ``records.read_records``)."""
-    return records.read_ranges([(s.path, s.start, s.stop) for s in plan], verify=verify,
-                               skip_corrupt=skip_corrupt, num_classes=num_classes)
+    return records.read_ranges(
+        [(s.path, s.start, s.stop) for s in plan],
+        verify=verify,
+        skip_corrupt=skip_corrupt,
+        num_classes=num_classes,
+    )
 
 
 _DATASET_DOC = """A ``torch.utils.data.IterableDataset`` of video dicts (numpy arrays; pass a ``transform``
@@ -99,9 +110,17 @@ def _record_dataset_class():
     class _RecordDataset(torch.utils.data.IterableDataset):
         __doc__ = _DATASET_DOC
 
-        def __init__(self, path_or_pattern, *, verify: bool = True, skip_corrupt: bool = False,
-                     num_classes: int | None = None, rank: int | None = None,
-                     world_size: int | None = None, transform=None):
+        def __init__(
+            self,
+            path_or_pattern,
+            *,
+            verify: bool = True,
+            skip_corrupt: bool = False,
+            num_classes: int | None = None,
+            rank: int | None = None,
+            world_size: int | None = None,
+            transform=None,
+        ):
             super().__init__()
             self.paths = records.expand_pattern(path_or_pattern)
             self.verify, self.skip_corrupt, self.num_classes = verify, skip_corrupt, num_classes
@@ -111,12 +130,19 @@ def _record_dataset_class():
 
                 ready = dist.is_available() and dist.is_initialized()
                 rank = dist.get_rank() if ready else 0 if rank is None else rank
-                world_size = dist.get_world_size() if ready else 1 if world_size is None else world_size
+                world_size = (
+                    dist.get_world_size() if ready else 1 if world_size is None else world_size
+                )
             self.rank, self.world_size = rank, world_size
 
         def plan(self, worker: int = 0, num_workers: int = 1) -> list[Shard]:
-            return shard_plan(self.paths, rank=self.rank, world_size=self.world_size,
-                              worker=worker, num_workers=num_workers)
+            return shard_plan(
+                self.paths,
+                rank=self.rank,
+                world_size=self.world_size,
+                worker=worker,
+                num_workers=num_workers,
+            )
 
         def __len__(self) -> int:
             return sum(len(s) for s in self.plan())
@@ -124,8 +150,12 @@ def _record_dataset_class():
         def __iter__(self):
             info = torch.utils.data.get_worker_info()
             worker, num_workers = (0, 1) if info is None else (info.id, info.num_workers)
-            it = read_shards(self.plan(worker, num_workers), verify=self.verify,
-                             skip_corrupt=self.skip_corrupt, num_classes=self.num_classes)
+            it = read_shards(
+                self.plan(worker, num_workers),
+                verify=self.verify,
+                skip_corrupt=self.skip_corrupt,
+                num_classes=self.num_classes,
+            )
             for rec in it:
                 yield rec if self.transform is None else self.transform(rec)
 

@@ -83,7 +83,9 @@ class CorruptRecordError(ValueError):
         self.record = int(record)
         self.offset = int(offset)
         self.reason = reason
-        super().__init__(f"{self.path}: record {self.record} at byte offset {self.offset}: {reason}")
+        super().__init__(
+            f"{self.path}: record {self.record} at byte offset {self.offset}: {reason}"
+        )
 
     def __reduce__(self):  # picklable across DataLoader worker processes
         return (type(self), (self.path, self.record, self.offset, self.reason))
@@ -172,14 +174,20 @@ def _masked(c: int) -> int:
 def _empty_file(path: str, *, allow_empty: bool, skip_corrupt: bool, stats: ReadStats) -> None:
     """A 0-byte file: 0 records with ``allow_empty``, else an error (raised, or skipped)."""
     err = CorruptRecordError(
-        path, 0, 0, "empty file (0 bytes): not a YouTube-8M shard, probably a failed download "
-        "(TensorFlow reads it as 0 records; pass allow_empty=True to do the same)")
+        path,
+        0,
+        0,
+        "empty file (0 bytes): not a YouTube-8M shard, probably a failed download "
+        "(TensorFlow reads it as 0 records; pass allow_empty=True to do the same)",
+    )
     if allow_empty:
         return
     if not skip_corrupt:
         raise err
     stats.skip(err)
-    warnings.warn(str(err), stacklevel=4)  # where iter_spans' own warnings point (stacklevel 3 there)
+    warnings.warn(
+        str(err), stacklevel=4
+    )  # where iter_spans' own warnings point (stacklevel 3 there)
 
 
 def _read_at(f, offset: int, at_least: int = 0) -> bytes:
@@ -204,16 +212,22 @@ def _first_buffer(f, offset: int, size: int):
 
 def _header_mismatch(path: str, rec: int, offset: int) -> CorruptRecordError:
     if rec == 0 and offset == 0:
-        reason = ("not a TFRecord file: the first record's length checksum does not "
-                  "match (masked CRC32C of bytes 0-7)")
+        reason = (
+            "not a TFRecord file: the first record's length checksum does not "
+            "match (masked CRC32C of bytes 0-7)"
+        )
     else:
         reason = "corrupt record header: length checksum mismatch (masked CRC32C)"
     return CorruptRecordError(path, rec, offset, reason)
 
 
-def _bad_payload(path: str, rec: int, offset: int, length: int, *, skip_corrupt: bool, stats: ReadStats) -> None:
+def _bad_payload(
+    path: str, rec: int, offset: int, length: int, *, skip_corrupt: bool, stats: ReadStats
+) -> None:
     """A record whose payload checksum fails: raised, or (``skip_corrupt``) counted as skipped."""
-    err = CorruptRecordError(path, rec, offset, f"payload checksum mismatch (masked CRC32C over {length} bytes)")
+    err = CorruptRecordError(
+        path, rec, offset, f"payload checksum mismatch (masked CRC32C over {length} bytes)"
+    )
     if not skip_corrupt:
         raise err
     stats.skip(err)
@@ -252,7 +266,13 @@ def iter_spans(
         buf, base, pos = _first_buffer(f, offset, size)
         skipped_here = 0
         stop = 1 << 62 if stop is None else stop
-        crc, unpack, u32, frombuffer, u8 = _crc, _HEADER.unpack_from, _U32.unpack_from, np.frombuffer, np.uint8
+        crc, unpack, u32, frombuffer, u8 = (
+            _crc,
+            _HEADER.unpack_from,
+            _U32.unpack_from,
+            np.frombuffer,
+            np.uint8,
+        )
         try:
             while rec < stop:  # this loop is the hot path: the rare cases are in helpers
                 if len(buf) - pos < 12:
@@ -261,24 +281,34 @@ def iter_spans(
                     if len(buf) == pos:
                         return  # clean end of file
                     if len(buf) - pos < 12:
-                        raise CorruptRecordError(path, rec, base + pos, f"truncated file: {len(buf) - pos} "
-                                                 "bytes left, a record header needs 12")
+                        raise CorruptRecordError(
+                            path,
+                            rec,
+                            base + pos,
+                            f"truncated file: {len(buf) - pos} "
+                            "bytes left, a record header needs 12",
+                        )
                 offset = base + pos
                 length, length_crc = unpack(buf, pos)
-                if verify and _masked(crc(buf[pos:pos + 8])) != length_crc:
+                if verify and _masked(crc(buf[pos : pos + 8])) != length_crc:
                     raise _header_mismatch(path, rec, offset)
                 need = length + 16
                 if offset + need > size:
                     raise CorruptRecordError(
-                        path, rec, offset, f"truncated file: the record needs {need} bytes, {size - offset} remain"
-                        + ("" if verify else " (or a corrupt length; verify=False)"))
+                        path,
+                        rec,
+                        offset,
+                        f"truncated file: the record needs {need} bytes, {size - offset} remain"
+                        + ("" if verify else " (or a corrupt length; verify=False)"),
+                    )
                 if len(buf) - pos < need:  # re-read from this record on (no copy of the old chunk)
                     base, pos, buf = offset, 0, _read_at(f, offset, need)
                 begin = pos + 12
                 if verify:  # masked CRC32C of the payload, inlined
                     c = crc(frombuffer(buf, u8, length, begin))
-                    bad = ((((c >> 15) | (c << 17)) & 0xFFFFFFFF) + _MASK_DELTA) & 0xFFFFFFFF \
-                        != u32(buf, begin + length)[0]
+                    bad = (
+                        (((c >> 15) | (c << 17)) & 0xFFFFFFFF) + _MASK_DELTA
+                    ) & 0xFFFFFFFF != u32(buf, begin + length)[0]
                 else:
                     bad = False
                 if bad:
@@ -296,15 +326,18 @@ def iter_spans(
             skipped_here += 1
         finally:
             if skipped_here:
-                warnings.warn(f"{path}: skipped {skipped_here} corrupt record(s) or region(s) "
-                              f"(skip_corrupt=True); first: {stats.errors[-skipped_here]}", stacklevel=3)
+                warnings.warn(
+                    f"{path}: skipped {skipped_here} corrupt record(s) or region(s) "
+                    f"(skip_corrupt=True); first: {stats.errors[-skipped_here]}",
+                    stacklevel=3,
+                )
 
 
 def iter_records(path, **kwargs) -> Iterator[bytes]:
     """Yield each record's payload as its own ``bytes`` (checked; see :func:`iter_spans` for the
     keyword arguments ``verify, skip_corrupt, allow_empty, start, stop, stats``)."""
     for buf, begin, length, _, _ in iter_spans(path, **kwargs):
-        yield buf[begin:begin + length]
+        yield buf[begin : begin + length]
 
 
 # --------------------------------------------------------------------------- index
@@ -319,7 +352,9 @@ def cache_dir() -> Path:
     ``$XDG_CACHE_HOME/afkit`` (default ``~/.cache/afkit``), subfolder ``index``."""
     root = os.environ.get("AFKIT_CACHE_DIR")
     if root is None:
-        root = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "afkit")
+        root = os.path.join(
+            os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "afkit"
+        )
     return Path(root) / "index"
 
 
@@ -383,16 +418,27 @@ def build_index(path, *, verify: bool = True) -> np.ndarray:
             f.seek(off)
             head = f.read(12)
             if len(head) < 12:
-                raise CorruptRecordError(path, rec, off, f"truncated file: {len(head)} bytes left, "
-                                         "a record header needs 12")
+                raise CorruptRecordError(
+                    path,
+                    rec,
+                    off,
+                    f"truncated file: {len(head)} bytes left, a record header needs 12",
+                )
             length, lcrc = _HEADER.unpack(head)
             if verify and _masked(_crc(head[:8])) != lcrc:
-                reason = ("not a TFRecord file: the first record's length checksum does not match"
-                          if rec == 0 else "corrupt record header: length checksum mismatch")
+                reason = (
+                    "not a TFRecord file: the first record's length checksum does not match"
+                    if rec == 0
+                    else "corrupt record header: length checksum mismatch"
+                )
                 raise CorruptRecordError(path, rec, off, reason)
             if off + length + 16 > size:
-                raise CorruptRecordError(path, rec, off, f"truncated file: the record needs "
-                                         f"{length + 16} bytes, {size - off} remain")
+                raise CorruptRecordError(
+                    path,
+                    rec,
+                    off,
+                    f"truncated file: the record needs {length + 16} bytes, {size - off} remain",
+                )
             offsets.append(off)
             off += length + 16
             rec += 1
@@ -443,22 +489,35 @@ def read_record(path, i: int, *, verify: bool = True) -> bytes:
         f.seek(off)
         head = f.read(12)
         if len(head) < 12:
-            raise CorruptRecordError(path, i, off, "truncated file (the file changed after indexing?)")
+            raise CorruptRecordError(
+                path, i, off, "truncated file (the file changed after indexing?)"
+            )
         length, lcrc = _HEADER.unpack(head)
         # the header is checked before its length is used: a stale index (a file changed in
         # place with its size and mtime kept, e.g. by `rsync -t`) must not make us read garbage
         if verify and _masked(_crc(head[:8])) != lcrc:
-            raise CorruptRecordError(path, i, off, "corrupt record header: length checksum mismatch")
+            raise CorruptRecordError(
+                path, i, off, "corrupt record header: length checksum mismatch"
+            )
         if off + length + 16 > size:
-            raise CorruptRecordError(path, i, off, f"truncated file: the record needs {length + 16} "
-                                     f"bytes, {size - off} remain (the file changed after indexing?)")
+            raise CorruptRecordError(
+                path,
+                i,
+                off,
+                f"truncated file: the record needs {length + 16} "
+                f"bytes, {size - off} remain (the file changed after indexing?)",
+            )
         data = f.read(length + 4)
     if len(data) != length + 4:
         raise CorruptRecordError(path, i, off, "truncated file (the file changed after indexing?)")
     if verify:
-        if _masked(_crc(np.frombuffer(data, np.uint8, length))) != _U32.unpack_from(data, length)[0]:
-            raise CorruptRecordError(path, i, off,
-                                     f"payload checksum mismatch (masked CRC32C over {length} bytes)")
+        if (
+            _masked(_crc(np.frombuffer(data, np.uint8, length)))
+            != _U32.unpack_from(data, length)[0]
+        ):
+            raise CorruptRecordError(
+                path, i, off, f"payload checksum mismatch (masked CRC32C over {length} bytes)"
+            )
     return data[:length]
 
 
@@ -493,8 +552,15 @@ def _u32_vec(u8: np.ndarray, at: np.ndarray) -> np.ndarray:
     return b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)
 
 
-def span_groups(path, group: int = 8192, *, verify: bool = True, skip_corrupt: bool = False,
-                allow_empty: bool = False, stats: ReadStats | None = None):
+def span_groups(
+    path,
+    group: int = 8192,
+    *,
+    verify: bool = True,
+    skip_corrupt: bool = False,
+    allow_empty: bool = False,
+    stats: ReadStats | None = None,
+):
     """Walk ``path`` and yield its records ``group`` at a time as ``(buf, begins, lengths, recs,
     offsets)``: int64 arrays (payload of record ``recs[i]`` = ``buf[begins[i]:begins[i] +
     lengths[i]]``, its header at file byte ``offsets[i]``). The same records, checks, errors
@@ -547,13 +613,20 @@ def span_groups(path, group: int = 8192, *, verify: bool = True, skip_corrupt: b
                 good = len(b)
                 if verify and good:
                     bad = (_masked_crc8_vec(u8, b - 12) != _u32_vec(u8, b - 4)) | (
-                        _masked_vec(np.array(crcs, dtype=np.uint64)) != _u32_vec(u8, b + n))
+                        _masked_vec(np.array(crcs, dtype=np.uint64)) != _u32_vec(u8, b + n)
+                    )
                     if bad.any():
                         good = int(np.argmax(bad))
                         anomaly = True
                 if good:
                     stats.records += good
-                    yield buf, b[:good], n[:good], np.arange(done, done + good, dtype=np.int64), b[:good] - 12
+                    yield (
+                        buf,
+                        b[:good],
+                        n[:good],
+                        np.arange(done, done + good, dtype=np.int64),
+                        b[:good] - 12,
+                    )
                     done += good
                 if anomaly:
                     break
@@ -564,8 +637,9 @@ def span_groups(path, group: int = 8192, *, verify: bool = True, skip_corrupt: b
             stats.files -= 1  # counted again by iter_spans
     # the slow, precise path from record `done` on (records before it were checked already)
     group_buf, group_spans = None, []  # the records gathered for the next group, all in group_buf
-    for buf, begin, length, rec, offset in iter_spans(path, verify=verify, skip_corrupt=skip_corrupt,
-                                                      allow_empty=allow_empty, stats=stats):
+    for buf, begin, length, rec, offset in iter_spans(
+        path, verify=verify, skip_corrupt=skip_corrupt, allow_empty=allow_empty, stats=stats
+    ):
         if rec < done:
             stats.records -= 1
             continue

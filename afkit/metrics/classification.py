@@ -60,7 +60,9 @@ class MetricConfig:
     threshold: float = 0.5  # F1: predicted positive iff float64(score) >= threshold
     map_classes: str = "positive"  # mAP over classes with >= 1 positive ("all": pre-2019 code)
     zero_division: float = 0.0  # F1 of a class with TP+FP+FN == 0 (nan: left out of the mean)
-    grid_size: int = 100  # best-threshold F1 searched over thresholds j / grid_size, j = 0..grid_size
+    grid_size: int = (
+        100  # best-threshold F1 searched over thresholds j / grid_size, j = 0..grid_size
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,8 +205,11 @@ def _ap_sorted(labels: np.ndarray, scores: np.ndarray, num_positives: float) -> 
     A run of tied scores counts as one cut-off (precision at its end for each of its positives,
     as scikit-learn's ``average_precision_score``). See `_ap_segments`.
     """
-    return float(_ap_segments(labels, scores, np.zeros(labels.size, np.int8),
-                              np.array([num_positives], np.float64), 1)[0])
+    return float(
+        _ap_segments(
+            labels, scores, np.zeros(labels.size, np.int8), np.array([num_positives], np.float64), 1
+        )[0]
+    )
 
 
 def _ap_segments(labels, scores, seg, num_positives, num_segments) -> np.ndarray:
@@ -291,22 +296,32 @@ class MetricAccumulator:
     equals the starter code's. Results do not depend on how videos are split into batches.
     """
 
-    def __init__(self, num_classes: int, top_k: int = 20, threshold: float = 0.5, *,
-                 map_classes: str = "positive", zero_division: float = 0.0,
-                 grid_size: int = 100):
+    def __init__(
+        self,
+        num_classes: int,
+        top_k: int = 20,
+        threshold: float = 0.5,
+        *,
+        map_classes: str = "positive",
+        zero_division: float = 0.0,
+        grid_size: int = 100,
+    ):
         if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
             raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
         if not isinstance(top_k, (int, np.integer)) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         if map_classes not in ("positive", "all"):
             raise ValueError(f"map_classes must be 'positive' or 'all', got {map_classes!r}")
-        if not (zero_division in (0.0, 1.0) or (isinstance(zero_division, float)
-                                                and math.isnan(zero_division))):
+        if not (
+            zero_division in (0.0, 1.0)
+            or (isinstance(zero_division, float) and math.isnan(zero_division))
+        ):
             raise ValueError(f"zero_division must be 0.0, 1.0 or nan, got {zero_division!r}")
         if not isinstance(grid_size, (int, np.integer)) or grid_size < 1:
             raise ValueError(f"grid_size must be a positive integer, got {grid_size!r}")
-        self.config = MetricConfig(int(top_k), float(threshold), map_classes,
-                                   float(zero_division), int(grid_size))
+        self.config = MetricConfig(
+            int(top_k), float(threshold), map_classes, float(zero_division), int(grid_size)
+        )
         self.num_classes = int(num_classes)
         self._class_dtype = np.int16 if num_classes <= np.iinfo(np.int16).max else np.int32
         # a threshold on the grid is read from the histograms (same comparison, in float64)
@@ -365,7 +380,9 @@ class MetricAccumulator:
         # PERR: positives with score > 0 among the top L_n, tallied by L_n
         in_top_l = np.arange(k)[None, :] < n_labels[:, None]
         perr_hits = (top_y & (top_s > 0) & in_top_l).sum(axis=1)
-        self._perr_hits += np.bincount(n_labels, weights=perr_hits, minlength=c + 1).astype(np.int64)
+        self._perr_hits += np.bincount(n_labels, weights=perr_hits, minlength=c + 1).astype(
+            np.int64
+        )
 
         pos_s = x[rows, cols]
         self._positives += np.bincount(cols, minlength=c)
@@ -433,8 +450,8 @@ class MetricAccumulator:
         if self._grid_index is None:
             tp, pp = self._tp, self._pp
         else:  # #{s >= t_j} = sum of the bins above j
-            tp = self._hist_pos[:, self._grid_index + 1:].sum(1)
-            pp = self._hist_all[:, self._grid_index + 1:].sum(1)
+            tp = self._hist_pos[:, self._grid_index + 1 :].sum(1)
+            pp = self._hist_all[:, self._grid_index + 1 :].sum(1)
         fp, fn = pp - tp, self._positives - tp
         micro = float(f1_from_counts(tp.sum(), fp.sum(), fn.sum(), cfg.zero_division))
         per_class = f1_from_counts(tp, fp, fn, cfg.zero_division)

@@ -24,8 +24,17 @@ import numpy as np
 
 from afkit.metrics import classification as metrics
 
-__all__ = ["bootstrap_weights", "percentile_interval", "mean_interval", "micro_f1_replicates", "gap_replicates",
-           "GapParts", "gap_parts", "weighted_gap", "paired_bootstrap"]
+__all__ = [
+    "bootstrap_weights",
+    "percentile_interval",
+    "mean_interval",
+    "micro_f1_replicates",
+    "gap_replicates",
+    "GapParts",
+    "gap_parts",
+    "weighted_gap",
+    "paired_bootstrap",
+]
 
 
 def bootstrap_weights(n: int, n_boot: int, seed: int = 0) -> np.ndarray:
@@ -42,7 +51,9 @@ def percentile_interval(replicates, confidence: float = 0.95) -> tuple[float, fl
     return float(lo), float(hi)
 
 
-def mean_interval(values, *, ci: float = 0.95, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+def mean_interval(
+    values, *, ci: float = 0.95, n_boot: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
     """(mean, low, high): the mean of ``values`` (NaNs dropped) and its percentile-bootstrap ``ci``
     interval over ``n_boot`` resamples of the values with replacement (all NaN when none is left)."""
     v = np.asarray(values, dtype=np.float64).reshape(-1)
@@ -57,7 +68,9 @@ def mean_interval(values, *, ci: float = 0.95, n_boot: int = 2000, seed: int = 0
 def micro_f1_replicates(scores, labels, threshold: float, weights) -> tuple[float, np.ndarray]:
     """(micro-F1 on all videos, micro-F1 of each resample [R]) at ``threshold``: the per-video
     (TP, FP, FN) summed plainly and with ``weights`` [R, N] (:func:`bootstrap_weights`)."""
-    counts = np.stack(metrics.per_video_counts(scores, labels, threshold)).astype(np.float64)  # [3, N]
+    counts = np.stack(metrics.per_video_counts(scores, labels, threshold)).astype(
+        np.float64
+    )  # [3, N]
     full = metrics.f1_from_counts(*counts.sum(1), 0.0)
     return full, metrics.f1_from_counts(*(np.asarray(weights) @ counts.T).T, 0.0)
 
@@ -112,9 +125,17 @@ def weighted_gap(parts: GapParts, weights) -> np.ndarray:
     return out if np.ndim(weights) == 2 else out[0]
 
 
-def paired_bootstrap(metric_fn: Callable | str, scores_a, scores_b, labels, n_boot: int = 1000,
-                     seed: int = 0, confidence: float = 0.95, threshold: float = 0.5,
-                     progress: bool = True) -> dict[str, float]:
+def paired_bootstrap(
+    metric_fn: Callable | str,
+    scores_a,
+    scores_b,
+    labels,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    threshold: float = 0.5,
+    progress: bool = True,
+) -> dict[str, float]:
     r"""Paired bootstrap over videos of Delta = metric(A) - metric(B) on the same videos.
 
     scores_a, scores_b [N, C]; labels dense [N, C] or sparse (N arrays). Each replicate draws
@@ -134,7 +155,9 @@ def paired_bootstrap(metric_fn: Callable | str, scores_a, scores_b, labels, n_bo
     n = xa.shape[0]
     if metric_fn == "micro_f1":  # the same draws as the generic path, as weights
         w = bootstrap_weights(n, n_boot, seed)
-        (full_a, reps_a), (full_b, reps_b) = (micro_f1_replicates(x, labels, threshold, w) for x in (xa, xb))
+        (full_a, reps_a), (full_b, reps_b) = (
+            micro_f1_replicates(x, labels, threshold, w) for x in (xa, xb)
+        )
         diff, deltas = float(full_a) - float(full_b), reps_a - reps_b
     else:
         if isinstance(metric_fn, str):
@@ -157,5 +180,10 @@ def paired_bootstrap(metric_fn: Callable | str, scores_a, scores_b, labels, n_bo
             yi = y[idx] if dense else [y[j] for j in idx]
             deltas[i] = metric_fn(xa[idx], yi) - metric_fn(xb[idx], yi)
     lo, hi = percentile_interval(deltas, confidence)
-    return {"diff": float(diff), "mean_diff": float(deltas.mean()), "lo": float(lo),
-            "hi": float(hi), "n_boot": int(n_boot)}
+    return {
+        "diff": float(diff),
+        "mean_diff": float(deltas.mean()),
+        "lo": float(lo),
+        "hi": float(hi),
+        "n_boot": int(n_boot),
+    }

@@ -21,9 +21,18 @@ import torch
 import torch.nn as nn
 
 from afkit.core import paper
-from afkit.models.baselines import (AUDIO_DIM, FEATURES, MAX_FRAMES, NORMALIZATIONS, VISUAL_DIM, InputNorm,
-                             ModelBase, check_choice, check_dropout, check_positive)
-
+from afkit.models.baselines import (
+    AUDIO_DIM,
+    FEATURES,
+    MAX_FRAMES,
+    NORMALIZATIONS,
+    VISUAL_DIM,
+    InputNorm,
+    ModelBase,
+    check_choice,
+    check_dropout,
+    check_positive,
+)
 
 # ----------------------------------------------------------------------------------------------
 # Attention
@@ -108,9 +117,13 @@ class AttendFusionConfig:
     encoder_depth: int = 1  # FC layers per encoder (first in->E, then E->E)
     tokens: int = 2  # k: the encoded vector (of each statistic) is split into k chunks = tokens
     stat_tokens: bool = False  # mean_std only: MF and STD encoded separately, one token set each
-    attention_width: int = paper.ATTENTION_SIZE  # width of Q, K, V (the paper mentions an attention size of 1024)
+    attention_width: int = (
+        paper.ATTENTION_SIZE
+    )  # width of Q, K, V (the paper mentions an attention size of 1024)
     heads: int = 8  # attention heads (parameter-free choice)
-    attention: str = "self"  # "self" | "cross" (each modality attends to the other's tokens) | "none"
+    attention: str = (
+        "self"  # "self" | "cross" (each modality attends to the other's tokens) | "none"
+    )
     #   | readings of the paper's attention (late fusion, no stat tokens; see AttendFusion):
     #   "feature_sigmoid" | "feature_softmax" (feature-wise) | "modality_tokens" (2 modality tokens)
     fusion: str = "late"  # "late" (encoder+attention per modality) | "early" (concat inputs first)
@@ -123,22 +136,38 @@ class AttendFusionConfig:
         check_choice("normalization", self.normalization, NORMALIZATIONS)
         check_choice("attention", self.attention, ATTENTIONS)
         check_choice("fusion", self.fusion, ("late", "early"))
-        check_positive(self, "num_classes", "encoder_width", "encoder_depth", "tokens",
-                        "attention_width", "heads", "head_width")
+        check_positive(
+            self,
+            "num_classes",
+            "encoder_width",
+            "encoder_depth",
+            "tokens",
+            "attention_width",
+            "heads",
+            "head_width",
+        )
         check_dropout(self.dropout)
         if self.stat_tokens and self.features != "mean_std":
             raise ValueError("stat_tokens=True needs features='mean_std' (MF and STD as tokens)")
         if self.encoder_width % self.tokens:
-            raise ValueError(f"encoder_width {self.encoder_width} is not divisible by tokens {self.tokens}")
+            raise ValueError(
+                f"encoder_width {self.encoder_width} is not divisible by tokens {self.tokens}"
+            )
         if self.attention in READINGS:
             if self.fusion != "late" or self.stat_tokens:
-                raise ValueError(f"attention={self.attention!r} (a reading of the paper's attention) "
-                                 "needs fusion='late' and stat_tokens=False")
+                raise ValueError(
+                    f"attention={self.attention!r} (a reading of the paper's attention) "
+                    "needs fusion='late' and stat_tokens=False"
+                )
         elif self.num_tokens < 2 and self.attention != "none":
-            raise ValueError("attention over a single token is the identity: use tokens >= 2 "
-                             "(or stat_tokens=True with features='mean_std')")
+            raise ValueError(
+                "attention over a single token is the identity: use tokens >= 2 "
+                "(or stat_tokens=True with features='mean_std')"
+            )
         if self.attention_width % self.heads:
-            raise ValueError(f"attention_width {self.attention_width} is not divisible by heads {self.heads}")
+            raise ValueError(
+                f"attention_width {self.attention_width} is not divisible by heads {self.heads}"
+            )
         if self.attention == "cross" and self.fusion == "early":
             raise ValueError("attention='cross' needs fusion='late' (two modalities to cross)")
 
@@ -223,7 +252,10 @@ class AttendFusion(ModelBase):
                 self.modality_attention = TokenAttention(E, A, cfg.heads)
             else:
                 kind = cfg.attention.split("_")[1]
-                self.visual_scorer, self.audio_scorer = FeatureAttention(E, kind), FeatureAttention(E, kind)
+                self.visual_scorer, self.audio_scorer = (
+                    FeatureAttention(E, kind),
+                    FeatureAttention(E, kind),
+                )
             fused = 2 * E
         elif cfg.fusion == "late":
             self.visual_encoder = _fc_stack(vis // per_stat, E, cfg.encoder_depth, cfg.dropout)
@@ -234,7 +266,9 @@ class AttendFusion(ModelBase):
             self.encoder = _fc_stack((vis + aud) // per_stat, E, cfg.encoder_depth, cfg.dropout)
             self.attention = attention()
             fused = E * per_stat
-        self.head = nn.Sequential(nn.Linear(fused, cfg.head_width), nn.ReLU(), nn.Dropout(cfg.dropout))
+        self.head = nn.Sequential(
+            nn.Linear(fused, cfg.head_width), nn.ReLU(), nn.Dropout(cfg.dropout)
+        )
         self.classifier = nn.Linear(cfg.head_width, cfg.num_classes)
 
     def _tokens(self, x, encoder):
@@ -264,7 +298,10 @@ class AttendFusion(ModelBase):
                 (zv, wv), (za, wa) = self.visual_scorer(hv), self.audio_scorer(ha)
                 z, weights = torch.cat([zv, za], dim=-1), {"visual": wv, "audio": wa}
         elif cfg.fusion == "late":
-            tv, ta = self._tokens(visual, self.visual_encoder), self._tokens(audio, self.audio_encoder)
+            tv, ta = (
+                self._tokens(visual, self.visual_encoder),
+                self._tokens(audio, self.audio_encoder),
+            )
             cross = cfg.attention == "cross"
             av, wv = self._attend(self.visual_attention, tv, ta if cross else None)
             aa, wa = self._attend(self.audio_attention, ta, tv if cross else None)
@@ -273,7 +310,9 @@ class AttendFusion(ModelBase):
                 weights = {"visual": wv, "audio": wa}
         else:
             s = FEATURES[cfg.features] if cfg.stat_tokens else 1
-            x = torch.cat([visual.reshape(B, s, -1), audio.reshape(B, s, -1)], dim=-1).reshape(B, -1)
+            x = torch.cat([visual.reshape(B, s, -1), audio.reshape(B, s, -1)], dim=-1).reshape(
+                B, -1
+            )
             a, w = self._attend(self.attention, self._tokens(x, self.encoder))
             z = a.reshape(B, -1)
             if w is not None:
@@ -291,7 +330,9 @@ class AttendFusionFramesConfig:
     """Attend-Fusion over frames: which seconds of a video the model uses."""
 
     num_classes: int = 3862  # classifier outputs
-    normalization: str = "none"  # "none" | "standardize" (per-feature frame stats) | "l2" (per frame)
+    normalization: str = (
+        "none"  # "none" | "standardize" (per-feature frame stats) | "l2" (per frame)
+    )
     encoder_width: int = 2048  # E: per-frame FC encoder width (shared over frames)
     encoder_depth: int = 1  # FC layers per encoder
     attention_width: int = 1024  # width of Q, K, V
@@ -305,11 +346,21 @@ class AttendFusionFramesConfig:
 
     def __post_init__(self):
         check_choice("normalization", self.normalization, NORMALIZATIONS)
-        check_positive(self, "num_classes", "encoder_width", "encoder_depth", "attention_width",
-                        "heads", "head_width", "max_frames")
+        check_positive(
+            self,
+            "num_classes",
+            "encoder_width",
+            "encoder_depth",
+            "attention_width",
+            "heads",
+            "head_width",
+            "max_frames",
+        )
         check_dropout(self.dropout)
         if self.attention_width % self.heads:
-            raise ValueError(f"attention_width {self.attention_width} is not divisible by heads {self.heads}")
+            raise ValueError(
+                f"attention_width {self.attention_width} is not divisible by heads {self.heads}"
+            )
 
 
 class AttendFusionFrames(ModelBase):
@@ -340,7 +391,9 @@ class AttendFusionFrames(ModelBase):
             self.audio_query = nn.Parameter(torch.randn(E) / math.sqrt(E))
             self.visual_attention = TokenAttention(E, cfg.attention_width, cfg.heads)
             self.audio_attention = TokenAttention(E, cfg.attention_width, cfg.heads)
-        self.head = nn.Sequential(nn.Linear(2 * E, cfg.head_width), nn.ReLU(), nn.Dropout(cfg.dropout))
+        self.head = nn.Sequential(
+            nn.Linear(2 * E, cfg.head_width), nn.ReLU(), nn.Dropout(cfg.dropout)
+        )
         self.classifier = nn.Linear(cfg.head_width, cfg.num_classes)
 
     def _check(self, rgb, audio, mask):
@@ -349,10 +402,14 @@ class AttendFusionFrames(ModelBase):
         if audio.dim() != 3 or audio.shape[-1] != AUDIO_DIM:
             raise ValueError(f"audio must have shape [B, T, {AUDIO_DIM}], got {tuple(audio.shape)}")
         if audio.shape[:2] != rgb.shape[:2]:
-            raise ValueError(f"rgb and audio must share [B, T], got {tuple(rgb.shape[:2])} and {tuple(audio.shape[:2])}")
+            raise ValueError(
+                f"rgb and audio must share [B, T], got {tuple(rgb.shape[:2])} and {tuple(audio.shape[:2])}"
+            )
         if mask.shape != rgb.shape[:2] or mask.dtype != torch.bool:
-            raise ValueError(f"mask must be a bool tensor of shape {tuple(rgb.shape[:2])}, "
-                             f"got {mask.dtype} {tuple(mask.shape)}")
+            raise ValueError(
+                f"mask must be a bool tensor of shape {tuple(rgb.shape[:2])}, "
+                f"got {mask.dtype} {tuple(mask.shape)}"
+            )
         if rgb.shape[1] > self.config.max_frames:
             raise ValueError(f"at most {self.config.max_frames} frames, got T={rgb.shape[1]}")
         if mask.device.type != "meta" and not mask.any(dim=1).all():
@@ -370,10 +427,18 @@ class AttendFusionFrames(ModelBase):
         self._check(rgb, audio, mask)
         rgb, audio = self.norm(rgb, audio)
         on = self.config.attention
-        pv, wv = self._pool(self.visual_encoder(rgb), mask, getattr(self, "visual_query", None),
-                            self.visual_attention if on else None)
-        pa, wa = self._pool(self.audio_encoder(audio), mask, getattr(self, "audio_query", None),
-                            self.audio_attention if on else None)
+        pv, wv = self._pool(
+            self.visual_encoder(rgb),
+            mask,
+            getattr(self, "visual_query", None),
+            self.visual_attention if on else None,
+        )
+        pa, wa = self._pool(
+            self.audio_encoder(audio),
+            mask,
+            getattr(self, "audio_query", None),
+            self.audio_attention if on else None,
+        )
         logits = self.classifier(self.head(torch.cat([pv, pa], dim=-1)))
         if not return_attention:
             return logits

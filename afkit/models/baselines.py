@@ -72,8 +72,15 @@ class InputNorm(nn.Module):
     All operations act on the last dimension, so ``[B, D]`` and ``[B, T, D]`` inputs both work.
     """
 
-    def __init__(self, mode: str, visual_dim: int, audio_dim: int, use_visual: bool = True,
-                 use_audio: bool = True, eps: float = 1e-6):
+    def __init__(
+        self,
+        mode: str,
+        visual_dim: int,
+        audio_dim: int,
+        use_visual: bool = True,
+        use_audio: bool = True,
+        eps: float = 1e-6,
+    ):
         super().__init__()
         check_choice("normalization", mode, NORMALIZATIONS)
         self.mode, self.eps = mode, eps
@@ -86,13 +93,19 @@ class InputNorm(nn.Module):
 
     def set_stats(self, visual_mean, visual_std, audio_mean, audio_std) -> None:
         """Sets the standardization buffers (per-feature mean and std of the training split)."""
-        values = dict(visual_mean=visual_mean, visual_std=visual_std,
-                      audio_mean=audio_mean, audio_std=audio_std)
+        values = dict(
+            visual_mean=visual_mean,
+            visual_std=visual_std,
+            audio_mean=audio_mean,
+            audio_std=audio_std,
+        )
         for name, value in values.items():
             buf = getattr(self, name)
             value = torch.as_tensor(value, dtype=buf.dtype)
             if value.shape != buf.shape:
-                raise ValueError(f"{name} must have shape {tuple(buf.shape)}, got {tuple(value.shape)}")
+                raise ValueError(
+                    f"{name} must have shape {tuple(buf.shape)}, got {tuple(value.shape)}"
+                )
             if not torch.isfinite(value).all():
                 raise ValueError(f"{name} has non-finite values")
             if name.endswith("_std") and (value < 0).any():
@@ -105,8 +118,10 @@ class InputNorm(nn.Module):
             return visual, audio
         if self.mode == "standardize":
             if self.stats_set.device.type != "meta" and not bool(self.stats_set):
-                raise RuntimeError("normalization='standardize' needs model.set_input_stats("
-                                   "visual_mean, visual_std, audio_mean, audio_std) before forward")
+                raise RuntimeError(
+                    "normalization='standardize' needs model.set_input_stats("
+                    "visual_mean, visual_std, audio_mean, audio_std) before forward"
+                )
             if self.use_visual:
                 visual = (visual - self.visual_mean) / self.visual_std.clamp_min(self.eps)
             if self.use_audio:
@@ -115,7 +130,7 @@ class InputNorm(nn.Module):
         parts = [x for x, used in ((visual, self.use_visual), (audio, self.use_audio)) if used]
         joint = F.normalize(torch.cat(parts, dim=-1), p=2.0, dim=-1, eps=self.eps)
         if self.use_visual and self.use_audio:
-            return joint[..., : visual.shape[-1]], joint[..., visual.shape[-1]:]
+            return joint[..., : visual.shape[-1]], joint[..., visual.shape[-1] :]
         return (joint, audio) if self.use_visual else (visual, joint)
 
 
@@ -136,15 +151,19 @@ class ModelBase(nn.Module):
     def _check_video(self, visual, audio, use_visual=True, use_audio=True):
         s = FEATURES[self.config.features]
         batch = None
-        for name, x, dim, used in (("visual", visual, VISUAL_DIM * s, use_visual),
-                                   ("audio", audio, AUDIO_DIM * s, use_audio)):
+        for name, x, dim, used in (
+            ("visual", visual, VISUAL_DIM * s, use_visual),
+            ("audio", audio, AUDIO_DIM * s, use_audio),
+        ):
             if not used:
                 continue
             if x is None:
                 raise ValueError(f"{type(self).__name__} reads {name}, got None")
             if x.dim() != 2 or x.shape[1] != dim:
-                raise ValueError(f"{name} must have shape [B, {dim}] (features="
-                                 f"{self.config.features!r}), got {tuple(x.shape)}")
+                raise ValueError(
+                    f"{name} must have shape [B, {dim}] (features="
+                    f"{self.config.features!r}), got {tuple(x.shape)}"
+                )
             if batch is not None and x.shape[0] != batch:
                 raise ValueError(f"visual and audio batch sizes differ: {batch} vs {x.shape[0]}")
             batch = x.shape[0]
@@ -158,13 +177,17 @@ class ModelBase(nn.Module):
 class BaselineConfig:
     """A fully connected baseline; the paper names FC, FCRN and FCRN with gating."""
 
-    arrangement: str = "late"  # "audio" | "visual" | "early" (concat inputs) | "late" (net per modality)
+    arrangement: str = (
+        "late"  # "audio" | "visual" | "early" (concat inputs) | "late" (net per modality)
+    )
     block: str = "fc"  # "fc" (Linear-ReLU-dropout) | "fcrn" (residual hidden layers)
     gating: str = "none"  # Context Gating: "none" | "last" (after the last hidden layer) | "every"
     hidden: int = 8192  # width of every hidden layer
     depth: int = 3  # number of hidden layers per network
     dropout: float = paper.DROPOUT  # after every hidden layer (the paper's 0.4)
-    combine: str = "logits"  # late fusion: "logits" (classifier per modality, logits averaged) | "concat"
+    combine: str = (
+        "logits"  # late fusion: "logits" (classifier per modality, logits averaged) | "concat"
+    )
     features: str = "mean"  # "mean" (1024 + 128 inputs) | "mean_std" (2048 + 256)
     num_classes: int = 3862  # 3862 (2018 vocabulary) | 4716 (2017)
     normalization: str = "none"  # "none" | "standardize" | "l2"
@@ -207,7 +230,8 @@ class Tower(nn.Module):
         super().__init__()
         self.residual = cfg.block == "fcrn"
         self.layers = nn.ModuleList(
-            nn.Linear(in_dim if i == 0 else cfg.hidden, cfg.hidden) for i in range(cfg.depth))
+            nn.Linear(in_dim if i == 0 else cfg.hidden, cfg.hidden) for i in range(cfg.depth)
+        )
         gated = {"none": [], "last": [cfg.depth - 1], "every": list(range(cfg.depth))}[cfg.gating]
         self.gates = nn.ModuleDict({str(i): ContextGating(cfg.hidden) for i in gated})
         self.drop = nn.Dropout(cfg.dropout)

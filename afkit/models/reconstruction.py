@@ -41,10 +41,10 @@ import os
 
 import pandas as pd
 
+from afkit.core import paper
 from afkit.models import attend_fusion as AF
 from afkit.models import baselines as B
 from afkit.models import registry as M
-from afkit.core import paper
 
 PAPER_FEATURES = "mean"  # the feature set of the paper profile (see the module docstring)
 FEATURES_REASON = (
@@ -52,7 +52,8 @@ FEATURES_REASON = (
     "hypothesis under which the FC late-fusion baseline (3 x 8192 per modality, classifier per "
     "modality) has 341M parameters (exactly 341,204,524); MF+STD inputs give 350.6M and 4716 "
     "classes 355.2M, neither rounds to 341M. The paper describes MF+STD features, so "
-    "features='mean_std' remains an override, never the default.")
+    "features='mean_std' remains an override, never the default."
+)
 
 # input hypotheses of the 72M search: label -> (features, num_classes, stat_tokens)
 HYPOTHESES = {
@@ -66,7 +67,12 @@ HYPOTHESES = {
 # the search grid
 ENCODER_WIDTHS = tuple(range(512, 8193, 512))
 ENCODER_DEPTHS = (1, 2)
-CHUNK_TOKENS = (2, 4, 8, 16)  # k without stat tokens (k >= 2: attention over one token is the identity)
+CHUNK_TOKENS = (
+    2,
+    4,
+    8,
+    16,
+)  # k without stat tokens (k >= 2: attention over one token is the identity)
 STAT_CHUNK_TOKENS = (1, 2, 4, 8)  # k with MF and STD as tokens (2k tokens)
 ATTENTION_WIDTHS = (256, 512, 1024, 2048, 3072, 4096)
 HEAD_WIDTHS = tuple(range(512, 8193, 512))
@@ -109,7 +115,9 @@ def attention_params(dim: int, width: int) -> int:
     return 3 * linear(dim, width) + linear(width, dim)
 
 
-def _attend_fusion_count(vis_in, aud_in, E, depth, d, A, H, C, per_stat, attention=True, early=False):
+def _attend_fusion_count(
+    vis_in, aud_in, E, depth, d, A, H, C, per_stat, attention=True, early=False
+):
     def enc(i):
         return linear(i, E) + (depth - 1) * linear(E, E)
 
@@ -121,16 +129,21 @@ def _attend_fusion_count(vis_in, aud_in, E, depth, d, A, H, C, per_stat, attenti
     return body + linear(H, C)
 
 
-def reading_count(attention: str, vis_in: int, aud_in: int, E: int, depth: int, A: int, H: int,
-                  C: int) -> int:
+def reading_count(
+    attention: str, vis_in: int, aud_in: int, E: int, depth: int, A: int, H: int, C: int
+) -> int:
     """Closed form of the readings of Attend-Fusion's attention (``afkit.models.attend_fusion.READINGS``):
     enc(i_v) + enc(i_a) + attn + L(2E, H) + L(H, C), with attn = 2 L(E, E) (feature-wise, one
     scorer a modality), 3 L(E, A) + L(A, E) (modality tokens: one attention over the 2 tokens)."""
+
     def enc(i):
         return linear(i, E) + (depth - 1) * linear(E, E)
 
-    attn = {"feature_sigmoid": 2 * linear(E, E), "feature_softmax": 2 * linear(E, E),
-            "modality_tokens": attention_params(E, A)}[attention]
+    attn = {
+        "feature_sigmoid": 2 * linear(E, E),
+        "feature_softmax": 2 * linear(E, E),
+        "modality_tokens": attention_params(E, A),
+    }[attention]
     return enc(vis_in) + enc(aud_in) + attn + linear(2 * E, H) + linear(H, C)
 
 
@@ -145,13 +158,30 @@ def attend_fusion_params(cfg: AF.AttendFusionConfig) -> int:
     """
     s = B.FEATURES[cfg.features]
     if cfg.attention in AF.READINGS:
-        return reading_count(cfg.attention, B.VISUAL_DIM * s, B.AUDIO_DIM * s, cfg.encoder_width,
-                             cfg.encoder_depth, cfg.attention_width, cfg.head_width, cfg.num_classes)
+        return reading_count(
+            cfg.attention,
+            B.VISUAL_DIM * s,
+            B.AUDIO_DIM * s,
+            cfg.encoder_width,
+            cfg.encoder_depth,
+            cfg.attention_width,
+            cfg.head_width,
+            cfg.num_classes,
+        )
     per_stat = s if cfg.stat_tokens else 1
     return _attend_fusion_count(
-        B.VISUAL_DIM * s // per_stat, B.AUDIO_DIM * s // per_stat, cfg.encoder_width,
-        cfg.encoder_depth, cfg.token_dim, cfg.attention_width, cfg.head_width, cfg.num_classes,
-        per_stat, attention=cfg.attention != "none", early=cfg.fusion == "early")
+        B.VISUAL_DIM * s // per_stat,
+        B.AUDIO_DIM * s // per_stat,
+        cfg.encoder_width,
+        cfg.encoder_depth,
+        cfg.token_dim,
+        cfg.attention_width,
+        cfg.head_width,
+        cfg.num_classes,
+        per_stat,
+        attention=cfg.attention != "none",
+        early=cfg.fusion == "early",
+    )
 
 
 def frames_params(cfg: AF.AttendFusionFramesConfig) -> int:
@@ -169,7 +199,9 @@ def reference_params(cfg: B.ReferenceConfig) -> int:
     D = (B.VISUAL_DIM + B.AUDIO_DIM) * B.FEATURES[cfg.features]
     if cfg.kind == "logistic":
         return linear(D, cfg.num_classes)
-    return linear(D, cfg.num_classes * (cfg.mixtures + 1)) + linear(D, cfg.num_classes * cfg.mixtures)
+    return linear(D, cfg.num_classes * (cfg.mixtures + 1)) + linear(
+        D, cfg.num_classes * cfg.mixtures
+    )
 
 
 def closed_form_params(config) -> int:
@@ -200,12 +232,26 @@ def fc_late_table(hidden: int = 8192, depth: int = 3) -> pd.DataFrame:
     for features in ("mean", "mean_std"):
         for classes in (3862, 4716):
             for combine in ("logits", "concat"):
-                cfg = B.BaselineConfig(arrangement="late", hidden=hidden, depth=depth,
-                                       features=features, num_classes=classes, combine=combine)
+                cfg = B.BaselineConfig(
+                    arrangement="late",
+                    hidden=hidden,
+                    depth=depth,
+                    features=features,
+                    num_classes=classes,
+                    combine=combine,
+                )
                 n = baseline_params(cfg)
-                rows.append(dict(features=features, num_classes=classes, combine=combine, params=n,
-                                 millions=round(n / 1e6, 1), rounds_to_341M=round(n / 1e6) == 341,
-                                 error_pct=round(100 * (n - fc_reported) / fc_reported, 2)))
+                rows.append(
+                    dict(
+                        features=features,
+                        num_classes=classes,
+                        combine=combine,
+                        params=n,
+                        millions=round(n / 1e6, 1),
+                        rounds_to_341M=round(n / 1e6) == 341,
+                        error_pct=round(100 * (n - fc_reported) / fc_reported, 2),
+                    )
+                )
     return pd.DataFrame(rows)
 
 
@@ -213,8 +259,11 @@ def fc_late_table(hidden: int = 8192, depth: int = 3) -> pd.DataFrame:
 # 72M
 
 
-def attend_fusion_search(target: int = paper.PARAMETERS["attend_fusion"], tolerance: float = 0.01,
-                         hypotheses: dict | None = None) -> pd.DataFrame:
+def attend_fusion_search(
+    target: int = paper.PARAMETERS["attend_fusion"],
+    tolerance: float = 0.01,
+    hypotheses: dict | None = None,
+) -> pd.DataFrame:
     """Every Attend-Fusion configuration of the grid within ``tolerance`` of ``target``.
 
     Grid: E in ``ENCODER_WIDTHS``, depth in ``ENCODER_DEPTHS``, k in ``CHUNK_TOKENS`` (MF+STD as
@@ -234,22 +283,39 @@ def attend_fusion_search(target: int = paper.PARAMETERS["attend_fusion"], tolera
                         continue
                     for A in ATTENTION_WIDTHS:
                         for H in HEAD_WIDTHS:
-                            n = _attend_fusion_count(vis_in, aud_in, E, depth, E // k, A, H, classes, per_stat)
+                            n = _attend_fusion_count(
+                                vis_in, aud_in, E, depth, E // k, A, H, classes, per_stat
+                            )
                             err = (n - target) / target
                             if abs(err) <= tolerance:
-                                rows.append(dict(
-                                    hypothesis=label, features=features, num_classes=classes,
-                                    stat_tokens=stat_tokens, encoder_width=E, encoder_depth=depth,
-                                    tokens=k, num_tokens=k * per_stat, token_dim=E // k,
-                                    attention_width=A,
-                                    heads=",".join(str(h) for h in HEADS if A % h == 0),
-                                    head_width=H, params=n, error_pct=round(100 * err, 3)))
+                                rows.append(
+                                    dict(
+                                        hypothesis=label,
+                                        features=features,
+                                        num_classes=classes,
+                                        stat_tokens=stat_tokens,
+                                        encoder_width=E,
+                                        encoder_depth=depth,
+                                        tokens=k,
+                                        num_tokens=k * per_stat,
+                                        token_dim=E // k,
+                                        attention_width=A,
+                                        heads=",".join(str(h) for h in HEADS if A % h == 0),
+                                        head_width=H,
+                                        params=n,
+                                        error_pct=round(100 * err, 3),
+                                    )
+                                )
     df = pd.DataFrame(rows)
     if len(df):
         df["_abs"] = df["error_pct"].abs()
         order = {h: i for i, h in enumerate(hypotheses or HYPOTHESES)}
         df["_h"] = df["hypothesis"].map(order)
-        df = df.sort_values(["_h", "_abs", "params"]).drop(columns=["_abs", "_h"]).reset_index(drop=True)
+        df = (
+            df.sort_values(["_h", "_abs", "params"])
+            .drop(columns=["_abs", "_h"])
+            .reset_index(drop=True)
+        )
     return df
 
 
@@ -262,8 +328,11 @@ def choose_attend_fusion(search: pd.DataFrame | None = None) -> tuple[pd.Series,
     """
     search = attend_fusion_search() if search is None else search
     hyp = search[search["hypothesis"] == "mean, 3862"]
-    kept = hyp[(hyp["attention_width"] == 1024) & (hyp["token_dim"] == hyp["attention_width"])
-               & (hyp["encoder_depth"] == 1)]
+    kept = hyp[
+        (hyp["attention_width"] == 1024)
+        & (hyp["token_dim"] == hyp["attention_width"])
+        & (hyp["encoder_depth"] == 1)
+    ]
     if not len(kept):
         raise ValueError("no configuration satisfies the rule in this search")
     row = kept.loc[kept["error_pct"].abs().idxmin()]
@@ -279,7 +348,8 @@ def choose_attend_fusion(search: pd.DataFrame | None = None) -> tuple[pd.Series,
         f"{row.token_dim}, A = {row.attention_width}, head H = {row.head_width}: {row.params:,} "
         f"parameters ({row.error_pct:+.2f}%), {fc / row.params:.2f}x fewer than fc_late, i.e. "
         f"{100 * (1 - row.params / fc):.1f}% fewer (the paper: 'nearly 80%'). Heads (8 by default) "
-        f"change no count. This is our reconstruction: the paper does not give these widths.")
+        f"change no count. This is our reconstruction: the paper does not give these widths."
+    )
     return row, text
 
 
@@ -293,8 +363,13 @@ READING_MODELS = {  # reading -> registered model (chunk tokens and MF/STD token
 }
 
 
-def reading_search(reading: str, target: int = paper.PARAMETERS["attend_fusion"], tolerance: float = 0.01,
-                   features: str = PAPER_FEATURES, num_classes: int = 3862) -> pd.DataFrame:
+def reading_search(
+    reading: str,
+    target: int = paper.PARAMETERS["attend_fusion"],
+    tolerance: float = 0.01,
+    features: str = PAPER_FEATURES,
+    num_classes: int = 3862,
+) -> pd.DataFrame:
     """Every configuration of one reading (``afkit.models.attend_fusion.READINGS``) within ``tolerance`` of
     ``target``, over the grids of :func:`attend_fusion_search` (E, depth, H; A only for
     ``modality_tokens``, the feature-wise readings have none: ``attention_width`` 0), with mean
@@ -309,10 +384,20 @@ def reading_search(reading: str, target: int = paper.PARAMETERS["attend_fusion"]
                     n = reading_count(reading, vis_in, aud_in, E, depth, A, H, num_classes)
                     err = (n - target) / target
                     if abs(err) <= tolerance:
-                        rows.append(dict(reading=reading, model=READING_MODELS[reading], features=features,
-                                         num_classes=num_classes, encoder_width=E, encoder_depth=depth,
-                                         attention_width=A, head_width=H, params=n,
-                                         error_pct=round(100 * err, 3)))
+                        rows.append(
+                            dict(
+                                reading=reading,
+                                model=READING_MODELS[reading],
+                                features=features,
+                                num_classes=num_classes,
+                                encoder_width=E,
+                                encoder_depth=depth,
+                                attention_width=A,
+                                head_width=H,
+                                params=n,
+                                error_pct=round(100 * err, 3),
+                            )
+                        )
     df = pd.DataFrame(rows)
     if len(df):
         df = df.iloc[df["error_pct"].abs().argsort(kind="stable")].reset_index(drop=True)
@@ -330,7 +415,9 @@ def choose_reading(reading: str, search: pd.DataFrame | None = None) -> tuple[pd
     """
     search = reading_search(reading) if search is None else search
     default = M.PAPER_PROFILE
-    kept = search[(search["encoder_depth"] == 1) & (search["encoder_width"] == default.encoder_width)]
+    kept = search[
+        (search["encoder_depth"] == 1) & (search["encoder_width"] == default.encoder_width)
+    ]
     if reading == "modality_tokens":
         kept = kept[kept["attention_width"] == 1024]
     if not len(kept):
@@ -338,12 +425,14 @@ def choose_reading(reading: str, search: pd.DataFrame | None = None) -> tuple[pd
     key = (kept["head_width"] - default.head_width).abs() * 1e9 + kept["error_pct"].abs()
     row = kept.loc[key.idxmin()]
     fc = baseline_params(B.BaselineConfig())
-    text = (f"`{reading}`: {len(search)} grid configurations within 1% of 72M (mean inputs, 3862 "
-            f"classes); with one FC layer per encoder, E = {default.encoder_width} (the default's)"
-            + (", A = 1024" if reading == "modality_tokens" else "")
-            + f", {len(kept)} remain; the head width closest to {default.head_width} is H = "
-              f"{row.head_width}: {row.params:,} parameters ({row.error_pct:+.2f}%), "
-              f"{fc / row.params:.2f}x fewer than fc_late.")
+    text = (
+        f"`{reading}`: {len(search)} grid configurations within 1% of 72M (mean inputs, 3862 "
+        f"classes); with one FC layer per encoder, E = {default.encoder_width} (the default's)"
+        + (", A = 1024" if reading == "modality_tokens" else "")
+        + f", {len(kept)} remain; the head width closest to {default.head_width} is H = "
+        f"{row.head_width}: {row.params:,} parameters ({row.error_pct:+.2f}%), "
+        f"{fc / row.params:.2f}x fewer than fc_late."
+    )
     return row, text
 
 
@@ -353,15 +442,26 @@ def readings_table(profile: str = "paper", flops: bool = True) -> pd.DataFrame:
     row the params, the closed form, the error to 72M (paper size), the params of its
     attention-off twin (``attention="none"``, same widths) and of the attention itself, FLOPs."""
     rows = []
-    names = {"chunk_tokens": "attend_fusion", "stat_tokens": "attend_fusion_stats", **READING_MODELS}
+    names = {
+        "chunk_tokens": "attend_fusion",
+        "stat_tokens": "attend_fusion_stats",
+        **READING_MODELS,
+    }
     descriptions = M.describe_models()
     for reading, name in names.items():
         model = M.build(name, profile, device="meta")
         off = M.build(name, profile, device="meta", attention="none")
         n, n_off = M.count_parameters(model), M.count_parameters(off)
-        row = dict(reading=reading, model=name, features=model.config.features, params=n,
-                   millions=round(n / 1e6, 3), closed_form=closed_form_params(model.config),
-                   off_params=n_off, attention_params=n - n_off)
+        row = dict(
+            reading=reading,
+            model=name,
+            features=model.config.features,
+            params=n,
+            millions=round(n / 1e6, 3),
+            closed_form=closed_form_params(model.config),
+            off_params=n_off,
+            attention_params=n - n_off,
+        )
         if profile == "paper":
             af_reported = paper.PARAMETERS["attend_fusion"]
             row["error_pct"] = round(100 * (n - af_reported) / af_reported, 3)
@@ -373,7 +473,9 @@ def readings_table(profile: str = "paper", flops: bool = True) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def __getattr__(name):  # ``afkit.models.reconstruction.reason``: the reason text, computed on first use
+def __getattr__(
+    name,
+):  # ``afkit.models.reconstruction.reason``: the reason text, computed on first use
     if name == "reason":
         value = choose_attend_fusion()[1]
         globals()["reason"] = value
@@ -393,9 +495,13 @@ def model_table(profile: str = "paper", flops: bool = True, **overrides) -> pd.D
     for name, desc in M.describe_models().items():
         model = M.build(name, profile, device="meta", **{k: v for k, v in overrides.items()})
         n = M.count_parameters(model)
-        row = dict(model=name, params=n, millions=round(n / 1e6, 3),
-                   closed_form=closed_form_params(model.config),
-                   fc_late_ratio=round(fc / n, 2))
+        row = dict(
+            model=name,
+            params=n,
+            millions=round(n / 1e6, 3),
+            closed_form=closed_form_params(model.config),
+            fc_late_ratio=round(fc / n, 2),
+        )
         row["matches"] = row["params"] == row["closed_form"]
         if flops:
             row["gflops_per_video"] = round(M.forward_flops(model) / 1e9, 4)
@@ -413,12 +519,22 @@ def breakdown_table(name: str, profile: str = "paper", depth: int = 1, **overrid
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m afkit params``: print the reconstruction tables (optionally write CSVs)."""
-    parser = argparse.ArgumentParser(prog="python -m afkit params", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m afkit params", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--csv", metavar="DIR", help="also write the tables as CSV files into DIR")
-    parser.add_argument("--profile", default="paper", choices=list(M.PROFILES),
-                        help="profile of the model table (default: paper)")
-    parser.add_argument("--tolerance", type=float, default=0.01, help="72M search tolerance (default 0.01)")
-    parser.add_argument("--top", type=int, default=5, help="search rows printed per hypothesis (default 5)")
+    parser.add_argument(
+        "--profile",
+        default="paper",
+        choices=list(M.PROFILES),
+        help="profile of the model table (default: paper)",
+    )
+    parser.add_argument(
+        "--tolerance", type=float, default=0.01, help="72M search tolerance (default 0.01)"
+    )
+    parser.add_argument(
+        "--top", type=int, default=5, help="search rows printed per hypothesis (default 5)"
+    )
     args = parser.parse_args(argv)
 
     pd.set_option("display.width", 200)
@@ -428,7 +544,10 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + FEATURES_REASON)
     search = attend_fusion_search(tolerance=args.tolerance)
     counts = search.groupby("hypothesis", sort=False).size().rename("configs within tolerance")
-    print(f"\nAttend-Fusion configurations within {100 * args.tolerance:g}% of 72M:\n" + counts.to_string())
+    print(
+        f"\nAttend-Fusion configurations within {100 * args.tolerance:g}% of 72M:\n"
+        + counts.to_string()
+    )
     print(f"\nClosest {args.top} per hypothesis:")
     print(search.groupby("hypothesis", sort=False).head(args.top).to_string(index=False))
     row, text = choose_attend_fusion(search)
@@ -444,14 +563,21 @@ def main(argv: list[str] | None = None) -> int:
     table = model_table(args.profile)
     print(f"\nEvery registered model ({args.profile} profile):\n" + table.to_string(index=False))
     widths = profile_widths()
-    print("\nProfile widths (afkit.models.registry.scaled_profile: every width scaled by C / 3862 to a multiple "
-          "of 8, then Attend-Fusion's head re-solved so that fc_late / attend_fusion = 4.75):\n"
-          + widths.to_string(index=False))
+    print(
+        "\nProfile widths (afkit.models.registry.scaled_profile: every width scaled by C / 3862 to a multiple "
+        "of 8, then Attend-Fusion's head re-solved so that fc_late / attend_fusion = 4.75):\n"
+        + widths.to_string(index=False)
+    )
     if args.csv:
         os.makedirs(args.csv, exist_ok=True)
-        for stem, df in (("fc_late", fc), ("attend_fusion_search", search), (f"models_{args.profile}", table),
-                         ("readings_search", pd.concat(reading_searches, ignore_index=True)),
-                         (f"readings_{args.profile}", readings), ("profile_widths", widths)):
+        for stem, df in (
+            ("fc_late", fc),
+            ("attend_fusion_search", search),
+            (f"models_{args.profile}", table),
+            ("readings_search", pd.concat(reading_searches, ignore_index=True)),
+            (f"readings_{args.profile}", readings),
+            ("profile_widths", widths),
+        ):
             path = os.path.join(args.csv, f"params_{stem}.csv")
             df.to_csv(path, index=False)
             print(f"wrote {path}")
@@ -467,15 +593,28 @@ def profile_widths() -> pd.DataFrame:
         features = "mean" if name == "paper" else "mean_std"
         fc = M.count_parameters(M.build("fc_late", name, device="meta", features=features))
         af = M.count_parameters(M.build("attend_fusion", name, device="meta", features=features))
-        rows.append({"profile": name, "num_classes": p.num_classes,
-                     "scale": p.num_classes / M.PROFILES["paper"].num_classes, "hidden": p.hidden,
-                     "hidden_per_class": p.hidden / p.num_classes, "encoder_width": p.encoder_width,
-                     "attention_width": p.attention_width, "heads": p.heads, "tokens": p.tokens,
-                     "head_width": p.head_width, "head_per_class": p.head_width / p.num_classes,
-                     "features": features, "fc_late_params": fc, "attend_fusion_params": af,
-                     "ratio": fc / af,
-                     "rule": "paper" if name == "paper" else
-                     "widths x C/3862 (multiples of 8); head re-solved for the 4.75x ratio"})
+        rows.append(
+            {
+                "profile": name,
+                "num_classes": p.num_classes,
+                "scale": p.num_classes / M.PROFILES["paper"].num_classes,
+                "hidden": p.hidden,
+                "hidden_per_class": p.hidden / p.num_classes,
+                "encoder_width": p.encoder_width,
+                "attention_width": p.attention_width,
+                "heads": p.heads,
+                "tokens": p.tokens,
+                "head_width": p.head_width,
+                "head_per_class": p.head_width / p.num_classes,
+                "features": features,
+                "fc_late_params": fc,
+                "attend_fusion_params": af,
+                "ratio": fc / af,
+                "rule": "paper"
+                if name == "paper"
+                else "widths x C/3862 (multiples of 8); head re-solved for the 4.75x ratio",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -487,7 +626,20 @@ def width_sweep(widths=tuple(range(1024, 8193, 512))) -> pd.DataFrame:
     for w in widths:
         fc = M.model_config("fc_late", "paper", hidden=w)
         af = M.model_config("attend_fusion", "paper", head_width=w)
-        rows.append(dict(model="fc_late (hidden width)", varied="hidden width", width=w, parameters=baseline_params(fc)))
-        rows.append(dict(model="attend_fusion (head width)", varied="head width", width=w,
-                         parameters=attend_fusion_params(af)))
+        rows.append(
+            dict(
+                model="fc_late (hidden width)",
+                varied="hidden width",
+                width=w,
+                parameters=baseline_params(fc),
+            )
+        )
+        rows.append(
+            dict(
+                model="attend_fusion (head width)",
+                varied="head width",
+                width=w,
+                parameters=attend_fusion_params(af),
+            )
+        )
     return pd.DataFrame(rows)

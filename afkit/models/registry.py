@@ -23,10 +23,22 @@ import torch
 import torch.nn as nn
 
 from afkit.core import paper
-from afkit.models.attend_fusion import AttendFusion, AttendFusionConfig, AttendFusionFrames, AttendFusionFramesConfig
-from afkit.models.baselines import (AUDIO_DIM, FEATURES, MAX_FRAMES, VISUAL_DIM, Baseline, BaselineConfig,
-                             Reference, ReferenceConfig)
-
+from afkit.models.attend_fusion import (
+    AttendFusion,
+    AttendFusionConfig,
+    AttendFusionFrames,
+    AttendFusionFramesConfig,
+)
+from afkit.models.baselines import (
+    AUDIO_DIM,
+    FEATURES,
+    MAX_FRAMES,
+    VISUAL_DIM,
+    Baseline,
+    BaselineConfig,
+    Reference,
+    ReferenceConfig,
+)
 
 # ----------------------------------------------------------------------------------------------
 # Profiles: the widths of each size (paper widths: afkit.models.reconstruction derives them)
@@ -53,8 +65,13 @@ class ModelProfile:
 PAPER_SIZE_RATIO = 341_204_524 / 71_889_174  # 4.746
 
 
-def scaled_profile(paper: ModelProfile, num_classes: int, features: str = "mean_std",
-                   ratio: float = PAPER_SIZE_RATIO, multiple: int = 8) -> ModelProfile:
+def scaled_profile(
+    paper: ModelProfile,
+    num_classes: int,
+    features: str = "mean_std",
+    ratio: float = PAPER_SIZE_RATIO,
+    multiple: int = 8,
+) -> ModelProfile:
     """A smaller profile derived from ``paper`` by a written rule (not picked by hand).
 
     1. Every width scales with the vocabulary, s = num_classes / paper.num_classes: the
@@ -73,13 +90,19 @@ def scaled_profile(paper: ModelProfile, num_classes: int, features: str = "mean_
     def w(x: int) -> int:
         return max(multiple, int(round(x * s / multiple)) * multiple)
 
-    base = ModelProfile(num_classes=num_classes, hidden=w(paper.hidden), depth=paper.depth,
-                        encoder_width=w(paper.encoder_width), tokens=paper.tokens,
-                        attention_width=w(paper.attention_width), heads=paper.heads,
-                        head_width=w(paper.head_width),
-                        frames_encoder_width=w(paper.frames_encoder_width),
-                        frames_attention_width=w(paper.frames_attention_width),
-                        frames_head_width=w(paper.frames_head_width))
+    base = ModelProfile(
+        num_classes=num_classes,
+        hidden=w(paper.hidden),
+        depth=paper.depth,
+        encoder_width=w(paper.encoder_width),
+        tokens=paper.tokens,
+        attention_width=w(paper.attention_width),
+        heads=paper.heads,
+        head_width=w(paper.head_width),
+        frames_encoder_width=w(paper.frames_encoder_width),
+        frames_attention_width=w(paper.frames_attention_width),
+        frames_head_width=w(paper.frames_head_width),
+    )
 
     def count(name: str, p: ModelProfile) -> int:
         family, fixed, _ = _REGISTRY[name]
@@ -91,16 +114,31 @@ def scaled_profile(paper: ModelProfile, num_classes: int, features: str = "mean_
     lo, hi = 1, 64 * base.head_width
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if count("attend_fusion", replace(base, head_width=mid)) < target else (lo, mid)
-    head = min((lo, hi), key=lambda h: abs(count("attend_fusion", replace(base, head_width=h)) - target))
+        lo, hi = (
+            (mid, hi)
+            if count("attend_fusion", replace(base, head_width=mid)) < target
+            else (lo, mid)
+        )
+    head = min(
+        (lo, hi), key=lambda h: abs(count("attend_fusion", replace(base, head_width=h)) - target)
+    )
     return replace(base, head_width=head, frames_head_width=head)
 
 
 # paper: fc_late = 341,204,524; attend_fusion = 71,889,174 (ratio 4.75; see reconstruction)
-PAPER_PROFILE = ModelProfile(num_classes=3862, hidden=8192, depth=3, encoder_width=2048, tokens=2,
-                             attention_width=paper.ATTENTION_SIZE, heads=8, head_width=7680,
-                             frames_encoder_width=2048, frames_attention_width=1024,
-                             frames_head_width=7680)
+PAPER_PROFILE = ModelProfile(
+    num_classes=3862,
+    hidden=8192,
+    depth=3,
+    encoder_width=2048,
+    tokens=2,
+    attention_width=paper.ATTENTION_SIZE,
+    heads=8,
+    head_width=7680,
+    frames_encoder_width=2048,
+    frames_attention_width=1024,
+    frames_head_width=7680,
+)
 # cpu (300 classes) and smoke (50): derived from the paper's widths by `scaled_profile`
 PROFILE_CLASSES = {"paper": 3862, "cpu": 300, "smoke": 50}
 PROFILES: dict[str, ModelProfile] = {"paper": PAPER_PROFILE}
@@ -113,11 +151,21 @@ def _profile_values(family: str, p: ModelProfile) -> dict:
     if family == "reference":
         return dict(num_classes=p.num_classes)
     if family == "attend_fusion":
-        return dict(num_classes=p.num_classes, encoder_width=p.encoder_width, tokens=p.tokens,
-                    attention_width=p.attention_width, heads=p.heads, head_width=p.head_width)
-    return dict(num_classes=p.num_classes, encoder_width=p.frames_encoder_width,
-                attention_width=p.frames_attention_width, heads=p.heads,
-                head_width=p.frames_head_width)
+        return dict(
+            num_classes=p.num_classes,
+            encoder_width=p.encoder_width,
+            tokens=p.tokens,
+            attention_width=p.attention_width,
+            heads=p.heads,
+            head_width=p.head_width,
+        )
+    return dict(
+        num_classes=p.num_classes,
+        encoder_width=p.frames_encoder_width,
+        attention_width=p.frames_attention_width,
+        heads=p.heads,
+        head_width=p.frames_head_width,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -139,32 +187,79 @@ def register(name: str, family: str, description: str, **fixed) -> None:
     _REGISTRY[name] = (family, fixed, description)
 
 
-for _block, _values, _label in (("fc", dict(block="fc"), "FC"),
-                                ("fcrn", dict(block="fcrn"), "FC residual"),
-                                ("fcrn_gated", dict(block="fcrn", gating="last"), "FCRN + Context Gating")):
-    for _arr, _what in (("audio", "audio only"), ("visual", "visual only"),
-                        ("early", "early fusion (concatenated inputs)"),
-                        ("late", "late fusion (classifier per modality, logits averaged)")):
+for _block, _values, _label in (
+    ("fc", dict(block="fc"), "FC"),
+    ("fcrn", dict(block="fcrn"), "FC residual"),
+    ("fcrn_gated", dict(block="fcrn", gating="last"), "FCRN + Context Gating"),
+):
+    for _arr, _what in (
+        ("audio", "audio only"),
+        ("visual", "visual only"),
+        ("early", "early fusion (concatenated inputs)"),
+        ("late", "late fusion (classifier per modality, logits averaged)"),
+    ):
         register(f"{_block}_{_arr}", "baseline", f"{_label}, {_what}", arrangement=_arr, **_values)
-register("attend_fusion", "attend_fusion", "Attend-Fusion (our reconstruction): chunk tokens, self-attention per modality")
-register("attend_fusion_noattn", "attend_fusion", "ablation: identity in place of attention", attention="none")
-register("attend_fusion_cross", "attend_fusion", "ablation: cross-modal attention", attention="cross")
-register("attend_fusion_early", "attend_fusion", "ablation: early fusion, one encoder and attention", fusion="early")
-register("attend_fusion_stats", "attend_fusion", "MF and STD statistics as tokens (mean_std inputs)",
-         features="mean_std", stat_tokens=True)
+register(
+    "attend_fusion",
+    "attend_fusion",
+    "Attend-Fusion (our reconstruction): chunk tokens, self-attention per modality",
+)
+register(
+    "attend_fusion_noattn",
+    "attend_fusion",
+    "ablation: identity in place of attention",
+    attention="none",
+)
+register(
+    "attend_fusion_cross", "attend_fusion", "ablation: cross-modal attention", attention="cross"
+)
+register(
+    "attend_fusion_early",
+    "attend_fusion",
+    "ablation: early fusion, one encoder and attention",
+    fusion="early",
+)
+register(
+    "attend_fusion_stats",
+    "attend_fusion",
+    "MF and STD statistics as tokens (mean_std inputs)",
+    features="mean_std",
+    stat_tokens=True,
+)
 _READING_QUOTE = "our reading of 'scores and re-weights that modality's features'"
-register("attend_fusion_feature_sigmoid", "attend_fusion",
-         f"{_READING_QUOTE}: feature-wise sigmoid weights a = sigmoid(W h + b), h * a",
-         attention="feature_sigmoid")
-register("attend_fusion_feature_softmax", "attend_fusion",
-         f"{_READING_QUOTE}: feature-wise softmax weights a = E softmax(W h + b) (mean 1), h * a",
-         attention="feature_softmax")
-register("attend_fusion_modality_tokens", "attend_fusion",
-         f"{_READING_QUOTE}: self-attention over the 2 modality embeddings as tokens",
-         attention="modality_tokens")
-register("attend_fusion_frames", "attend_fusion_frames", "Attend-Fusion over frames (attention pooling)")
-register("logistic", "reference", "starter code: logistic regression on concat(visual, audio)", kind="logistic")
-register("moe", "reference", "starter code: mixture of 2 experts per class on concat(visual, audio)", kind="moe")
+register(
+    "attend_fusion_feature_sigmoid",
+    "attend_fusion",
+    f"{_READING_QUOTE}: feature-wise sigmoid weights a = sigmoid(W h + b), h * a",
+    attention="feature_sigmoid",
+)
+register(
+    "attend_fusion_feature_softmax",
+    "attend_fusion",
+    f"{_READING_QUOTE}: feature-wise softmax weights a = E softmax(W h + b) (mean 1), h * a",
+    attention="feature_softmax",
+)
+register(
+    "attend_fusion_modality_tokens",
+    "attend_fusion",
+    f"{_READING_QUOTE}: self-attention over the 2 modality embeddings as tokens",
+    attention="modality_tokens",
+)
+register(
+    "attend_fusion_frames", "attend_fusion_frames", "Attend-Fusion over frames (attention pooling)"
+)
+register(
+    "logistic",
+    "reference",
+    "starter code: logistic regression on concat(visual, audio)",
+    kind="logistic",
+)
+register(
+    "moe",
+    "reference",
+    "starter code: mixture of 2 experts per class on concat(visual, audio)",
+    kind="moe",
+)
 
 
 def _entry(name: str) -> tuple[str, dict, str]:

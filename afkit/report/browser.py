@@ -28,9 +28,19 @@ def find_chromium() -> str | None:
     return None
 
 
-_CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                   "--allow-file-access-from-files", "--hide-scrollbars", "--mute-audio")
+_CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--allow-file-access-from-files",
+    "--hide-scrollbars",
+    "--mute-audio",
+)
 
 
 def _chromium(args: list[str], timeout: float) -> subprocess.CompletedProcess:
@@ -39,8 +49,9 @@ def _chromium(args: list[str], timeout: float) -> subprocess.CompletedProcess:
         raise FileNotFoundError("chromium is not installed (Debian: apt-get install -y chromium)")
     with tempfile.TemporaryDirectory(prefix="afkit-chromium-") as profile:
         cmd = [exe, *_CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -50,17 +61,28 @@ def _chromium(args: list[str], timeout: float) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
 
 
-def screenshot_report(html_path, png_path=None, *, window: str = "1280,900", timeout: float = 90) -> Path:
+def screenshot_report(
+    html_path, png_path=None, *, window: str = "1280,900", timeout: float = 90
+) -> Path:
     """Screenshot of the first screen of ``html_path`` (headless chromium) as ``png_path``
     (default ``report.png`` beside it); raises FileNotFoundError without chromium."""
     html_path = Path(html_path).resolve()
     png = Path(png_path).resolve() if png_path else html_path.with_suffix(".png")
     if png.exists():
         png.unlink()
-    proc = _chromium([f"--screenshot={png}", f"--window-size={window}", "--virtual-time-budget=5000",
-                      html_path.as_uri()], timeout)
+    proc = _chromium(
+        [
+            f"--screenshot={png}",
+            f"--window-size={window}",
+            "--virtual-time-budget=5000",
+            html_path.as_uri(),
+        ],
+        timeout,
+    )
     if not png.exists() or png.stat().st_size == 0:
-        raise RuntimeError(f"chromium wrote no screenshot (exit {proc.returncode}): {proc.stderr[-500:]}")
+        raise RuntimeError(
+            f"chromium wrote no screenshot (exit {proc.returncode}): {proc.stderr[-500:]}"
+        )
     return png
 
 
@@ -102,11 +124,22 @@ def check_report_in_browser(html_path, *, window: str = "1280,900", timeout: flo
     probe = html_path.with_name(f".afkit-check-{os.getpid()}-{html_path.name}")
     probe.write_text(text.replace("</body>", _CHECK_SCRIPT + "</body>", 1))
     try:
-        proc = _chromium([f"--window-size={window}", "--virtual-time-budget=10000", "--dump-dom",
-                          probe.as_uri()], timeout)
+        proc = _chromium(
+            [
+                f"--window-size={window}",
+                "--virtual-time-budget=10000",
+                "--dump-dom",
+                probe.as_uri(),
+            ],
+            timeout,
+        )
     finally:
         probe.unlink(missing_ok=True)
-    m = re.search(r'<pre id="afkit-browser-check">AFKIT-CHECK(.*?)AFKIT-END</pre>', proc.stdout, re.S)
+    m = re.search(
+        r'<pre id="afkit-browser-check">AFKIT-CHECK(.*?)AFKIT-END</pre>', proc.stdout, re.S
+    )
     if not m:
-        raise RuntimeError(f"the probe did not run in chromium (exit {proc.returncode}): {proc.stderr[-800:]}")
+        raise RuntimeError(
+            f"the probe did not run in chromium (exit {proc.returncode}): {proc.stderr[-800:]}"
+        )
     return json.loads(html.unescape(m.group(1)))

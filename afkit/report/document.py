@@ -30,17 +30,58 @@ import sys
 from pathlib import Path
 
 from afkit.core import provenance
-from afkit.report.markup import (Answer, Callout, Contents, Document, Figure, Heading, NotebookIndex, Paragraph, RunTable,
-                          Status, render_html, render_markdown, slug, table_label)
+from afkit.report.markup import (
+    Answer,
+    Callout,
+    Contents,
+    Document,
+    Figure,
+    Heading,
+    NotebookIndex,
+    Paragraph,
+    RunTable,
+    Status,
+    render_html,
+    render_markdown,
+    slug,
+    table_label,
+)
 from afkit.report.notebook import REPO, notebook_title, paths
 
 FIGURE_FORMATS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
-FINDINGS_COLUMNS = 8    # the findings show the first columns of a wide headline table, unless
+FINDINGS_COLUMNS = 8  # the findings show the first columns of a wide headline table, unless
 # it has these (the answer's columns: what it is, its size, its test scores), shown in this order
-FINDINGS_PREFERRED = ("label", "reading", "num_classes", "method", "model", "trained", "params", "head_share",
-                      "paper_head_share", "gap_mean", "gap_std", "gap", "gap_on", "gap_off", "gap_diff", "gap_lo",
-                      "gap_hi", "micro_f1_tuned_mean", "micro_f1_tuned_std", "micro_f1_tuned", "map_mean", "mean",
-                      "ci_low", "ci_high", "n", "matters", "seeds", "learned", "paper_f1_pct")
+FINDINGS_PREFERRED = (
+    "label",
+    "reading",
+    "num_classes",
+    "method",
+    "model",
+    "trained",
+    "params",
+    "head_share",
+    "paper_head_share",
+    "gap_mean",
+    "gap_std",
+    "gap",
+    "gap_on",
+    "gap_off",
+    "gap_diff",
+    "gap_lo",
+    "gap_hi",
+    "micro_f1_tuned_mean",
+    "micro_f1_tuned_std",
+    "micro_f1_tuned",
+    "map_mean",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "n",
+    "matters",
+    "seeds",
+    "learned",
+    "paper_f1_pct",
+)
 FINDINGS_MAX_COLUMNS = 11
 
 # notebook -> (headline table stem, headline figure stem): what the Findings show of it
@@ -114,23 +155,39 @@ def _minutes(s) -> str:
 def timing_line(run_json) -> str:
     """The README's one-sentence timing claim, from a ``run.json`` (a path or its dict): total
     minutes, the longest notebook, from scratch or reusing finished training runs, the machine."""
-    meta = json.loads(Path(run_json).read_text()) if isinstance(run_json, (str, os.PathLike)) else dict(run_json)
+    meta = (
+        json.loads(Path(run_json).read_text())
+        if isinstance(run_json, (str, os.PathLike))
+        else dict(run_json)
+    )
     cmd = meta.get("command") or f"python -m afkit reproduce --profile {meta.get('profile', 'cpu')}"
     total = meta.get("seconds")
-    nbs = {k: v.get("seconds") for k, v in meta.get("notebooks", {}).items() if v.get("seconds") is not None}
-    head = (f"`{cmd}` took {_minutes(total)}" if total is not None else f"`{cmd}` took an unrecorded time")
+    nbs = {
+        k: v.get("seconds")
+        for k, v in meta.get("notebooks", {}).items()
+        if v.get("seconds") is not None
+    }
+    head = (
+        f"`{cmd}` took {_minutes(total)}"
+        if total is not None
+        else f"`{cmd}` took an unrecorded time"
+    )
     head += f" on {_machine_words(meta.get('machine', {}))}"
     if nbs:
         longest = max(nbs, key=nbs.get)
-        head += f"; the longest of its {len(nbs)} notebooks, {longest}, took {_minutes(nbs[longest])}"
+        head += (
+            f"; the longest of its {len(nbs)} notebooks, {longest}, took {_minutes(nbs[longest])}"
+        )
     reused, trained = meta.get("reused_runs"), meta.get("trained_runs")
     if reused is None:
         how = "whether it reused earlier training runs was not recorded"
     elif reused == 0:
         how = f"it ran from scratch ({trained or 0} training runs trained)"
     else:
-        how = (f"it reused {reused} finished training run{'s' if reused != 1 else ''} of an earlier invocation "
-               f"({trained or 0} trained)")
+        how = (
+            f"it reused {reused} finished training run{'s' if reused != 1 else ''} of an earlier invocation "
+            f"({trained or 0} trained)"
+        )
     return f"{head}; {how}."
 
 
@@ -142,7 +199,11 @@ def regenerate_command(meta: dict, notebook: str | None = None) -> str:
         cmd += f" --notebooks {notebook[:2]}"
     if meta.get("seed") is not None and meta.get("seed") != 0:
         cmd += f" --seed {meta['seed']}"
-    for key, flag in (("data_dir", "--data-dir"), ("out_dir", "--out"), ("notebooks_dir", "--notebooks-dir")):
+    for key, flag in (
+        ("data_dir", "--data-dir"),
+        ("out_dir", "--out"),
+        ("notebooks_dir", "--notebooks-dir"),
+    ):
         value, default = meta.get(key), meta.get(f"default_{key}")
         if value and value != default:
             cmd += f" {flag} {_rel(value)}"
@@ -163,8 +224,10 @@ def resume_hint(record: dict) -> str:
     """What to do about a notebook stopped by the time limit (empty for any other record)."""
     if record.get("status") != "timeout":
         return ""
-    return ("Rerunning the same command goes on from there: finished training runs are read back "
-            "and an unfinished one continues from its last checkpoint (`--timeout` sets the limit).")
+    return (
+        "Rerunning the same command goes on from there: finished training runs are read back "
+        "and an unfinished one continues from its last checkpoint (`--timeout` sets the limit)."
+    )
 
 
 # ------------------------------------------------------------------------------------- report
@@ -177,9 +240,16 @@ class _RunFiles:
         self.out, self.dest, self.fig_dir = out, dest, fig_dir
         self.meta = json.loads(out.run_json.read_text()) if out.run_json.exists() else {}
         self.runs: dict = self.meta.get("notebooks", {})
-        self.files = sorted(str(p.relative_to(out.root)) for d in (out.figures, out.tables, out.results)
-                            if d.is_dir() for p in d.iterdir() if p.is_file())
-        self.owner = {f: name for name, rec in sorted(self.runs.items()) for f in rec.get("outputs", [])}
+        self.files = sorted(
+            str(p.relative_to(out.root))
+            for d in (out.figures, out.tables, out.results)
+            if d.is_dir()
+            for p in d.iterdir()
+            if p.is_file()
+        )
+        self.owner = {
+            f: name for name, rec in sorted(self.runs.items()) for f in rec.get("outputs", [])
+        }
         self.sections = [(name, self.runs[name]) for name in sorted(self.runs)]
         self.orphans = [f for f in self.files if f not in self.owner]
         if self.orphans:
@@ -202,10 +272,12 @@ class _RunFiles:
         for f in files:
             if f.startswith("figures/") and f.lower().endswith(FIGURE_FORMATS):
                 stems.setdefault(Path(f).stem, []).append(f)
-        rel = (lambda g: os.path.relpath(self.fig_dir / Path(g).name, self.dest))
+        rel = lambda g: os.path.relpath(self.fig_dir / Path(g).name, self.dest)
         out = {}
         for stem, group in stems.items():
-            shown = next((g for g in group if g.lower().endswith((".png", ".jpg", ".jpeg", ".svg"))), None)
+            shown = next(
+                (g for g in group if g.lower().endswith((".png", ".jpg", ".jpeg", ".svg"))), None
+            )
             out[stem] = (rel(shown) if shown else None), [rel(g) for g in group if g != shown]
         return out
 
@@ -218,7 +290,9 @@ class _RunFiles:
                 if p.exists():
                     try:
                         return notebook_title(p)
-                    except Exception:  # an unreadable notebook: the report goes on without its title
+                    except (
+                        Exception
+                    ):  # an unreadable notebook: the report goes on without its title
                         return None
         return None
 
@@ -244,15 +318,19 @@ def _tables(files: list[str]) -> list[str]:
 def _data_banner(meta: dict) -> Callout:
     source = meta.get("data_source")
     if source == "synthetic":
-        text = ("Every number and figure in this report was computed on afkit's **synthetic** data "
-                "set (generated in the YouTube-8M release format), not on the real YouTube-8M. "
-                "They show how the code and the models behave; they are not YouTube-8M scores and "
-                "must not be compared with the paper's numbers as if they were.")
+        text = (
+            "Every number and figure in this report was computed on afkit's **synthetic** data "
+            "set (generated in the YouTube-8M release format), not on the real YouTube-8M. "
+            "They show how the code and the models behave; they are not YouTube-8M scores and "
+            "must not be compared with the paper's numbers as if they were."
+        )
     elif source == "real":
         text = f"Data: the YouTube-8M release at `{meta.get('data_dir')}`."
     else:
-        text = ("The data source of this run was not recorded: treat every number as coming from "
-                "unknown data.")
+        text = (
+            "The data source of this run was not recorded: treat every number as coming from "
+            "unknown data."
+        )
         source = "unknown"
     return Callout("Data", text, f"banner {source}", markdown=True)
 
@@ -264,18 +342,30 @@ def _provenance(meta: dict) -> Paragraph | None:
     clean = meta.get("tree_clean")
     if clean is None and sha:
         clean = not str(sha).endswith("+dirty")
-    state = "not recorded" if clean is None else ("clean tree" if clean else "**dirty tree** (uncommitted changes)")
+    state = (
+        "not recorded"
+        if clean is None
+        else ("clean tree" if clean else "**dirty tree** (uncommitted changes)")
+    )
     commit = f"commit `{str(sha).removesuffix('+dirty')[:12]}`" if sha else "an unrecorded commit"
-    return Paragraph(f"Made from {commit}, {state}; profile `{meta.get('profile', '?')}`. " + timing_line(meta),
-                     cls="provenance")
+    return Paragraph(
+        f"Made from {commit}, {state}; profile `{meta.get('profile', '?')}`. " + timing_line(meta),
+        cls="provenance",
+    )
 
 
-def _finding(doc: Document, run: _RunFiles, name: str, res_file: str, answer: str, details_anchor: dict) -> None:
+def _finding(
+    doc: Document, run: _RunFiles, name: str, res_file: str, answer: str, details_anchor: dict
+) -> None:
     """A computed answer with its headline table (a column subset when wide) and figure."""
     recorded = name in run.runs
     doc.heading(3, run.title_of(run.runs.get(name)) or f"{name}: the computed answer")
     doc.add(Answer(answer))
-    files = run.written_by(name) if recorded else [f for f in run.files if Path(f).stem.startswith(name[:3])]
+    files = (
+        run.written_by(name)
+        if recorded
+        else [f for f in run.files if Path(f).stem.startswith(name[:3])]
+    )
     table_stem, fig_stem = HEADLINE.get(name, HEADLINE.get(Path(res_file).stem, (None, None)))
     tables = _tables(files)
     table = next((f for f in tables if Path(f).stem == table_stem), tables[0] if tables else None)
@@ -285,8 +375,14 @@ def _finding(doc: Document, run: _RunFiles, name: str, res_file: str, answer: st
         df, _ = _load_table(run.out.root / table)
         if df is not None:
             doc.add(table_label(Path(table).stem))
-            doc.table(df, rel_csv=run.csv_link(table), file=table, cmd=None, columns=findings_columns(df),
-                      details_anchor=anchor)
+            doc.table(
+                df,
+                rel_csv=run.csv_link(table),
+                file=table,
+                cmd=None,
+                columns=findings_columns(df),
+                details_anchor=anchor,
+            )
     figures = run.figures(files)
     fig = fig_stem if fig_stem in figures else next(iter(figures), None)
     if fig:
@@ -297,21 +393,51 @@ def _run_rows(meta: dict) -> list[tuple[str, str]]:
     """The Details' run table: commit, tree, hashes, profile, data, time, machine, command."""
     mach = meta.get("machine", {})
     clean = meta.get("tree_clean")
-    rows = [("git commit", meta.get("git_sha")),
-            ("tree", None if clean is None else ("clean" if clean else "dirty (uncommitted changes)")),
-            ("source hash (afkit/, notebooks/)", f"`{meta['source_hash']}`" if meta.get("source_hash") else None),
-            ("training code hash", f"`{meta['code_hash']}`" if meta.get("code_hash") else None),
-            ("profile", meta.get("profile")),
-            ("seed", meta.get("seed")), ("device", meta.get("device")),
-            ("data", f"{meta.get('data_source', 'unknown')} ({_rel(meta['data_dir'])})" if meta.get("data_dir") else None),
-            ("started (UTC)", meta.get("started")), ("total time", format_seconds(meta.get("seconds")) if meta else None),
-            ("training runs", None if meta.get("reused_runs") is None else
-             f"{meta['reused_runs']} reused, {meta.get('trained_runs', 0)} trained"),
-            ("machine", ", ".join(str(x) for x in (mach.get("cpu"), f"{mach.get('cores')} cores" if mach.get("cores") else None,
-                                                   mach.get("memory"), mach.get("gpu") or ("no GPU" if mach else None)) if x)),
-            ("OS / Python", f"{mach.get('os')} / Python {mach.get('python')}" if mach.get("os") else None),
-            ("versions", ", ".join(f"{k} {v}" for k, v in mach.get("versions", {}).items()) or None),
-            ("command", f"`{meta['command']}`" if meta.get("command") else None)]
+    rows = [
+        ("git commit", meta.get("git_sha")),
+        ("tree", None if clean is None else ("clean" if clean else "dirty (uncommitted changes)")),
+        (
+            "source hash (afkit/, notebooks/)",
+            f"`{meta['source_hash']}`" if meta.get("source_hash") else None,
+        ),
+        ("training code hash", f"`{meta['code_hash']}`" if meta.get("code_hash") else None),
+        ("profile", meta.get("profile")),
+        ("seed", meta.get("seed")),
+        ("device", meta.get("device")),
+        (
+            "data",
+            f"{meta.get('data_source', 'unknown')} ({_rel(meta['data_dir'])})"
+            if meta.get("data_dir")
+            else None,
+        ),
+        ("started (UTC)", meta.get("started")),
+        ("total time", format_seconds(meta.get("seconds")) if meta else None),
+        (
+            "training runs",
+            None
+            if meta.get("reused_runs") is None
+            else f"{meta['reused_runs']} reused, {meta.get('trained_runs', 0)} trained",
+        ),
+        (
+            "machine",
+            ", ".join(
+                str(x)
+                for x in (
+                    mach.get("cpu"),
+                    f"{mach.get('cores')} cores" if mach.get("cores") else None,
+                    mach.get("memory"),
+                    mach.get("gpu") or ("no GPU" if mach else None),
+                )
+                if x
+            ),
+        ),
+        (
+            "OS / Python",
+            f"{mach.get('os')} / Python {mach.get('python')}" if mach.get("os") else None,
+        ),
+        ("versions", ", ".join(f"{k} {v}" for k, v in mach.get("versions", {}).items()) or None),
+        ("command", f"`{meta['command']}`" if meta.get("command") else None),
+    ]
     return [(k, v) for k, v in rows if v not in (None, "")]
 
 
@@ -330,15 +456,25 @@ def _section(doc: Document, run: _RunFiles, name: str, rec, link_notebooks: bool
             executed = rec["output"], os.path.relpath(run.out.root / rec["output"], run.dest)
         doc.add(Status(rec["status"], format_seconds(rec.get("seconds")), cmd, executed))
         if rec.get("error"):
-            doc.add(Callout("Failed", " ".join(filter(None, (describe_failure(rec), resume_hint(rec)))),
-                            "error", markdown=False))
+            doc.add(
+                Callout(
+                    "Failed",
+                    " ".join(filter(None, (describe_failure(rec), resume_hint(rec)))),
+                    "error",
+                    markdown=False,
+                )
+            )
     else:
         doc.add(Paragraph(f"Regenerate: `{cmd}`"))
     for f in _tables(files):
         doc.add(table_label(Path(f).stem))
         df, err = _load_table(run.out.root / f)
         if df is None:
-            doc.add(Paragraph(f"(unreadable CSV: {err})", f"unreadable CSV: {html.escape(err)}", cls="error"))
+            doc.add(
+                Paragraph(
+                    f"(unreadable CSV: {err})", f"unreadable CSV: {html.escape(err)}", cls="error"
+                )
+            )
             continue
         doc.table(df, rel_csv=run.csv_link(f), file=f, cmd=cmd)
     for stem, (shown, links) in run.figures(files).items():
@@ -350,8 +486,14 @@ def _section(doc: Document, run: _RunFiles, name: str, rec, link_notebooks: bool
         doc.add(Paragraph("*(no figures or tables)*", "(no figures or tables)", cls="note"))
 
 
-def build_report(out_dir, *, dest_dir=None, figures_dir=None, link_notebooks: bool = True,
-                 title: str = "afkit reproduction report") -> tuple[Path, Path]:
+def build_report(
+    out_dir,
+    *,
+    dest_dir=None,
+    figures_dir=None,
+    link_notebooks: bool = True,
+    title: str = "afkit reproduction report",
+) -> tuple[Path, Path]:
     """Writes ``REPORT.md`` and ``report.html`` into ``dest_dir`` (default ``out_dir``) from the
     files under ``out_dir`` (figures/, tables/*.csv, results/*.json, run.json); returns both paths.
 
@@ -368,7 +510,9 @@ def build_report(out_dir, *, dest_dir=None, figures_dir=None, link_notebooks: bo
         raise FileNotFoundError(f"output folder {out.root} does not exist")
     dest = Path(dest_dir).resolve() if dest_dir is not None else out.root
     dest.mkdir(parents=True, exist_ok=True)
-    run = _RunFiles(out, dest, Path(figures_dir).resolve() if figures_dir is not None else out.figures)
+    run = _RunFiles(
+        out, dest, Path(figures_dir).resolve() if figures_dir is not None else out.figures
+    )
     # the anchors of the details' sections, fixed before the findings link to them
     seen: dict = {}
     for h in ("Findings", "Details", "Run", "Notebooks"):
@@ -379,7 +523,11 @@ def build_report(out_dir, *, dest_dir=None, figures_dir=None, link_notebooks: bo
     doc.heading(2, "Findings")
     answers = run.answers()
     if not answers:
-        doc.add(Paragraph("*No notebook saved a computed answer (`results/NN_name.json` with `data.answer`).*"))
+        doc.add(
+            Paragraph(
+                "*No notebook saved a computed answer (`results/NN_name.json` with `data.answer`).*"
+            )
+        )
     for name, res_file, answer in answers:
         _finding(doc, run, name, res_file, answer, details_anchor)
     doc.heading(2, "Details")
@@ -389,14 +537,32 @@ def build_report(out_dir, *, dest_dir=None, figures_dir=None, link_notebooks: bo
         doc.add(RunTable(rows))
     if run.runs:
         doc.heading(3, "Notebooks")
-        doc.add(NotebookIndex([(name, details_anchor[name], rec["status"], format_seconds(rec.get("seconds")),
-                                regenerate_command(run.meta, name)) for name, rec in run.sections if rec is not None]))
+        doc.add(
+            NotebookIndex(
+                [
+                    (
+                        name,
+                        details_anchor[name],
+                        rec["status"],
+                        format_seconds(rec.get("seconds")),
+                        regenerate_command(run.meta, name),
+                    )
+                    for name, rec in run.sections
+                    if rec is not None
+                ]
+            )
+        )
     for name, rec in run.sections:
         _section(doc, run, name, rec, link_notebooks)
 
     prov = _provenance(run.meta)
-    blocks = [Heading(1, title), _data_banner(run.meta), *([prov] if prov else []), Contents(doc.headings()),
-              *doc.blocks]
+    blocks = [
+        Heading(1, title),
+        _data_banner(run.meta),
+        *([prov] if prov else []),
+        Contents(doc.headings()),
+        *doc.blocks,
+    ]
     md_path, html_path = dest / "REPORT.md", dest / "report.html"
     provenance.atomic_write_text(md_path, render_markdown(blocks))
     provenance.atomic_write_text(html_path, render_html(blocks, title))
@@ -423,7 +589,9 @@ def check_report(report_dir, repo=None) -> str | None:
     if clean is None and sha is not None:
         clean = not str(sha).endswith("+dirty")
     if clean is False or (sha and str(sha).endswith("+dirty")):
-        return (f"the report was made from a dirty tree (git {sha}): commit, then rerun make reproduce")
+        return (
+            f"the report was made from a dirty tree (git {sha}): commit, then rerun make reproduce"
+        )
     if clean is None:
         return f"{run} records no git state (tree_clean): rerun make reproduce"
     recorded = meta.get("source_hash")
@@ -432,29 +600,43 @@ def check_report(report_dir, repo=None) -> str | None:
     now = provenance.source_files(repo)
     if provenance.source_hash(repo) != recorded:
         before = meta.get("source_files") or {}
-        changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k)) if before else []
-        which = f" ({', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''})" if changed else ""
-        return (f"afkit/ or notebooks/ changed since the report was made{which}: source hash "
-                f"{recorded} recorded, {provenance.source_hash(repo)} now; rerun make reproduce")
+        changed = (
+            sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+            if before
+            else []
+        )
+        which = (
+            f" ({', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''})" if changed else ""
+        )
+        return (
+            f"afkit/ or notebooks/ changed since the report was made{which}: source hash "
+            f"{recorded} recorded, {provenance.source_hash(repo)} now; rerun make reproduce"
+        )
     return None
 
 
 def check_main(argv=None) -> int:
     """``python -m afkit check-report [REPORT_DIR] [--repo PATH]``: exit 1 with one line when the
     published report is stale (see :func:`check_report`), else print OK and exit 0."""
-    ap = argparse.ArgumentParser(prog="python -m afkit check-report",
-                                 description="Fail when the published report was made from a dirty tree or "
-                                             "from other afkit/ or notebooks/ files than the current ones.")
+    ap = argparse.ArgumentParser(
+        prog="python -m afkit check-report",
+        description="Fail when the published report was made from a dirty tree or "
+        "from other afkit/ or notebooks/ files than the current ones.",
+    )
     ap.add_argument("report_dir", nargs="?", default=str(REPO / "report"), help="default: report/")
-    ap.add_argument("--repo", default=None, help="the tree whose afkit/ and notebooks/ to compare (default: this checkout)")
+    ap.add_argument(
+        "--repo",
+        default=None,
+        help="the tree whose afkit/ and notebooks/ to compare (default: this checkout)",
+    )
     args = ap.parse_args(argv)
     problem = check_report(args.report_dir, args.repo)
     if problem:
         print(f"check-report: FAILED: {problem}", file=sys.stderr)
         return 1
     meta = json.loads((Path(args.report_dir) / "run.json").read_text())
-    print(f"check-report: OK ({args.report_dir}: commit {str(meta.get('git_sha'))[:12]}, "
-          f"source hash {meta.get('source_hash')})")
+    print(
+        f"check-report: OK ({args.report_dir}: commit {str(meta.get('git_sha'))[:12]}, "
+        f"source hash {meta.get('source_hash')})"
+    )
     return 0
-
-

@@ -18,9 +18,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-TABLE_ROWS_SHOWN = 60   # a table is never printed past this many rows
-LONG_TABLE_ROWS = 30    # longer tables are summarised (first rows) and linked as CSV
-SUMMARY_ROWS = 10       # rows shown of a long table
+TABLE_ROWS_SHOWN = 60  # a table is never printed past this many rows
+LONG_TABLE_ROWS = 30  # longer tables are summarised (first rows) and linked as CSV
+SUMMARY_ROWS = 10  # rows shown of a long table
 
 
 # -------------------------------------------------------------------------------- formatting
@@ -40,9 +40,13 @@ def markdown_table(df, max_rows: int = TABLE_ROWS_SHOWN) -> str:
     def cell(v) -> str:
         return _fmt(v).replace("|", "\\|").replace("\n", " ")
 
-    lines = ["| " + " | ".join(cell(c) for c in shown.columns) + " |",
-             "|" + "|".join("---" for _ in shown.columns) + "|"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in shown.itertuples(index=False)]
+    lines = [
+        "| " + " | ".join(cell(c) for c in shown.columns) + " |",
+        "|" + "|".join("---" for _ in shown.columns) + "|",
+    ]
+    lines += [
+        "| " + " | ".join(cell(v) for v in row) + " |" for row in shown.itertuples(index=False)
+    ]
     if len(df) > max_rows:
         lines.append(f"\n*first {max_rows} of {len(df)} rows*")
     return "\n".join(lines)
@@ -50,10 +54,14 @@ def markdown_table(df, max_rows: int = TABLE_ROWS_SHOWN) -> str:
 
 def _html_table(df, table_id: str) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    body = "\n".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
-                     for row in df.itertuples(index=False))
-    return (f'<div class="scroll"><table id="{html.escape(table_id)}" class="data"><thead><tr>{head}</tr></thead>'
-            f"<tbody>\n{body}\n</tbody></table></div>")
+    body = "\n".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+        for row in df.itertuples(index=False)
+    )
+    return (
+        f'<div class="scroll"><table id="{html.escape(table_id)}" class="data"><thead><tr>{head}</tr></thead>'
+        f"<tbody>\n{body}\n</tbody></table></div>"
+    )
 
 
 def _inline_code(text: str) -> str:
@@ -71,7 +79,11 @@ def _inline(text: str) -> str:
         h = html.escape(part, quote=False)
         h = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", h)
         h = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"<em>\1</em>", h)
-        h = re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", lambda m: f'<a href="{html.escape(m.group(2))}">{m.group(1)}</a>', h)
+        h = re.sub(
+            r"\[([^\]]+)\]\(([^)\s]+)\)",
+            lambda m: f'<a href="{html.escape(m.group(2))}">{m.group(1)}</a>',
+            h,
+        )
         out.append(h)
     return "".join(out)
 
@@ -110,21 +122,34 @@ def markdown_to_html(text: str) -> str:
         listed = _html_list(block, _BULLET, "ul") or _html_list(block, _NUMBERED, "ol")
         if listed:
             out.append(listed)
-        elif len(block) >= 2 and all(ln.lstrip().startswith("|") for ln in block) \
-                and re.fullmatch(r"\s*\|?[\s:|-]+\|?\s*", block[1]):
+        elif (
+            len(block) >= 2
+            and all(ln.lstrip().startswith("|") for ln in block)
+            and re.fullmatch(r"\s*\|?[\s:|-]+\|?\s*", block[1])
+        ):
+
             def cells(ln):
                 return [c.strip() for c in re.split(r"(?<!\\)\|", ln.strip().strip("|"))]
+
             head = "".join(f"<th>{_inline(c)}</th>" for c in cells(block[0]))
-            body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in cells(ln)) + "</tr>"
-                           for ln in block[2:])
-            out.append(f'<div class="scroll"><table class="data answer"><thead><tr>{head}</tr></thead>'
-                       f"<tbody>{body}</tbody></table></div>")
+            body = "".join(
+                "<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in cells(ln)) + "</tr>"
+                for ln in block[2:]
+            )
+            out.append(
+                f'<div class="scroll"><table class="data answer"><thead><tr>{head}</tr></thead>'
+                f"<tbody>{body}</tbody></table></div>"
+            )
         elif block[0].startswith("#"):
             out.append(f"<h4>{_inline(block[0].lstrip('#').strip())}</h4>")
             if block[1:]:
                 out.append("<p>" + _inline(" ".join(block[1:])) + "</p>")
         elif all(ln.startswith(">") for ln in block):
-            out.append("<blockquote><p>" + _inline(" ".join(ln.lstrip("> ") for ln in block)) + "</p></blockquote>")
+            out.append(
+                "<blockquote><p>"
+                + _inline(" ".join(ln.lstrip("> ") for ln in block))
+                + "</p></blockquote>"
+            )
         else:
             out.append("<p>" + _inline(" ".join(ln.strip() for ln in block)) + "</p>")
     return "\n".join(out)
@@ -182,8 +207,8 @@ class Heading:
 
 @dataclass
 class Paragraph:
-    text: str                     # Markdown
-    markup: str | None = None     # its HTML, where the inline spans of _inline do not give it
+    text: str  # Markdown
+    markup: str | None = None  # its HTML, where the inline spans of _inline do not give it
     cls: str | None = None
 
     def torender_markdown(self) -> list[str]:
@@ -195,7 +220,9 @@ class Paragraph:
 
 
 def table_label(stem: str) -> Paragraph:
-    return Paragraph(f"**Table `{stem}`**", f"<strong>Table <code>{html.escape(stem)}</code></strong>")
+    return Paragraph(
+        f"**Table `{stem}`**", f"<strong>Table <code>{html.escape(stem)}</code></strong>"
+    )
 
 
 @dataclass
@@ -236,15 +263,24 @@ class Status:
     notebook: tuple[str, str] | None  # (the executed notebook's name, its link)
 
     def torender_markdown(self) -> list[str]:
-        link = f" Executed notebook: [{self.notebook[0]}]({self.notebook[1]})." if self.notebook else ""
+        link = (
+            f" Executed notebook: [{self.notebook[0]}]({self.notebook[1]})."
+            if self.notebook
+            else ""
+        )
         return [f"**{self.status}** in {self.seconds}. Regenerate: `{self.cmd}`{link}", ""]
 
     def to_html(self) -> str:
-        link = (f' Executed notebook: <a href="{html.escape(self.notebook[1])}">{html.escape(self.notebook[0])}</a>.'
-                if self.notebook else "")
+        link = (
+            f' Executed notebook: <a href="{html.escape(self.notebook[1])}">{html.escape(self.notebook[0])}</a>.'
+            if self.notebook
+            else ""
+        )
         status = html.escape(self.status)
-        return (f'<p><span class="{status}">{status}</span> in {self.seconds}. '
-                f"Regenerate: <code>{html.escape(self.cmd)}</code>.{link}</p>")
+        return (
+            f'<p><span class="{status}">{status}</span> in {self.seconds}. '
+            f"Regenerate: <code>{html.escape(self.cmd)}</code>.{link}</p>"
+        )
 
 
 @dataclass
@@ -253,7 +289,7 @@ class Table:
     :data:`SUMMARY_ROWS` rows and a link to the CSV; ``columns`` keeps those columns."""
 
     df: object
-    number: int                   # the HTML id is table-<number>
+    number: int  # the HTML id is table-<number>
     rel_csv: str
     file: str
     cmd: str | None
@@ -284,8 +320,10 @@ class Table:
 
     def to_html(self) -> str:
         shown, what, cut = self._shown()
-        note = (f'{html.escape(what)}; file <a href="{html.escape(self.rel_csv)}">'
-                f"<code>{html.escape(self.file)}</code></a>")
+        note = (
+            f'{html.escape(what)}; file <a href="{html.escape(self.rel_csv)}">'
+            f"<code>{html.escape(self.file)}</code></a>"
+        )
         if self.details_anchor and cut:
             note += f'; every column in <a href="#{html.escape(self.details_anchor)}">Details</a>'
         if self.cmd:
@@ -297,23 +335,39 @@ class Table:
 class Figure:
     stem: str
     shown: str | None  # the image shown (PNG, JPEG or SVG), relative to the report
-    links: list[str]   # the other formats, linked
+    links: list[str]  # the other formats, linked
     cmd: str | None
 
     def torender_markdown(self) -> list[str]:
         lines = [f"**Figure `{self.stem}`**"]
         if self.shown:
             lines += ["", f"![{self.stem}]({self.shown})", ""]
-        also = (" Also: " + ", ".join(f"[{Path(x).suffix[1:]}]({x})" for x in self.links) + ".") if self.links else ""
+        also = (
+            (" Also: " + ", ".join(f"[{Path(x).suffix[1:]}]({x})" for x in self.links) + ".")
+            if self.links
+            else ""
+        )
         regen = f"Regenerate: `{self.cmd}`." if self.cmd else ""
         return lines + [f"*{regen}{also}*" if (regen or also) else "", ""]
 
     def to_html(self) -> str:
         parts = [f"<figure><p><strong>Figure <code>{html.escape(self.stem)}</code></strong></p>"]
         if self.shown:
-            parts.append(f'<img src="{html.escape(self.shown)}" alt="{html.escape(self.stem)}" loading="eager">')
-        also = (" Also: " + ", ".join(f'<a href="{html.escape(x)}">{html.escape(Path(x).suffix[1:])}</a>'
-                                      for x in self.links) + ".") if self.links else ""
+            parts.append(
+                f'<img src="{html.escape(self.shown)}" alt="{html.escape(self.stem)}" loading="eager">'
+            )
+        also = (
+            (
+                " Also: "
+                + ", ".join(
+                    f'<a href="{html.escape(x)}">{html.escape(Path(x).suffix[1:])}</a>'
+                    for x in self.links
+                )
+                + "."
+            )
+            if self.links
+            else ""
+        )
         regen = f"Regenerate: <code>{html.escape(self.cmd)}</code>." if self.cmd else ""
         parts.append(f"<figcaption>{regen}{also}</figcaption></figure>")
         return "\n".join(parts)
@@ -327,25 +381,43 @@ class RunTable:
         return ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in self.rows] + [""]
 
     def to_html(self) -> str:
-        return '<div class="scroll"><table class="meta">' + "".join(
-            f"<tr><th>{html.escape(k)}</th><td>{_inline_code(str(v))}</td></tr>" for k, v in self.rows) + "</table></div>"
+        return (
+            '<div class="scroll"><table class="meta">'
+            + "".join(
+                f"<tr><th>{html.escape(k)}</th><td>{_inline_code(str(v))}</td></tr>"
+                for k, v in self.rows
+            )
+            + "</table></div>"
+        )
 
 
 @dataclass
 class NotebookIndex:
-    rows: list[tuple[str, str, str, str, str]]  # (notebook, its section's anchor, status, time, command)
+    rows: list[
+        tuple[str, str, str, str, str]
+    ]  # (notebook, its section's anchor, status, time, command)
 
     def torender_markdown(self) -> list[str]:
-        return (["| notebook | status | time | regenerate |", "|---|---|---|---|"]
-                + [f"| [{name}](#{a}) | {status} | {took} | `{cmd}` |" for name, a, status, took, cmd in self.rows] + [""])
+        return (
+            ["| notebook | status | time | regenerate |", "|---|---|---|---|"]
+            + [
+                f"| [{name}](#{a}) | {status} | {took} | `{cmd}` |"
+                for name, a, status, took, cmd in self.rows
+            ]
+            + [""]
+        )
 
     def to_html(self) -> str:
-        trs = "".join(f'<tr><td><a href="#{html.escape(a)}">{html.escape(name)}</a></td>'
-                      f'<td class="{html.escape(status)}">{html.escape(status)}</td>'
-                      f"<td>{took}</td><td><code>{html.escape(cmd)}</code></td></tr>"
-                      for name, a, status, took, cmd in self.rows)
-        return ('<div class="scroll"><table class="meta"><thead><tr><th>notebook</th><th>status</th>'
-                "<th>time</th><th>regenerate</th></tr></thead><tbody>" + trs + "</tbody></table></div>")
+        trs = "".join(
+            f'<tr><td><a href="#{html.escape(a)}">{html.escape(name)}</a></td>'
+            f'<td class="{html.escape(status)}">{html.escape(status)}</td>'
+            f"<td>{took}</td><td><code>{html.escape(cmd)}</code></td></tr>"
+            for name, a, status, took, cmd in self.rows
+        )
+        return (
+            '<div class="scroll"><table class="meta"><thead><tr><th>notebook</th><th>status</th>'
+            "<th>time</th><th>regenerate</th></tr></thead><tbody>" + trs + "</tbody></table></div>"
+        )
 
 
 @dataclass
@@ -353,8 +425,11 @@ class Contents:
     headings: list[Heading]  # levels 2 and 3
 
     def torender_markdown(self) -> list[str]:
-        return (["**Contents**", ""] + [f"{'  ' * (h.level - 2)}- [{h.text}](#{h.anchor})" for h in self.headings]
-                + [""])
+        return (
+            ["**Contents**", ""]
+            + [f"{'  ' * (h.level - 2)}- [{h.text}](#{h.anchor})" for h in self.headings]
+            + [""]
+        )
 
     def to_html(self) -> str:
         ht = ['<nav class="toc"><strong>Contents</strong><ul>']
@@ -399,6 +474,10 @@ def render_markdown(blocks) -> str:
 
 
 def render_html(blocks, title: str) -> str:
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width\"><title>{html.escape(title)}</title>"
-            f"<style>{CSS}</style></head><body>\n" + "\n".join(b.to_html() for b in blocks) + "\n</body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width"><title>{html.escape(title)}</title>'
+        f"<style>{CSS}</style></head><body>\n"
+        + "\n".join(b.to_html() for b in blocks)
+        + "\n</body></html>\n"
+    )

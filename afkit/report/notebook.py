@@ -66,9 +66,16 @@ class OutPaths:
 def paths(out_dir, create: bool = True) -> OutPaths:
     """The output folders under ``out_dir``; ``create`` makes figures/, tables/ and results/."""
     root = Path(out_dir).expanduser().resolve()
-    p = OutPaths(root=root, figures=root / "figures", tables=root / "tables",
-                 results=root / "results", notebooks=root / "notebooks", logs=root / "logs",
-                 kernels=root / "kernels", run_json=root / "run.json")
+    p = OutPaths(
+        root=root,
+        figures=root / "figures",
+        tables=root / "tables",
+        results=root / "results",
+        notebooks=root / "notebooks",
+        logs=root / "logs",
+        kernels=root / "kernels",
+        run_json=root / "run.json",
+    )
     if create:
         for d in (p.figures, p.tables, p.results):
             d.mkdir(parents=True, exist_ok=True)
@@ -77,7 +84,9 @@ def paths(out_dir, create: bool = True) -> OutPaths:
 
 def _check_name(name: str) -> None:
     if not name or not re.fullmatch(r"[\w\-.]+", name) or name.startswith("."):
-        raise ValueError(f"output name must be a plain file stem (letters, digits, _-.), got {name!r}")
+        raise ValueError(
+            f"output name must be a plain file stem (letters, digits, _-.), got {name!r}"
+        )
 
 
 def save_table(df, name: str, out_dir) -> Path:
@@ -96,9 +105,16 @@ def save_result(name: str, data: dict, out_dir, *, profile: str, seed: int, conf
     _check_name(name)
     if is_dataclass(config):
         config = asdict(config)
-    record = {"name": name, "profile": profile, "seed": seed, "config": config,
-              "git_sha": provenance.git_sha(REPO), "versions": provenance.versions(),
-              "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "data": data}
+    record = {
+        "name": name,
+        "profile": profile,
+        "seed": seed,
+        "config": config,
+        "git_sha": provenance.git_sha(REPO),
+        "versions": provenance.versions(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "data": data,
+    }
     path = paths(out_dir).results / f"{name}.json"
     provenance.write_json(path, record)
     return path
@@ -134,8 +150,17 @@ class Context:
         return synth.load_ground_truth(self.data_dir, "train")[0]
 
 
-def setup(profile: str = "smoke", *, data_dir=None, store_dir=None, out_dir=None, seed: int = 0,
-          device: str = "cpu", make_data: bool = True, build_store: bool = True) -> Context:
+def setup(
+    profile: str = "smoke",
+    *,
+    data_dir=None,
+    store_dir=None,
+    out_dir=None,
+    seed: int = 0,
+    device: str = "cpu",
+    make_data: bool = True,
+    build_store: bool = True,
+) -> Context:
     """The one setup call of every notebook, so that any notebook can run first, alone.
 
     Resolves the folders (defaults as in ``python -m afkit reproduce``: ``data/generated/<profile>``,
@@ -156,16 +181,22 @@ def setup(profile: str = "smoke", *, data_dir=None, store_dir=None, out_dir=None
 
     import numpy as np
 
-    data, stores, out_root = check_parameters(profile, data_dir=data_dir, store_dir=store_dir,
-                                              out_dir=out_dir)
+    data, stores, out_root = check_parameters(
+        profile, data_dir=data_dir, store_dir=store_dir, out_dir=out_dir
+    )
     out = paths(out_root)
     source = ensure_data(data, profile, seed) if make_data else data_source(data)
     if build_store and source != "missing":
         _check_store(stores, data)
         from afkit.data import featurize
 
-        featurize.build(stores, data, feature_set="mean_std", frames=True,
-                        workers=max(1, min(2, os.cpu_count() or 1)))
+        featurize.build(
+            stores,
+            data,
+            feature_set="mean_std",
+            frames=True,
+            workers=max(1, min(2, os.cpu_count() or 1)),
+        )
     from afkit.viz import plots
 
     plots.set_style()
@@ -177,18 +208,31 @@ def setup(profile: str = "smoke", *, data_dir=None, store_dir=None, out_dir=None
         torch.manual_seed(seed)
     except ImportError:  # pragma: no cover - torch is a dependency
         pass
-    return Context(profile=profile, seed=seed, device=device, data_dir=data, store_dir=stores,
-                   out_dir=out.root, out=out, source=source)
+    return Context(
+        profile=profile,
+        seed=seed,
+        device=device,
+        data_dir=data,
+        store_dir=stores,
+        out_dir=out.root,
+        out=out,
+        source=source,
+    )
 
 
 def default_dirs(profile: str) -> dict[str, Path]:
     """The folders a profile uses when none is given: ``data_dir`` (the embedded synthetic set),
     ``store_dir`` and ``out_dir``, under the repository."""
-    return {"data_dir": REPO / "data" / "generated" / profile, "store_dir": REPO / "stores" / profile,
-            "out_dir": REPO / "out" / profile}
+    return {
+        "data_dir": REPO / "data" / "generated" / profile,
+        "store_dir": REPO / "stores" / profile,
+        "out_dir": REPO / "out" / profile,
+    }
 
 
-def check_parameters(profile, *, data_dir=None, store_dir=None, out_dir=None) -> tuple[Path, Path, Path]:
+def check_parameters(
+    profile, *, data_dir=None, store_dir=None, out_dir=None
+) -> tuple[Path, Path, Path]:
     """The notebooks' ``profile`` and folders checked and resolved: ``(data, store, out)``.
 
     Raises ``ValueError`` for an unknown profile or a ``data_dir`` that holds no YouTube-8M
@@ -196,8 +240,10 @@ def check_parameters(profile, *, data_dir=None, store_dir=None, out_dir=None) ->
     exist; ``data_dir=None`` is the embedded synthetic set (made by :func:`setup` when missing).
     """
     if profile not in PROFILE_NAMES:
-        raise ValueError(f"unknown profile {profile!r}: pass profile='smoke' (seconds), 'cpu' (the main run) "
-                         f"or 'paper' (the paper's sizes, real data)")
+        raise ValueError(
+            f"unknown profile {profile!r}: pass profile='smoke' (seconds), 'cpu' (the main run) "
+            f"or 'paper' (the paper's sizes, real data)"
+        )
     if data_dir is None or str(data_dir) == "":
         data = default_dirs(profile)["data_dir"].resolve()
     else:
@@ -206,23 +252,31 @@ def check_parameters(profile, *, data_dir=None, store_dir=None, out_dir=None) ->
             raise FileNotFoundError(
                 f"data_dir {str(data)!r} does not exist: pass the folder of a YouTube-8M release (holding "
                 f"video/*.tfrecord or frame/*.tfrecord and vocabulary.csv), or data_dir=None for the "
-                f"embedded synthetic set")
+                f"embedded synthetic set"
+            )
         if not data.is_dir():
-            raise ValueError(f"data_dir {str(data)!r} is a file, not a folder: pass the folder of a YouTube-8M "
-                             f"release (holding video/ and frame/), or data_dir=None for the embedded synthetic set")
+            raise ValueError(
+                f"data_dir {str(data)!r} is a file, not a folder: pass the folder of a YouTube-8M "
+                f"release (holding video/ and frame/), or data_dir=None for the embedded synthetic set"
+            )
         if data_source(data) == "missing":
             raise ValueError(
                 f"data_dir {str(data)!r} is not a YouTube-8M release: it has no video/*.tfrecord or "
                 f"frame/*.tfrecord files; pass the folder that holds video/, frame/ and vocabulary.csv, "
-                f"or data_dir=None for the embedded synthetic set")
+                f"or data_dir=None for the embedded synthetic set"
+            )
     stores = Path(store_dir or default_dirs(profile)["store_dir"]).expanduser().resolve()
     if stores.exists() and not stores.is_dir():
-        raise ValueError(f"store_dir {str(stores)!r} is a file, not a folder: pass a folder for the feature "
-                         f"store (an empty or missing one is built), or store_dir=None for stores/{profile}")
+        raise ValueError(
+            f"store_dir {str(stores)!r} is a file, not a folder: pass a folder for the feature "
+            f"store (an empty or missing one is built), or store_dir=None for stores/{profile}"
+        )
     out = Path(out_dir or default_dirs(profile)["out_dir"]).expanduser().resolve()
     if out.exists() and not out.is_dir():
-        raise ValueError(f"out_dir {str(out)!r} is a file, not a folder: pass a folder for the outputs, "
-                         f"or out_dir=None for out/{profile}")
+        raise ValueError(
+            f"out_dir {str(out)!r} is a file, not a folder: pass a folder for the outputs, "
+            f"or out_dir=None for out/{profile}"
+        )
     return data, stores, out
 
 
@@ -235,8 +289,10 @@ def _check_store(store_dir: Path, data_dir: Path) -> None:
     try:
         wanted = featurize.read_num_classes(data_dir)
     except StoreError as e:
-        raise ValueError(f"data_dir {str(data_dir)!r} has an unreadable vocabulary ({e}); "
-                         f"pass a release with a vocabulary.csv") from None
+        raise ValueError(
+            f"data_dir {str(data_dir)!r} has an unreadable vocabulary ({e}); "
+            f"pass a release with a vocabulary.csv"
+        ) from None
     for manifest_path in sorted(Path(store_dir).glob("*/manifest.json")):
         try:
             manifest = json.loads(manifest_path.read_text())
@@ -248,13 +304,19 @@ def _check_store(store_dir: Path, data_dir: Path) -> None:
             raise ValueError(
                 f"store_dir {str(store_dir)!r} holds a store of {have} classes ({split}), but data_dir "
                 f"{str(data_dir)!r} has {wanted} (vocabulary.csv): pass the store_dir built from this "
-                f"data_dir, or a new folder (setup builds it)")
-        sources = {Path(s["path"]).resolve().parent.parent for s in manifest.get("sources", []) if s.get("path")}
+                f"data_dir, or a new folder (setup builds it)"
+            )
+        sources = {
+            Path(s["path"]).resolve().parent.parent
+            for s in manifest.get("sources", [])
+            if s.get("path")
+        }
         if sources and sources != {data_dir}:
             other = ", ".join(sorted(str(s) for s in sources))
             raise ValueError(
                 f"store_dir {str(store_dir)!r} was built from {other}, not from data_dir {str(data_dir)!r}: "
-                f"pass the store_dir built from this data_dir, or a new folder (setup builds it)")
+                f"pass the store_dir built from this data_dir, or a new folder (setup builds it)"
+            )
 
 
 # ---------------------------------------------------------------------------------------- data
@@ -263,7 +325,11 @@ def data_source(data_dir) -> str:
     without afkit's marks) or ``"missing"``."""
     d = Path(data_dir)
     # afkit.data.synth's marks: ground_truth/, synth_manifest.json (written last), .synth_in_progress
-    if (d / "ground_truth").is_dir() or (d / "synth_manifest.json").exists() or (d / ".synth_in_progress").exists():
+    if (
+        (d / "ground_truth").is_dir()
+        or (d / "synth_manifest.json").exists()
+        or (d / ".synth_in_progress").exists()
+    ):
         return "synthetic"
     if any((d / sub).is_dir() and any((d / sub).glob("*.tfrecord")) for sub in ("video", "frame")):
         return "real"
@@ -292,10 +358,14 @@ def find_notebooks(notebooks_dir=NOTEBOOKS_DIR, select: str | None = None) -> li
     if select:
         wanted = [s.strip() for s in select.split(",") if s.strip()]
         by_number = {p.name[:2]: p for p in found}
-        unknown = [w for w in wanted if w.zfill(2) not in by_number and w not in {p.stem for p in found}]
+        unknown = [
+            w for w in wanted if w.zfill(2) not in by_number and w not in {p.stem for p in found}
+        ]
         if unknown:
-            raise ValueError(f"no notebook numbered {', '.join(unknown)} in {nb_dir}; have "
-                             f"{', '.join(p.stem for p in found) or 'none'}")
+            raise ValueError(
+                f"no notebook numbered {', '.join(unknown)} in {nb_dir}; have "
+                f"{', '.join(p.stem for p in found) or 'none'}"
+            )
         keep = {w.zfill(2) if w.zfill(2) in by_number else w for w in wanted}
         found = [p for p in found if p.name[:2] in keep or p.stem in keep]
     return found
@@ -348,20 +418,38 @@ def notebooks_table(notebooks_dir=NOTEBOOKS_DIR, select: str | None = None):
     for nb in find_notebooks(notebooks_dir, select):
         title = notebook_title(nb)
         for p in notebook_parameters(nb):
-            rows.append({"notebook": nb.stem, "title": title, "parameter": p["name"], "type": p["type"],
-                         "default": p["default"], "help": p["help"]})
+            rows.append(
+                {
+                    "notebook": nb.stem,
+                    "title": title,
+                    "parameter": p["name"],
+                    "type": p["type"],
+                    "default": p["default"],
+                    "help": p["help"],
+                }
+            )
     return pd.DataFrame(rows, columns=["notebook", "title", "parameter", "type", "default", "help"])
 
 
 def notebooks_main(argv=None) -> int:
     """``python -m afkit notebooks``: every notebook with its parameters, types and defaults."""
-    ap = argparse.ArgumentParser(prog="python -m afkit notebooks",
-                                 description="List every notebook with the parameters of its `parameters` cell "
-                                             "(read by papermill.inspect_notebook): name, type, default, help. "
-                                             "Pass them to papermill with -p NAME VALUE.")
-    ap.add_argument("--notebooks-dir", default=str(NOTEBOOKS_DIR), help="folder of NN_*.ipynb (default: notebooks/)")
-    ap.add_argument("--notebooks", default=None, help="comma-separated numbers, e.g. 04,08 (default: all)")
-    ap.add_argument("--markdown", action="store_true", help="a Markdown table instead of plain text")
+    ap = argparse.ArgumentParser(
+        prog="python -m afkit notebooks",
+        description="List every notebook with the parameters of its `parameters` cell "
+        "(read by papermill.inspect_notebook): name, type, default, help. "
+        "Pass them to papermill with -p NAME VALUE.",
+    )
+    ap.add_argument(
+        "--notebooks-dir",
+        default=str(NOTEBOOKS_DIR),
+        help="folder of NN_*.ipynb (default: notebooks/)",
+    )
+    ap.add_argument(
+        "--notebooks", default=None, help="comma-separated numbers, e.g. 04,08 (default: all)"
+    )
+    ap.add_argument(
+        "--markdown", action="store_true", help="a Markdown table instead of plain text"
+    )
     args = ap.parse_args(argv)
     try:
         table = notebooks_table(args.notebooks_dir, args.notebooks)
@@ -377,7 +465,13 @@ def notebooks_main(argv=None) -> int:
         print(f"{stem}: {g['title'].iloc[0]}")
         print("  " + "  ".join(f"{c:<{widths[c]}}" for c in columns[:-1]) + "  help")
         for _, r in g.iterrows():
-            print("  " + "  ".join(f"{str(r[c]):<{widths[c]}}" for c in columns[:-1]) + f"  {r['help']}")
+            print(
+                "  "
+                + "  ".join(f"{str(r[c]):<{widths[c]}}" for c in columns[:-1])
+                + f"  {r['help']}"
+            )
         print()
-    print("Run one with papermill: papermill notebooks/NN_name.ipynb out.ipynb -p profile smoke -p data_dir DATA ...")
+    print(
+        "Run one with papermill: papermill notebooks/NN_name.ipynb out.ipynb -p profile smoke -p data_dir DATA ..."
+    )
     return 0

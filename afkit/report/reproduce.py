@@ -43,9 +43,23 @@ from pathlib import Path
 
 from afkit.core import provenance
 from afkit.report.browser import find_chromium, screenshot_report
-from afkit.report.notebook import (NOTEBOOKS_DIR, PARAMETERS, REPO, OutPaths, default_dirs, ensure_data, find_notebooks,
-                            paths)
-from afkit.report.document import build_report, describe_failure, format_seconds, resume_hint, timing_line
+from afkit.report.document import (
+    build_report,
+    describe_failure,
+    format_seconds,
+    resume_hint,
+    timing_line,
+)
+from afkit.report.notebook import (
+    NOTEBOOKS_DIR,
+    PARAMETERS,
+    REPO,
+    OutPaths,
+    default_dirs,
+    ensure_data,
+    find_notebooks,
+    paths,
+)
 
 KERNEL_NAME = "afkit-python3"
 
@@ -55,8 +69,8 @@ class ReproduceProfile:
     """Run settings per profile."""
 
     timeout_s: float | None  # per notebook, wall clock; None = no limit
-    publish: bool            # copy figures to figures/ and the report to report/
-    device: str              # the notebooks' `device` parameter
+    publish: bool  # copy figures to figures/ and the report to report/
+    device: str  # the notebooks' `device` parameter
 
 
 PROFILES = {
@@ -87,8 +101,10 @@ def check_notebook(path) -> list[str]:
             problems.append(f"{path.name}: cell {i} is stored with outputs")
         if cell.get("execution_count") is not None:
             problems.append(f"{path.name}: cell {i} is stored with an execution count")
-        source = "\n".join("pass" if line.lstrip().startswith(("%", "!")) else line
-                           for line in cell.source.splitlines())
+        source = "\n".join(
+            "pass" if line.lstrip().startswith(("%", "!")) else line
+            for line in cell.source.splitlines()
+        )
         try:
             tree = ast.parse(source)
         except SyntaxError as e:
@@ -101,19 +117,28 @@ def check_notebook(path) -> list[str]:
         if "parameters" in cell.get("metadata", {}).get("tags", []):
             param_cells.append((i, tree))
     if len(param_cells) != 1:
-        problems.append(f"{path.name}: needs exactly one cell tagged 'parameters', has {len(param_cells)}")
+        problems.append(
+            f"{path.name}: needs exactly one cell tagged 'parameters', has {len(param_cells)}"
+        )
     else:
         i, tree = param_cells[0]
         assigned = {}
         for node in tree.body:
-            targets = node.targets if isinstance(node, ast.Assign) else \
-                [node.target] if isinstance(node, ast.AnnAssign) and node.value is not None else []
+            targets = (
+                node.targets
+                if isinstance(node, ast.Assign)
+                else [node.target]
+                if isinstance(node, ast.AnnAssign) and node.value is not None
+                else []
+            )
             for t in targets:
                 if isinstance(t, ast.Name):
                     try:
                         assigned[t.id] = ast.literal_eval(node.value)
                     except ValueError:
-                        problems.append(f"{path.name}: parameter {t.id!r} (cell {i}) is not a literal")
+                        problems.append(
+                            f"{path.name}: parameter {t.id!r} (cell {i}) is not a literal"
+                        )
                         assigned[t.id] = None
         missing = [k for k in PARAMETERS if k not in assigned]
         if missing:
@@ -127,9 +152,12 @@ def write_kernelspec(kernels_dir) -> Path:
     kernels_dir = Path(kernels_dir)
     spec_dir = kernels_dir / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
-    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            "display_name": f"afkit ({Path(sys.executable).parent.parent.name} python)",
-            "language": "python", "metadata": {"debugger": False}}
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": f"afkit ({Path(sys.executable).parent.parent.name} python)",
+        "language": "python",
+        "metadata": {"debugger": False},
+    }
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1) + "\n")
     return kernels_dir
 
@@ -143,15 +171,34 @@ def _child_main(job_path: str) -> int:
 
     outcome: dict = {"status": "ok"}
     try:
-        pm.execute_notebook(job["input"], job["output"], parameters=job["parameters"],
-                            kernel_name=job["kernel_name"], cwd=job["cwd"], progress_bar=False,
-                            log_output=True, request_save_on_cell_execute=True)
+        pm.execute_notebook(
+            job["input"],
+            job["output"],
+            parameters=job["parameters"],
+            kernel_name=job["kernel_name"],
+            cwd=job["cwd"],
+            progress_bar=False,
+            log_output=True,
+            request_save_on_cell_execute=True,
+        )
     except PapermillExecutionError as e:
-        outcome = {"status": "failed", "cell_index": e.cell_index, "exec_count": e.exec_count,
-                   "source": e.source, "ename": e.ename, "evalue": e.evalue}
+        outcome = {
+            "status": "failed",
+            "cell_index": e.cell_index,
+            "exec_count": e.exec_count,
+            "source": e.source,
+            "ename": e.ename,
+            "evalue": e.evalue,
+        }
     except Exception as e:  # kernel death, missing parameters, unreadable notebook
-        outcome = {"status": "failed", "cell_index": None, "exec_count": None, "source": None,
-                   "ename": type(e).__name__, "evalue": str(e)}
+        outcome = {
+            "status": "failed",
+            "cell_index": None,
+            "exec_count": None,
+            "source": None,
+            "ename": type(e).__name__,
+            "evalue": str(e),
+        }
     Path(job["outcome"]).write_text(json.dumps(outcome))
     return 0
 
@@ -195,8 +242,9 @@ def _source_cell(nb_path: Path, source: str | None, fallback: int | None) -> tup
     return (fallback + 1 if fallback is not None else None), ""
 
 
-def run_notebook(nb_path, out: OutPaths, parameters: dict, timeout_s: float | None = None,
-                 jupyter_path=None) -> dict:
+def run_notebook(
+    nb_path, out: OutPaths, parameters: dict, timeout_s: float | None = None, jupyter_path=None
+) -> dict:
     """Executes one notebook with papermill in a subprocess; returns its run record.
 
     The record: ``name``, ``status`` (``ok`` / ``failed`` / ``timeout``), ``seconds``,
@@ -211,23 +259,39 @@ def run_notebook(nb_path, out: OutPaths, parameters: dict, timeout_s: float | No
     env = dict(os.environ)
     if jupyter_path is not None:
         env["JUPYTER_PATH"] = os.pathsep.join(
-            [str(jupyter_path)] + ([env["JUPYTER_PATH"]] if env.get("JUPYTER_PATH") else []))
+            [str(jupyter_path)] + ([env["JUPYTER_PATH"]] if env.get("JUPYTER_PATH") else [])
+        )
     env.setdefault("PYTHONHASHSEED", "0")
     # the kernel imports the afkit of this repository (not another checkout's editable install)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    )
     with tempfile.TemporaryDirectory(prefix="afkit-nb-") as tmp:
         job = Path(tmp) / "job.json"
         outcome_path = Path(tmp) / "outcome.json"
-        job.write_text(json.dumps({"input": str(nb_path), "output": str(output),
-                                   "parameters": parameters, "kernel_name": KERNEL_NAME,
-                                   "cwd": str(nb_path.parent), "outcome": str(outcome_path)}))
-        cmd = [sys.executable, "-c",
-               "import sys; from afkit.report.reproduce import _child_main; sys.exit(_child_main(sys.argv[1]))",
-               str(job)]
+        job.write_text(
+            json.dumps(
+                {
+                    "input": str(nb_path),
+                    "output": str(output),
+                    "parameters": parameters,
+                    "kernel_name": KERNEL_NAME,
+                    "cwd": str(nb_path.parent),
+                    "outcome": str(outcome_path),
+                }
+            )
+        )
+        cmd = [
+            sys.executable,
+            "-c",
+            "import sys; from afkit.report.reproduce import _child_main; sys.exit(_child_main(sys.argv[1]))",
+            str(job),
+        ]
         start = time.perf_counter()
         with open(log, "w") as log_f:
-            proc = subprocess.Popen(cmd, stdout=log_f, stderr=subprocess.STDOUT, env=env,
-                                    cwd=str(nb_path.parent))
+            proc = subprocess.Popen(
+                cmd, stdout=log_f, stderr=subprocess.STDOUT, env=env, cwd=str(nb_path.parent)
+            )
             try:
                 proc.wait(timeout=timeout_s)
                 timed_out = False
@@ -235,27 +299,45 @@ def run_notebook(nb_path, out: OutPaths, parameters: dict, timeout_s: float | No
                 _kill_tree(proc)
                 timed_out = True
         seconds = time.perf_counter() - start
-        record = {"name": nb_path.stem, "input": str(nb_path), "seconds": round(seconds, 2),
-                  "output": str(output.relative_to(out.root)), "log": str(log.relative_to(out.root))}
+        record = {
+            "name": nb_path.stem,
+            "input": str(nb_path),
+            "seconds": round(seconds, 2),
+            "output": str(output.relative_to(out.root)),
+            "log": str(log.relative_to(out.root)),
+        }
         if timed_out:
             record["status"] = "timeout"
-            record["error"] = {"cell": None, "exec_count": None, "ename": "Timeout",
-                               "evalue": f"notebook ran past {timeout_s:g} s and was stopped",
-                               "first_line": ""}
+            record["error"] = {
+                "cell": None,
+                "exec_count": None,
+                "ename": "Timeout",
+                "evalue": f"notebook ran past {timeout_s:g} s and was stopped",
+                "first_line": "",
+            }
             return record
         if not outcome_path.exists():
             tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
             record["status"] = "failed"
-            record["error"] = {"cell": None, "exec_count": None, "ename": "RunnerError",
-                               "evalue": f"papermill exited {proc.returncode}: {tail[0]}",
-                               "first_line": ""}
+            record["error"] = {
+                "cell": None,
+                "exec_count": None,
+                "ename": "RunnerError",
+                "evalue": f"papermill exited {proc.returncode}: {tail[0]}",
+                "first_line": "",
+            }
             return record
         outcome = json.loads(outcome_path.read_text())
     record["status"] = outcome["status"]
     if outcome["status"] != "ok":
         cell, first = _source_cell(nb_path, outcome.get("source"), outcome.get("cell_index"))
-        record["error"] = {"cell": cell, "exec_count": outcome.get("exec_count"),
-                           "ename": outcome["ename"], "evalue": outcome["evalue"], "first_line": first}
+        record["error"] = {
+            "cell": cell,
+            "exec_count": outcome.get("exec_count"),
+            "ename": outcome["ename"],
+            "evalue": outcome["evalue"],
+            "first_line": first,
+        }
     return record
 
 
@@ -298,8 +380,14 @@ def machine() -> dict:
         pass
     cpu = platform.processor() or ""
     try:
-        cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                    if ln.startswith("model name")), cpu)
+        cpu = next(
+            (
+                ln.split(":", 1)[1].strip()
+                for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")
+            ),
+            cpu,
+        )
     except OSError:
         pass
     versions = {}
@@ -310,39 +398,85 @@ def machine() -> dict:
             versions[pkg] = "not installed"
     gpu = None
     try:
-        q = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                           capture_output=True, text=True, timeout=10)
+        q = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         if q.returncode == 0:
             gpu = ", ".join(ln.strip() for ln in q.stdout.splitlines() if ln.strip()) or None
     except (OSError, subprocess.SubprocessError):
         pass
-    return {"os": platform.platform(), "cpu": cpu, "cores": os.cpu_count(), "memory": mem,
-            "gpu": gpu, "python": platform.python_version(), "versions": versions}
+    return {
+        "os": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": mem,
+        "gpu": gpu,
+        "python": platform.python_version(),
+        "versions": versions,
+    }
 
 
 # ------------------------------------------------------------------------------------------ main
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m afkit reproduce",
-        description="Run every notebook with papermill and build the report (Markdown + HTML).")
-    ap.add_argument("--profile", default="cpu", choices=sorted(PROFILES),
-                    help="smoke (seconds, tests), cpu (the main run, <= 30 min on 2 cores), paper (GPU, real data)")
+        description="Run every notebook with papermill and build the report (Markdown + HTML).",
+    )
+    ap.add_argument(
+        "--profile",
+        default="cpu",
+        choices=sorted(PROFILES),
+        help="smoke (seconds, tests), cpu (the main run, <= 30 min on 2 cores), paper (GPU, real data)",
+    )
     ap.add_argument("--out", default=None, help="output folder (default: out/<profile>)")
-    ap.add_argument("--data-dir", default=None,
-                    help="data folder; the synthetic set is generated there unless it holds a real "
-                         "release (default: data/generated/<profile>)")
-    ap.add_argument("--store-dir", default=None, help="feature store folder (default: stores/<profile>)")
-    ap.add_argument("--notebooks", default=None, help="comma-separated numbers to run, e.g. 00,02 (default: all)")
-    ap.add_argument("--notebooks-dir", default=str(NOTEBOOKS_DIR), help="folder of NN_*.ipynb (default: notebooks/)")
+    ap.add_argument(
+        "--data-dir",
+        default=None,
+        help="data folder; the synthetic set is generated there unless it holds a real "
+        "release (default: data/generated/<profile>)",
+    )
+    ap.add_argument(
+        "--store-dir", default=None, help="feature store folder (default: stores/<profile>)"
+    )
+    ap.add_argument(
+        "--notebooks",
+        default=None,
+        help="comma-separated numbers to run, e.g. 00,02 (default: all)",
+    )
+    ap.add_argument(
+        "--notebooks-dir",
+        default=str(NOTEBOOKS_DIR),
+        help="folder of NN_*.ipynb (default: notebooks/)",
+    )
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default=None, help="the notebooks' device parameter (default per profile)")
-    ap.add_argument("--timeout", type=float, default=None,
-                    help="seconds per notebook before it is stopped (default per profile: smoke 600, cpu 1800, paper none)")
-    ap.add_argument("--publish", dest="publish", action="store_true", default=None,
-                    help="copy figures to figures/ and the report to report/ (default for cpu)")
+    ap.add_argument(
+        "--device", default=None, help="the notebooks' device parameter (default per profile)"
+    )
+    ap.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds per notebook before it is stopped (default per profile: smoke 600, cpu 1800, paper none)",
+    )
+    ap.add_argument(
+        "--publish",
+        dest="publish",
+        action="store_true",
+        default=None,
+        help="copy figures to figures/ and the report to report/ (default for cpu)",
+    )
     ap.add_argument("--no-publish", dest="publish", action="store_false")
-    ap.add_argument("--publish-dir", default=str(REPO), help="where figures/ and report/ are published (default: the repository)")
-    ap.add_argument("--no-screenshot", action="store_true", help="skip the chromium screenshot of the report")
+    ap.add_argument(
+        "--publish-dir",
+        default=str(REPO),
+        help="where figures/ and report/ are published (default: the repository)",
+    )
+    ap.add_argument(
+        "--no-screenshot", action="store_true", help="skip the chromium screenshot of the report"
+    )
     return ap
 
 
@@ -378,7 +512,9 @@ def publish(out_dir, publish_dir) -> tuple[Path, Path]:
 # the run.json of the last from-scratch invocation, kept beside the report when a later
 # invocation reads its training runs back (the README cites both times)
 SCRATCH_RUN = "run_from_scratch.json"
-README_START = "<!-- results:start (generated by python -m afkit reproduce --profile cpu; do not edit) -->"
+README_START = (
+    "<!-- results:start (generated by python -m afkit reproduce --profile cpu; do not edit) -->"
+)
 README_END = "<!-- results:end -->"
 
 
@@ -391,14 +527,21 @@ def results_markdown(report_dir) -> str:
 
     report_dir = Path(report_dir)
     res = json.loads((report_dir / "results" / "04_comparison.json").read_text())
-    run = json.loads((report_dir / "run.json").read_text()) if (report_dir / "run.json").exists() else {}
+    run = (
+        json.loads((report_dir / "run.json").read_text())
+        if (report_dir / "run.json").exists()
+        else {}
+    )
     data = res["data"]
     summary = pd.DataFrame(data["summary"])
     synthetic = run.get("data_source", "synthetic") == "synthetic"
     scratch = report_dir / SCRATCH_RUN
-    scratch_line = (f"From scratch (every training run trained; kept as [report/{SCRATCH_RUN}]"
-                    f"(report/{SCRATCH_RUN})): {timing_line(scratch)} "
-                    if scratch.exists() else "")
+    scratch_line = (
+        f"From scratch (every training run trained; kept as [report/{SCRATCH_RUN}]"
+        f"(report/{SCRATCH_RUN})): {timing_line(scratch)} "
+        if scratch.exists()
+        else ""
+    )
     lines = [
         f"{scratch_line}{timing_line(run)} Profile `{res['profile']}`, git `{str(res.get('git_sha'))[:12]}`; "
         f"per-notebook times in [report/run.json](report/run.json). **Data: "
@@ -411,25 +554,50 @@ def results_markdown(report_dir) -> str:
     ]
     for _, r in summary.iterrows():
         pf = "" if pd.isna(r.get("paper_f1_pct")) else f"{r['paper_f1_pct']:.2f}"
-        pp = "" if pd.isna(r.get("paper_reported_params")) else f"{r['paper_reported_params'] / 1e6:.0f}M"
+        pp = (
+            ""
+            if pd.isna(r.get("paper_reported_params"))
+            else f"{r['paper_reported_params'] / 1e6:.0f}M"
+        )
         lines.append(
             f"| {r['label']} | {int(r['params']):,} | {int(r['paper_params']):,} | {r['lr']:g} | {int(r['seeds'])} | "
             f"{100 * r['gap_mean']:.2f} ± {100 * r['gap_std']:.2f} | "
             f"{100 * r['micro_f1_tuned_mean']:.2f} ± {100 * r['micro_f1_tuned_std']:.2f} | "
-            f"{100 * r['micro_f1_mean']:.2f} | {'yes' if r.get('learned', True) else '**no**'} | {pf} | {pp} |")
-    lines += ["", "Paired bootstraps on the test videos (difference in points, 95% interval):", "",
-              "| pair | GAP | micro-F1 (validate threshold) | micro-F1 at 0.5 |", "|---|---:|---:|---:|"]
+            f"{100 * r['micro_f1_mean']:.2f} | {'yes' if r.get('learned', True) else '**no**'} | {pf} | {pp} |"
+        )
+    lines += [
+        "",
+        "Paired bootstraps on the test videos (difference in points, 95% interval):",
+        "",
+        "| pair | GAP | micro-F1 (validate threshold) | micro-F1 at 0.5 |",
+        "|---|---:|---:|---:|",
+    ]
     for ci in (data["bootstrap"], data["bootstrap_matched"]):
-        cells = [f"{100 * ci[f'{k}_diff']:+.2f} [{100 * ci[f'{k}_lo']:+.2f}, {100 * ci[f'{k}_hi']:+.2f}]"
-                 for k in ("gap", "micro_f1", "micro_f1_05")]
+        cells = [
+            f"{100 * ci[f'{k}_diff']:+.2f} [{100 * ci[f'{k}_lo']:+.2f}, {100 * ci[f'{k}_hi']:+.2f}]"
+            for k in ("gap", "micro_f1", "micro_f1_05")
+        ]
         lines.append(f"| {ci['a']} − {ci['b']} | " + " | ".join(cells) + " |")
     lines += ["", data.get("answer", ""), ""]
-    for name, caption in (("04_comparison_f1", "micro-F1 per model, test split (synthetic data; the paper's two values as stars)"),
-                          ("06_pareto_params", "attention configurations: test GAP against parameters"),
-                          ("10_readings_gap_vs_params", "the readings of the paper's attention: test GAP against parameters")):
-        if (report_dir.parent / "figures" / f"{name}.png").exists() or not (report_dir.parent / "figures").exists():
+    for name, caption in (
+        (
+            "04_comparison_f1",
+            "micro-F1 per model, test split (synthetic data; the paper's two values as stars)",
+        ),
+        ("06_pareto_params", "attention configurations: test GAP against parameters"),
+        (
+            "10_readings_gap_vs_params",
+            "the readings of the paper's attention: test GAP against parameters",
+        ),
+    ):
+        if (report_dir.parent / "figures" / f"{name}.png").exists() or not (
+            report_dir.parent / "figures"
+        ).exists():
             lines.append(f"![{caption}](figures/{name}.png)")
-    lines += ["", "Every table and figure, with the command that regenerates it: [report/REPORT.md](report/REPORT.md)."]
+    lines += [
+        "",
+        "Every table and figure, with the command that regenerates it: [report/REPORT.md](report/REPORT.md).",
+    ]
     return "\n".join(lines)
 
 
@@ -458,8 +626,14 @@ class _Settings:
 
     def parameters(self) -> dict:
         """The parameters every notebook runs with."""
-        return {"profile": self.args.profile, "data_dir": str(self.data_dir), "store_dir": str(self.store_dir),
-                "out_dir": str(self.out.root), "seed": self.args.seed, "device": self.device}
+        return {
+            "profile": self.args.profile,
+            "data_dir": str(self.data_dir),
+            "store_dir": str(self.store_dir),
+            "out_dir": str(self.out.root),
+            "seed": self.args.seed,
+            "device": self.device,
+        }
 
 
 def _settings(argv) -> _Settings:
@@ -473,8 +647,16 @@ def _settings(argv) -> _Settings:
     timeout = args.timeout if args.timeout is not None else prof.timeout_s
     if timeout is not None and timeout <= 0:
         raise SystemExit(f"--timeout must be positive, got {timeout}")
-    return _Settings(args, defaults, out, data_dir, store_dir, device, timeout,
-                     prof.publish if args.publish is None else args.publish)
+    return _Settings(
+        args,
+        defaults,
+        out,
+        data_dir,
+        store_dir,
+        device,
+        timeout,
+        prof.publish if args.publish is None else args.publish,
+    )
 
 
 @dataclass
@@ -491,14 +673,20 @@ class _Invocation:
     failures: list[dict] = field(default_factory=list)
 
 
-def _run_notebooks(s: _Settings, run: _Invocation, notebooks: list[Path], jupyter_path: Path) -> None:
+def _run_notebooks(
+    s: _Settings, run: _Invocation, notebooks: list[Path], jupyter_path: Path
+) -> None:
     """Run every notebook under a progress bar; ``run.records`` keeps the earlier records of the
     notebooks that still exist, updated with this invocation's."""
     from tqdm.auto import tqdm
 
     out, parameters = s.out, s.parameters()
-    previous = json.loads(out.run_json.read_text()).get("notebooks", {}) if out.run_json.exists() else {}
-    run.records = {k: v for k, v in previous.items() if (Path(s.args.notebooks_dir) / f"{k}.ipynb").exists()}
+    previous = (
+        json.loads(out.run_json.read_text()).get("notebooks", {}) if out.run_json.exists() else {}
+    )
+    run.records = {
+        k: v for k, v in previous.items() if (Path(s.args.notebooks_dir) / f"{k}.ipynb").exists()
+    }
     bar = tqdm(notebooks, desc="notebooks", unit="nb", dynamic_ncols=True)
     for nb in bar:
         bar.set_postfix_str(nb.stem)
@@ -519,22 +707,38 @@ def _write_run_json(s: _Settings, run: _Invocation, argv) -> dict:
     """``OUT/run.json``: the settings, the machine, the notebooks' records and provenance that
     cannot drift (``python -m afkit check-report`` compares it with the tree)."""
     args = s.args
-    meta = {"profile": args.profile, "seed": args.seed, "device": s.device, "data_dir": str(s.data_dir),
-            "store_dir": str(s.store_dir), "out_dir": str(s.out.root), "data_source": run.source,
-            "default_data_dir": str(s.defaults["data_dir"]), "default_out_dir": str(s.defaults["out_dir"]),
-            "notebooks_dir": str(Path(args.notebooks_dir).resolve()), "default_notebooks_dir": str(NOTEBOOKS_DIR),
-            "git_sha": provenance.git_sha(REPO), "started": run.started.isoformat(timespec="seconds"),
-            "seconds": round(time.perf_counter() - run.t0, 1), "machine": machine(),
-            "command": "python -m afkit reproduce " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "notebooks": run.records}
+    meta = {
+        "profile": args.profile,
+        "seed": args.seed,
+        "device": s.device,
+        "data_dir": str(s.data_dir),
+        "store_dir": str(s.store_dir),
+        "out_dir": str(s.out.root),
+        "data_source": run.source,
+        "default_data_dir": str(s.defaults["data_dir"]),
+        "default_out_dir": str(s.defaults["out_dir"]),
+        "notebooks_dir": str(Path(args.notebooks_dir).resolve()),
+        "default_notebooks_dir": str(NOTEBOOKS_DIR),
+        "git_sha": provenance.git_sha(REPO),
+        "started": run.started.isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - run.t0, 1),
+        "machine": machine(),
+        "command": "python -m afkit reproduce "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "notebooks": run.records,
+    }
     sha = meta["git_sha"]
     unchanged = provenance.source_files(REPO) == run.source_files
     meta["tree_clean"] = bool(sha) and not sha.endswith("+dirty") and unchanged
     meta["source_changed_during_run"] = not unchanged
-    meta["source_hash"] = provenance.source_hash(files=run.source_files)  # the files the notebooks ran
+    meta["source_hash"] = provenance.source_hash(
+        files=run.source_files
+    )  # the files the notebooks ran
     meta["source_files"] = run.source_files
     meta["code_hash"] = provenance.code_hash()
-    meta["reused_runs"], meta["trained_runs"] = count_reuse(run.runs_before, run_folders(s.out.root))
+    meta["reused_runs"], meta["trained_runs"] = count_reuse(
+        run.runs_before, run_folders(s.out.root)
+    )
     provenance.write_json(s.out.run_json, meta)
     return meta
 
@@ -557,7 +761,9 @@ def _report_and_publish(s: _Settings) -> None:
             screenshot_report(pub_html)
         except (RuntimeError, TimeoutError) as e:
             print(f"reproduce: no screenshot of the published report ({e})", file=sys.stderr)
-    print(f"reproduce: published figures to {Path(args.publish_dir) / 'figures'} and the report to {pub_md.parent}")
+    print(
+        f"reproduce: published figures to {Path(args.publish_dir) / 'figures'} and the report to {pub_md.parent}"
+    )
 
 
 def main(argv=None) -> int:
@@ -567,16 +773,25 @@ def main(argv=None) -> int:
     if not notebooks:
         print(f"reproduce: no NN_*.ipynb notebooks in {args.notebooks_dir}", file=sys.stderr)
         return 1
-    run = _Invocation(datetime.now(timezone.utc), time.perf_counter(), run_folders(s.out.root),
-                      provenance.source_files(REPO))
-    print(f"reproduce: profile {args.profile}, seed {args.seed}, {len(notebooks)} notebook(s) -> {s.out.root}")
+    run = _Invocation(
+        datetime.now(timezone.utc),
+        time.perf_counter(),
+        run_folders(s.out.root),
+        provenance.source_files(REPO),
+    )
+    print(
+        f"reproduce: profile {args.profile}, seed {args.seed}, {len(notebooks)} notebook(s) -> {s.out.root}"
+    )
     run.source = ensure_data(s.data_dir, args.profile, args.seed)
     print(f"reproduce: data {run.source} at {s.data_dir}")
     _run_notebooks(s, run, notebooks, write_kernelspec(s.out.kernels))
     meta = _write_run_json(s, run, argv)
     _report_and_publish(s)
     if run.failures:
-        print(f"reproduce: {len(run.failures)} of {len(notebooks)} notebook(s) failed:", file=sys.stderr)
+        print(
+            f"reproduce: {len(run.failures)} of {len(notebooks)} notebook(s) failed:",
+            file=sys.stderr,
+        )
         for rec in run.failures:
             print(f"  {describe_failure(rec)}", file=sys.stderr)
         hint = next(filter(None, map(resume_hint, run.failures)), "")

@@ -15,8 +15,9 @@ import pandas as pd
 
 from afkit.core import paper
 from afkit.studies.arms import REFERENCES, VOCAB_DATA
-from afkit.viz.plots import pareto_front
 from afkit.training.protocol import verdict
+from afkit.viz.plots import pareto_front
+
 
 def _pct(x) -> str:
     return f"{100 * x:.2f}%"
@@ -28,18 +29,23 @@ def claim_clause(diff: float, lo: float, hi: float) -> str:
     interval."""
     p = paper.F1_DIFF
     if lo > 0:
-        return (f"The paper's claim holds here and more: where the paper has Attend-Fusion {p:+.2f} "
-                f"points behind, ours is ahead beyond noise.")
+        return (
+            f"The paper's claim holds here and more: where the paper has Attend-Fusion {p:+.2f} "
+            f"points behind, ours is ahead beyond noise."
+        )
     if lo >= p:
-        return (f"The paper's claim holds here: the whole interval is above the paper's {p:+.2f} points.")
+        return f"The paper's claim holds here: the whole interval is above the paper's {p:+.2f} points."
     if hi < p:
-        return (f"The paper's claim fails here: the whole interval is below the paper's {p:+.2f} points.")
-    return (f"Against the paper's {p:+.2f} points the interval is inconclusive: it contains values "
-            f"on both sides.")
+        return f"The paper's claim fails here: the whole interval is below the paper's {p:+.2f} points."
+    return (
+        f"Against the paper's {p:+.2f} points the interval is inconclusive: it contains values "
+        f"on both sides."
+    )
 
 
-def comparison(summary: pd.DataFrame, ci: dict, ci_matched: dict, source: str = "synthetic",
-               protocol: str = "") -> str:
+def comparison(
+    summary: pd.DataFrame, ci: dict, ci_matched: dict, source: str = "synthetic", protocol: str = ""
+) -> str:
     """Notebook 04's answer: Attend-Fusion against FC late fusion, full width (``ci``) and at
     equal size (``ci_matched``; both :func:`afkit.studies.experiments.paired_tests`), against the
     paper's claim, the best arm and reference; every clause chosen by the numbers."""
@@ -73,15 +79,33 @@ def comparison(summary: pd.DataFrame, ci: dict, ci_matched: dict, source: str = 
         f"{verdict(ci_matched['micro_f1_lo'], ci_matched['micro_f1_hi'], 'Attend-Fusion', 'the size-matched FC late fusion')}. "
         + claim_clause(100 * ci["micro_f1_diff"], 100 * ci["micro_f1_lo"], 100 * ci["micro_f1_hi"])
         + f" The best arm by test GAP is `{best.name}` ({_pct(best['gap_mean'])})"
-        + (f"; the best starter-code reference, `{ref_best}`, reaches {_pct(s.loc[ref_best, 'gap_mean'])}"
-           if ref_best else "") + ". "
-        + (f"FCRN late fusion at Attend-Fusion's size reaches {_pct(s.loc[fcrn, 'gap_mean'])}, "
-           f"{'above' if s.loc[fcrn, 'gap_mean'] > af['gap_mean'] else 'below'} Attend-Fusion "
-           f"({int(s.loc[fcrn, 'seeds'])} seed, no interval). " if fcrn else "")
-        + (("Did not learn (marked, not read as findings): " + ", ".join(f"`{x}`" for x in untrained) + ". ")
-           if untrained else "Every arm learned (test GAP clearly above the class-frequency predictor). ")
-        + ("Our numbers are from the synthetic set and say nothing about the paper's values on the real release."
-           if source == "synthetic" else "Ours are on the real release.")
+        + (
+            f"; the best starter-code reference, `{ref_best}`, reaches {_pct(s.loc[ref_best, 'gap_mean'])}"
+            if ref_best
+            else ""
+        )
+        + ". "
+        + (
+            f"FCRN late fusion at Attend-Fusion's size reaches {_pct(s.loc[fcrn, 'gap_mean'])}, "
+            f"{'above' if s.loc[fcrn, 'gap_mean'] > af['gap_mean'] else 'below'} Attend-Fusion "
+            f"({int(s.loc[fcrn, 'seeds'])} seed, no interval). "
+            if fcrn
+            else ""
+        )
+        + (
+            (
+                "Did not learn (marked, not read as findings): "
+                + ", ".join(f"`{x}`" for x in untrained)
+                + ". "
+            )
+            if untrained
+            else "Every arm learned (test GAP clearly above the class-frequency predictor). "
+        )
+        + (
+            "Our numbers are from the synthetic set and say nothing about the paper's values on the real release."
+            if source == "synthetic"
+            else "Ours are on the real release."
+        )
     )
     return text
 
@@ -134,12 +158,19 @@ def attention_sweep(summary: pd.DataFrame, source: str = "synthetic") -> str:
         f"Attend-Fusion scores {100 * base['gap_mean']:.2f}% with {int(base['params']):,} parameters, "
         f"the best is `{best['label']}` with {100 * best['gap_mean']:.2f}% ({int(best['params']):,}). "
         f"On the Pareto front (size vs GAP): {', '.join(f'`{x}`' for x in front)}. "
-        + (f"Attention off scores {100 * off:.2f}% ({100 * (base['gap_mean'] - off):+.2f} for attention). "
-           if off is not None else "")
-        + ("The head count changes no parameter count. " if same else
-           ("The head count changes the parameter count here. " if len(heads) else "")))
+        + (
+            f"Attention off scores {100 * off:.2f}% ({100 * (base['gap_mean'] - off):+.2f} for attention). "
+            if off is not None
+            else ""
+        )
+        + (
+            "The head count changes no parameter count. "
+            if same
+            else ("The head count changes the parameter count here. " if len(heads) else "")
+        )
+    )
     if len(failed):
-        text += ("Did not learn (not counted): " + ", ".join(f"`{x}`" for x in failed["label"]) + ".")
+        text += "Did not learn (not counted): " + ", ".join(f"`{x}`" for x in failed["label"]) + "."
     return text
 
 
@@ -151,28 +182,52 @@ def vocabulary_scaling(table: pd.DataFrame, source: str = "synthetic", profile: 
     lo, hi = sizes[0], sizes[-1]
     lines = []
     for m in table["model"].unique():
-        part = (f"`{m}`: at paper size its classifier holds {100 * t.loc[(lo, m), 'paper_head_share']:.1f}% "
-                f"of the parameters at {lo} classes and {100 * t.loc[(hi, m), 'paper_head_share']:.1f}% at {hi} "
-                f"({t.loc[(lo, m), 'paper_params'] / 1e6:.1f}M → {t.loc[(hi, m), 'paper_params'] / 1e6:.1f}M)")
+        part = (
+            f"`{m}`: at paper size its classifier holds {100 * t.loc[(lo, m), 'paper_head_share']:.1f}% "
+            f"of the parameters at {lo} classes and {100 * t.loc[(hi, m), 'paper_head_share']:.1f}% at {hi} "
+            f"({t.loc[(lo, m), 'paper_params'] / 1e6:.1f}M → {t.loc[(hi, m), 'paper_params'] / 1e6:.1f}M)"
+        )
         if len(done) >= 2:
             a, b = done[0], done[-1]
             ga, gb = t.loc[(a, m), "gap"], t.loc[(b, m), "gap"]
-            part += (f"; trained with {VOCAB_DATA[profile]['videos_per_class']} videos a class, its test GAP "
-                     f"{'falls' if gb < ga else 'rises'} from {100 * ga:.2f}% at {a} classes to {100 * gb:.2f}% at {b}")
+            part += (
+                f"; trained with {VOCAB_DATA[profile]['videos_per_class']} videos a class, its test GAP "
+                f"{'falls' if gb < ga else 'rises'} from {100 * ga:.2f}% at {a} classes to {100 * gb:.2f}% at {b}"
+            )
         lines.append(part + ".")
-    ratio = [t.loc[(c, 'fc_late'), 'paper_params'] / t.loc[(c, 'attend_fusion'), 'paper_params'] for c in (lo, hi)]
-    trend = ("shrinks" if ratio[1] < ratio[0] else "grows")
+    ratio = [
+        t.loc[(c, "fc_late"), "paper_params"] / t.loc[(c, "attend_fusion"), "paper_params"]
+        for c in (lo, hi)
+    ]
+    trend = "shrinks" if ratio[1] < ratio[0] else "grows"
     untrained = [c for c in sizes if c not in done]
-    not_learned = table[table["trained"] & ~table.get("learned", pd.Series(True, index=table.index)).astype(bool)]
-    return (f"**Answer ({source} data for the scores; arithmetic for the sizes).** " + " ".join(lines)
-            + f" The size ratio fc_late / attend_fusion at paper size {trend} from {ratio[0]:.2f}x at {lo} "
-              f"classes to {ratio[1]:.2f}x at {hi}: Attend-Fusion's relative saving "
-            + ("shrinks as the classifier takes over both models." if trend == "shrinks" else "grows with the vocabulary.")
-            + (f" Not trained (parameter arithmetic only): {', '.join(map(str, untrained))} classes: with "
-               f"the videos a class held constant they need more training videos than the budget holds."
-               if untrained else "")
-            + (" Did not learn: " + ", ".join(f"{r.model} at {r.num_classes}" for r in not_learned.itertuples()) + "."
-               if len(not_learned) else ""))
+    not_learned = table[
+        table["trained"] & ~table.get("learned", pd.Series(True, index=table.index)).astype(bool)
+    ]
+    return (
+        f"**Answer ({source} data for the scores; arithmetic for the sizes).** "
+        + " ".join(lines)
+        + f" The size ratio fc_late / attend_fusion at paper size {trend} from {ratio[0]:.2f}x at {lo} "
+        f"classes to {ratio[1]:.2f}x at {hi}: Attend-Fusion's relative saving "
+        + (
+            "shrinks as the classifier takes over both models."
+            if trend == "shrinks"
+            else "grows with the vocabulary."
+        )
+        + (
+            f" Not trained (parameter arithmetic only): {', '.join(map(str, untrained))} classes: with "
+            f"the videos a class held constant they need more training videos than the budget holds."
+            if untrained
+            else ""
+        )
+        + (
+            " Did not learn: "
+            + ", ".join(f"{r.model} at {r.num_classes}" for r in not_learned.itertuples())
+            + "."
+            if len(not_learned)
+            else ""
+        )
+    )
 
 
 def readings(table: pd.DataFrame, source: str = "synthetic", fc_label: str = "fc_late") -> str:
@@ -198,34 +253,49 @@ def readings(table: pd.DataFrame, source: str = "synthetic", fc_label: str = "fc
         return f"{r.gap_diff:+.2f} [{r.gap_lo:+.2f}, {r.gap_hi:+.2f}]"
 
     text = f"**Answer ({source} data, test split, one seed an arm).** "
-    text += "On minus off, test GAP in points with 95% paired-bootstrap intervals: " + "; ".join(
-        f"`{r.reading}` {interval(r)}" for r in t.itertuples()) + ". "
+    text += (
+        "On minus off, test GAP in points with 95% paired-bootstrap intervals: "
+        + "; ".join(f"`{r.reading}` {interval(r)}" for r in t.itertuples())
+        + ". "
+    )
     if helps:
         text += f"Attention matters, and helps, in {names(helps)} (interval above 0). "
     if hurts:
         text += f"Attention matters, and hurts, in {names(hurts)} (interval below 0). "
     if null:
-        text += (f"In {names(null)} the interval contains 0: switching the attention off changes "
-                 "nothing we can tell apart. ")
+        text += (
+            f"In {names(null)} the interval contains 0: switching the attention off changes "
+            "nothing we can tell apart. "
+        )
     if not helps and not hurts:
         text += "No reading makes attention matter at this size. "
     fits = t[t["paper_within_1pct"] & t["learned"]]
     if not len(fits):
-        return text + (f"No reading that learned is within 1% of {af_m} at paper size, so none can be said "
-                       "to fit the paper.")
+        return text + (
+            f"No reading that learned is within 1% of {af_m} at paper size, so none can be said "
+            "to fit the paper."
+        )
     best = fits.loc[fits["gap_minus_fc_late"].abs().idxmin()]
-    text += (f"Of the {len(fits)} readings within 1% of {af_m} at paper size that learned, `{best.reading}` "
-             f"({best.paper_params:,} parameters at paper size) fits the paper best: its test GAP is "
-             f"{best.gap_on:.2f}%, {best.gap_minus_fc_late:+.2f} points from {fc_label} (the paper: "
-             f"Attend-Fusion within {-paper.F1_DIFF:.2f} F1 points of the {paper.millions('fc_late')} FC late fusion). ")
+    text += (
+        f"Of the {len(fits)} readings within 1% of {af_m} at paper size that learned, `{best.reading}` "
+        f"({best.paper_params:,} parameters at paper size) fits the paper best: its test GAP is "
+        f"{best.gap_on:.2f}%, {best.gap_minus_fc_late:+.2f} points from {fc_label} (the paper: "
+        f"Attend-Fusion within {-paper.F1_DIFF:.2f} F1 points of the {paper.millions('fc_late')} FC late fusion). "
+    )
     if best.matters == "helps":
-        text += ("Its attention matters (on beats off beyond the interval), so under this reading the "
-                 "paper's result rests on the attention, as the paper says.")
+        text += (
+            "Its attention matters (on beats off beyond the interval), so under this reading the "
+            "paper's result rests on the attention, as the paper says."
+        )
     elif best.matters == "hurts":
-        text += ("Its attention hurts (off beats on beyond the interval): under this reading the paper's "
-                 "result would come despite the attention, not from it.")
+        text += (
+            "Its attention hurts (off beats on beyond the interval): under this reading the paper's "
+            "result would come despite the attention, not from it."
+        )
     else:
-        text += ("Its attention does not matter (the interval contains 0): under this reading the "
-                 f"closeness to fc_late comes from the encoders and the head at {af_m}, not from the "
-                 "attention.")
+        text += (
+            "Its attention does not matter (the interval contains 0): under this reading the "
+            f"closeness to fc_late comes from the encoders and the head at {af_m}, not from the "
+            "attention."
+        )
     return text

@@ -25,21 +25,36 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from afkit.models import registry as models
 from afkit.core import paper
-from afkit.studies.experiments import (SEEDS, Spec, matched_width, mean_over_seeds, model_params, paired_tests,
-                               run_grid)
+from afkit.models import registry as models
 from afkit.models.reconstruction import PAPER_FEATURES
+from afkit.studies.experiments import (
+    SEEDS,
+    Spec,
+    matched_width,
+    mean_over_seeds,
+    model_params,
+    paired_tests,
+    run_grid,
+)
 
 # notebook 04 at a glance: the paper's baselines and Attend-Fusion (comparison_specs adds the
 # size-matched arms and the starter code's reference models)
-COMPARISON = ("fc_audio", "fc_visual", "fc_early", "fc_late", "fcrn_late", "fcrn_gated_late",
-              "attend_fusion")
+COMPARISON = (
+    "fc_audio",
+    "fc_visual",
+    "fc_early",
+    "fc_late",
+    "fcrn_late",
+    "fcrn_gated_late",
+    "attend_fusion",
+)
 REFERENCES = ("logistic", "moe")  # the YouTube-8M starter code's video-level models
 
 
-def fc_late_at_af_size(profile: str, num_classes: int | None = None,
-                       features: str = "mean_std") -> tuple[int, int]:
+def fc_late_at_af_size(
+    profile: str, num_classes: int | None = None, features: str = "mean_std"
+) -> tuple[int, int]:
     """The hidden width of ``fc_late`` at Attend-Fusion's parameter count: (at ``profile`` with
     ``num_classes`` and ``features``, at paper size with the paper profile's inputs)."""
     af = model_params("attend_fusion", profile, num_classes, features)
@@ -48,7 +63,9 @@ def fc_late_at_af_size(profile: str, num_classes: int | None = None,
     return hidden, matched_width("fc_late", paper_af, "paper", features=PAPER_FEATURES)
 
 
-def comparison_specs(profile: str, num_classes: int | None = None, features: str = "mean_std") -> list[Spec]:
+def comparison_specs(
+    profile: str, num_classes: int | None = None, features: str = "mean_std"
+) -> list[Spec]:
     """Notebook 04's arms: the starter code's references (logistic, MoE), the paper's
     baselines (:data:`COMPARISON`), and the size-matched arms that separate attention from
     size: fc_late and fcrn_late shrunk to Attend-Fusion's parameter count, Attend-Fusion grown
@@ -58,21 +75,46 @@ def comparison_specs(profile: str, num_classes: int | None = None, features: str
     fc = model_params("fc_late", profile, num_classes, features)
     paper_fc = model_params("fc_late", "paper", features=PAPER_FEATURES)
     hidden, paper_hidden = fc_late_at_af_size(profile, num_classes, features)
-    head = matched_width("attend_fusion", fc, profile, field="head_width", num_classes=num_classes,
-                         features=features)
-    paper_head = matched_width("attend_fusion", paper_fc, "paper", field="head_width", features=PAPER_FEATURES)
+    head = matched_width(
+        "attend_fusion", fc, profile, field="head_width", num_classes=num_classes, features=features
+    )
+    paper_head = matched_width(
+        "attend_fusion", paper_fc, "paper", field="head_width", features=PAPER_FEATURES
+    )
     one = (0,)
     # FCRN with Context Gating only at paper size: at cpu size it is the costliest arm (4.3M) and
     # FCRN late fusion already stands for the residual family in the budget
     baselines = [m for m in COMPARISON if profile == "paper" or m != "fcrn_gated_late"]
-    return ([Spec(m, m, seeds=one) for m in REFERENCES]
-            + [Spec(m, m, seeds=all_seeds if m in ("fc_late", "attend_fusion") else one) for m in baselines]
-            + [Spec(f"fc_late at AF size (hidden {hidden})", "fc_late", {"hidden": hidden},
-                    paper_overrides={"hidden": paper_hidden}, seeds=all_seeds),
-               Spec(f"fcrn_late at AF size (hidden {hidden})", "fcrn_late", {"hidden": hidden},
-                    paper_overrides={"hidden": paper_hidden}, seeds=one),
-               Spec(f"attend_fusion at FC size (head {head})", "attend_fusion", {"head_width": head},
-                    paper_overrides={"head_width": paper_head}, seeds=one)])
+    return (
+        [Spec(m, m, seeds=one) for m in REFERENCES]
+        + [
+            Spec(m, m, seeds=all_seeds if m in ("fc_late", "attend_fusion") else one)
+            for m in baselines
+        ]
+        + [
+            Spec(
+                f"fc_late at AF size (hidden {hidden})",
+                "fc_late",
+                {"hidden": hidden},
+                paper_overrides={"hidden": paper_hidden},
+                seeds=all_seeds,
+            ),
+            Spec(
+                f"fcrn_late at AF size (hidden {hidden})",
+                "fcrn_late",
+                {"hidden": hidden},
+                paper_overrides={"hidden": paper_hidden},
+                seeds=one,
+            ),
+            Spec(
+                f"attend_fusion at FC size (head {head})",
+                "attend_fusion",
+                {"head_width": head},
+                paper_overrides={"head_width": paper_head},
+                seeds=one,
+            ),
+        ]
+    )
 
 
 def matched_label(summary: pd.DataFrame, prefix: str) -> str:
@@ -80,9 +122,22 @@ def matched_label(summary: pd.DataFrame, prefix: str) -> str:
     return next(lab for lab in summary["label"] if lab.startswith(prefix))
 
 
-HEADLINE_COLUMNS = ["label", "params", "paper_params", "lr", "best_epoch_mean", "gap_mean", "gap_std",
-                    "micro_f1_tuned_mean", "micro_f1_mean", "map_mean", "seeds", "learned",
-                    "paper_f1_pct", "paper_reported_params"]
+HEADLINE_COLUMNS = [
+    "label",
+    "params",
+    "paper_params",
+    "lr",
+    "best_epoch_mean",
+    "gap_mean",
+    "gap_std",
+    "micro_f1_tuned_mean",
+    "micro_f1_mean",
+    "map_mean",
+    "seeds",
+    "learned",
+    "paper_f1_pct",
+    "paper_reported_params",
+]
 
 
 def with_paper_columns(summary: pd.DataFrame) -> pd.DataFrame:
@@ -90,12 +145,17 @@ def with_paper_columns(summary: pd.DataFrame) -> pd.DataFrame:
     own two models (the arms labelled ``attend_fusion`` and ``fc_late``; real data; NaN on
     every other row, the size-matched variants included), in columns named ``paper_*``."""
     out = summary.copy()
-    for col, reported in (("paper_f1_pct", paper.F1_PCT), ("paper_reported_params", paper.PARAMETERS)):
+    for col, reported in (
+        ("paper_f1_pct", paper.F1_PCT),
+        ("paper_reported_params", paper.PARAMETERS),
+    ):
         out[col] = [reported.get(lab, np.nan) for lab in out["label"]]
     return out
 
 
-def fusion_ablation_specs(profile: str, num_classes: int | None = None, features: str = "mean_std") -> list[Spec]:
+def fusion_ablation_specs(
+    profile: str, num_classes: int | None = None, features: str = "mean_std"
+) -> list[Spec]:
     """Notebook 05's arms: early / late / hybrid fusion, each with and without attention, and
     FC late fusion shrunk to Attend-Fusion's parameter count (the parameter-matched pair).
 
@@ -112,8 +172,13 @@ def fusion_ablation_specs(profile: str, num_classes: int | None = None, features
         Spec("late + attention (attend_fusion)", "attend_fusion", seeds=one),
         Spec("late, no attention", "attend_fusion_noattn", seeds=one),
         Spec("hybrid + attention (cross-modal)", "attend_fusion_cross", seeds=one),
-        Spec(f"fc_late matched (hidden {width})", "fc_late", {"hidden": width},
-             paper_overrides={"hidden": paper_width}, seeds=one),
+        Spec(
+            f"fc_late matched (hidden {width})",
+            "fc_late",
+            {"hidden": width},
+            paper_overrides={"hidden": paper_width},
+            seeds=one,
+        ),
     ]
 
 
@@ -121,8 +186,9 @@ def fusion_ablation_specs(profile: str, num_classes: int | None = None, features
 # epoch costs ~40x a video-level one, every frame is encoded). lr 3e-3 and no dropout lift it off
 # the class-frequency plateau it sits on at lr 1e-3 / dropout 0.4 (measured: GAP 0.02 -> 0.33 in
 # 4 epochs); notebook 08 scores its attention only if it passes the learned check
-FRAMES_SPEC = Spec("frame-level attention", "attend_fusion_frames",
-                   train={"epochs": 6, "lr": 3e-3, "dropout": 0.0})
+FRAMES_SPEC = Spec(
+    "frame-level attention", "attend_fusion_frames", train={"epochs": 6, "lr": 3e-3, "dropout": 0.0}
+)
 
 
 def attention_sweep_specs(profile: str) -> list[Spec]:
@@ -137,15 +203,25 @@ def attention_sweep_specs(profile: str) -> list[Spec]:
     # protocol's search within the cpu budget (notebook 08 says what it does learn)
     for h in (1, 2, 4, 8):
         if h != cfg.heads and cfg.attention_width % h == 0:
-            out.append(Spec(f"heads={h}", "attend_fusion", {"heads": h}, paper_overrides={"heads": h}))
+            out.append(
+                Spec(f"heads={h}", "attend_fusion", {"heads": h}, paper_overrides={"heads": h})
+            )
     for factor in (0.25, 0.5, 2.0):
         a, pa = int(cfg.attention_width * factor), int(paper_cfg.attention_width * factor)
         if a % cfg.heads == 0 and pa % paper_cfg.heads == 0:
-            out.append(Spec(f"attention width={a}", "attend_fusion", {"attention_width": a},
-                            paper_overrides={"attention_width": pa}))
+            out.append(
+                Spec(
+                    f"attention width={a}",
+                    "attend_fusion",
+                    {"attention_width": a},
+                    paper_overrides={"attention_width": pa},
+                )
+            )
     for k in (2, 8):
         if k != cfg.tokens and cfg.encoder_width % k == 0 and paper_cfg.encoder_width % k == 0:
-            out.append(Spec(f"tokens={k}", "attend_fusion", {"tokens": k}, paper_overrides={"tokens": k}))
+            out.append(
+                Spec(f"tokens={k}", "attend_fusion", {"tokens": k}, paper_overrides={"tokens": k})
+            )
     out.append(Spec("MF/STD as tokens", "attend_fusion_stats"))
     return [replace(o, seeds=(0,)) for o in out]
 
@@ -159,15 +235,20 @@ def with_sweep_columns(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 # notebook 07: the vocabulary sizes C (3862: the 2018 release; 4716: the 2017 one, the paper's)
-VOCABULARIES = {"smoke": (20, 50, 100), "cpu": (100, 300, 1000, 3862, 4716, 20000),
-                "paper": (1000, 3862, 4716, 20000)}
+VOCABULARIES = {
+    "smoke": (20, 50, 100),
+    "cpu": (100, 300, 1000, 3862, 4716, 20000),
+    "paper": (1000, 3862, 4716, 20000),
+}
 # the sizes that are trained (the others are parameter arithmetic only): with the training videos
 # a class held constant, 3862+ classes need 39k+ videos a model, beyond the cpu budget
 TRAINED_VOCABULARIES = {"smoke": (20, 50), "cpu": (100, 300), "paper": (1000, 3862, 4716, 20000)}
 # the synthetic sets of notebook 07: training videos per class held constant as C grows
-VOCAB_DATA = {"smoke": dict(videos_per_class=8, min_frames=4, max_frames=12),
-              "cpu": dict(videos_per_class=20, min_frames=10, max_frames=30),
-              "paper": dict(videos_per_class=20, min_frames=30, max_frames=120)}
+VOCAB_DATA = {
+    "smoke": dict(videos_per_class=8, min_frames=4, max_frames=12),
+    "cpu": dict(videos_per_class=20, min_frames=10, max_frames=30),
+    "paper": dict(videos_per_class=20, min_frames=30, max_frames=120),
+}
 
 
 def vocabulary_data(profile: str, num_classes: int) -> dict:
@@ -176,7 +257,12 @@ def vocabulary_data(profile: str, num_classes: int) -> dict:
     for validate and test."""
     d = dict(VOCAB_DATA[profile])
     n = d.pop("videos_per_class") * num_classes
-    return {**d, "train_videos": n, "validate_videos": max(n // 4, 32), "test_videos": max(n // 4, 32)}
+    return {
+        **d,
+        "train_videos": n,
+        "validate_videos": max(n // 4, 32),
+        "test_videos": max(n // 4, 32),
+    }
 
 
 def head_share(name: str, profile: str, num_classes: int, features: str = "mean_std") -> dict:
@@ -189,41 +275,76 @@ def head_share(name: str, profile: str, num_classes: int, features: str = "mean_
     return {"params": n, "head_params": int(round(head)), "head_share": head / n}
 
 
-def vocabulary_experiment(root, profile: str, *, models=("fc_late", "attend_fusion"), sizes=None,
-                          trained=None, seed: int = 0, device: str = "cpu", progress: bool = True) -> pd.DataFrame:
+def vocabulary_experiment(
+    root,
+    profile: str,
+    *,
+    models=("fc_late", "attend_fusion"),
+    sizes=None,
+    trained=None,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: bool = True,
+) -> pd.DataFrame:
     """Notebook 07: for each vocabulary size C, parameters and head share at this profile and
     at paper size; for the ``trained`` sizes (:data:`TRAINED_VOCABULARIES`) also a synthetic
     set (:func:`vocabulary_data`, under ``root/data/C``), its store and ``models`` trained under
     the protocol at one seed, scored on test. One row per (C, model); ``trained`` False rows
     carry no scores."""
+    from afkit.data import featurize, synth
     from afkit.training import protocol as proto
-    from afkit.data import featurize
-    from afkit.data import synth
 
     root = Path(root)
     trained = TRAINED_VOCABULARIES[profile] if trained is None else trained
     rows = []
-    for c in (sizes or VOCABULARIES[profile]):
+    for c in sizes or VOCABULARIES[profile]:
         grid, floor = None, np.nan
         if c in trained:
             data = root / "data" / str(c)
-            synth.ensure_dataset(data, profile, seed, progress=False, num_classes=c, **vocabulary_data(profile, c))
+            synth.ensure_dataset(
+                data, profile, seed, progress=False, num_classes=c, **vocabulary_data(profile, c)
+            )
             stores = root / "stores" / str(c)
             featurize.build(stores, data, feature_set="mean_std", progress=False)
-            grid = mean_over_seeds(run_grid([Spec(m, m, seeds=(0,)) for m in models], stores,
-                                            root / "runs" / str(c), profile, progress=progress, device=device))
+            grid = mean_over_seeds(
+                run_grid(
+                    [Spec(m, m, seeds=(0,)) for m in models],
+                    stores,
+                    root / "runs" / str(c),
+                    profile,
+                    progress=progress,
+                    device=device,
+                )
+            )
             floor = proto.prior_gap(stores)
         for name in models:
-            prof, at_paper = head_share(name, profile, c), head_share(name, "paper", c, PAPER_FEATURES)
-            row = {"num_classes": c, "model": name, "trained": grid is not None,
-                   "params": prof["params"], "head_share": prof["head_share"],
-                   "paper_params": at_paper["params"], "paper_head_share": at_paper["head_share"],
-                   "prior_gap": floor}
+            prof, at_paper = (
+                head_share(name, profile, c),
+                head_share(name, "paper", c, PAPER_FEATURES),
+            )
+            row = {
+                "num_classes": c,
+                "model": name,
+                "trained": grid is not None,
+                "params": prof["params"],
+                "head_share": prof["head_share"],
+                "paper_params": at_paper["params"],
+                "paper_head_share": at_paper["head_share"],
+                "prior_gap": floor,
+            }
             if grid is not None:
                 r = grid.set_index("label").loc[name]
-                row.update({"lr": r["lr"], "gap": r["gap_mean"], "micro_f1": r["micro_f1_mean"],
-                            "micro_f1_tuned": r["micro_f1_tuned_mean"],
-                            "learned": bool(proto.learned(r["micro_f1_tuned_mean"], r["gap_mean"], floor))})
+                row.update(
+                    {
+                        "lr": r["lr"],
+                        "gap": r["gap_mean"],
+                        "micro_f1": r["micro_f1_mean"],
+                        "micro_f1_tuned": r["micro_f1_tuned_mean"],
+                        "learned": bool(
+                            proto.learned(r["micro_f1_tuned_mean"], r["gap_mean"], floor)
+                        ),
+                    }
+                )
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -245,7 +366,9 @@ READING_ARMS = {  # reading -> (label, registered model)
 SHARED_OFF = "attention off (attend_fusion_noattn)"
 
 
-def _readings(profile: str, num_classes: int | None, features: str) -> tuple[list[Spec], list[tuple]]:
+def _readings(
+    profile: str, num_classes: int | None, features: str
+) -> tuple[list[Spec], list[tuple]]:
     def config(name, **overrides):
         return models.config_dict(models.model_config(name, profile, **overrides))
 
@@ -262,13 +385,22 @@ def _readings(profile: str, num_classes: int | None, features: str) -> tuple[lis
             arms.append(Spec(off, name, {"attention": "none"}, seeds=one))
             pairs.append((reading, label, off))
     hidden, paper_hidden = fc_late_at_af_size(profile, num_classes, features)
-    arms += [Spec("fc_late", "fc_late", seeds=one),
-             Spec(f"fc_late at AF size (hidden {hidden})", "fc_late", {"hidden": hidden},
-                  paper_overrides={"hidden": paper_hidden}, seeds=one)]
+    arms += [
+        Spec("fc_late", "fc_late", seeds=one),
+        Spec(
+            f"fc_late at AF size (hidden {hidden})",
+            "fc_late",
+            {"hidden": hidden},
+            paper_overrides={"hidden": paper_hidden},
+            seeds=one,
+        ),
+    ]
     return arms, pairs
 
 
-def readings_specs(profile: str, num_classes: int | None = None, features: str = "mean_std") -> list[Spec]:
+def readings_specs(
+    profile: str, num_classes: int | None = None, features: str = "mean_std"
+) -> list[Spec]:
     """Notebook 10's arms, one seed each: every reading of the attention (:data:`READING_ARMS`)
     with and without its attention; an off twin that is the same network as
     ``attend_fusion_noattn`` (the feature-wise and modality-token readings with a = 1 / no
@@ -277,7 +409,9 @@ def readings_specs(profile: str, num_classes: int | None = None, features: str =
     return _readings(profile, num_classes, features)[0]
 
 
-def reading_pairs(profile: str, num_classes: int | None = None, features: str = "mean_std") -> list[tuple]:
+def reading_pairs(
+    profile: str, num_classes: int | None = None, features: str = "mean_std"
+) -> list[tuple]:
     """(reading, label with attention, label of its attention-off twin) for each reading of
     :func:`readings_specs`: the pairs of notebook 10's paired tests."""
     return _readings(profile, num_classes, features)[1]
@@ -290,7 +424,9 @@ def reading_tests(grid: pd.DataFrame, pairs: list[tuple], store_dir, **kwargs) -
     return [{**t, "reading": r} for (r, _, _), t in zip(pairs, tests)]
 
 
-def readings_results(summary: pd.DataFrame, tests: list[dict], fc_label: str = "fc_late") -> pd.DataFrame:
+def readings_results(
+    summary: pd.DataFrame, tests: list[dict], fc_label: str = "fc_late"
+) -> pd.DataFrame:
     """Notebook 10's table: one row per reading (``tests``: :func:`reading_tests` of each reading
     on vs off, in :func:`reading_pairs` order, each dict with ``reading``), in points: test GAP
     and micro-F1 (validate threshold) on and off, the differences and their 95% intervals,
@@ -303,16 +439,28 @@ def readings_results(summary: pd.DataFrame, tests: list[dict], fc_label: str = "
     for t in tests:
         on, off = s.loc[t["a"]], s.loc[t["b"]]
         matters = "helps" if t["gap_lo"] > 0 else "hurts" if t["gap_hi"] < 0 else "no"
-        rows.append({
-            "reading": t["reading"], "label": t["a"], "off_label": t["b"], "params": int(on["params"]),
-            "off_params": int(off["params"]), "paper_params": int(on["paper_params"]),
-            "paper_within_1pct": bool(abs(on["paper_params"] - reported) <= 0.01 * reported),
-            "gap_on": 100 * on["gap_mean"], "gap_off": 100 * off["gap_mean"],
-            "gap_diff": 100 * t["gap_diff"], "gap_lo": 100 * t["gap_lo"], "gap_hi": 100 * t["gap_hi"],
-            "micro_f1_on": 100 * on["micro_f1_tuned_mean"], "micro_f1_off": 100 * off["micro_f1_tuned_mean"],
-            "micro_f1_diff": 100 * t["micro_f1_diff"], "micro_f1_lo": 100 * t["micro_f1_lo"],
-            "micro_f1_hi": 100 * t["micro_f1_hi"], "matters": matters,
-            "gap_minus_fc_late": 100 * (on["gap_mean"] - fc),
-            "learned": bool(on["learned"]) if "learned" in s else True,
-        })
+        rows.append(
+            {
+                "reading": t["reading"],
+                "label": t["a"],
+                "off_label": t["b"],
+                "params": int(on["params"]),
+                "off_params": int(off["params"]),
+                "paper_params": int(on["paper_params"]),
+                "paper_within_1pct": bool(abs(on["paper_params"] - reported) <= 0.01 * reported),
+                "gap_on": 100 * on["gap_mean"],
+                "gap_off": 100 * off["gap_mean"],
+                "gap_diff": 100 * t["gap_diff"],
+                "gap_lo": 100 * t["gap_lo"],
+                "gap_hi": 100 * t["gap_hi"],
+                "micro_f1_on": 100 * on["micro_f1_tuned_mean"],
+                "micro_f1_off": 100 * off["micro_f1_tuned_mean"],
+                "micro_f1_diff": 100 * t["micro_f1_diff"],
+                "micro_f1_lo": 100 * t["micro_f1_lo"],
+                "micro_f1_hi": 100 * t["micro_f1_hi"],
+                "matters": matters,
+                "gap_minus_fc_late": 100 * (on["gap_mean"] - fc),
+                "learned": bool(on["learned"]) if "learned" in s else True,
+            }
+        )
     return pd.DataFrame(rows)

@@ -57,8 +57,13 @@ class Spec:
         return hash(self.label)
 
 
-def _meta_model(name: str, profile: str, num_classes: int | None = None, features: str | None = None,
-                **overrides):
+def _meta_model(
+    name: str,
+    profile: str,
+    num_classes: int | None = None,
+    features: str | None = None,
+    **overrides,
+):
     """Registered model ``name`` at ``profile`` built on the meta device (no memory), with
     ``num_classes`` and, for models that read a feature set, ``features`` (unless overridden)."""
     from afkit.models import registry as models
@@ -78,8 +83,9 @@ def _config_fields(name: str) -> set[str]:
     return {f.name for f in dc_fields(models.model_config(name, "smoke"))}
 
 
-def model_params(name: str, profile: str, num_classes: int | None = None, features: str = "mean_std",
-                 **overrides) -> int:
+def model_params(
+    name: str, profile: str, num_classes: int | None = None, features: str = "mean_std", **overrides
+) -> int:
     """Parameters of registered model ``name`` at ``profile`` with ``overrides`` (a meta-device
     build)."""
     from afkit.models import registry as models
@@ -87,15 +93,22 @@ def model_params(name: str, profile: str, num_classes: int | None = None, featur
     return models.count_parameters(_meta_model(name, profile, num_classes, features, **overrides))
 
 
-def arm_size(spec: Spec, profile: str, num_classes: int | None = None, features: str | None = None) -> dict:
+def arm_size(
+    spec: Spec, profile: str, num_classes: int | None = None, features: str | None = None
+) -> dict:
     """``{"params", "flops"}`` of an arm at ``profile`` size (its ``paper_overrides`` at paper
     size): parameters and forward FLOPs per video, built on the meta device (no memory). FLOPs
     of frame-level models are counted at 300 frames."""
     from afkit.models import registry as models
 
-    overrides = dict(spec.paper_overrides if profile == "paper" and spec.paper_overrides is not None
-                     else spec.overrides)
-    model = _meta_model(spec.model, profile, num_classes, spec.train.get("features", features), **overrides)
+    overrides = dict(
+        spec.paper_overrides
+        if profile == "paper" and spec.paper_overrides is not None
+        else spec.overrides
+    )
+    model = _meta_model(
+        spec.model, profile, num_classes, spec.train.get("features", features), **overrides
+    )
     return {"params": models.count_parameters(model), "flops": models.forward_flops(model)}
 
 
@@ -110,11 +123,20 @@ def arm_paper_size(spec: Spec) -> dict:
         return arm_size(spec, "paper", features="mean_std")
 
 
-def matched_width(name: str, target_params: int, profile: str, *, field: str = "hidden",
-                  num_classes: int | None = None, features: str = "mean_std", lo: int = 1,
-                  hi: int = 1 << 15) -> int:
+def matched_width(
+    name: str,
+    target_params: int,
+    profile: str,
+    *,
+    field: str = "hidden",
+    num_classes: int | None = None,
+    features: str = "mean_std",
+    lo: int = 1,
+    hi: int = 1 << 15,
+) -> int:
     """The value of width ``field`` of model ``name`` whose parameter count is closest to
     ``target_params`` (counts grow with width: bisection on meta-device builds)."""
+
     def count(w):
         return model_params(name, profile, num_classes, features, **{field: w})
 
@@ -127,8 +149,11 @@ def matched_width(name: str, target_params: int, profile: str, *, field: str = "
 def run_key(spec: Spec) -> str:
     """The folder name of a spec's runs: the model and its overrides, not the label, so that the
     same arm in two notebooks (e.g. ``fc_late`` in 04 and 05) is trained once."""
-    parts = [spec.model] + [f"{k}={v}" for k, v in sorted(spec.overrides.items())] \
+    parts = (
+        [spec.model]
+        + [f"{k}={v}" for k, v in sorted(spec.overrides.items())]
         + [f"train.{k}={v}" for k, v in sorted(spec.train.items())]
+    )
     return re.sub(r"[^\w.=,-]+", "_", ",".join(parts))
 
 
@@ -146,8 +171,9 @@ def _reusable(out: Path, config) -> bool:
     if not results.exists():
         return True  # nothing finished: a checkpoint, if any, is resumed (train checks it)
     done = json.loads(results.read_text())
-    same = (done.get("code_hash") == provenance.code_hash()
-            and train._resume_key(train.TrainConfig.from_dict(done["config"])) == train._resume_key(config))
+    same = done.get("code_hash") == provenance.code_hash() and train._resume_key(
+        train.TrainConfig.from_dict(done["config"])
+    ) == train._resume_key(config)
     return same
 
 
@@ -159,9 +185,13 @@ def train_one(spec: Spec, seed: int, store_dir, runs_dir, profile: str, **train_
     from afkit.training import train
 
     out = run_dir(runs_dir, spec, seed)
-    config = train.make_config(profile, model=spec.model, seed=seed,
-                               model_overrides=dict(spec.overrides),
-                               **{**train_overrides, **spec.train})
+    config = train.make_config(
+        profile,
+        model=spec.model,
+        seed=seed,
+        model_overrides=dict(spec.overrides),
+        **{**train_overrides, **spec.train},
+    )
     if not _reusable(out, config):
         print(f"afkit: {out} was trained by other code or config; retraining", flush=True)
         shutil.rmtree(out)
@@ -207,17 +237,30 @@ def _map_trials(jobs: list, workers: int, progress: bool, desc: str) -> list:
     # spawned workers (torch is not fork-safe) that end when this process does: a killed
     # notebook leaves no orphan training (PR_SET_PDEATHSIG would fire when the executor's
     # thread that started a worker ends, not the process)
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn"),
-                             initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
+    with ProcessPoolExecutor(
+        min(workers, len(jobs)),
+        mp_context=mp.get_context("spawn"),
+        initializer=_exit_with_parent,
+        initargs=(os.getpid(),),
+    ) as pool:
         futures = [pool.submit(_trial, j) for j in jobs]
         for f in tqdm(futures, desc=desc, disable=not progress):
             f.result()  # raises the first failure, naming nothing lost: finished runs stay on disk
         return [f.result() for f in futures]
 
 
-def run_grid(specs: list[Spec], store_dir, runs_dir, profile: str, seeds=None, *,
-             protocol=None, progress: bool = True, workers: int | None = None,
-             **train_overrides) -> pd.DataFrame:
+def run_grid(
+    specs: list[Spec],
+    store_dir,
+    runs_dir,
+    profile: str,
+    seeds=None,
+    *,
+    protocol=None,
+    progress: bool = True,
+    workers: int | None = None,
+    **train_overrides,
+) -> pd.DataFrame:
     """Every spec under the tuning protocol (:mod:`afkit.training.protocol`), tabulated.
 
     For each spec: one trial per learning rate of the protocol at its ``tune_seed`` (early
@@ -231,8 +274,8 @@ def run_grid(specs: list[Spec], store_dir, runs_dir, profile: str, seeds=None, *
     the **test** split, ``micro_f1_tuned`` (test, at ``threshold``, the best micro-F1
     threshold of validate), ``train_seconds``, ``videos_per_s``, ``run_dir``.
     """
-    from afkit.training import protocol as proto
     from afkit.data.batches import open_split
+    from afkit.training import protocol as proto
 
     protocol = protocol or proto.protocol_for(profile)
     labels = [s.label for s in specs]
@@ -243,26 +286,49 @@ def run_grid(specs: list[Spec], store_dir, runs_dir, profile: str, seeds=None, *
     num_classes = open_split(store_dir, "train").num_classes
     job = (store_dir, runs_dir, profile, {**train_overrides})
     # stage 1: the search (biggest first, so that the pool ends evenly)
-    sizes = {s.label: arm_size(s, profile, num_classes, features=job_features(s, profile, train_overrides))
-             for s in specs}
+    sizes = {
+        s.label: arm_size(
+            s, profile, num_classes, features=job_features(s, profile, train_overrides)
+        )
+        for s in specs
+    }
     order = sorted(specs, key=lambda s: -sizes[s.label]["flops"])
-    search = [(proto.with_lr(s, lr), protocol.tune_seed, *job[:3],
-               {**job[3], **protocol.train_overrides(lr)}) for s in order for lr in protocol.lrs]
+    search = [
+        (
+            proto.with_lr(s, lr),
+            protocol.tune_seed,
+            *job[:3],
+            {**job[3], **protocol.train_overrides(lr)},
+        )
+        for s in order
+        for lr in protocol.lrs
+    ]
     found = _map_trials(search, workers, progress, "search")
     chosen_lr = _chosen_rates(search, found, protocol.select_metric)
     # stage 2: the other seeds at the chosen rate
     rest = []
     for s in order:
         lr = chosen_lr[s.label][0]
-        for k in (s.seeds or default_seeds):
+        for k in s.seeds or default_seeds:
             if k != protocol.tune_seed:
-                rest.append((proto.with_lr(s, lr), k, *job[:3], {**job[3], **protocol.train_overrides(lr)}))
+                rest.append(
+                    (proto.with_lr(s, lr), k, *job[:3], {**job[3], **protocol.train_overrides(lr)})
+                )
     more = _map_trials(rest, workers, progress, "seeds")
-    return _grid_table(specs, search + rest, found + more, chosen_lr, sizes,
-                       default_seeds=default_seeds, tune_seed=protocol.tune_seed)
+    return _grid_table(
+        specs,
+        search + rest,
+        found + more,
+        chosen_lr,
+        sizes,
+        default_seeds=default_seeds,
+        tune_seed=protocol.tune_seed,
+    )
 
 
-def _chosen_rates(search: list[tuple], found: list[dict], metric: str) -> dict[str, tuple[float, float]]:
+def _chosen_rates(
+    search: list[tuple], found: list[dict], metric: str
+) -> dict[str, tuple[float, float]]:
     """Per spec label, the searched learning rate with the best validation ``metric`` (the
     first of equals) and that value."""
     chosen_lr = {}
@@ -274,8 +340,16 @@ def _chosen_rates(search: list[tuple], found: list[dict], metric: str) -> dict[s
     return chosen_lr
 
 
-def _grid_table(specs: list[Spec], trials: list[tuple], results: list[dict], chosen_lr: dict,
-                sizes: dict, *, default_seeds: tuple, tune_seed: int) -> pd.DataFrame:
+def _grid_table(
+    specs: list[Spec],
+    trials: list[tuple],
+    results: list[dict],
+    chosen_lr: dict,
+    sizes: dict,
+    *,
+    default_seeds: tuple,
+    tune_seed: int,
+) -> pd.DataFrame:
     """:func:`run_grid`'s table: one row per trial, in the order of ``specs``, then seed, then rate."""
     rows = []
     by_label = {s.label: s for s in specs}
@@ -285,20 +359,36 @@ def _grid_table(specs: list[Spec], trials: list[tuple], results: list[dict], cho
         res, sc = r["res"], r["scores"]
         lr = spec.train["lr"]
         in_seeds = seed in (base.seeds or default_seeds) or seed == tune_seed
-        rows.append({"label": spec.label, "model": spec.model, "seed": seed, "lr": lr,
-                     "chosen": lr == chosen_lr[spec.label][0] and in_seeds,
-                     "best_epoch": res.get("best_epoch"), "epochs_run": res.get("epochs_run"),
-                     "params": res["num_parameters"], "flops": sizes[spec.label]["flops"],
-                     "paper_params": paper[spec.label]["params"], "paper_flops": paper[spec.label]["flops"],
-                     "val_gap": sc["val"]["gap"],
-                     **{m: sc["test"].get(m) for m in METRIC_COLUMNS},
-                     "micro_f1_tuned": sc["test_micro_f1_tuned"], "threshold": sc["threshold"],
-                     "train_seconds": res["train_seconds"], "videos_per_s": res.get("videos_per_s"),
-                     "run_dir": r["run_dir"]})
+        rows.append(
+            {
+                "label": spec.label,
+                "model": spec.model,
+                "seed": seed,
+                "lr": lr,
+                "chosen": lr == chosen_lr[spec.label][0] and in_seeds,
+                "best_epoch": res.get("best_epoch"),
+                "epochs_run": res.get("epochs_run"),
+                "params": res["num_parameters"],
+                "flops": sizes[spec.label]["flops"],
+                "paper_params": paper[spec.label]["params"],
+                "paper_flops": paper[spec.label]["flops"],
+                "val_gap": sc["val"]["gap"],
+                **{m: sc["test"].get(m) for m in METRIC_COLUMNS},
+                "micro_f1_tuned": sc["test_micro_f1_tuned"],
+                "threshold": sc["threshold"],
+                "train_seconds": res["train_seconds"],
+                "videos_per_s": res.get("videos_per_s"),
+                "run_dir": r["run_dir"],
+            }
+        )
     rank = {s.label: i for i, s in enumerate(specs)}
     out = pd.DataFrame(rows)
-    out = out.iloc[sorted(range(len(out)), key=lambda i: (rank[out["label"].iat[i]], out["seed"].iat[i],
-                                                          out["lr"].iat[i]))]
+    out = out.iloc[
+        sorted(
+            range(len(out)),
+            key=lambda i: (rank[out["label"].iat[i]], out["seed"].iat[i], out["lr"].iat[i]),
+        )
+    ]
     return out.reset_index(drop=True)
 
 
@@ -306,7 +396,9 @@ def job_features(spec: Spec, profile: str, train_overrides: dict) -> str:
     """The video-level feature set a spec's runs train on (its own, the call's, the profile's)."""
     from afkit.training import train
 
-    return spec.train.get("features", train_overrides.get("features", train.PROFILES[profile]["features"]))
+    return spec.train.get(
+        "features", train_overrides.get("features", train.PROFILES[profile]["features"])
+    )
 
 
 def search_table(grid: pd.DataFrame) -> pd.DataFrame:
@@ -320,7 +412,9 @@ def search_table(grid: pd.DataFrame) -> pd.DataFrame:
 SUMMARY_METRICS = METRIC_COLUMNS + ("micro_f1_tuned", "val_gap", "best_epoch")
 
 
-def mean_over_seeds(grid: pd.DataFrame, metrics=SUMMARY_METRICS, floor_gap: float | None = None) -> pd.DataFrame:
+def mean_over_seeds(
+    grid: pd.DataFrame, metrics=SUMMARY_METRICS, floor_gap: float | None = None
+) -> pd.DataFrame:
     """One row per label (first-seen order) over the chosen runs: sizes, the chosen ``lr``,
     ``<metric>_mean`` / ``<metric>_std`` over seeds (std with ddof=1; 0 for one seed), ``seeds``;
     with ``floor_gap`` (:func:`afkit.training.protocol.prior_gap`) also ``learned``
@@ -329,10 +423,14 @@ def mean_over_seeds(grid: pd.DataFrame, metrics=SUMMARY_METRICS, floor_gap: floa
 
     grid = grid[grid["chosen"]] if "chosen" in grid else grid
     order = list(dict.fromkeys(grid["label"]))
-    fixed = [c for c in ("model", "params", "flops", "paper_params", "paper_flops", "lr") if c in grid]
+    fixed = [
+        c for c in ("model", "params", "flops", "paper_params", "paper_flops", "lr") if c in grid
+    ]
     g = grid.groupby("label", sort=False)
     out = g[fixed].first()
-    for m in [m for m in metrics if m in grid] + [c for c in ("train_seconds", "videos_per_s") if c in grid]:
+    for m in [m for m in metrics if m in grid] + [
+        c for c in ("train_seconds", "videos_per_s") if c in grid
+    ]:
         out[f"{m}_mean"] = g[m].mean()
         out[f"{m}_std"] = g[m].std(ddof=1).fillna(0.0)
     out["seeds"] = g["seed"].count()
@@ -342,7 +440,9 @@ def mean_over_seeds(grid: pd.DataFrame, metrics=SUMMARY_METRICS, floor_gap: floa
     return out
 
 
-def paired_tests(grid: pd.DataFrame, pairs, store_dir, *, n_boot: int = 1000, seed: int = 0) -> list[dict]:
+def paired_tests(
+    grid: pd.DataFrame, pairs, store_dir, *, n_boot: int = 1000, seed: int = 0
+) -> list[dict]:
     """Paired bootstraps on the **test** videos of (a - b), for each pair ``(a, b)`` of labels of
     ``grid``'s chosen runs: GAP and micro-F1 at each run's validate threshold (``gap_*``,
     ``micro_f1_*``) and micro-F1 at 0.5 (``micro_f1_05_*``), each averaged over the label's
@@ -362,11 +462,24 @@ def paired_tests(grid: pd.DataFrame, pairs, store_dir, *, n_boot: int = 1000, se
             scores[lab].append(s)
     out = []
     for a, b in pairs:
-        tuned = proto.paired_difference(scores[a], scores[b], labels, thresholds_a=thresholds[a],
-                                        thresholds_b=thresholds[b], n_boot=n_boot, seed=seed)
+        tuned = proto.paired_difference(
+            scores[a],
+            scores[b],
+            labels,
+            thresholds_a=thresholds[a],
+            thresholds_b=thresholds[b],
+            n_boot=n_boot,
+            seed=seed,
+        )
         half = proto.paired_difference(scores[a], scores[b], labels, n_boot=n_boot, seed=seed)
         test = {"a": a, "b": b, "seeds_a": len(scores[a]), "seeds_b": len(scores[b]), **tuned}
-        test.update({k.replace("micro_f1", "micro_f1_05"): v for k, v in half.items() if k.startswith("micro_f1")})
+        test.update(
+            {
+                k.replace("micro_f1", "micro_f1_05"): v
+                for k, v in half.items()
+                if k.startswith("micro_f1")
+            }
+        )
         out.append(test)
     return out
 
@@ -376,24 +489,43 @@ def intervals_table(cis: list[dict]) -> pd.DataFrame:
     its interval."""
     rows = []
     for ci in cis:
-        for m, name in (("gap", "GAP"), ("micro_f1", "micro-F1 (validate threshold)"),
-                        ("micro_f1_05", "micro-F1 at 0.5")):
-            rows.append({"a": ci["a"], "b": ci["b"], "metric": name,
-                         "diff_points": 100 * ci[f"{m}_diff"], "lo": 100 * ci[f"{m}_lo"],
-                         "hi": 100 * ci[f"{m}_hi"], "p_a_better": ci[f"{m}_p_a_better"],
-                         "seeds_a": ci["seeds_a"], "seeds_b": ci["seeds_b"], "n_videos": ci["n_videos"]})
+        for m, name in (
+            ("gap", "GAP"),
+            ("micro_f1", "micro-F1 (validate threshold)"),
+            ("micro_f1_05", "micro-F1 at 0.5"),
+        ):
+            rows.append(
+                {
+                    "a": ci["a"],
+                    "b": ci["b"],
+                    "metric": name,
+                    "diff_points": 100 * ci[f"{m}_diff"],
+                    "lo": 100 * ci[f"{m}_lo"],
+                    "hi": 100 * ci[f"{m}_hi"],
+                    "p_a_better": ci[f"{m}_p_a_better"],
+                    "seeds_a": ci["seeds_a"],
+                    "seeds_b": ci["seeds_b"],
+                    "n_videos": ci["n_videos"],
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def not_learned_note(summary: pd.DataFrame) -> str:
     """A caption suffix naming the arms left out of a figure because they did not learn."""
-    bad = list(summary.loc[~summary["learned"].astype(bool), "label"]) if "learned" in summary else []
+    bad = (
+        list(summary.loc[~summary["learned"].astype(bool), "label"]) if "learned" in summary else []
+    )
     return f"; not shown, did not learn: {', '.join(bad)}" if bad else ""
 
 
 def learned_runs(grid: pd.DataFrame, summary: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """The chosen runs of the arms that learned, and the caption note for those left out."""
-    ok = set(summary.loc[summary["learned"].astype(bool), "label"]) if "learned" in summary else set(summary["label"])
+    ok = (
+        set(summary.loc[summary["learned"].astype(bool), "label"])
+        if "learned" in summary
+        else set(summary["label"])
+    )
     chosen = grid[grid["chosen"] & grid["label"].isin(ok)]
     return chosen, not_learned_note(summary)
 
@@ -409,13 +541,14 @@ def final_table(results: dict) -> pd.DataFrame:
     return pd.DataFrame({"metric": list(final), "value": [final[k] for k in final]})
 
 
-def explain_inputs(run, store_dir, max_videos: int | None, split: str = "validate",
-                   batch_size: int = 32):
+def explain_inputs(
+    run, store_dir, max_videos: int | None, split: str = "validate", batch_size: int = 32
+):
     """(model, batches, ids) for notebook 08: a finished run's (folder ``run``) model in eval mode, the first
     ``max_videos`` videos of ``split`` as a list of frame batches (the store's own loader, in
     store order, every frame kept), and the store's ids."""
-    from afkit.training import inference as runs
     from afkit.data.batches import open_split
+    from afkit.training import inference as runs
 
     model, _ = runs.load_run(run)
     loader = open_split(store_dir, split, model.input_kind, batch_size=batch_size, shuffle=False)
@@ -427,5 +560,3 @@ def explain_inputs(run, store_dir, max_videos: int | None, split: str = "validat
         if sum(len(b["index"]) for b in batches) >= n:
             break
     return model, batches, list(st.ids)
-
-

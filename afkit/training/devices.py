@@ -40,8 +40,11 @@ def seed_everything(seed: int) -> None:
 
 def rng_state() -> dict:
     """Every RNG state of this process (torch, numpy, python, CUDA once initialized)."""
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-             "python": random.getstate()}
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state

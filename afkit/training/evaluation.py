@@ -10,8 +10,8 @@ import time
 import numpy as np
 import torch
 
-from afkit.training import devices
 from afkit.data.batches import Batches, eval_rows
+from afkit.training import devices
 
 
 def to_device(batch: dict, device: torch.device) -> dict[str, torch.Tensor]:
@@ -28,10 +28,14 @@ def forward(model, batch: dict[str, torch.Tensor], kind: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def split_scores(model, data: Batches, rows: np.ndarray, device, autocast) -> tuple[np.ndarray, np.ndarray]:
+def split_scores(
+    model, data: Batches, rows: np.ndarray, device, autocast
+) -> tuple[np.ndarray, np.ndarray]:
     """(sigmoid scores [B, C], multi-hot labels [B, C]) of ``model`` on rows ``rows`` of ``data``."""
     if len(rows) == 0:
-        return np.zeros((0, data.num_classes), np.float32), np.zeros((0, data.num_classes), np.float32)
+        return np.zeros((0, data.num_classes), np.float32), np.zeros(
+            (0, data.num_classes), np.float32
+        )
     batch = data.batch(rows)
     y = batch.pop("y")
     with autocast():
@@ -39,9 +43,18 @@ def split_scores(model, data: Batches, rows: np.ndarray, device, autocast) -> tu
     return torch.sigmoid(logits.float()).cpu().numpy(), y
 
 
-def evaluate_model(model, data: Batches, *, batch_size: int = 1024, device="cpu",
-                   top_k: int = 20, threshold: float = 0.5, bf16: bool = True,
-                   dist_info: devices.Dist | None = None, progress: bool = False) -> dict:
+def evaluate_model(
+    model,
+    data: Batches,
+    *,
+    batch_size: int = 1024,
+    device="cpu",
+    top_k: int = 20,
+    threshold: float = 0.5,
+    bf16: bool = True,
+    dist_info: devices.Dist | None = None,
+    progress: bool = False,
+) -> dict:
     """Every metric of :mod:`afkit.metrics.classification` for ``model`` on ``data``, streamed batch by batch.
 
     Under DDP each rank scores its share of each batch and rank 0 gathers them; every rank

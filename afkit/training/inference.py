@@ -5,17 +5,16 @@ YouTube-8M submission CSV, and the ``eval`` / ``predict`` commands. Training its
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from afkit.training import devices
-from afkit.models import registry as models
-from afkit.data.batches import Batches, open_split
-from afkit.training.evaluation import evaluate_model, progress_bar, split_scores
 from afkit.core.provenance import atomic_write, write_json
+from afkit.data.batches import Batches, open_split
+from afkit.models import registry as models
+from afkit.training import devices
+from afkit.training.evaluation import evaluate_model, progress_bar, split_scores
 from afkit.training.train import FINAL, TrainConfig
 
 
@@ -39,13 +38,22 @@ def open_run_split(model, config: TrainConfig | None, store, split: str) -> Batc
         return store
     features = getattr(model.config, "features", "mean")
     max_frames = config.max_frames if config is not None else 300
-    return open_split(store, split, model.input_kind, features=features, max_frames=max_frames,
-                      shuffle=False)
+    return open_split(
+        store, split, model.input_kind, features=features, max_frames=max_frames, shuffle=False
+    )
 
 
 @torch.no_grad()
-def predict_scores(model, store, split: str = "test", *, config: TrainConfig | None = None,
-                   batch_size: int = 1024, device=None, progress: bool = True):
+def predict_scores(
+    model,
+    store,
+    split: str = "test",
+    *,
+    config: TrainConfig | None = None,
+    batch_size: int = 1024,
+    device=None,
+    progress: bool = True,
+):
     """``(ids, scores)``: sigmoid scores ``[N, C]`` float32 of ``model`` on a split, batched.
 
     ``store`` is a store directory (``split`` is opened from it) or an open
@@ -64,13 +72,28 @@ def predict_scores(model, store, split: str = "test", *, config: TrainConfig | N
     return data.ids[0:n], scores
 
 
-def evaluate_run(run_dir, store_dir, split: str = "validate", *, batch_size: int = 1024,
-                 device="cpu", progress: bool = True) -> dict:
+def evaluate_run(
+    run_dir,
+    store_dir,
+    split: str = "validate",
+    *,
+    batch_size: int = 1024,
+    device="cpu",
+    progress: bool = True,
+) -> dict:
     """Every metric of a finished run on ``split`` of ``store_dir``."""
     model, config = load_run(run_dir, device)
     data = open_run_split(model, config, store_dir, split)
-    return evaluate_model(model, data, batch_size=batch_size, device=device, top_k=config.top_k,
-                          threshold=config.threshold, bf16=config.bf16, progress=progress)
+    return evaluate_model(
+        model,
+        data,
+        batch_size=batch_size,
+        device=device,
+        top_k=config.top_k,
+        threshold=config.threshold,
+        bf16=config.bf16,
+        progress=progress,
+    )
 
 
 def write_submission(path, ids, scores, top_k: int = 20) -> None:
@@ -85,7 +108,7 @@ def write_submission(path, ids, scores, top_k: int = 20) -> None:
         with open(tmp, "w") as f:
             f.write("VideoId,LabelConfidencePairs\n")
             for s in range(0, len(ids), 4096):
-                block = scores[s:s + 4096]
+                block = scores[s : s + 4096]
                 top = np.argpartition(-block, k - 1, axis=1)[:, :k]
                 vals = np.take_along_axis(block, top, 1)
                 order = np.argsort(-vals, axis=1, kind="stable")
@@ -122,8 +145,14 @@ def eval_main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", help="also write the metrics to this JSON file")
     args = p.parse_args(argv)
-    m = evaluate_run(args.run, args.store, args.split, batch_size=args.batch_size,
-                     device=args.device, progress=False)
+    m = evaluate_run(
+        args.run,
+        args.store,
+        args.split,
+        batch_size=args.batch_size,
+        device=args.device,
+        progress=False,
+    )
     width = max(map(len, m))
     for k, v in m.items():
         print(f"{k:<{width}}  {v:.6f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
@@ -144,8 +173,9 @@ def predict_main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
     model, config = load_run(args.run, args.device)
-    ids, scores = predict_scores(model, args.store, args.split, config=config,
-                                 batch_size=args.batch_size, device=args.device)
+    ids, scores = predict_scores(
+        model, args.store, args.split, config=config, batch_size=args.batch_size, device=args.device
+    )
     write_submission(args.out, ids, scores, top_k=args.top_k)
     print(f"wrote {len(ids)} predictions to {args.out}")
     return 0

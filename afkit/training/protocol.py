@@ -56,21 +56,33 @@ class Protocol:
 
     def train_overrides(self, lr: float) -> dict:
         """The ``TrainConfig`` values of one trial."""
-        return {"lr": lr, "epochs": self.max_epochs, "patience": self.patience,
-                "keep_best": self.keep_best, "select_metric": self.select_metric,
-                "schedule": self.schedule}
+        return {
+            "lr": lr,
+            "epochs": self.max_epochs,
+            "patience": self.patience,
+            "keep_best": self.keep_best,
+            "select_metric": self.select_metric,
+            "schedule": self.schedule,
+        }
 
     def describe(self) -> str:
         """The protocol in one sentence (for notebooks and the report)."""
-        stop = (f"early stopping after {self.patience} epochs without a better validation "
-                f"{self.select_metric.upper()}, best epoch kept" if self.patience
-                else "no early stopping, the last epoch kept")
-        sched = "annealed to 0 over the epochs (cosine)" if self.schedule == "cosine" else "constant"
+        stop = (
+            f"early stopping after {self.patience} epochs without a better validation "
+            f"{self.select_metric.upper()}, best epoch kept"
+            if self.patience
+            else "no early stopping, the last epoch kept"
+        )
+        sched = (
+            "annealed to 0 over the epochs (cosine)" if self.schedule == "cosine" else "constant"
+        )
         lrs = ", ".join(f"{x:g}" for x in self.lrs)
-        return (f"every arm: learning rate from {{{lrs}}} chosen on validate (best validation "
-                f"{self.select_metric.upper()} at seed {self.tune_seed}), {sched}, at most "
-                f"{self.max_epochs} epochs, {stop}; other seeds at the chosen rate; every number "
-                f"reported on the test split")
+        return (
+            f"every arm: learning rate from {{{lrs}}} chosen on validate (best validation "
+            f"{self.select_metric.upper()} at seed {self.tune_seed}), {sched}, at most "
+            f"{self.max_epochs} epochs, {stop}; other seeds at the chosen rate; every number "
+            f"reported on the test split"
+        )
 
 
 PROTOCOLS = {
@@ -78,8 +90,14 @@ PROTOCOLS = {
     # cpu: two rates, not three: a 3e-4 trial of a 3.5M-parameter model runs to the epoch cap
     # (~2 min at one thread), and the whole reproduction must fit 45 minutes on two cores
     "cpu": Protocol(lrs=(1e-3, 3e-3), max_epochs=24, patience=4, workers=2),
-    "paper": Protocol(lrs=(paper.LEARNING_RATE,), max_epochs=paper.EPOCHS, patience=None, keep_best=False,
-                      schedule="constant", workers=1),
+    "paper": Protocol(
+        lrs=(paper.LEARNING_RATE,),
+        max_epochs=paper.EPOCHS,
+        patience=None,
+        keep_best=False,
+        schedule="constant",
+        workers=1,
+    ),
 }
 
 
@@ -95,8 +113,8 @@ def score_run(run_dir, store_dir, *, refresh: bool = False) -> dict:
     ``run_dir/scores.json``): ``threshold`` (the best micro-F1 threshold on validate, a grid of
     0.01), ``val`` and ``test`` (every metric; ``micro_f1`` at 0.5), ``test_micro_f1_tuned``
     (micro-F1 on test at ``threshold``). The run's model is loaded once for both splits."""
-    from afkit.metrics import classification as metrics
     from afkit.core import provenance
+    from afkit.metrics import classification as metrics
     from afkit.training import inference as runs
 
     path = Path(run_dir) / SCORES
@@ -108,8 +126,12 @@ def score_run(run_dir, store_dir, *, refresh: bool = False) -> dict:
     _, test_scores, test_labels = model_scores(model, config, store_dir, "test")
     test = metrics.evaluate(test_scores, test_labels)
     tuned, _ = metrics.f1_at_threshold(test_scores, test_labels, val["best_threshold"])
-    out = {"threshold": float(val["best_threshold"]), "val": val, "test": test,
-           "test_micro_f1_tuned": float(tuned)}
+    out = {
+        "threshold": float(val["best_threshold"]),
+        "val": val,
+        "test": test,
+        "test_micro_f1_tuned": float(tuned),
+    }
     provenance.write_json(path, out)
     return out
 
@@ -135,8 +157,8 @@ def prior_gap(store_dir, split: str = "test") -> float:
     """GAP@20 of the class-frequency predictor: every video of ``split`` scored by the training
     split's label frequencies. An arm below it plus :data:`LEARNED_MARGIN` learned nothing
     that the label counts do not already say."""
-    from afkit.metrics import classification as metrics
     from afkit.data import store
+    from afkit.metrics import classification as metrics
 
     train = store.open_store(Path(store_dir) / "train")
     freq = np.zeros(train.num_classes)
@@ -154,9 +176,17 @@ def learned(micro_f1, gap, floor_gap: float) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- paired tests
-def paired_difference(scores_a: list, scores_b: list, labels, *, thresholds_a=None,
-                      thresholds_b=None, n_boot: int = 1000, seed: int = 0,
-                      confidence: float = 0.95) -> dict:
+def paired_difference(
+    scores_a: list,
+    scores_b: list,
+    labels,
+    *,
+    thresholds_a=None,
+    thresholds_b=None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict:
     """Paired bootstrap over videos of (A - B) for GAP@20 and micro-F1, each model's metric
     averaged over its seeds (lists of [N, C] score arrays on the same videos).
 
@@ -176,8 +206,10 @@ def paired_difference(scores_a: list, scores_b: list, labels, *, thresholds_a=No
         thresholds = thresholds or [0.5] * len(scores)
         gaps = [stats.gap_replicates(s, labels, w) for s in scores]
         f1s = [stats.micro_f1_replicates(s, labels, t, w) for s, t in zip(scores, thresholds)]
-        return ({"gap": np.mean([g[0] for g in gaps]), "micro_f1": np.mean([f[0] for f in f1s])},
-                {"gap": np.mean([g[1] for g in gaps], 0), "micro_f1": np.mean([f[1] for f in f1s], 0)})
+        return (
+            {"gap": np.mean([g[0] for g in gaps]), "micro_f1": np.mean([f[0] for f in f1s])},
+            {"gap": np.mean([g[1] for g in gaps], 0), "micro_f1": np.mean([f[1] for f in f1s], 0)},
+        )
 
     full_a, reps_a = per_model(scores_a, thresholds_a)
     full_b, reps_b = per_model(scores_b, thresholds_b)
@@ -185,8 +217,14 @@ def paired_difference(scores_a: list, scores_b: list, labels, *, thresholds_a=No
     for m in ("gap", "micro_f1"):
         d = reps_a[m] - reps_b[m]
         lo, hi = stats.percentile_interval(d, confidence)
-        out.update({f"{m}_diff": float(full_a[m] - full_b[m]), f"{m}_lo": lo, f"{m}_hi": hi,
-                    f"{m}_p_a_better": float((d > 0).mean())})
+        out.update(
+            {
+                f"{m}_diff": float(full_a[m] - full_b[m]),
+                f"{m}_lo": lo,
+                f"{m}_hi": hi,
+                f"{m}_p_a_better": float((d > 0).mean()),
+            }
+        )
     return out
 
 

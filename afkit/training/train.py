@@ -51,14 +51,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from afkit.training import devices
-from afkit.core import locks
-from afkit.models import registry as models
-from afkit.core import paper
+from afkit.core import locks, paper
+from afkit.core.provenance import (
+    atomic_torch_save,
+    atomic_write_text,
+    code_hash,
+    git_sha,
+    to_json,
+    versions,
+    write_json,
+)
 from afkit.data.batches import Batches, epoch_batches, open_split
+from afkit.models import registry as models
+from afkit.training import devices
 from afkit.training.evaluation import evaluate_model, forward, progress_bar, to_device
-from afkit.core.provenance import (atomic_torch_save, atomic_write_text, code_hash, git_sha, to_json,
-                              versions, write_json)
 
 CHECKPOINT = "last.pt"
 FINAL = "model.pt"
@@ -80,7 +86,9 @@ class TrainConfig:
     model: str = "attend_fusion"  # a name of afkit.models.registry' registry
     profile: str = "cpu"  # the model-size profile passed to afkit.models.registry.build
     model_overrides: dict = field(default_factory=dict)  # extra keyword arguments for build
-    features: str = "mean"  # video-level inputs: "mean" (1024 + 128; afkit.models.registry' default, the
+    features: str = (
+        "mean"  # video-level inputs: "mean" (1024 + 128; afkit.models.registry' default, the
+    )
     # one the 341M count matches) or "mean_std" (MF+STD, 2048 + 256)
     normalization: str = "standardize"  # model input normalization: "standardize" (z-score by
     # the training split's per-feature mean and std; our reconstruction), "l2" (the starter
@@ -109,7 +117,9 @@ class TrainConfig:
     patience: int | None = None  # early stopping: stop after this many epochs without a new
     # best validation `select_metric` (None: train every epoch)
     select_metric: str = "gap"  # the validation metric early stopping and keep_best watch
-    keep_best: bool = False  # the final model is the best validation epoch's (best.pt), not the last
+    keep_best: bool = (
+        False  # the final model is the best validation epoch's (best.pt), not the last
+    )
     top_k: int = 20  # GAP@k and the top-k of the submission
     threshold: float = 0.5  # the F1 threshold
     progress: bool = True  # a tqdm bar per epoch (rank 0 only)
@@ -135,15 +145,44 @@ PROFILES: dict[str, dict[str, Any]] = {
     # paper: mean inputs, the feature set under which the 341M count is reproduced exactly
     # (afkit.models.reconstruction.PAPER_FEATURES); the smaller profiles train on MF+STD, the inputs
     # the paper describes (its text says MF+STD; its parameter count says mean: see notebook 03)
-    "paper": dict(profile="paper", epochs=paper.EPOCHS, batch_size=256, lr=paper.LEARNING_RATE,
-                  weight_decay=0.01, schedule="constant", dropout=paper.DROPOUT,
-                  checkpoint_every_steps=2000, features="mean"),
-    "cpu": dict(profile="cpu", epochs=24, batch_size=128, lr=1e-3, weight_decay=0.01,
-                schedule="cosine", dropout=paper.DROPOUT, checkpoint_every_steps=0, num_threads=1,
-                features="mean_std", patience=4, keep_best=True),
-    "smoke": dict(profile="smoke", epochs=2, batch_size=32, lr=1e-3, weight_decay=0.01,
-                  schedule="constant", dropout=paper.DROPOUT, checkpoint_every_steps=0, eval_batch_size=256,
-                  num_threads=1, features="mean_std"),
+    "paper": dict(
+        profile="paper",
+        epochs=paper.EPOCHS,
+        batch_size=256,
+        lr=paper.LEARNING_RATE,
+        weight_decay=0.01,
+        schedule="constant",
+        dropout=paper.DROPOUT,
+        checkpoint_every_steps=2000,
+        features="mean",
+    ),
+    "cpu": dict(
+        profile="cpu",
+        epochs=24,
+        batch_size=128,
+        lr=1e-3,
+        weight_decay=0.01,
+        schedule="cosine",
+        dropout=paper.DROPOUT,
+        checkpoint_every_steps=0,
+        num_threads=1,
+        features="mean_std",
+        patience=4,
+        keep_best=True,
+    ),
+    "smoke": dict(
+        profile="smoke",
+        epochs=2,
+        batch_size=32,
+        lr=1e-3,
+        weight_decay=0.01,
+        schedule="constant",
+        dropout=paper.DROPOUT,
+        checkpoint_every_steps=0,
+        eval_batch_size=256,
+        num_threads=1,
+        features="mean_std",
+    ),
 }
 
 
@@ -166,8 +205,11 @@ class NonFiniteLossError(FloatingPointError):
 
 def _model_kwargs(config: TrainConfig, num_classes: int, kind: str) -> dict:
     """The keyword arguments of ``afkit.models.registry.build`` for a run (stored in ``model.pt``)."""
-    kwargs = {"num_classes": num_classes, "dropout": config.dropout,
-              "normalization": config.normalization}
+    kwargs = {
+        "num_classes": num_classes,
+        "dropout": config.dropout,
+        "normalization": config.normalization,
+    }
     if kind == "video":
         kwargs["features"] = config.features
     kwargs.update(config.model_overrides)
@@ -182,12 +224,16 @@ def _make_optimizer(config: TrainConfig, model) -> torch.optim.Optimizer:
         return torch.optim.SGD(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     if config.optimizer != "adamw":
         raise ValueError(f"optimizer must be 'adamw' or 'sgd', not {config.optimizer!r}")
-    impl = {"fused": dict(fused=True), "foreach": dict(foreach=True),
-            "for-loop": dict(foreach=False)}
+    impl = {
+        "fused": dict(fused=True),
+        "foreach": dict(foreach=True),
+        "for-loop": dict(foreach=False),
+    }
     if config.adamw not in impl:
         raise ValueError(f"adamw must be one of {sorted(impl)}, not {config.adamw!r}")
-    return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-                             **impl[config.adamw])
+    return torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay, **impl[config.adamw]
+    )
 
 
 def lr_factor(step: int, total_steps: int, schedule: str, warmup_steps: int = 0) -> float:
@@ -210,9 +256,11 @@ def _set_input_stats(model, data: Batches) -> bool:
         return False
     stats = data.input_stats()
     if not all(np.isfinite(t).all() for t in stats):
-        raise ValueError(f"the training split {data.store.path} has non-finite "
-                         f"feature statistics (a NaN or infinite feature): check it with "
-                         f"`python -m afkit verify-store`")
+        raise ValueError(
+            f"the training split {data.store.path} has non-finite "
+            f"feature statistics (a NaN or infinite feature): check it with "
+            f"`python -m afkit verify-store`"
+        )
     model.set_input_stats(*(torch.from_numpy(np.asarray(t)) for t in stats))
     return True
 
@@ -278,13 +326,21 @@ def train(config: TrainConfig, store_dir, out_dir, resume: bool = False) -> dict
     out = Path(out_dir)
     d = devices.init_distributed(config.device)
     try:
-        lock = locks.hold(out / locks.LOCK_NAME, f"train {out}") if d.main else contextlib.nullcontext()
+        lock = (
+            locks.hold(out / locks.LOCK_NAME, f"train {out}")
+            if d.main
+            else contextlib.nullcontext()
+        )
         with lock:
-            run = _open_run(config, Path(store_dir), out, _checkpoint_to_resume(config, out, resume, d), d)
+            run = _open_run(
+                config, Path(store_dir), out, _checkpoint_to_resume(config, out, resume, d), d
+            )
             _start_folder(run)
             pause_at = int(os.environ.get(PAUSE_ENV, "0") or 0)
             run.net.train()
-            while run.progress.epoch < config.epochs and not should_stop(run.progress.history, config):
+            while run.progress.epoch < config.epochs and not should_stop(
+                run.progress.history, config
+            ):
                 _train_epoch(run, pause_at)
             return _finish(run)
     finally:
@@ -294,29 +350,37 @@ def train(config: TrainConfig, store_dir, out_dir, resume: bool = False) -> dict
             dist.destroy_process_group()
 
 
-def _checkpoint_to_resume(config: TrainConfig, out: Path, resume: bool, d: devices.Dist) -> dict | None:
+def _checkpoint_to_resume(
+    config: TrainConfig, out: Path, resume: bool, d: devices.Dist
+) -> dict | None:
     """The checkpoint a resumed run continues from (None for a new run), checked against ``config``."""
     path = out / CHECKPOINT
     if not resume:
         if d.main and path.exists():
-            raise FileExistsError(f"{out} already holds a run (last.pt); pass resume=True "
-                                  f"(--resume) to continue it or choose another directory")
+            raise FileExistsError(
+                f"{out} already holds a run (last.pt); pass resume=True "
+                f"(--resume) to continue it or choose another directory"
+            )
         return None
     if not path.exists():
         raise FileNotFoundError(f"--resume: no checkpoint at {path}")
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     saved = TrainConfig.from_dict(ckpt["config"])
     if _resume_key(saved) != _resume_key(config):
-        raise ValueError(f"--resume: the config differs from the checkpoint's in "
-                         f"{_diff(saved, config)}")
+        raise ValueError(
+            f"--resume: the config differs from the checkpoint's in {_diff(saved, config)}"
+        )
     if len(ckpt["rng"]) != d.world_size:
-        raise ValueError(f"--resume: the checkpoint was written by {len(ckpt['rng'])} ranks, "
-                         f"this run has {d.world_size}")
+        raise ValueError(
+            f"--resume: the checkpoint was written by {len(ckpt['rng'])} ranks, "
+            f"this run has {d.world_size}"
+        )
     return ckpt
 
 
-def _open_run(config: TrainConfig, store_dir: Path, out: Path, ckpt: dict | None,
-              d: devices.Dist) -> _Run:
+def _open_run(
+    config: TrainConfig, store_dir: Path, out: Path, ckpt: dict | None, d: devices.Dist
+) -> _Run:
     """Seed, open the splits, build the model and optimizer (in that order: the initial weights
     depend on it), restore a checkpoint's state."""
     started = time.perf_counter()
@@ -326,16 +390,28 @@ def _open_run(config: TrainConfig, store_dir: Path, out: Path, ckpt: dict | None
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
     if (config.patience or config.keep_best) and not config.eval_every_epoch:
-        raise ValueError("patience / keep_best need eval_every_epoch=True (a validation score "
-                         "every epoch to select on)")
+        raise ValueError(
+            "patience / keep_best need eval_every_epoch=True (a validation score "
+            "every epoch to select on)"
+        )
     devices.seed_everything(config.seed)
     kind = models.input_kind(config.model)
-    train_data, val_data = (open_split(store_dir, s, kind, features=config.features,
-                                       max_frames=config.max_frames, shuffle=False)
-                            for s in (config.train_split, config.val_split))
+    train_data, val_data = (
+        open_split(
+            store_dir,
+            s,
+            kind,
+            features=config.features,
+            max_frames=config.max_frames,
+            shuffle=False,
+        )
+        for s in (config.train_split, config.val_split)
+    )
     if val_data.num_classes != train_data.num_classes:
-        raise ValueError(f"the {config.train_split} and {config.val_split} splits have different "
-                         f"vocabularies ({train_data.num_classes} vs {val_data.num_classes} classes)")
+        raise ValueError(
+            f"the {config.train_split} and {config.val_split} splits have different "
+            f"vocabularies ({train_data.num_classes} vs {val_data.num_classes} classes)"
+        )
     model_args = _model_kwargs(config, train_data.num_classes, kind)
     model = models.build(config.model, profile=config.profile, **model_args)
     if ckpt is None:
@@ -349,7 +425,8 @@ def _open_run(config: TrainConfig, store_dir: Path, out: Path, ckpt: dict | None
         steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
     total_steps = steps_per_epoch * config.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, total_steps, config.schedule, config.warmup_steps))
+        optimizer, lambda s: lr_factor(s, total_steps, config.schedule, config.warmup_steps)
+    )
     progress = Progress()
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
@@ -357,14 +434,33 @@ def _open_run(config: TrainConfig, store_dir: Path, out: Path, ckpt: dict | None
         scheduler.load_state_dict(ckpt["scheduler"])
         progress = Progress(**{f.name: ckpt[f.name] for f in dataclasses.fields(Progress)})
         devices.set_rng_state(ckpt["rng"][d.rank])
-    net = model if not d.enabled else torch.nn.parallel.DistributedDataParallel(
-        model, device_ids=[device.index] if device.type == "cuda" else None)
-    return _Run(config=config, out=out, store_dir=store_dir, dist=d, device=device, model=model,
-                net=net, model_args=model_args, optimizer=optimizer, scheduler=scheduler,
-                train_data=train_data, val_data=val_data, steps_per_epoch=steps_per_epoch,
-                num_parameters=models.count_parameters(model),
-                autocast=devices.autocast_for(device, config.bf16), progress=progress,
-                last_checkpoint_step=progress.step if ckpt else None, started=started)
+    net = (
+        model
+        if not d.enabled
+        else torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    )
+    return _Run(
+        config=config,
+        out=out,
+        store_dir=store_dir,
+        dist=d,
+        device=device,
+        model=model,
+        net=net,
+        model_args=model_args,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        train_data=train_data,
+        val_data=val_data,
+        steps_per_epoch=steps_per_epoch,
+        num_parameters=models.count_parameters(model),
+        autocast=devices.autocast_for(device, config.bf16),
+        progress=progress,
+        last_checkpoint_step=progress.step if ckpt else None,
+        started=started,
+    )
 
 
 def _start_folder(run: _Run) -> None:
@@ -381,27 +477,45 @@ def _start_folder(run: _Run) -> None:
     atomic_write_text(out / CONFIG, to_json(config.to_dict()) + "\n")
     atomic_write_text(out / METRICS, "".join(to_json(h) + "\n" for h in p.history))
     ranks = f" x{run.dist.world_size} ranks" if run.dist.enabled else ""
-    where = (f"resuming at epoch {p.epoch} batch {p.batch} (step {p.step})"
-             if run.last_checkpoint_step is not None else "new run")
-    print(f"afkit train: {config.model} ({run.num_parameters:,} parameters) on {run.device}{ranks}; "
-          f"git {run.sha}; {where}\nconfig: {to_json(config.to_dict())}", file=sys.stderr, flush=True)
+    where = (
+        f"resuming at epoch {p.epoch} batch {p.batch} (step {p.step})"
+        if run.last_checkpoint_step is not None
+        else "new run"
+    )
+    print(
+        f"afkit train: {config.model} ({run.num_parameters:,} parameters) on {run.device}{ranks}; "
+        f"git {run.sha}; {where}\nconfig: {to_json(config.to_dict())}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _train_epoch(run: _Run, pause_at: int) -> None:
     """The remaining batches of the current epoch, then :func:`_end_epoch`."""
     config, p, d = run.config, run.progress, run.dist
-    batches = epoch_batches(run.train_data.store, config.batch_size, config.seed, p.epoch,
-                            d.rank, d.world_size)[:run.steps_per_epoch]
-    bar = progress_bar(range(p.batch, len(batches)), desc=f"epoch {p.epoch + 1}/{config.epochs}",
-                       disable=not (config.progress and d.main), total=len(batches),
-                       initial=p.batch)
+    batches = epoch_batches(
+        run.train_data.store, config.batch_size, config.seed, p.epoch, d.rank, d.world_size
+    )[: run.steps_per_epoch]
+    bar = progress_bar(
+        range(p.batch, len(batches)),
+        desc=f"epoch {p.epoch + 1}/{config.epochs}",
+        disable=not (config.progress and d.main),
+        total=len(batches),
+        initial=p.batch,
+    )
     t_epoch = time.perf_counter()
     for b in bar:
         value = _train_step(run, batches[b], b, len(batches))
-        bar.set_postfix(loss=f"{value:.4f}",
-                        samples_s=f"{p.samples / max(p.train_seconds, 1e-9):.0f}", refresh=False)
-        if (config.checkpoint_every_steps and p.step % config.checkpoint_every_steps == 0
-                and b + 1 < len(batches)):
+        bar.set_postfix(
+            loss=f"{value:.4f}",
+            samples_s=f"{p.samples / max(p.train_seconds, 1e-9):.0f}",
+            refresh=False,
+        )
+        if (
+            config.checkpoint_every_steps
+            and p.step % config.checkpoint_every_steps == 0
+            and b + 1 < len(batches)
+        ):
             _save_checkpoint(run)
         if pause_at and p.step == pause_at:
             print(f"afkit: paused after step {p.step} ({PAUSE_ENV})", file=sys.stderr, flush=True)
@@ -424,12 +538,16 @@ def _train_step(run: _Run, rows: np.ndarray, b: int, num_batches: int) -> float:
     loss = F.binary_cross_entropy_with_logits(logits.float(), y)
     value = float(devices.all_mean(loss.detach(), run.dist))
     if not math.isfinite(value):
-        where = (f"a checkpoint at step {run.last_checkpoint_step} is left in {run.out / CHECKPOINT}"
-                 if run.last_checkpoint_step is not None else "no checkpoint was written yet")
+        where = (
+            f"a checkpoint at step {run.last_checkpoint_step} is left in {run.out / CHECKPOINT}"
+            if run.last_checkpoint_step is not None
+            else "no checkpoint was written yet"
+        )
         raise NonFiniteLossError(
             f"non-finite training loss ({value}) at epoch {p.epoch + 1}, step {p.step + 1} "
             f"(batch {b + 1} of {num_batches}); the run stopped before the optimizer "
-            f"step; {where}")
+            f"step; {where}"
+        )
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if run.config.grad_clip:
@@ -449,14 +567,24 @@ def _end_epoch(run: _Run, t_epoch: float) -> None:
     """The epoch's record (train loss, validation metrics), ``best.pt`` (keep_best), the
     checkpoint at the start of the next epoch, the ``metrics.jsonl`` line."""
     config, p, d = run.config, run.progress, run.dist
-    record = {"epoch": p.epoch + 1, "step": p.step,
-              "train_loss": p.loss_sum / max(p.loss_count, 1),
-              "lr": run.optimizer.param_groups[0]["lr"],
-              "epoch_seconds": time.perf_counter() - t_epoch}
+    record = {
+        "epoch": p.epoch + 1,
+        "step": p.step,
+        "train_loss": p.loss_sum / max(p.loss_count, 1),
+        "lr": run.optimizer.param_groups[0]["lr"],
+        "epoch_seconds": time.perf_counter() - t_epoch,
+    }
     if config.eval_every_epoch or p.epoch + 1 == config.epochs:
-        m = evaluate_model(run.model, run.val_data, batch_size=config.eval_batch_size,
-                           device=run.device, top_k=config.top_k, threshold=config.threshold,
-                           bf16=config.bf16, dist_info=d)
+        m = evaluate_model(
+            run.model,
+            run.val_data,
+            batch_size=config.eval_batch_size,
+            device=run.device,
+            top_k=config.top_k,
+            threshold=config.threshold,
+            bf16=config.bf16,
+            dist_info=d,
+        )
         record.update({f"val_{k}": v for k, v in m.items()})
     p.history.append(record)
     p.loss_sum, p.loss_count = 0.0, 0
@@ -475,11 +603,19 @@ def _save_checkpoint(run: _Run) -> None:
     """``last.pt`` at the current position (every rank's RNG states gathered; rank 0 writes)."""
     rng = devices.gather_rng(run.dist)
     if run.dist.main:
-        atomic_torch_save({"format": 1, "config": run.config.to_dict(), "model_args": run.model_args,
-                           "model": devices.unwrap(run.net).state_dict(),
-                           "optimizer": run.optimizer.state_dict(),
-                           "scheduler": run.scheduler.state_dict(),
-                           **dataclasses.asdict(run.progress), "rng": rng}, run.out / CHECKPOINT)
+        atomic_torch_save(
+            {
+                "format": 1,
+                "config": run.config.to_dict(),
+                "model_args": run.model_args,
+                "model": devices.unwrap(run.net).state_dict(),
+                "optimizer": run.optimizer.state_dict(),
+                "scheduler": run.scheduler.state_dict(),
+                **dataclasses.asdict(run.progress),
+                "rng": rng,
+            },
+            run.out / CHECKPOINT,
+        )
     run.last_checkpoint_step = run.progress.step
 
 
@@ -489,30 +625,46 @@ def _finish(run: _Run) -> dict:
     config, p, d, out = run.config, run.progress, run.dist, run.out
     chosen = best_epoch(p.history, config) if config.keep_best else len(p.history)
     if config.keep_best:
-        devices.unwrap(run.net).load_state_dict(torch.load(out / BEST, map_location=run.device,
-                                                           weights_only=True))
+        devices.unwrap(run.net).load_state_dict(
+            torch.load(out / BEST, map_location=run.device, weights_only=True)
+        )
     final_metrics = {k[4:]: v for k, v in p.history[chosen - 1].items() if k.startswith("val_")}
     results = {
-        "model": config.model, "profile": config.profile, "seed": config.seed,
-        "num_parameters": run.num_parameters, "final": final_metrics, "history": p.history,
+        "model": config.model,
+        "profile": config.profile,
+        "seed": config.seed,
+        "num_parameters": run.num_parameters,
+        "final": final_metrics,
+        "history": p.history,
         "train_seconds": p.train_seconds,  # optimizer steps only, summed over resumed sessions
         "wall_seconds": time.perf_counter() - run.started,  # this call, with loading and validation
         "train_samples_per_s": p.samples / p.train_seconds if p.train_seconds else None,
         "videos_per_s": final_metrics.get("videos_per_s"),
-        "best_epoch": chosen, "epochs_run": len(p.history),
+        "best_epoch": chosen,
+        "epochs_run": len(p.history),
         "stopped_early": len(p.history) < config.epochs,
-        "steps": p.step, "world_size": d.world_size, "device": str(run.device),
-        "num_threads": torch.get_num_threads(), "store": str(run.store_dir),
-        "config": config.to_dict(), "git_sha": run.sha, "code_hash": code_hash(),
+        "steps": p.step,
+        "world_size": d.world_size,
+        "device": str(run.device),
+        "num_threads": torch.get_num_threads(),
+        "store": str(run.store_dir),
+        "config": config.to_dict(),
+        "git_sha": run.sha,
+        "code_hash": code_hash(),
         "versions": versions(),
     }
     if d.main:
-        atomic_torch_save({"config": config.to_dict(), "model_args": run.model_args,
-                           "model": devices.unwrap(run.net).state_dict(), "kind": run.train_data.kind},
-                          out / FINAL)
+        atomic_torch_save(
+            {
+                "config": config.to_dict(),
+                "model_args": run.model_args,
+                "model": devices.unwrap(run.net).state_dict(),
+                "kind": run.train_data.kind,
+            },
+            out / FINAL,
+        )
         write_json(out / RESULTS, results)
     return results
-
 
 
 def best_epoch(history: list[dict], config: TrainConfig) -> int:
@@ -555,8 +707,10 @@ def _diff(a: TrainConfig, b: TrainConfig) -> str:
 
 
 def _config_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m afkit train",
-                                description="Train a model of afkit.models.registry on a store.")
+    p = argparse.ArgumentParser(
+        prog="python -m afkit train",
+        description="Train a model of afkit.models.registry on a store.",
+    )
     p.add_argument("--model", required=True, help="a registered model name")
     p.add_argument("--profile", default="cpu", choices=sorted(PROFILES))
     p.add_argument("--store", required=True, help="the store directory (afkit featurize)")
@@ -569,20 +723,33 @@ def _config_parser() -> argparse.ArgumentParser:
         if f.type in ("bool",) or isinstance(f.default, bool):
             p.add_argument(flag, dest=f.name, default=None, action=argparse.BooleanOptionalAction)
         else:
-            typ = {"int": int, "float": float, "str": str, "int | None": int,
-                   "float | None": float}.get(str(f.type), str)
+            typ = {
+                "int": int,
+                "float": float,
+                "str": str,
+                "int | None": int,
+                "float | None": float,
+            }.get(str(f.type), str)
             p.add_argument(flag, dest=f.name, type=typ, default=None)
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a model override for afkit.models.registry.build (JSON value), repeatable")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a model override for afkit.models.registry.build (JSON value), repeatable",
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m afkit train --model NAME --profile P --store DIR --out RUN_DIR [--resume]``."""
     args = _config_parser().parse_args(argv)
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-                 if f.name not in ("model", "profile", "model_overrides")
-                 and getattr(args, f.name, None) is not None}
+    overrides = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in ("model", "profile", "model_overrides")
+        and getattr(args, f.name, None) is not None
+    }
     model_overrides = {}
     for kv in args.set:
         key, _, value = kv.partition("=")
@@ -590,13 +757,18 @@ def main(argv: list[str] | None = None) -> int:
             model_overrides[key] = json.loads(value)
         except json.JSONDecodeError:
             model_overrides[key] = value
-    config = make_config(args.profile, model=args.model, model_overrides=model_overrides,
-                         **overrides)
+    config = make_config(
+        args.profile, model=args.model, model_overrides=model_overrides, **overrides
+    )
     try:
         results = train(config, args.store, args.out, resume=args.resume)
     except NonFiniteLossError as e:
         print(f"afkit train: {e}", file=sys.stderr)
         return 1
     if int(os.environ.get("RANK", "0")) == 0:
-        print(to_json({"final": results["final"], "train_seconds": results["train_seconds"]}, indent=2))
+        print(
+            to_json(
+                {"final": results["final"], "train_seconds": results["train_seconds"]}, indent=2
+            )
+        )
     return 0

@@ -34,11 +34,26 @@ import pandas as pd
 from afkit.core import paper as reported
 
 __all__ = [
-    "MODALITY_COLORS", "FAMILY_COLORS", "PAPER_COLOR", "paper_points",
-    "set_style", "save_figure", "modality_of", "family_of", "model_color", "pareto_front",
-    "plot_label_frequency", "plot_vertical_counts", "plot_frame_counts",
-    "plot_feature_distributions", "plot_learning_curves", "plot_parameters_vs_width",
-    "plot_comparison", "plot_pareto", "plot_vocabulary_scaling", "plot_attention_timeline",
+    "MODALITY_COLORS",
+    "FAMILY_COLORS",
+    "PAPER_COLOR",
+    "paper_points",
+    "set_style",
+    "save_figure",
+    "modality_of",
+    "family_of",
+    "model_color",
+    "pareto_front",
+    "plot_label_frequency",
+    "plot_vertical_counts",
+    "plot_frame_counts",
+    "plot_feature_distributions",
+    "plot_learning_curves",
+    "plot_parameters_vs_width",
+    "plot_comparison",
+    "plot_pareto",
+    "plot_vocabulary_scaling",
+    "plot_attention_timeline",
     "plot_modality_share",
 ]
 
@@ -51,8 +66,13 @@ FAMILY_COLORS = {
     "attend_fusion": "#D55E00",
     "other": "#333333",
 }
-FAMILY_LABELS = {"fc": "FC", "fcrn": "FCRN", "fcrn_gated": "FCRN + gating",
-                 "attend_fusion": "Attend-Fusion", "other": "other"}
+FAMILY_LABELS = {
+    "fc": "FC",
+    "fcrn": "FCRN",
+    "fcrn_gated": "FCRN + gating",
+    "attend_fusion": "Attend-Fusion",
+    "other": "other",
+}
 PAPER_COLOR = "black"  # the paper's reported numbers (afkit.core.paper) are drawn in it
 
 _SOURCE_TEXT = {
@@ -68,24 +88,36 @@ def set_style(context: str = "paper", font_scale: float = 1.2) -> None:
     """
     import seaborn as sns
 
-    sns.set_theme(style="whitegrid", context=context, font_scale=font_scale,
-                  palette=list(MODALITY_COLORS.values()) + list(FAMILY_COLORS.values())[:4])
-    plt.rcParams.update({
-        "figure.figsize": (7.0, 4.2),
-        "figure.dpi": 100,
-        "savefig.dpi": 150,
-        "savefig.bbox": "tight",
-        "axes.titlesize": "large",
-        "axes.titleweight": "bold",
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "legend.frameon": False,
-        "svg.fonttype": "none",  # text stays text in SVGs
-    })
+    sns.set_theme(
+        style="whitegrid",
+        context=context,
+        font_scale=font_scale,
+        palette=list(MODALITY_COLORS.values()) + list(FAMILY_COLORS.values())[:4],
+    )
+    plt.rcParams.update(
+        {
+            "figure.figsize": (7.0, 4.2),
+            "figure.dpi": 100,
+            "savefig.dpi": 150,
+            "savefig.bbox": "tight",
+            "axes.titlesize": "large",
+            "axes.titleweight": "bold",
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "legend.frameon": False,
+            "svg.fonttype": "none",  # text stays text in SVGs
+        }
+    )
 
 
-def save_figure(fig, name: str, out_dir, formats: Sequence[str] = ("png", "svg"),
-                dpi: int = 150, close: bool = False) -> list[Path]:
+def save_figure(
+    fig,
+    name: str,
+    out_dir,
+    formats: Sequence[str] = ("png", "svg"),
+    dpi: int = 150,
+    close: bool = False,
+) -> list[Path]:
     """Writes ``fig`` as ``out_dir/name.<fmt>`` for each format; returns the paths written.
 
     ``name`` is a file stem (no directory, no extension): letters, digits, ``-``, ``_``, ``.``.
@@ -157,8 +189,17 @@ def _caption(fig, source: str) -> None:
     if not source:
         raise ValueError("source must name the data (e.g. 'synthetic' or 'real')")
     text = _SOURCE_TEXT.get(source, f"data: {source}")
-    fig.text(0.0, -0.02, text, ha="left", va="top", fontsize="small", color="#555555",
-             style="italic", transform=fig.transFigure)
+    fig.text(
+        0.0,
+        -0.02,
+        text,
+        ha="left",
+        va="top",
+        fontsize="small",
+        color="#555555",
+        style="italic",
+        transform=fig.transFigure,
+    )
 
 
 def _finish(fig, ax, title: str, xlabel: str, ylabel: str, source: str):
@@ -207,8 +248,14 @@ def plot_label_frequency(counts, *, source: str = "synthetic", ax=None):
     fig, ax = _new(ax)
     ranks = np.arange(1, c.size + 1)
     ax.loglog(ranks, c, marker="o", ms=3, lw=1.2, color=MODALITY_COLORS["fusion"])
-    return _finish(fig, ax, f"Label frequency ({c.size} classes with videos)",
-                   "class rank (1 = most frequent)", "videos per class", source)
+    return _finish(
+        fig,
+        ax,
+        f"Label frequency ({c.size} classes with videos)",
+        "class rank (1 = most frequent)",
+        "videos per class",
+        source,
+    )
 
 
 def plot_vertical_counts(counts, *, source: str = "synthetic", ax=None):
@@ -216,7 +263,11 @@ def plot_vertical_counts(counts, *, source: str = "synthetic", ax=None):
 
     ``counts``: mapping or ``pd.Series`` vertical name -> count.
     """
-    s = pd.Series(counts, dtype=float) if not isinstance(counts, pd.Series) else counts.astype(float)
+    s = (
+        pd.Series(counts, dtype=float)
+        if not isinstance(counts, pd.Series)
+        else counts.astype(float)
+    )
     if s.empty:
         raise ValueError("counts is empty")
     s = s.sort_values()
@@ -232,13 +283,24 @@ def plot_frame_counts(frame_counts, *, bins: int = 30, source: str = "synthetic"
     ax.hist(n, bins=bins, color=MODALITY_COLORS["visual"], edgecolor="white")
     ax.axvline(np.median(n), color="black", ls="--", lw=1, label=f"median {np.median(n):.0f} s")
     ax.legend()
-    return _finish(fig, ax, f"Video length ({n.size} videos)", "frames per video (1 frame = 1 s)",
-                   "videos", source)
+    return _finish(
+        fig,
+        ax,
+        f"Video length ({n.size} videos)",
+        "frames per video (1 frame = 1 s)",
+        "videos",
+        source,
+    )
 
 
-def plot_feature_distributions(blocks: Mapping[str, np.ndarray], *, bins: int = 60,
-                               max_values: int = 200_000, seed: int = 0,
-                               source: str = "synthetic"):
+def plot_feature_distributions(
+    blocks: Mapping[str, np.ndarray],
+    *,
+    bins: int = 60,
+    max_values: int = 200_000,
+    seed: int = 0,
+    source: str = "synthetic",
+):
     """One histogram panel per feature block, coloured by modality (density over all values).
 
     ``blocks``: block name -> array of any shape, e.g. ``{"mean_rgb": [N, 1024], "std_rgb": ...,
@@ -272,9 +334,15 @@ def plot_feature_distributions(blocks: Mapping[str, np.ndarray], *, bins: int = 
 
 
 # ------------------------------------------------------------------------------ training plots
-def plot_learning_curves(metrics: pd.DataFrame, *, x: str = "epoch",
-                         losses: Sequence[str] | None = None, metric: str | None = None,
-                         hue: str | None = None, source: str = "synthetic"):
+def plot_learning_curves(
+    metrics: pd.DataFrame,
+    *,
+    x: str = "epoch",
+    losses: Sequence[str] | None = None,
+    metric: str | None = None,
+    hue: str | None = None,
+    source: str = "synthetic",
+):
     """Two panels: loss per epoch (left), a metric per epoch (right).
 
     ``metrics``: one row per epoch (and per run when ``hue`` names a run/model column).
@@ -282,12 +350,20 @@ def plot_learning_curves(metrics: pd.DataFrame, *, x: str = "epoch",
     first of ``val_micro_f1``, ``micro_f1``, ``val_f1``, ``f1``, ``val_gap``, ``gap`` present.
     """
     _require(metrics, x)
-    losses = list(losses) if losses is not None else [c for c in metrics.columns if "loss" in str(c)]
+    losses = (
+        list(losses) if losses is not None else [c for c in metrics.columns if "loss" in str(c)]
+    )
     if not losses:
         raise KeyError(f"no loss column in {list(metrics.columns)}")
     if metric is None:
-        metric = next((c for c in ("val_micro_f1", "micro_f1", "val_f1", "f1", "val_gap", "gap")
-                       if c in metrics.columns), None)
+        metric = next(
+            (
+                c
+                for c in ("val_micro_f1", "micro_f1", "val_f1", "f1", "val_gap", "gap")
+                if c in metrics.columns
+            ),
+            None,
+        )
         if metric is None:
             raise KeyError(f"no metric column found in {list(metrics.columns)}; pass metric=")
     _require(metrics, *losses, metric, *([hue] if hue else []))
@@ -296,7 +372,9 @@ def plot_learning_curves(metrics: pd.DataFrame, *, x: str = "epoch",
     styles = ["-", "--", ":", "-."]
     for g, (key, df) in enumerate(groups):
         df = df.sort_values(x)
-        color = model_color(str(key)) if key is not None and family_of(str(key)) != "other" else None
+        color = (
+            model_color(str(key)) if key is not None and family_of(str(key)) != "other" else None
+        )
         for i, col in enumerate(losses):
             label = col if key is None else f"{key}: {col}"
             ax_l.plot(df[x], df[col], ls=styles[i % 4], marker="o", ms=3, color=color, label=label)
@@ -312,10 +390,17 @@ def plot_learning_curves(metrics: pd.DataFrame, *, x: str = "epoch",
     return fig
 
 
-def plot_parameters_vs_width(df: pd.DataFrame, *, x: str = "width", y: str = "parameters",
-                             hue: str = "model", paper: Mapping[str, float] | None = None,
-                             chosen: Mapping[str, float] | None = None,
-                             source: str = "arithmetic (no data)", ax=None):
+def plot_parameters_vs_width(
+    df: pd.DataFrame,
+    *,
+    x: str = "width",
+    y: str = "parameters",
+    hue: str = "model",
+    paper: Mapping[str, float] | None = None,
+    chosen: Mapping[str, float] | None = None,
+    source: str = "arithmetic (no data)",
+    ax=None,
+):
     """Parameters against width per model (log y), the paper's 341M and 72M drawn as references.
 
     ``df``: columns ``x`` (width, units), ``y`` (parameter count), ``hue`` (model name).
@@ -335,19 +420,40 @@ def plot_parameters_vs_width(df: pd.DataFrame, *, x: str = "width", y: str = "pa
             ax.plot([w], [p], marker="D", ms=8, mfc="none", mec=model_color(str(model)), mew=2)
     for key, value in paper.items():
         ax.axhline(value, color=PAPER_COLOR, ls="--", lw=1)
-        ax.annotate(f"paper: {reported.MODEL_NAMES.get(key, key)} {value / 1e6:.0f}M",
-                    xy=(0.01, value), xycoords=("axes fraction", "data"),
-                    xytext=(0, 3), textcoords="offset points", fontsize="small", color=PAPER_COLOR)
+        ax.annotate(
+            f"paper: {reported.MODEL_NAMES.get(key, key)} {value / 1e6:.0f}M",
+            xy=(0.01, value),
+            xycoords=("axes fraction", "data"),
+            xytext=(0, 3),
+            textcoords="offset points",
+            fontsize="small",
+            color=PAPER_COLOR,
+        )
     ax.set_yscale("log")
     ax.legend(fontsize="small", loc="lower right")
-    return _finish(fig, ax, "Parameters against width", f"{x} (units per layer)",
-                   "parameters (count, log scale)", source)
+    return _finish(
+        fig,
+        ax,
+        "Parameters against width",
+        f"{x} (units per layer)",
+        "parameters (count, log scale)",
+        source,
+    )
 
 
 # ---------------------------------------------------------------------------- comparison plots
-def plot_comparison(df: pd.DataFrame, *, model: str = "model", value: str = "micro_f1",
-                    seed: str | None = "seed", paper: Mapping[str, float] | None = None,
-                    spread: str = "std", unit: str = "%", source: str = "synthetic", ax=None):
+def plot_comparison(
+    df: pd.DataFrame,
+    *,
+    model: str = "model",
+    value: str = "micro_f1",
+    seed: str | None = "seed",
+    paper: Mapping[str, float] | None = None,
+    spread: str = "std",
+    unit: str = "%",
+    source: str = "synthetic",
+    ax=None,
+):
     """Dot plot per model: mean over seeds with error bars, each seed as a faint dot.
 
     ``spread``: ``"std"`` (mean +- sample standard deviation, ddof=1) or ``"range"`` (min..max).
@@ -366,8 +472,9 @@ def plot_comparison(df: pd.DataFrame, *, model: str = "model", value: str = "mic
             err = np.array([[row["std"] if row["count"] > 1 else 0.0]] * 2)
         else:
             err = np.array([[row["mean"] - row["min"]], [row["max"] - row["mean"]]])
-        ax.errorbar(row["mean"], ypos[m], xerr=err, fmt="o", ms=7, capsize=4,
-                    color=model_color(str(m)))
+        ax.errorbar(
+            row["mean"], ypos[m], xerr=err, fmt="o", ms=7, capsize=4, color=model_color(str(m))
+        )
         if seed is not None and seed in df.columns:
             pts = df.loc[df[model] == m, value]
             ax.plot(pts, [ypos[m]] * len(pts), "o", ms=3, alpha=0.4, color=model_color(str(m)))
@@ -375,18 +482,32 @@ def plot_comparison(df: pd.DataFrame, *, model: str = "model", value: str = "mic
     for m, v in (paper or {}).items():
         if m not in ypos:
             ypos[m] = len(ypos)
-        ax.plot([v], [ypos[m]], marker="*", ms=13, ls="none", color=PAPER_COLOR,
-                label=None if labelled else "paper (reported)")
-        ax.annotate("paper", (v, ypos[m]), xytext=(6, 4), textcoords="offset points",
-                    fontsize="small")
+        ax.plot(
+            [v],
+            [ypos[m]],
+            marker="*",
+            ms=13,
+            ls="none",
+            color=PAPER_COLOR,
+            label=None if labelled else "paper (reported)",
+        )
+        ax.annotate(
+            "paper", (v, ypos[m]), xytext=(6, 4), textcoords="offset points", fontsize="small"
+        )
         labelled = True
     ax.set_yticks(list(ypos.values()), [str(k) for k in ypos])
     n = int(stats["count"].max())
     what = "mean ± std" if spread == "std" else "mean, min..max"
     if labelled:
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return _finish(fig, ax, f"{value}: {what} over up to {n} seed(s)",
-                   f"{value} ({unit})" if unit else value, "model", source)
+    return _finish(
+        fig,
+        ax,
+        f"{value}: {what} over up to {n} seed(s)",
+        f"{value} ({unit})" if unit else value,
+        "model",
+        source,
+    )
 
 
 def pareto_front(cost, score) -> np.ndarray:
@@ -409,14 +530,28 @@ def pareto_front(cost, score) -> np.ndarray:
 def paper_points() -> pd.DataFrame:
     """The paper's reported models as points for :func:`plot_pareto` on a paper-size axis:
     ``label``, ``paper_params``, ``micro_f1_pct`` (real data, :mod:`afkit.core.paper`)."""
-    return pd.DataFrame({"label": [f"{reported.MODEL_NAMES[m]} (paper)" for m in reported.F1_PCT],
-                         "paper_params": [float(reported.PARAMETERS[m]) for m in reported.F1_PCT],
-                         "micro_f1_pct": list(reported.F1_PCT.values())})
+    return pd.DataFrame(
+        {
+            "label": [f"{reported.MODEL_NAMES[m]} (paper)" for m in reported.F1_PCT],
+            "paper_params": [float(reported.PARAMETERS[m]) for m in reported.F1_PCT],
+            "micro_f1_pct": list(reported.F1_PCT.values()),
+        }
+    )
 
 
-def plot_pareto(df: pd.DataFrame, *, x: str = "parameters", y: str = "micro_f1",
-                label: str = "model", paper: pd.DataFrame | None = None, logx: bool = True,
-                xunit: str = "count", yunit: str = "%", source: str = "synthetic", ax=None):
+def plot_pareto(
+    df: pd.DataFrame,
+    *,
+    x: str = "parameters",
+    y: str = "micro_f1",
+    label: str = "model",
+    paper: pd.DataFrame | None = None,
+    logx: bool = True,
+    xunit: str = "count",
+    yunit: str = "%",
+    source: str = "synthetic",
+    ax=None,
+):
     """Score against cost, one dot per configuration, with the Pareto front as a step line.
 
     ``paper``: optional DataFrame with the same ``x``, ``y``, ``label`` columns, drawn as black
@@ -431,19 +566,38 @@ def plot_pareto(df: pd.DataFrame, *, x: str = "parameters", y: str = "micro_f1",
     ax.step(front[x], front[y], where="post", color="black", lw=1.2, label="Pareto front", zorder=2)
     if paper is not None and len(paper):
         _require(paper, x, y, label)
-        ax.scatter(paper[x], paper[y], marker="*", s=160, color=PAPER_COLOR, label="paper", zorder=4)
+        ax.scatter(
+            paper[x], paper[y], marker="*", s=160, color=PAPER_COLOR, label="paper", zorder=4
+        )
         for _, r in paper.iterrows():
-            ax.annotate(f"paper: {r[label]}", (r[x], r[y]), xytext=(6, 4),
-                        textcoords="offset points", fontsize="small")
+            ax.annotate(
+                f"paper: {r[label]}",
+                (r[x], r[y]),
+                xytext=(6, 4),
+                textcoords="offset points",
+                fontsize="small",
+            )
     if logx:
         ax.set_xscale("log")
     ax.legend(fontsize="small", loc="best")
-    return _finish(fig, ax, f"{y} against {x} (Pareto front)",
-                   f"{x} ({xunit}{', log scale' if logx else ''})", f"{y} ({yunit})", source)
+    return _finish(
+        fig,
+        ax,
+        f"{y} against {x} (Pareto front)",
+        f"{x} ({xunit}{', log scale' if logx else ''})",
+        f"{y} ({yunit})",
+        source,
+    )
 
 
-def plot_readings(table: pd.DataFrame, *, references: pd.DataFrame | None = None, x: str = "params",
-                  source: str = "synthetic", ax=None):
+def plot_readings(
+    table: pd.DataFrame,
+    *,
+    references: pd.DataFrame | None = None,
+    x: str = "params",
+    source: str = "synthetic",
+    ax=None,
+):
     """Notebook 10: test GAP (%) against parameters, one colour per reading of the attention;
     a filled dot with the attention, a hollow one at its attention-off twin, joined by a line.
 
@@ -464,18 +618,37 @@ def plot_readings(table: pd.DataFrame, *, references: pd.DataFrame | None = None
         _require(references, "label", x, "gap_pct")
         ax.scatter(references[x], references["gap_pct"], marker="s", color="black", s=36, zorder=4)
         for _, r in references.iterrows():
-            ax.annotate(str(r["label"]), (r[x], r["gap_pct"]), xytext=(6, 4), textcoords="offset points",
-                        fontsize="small")
+            ax.annotate(
+                str(r["label"]),
+                (r[x], r["gap_pct"]),
+                xytext=(6, 4),
+                textcoords="offset points",
+                fontsize="small",
+            )
     ax.scatter([], [], facecolors="none", edgecolors="grey", label="attention off (hollow)")
     ax.set_xscale("log")
     ax.legend(fontsize="small", loc="best")
-    return _finish(fig, ax, "Readings of the attention: test GAP against parameters",
-                   f"{x} (count, log scale)", "test GAP (%)", source)
+    return _finish(
+        fig,
+        ax,
+        "Readings of the attention: test GAP against parameters",
+        f"{x} (count, log scale)",
+        "test GAP (%)",
+        source,
+    )
 
 
-def plot_vocabulary_scaling(df: pd.DataFrame, *, x: str = "num_classes", y: str = "micro_f1",
-                            hue: str = "model", yunit: str = "%", logy: bool = False,
-                            source: str = "synthetic", ax=None):
+def plot_vocabulary_scaling(
+    df: pd.DataFrame,
+    *,
+    x: str = "num_classes",
+    y: str = "micro_f1",
+    hue: str = "model",
+    yunit: str = "%",
+    logy: bool = False,
+    source: str = "synthetic",
+    ax=None,
+):
     """``y`` against vocabulary size per model (log x), with the 3862 (2018) and 4716 (2017)
     vocabularies marked."""
     _require(df, x, y, hue)
@@ -485,21 +658,42 @@ def plot_vocabulary_scaling(df: pd.DataFrame, *, x: str = "num_classes", y: str 
         ax.plot(g[x], g[y], marker="o", color=model_color(str(model)), label=str(model))
     for v, name in ((3862, "2018: 3862"), (4716, "2017: 4716")):
         ax.axvline(v, color="#999999", ls=":", lw=1)
-        ax.annotate(name, xy=(v, 1.0), xycoords=("data", "axes fraction"), rotation=90,
-                    va="top", ha="right", fontsize="x-small", color="#555555")
+        ax.annotate(
+            name,
+            xy=(v, 1.0),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            va="top",
+            ha="right",
+            fontsize="x-small",
+            color="#555555",
+        )
     ax.set_xscale("log")
     if logy:
         ax.set_yscale("log")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return _finish(fig, ax, f"{y} against vocabulary size", "vocabulary size (classes, log scale)",
-                   f"{y} ({yunit})" if yunit else y, source)
+    return _finish(
+        fig,
+        ax,
+        f"{y} against vocabulary size",
+        "vocabulary size (classes, log scale)",
+        f"{y} ({yunit})" if yunit else y,
+        source,
+    )
 
 
 # -------------------------------------------------------------------------- interpretability
-def plot_attention_timeline(scores: Mapping[str, np.ndarray], spans: Sequence[tuple[float, float]] = (),
-                            *, span_label: str = "true evidence", title: str = "Evidence timeline",
-                            ylabel: str = "score (normalised to sum 1 per series)",
-                            normalise: bool = True, source: str = "synthetic", ax=None):
+def plot_attention_timeline(
+    scores: Mapping[str, np.ndarray],
+    spans: Sequence[tuple[float, float]] = (),
+    *,
+    span_label: str = "true evidence",
+    title: str = "Evidence timeline",
+    ylabel: str = "score (normalised to sum 1 per series)",
+    normalise: bool = True,
+    source: str = "synthetic",
+    ax=None,
+):
     """Per-frame score lines (one per series, coloured by modality) over shaded true spans.
 
     ``scores``: series name -> [T] per-frame scores, e.g. ``{"attention (visual)": w_v,
@@ -522,20 +716,39 @@ def plot_attention_timeline(scores: Mapping[str, np.ndarray], spans: Sequence[tu
         modality = modality_of(name)
         k = seen.get(modality, 0)
         seen[modality] = k + 1
-        ax.plot(np.arange(v.size), v, color=MODALITY_COLORS[modality],
-                ls=["-", "--", ":", "-."][k % 4], lw=1.5, label=name)
+        ax.plot(
+            np.arange(v.size),
+            v,
+            color=MODALITY_COLORS[modality],
+            ls=["-", "--", ":", "-."][k % 4],
+            lw=1.5,
+            label=name,
+        )
     for i, (start, end) in enumerate(spans):
         if not 0 <= start < end:
             raise ValueError(f"span {(start, end)} must satisfy 0 <= start < end")
-        ax.axvspan(start - 0.5, end - 0.5, color="#999999", alpha=0.25, lw=0,
-                   label=span_label if i == 0 else None)
+        ax.axvspan(
+            start - 0.5,
+            end - 0.5,
+            color="#999999",
+            alpha=0.25,
+            lw=0,
+            label=span_label if i == 0 else None,
+        )
     ax.set_xlim(-0.5, length - 0.5)
     ax.legend(fontsize="small", loc="upper right")
     return _finish(fig, ax, title, "frame (1 frame = 1 s)", ylabel, source)
 
 
-def plot_modality_share(df: pd.DataFrame, *, label: str = "class", share: str = "audio_share",
-                        truth: str | None = "true_audio_share", source: str = "synthetic", ax=None):
+def plot_modality_share(
+    df: pd.DataFrame,
+    *,
+    label: str = "class",
+    share: str = "audio_share",
+    truth: str | None = "true_audio_share",
+    source: str = "synthetic",
+    ax=None,
+):
     """Per class: the estimated audio share (orange) and visual share (blue) as one stacked bar,
     the true audio share as a black diamond.
 
@@ -552,10 +765,20 @@ def plot_modality_share(df: pd.DataFrame, *, label: str = "class", share: str = 
     ax.barh(y, s, color=MODALITY_COLORS["audio"], label="audio share")
     ax.barh(y, 1 - s, left=s, color=MODALITY_COLORS["visual"], label="visual share")
     if truth:
-        t = df[truth].map(lambda v: {"audio": 1.0, "visual": 0.0, "both": 0.5}.get(v, v)).astype(float)
+        t = (
+            df[truth]
+            .map(lambda v: {"audio": 1.0, "visual": 0.0, "both": 0.5}.get(v, v))
+            .astype(float)
+        )
         ax.plot(t, y, "D", color="black", ms=6, label="true audio share")
     ax.set_yticks(y, names)
     ax.set_xlim(0, 1)
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return _finish(fig, ax, "Modality share per class", "share of the evidence (fraction, 0..1)",
-                   "class", source)
+    return _finish(
+        fig,
+        ax,
+        "Modality share per class",
+        "share of the evidence (fraction, 0..1)",
+        "class",
+        source,
+    )
