@@ -551,6 +551,29 @@ def test_moe_matches_the_starter_code_formula():
     np.testing.assert_allclose(got, p, rtol=1e-4, atol=1e-6)
 
 
+def test_moe_logit_is_exact_and_learns_where_p_is_tiny():
+    """The MoE's logit of p has a gradient where p is far below 1e-6 (``torch.logit(p, eps)``
+    clamps there: zero gradient, a class that never recovers), and equals log p - log(1 - p)
+    computed in float64 (the oracle) where p is representable."""
+    torch.manual_seed(0)
+    model = M.build("moe", "smoke", features="mean", num_classes=3)
+    with torch.no_grad():
+        model.experts.bias.fill_(-40.0)  # every expert says ~e^-40: p ~ 4e-18
+    v, a = torch.randn(2, 1024), torch.randn(2, 128)
+    logits = model(v, a)
+    assert (logits < -30).all()
+    logits.sum().backward()
+    assert model.experts.bias.grad.abs().min() > 0  # the clamp gave exactly 0 here
+    with torch.no_grad():
+        model.experts.bias.normal_()
+        got = model(v, a).double()
+        x = torch.cat([v, a], 1).double()
+        g = (x @ model.gate.weight.double().T + model.gate.bias.double()).view(2, 3, 3)
+        e = torch.sigmoid(x @ model.experts.weight.double().T + model.experts.bias.double())
+        p = (g.softmax(-1)[..., :2] * e.view(2, 3, 2)).sum(-1)
+        torch.testing.assert_close(got, torch.log(p) - torch.log1p(-p), rtol=1e-4, atol=1e-4)
+
+
 # ---------------------------------------------------------------- readings of the attention (issue 19)
 
 READINGS = [

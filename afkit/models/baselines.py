@@ -325,8 +325,11 @@ class Reference(ModelBase):
     - ``logistic``: p = sigmoid(W x + b): one linear layer, D*C + C parameters.
     - ``moe`` (M experts): gate g = softmax over M + 1 of W_g x + b_g per class (the extra
       "dummy" expert predicts 0), experts e_m = sigmoid(W_m x + b_m), p = sum_m g_m e_m;
-      (D + 1)(M + 1) C + (D + 1) M C parameters. Returned as the logit of p (clamped to
-      [1e-6, 1 - 1e-6]) so that training's sigmoid + binary cross-entropy sees p itself.
+      (D + 1)(M + 1) C + (D + 1) M C parameters. Returned as the logit of p, so that
+      training's sigmoid + binary cross-entropy sees p itself, computed in log space:
+      log p = logsumexp_m(log g_m + log sigmoid(z_m)) and log(1 - p) = logsumexp(log g_dummy,
+      log g_m + log sigmoid(-z_m)). It is exact and has a gradient everywhere, where
+      ``torch.logit(p, eps)`` clamps p and has none: a class pushed below eps never recovered.
     """
 
     def __init__(self, cfg: ReferenceConfig):
@@ -347,7 +350,12 @@ class Reference(ModelBase):
             logits = self.linear(x)
         else:
             C, M = self.config.num_classes, self.config.mixtures
-            gate = self.gate(x).view(-1, C, M + 1).softmax(-1)[..., :M]
-            p = (gate * torch.sigmoid(self.experts(x).view(-1, C, M))).sum(-1)
-            logits = torch.logit(p, eps=1e-6)
+            log_gate = self.gate(x).view(-1, C, M + 1).log_softmax(-1)
+            z = self.experts(x).view(-1, C, M)
+            log_p = torch.logsumexp(log_gate[..., :M] + F.logsigmoid(z), dim=-1)
+            log_not_p = torch.logsumexp(
+                torch.cat([log_gate[..., M:], log_gate[..., :M] + F.logsigmoid(-z)], dim=-1),
+                dim=-1,
+            )
+            logits = log_p - log_not_p
         return (logits, {}) if return_attention else logits
