@@ -10,7 +10,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-import afkit
+import afkit.data
 from afkit.report import document as report
 from afkit.report import notebook, reproduce
 
@@ -33,7 +33,7 @@ def run(tmp_path_factory):
     fake.ensure_dataset = ensure_dataset
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(sys.modules, "afkit.data.synth", fake)
-        mp.setattr(afkit, "synth", fake, raising=False)
+        mp.setattr(afkit.data, "synth", fake, raising=False)
         import io
         from contextlib import redirect_stderr, redirect_stdout
 
