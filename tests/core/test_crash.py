@@ -1,6 +1,6 @@
 """Every crash point: a store build (features, and features + frames) and a training run
 (cosine schedule with warmup) are ended with ``os._exit`` at each of their write points in turn
-(:mod:`afkit.core.faults`, driven by tests/crash_driver.py in a subprocess), each resumed, and each
+(:mod:`afkit.core.faults`, driven by tests/helpers/crash_driver.py in a subprocess), each resumed, and each
 result compared with an uninterrupted one built here: the store byte for byte, the run's final
 weights exactly and its metrics history without the wall-clock fields. Also a full disk
 (``ENOSPC`` from a patched writer) in a build and in a checkpoint: a clear error, the last
@@ -15,17 +15,22 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from afkit.core import faults, locks
 from afkit.data import featurize, store
 from afkit.data import store_writer as store_files
-from afkit.io.records import write_records
 from afkit.training import train
+from tests.helpers.paths import REPO
+from tests.helpers.training_data import (
+    TIMING,
+    assert_same_weights,
+    final_weights,
+    make_frame_data,
+    metric_history,
+)
 
-HERE = Path(__file__).resolve().parent
 NUM_CLASSES = 12
 # 64 train videos, batch 16: 4 steps per epoch, 2 epochs, a checkpoint every 2 steps (step 2,
 # end of epoch 1, step 6, end of epoch 2); the LR warms up for 3 steps then decays (cosine)
@@ -43,31 +48,6 @@ RUN = dict(
 )
 
 
-def _make_data(root: Path) -> Path:
-    rng = np.random.default_rng(7)
-    (root / "frame").mkdir(parents=True)
-    (root / "vocabulary.csv").write_text(
-        "Index,Name\n" + "".join(f"{i},c{i}\n" for i in range(NUM_CLASSES))
-    )
-    for split, n, shards in (("train", 64, 3), ("validate", 16, 1)):
-        vids = []
-        for i in range(n):
-            labels = np.unique(rng.integers(0, NUM_CLASSES, rng.integers(1, 3))).astype(np.int64)
-            t = int(rng.integers(1, 4))
-            base = 100 + 20 * labels.sum()
-            vids.append(
-                {
-                    "id": f"{split}{i:03d}",
-                    "labels": labels,
-                    "rgb": np.clip(rng.normal(base, 30, (t, 1024)), 0, 255).astype(np.uint8),
-                    "audio": np.clip(rng.normal(base, 30, (t, 128)), 0, 255).astype(np.uint8),
-                }
-            )
-        for s in range(shards):
-            write_records(root / "frame" / f"{split}{s:04d}.tfrecord", vids[s::shards])
-    return root
-
-
 def _tree(root: Path) -> dict:
     return {
         str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
@@ -76,14 +56,23 @@ def _tree(root: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return _make_data(tmp_path_factory.mktemp("crash") / "data")
+    return make_frame_data(
+        tmp_path_factory.mktemp("crash") / "data",
+        seed=7,
+        num_classes=NUM_CLASSES,
+        splits={"train": 64, "validate": 16},
+        shards={"train": 3},
+        max_labels=2,
+        frames=(1, 4),
+    )
 
 
 def _drive(kind, root, src, opts) -> int:
     proc = subprocess.run(
         [
             sys.executable,
-            str(HERE / "crash_driver.py"),
+            "-m",
+            "tests.helpers.crash_driver",
             kind,
             str(root),
             str(src),
@@ -92,7 +81,7 @@ def _drive(kind, root, src, opts) -> int:
         capture_output=True,
         text=True,
         timeout=300,
-        cwd=HERE.parent,
+        cwd=REPO,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])["points"]
@@ -130,36 +119,20 @@ def reference_run(store_dir, tmp_path_factory):
     return out
 
 
-def _weights(run):
-    return torch.load(run / train.FINAL, map_location="cpu", weights_only=False)["model"]
-
-
-def _history(run):
-    drop = ("seconds", "videos_per_s")
-    return [
-        {k: v for k, v in json.loads(line).items() if not k.endswith(drop)}
-        for line in (run / train.METRICS).read_text().splitlines()
-    ]
-
-
 def _same_run(run, ref):
-    a, b = _weights(run), _weights(ref)
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), (
-        f"{run.name}: weights differ"
-    )
-    assert _history(run) == _history(ref), f"{run.name}: metrics differ"
+    assert_same_weights(final_weights(run), final_weights(ref), run.name)
+    assert metric_history(run) == metric_history(ref), f"{run.name}: metrics differ"
     res, want = (json.loads((r / train.RESULTS).read_text()) for r in (run, ref))
-    drop = ("seconds", "videos_per_s")
     assert res["steps"] == 8
-    assert {k: v for k, v in res["final"].items() if not k.endswith(drop)} == {
-        k: v for k, v in want["final"].items() if not k.endswith(drop)
+    assert {k: v for k, v in res["final"].items() if not k.endswith(TIMING)} == {
+        k: v for k, v in want["final"].items() if not k.endswith(TIMING)
     }
 
 
 def test_training_crashed_at_every_write_point_resumes_identically(
     reference_run, store_dir, tmp_path
 ):
-    lrs = [h["lr"] for h in _history(reference_run)]
+    lrs = [h["lr"] for h in metric_history(reference_run)]
     assert 0 < lrs[0] < RUN["lr"] and lrs[-1] == 0.0  # the schedule really moves the LR
     points = _drive("train", tmp_path / "crashed", store_dir, train.TrainConfig(**RUN).to_dict())
     # config, metrics, 4 checkpoints, model, results: 2 points each

@@ -16,6 +16,7 @@ from afkit.core import locks
 from afkit.core.locks import LockedError
 from afkit.data import featurize, store
 from afkit.io.records import write_records
+from tests.helpers.paths import REPO
 
 HOLDER = """
 import sys, time
@@ -38,7 +39,7 @@ def _holder_process(lock: Path) -> subprocess.Popen:
         [sys.executable, "-c", HOLDER, str(lock)],
         stdout=subprocess.PIPE,
         text=True,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=REPO,
     )
     assert proc.stdout.readline().strip() == "held"
     return proc

@@ -18,8 +18,6 @@ from afkit.data import store as S
 from afkit.data import store_writer as store_files
 from afkit.io.records import dequantize, read_records, write_records
 
-TF_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tf"
-
 
 def reference_features(rec) -> np.ndarray:
     """mean_rgb, std_rgb, mean_audio, std_audio of the dequantized frames, float64 numpy."""
@@ -117,12 +115,12 @@ def test_float16_default_and_parallel_build_identical(data_dir, built, tmp_path)
     np.testing.assert_allclose(st16.features.astype(np.float64), st32.features, rtol=0, atol=2**-11)
 
 
-def test_tf_written_fixture_frames(tmp_path):
+def test_tf_written_fixture_frames(tf_fixtures, tmp_path):
     """Frames as TensorFlow wrote them (1, 300, 5, 17 frames, a video without labels)."""
-    expected = json.loads((TF_FIXTURES / "expected.json").read_text())["files"]["tf_frame_2018"]
+    expected = json.loads((tf_fixtures / "expected.json").read_text())["files"]["tf_frame_2018"]
     FZ.build(
         tmp_path,
-        pattern=str(TF_FIXTURES / "tf_frame_2018.tfrecord"),
+        pattern=str(tf_fixtures / "tf_frame_2018.tfrecord"),
         split="fx",
         dtype="float32",
         frames=True,

@@ -1,7 +1,10 @@
 """Run a store build or a training run crashed at every write point, each crash then resumed.
 
-    python tests/crash_driver.py store OUT DATA_DIR OPTIONS_JSON
-    python tests/crash_driver.py train OUT STORE_DIR CONFIG_JSON
+    python -m tests.helpers.crash_driver store OUT DATA_DIR OPTIONS_JSON
+    python -m tests.helpers.crash_driver train OUT STORE_DIR CONFIG_JSON
+
+Run from the repository root (``-m`` puts it first on ``sys.path``: this checkout's afkit, not
+an installed one).
 
 For k = 1, 2, ...: a forked child runs the job into ``OUT/kNNN`` with ``AFKIT_CRASH_AT_WRITE=k``
 (:mod:`afkit.core.faults`: the child ends with ``os._exit`` at its k-th write point), then a second
@@ -23,10 +26,6 @@ import shutil
 import sys
 import traceback
 from pathlib import Path
-
-sys.path.insert(
-    0, str(Path(__file__).resolve().parents[1])
-)  # this checkout's afkit, not an installed one
 
 
 def _job(kind: str, out: Path, src: str, opts: dict) -> None:

@@ -1,4 +1,4 @@
-"""Damaged-file oracle shared by tests/test_damage.py (sampled) and benchmarks/damage.py (all).
+"""Damaged-file oracle shared by tests/io/test_damage.py (sampled) and benchmarks/damage.py (all).
 
 A case is one damaged copy of a clean file: one byte XORed with a nonzero mask at offset p, or
 the file cut to its first t bytes. What every reader must do with it follows from the clean
@@ -33,14 +33,17 @@ from afkit.io import tfrecord as T
 from afkit.io.tfrecord import CorruptRecordError
 
 READERS = ("records", "records_skip", "index", "batches", "batches_skip")
+VIDEOS = 3  # records in each clean file
+FRAMING = 12 + 4  # bytes around a payload: length and its CRC (header), payload CRC (footer)
 
 
 def clean_files(root: Path) -> dict[str, Path]:
-    """A small frame-level file (3 videos, 1-3 frames) and a small video-level file (3 videos)."""
+    """A small frame-level file (``VIDEOS`` videos, 1, 2, 3 ... frames) and a small video-level
+    file (``VIDEOS`` videos)."""
     rng = np.random.default_rng(17)
     root.mkdir(parents=True, exist_ok=True)
     frame, video = [], []
-    for i in range(3):
+    for i in range(VIDEOS):
         labels = np.sort(rng.choice(50, size=i + 1, replace=False)).astype(np.int64)
         t = i + 1
         frame.append(

@@ -1,11 +1,11 @@
 """Make the TensorFlow fixtures of tests/fixtures/tf/ (run by hand; the outputs are committed).
 
 TensorFlow is never a dependency of afkit or of CI. Two steps, two processes (TensorFlow and the
-``tfrecord`` package cannot live in one process; the second step imports TensorFlow only)::
+``tfrecord`` package cannot live in one process; the second step imports TensorFlow only), each run from the repository root::
 
-    .venv/bin/python tests/make_tf_fixtures.py afkit        # 1. afkit writes afkit_*.tfrecord
+    .venv/bin/python -m tests.helpers.make_tf_fixtures afkit    # 1. afkit writes afkit_*.tfrecord
     python3 -m venv /tmp/tfenv && /tmp/tfenv/bin/pip install tensorflow-cpu==2.20.0 numpy
-    /tmp/tfenv/bin/python tests/make_tf_fixtures.py tf      # 2. TensorFlow writes, and reads
+    /tmp/tfenv/bin/python -m tests.helpers.make_tf_fixtures tf  # 2. TensorFlow writes, and reads
 
 Step 2 writes, with TensorFlow's own ``tf.io.TFRecordWriter`` and ``tf.train`` protos:
 ``tf_video_2018``, ``tf_video_2017`` (``video_id``), ``tf_frame_2018`` (1, 300, 5, 17 frames and
@@ -25,12 +25,12 @@ import json
 import os
 import struct
 import sys
-from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-OUT = HERE / "fixtures" / "tf"
+from tests.helpers.paths import TF_FIXTURES
+
+OUT = TF_FIXTURES
 SEED = 20240826
 
 
@@ -93,7 +93,6 @@ def afkit_sets():
 
 
 def step_afkit() -> None:
-    sys.path.insert(0, str(HERE.parent))
     from afkit.io.records import write_records
 
     OUT.mkdir(parents=True, exist_ok=True)
@@ -326,7 +325,7 @@ def step_tf() -> None:
             "records": read_frame(name, seg),
         }
     # the contents the frame files were written from are regenerated from the seed by the test
-    # (tests/test_records.py imports this module); check here that TF read exactly those
+    # (tests/io/test_records.py imports this module); check here that TF read exactly those
     for name, contents in [
         ("tf_frame_2018", frame18),
         ("tf_frame_2019", frame19),

@@ -12,9 +12,12 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
+from afkit.data import featurize, store, synth
+from afkit.data.batches import Batches
 from afkit.interpret import attribution as I
 from afkit.interpret import evidence as E
 from afkit.metrics import stats
+from afkit.models import registry as models
 
 torch.set_num_threads(1)
 
@@ -673,7 +676,6 @@ def test_deletion_test_end_to_end_with_tables():
 
 
 def test_real_attend_fusion_video_level():
-    models = pytest.importorskip("afkit.models.registry")
     torch.manual_seed(0)
     model = models.build("attend_fusion", "smoke")
     cfg = model.config
@@ -694,7 +696,6 @@ def test_real_attend_fusion_video_level():
 
 
 def test_real_attend_fusion_frames():
-    models = pytest.importorskip("afkit.models.registry")
     torch.manual_seed(0)
     model = models.build("attend_fusion_frames", "smoke").eval()
     heads, T = model.config.heads, 6
@@ -733,10 +734,6 @@ def test_real_attend_fusion_frames():
 
 @pytest.fixture(scope="module")
 def synth_split(tmp_path_factory):
-    synth = pytest.importorskip("afkit.data.synth")
-    store = pytest.importorskip("afkit.data.store")
-    featurize = pytest.importorskip("afkit.data.featurize")
-    batches = pytest.importorskip("afkit.data.batches")
     root = tmp_path_factory.mktemp("interpret")
     synth.generate(
         root / "data",
@@ -756,7 +753,7 @@ def synth_split(tmp_path_factory):
         progress=False,
     )
     split = store.open_store(root / "store" / "test")
-    loader = batches.Batches(split, 8, shuffle=False, kind="frame")
+    loader = Batches(split, 8, shuffle=False, kind="frame")
     classes, spans = synth.load_ground_truth(root / "data", "test")
     return root / "data", split, loader, classes, spans
 
@@ -796,7 +793,6 @@ def test_oracle_scores_find_the_synthetic_evidence(synth_split):
 
 
 def test_real_frame_model_on_the_store_loader(synth_split):
-    models = pytest.importorskip("afkit.models.registry")
     _, split, loader, classes, spans = synth_split
     torch.manual_seed(0)
     model = models.build("attend_fusion_frames", "smoke")

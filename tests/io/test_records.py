@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import make_tf_fixtures as mk
 import numpy as np
 import pytest
 
@@ -19,6 +18,7 @@ from afkit.io import records as R
 from afkit.io import shards
 from afkit.io.records import InvalidRecordError, read_records, write_records
 from afkit.io.tfrecord import CorruptRecordError
+from tests.helpers import make_tf_fixtures as mk
 
 
 def sha(a) -> str:

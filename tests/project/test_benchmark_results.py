@@ -3,9 +3,9 @@ benchmark script has its committed result files, and each .md is its .json rende
 
 import importlib.util
 import json
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import REPO
+
 BENCH = REPO / "benchmarks"
 
 

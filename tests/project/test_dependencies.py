@@ -5,11 +5,10 @@ as used without an import), and environment.yml builds the same environment as `
 import ast
 import re
 import sys
-from pathlib import Path
 
 import tomllib
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import REPO
 
 # import name -> distribution name, where they differ
 DISTRIBUTION = {

@@ -3,7 +3,7 @@ module imports a layer its layer may not import (imports inside functions count)
 
 The table's "may import" cell names the afkit layers a layer may use (``every layer above``: all
 layers listed before it); a module may always import its own layer. Third-party packages are
-checked by tests/test_dependencies.py.
+checked by tests/project/test_dependencies.py.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import REPO
+
 PACKAGE = REPO / "afkit"
 FRONT_DOORS = {"afkit/__init__.py", "afkit/__main__.py"}  # they may name any module
 

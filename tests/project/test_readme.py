@@ -1,11 +1,8 @@
 """The README's results section is the published cpu run's results, regenerated (no drift), and
 the README's two commands are the ones CI and a newcomer run."""
 
-from pathlib import Path
-
 from afkit.report import reproduce
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import REPO
 
 
 def test_results_section_matches_published_results():

@@ -15,8 +15,8 @@ import pytest
 from afkit.core import provenance
 from afkit.report import browser, markup, notebook, reproduce
 from afkit.report import document as report
+from tests.helpers.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 ANSWER = (
     "**Answer (synthetic data).** Attend-Fusion reaches GAP 61.20 with `attend_fusion` "
     "against 60.90 for FC late fusion.\n\n- the gap is within the paper's margin\n- 3 seeds"

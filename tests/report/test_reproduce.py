@@ -13,9 +13,7 @@ import pytest
 import afkit
 from afkit.report import document as report
 from afkit.report import notebook, reproduce
-
-FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import NOTEBOOK_FIXTURES, REPO
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +42,7 @@ def run(tmp_path_factory):
                     "--profile",
                     "smoke",
                     "--notebooks-dir",
-                    str(FIXTURES),
+                    str(NOTEBOOK_FIXTURES),
                     "--out",
                     str(tmp / "out"),
                     "--data-dir",
@@ -167,18 +165,18 @@ def test_timeout_stops_the_notebook(tmp_path):
 
 
 def test_find_notebooks_selection():
-    assert [p.name for p in notebook.find_notebooks(FIXTURES)] == [
+    assert [p.name for p in notebook.find_notebooks(NOTEBOOK_FIXTURES)] == [
         "00_figure_table.ipynb",
         "01_raises.ipynb",
     ]
-    assert [p.name for p in notebook.find_notebooks(FIXTURES, "1")] == ["01_raises.ipynb"]
+    assert [p.name for p in notebook.find_notebooks(NOTEBOOK_FIXTURES, "1")] == ["01_raises.ipynb"]
     with pytest.raises(ValueError, match="no notebook numbered 07"):
-        notebook.find_notebooks(FIXTURES, "00,07")
+        notebook.find_notebooks(NOTEBOOK_FIXTURES, "00,07")
 
 
 @pytest.mark.parametrize(
     "path",
-    sorted((REPO / "notebooks").glob("*.ipynb")) + sorted(FIXTURES.glob("*.ipynb")),
+    sorted((REPO / "notebooks").glob("*.ipynb")) + sorted(NOTEBOOK_FIXTURES.glob("*.ipynb")),
     ids=lambda p: f"{p.parent.name}/{p.name}",
 )
 def test_stored_notebooks_follow_the_rules(path):

@@ -19,6 +19,7 @@ from afkit.io.records import write_records
 from afkit.models import registry as models
 from afkit.training import inference as runs
 from afkit.training import train
+from tests.helpers.training_data import final_weights, write_vocabulary
 
 NUM_CLASSES = 8
 # plain SGD, so that the update is linear in the gradient (an AdamW first step is nearly
@@ -39,13 +40,11 @@ SETTINGS = dict(
 
 
 @pytest.fixture(scope="module")
-def store_dir(tmp_path_factory) -> Path:
+def video_store(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("ddp")
     rng = np.random.default_rng(0)
     (root / "data" / "video").mkdir(parents=True)
-    (root / "data" / "vocabulary.csv").write_text(
-        "Index,Name\n" + "".join(f"{i},c{i}\n" for i in range(NUM_CLASSES))
-    )
+    write_vocabulary(root / "data", NUM_CLASSES)
     for split, n in (("train", 64), ("validate", 47)):  # 47: the ranks get 24 and 23 videos
         recs = [
             {
@@ -63,11 +62,7 @@ def store_dir(tmp_path_factory) -> Path:
     return root / "store"
 
 
-def _weights(run: Path) -> dict:
-    return torch.load(run / train.FINAL, map_location="cpu", weights_only=False)["model"]
-
-
-def test_two_gloo_ranks_equal_one_process(store_dir, tmp_path):
+def test_two_gloo_ranks_equal_one_process(video_store, tmp_path):
     ddp_run, one_run = tmp_path / "ddp", tmp_path / "one"
     args = [
         "--model",
@@ -77,7 +72,7 @@ def test_two_gloo_ranks_equal_one_process(store_dir, tmp_path):
         "--features",
         "mean",
         "--store",
-        str(store_dir),
+        str(video_store),
         "--out",
         str(ddp_run),
         "--epochs",
@@ -123,8 +118,8 @@ def test_two_gloo_ranks_equal_one_process(store_dir, tmp_path):
     assert "x2 ranks" in proc.stderr  # really two processes
 
     config = train.make_config("smoke", **SETTINGS)
-    single = train.train(config, store_dir, one_run)
-    ddp, one = _weights(ddp_run), _weights(one_run)
+    single = train.train(config, video_store, one_run)
+    ddp, one = final_weights(ddp_run), final_weights(one_run)
     assert ddp.keys() == one.keys()
     initial = models.build(
         "fc_late", "smoke", **torch.load(one_run / train.FINAL, weights_only=False)["model_args"]
@@ -140,7 +135,7 @@ def test_two_gloo_ranks_equal_one_process(store_dir, tmp_path):
     results = json.loads((ddp_run / train.RESULTS).read_text())
     assert results["world_size"] == 2 and results["steps"] == 2
     assert results["final"]["num_videos"] == 47
-    again = runs.evaluate_run(ddp_run, store_dir, "validate", progress=False)
+    again = runs.evaluate_run(ddp_run, video_store, "validate", progress=False)
     for key in ("gap", "map", "hit_at_one", "perr", "micro_f1", "macro_f1"):
         assert results["final"][key] == pytest.approx(again[key], abs=1e-6)
         assert results["final"][key] == pytest.approx(single["final"][key], abs=1e-4)

@@ -8,27 +8,18 @@ import json
 
 import numpy as np
 import pytest
-from test_train import BASE, _config, _make_data  # noqa: F401  (the same tiny store)
 
-from afkit.data import featurize
 from afkit.metrics import classification as metrics
 from afkit.metrics import stats
 from afkit.studies import arms, experiments
 from afkit.training import protocol, train
-
-
-@pytest.fixture(scope="module")
-def store_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("protocol")
-    data = _make_data(root / "data")
-    featurize.build(root / "store", data, feature_set="mean_std", progress=False)
-    return root / "store"
+from tests.helpers.training_data import train_config
 
 
 def test_early_stopping_keeps_the_best_epoch(store_dir, tmp_path):
     """A run stops ``patience`` epochs after its best validation GAP, and its final model and
     final metrics are that epoch's (the kept weights score exactly the recorded GAP)."""
-    cfg = _config(epochs=12, patience=2, keep_best=True, lr=0.05, checkpoint_every_steps=0)
+    cfg = train_config(epochs=12, patience=2, keep_best=True, lr=0.05, checkpoint_every_steps=0)
     res = train.train(cfg, store_dir, tmp_path / "run")
     gaps = [h["val_gap"] for h in res["history"]]
     best = int(np.argmax(gaps)) + 1
@@ -49,7 +40,7 @@ def test_should_stop_reads_only_the_history():
 
 
 def test_score_run_threshold_is_validates_best(store_dir, tmp_path):
-    train.train(_config(epochs=2, checkpoint_every_steps=0), store_dir, tmp_path / "run")
+    train.train(train_config(epochs=2, checkpoint_every_steps=0), store_dir, tmp_path / "run")
     sc = protocol.score_run(tmp_path / "run", store_dir)
     _, val, val_labels = protocol.run_scores(tmp_path / "run", store_dir, "validate")
     grid = np.arange(101) / 100
@@ -126,6 +117,6 @@ def test_paired_difference_matches_a_direct_bootstrap():
 def test_reference_models_train(store_dir, tmp_path):
     for name in arms.REFERENCES:
         res = train.train(
-            _config(model=name, epochs=2, checkpoint_every_steps=0), store_dir, tmp_path / name
+            train_config(model=name, epochs=2, checkpoint_every_steps=0), store_dir, tmp_path / name
         )
         assert np.isfinite(res["final"]["gap"]) and res["num_parameters"] > 0

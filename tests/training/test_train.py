@@ -1,7 +1,8 @@
 """Training loop: exact resume after SIGKILL, seeded determinism, NaN stop, eval and predict.
 
 Every run here trains the smoke-size models on a tiny store built from hand-written frame-level
-records (24 classes, so that the top-20 of a submission really cuts), single-threaded.
+records (24 classes, so that the top-20 of a submission really cuts; tests/training/conftest.py
+and tests/helpers/training_data.py), single-threaded.
 """
 
 from __future__ import annotations
@@ -19,83 +20,26 @@ import numpy as np
 import pytest
 import torch
 
-from afkit.data import batches, featurize, store
-from afkit.io.records import write_records
+from afkit.data import batches, store
 from afkit.metrics import classification as metrics
 from afkit.training import inference as runs
 from afkit.training import train
-
-NUM_CLASSES = 24
-SPLITS = {"train": 192, "validate": 48, "test": 40}
-# 192 train videos / batch 32 = 6 steps per epoch; checkpoints every 4 steps
-BASE = dict(
-    epochs=3, batch_size=32, lr=0.01, num_threads=1, progress=False, checkpoint_every_steps=4
+from tests.helpers.training_data import (
+    NUM_CLASSES,
+    SPLITS,
+    assert_same_weights,
+    final_weights,
+    metric_history,
+    train_config,
 )
-
-
-def _make_data(root: Path, seed: int = 0) -> Path:
-    """Frame-level records whose frames carry their labels' prototypes plus noise."""
-    rng = np.random.default_rng(seed)
-    proto_v = rng.normal(0, 30, (NUM_CLASSES, 1024))
-    proto_a = rng.normal(0, 30, (NUM_CLASSES, 128))
-    (root / "frame").mkdir(parents=True)
-    (root / "vocabulary.csv").write_text(
-        "Index,Name\n" + "".join(f"{i},class{i}\n" for i in range(NUM_CLASSES))
-    )
-    for split, n in SPLITS.items():
-        recs = []
-        for i in range(n):
-            labels = np.unique(rng.integers(0, NUM_CLASSES, rng.integers(1, 4))).astype(np.int64)
-            t = int(rng.integers(2, 7))
-            rgb = 128 + proto_v[labels].sum(0) + rng.normal(0, 30, (t, 1024))
-            aud = 128 + proto_a[labels].sum(0) + rng.normal(0, 30, (t, 128))
-            recs.append(
-                {
-                    "id": f"{split}-{i:04d}",
-                    "labels": labels,
-                    "rgb": np.clip(rgb, 0, 255).astype(np.uint8),
-                    "audio": np.clip(aud, 0, 255).astype(np.uint8),
-                }
-            )
-        write_records(root / "frame" / f"{split}0000.tfrecord", recs)
-    return root
-
-
-@pytest.fixture(scope="module")
-def store_dir(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("train")
-    data = _make_data(root / "data")
-    featurize.build(root / "store", data, feature_set="mean_std", frames=True, progress=False)
-    return root / "store"
-
-
-def _config(**kw) -> train.TrainConfig:
-    return train.make_config("smoke", **{"model": "attend_fusion", **BASE, **kw})
 
 
 @pytest.fixture(scope="module")
 def reference_run(store_dir, tmp_path_factory) -> Path:
     """An uninterrupted run: the oracle of the resume and determinism tests."""
     out = tmp_path_factory.mktemp("ref") / "run"
-    train.train(_config(), store_dir, out)
+    train.train(train_config(), store_dir, out)
     return out
-
-
-def _weights(run: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run / train.FINAL, map_location="cpu", weights_only=False)["model"]
-
-
-def _metric_history(run: Path) -> list[dict]:
-    """metrics.jsonl without the wall-clock fields (timings differ from run to run)."""
-    timing = ("seconds", "videos_per_s")
-    lines = (run / train.METRICS).read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if not k.endswith(timing)} for line in lines]
-
-
-def _assert_same_weights(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys()
-    for name in a:
-        assert torch.equal(a[name], b[name]), f"{name} differs"
 
 
 def _cli_args(store_dir, out, *extra) -> list[str]:
@@ -125,7 +69,7 @@ def _cli_args(store_dir, out, *extra) -> list[str]:
 
 def test_reference_run_files(reference_run, store_dir):
     results = json.loads((reference_run / train.RESULTS).read_text())
-    history = _metric_history(reference_run)
+    history = metric_history(reference_run)
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert [h["step"] for h in history] == [6, 12, 18]
     for key in metrics.METRIC_KEYS:
@@ -168,31 +112,31 @@ def test_killed_run_resumes_identically(reference_run, store_dir, tmp_path):
     assert proc.returncode == -signal.SIGKILL
     ckpt = torch.load(out / train.CHECKPOINT, map_location="cpu", weights_only=False)
     assert (ckpt["epoch"], ckpt["batch"], ckpt["step"]) == (1, 2, 8)
-    assert not (out / train.FINAL).exists() and len(_metric_history(out)) == 1
+    assert not (out / train.FINAL).exists() and len(metric_history(out)) == 1
     assert not list(out.glob(".*tmp*")), "a temporary checkpoint file was left behind"
 
     assert train.main(_cli_args(store_dir, out, "--resume")) == 0
-    _assert_same_weights(_weights(reference_run), _weights(out))
-    assert _metric_history(out) == _metric_history(reference_run)
+    assert_same_weights(final_weights(reference_run), final_weights(out))
+    assert metric_history(out) == metric_history(reference_run)
 
 
 def test_resume_refuses_a_changed_config(reference_run, tmp_path):
     out = tmp_path / "run"
     shutil.copytree(reference_run, out)
     with pytest.raises(ValueError, match=r"differs from the checkpoint's in lr \(0.01 vs 0.02\)"):
-        train.train(_config(lr=0.02), "unused", out, resume=True)
+        train.train(train_config(lr=0.02), "unused", out, resume=True)
     with pytest.raises(FileExistsError, match="already holds a run"):
-        train.train(_config(), "unused", out)
+        train.train(train_config(), "unused", out)
 
 
 def test_seeded_runs_agree_and_seeds_differ(reference_run, store_dir, tmp_path):
-    train.train(_config(), store_dir, tmp_path / "same")
-    _assert_same_weights(_weights(reference_run), _weights(tmp_path / "same"))
-    assert _metric_history(tmp_path / "same") == _metric_history(reference_run)
-    train.train(_config(seed=1, epochs=1), store_dir, tmp_path / "other")
-    first = _weights(tmp_path / "other")
+    train.train(train_config(), store_dir, tmp_path / "same")
+    assert_same_weights(final_weights(reference_run), final_weights(tmp_path / "same"))
+    assert metric_history(tmp_path / "same") == metric_history(reference_run)
+    train.train(train_config(seed=1, epochs=1), store_dir, tmp_path / "other")
+    first = final_weights(tmp_path / "other")
     w = next(k for k in first if k.endswith("weight"))
-    assert not torch.equal(first[w], _weights(reference_run)[w])
+    assert not torch.equal(first[w], final_weights(reference_run)[w])
 
 
 def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(store_dir, tmp_path):
@@ -208,10 +152,10 @@ def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(store_dir, tmp_pa
     step = next(i + 1 for i, rows in enumerate(first_epoch) if row in rows)
     out = tmp_path / "run"
     with pytest.raises(train.NonFiniteLossError) as err:
-        train.train(_config(checkpoint_every_steps=1, normalization="none"), bad, out)
+        train.train(train_config(checkpoint_every_steps=1, normalization="none"), bad, out)
     # with standardization the statistics are already infinite: refused before any step
     with pytest.raises(ValueError, match="non-finite feature statistics"):
-        train.train(_config(), bad, tmp_path / "standardized")
+        train.train(train_config(), bad, tmp_path / "standardized")
     msg = str(err.value)
     assert re.search(
         rf"non-finite training loss \((nan|inf)\) at epoch 1, step {step} "
@@ -290,7 +234,7 @@ def test_eval_cli_prints_every_metric(reference_run, store_dir, capsys):
 
 
 def test_frame_model_trains_on_the_frame_store(store_dir, tmp_path):
-    config = _config(model="attend_fusion_frames", epochs=1, max_frames=4)
+    config = train_config(model="attend_fusion_frames", epochs=1, max_frames=4)
     results = train.train(config, store_dir, tmp_path / "frames")
     assert np.isfinite(results["history"][0]["train_loss"])
     model, cfg = runs.load_run(tmp_path / "frames")
@@ -306,9 +250,9 @@ def test_bad_inputs_are_clear_errors(store_dir, tmp_path):
     with pytest.raises(ValueError, match="unknown TrainConfig fields: bogus"):
         train.make_config("smoke", bogus=1)
     with pytest.raises(ValueError, match="fewer than one batch of 512"):
-        train.train(_config(batch_size=512), store_dir, tmp_path / "big")
+        train.train(train_config(batch_size=512), store_dir, tmp_path / "big")
     with pytest.raises(FileNotFoundError, match="no checkpoint at"):
-        train.train(_config(), store_dir, tmp_path / "none", resume=True)
+        train.train(train_config(), store_dir, tmp_path / "none", resume=True)
 
 
 def test_adamw_implementations_agree():
@@ -320,7 +264,7 @@ def test_adamw_implementations_agree():
     for impl in ("fused", "foreach", "for-loop"):
         torch.manual_seed(0)
         model = models.build("attend_fusion", profile="smoke", dropout=0.0)
-        opt = train._make_optimizer(_config(adamw=impl), model)
+        opt = train._make_optimizer(train_config(adamw=impl), model)
         gen = torch.Generator().manual_seed(1)
         for _ in range(3):
             visual, audio = torch.randn(8, 1024, generator=gen), torch.randn(8, 128, generator=gen)
