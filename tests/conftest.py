@@ -21,7 +21,8 @@ def _afkit_cache_dir(tmp_path_factory):
 
 @pytest.fixture
 def tf_fixtures() -> Path:
-    """tests/fixtures/tf: files written and read by TensorFlow (tests/helpers/make_tf_fixtures.py)."""
+    """tests/fixtures/tf: files written and read by TensorFlow
+    (tests/helpers/make_tf_fixtures.py)."""
     assert (TF_FIXTURES / "expected.json").is_file(), (
         "run python -m tests.helpers.make_tf_fixtures (see its docstring)"
     )

@@ -1,10 +1,10 @@
-"""Every crash point: a store build (features, and features + frames) and a training run
-(cosine schedule with warmup) are ended with ``os._exit`` at each of their write points in turn
-(:mod:`afkit.core.faults`, driven by tests/helpers/crash_driver.py in a subprocess), each resumed, and each
-result compared with an uninterrupted one built here: the store byte for byte, the run's final
-weights exactly and its metrics history without the wall-clock fields. Also a full disk
-(``ENOSPC`` from a patched writer) in a build and in a checkpoint: a clear error, the last
-complete state intact and readable, and a resume to the identical result once space is back.
+"""Every crash point: a store build (features, and features + frames) and a training run (cosine
+schedule with warmup) are ended with ``os._exit`` at each of their write points in turn
+(:mod:`afkit.core.faults`, driven by tests/helpers/crash_driver.py in a subprocess), each resumed,
+and each result compared with an uninterrupted one built here: the store byte for byte, the run's
+final weights exactly and its metrics history without the wall-clock fields. Also a full disk
+(``ENOSPC`` from a patched writer) in a build and in a checkpoint: a clear error, the last complete
+state intact and readable, and a resume to the identical result once space is back.
 """
 
 from __future__ import annotations

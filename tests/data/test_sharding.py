@@ -1,7 +1,7 @@
 """Uneven sharding, as a property over many record counts: ``shards.shard_plan`` (DDP ranks x
 DataLoader workers over a file set) and the DDP row splits of training (``batches.epoch_batches``,
-``batches.eval_rows``) and of an iterating ``batches.Batches``, for counts that do not divide by the world
-size or the worker count (primes among them): no record read twice, none lost.
+``batches.eval_rows``) and of an iterating ``batches.Batches``, for counts that do not divide by
+the world size or the worker count (primes among them): no record read twice, none lost.
 
 shard_plan is fed fake per-file counts (its only input besides the file order), so that
 hundreds of file sets cost no I/O; one real file set checks the fake against real files.
@@ -37,7 +37,7 @@ def fake_files(monkeypatch):
 
     def make(counts):
         paths = [f"f{i:03d}.tfrecord" for i in range(len(counts))]
-        table.update(zip(paths, counts))
+        table.update(zip(paths, counts, strict=True))
         return paths
 
     return make
@@ -60,7 +60,7 @@ def test_shard_plan_no_overlap_no_loss_over_many_counts(fake_files):
     checked = 0
     for counts in _file_sets(rng):
         paths = fake_files(counts)
-        everything = [(p, i) for p, c in zip(paths, counts) for i in range(c)]
+        everything = [(p, i) for p, c in zip(paths, counts, strict=True) for i in range(c)]
         n = len(everything)
         for world in [1] + PRIMES[:5]:
             rank_sizes = []

@@ -361,9 +361,9 @@ def test_loader_epoch_covers_every_row_once_and_is_deterministic(store):
     assert len(e0) == 7 and [len(i) for i in e0] == [48] * 6 + [32]
     assert np.array_equal(np.sort(np.concatenate(e0)), np.arange(320))
     again = _indices(B.Batches(store, 48, seed=3, block_rows=8, window_blocks=4), 0)
-    assert all(np.array_equal(a, b) for a, b in zip(e0, again))
+    assert all(np.array_equal(a, b) for a, b in zip(e0, again, strict=True))
     e1 = _indices(loader, 1)
-    assert not all(np.array_equal(a, b) for a, b in zip(e0, e1))
+    assert not all(np.array_equal(a, b) for a, b in zip(e0, e1, strict=True))
     assert np.array_equal(np.sort(np.concatenate(e1)), np.arange(320))
     plain = B.Batches(store, 100, shuffle=False)
     assert np.array_equal(np.concatenate(_indices(plain, 5)), np.arange(320))
@@ -397,7 +397,7 @@ def test_loader_start_batch_resumes_the_tail(store):
     full = list(loader.iter_epoch(4))
     tail = list(loader.iter_epoch(4, start_batch=5))
     assert len(tail) == len(full) - 5
-    for a, b in zip(full[5:], tail):
+    for a, b in zip(full[5:], tail, strict=True):
         assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
     assert list(loader.iter_epoch(4, start_batch=len(loader))) == []
     with pytest.raises(ValueError, match="start_batch"):

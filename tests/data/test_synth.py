@@ -1,4 +1,5 @@
-"""The embedded synthetic release (afkit.data.synth): determinism, format, and each designed property.
+"""The embedded synthetic release (afkit.data.synth): determinism, format, and each designed
+property.
 
 The smoke set is generated once per session (about a second). Oracles: SHA-256 of every file
 across two runs; an independent TFRecord framing walk (struct + google_crc32c) and protobuf's own
@@ -98,7 +99,7 @@ def test_other_seed_differs_and_shard_size_does_not_change_videos(
     assert len(list((tmp_path / "shard" / "frame").glob("validate*.tfrecord"))) == -(-96 // 7)
     recs = list(read_records(str(tmp_path / "shard" / "frame" / "validate*.tfrecord")))
     assert [r["id"] for r in recs] == [r["id"] for r in frames_validate]
-    for r, s in zip(recs, frames_validate):
+    for r, s in zip(recs, frames_validate, strict=True):
         np.testing.assert_array_equal(r["rgb"], s["rgb"])
         np.testing.assert_array_equal(r["audio"], s["audio"])
         np.testing.assert_array_equal(r["segment_scores"], s["segment_scores"])
@@ -130,7 +131,7 @@ def test_protobuf_agrees_with_afkit_reader(smoke_dir, frames_validate):
 
     payloads = list(_walk(smoke_dir / "frame" / "validate0000.tfrecord"))
     assert len(payloads) == PROFILE.videos_per_shard
-    for payload, rec in zip(payloads, frames_validate):
+    for payload, rec in zip(payloads, frames_validate[: len(payloads)], strict=True):
         se = example_pb2.SequenceExample()
         se.ParseFromString(payload)
         ctx = se.context.feature
@@ -147,7 +148,9 @@ def test_protobuf_agrees_with_afkit_reader(smoke_dir, frames_validate):
             assert q.shape == (len(rec[key]), dim)
             np.testing.assert_array_equal(q, rec[key])
     vrecs = list(read_records(str(smoke_dir / "video" / "validate0000.tfrecord")))
-    for payload, rec in zip(_walk(smoke_dir / "video" / "validate0000.tfrecord"), vrecs):
+    for payload, rec in zip(
+        _walk(smoke_dir / "video" / "validate0000.tfrecord"), vrecs, strict=True
+    ):
         ex = example_pb2.Example()
         ex.ParseFromString(payload)
         f = ex.features.feature
@@ -163,7 +166,7 @@ def test_protobuf_agrees_with_afkit_reader(smoke_dir, frames_validate):
 def test_video_means_are_dequantized_frame_means(smoke_dir, frames_validate):
     vrecs = list(read_records(str(smoke_dir / "video" / "validate*.tfrecord")))
     assert [v["id"] for v in vrecs] == [f["id"] for f in frames_validate]
-    for v, f in zip(vrecs, frames_validate):
+    for v, f in zip(vrecs, frames_validate, strict=True):
         np.testing.assert_array_equal(v["labels"], f["labels"])
         for key in ("rgb", "audio"):
             want = dequantize(f[key]).astype(np.float64).mean(0)
@@ -296,7 +299,7 @@ def test_segments_consistent_with_spans(smoke_dir, frames_validate):
         assert (st % synth.SEGMENT_SECONDS == 0).all() and (st >= 0).all() and (st < T).all()
         assert set(sl.tolist()) <= set(rec["labels"].tolist())
         assert set(np.unique(sc).tolist()) <= {0.0, 1.0}
-        for s, c, score in zip(st, sl, sc):
+        for s, c, score in zip(st, sl, sc, strict=True):
             r = gt[(rec["id"], c)]
             end = min(s + synth.SEGMENT_SECONDS, T)
             overlap = max(0, min(end, r.end) - max(s, r.start)) if r.has_evidence else 0

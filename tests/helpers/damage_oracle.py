@@ -141,7 +141,7 @@ def _expect_error(fn, path, record: int, offset: int, what: str):
 
 
 def _check_list(got, want, what):
-    if len(got) != len(want) or not all(same_record(a, b) for a, b in zip(got, want)):
+    if len(got) != len(want) or not all(same_record(a, b) for a, b in zip(got, want, strict=True)):
         raise Failure(
             f"{what}: yielded {[r.get('id') for r in got]}, expected {[r['id'] for r in want]}"
             " (or a field differs)"
@@ -149,7 +149,9 @@ def _check_list(got, want, what):
 
 
 def _check_prefix(got, want, what):
-    if len(got) > len(want) or not all(same_record(a, b) for a, b in zip(got, want)):
+    if len(got) > len(want) or not all(
+        same_record(a, b) for a, b in zip(got, want[: len(got)], strict=True)
+    ):
         raise Failure(
             f"{what}: yielded records {[r.get('id') for r in got]} that are not a clean prefix"
         )
@@ -194,7 +196,8 @@ def _check(clean: Clean, path: Path, kind: str, where: int, readers) -> None:
         warnings.simplefilter("ignore")
 
         def check_strict(read, name):
-            """A strict reader yields every record of a clean file, or the good prefix then the error."""
+            """A strict reader yields every record of a clean file, or the good prefix then
+            the error."""
             if err is None:
                 got = []
                 read(got)
@@ -214,30 +217,7 @@ def _check(clean: Clean, path: Path, kind: str, where: int, readers) -> None:
                     f"{tag} skip mode counted {it.skipped} skipped, expected {int(err is not None)}"
                 )
         if "index" in readers:
-            if err is not None and framing:
-                _expect_error(
-                    lambda got: got.append(T.build_index(path)), path, *err, f"{tag} build_index"
-                )
-                _expect_error(
-                    lambda got: got.append(T.read_record(path, 0)), path, *err, f"{tag} read_record"
-                )
-            else:
-                offsets = [int(o) for o in T.build_index(path)]
-                n_ok = len(kept) if err is None else len(clean.offsets)
-                if offsets != clean.offsets[:n_ok]:
-                    raise Failure(
-                        f"{tag} build_index: offsets {offsets}, expected {clean.offsets[:n_ok]}"
-                    )
-                for i in range(n_ok):
-                    if err is not None and i == err[0]:
-                        _expect_error(
-                            lambda got: got.append(T.read_record(path, i)),
-                            path,
-                            *err,
-                            f"{tag} read_record({i})",
-                        )
-                    elif T.read_record(path, i) != clean.payloads[i]:
-                        raise Failure(f"{tag} read_record({i}) returned a payload that differs")
+            _check_index(clean, path, err, framing, len(kept), tag)
         if clean.video and "batches" in readers:
             check_strict(
                 lambda got: got.extend(_unbatch(R.read_video_batches(path, batch_size=2))),
@@ -246,6 +226,32 @@ def _check(clean: Clean, path: Path, kind: str, where: int, readers) -> None:
         if clean.video and "batches_skip" in readers:
             got = _unbatch(R.read_video_batches(path, batch_size=2, skip_corrupt=True))
             _check_list(got, want_skip, f"{tag} read_video_batches(skip_corrupt=True)")
+
+
+def _check_index(clean: Clean, path: Path, err, framing: bool, kept: int, tag: str) -> None:
+    """``build_index`` and ``read_record``: a framing error fails both; otherwise the index holds
+    the clean offsets (the first ``kept`` of a clean cut) and each record reads back, the one
+    with a damaged payload raising."""
+    if err is not None and framing:
+        _expect_error(lambda got: got.append(T.build_index(path)), path, *err, f"{tag} build_index")
+        _expect_error(
+            lambda got: got.append(T.read_record(path, 0)), path, *err, f"{tag} read_record"
+        )
+        return
+    offsets = [int(o) for o in T.build_index(path)]
+    n_ok = kept if err is None else len(clean.offsets)
+    if offsets != clean.offsets[:n_ok]:
+        raise Failure(f"{tag} build_index: offsets {offsets}, expected {clean.offsets[:n_ok]}")
+    for i in range(n_ok):
+        if err is not None and i == err[0]:
+            _expect_error(
+                lambda got, i=i: got.append(T.read_record(path, i)),
+                path,
+                *err,
+                f"{tag} read_record({i})",
+            )
+        elif T.read_record(path, i) != clean.payloads[i]:
+            raise Failure(f"{tag} read_record({i}) returned a payload that differs")
 
 
 def flip(data: bytes, p: int, mask: int) -> bytes:
@@ -295,7 +301,7 @@ def stale_index_case(clean: Clean, workdir: Path, p: int, mask: int) -> None:
         for i in range(len(clean.offsets)):
             if i == k:
                 _expect_error(
-                    lambda got: got.append(T.read_record(path, i)),
+                    lambda got, i=i: got.append(T.read_record(path, i)),
                     path,
                     k,
                     clean.offsets[k],

@@ -1,5 +1,6 @@
-"""afkit.interpret.attribution (extraction, captum attributions) and afkit.interpret.evidence (scoring against the truth),
-on hand-built models with known answers (and the real Attend-Fusion models at smoke size)."""
+"""afkit.interpret.attribution (extraction, captum attributions) and afkit.interpret.evidence
+(scoring against the truth), on hand-built models with known answers (and the real Attend-Fusion
+models at smoke size)."""
 
 from __future__ import annotations
 
@@ -96,7 +97,8 @@ class LinearVideo(nn.Module):
 
 
 class GatedFrames(nn.Module):
-    """logit_c = sum_t mask_t g_t (rgb_t . wv_c + audio_t . wa_c): only frames with g_t != 0 count."""
+    """logit_c = sum_t mask_t g_t (rgb_t . wv_c + audio_t . wa_c): only frames with g_t != 0
+    count."""
 
     input_kind = "frame"
 
@@ -222,7 +224,8 @@ def test_attention_table_errors():
 
 
 def test_attention_entropy_known_values():
-    # uniform over 4 frames: H = log 4, normalised 1; one-hot: H = 0; two frames 1/2: log 2, normalised 1
+    # uniform over 4 frames: H = log 4, normalised 1; one-hot: H = 0;
+    # two frames 1/2: log 2, normalised 1
     table = pd.DataFrame(
         {
             "video": [0] * 4 + [1] * 4 + [2] * 2,
@@ -473,7 +476,8 @@ def test_evidence_auroc_on_hand_made_tables():
     assert got[("attention", 10, 1)] == 1.0 and got[("inverted", 10, 1)] == 0.0
     # video 11 label 0: visual span 0..1 and visual peaks there -> 1
     assert got[("attention", 11, 0)] == 1.0
-    # video 11 label 1, "both": visual + audio summed: frames 3..5 score 1.1, 0..1 score 1.1, rest 0.2
+    # video 11 label 1, "both": visual + audio summed:
+    # frames 3..5 score 1.1, 0..1 score 1.1, rest 0.2
     pos = (np.arange(T) >= 3) & (np.arange(T) < 6)
     summed = np.where(pos, 1.1, np.where(np.arange(T) < 2, 1.1, 0.2))
     assert got[("attention", 11, 1)] == pytest.approx(roc_auc_score(pos, summed))
@@ -491,7 +495,8 @@ def test_evidence_auroc_on_hand_made_tables():
 
 
 def test_evidence_auroc_reads_synth_ground_truth_columns():
-    # the columns of afkit.data.synth.load_ground_truth: id names the video; rows without evidence skipped
+    # the columns of afkit.data.synth.load_ground_truth: id names the video;
+    # rows without evidence skipped
     spans = pd.DataFrame(
         {
             "split": "test",

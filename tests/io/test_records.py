@@ -70,7 +70,7 @@ def test_every_field_equals_what_tensorflow_read(tf_fixtures, name):
     floats = np.load(tf_fixtures / "expected_video.npz")
     got = list(read_records(tf_fixtures / f"{name}.tfrecord"))
     assert len(got) == len(exp["records"]) > 0
-    for i, (g, e) in enumerate(zip(got, exp["records"])):
+    for i, (g, e) in enumerate(zip(got, exp["records"], strict=True)):
         assert g["id"] == e["id"]
         assert g["labels"].dtype == np.int64 and g["labels"].tolist() == e["labels"]
         if exp["schema"] == "video":
@@ -103,7 +103,7 @@ def test_tf_written_files_hold_the_contents_given_to_tensorflow(tf_fixtures, nam
     want = _tf_contents()[name]
     got = list(read_records(tf_fixtures / f"{name}.tfrecord"))
     assert len(got) == len(want)
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         _same(g, w)
 
 
@@ -382,7 +382,10 @@ def test_record_dataset_with_a_real_dataloader(tmp_path, videos):
 
 
 def test_import_records_does_not_import_torch():
-    code = "import sys, afkit.io.records; assert 'torch' not in sys.modules and 'tfrecord' not in sys.modules"
+    code = (
+        "import sys, afkit.io.records; "
+        "assert 'torch' not in sys.modules and 'tfrecord' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -413,7 +416,7 @@ def test_video_batches_equal_per_record_reads(tf_fixtures, tmp_path, videos):
     assert [len(b["id"]) for b in batches] == [4, 4, 4, 2]
     flat = [{k: (b[k][i]) for k in b} for b in batches for i in range(len(b["id"]))]
     assert len(flat) == len(ref)
-    for f, r in zip(flat, ref):
+    for f, r in zip(flat, ref, strict=True):
         _same(f, r)
     assert batches[0]["mean_rgb"].shape == (4, 1024) and batches[0]["mean_rgb"].flags.writeable
 
@@ -468,7 +471,7 @@ def test_video_batches_mixed_layouts_and_errors(tmp_path, videos):
     payloads[5] = payloads[5] + b"\x28\x07"  # an unknown field: the general path
     T.write_tfrecord(tmp_path / "m.tfrecord", payloads)
     ref = list(read_records(tmp_path / "m.tfrecord"))
-    for v, r in zip(vids, ref):
+    for v, r in zip(vids, ref, strict=True):
         _same(r, v)
     for bs in (1, 4, 256):
         flat = [
@@ -477,7 +480,7 @@ def test_video_batches_mixed_layouts_and_errors(tmp_path, videos):
             for i in range(len(b["id"]))
         ]
         assert len(flat) == 9
-        for f, r in zip(flat, ref):
+        for f, r in zip(flat, ref, strict=True):
             _same(f, r)
     # errors: the same message as read_records, and skip_corrupt counts
     with pytest.raises(

@@ -125,7 +125,7 @@ def test_empty_file_is_an_error_unless_allowed(tf_fixtures):
 def test_verify_false_reads_a_flipped_payload_as_is(tf_fixtures):
     good = list(T.iter_records(tf_fixtures / "tf_video_2018.tfrecord"))
     bad = list(T.iter_records(tf_fixtures / "damaged_payload_flip.tfrecord", verify=False))
-    assert len(bad) == len(good) and [a != b for a, b in zip(good, bad)] == [
+    assert len(bad) == len(good) and [a != b for a, b in zip(good, bad, strict=True)] == [
         i == 2 for i in range(7)
     ]
 
@@ -217,7 +217,10 @@ def test_no_warning_on_clean_files(tf_fixtures):
 def _groups(path, **kw):
     out = []
     for buf, begins, lengths, recs, offsets in T.span_groups(path, **kw):
-        out += [(bytes(buf[b : b + n]), r, o) for b, n, r, o in zip(begins, lengths, recs, offsets)]
+        out += [
+            (bytes(buf[b : b + n]), r, o)
+            for b, n, r, o in zip(begins, lengths, recs, offsets, strict=True)
+        ]
     return out
 
 

@@ -1,8 +1,9 @@
-"""afkit.metrics.classification against independent oracles: scikit-learn, hand computation, a dense reference.
+"""afkit.metrics.classification against independent oracles: scikit-learn, hand computation, a dense
+reference.
 
 The reference below (`reference_metrics`) is written from the definitions, not from
-afkit.metrics.classification: a full stable argsort per video (lower class index first among equal scores),
-precision of a positive = #(positives scoring >= it) / #(entries scoring >= it) (which is
+afkit.metrics.classification: a full stable argsort per video (lower class index first among equal
+scores), precision of a positive = #(positives scoring >= it) / #(entries scoring >= it) (which is
 scikit-learn's handling of tied scores), Python loops over videos and classes.
 """
 

@@ -1,5 +1,6 @@
-"""afkit.models.registry, afkit.models.baselines, afkit.models.attend_fusion: every registered model, counted against closed forms written here, and the
-behaviour of attention, masking, normalization and each ablation switch."""
+"""afkit.models.registry, afkit.models.baselines, afkit.models.attend_fusion: every registered
+model, counted against closed forms written here, and the behaviour of attention, masking,
+normalization and each ablation switch."""
 
 import math
 
@@ -20,7 +21,7 @@ def lin(i, o):  # Linear(i, o) with bias
     return i * o + o
 
 
-# ---------------------------------------------------------------- closed forms (independent of afkit)
+# -------------------------------------------------------------- closed forms (independent of afkit)
 
 
 def expected_params(cfg):
@@ -551,7 +552,7 @@ def test_moe_matches_the_starter_code_formula():
     np.testing.assert_allclose(got, p, rtol=1e-4, atol=1e-6)
 
 
-# ---------------------------------------------------------------- readings of the attention (issue 19)
+# ------------------------------------------------------------- readings of the attention (issue 19)
 
 READINGS = [
     "attend_fusion_feature_sigmoid",

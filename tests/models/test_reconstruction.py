@@ -30,7 +30,7 @@ def test_fc_late_table_shows_each_hypothesis():
     assert got[("mean", 3862, "concat")] == 341_204_524 - 3862
     assert round(got[("mean_std", 3862, "logits")] / 1e6, 1) == 350.6
     assert round(got[("mean", 4716, "logits")] / 1e6, 1) == 355.2
-    rounds = {k for k, r in zip(got, table["rounds_to_341M"]) if r}
+    rounds = {k for k, r in zip(got, table["rounds_to_341M"], strict=True) if r}
     assert rounds == {("mean", 3862, "logits"), ("mean", 3862, "concat")}
 
 

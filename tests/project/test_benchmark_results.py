@@ -21,7 +21,8 @@ def test_readme_performance_block_matches_result_files():
     text = (REPO / "README.md").read_text()
     assert R.START in text and R.END in text, "README.md has no performance markers"
     assert R.update_readme(text) == text, (
-        "README performance tables drifted from benchmarks/results: run `python benchmarks/_results.py --readme`"
+        "README performance tables drifted from benchmarks/results: "
+        "run `python benchmarks/_results.py --readme`"
     )
 
 

@@ -19,7 +19,8 @@ DISTRIBUTION = {
     "PIL": "pillow",
     "google": "protobuf",
 }
-# runtime dependencies afkit needs without importing them: the notebooks' Jupyter front end and kernel
+# runtime dependencies afkit needs without importing them:
+# the notebooks' Jupyter front end and kernel
 USED_WITHOUT_IMPORT = {
     "jupyterlab": "the notebooks open in JupyterLab",
     "ipykernel": "the notebooks' kernel (python3)",

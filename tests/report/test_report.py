@@ -1,6 +1,6 @@
-"""afkit.report.document: findings first (each computed answer with its headline table and figure), a
-table of contents, long tables linked as CSV rather than dumped, wide tables cut to a column
-subset in the findings; the timing sentence; check-report against a copied tree."""
+"""afkit.report.document: findings first (each computed answer with its headline table and
+figure), a table of contents, long tables linked as CSV rather than dumped, wide tables cut to a
+column subset in the findings; the timing sentence; check-report against a copied tree."""
 
 import json
 import re
@@ -163,7 +163,8 @@ def test_timing_line_from_scratch_and_reusing():
     }
     line = report.timing_line(meta)
     assert line == (
-        "`python -m afkit reproduce --profile cpu` took 25.0 minutes on AMD EPYC with 2 cores and no GPU; "
+        "`python -m afkit reproduce --profile cpu` took 25.0 minutes on AMD EPYC with 2 cores "
+        "and no GPU; "
         "the longest of its 2 notebooks, 04_comparison, took 10.0 minutes; it ran from scratch "
         "(40 training runs trained)."
     )

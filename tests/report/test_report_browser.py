@@ -124,8 +124,13 @@ def test_screenshot_of_first_screen(report):
 
 
 ANSWERS = {
-    "04_comparison": "**Answer (synthetic data).** Attend-Fusion reaches GAP `61.20`, FC late fusion 60.90.",
-    "05_fusion_ablation": "**Answer.** Attention fusion helps:\n\n- by 0.4 points\n- over 3 seeds\n\n*All on synthetic data.*",
+    "04_comparison": (
+        "**Answer (synthetic data).** Attend-Fusion reaches GAP `61.20`, FC late fusion 60.90."
+    ),
+    "05_fusion_ablation": (
+        "**Answer.** Attention fusion helps:\n\n- by 0.4 points\n- over 3 seeds\n\n"
+        "*All on synthetic data.*"
+    ),
 }
 
 

@@ -1,5 +1,5 @@
-"""afkit.report.reproduce: papermill over a fixture notebook set (one writes a figure and a table, one
-raises), failure reporting by name and cell, the report, publishing, and the notebook rules."""
+"""afkit.report.reproduce: papermill over a fixture notebook set (one writes a figure and a table,
+one raises), failure reporting by name and cell, the report, publishing, and the notebook rules."""
 
 import json
 import sys
@@ -18,8 +18,8 @@ from tests.helpers.paths import NOTEBOOK_FIXTURES, REPO
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """One reproduce run over the fixtures (seed 2), with a stand-in for afkit.data.synth that records
-    its call and marks the data folder synthetic."""
+    """One reproduce run over the fixtures (seed 2), with a stand-in for afkit.data.synth that
+    records its call and marks the data folder synthetic."""
     tmp = tmp_path_factory.mktemp("reproduce")
     calls = []
 
@@ -66,7 +66,8 @@ def test_failed_notebook_reported_by_name_and_cell_and_exit_code(run):
     assert run.rc == 1
     # cell 4 of the stored notebook (markdown, parameters, `answer = 41`, the raise)
     line = (
-        '01_raises: failed at cell 4 (In [4]) `raise ValueError(f"planted failure: answer is {answer}")`: '
+        "01_raises: failed at cell 4 (In [4]) "
+        '`raise ValueError(f"planted failure: answer is {answer}")`: '
         "ValueError: planted failure: answer is 41"
     )
     assert line in run.stderr
@@ -151,8 +152,8 @@ def test_timeout_stops_the_notebook(tmp_path):
     )
     assert rec["status"] == "timeout" and 3 <= rec["seconds"] < 30
     assert (
-        report.describe_failure(rec)
-        == "00_sleep: timeout at before any cell ran: Timeout: notebook ran past 3 s and was stopped"
+        report.describe_failure(rec) == "00_sleep: timeout at before any cell ran: "
+        "Timeout: notebook ran past 3 s and was stopped"
     )
     assert "Rerunning the same command goes on" in report.resume_hint(rec)
     assert report.resume_hint({**rec, "status": "failed"}) == ""

@@ -1,4 +1,5 @@
-"""afkit.studies.claim_map: the worlds, the verdict, the prose (flips with the numbers), the figure, the probe."""
+"""afkit.studies.claim_map: the worlds, the verdict, the prose (flips with the numbers), the
+figure, the probe."""
 
 import matplotlib
 import numpy as np
@@ -72,7 +73,7 @@ def test_claim_verdict(diff, lo, hi, verdict):
 def _table(diffs, std_share, half=0.4):
     rows = []
     worlds = cm.world_grid("cpu")
-    for w, d, s in zip(worlds, diffs, std_share):
+    for w, d, s in zip(worlds, diffs, std_share, strict=True):
         for b, shift in (("fc_late", 0.0), ("fc_late_matched", 1.0)):
             row = {
                 "world": w.name,
@@ -143,9 +144,9 @@ def test_plot_claim_map():
     assert any("synthetic" in t for t in texts)
     ax = fig.axes[0]
     assert any(
-        abs(l.get_ydata()[0] - paper.F1_DIFF) < 1e-9
-        for l in ax.get_lines()
-        if len(l.get_ydata()) == 2
+        abs(line.get_ydata()[0] - paper.F1_DIFF) < 1e-9
+        for line in ax.get_lines()
+        if len(line.get_ydata()) == 2
     )
 
 

@@ -194,7 +194,7 @@ def test_predict_writes_the_submission_format(reference_run, store_dir, tmp_path
     lines = csv.read_text().splitlines()
     assert lines[0] == "VideoId,LabelConfidencePairs"
     assert len(lines) == 1 + SPLITS["test"] and ids == [f"test-{i:04d}" for i in range(40)]
-    for line, vid, s in zip(lines[1:], ids, scores):
+    for line, vid, s in zip(lines[1:], ids, scores, strict=True):
         got_id, pairs = line.split(",")
         toks = pairs.split(" ")
         classes, values = [int(t) for t in toks[0::2]], [float(t) for t in toks[1::2]]

@@ -1,5 +1,5 @@
-"""afkit.viz.plots: every plot returns a labelled, titled, source-captioned figure; save_figure writes
-real PNG/SVG files; the Pareto front and the colour rules match hand-computed answers."""
+"""afkit.viz.plots: every plot returns a labelled, titled, source-captioned figure; save_figure
+writes real PNG/SVG files; the Pareto front and the colour rules match hand-computed answers."""
 
 import struct
 
