@@ -309,7 +309,8 @@ def step_tf() -> None:  # noqa: C901 (run by hand under TensorFlow, which CI lac
     ]:
         if not (OUT / f"{name}.tfrecord").exists():
             sys.exit(
-                f"{name}.tfrecord missing: run step 1 first (.venv/bin/python {__file__} afkit)"
+                f"{name}.tfrecord missing: run step 1 first "
+                "(.venv/bin/python -m tests.helpers.make_tf_fixtures afkit)"
             )
         rows, floats = read_video(name, id_key)
         expected["files"][name] = {"schema": "video", "id_key": id_key, "records": rows}
