@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import afkit
+import afkit.data
 from afkit.report import document as report
 from afkit.report import notebook, reproduce
 from tests.helpers.paths import NOTEBOOK_FIXTURES, REPO
@@ -32,6 +33,9 @@ def run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(sys.modules, "afkit.data.synth", fake)
         mp.setattr(afkit, "synth", fake, raising=False)
+        # also the package attribute, which `from afkit.data import synth` reads first once any
+        # test has imported the real module
+        mp.setattr(afkit.data, "synth", fake, raising=False)
         import io
         from contextlib import redirect_stderr, redirect_stdout
 
