@@ -15,7 +15,7 @@ Subpackages by layer; data flows one way, and a layer imports only the layers be
 - ``studies``: the notebooks' arms, answers and claim map
 - ``report``: notebook setup, the report, the whole reproduction
 
-DESIGN.md's layer table says what each module is for; tests/design/test_layers.py checks the
+DESIGN.md's layer table says what each module is for; tests/project/test_design.py checks the
 layer rule.
 
 The top-level names below are the stable public API; they are imported lazily so that

@@ -5,7 +5,7 @@ Every script in ``benchmarks/`` ends with :func:`write`: its table goes to
 the date, the size it ran at) and ``benchmarks/results/NAME.md`` (the same table as Markdown,
 rendered from the JSON by :func:`render`). The README's block between ``<!-- performance:start -->``
 and ``<!-- performance:end -->`` is :func:`readme_block` of those files, in the order of
-``ORDER``; ``tests/test_benchmark_results.py`` checks that it has not drifted.
+``ORDER``; ``tests/project/test_benchmark_results.py`` checks that it has not drifted.
 
     .venv/bin/python benchmarks/_results.py            # print the block
     .venv/bin/python benchmarks/_results.py --readme   # rewrite README.md's block

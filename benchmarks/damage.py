@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/damage.py [--masks 1,128,255] [--chunked]
 
-The files and the oracle are those of tests/test_damage.py (tests/damage_oracle.py: a small
+The files and the oracle are those of tests/io/test_damage.py
+(tests/helpers/damage_oracle.py: a small
 frame-level and a small video-level file of 3 videos each). Here no offset is sampled: for each
 file, each byte offset is flipped with each mask of ``--masks`` (XOR; default 0x01, 0x80, 0xFF),
 and the file is cut at every length 0 .. size-1; every damaged copy is read by
@@ -25,14 +26,13 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import _results  # noqa: E402
-import damage_oracle as D  # noqa: E402
 
 from afkit.io import tfrecord as T  # noqa: E402
+from tests.helpers import damage_oracle as D  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -123,8 +123,8 @@ def main(argv=None) -> int:
         + (" (`--quick`)" if args.quick else ""),
         notes=[
             "Each damaged copy read by every reader listed and checked against the clean records "
-            "(tests/damage_oracle.py). Deviations: a case that silently yielded a wrong record or "
-            f"raised the wrong error. Total: {total:,} damaged files, 0 deviations."
+            "(tests/helpers/damage_oracle.py). Deviations: a case that silently yielded a wrong "
+            f"record or raised the wrong error. Total: {total:,} damaged files, 0 deviations."
         ],
         data={"rows": rows, "total_cases": total},
         config=vars(args),

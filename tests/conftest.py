@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-TF_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tf"
+from tests.helpers.paths import TF_FIXTURES
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -21,9 +21,10 @@ def _afkit_cache_dir(tmp_path_factory):
 
 @pytest.fixture
 def tf_fixtures() -> Path:
-    """tests/fixtures/tf: files written and read by TensorFlow (tests/make_tf_fixtures.py)."""
+    """tests/fixtures/tf: files written and read by TensorFlow
+    (tests/helpers/make_tf_fixtures.py)."""
     assert (TF_FIXTURES / "expected.json").is_file(), (
-        "run tests/make_tf_fixtures.py (see its docstring)"
+        "run python -m tests.helpers.make_tf_fixtures (see its docstring)"
     )
     return TF_FIXTURES
 

@@ -2,7 +2,7 @@
 
 Why :mod:`afkit.data.synth`'s generator has the form it has, property by property, and what here
 measures each (all of it *our reconstruction*: the paper says nothing about a synthetic set, and
-the real release's generating process is unknown; ``tests/test_synth.py`` checks each):
+the real release's generating process is unknown; ``tests/data/test_synth.py`` checks each):
 
 - **Labels** (``labels``): heavy-tailed class frequencies (Zipf-Mandelbrot weights), about
   ``mean_labels`` labels a video, co-occurrence within verticals.

@@ -7,7 +7,8 @@ and renamed into place, then its done-marker (``NNNNN.done.json``) is renamed in
 a resumed build trusts exactly the shards that have a marker. The final arrays
 (:func:`concatenate`) are written chunk by chunk under ``*.partial`` names, then renamed; the
 manifest is renamed into place last. Memory is bounded by one chunk of videos per process.
-Every write passes :func:`afkit.core.faults.crash_point` (tests/test_crash.py kills a build at each).
+Every write passes :func:`afkit.core.faults.crash_point` (tests/core/test_crash.py kills a build
+at each).
 
 The frames (the bulk of a frame store: ~170 KB a video) are written *once*, to their final
 place: before any shard runs, the frames of every shard are counted from the record lengths of

@@ -19,7 +19,7 @@ Schemas (2017 / 2018 / 2019 releases), one dict per video::
 
 Writing encodes map keys in sorted order: the bytes equal protobuf's deterministic
 serialization (``SerializeToString(deterministic=True)``; tested), and TensorFlow reads them
-back identically (``tests/make_tf_fixtures.py``; tested against its committed output).
+back identically (``tests/helpers/make_tf_fixtures.py``; tested against its committed output).
 
 Traps of the ``tfrecord`` package that afkit does not inherit: CRCs are checked; every array
 returned owns its memory (writable, no reused buffer); counts are exact

@@ -4,7 +4,8 @@ One function per notebook, named after it: :func:`comparison` (04; with :func:`c
 the paper's claim read against our interval), :func:`fusion_ablation` (05),
 :func:`attention_sweep` (06), :func:`vocabulary_scaling` (07), :func:`readings` (10). Each
 takes the notebook's summary table (and its paired tests) and returns Markdown; every clause
-that states a result is chosen by the numbers (tests/test_answers.py feeds each opposite tables
+that states a result is chosen by the numbers (tests/studies/test_answers.py feeds each
+opposite tables
 and checks that the clauses flip), none is fixed text. The paper's numbers come from
 :mod:`afkit.core.paper`.
 """
