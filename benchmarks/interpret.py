@@ -1,5 +1,5 @@
-"""Benchmark: the interpretability pass (afkit.interpret.attribution, afkit.interpret.evidence) on the synthetic release, per step:
-seconds, explained (video, label) pairs per second and table rows.
+"""Benchmark: the interpretability pass (afkit.interpret.attribution, afkit.interpret.evidence) on
+the synthetic release, per step: seconds, explained (video, label) pairs per second and table rows.
 
     .venv/bin/python benchmarks/interpret.py                        # 64 test videos, cpu-profile sizes
     .venv/bin/python benchmarks/interpret.py --videos 256 --n-steps 32
@@ -143,8 +143,8 @@ def main(argv=None) -> int:
         )
 
     print(
-        f"afkit.interpret.attribution + evidence: {len(split)} videos, {pairs} (video, label) pairs, "
-        f"{int(split.num_frames.sum())} frames; torch threads {args.threads}, CPU fp32"
+        f"afkit.interpret.attribution + evidence: {len(split)} videos, {pairs} (video, label) "
+        f"pairs, {int(split.num_frames.sum())} frames; torch threads {args.threads}, CPU fp32"
     )
     print(pd.DataFrame(rows).to_string(index=False))
     _results.write(
@@ -163,8 +163,8 @@ def main(argv=None) -> int:
         size=f"{len(split)} test videos, {pairs} (video, label) pairs, {int(split.num_frames.sum()):,} frames, "
         f"IG with {args.n_steps} steps" + (" (`--quick`)" if args.quick else ""),
         notes=[
-            f"Untrained cpu-size models (timings do not depend on the weights); torch threads {args.threads}, "
-            "CPU fp32, wall clock."
+            "Untrained cpu-size models (timings do not depend on the weights); torch threads "
+            f"{args.threads}, CPU fp32, wall clock."
         ],
         data=rows,
         config=vars(args),

@@ -6,9 +6,10 @@
 Generates (with ``afkit.write_records``, random content) a video-level set and a frame-level
 set of 4 shards each in a temp dir, warms the page cache, then reads both with every reader,
 each in its own subprocess (TensorFlow and ``tfrecord`` cannot share one), best of
-``--repeat`` runs after a warm-up run, and prints videos/s and MB/s (wall clock) and videos per CPU-second
-(the process's CPU time, all threads: steadier than wall time on a shared machine). Every reader yields, per video, the id, the
-labels and the features as numpy arrays (frame-level: uint8 [T, 1024] and [T, 128]).
+``--repeat`` runs after a warm-up run, and prints videos/s and MB/s (wall clock) and videos per
+CPU-second (the process's CPU time, all threads: steadier than wall time on a shared machine). Every
+reader yields, per video, the id, the labels and the features as numpy arrays (frame-level: uint8
+[T, 1024] and [T, 128]).
 
 readers:
   raw              read the bytes of the files into one reused buffer, nothing else
@@ -43,7 +44,8 @@ TF_VIDEO_PER_CPU_S = 198_288
 TF_VS_FRAMING = 198_288 / 465_599
 
 
-# ----------------------------------------------------------------------------- readers (worker side)
+# ----------------------------------------------------------------------------- readers (worker
+# side)
 
 
 def _files(d, kind):
@@ -377,10 +379,11 @@ def main(argv=None):
         )
     rate = {(d["set"], d["reader"]): d["videos_per_cpu_s"] for d in data}
     notes = [
-        f"Video-level: {sizes['video'][0]:,} videos ({sizes['video'][1] / 1e6:.0f} MB); frame-level: "
-        f"{sizes['frame'][0]:,} videos ({sizes['frame'][1] / 1e6:.0f} MB); 4 shards each, written by afkit, "
-        f"read from the page cache, best of {args.repeat} after a warm-up, each reader in its own process. "
-        "Videos per CPU-second (the process's CPU time) is the steadier column on a shared machine."
+        f"Video-level: {sizes['video'][0]:,} videos ({sizes['video'][1] / 1e6:.0f} MB); "
+        f"frame-level: {sizes['frame'][0]:,} videos ({sizes['frame'][1] / 1e6:.0f} MB); 4 shards "
+        f"each, written by afkit, read from the page cache, best of {args.repeat} after a warm-up, "
+        "each reader in its own process. Videos per CPU-second (the process's CPU time) is the "
+        "steadier column on a shared machine."
     ]
     fr, gb = rate.get(("video", "afkit-framing")), rate.get(("video", "afkit-batched"))
     tf = rate.get(("video", "tensorflow"))
@@ -393,7 +396,8 @@ def main(argv=None):
     paired = json.loads(res.stdout.strip().splitlines()[-1]) if res.returncode == 0 else None
     if fr and gb:
         # TensorFlow's batched reader ran at 0.426 x afkit's record-at-a-time framing walk per
-        # CPU-second in the run the README reported before (198,288 vs 465,599 videos per CPU-second)
+        # CPU-second in the run the README reported before (198,288 vs 465,599 videos per
+        # CPU-second)
         tf_equiv = fr * TF_VS_FRAMING
         notes.append(
             "`read_video_batches` vs TensorFlow, per CPU-second: "
@@ -401,23 +405,24 @@ def main(argv=None):
                 f"{gb / tf:.2f}x (measured here). "
                 if tf
                 else f"~{gb / tf_equiv:.2f}x, estimated: TensorFlow is not installed here; in the earlier run that "
-                f"measured it (TF 2.20, `tf.data` + `tf.io.parse_example`, batches of 1024) it read "
-                f"{TF_VIDEO_PER_CPU_S:,} videos per CPU-second, {TF_VS_FRAMING:.3f}x afkit's record-at-a-time "
-                f"framing + CRC walk of that run, so TensorFlow here ~ {TF_VS_FRAMING:.3f} x {fr:,.0f} = "
-                f"{tf_equiv:,.0f}. "
+                "measured it (TF 2.20, `tf.data` + `tf.io.parse_example`, batches of 1024) it read "
+                f"{TF_VIDEO_PER_CPU_S:,} videos per CPU-second, {TF_VS_FRAMING:.3f}x afkit's "
+                "record-at-a-time framing + CRC walk of that run, so TensorFlow here ~ "
+                f"{TF_VS_FRAMING:.3f} x {fr:,.0f} = {tf_equiv:,.0f}. "
             )
             + (
-                f"Measured interleaved in one process (the same load on both, best of 5 rounds), "
-                f"`read_video_batches` is {paired['framing'] / paired['batched']:.3f}x the framing walk per "
-                f"CPU-second, i.e. ~{paired['framing'] / paired['batched'] / TF_VS_FRAMING:.2f}x TensorFlow: "
-                "the steadier estimate. "
+                "Measured interleaved in one process (the same load on both, best of 5 rounds), "
+                f"`read_video_batches` is {paired['framing'] / paired['batched']:.3f}x the framing "
+                "walk per CPU-second, i.e. "
+                f"~{paired['framing'] / paired['batched'] / TF_VS_FRAMING:.2f}x TensorFlow: the "
+                "steadier estimate. "
                 if paired
                 else ""
             )
-            + f"In the table `read_video_batches` is {gb / fr:.2f}x the record-at-a-time framing walk and "
-            f"{gb / rate[('video', 'afkit-groups')]:.2f}x the grouped walk it is built on: the walk "
-            "(one Python step and one CRC32C call a record) is most of what remains; the rest is the "
-            "vectorized parse and the one copy of the floats."
+            + f"In the table `read_video_batches` is {gb / fr:.2f}x the record-at-a-time framing "
+            f"walk and {gb / rate[('video', 'afkit-groups')]:.2f}x the grouped walk it is built "
+            "on: the walk (one Python step and one CRC32C call a record) is most of what remains; "
+            "the rest is the vectorized parse and the one copy of the floats."
         )
     _results.write(
         "io_read",

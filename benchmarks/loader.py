@@ -172,8 +172,8 @@ def main(argv=None) -> int:
         size=f"{a.videos:,} videos feature store (float16 mean_std), {a.frame_videos} videos frame store "
         f"(60..300 frames), {a.steps} training steps" + (" (`--quick`)" if a.quick else ""),
         notes=[
-            f"Wall clock; torch threads {torch.get_num_threads()}. The loader must serve at least 10x "
-            "what a training step consumes."
+            f"Wall clock; torch threads {torch.get_num_threads()}. The loader must serve at least "
+            "10x what a training step consumes."
         ],
         data=[dict(zip(("batches", "model", "parameters", "loader", "training"), r)) for r in rows],
         config=vars(a),

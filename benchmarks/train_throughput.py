@@ -5,11 +5,11 @@
 
 For each (model, profile, AdamW implementation) one fresh child process builds the model, runs
 ``--warmup`` training steps and then times ``--steps`` steps of the loop's own step (forward,
-BCE-with-logits, backward, AdamW: :func:`afkit.training.train._make_optimizer`) on random inputs, and
-reports its peak RSS. Achieved FLOP/s = samples/s x 3 x forward FLOPs (``afkit.models.registry.forward_flops``:
-backward costs twice the forward; for these MLPs that is the usual 6 x parameters, and for the
-frame-level model it counts every frame), divided by the rate of
-``torch.mm`` on 2048 x 2048 float32 matrices measured in the same run with the same threads.
+BCE-with-logits, backward, AdamW: :func:`afkit.training.train._make_optimizer`) on random inputs,
+and reports its peak RSS. Achieved FLOP/s = samples/s x 3 x forward FLOPs
+(``afkit.models.registry.forward_flops``: backward costs twice the forward; for these MLPs that is
+the usual 6 x parameters, and for the frame-level model it counts every frame), divided by the rate
+of ``torch.mm`` on 2048 x 2048 float32 matrices measured in the same run with the same threads.
 
 ``--breakdown`` adds where a paper-size step's time goes (one fresh process a row): forward,
 backward and the optimizer step timed apart, and the share of forward + backward spent in matrix
@@ -253,8 +253,8 @@ def main(argv=None) -> int:
     rates.append(matmul_rate(args.threads))
     rate = max(rates)
     print(
-        f"torch {torch.__version__}, {args.threads} threads: float32 mm rate "
-        f"{rate / 1e9:.1f} GFLOP/s (2048 x 2048; measured {', '.join(f'{r / 1e9:.0f}' for r in rates)})\n"
+        f"torch {torch.__version__}, {args.threads} threads: float32 mm rate {rate / 1e9:.1f} "
+        f"GFLOP/s (2048 x 2048; measured {', '.join(f'{r / 1e9:.0f}' for r in rates)})\n"
     )
     rows = []
     for spec, r in results:
@@ -351,8 +351,9 @@ def main(argv=None) -> int:
             + (" (`--quick`)" if args.quick else "")
         ),
         notes=[
-            f"float32 `torch.mm` rate measured in the same run: {rate / 1e9:.0f} GFLOP/s ({args.threads} threads; "
-            "the best of before and after). Training FLOPs = 3 x the forward FLOPs. Wall clock, the best "
+            f"float32 `torch.mm` rate measured in the same run: {rate / 1e9:.0f} GFLOP/s "
+            f"({args.threads} threads; the best of before and after). Training FLOPs = 3 x the "
+            "forward FLOPs. Wall clock, the best "
             "of the repeats, one fresh process a row. " + gpu_note
         ],
         data=[
@@ -427,10 +428,10 @@ def breakdown(base: dict, batches: list[int], args) -> None:
         "(written by `train_throughput.py --breakdown`)",
         notes=[
             "The matrix products' share is their self CPU time over all ops' self CPU time of one "
-            "forward + backward under `torch.profiler` (aten::mm, addmm, bmm, baddbmm); the rest is "
-            "element-wise work (activations, dropout, normalization, softmax), copies and the loss. "
-            "The AdamW step reads and writes every parameter and both moments: a fixed cost per step, "
-            "so its share falls as the batch grows."
+            "forward + backward under `torch.profiler` (aten::mm, addmm, bmm, baddbmm); the rest "
+            "is element-wise work (activations, dropout, normalization, softmax), copies and the "
+            "loss. The AdamW step reads and writes every parameter and both moments: a fixed cost "
+            "per step, so its share falls as the batch grows."
         ],
         data=data,
         config={k: v for k, v in vars(args).items() if k != "one"},

@@ -12,8 +12,9 @@
   keeping the first frames (``frame_sampling="first"``) or evenly spaced ones (``"uniform"``);
 - always ``y [B, C]``, the multi-hot labels (float32).
 
-:meth:`Batches.batch` gives those as numpy arrays for any rows; iterating (:meth:`Batches.iter_epoch`)
-gives them as torch tensors with ``index`` (int64 [B], the rows), batch after batch of an epoch.
+:meth:`Batches.batch` gives those as numpy arrays for any rows; iterating
+(:meth:`Batches.iter_epoch`) gives them as torch tensors with ``index`` (int64 [B], the rows), batch
+after batch of an epoch.
 
 Order (*our choice*, for sequential reads: :func:`epoch_order`): the N rows are cut into blocks
 of ``block_rows`` contiguous rows; an epoch visits the blocks in a random order and shuffles
@@ -176,7 +177,8 @@ class Batches:
 
     @functools.cached_property
     def _feature_index(self) -> tuple[np.ndarray | slice, np.ndarray | slice]:
-        """The feature-array columns of the visual and the audio inputs (a slice where contiguous)."""
+        """The feature-array columns of the visual and the audio inputs (a slice where
+        contiguous)."""
         cols = self.store.columns
         out = []
         for names in (self.columns["visual"], self.columns["audio"]):
@@ -280,7 +282,8 @@ class Batches:
         return out
 
     def frame_rows(self, length: int) -> np.ndarray | slice:
-        """Which of a video's ``length`` frames are served (all, first ``max_frames``, or evenly spaced)."""
+        """Which of a video's ``length`` frames are served (all, first ``max_frames``, or evenly
+        spaced)."""
         cap = self.max_frames
         if cap is None or length <= cap:
             return slice(0, length)
@@ -289,7 +292,8 @@ class Batches:
         return np.linspace(0, length - 1, cap).round().astype(np.int64)
 
     def frame_batch(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(rgb float32 [B, T, 1024], audio float32 [B, T, 128], mask bool [B, T]) of rows ``idx``."""
+        """(rgb float32 [B, T, 1024], audio float32 [B, T, 128], mask bool [B, T]) of rows
+        ``idx``."""
         s = self.store
         off = s.frame_offsets
         starts = np.asarray(off[idx])

@@ -278,7 +278,8 @@ class Store:
 
 
 def open_store(path, split: str | None = None) -> Store:
-    """Open a complete store split read-only: ``open_store("stores/x/train")`` or ``("stores/x", "train")``.
+    """Open a complete store split read-only: ``open_store("stores/x/train")`` or
+    ``("stores/x", "train")``.
 
     Raises :class:`StoreError` on an incomplete store (no manifest), another schema version, or
     arrays that disagree with the manifest (missing, truncated, shape or dtype).
@@ -339,8 +340,8 @@ def verify(
                 problems.append(f"source file {s['path']} is missing (check_sources=False to skip)")
             elif os.path.getsize(s["path"]) != s["size"]:
                 problems.append(
-                    f"source file {s['path']} has {os.path.getsize(s['path'])} bytes, the store was "
-                    f"built from {s['size']} bytes: the data changed, rebuild the store"
+                    f"source file {s['path']} has {os.path.getsize(s['path'])} bytes, the store "
+                    f"was built from {s['size']} bytes: the data changed, rebuild the store"
                 )
     if problems:
         raise StoreError(f"{root} failed verification: " + "; ".join(problems))
@@ -417,7 +418,8 @@ def frame_stats(store: Store, *, chunk_rows: int = 16384):
 
 
 def verify_main(argv: list[str] | None = None) -> int:
-    """``python -m afkit verify-store STORE [--split S] [--no-sources]``: exit 0 iff every split verifies."""
+    """``python -m afkit verify-store STORE [--split S] [--no-sources]``: exit 0 iff every split
+    verifies."""
     p = argparse.ArgumentParser(
         prog="python -m afkit verify-store",
         description="Check a store's arrays, counts and sources against its manifest.",

@@ -1,13 +1,15 @@
 """Writing a store's files during a build (:mod:`afkit.data.featurize` plans, resumes and runs it):
 one source shard featurized into its *part*, the frames written once into preallocated arrays,
-and the parts concatenated into the final arrays and the manifest (:mod:`afkit.data.store`'s format).
+and the parts concatenated into the final arrays and the manifest (:mod:`afkit.data.store`'s
+format).
 
 A part (``STORE/{split}/_parts/NNNNN.*``, :func:`build_part`) is written under temporary names
 and renamed into place, then its done-marker (``NNNNN.done.json``) is renamed into place last:
 a resumed build trusts exactly the shards that have a marker. The final arrays
 (:func:`concatenate`) are written chunk by chunk under ``*.partial`` names, then renamed; the
 manifest is renamed into place last. Memory is bounded by one chunk of videos per process.
-Every write passes :func:`afkit.core.faults.crash_point` (tests/test_crash.py kills a build at each).
+Every write passes :func:`afkit.core.faults.crash_point` (tests/test_crash.py kills a build at
+each).
 
 The frames (the bulk of a frame store: ~170 KB a video) are written *once*, to their final
 place: before any shard runs, the frames of every shard are counted from the record lengths of
@@ -213,7 +215,8 @@ class _FrameRows:
         t = record["rgb"].shape[0]
         if record["audio"].shape[0] != t:
             raise StoreError(
-                f"{src}: video {vid!r} has {t} rgb frames but {record['audio'].shape[0]} audio frames"
+                f"{src}: video {vid!r} has {t} rgb frames but {record['audio'].shape[0]} audio "
+                "frames"
             )
         if self.written_rows + t > self.row_cap:
             raise StoreError(

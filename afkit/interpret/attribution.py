@@ -1,7 +1,7 @@
 """What a trained model says: its attention weights and captum attributions, as tidy tables.
 
-Each step is one call returning a :class:`pandas.DataFrame` (:mod:`afkit.interpret.evidence` scores them
-against the synthetic ground truth):
+Each step is one call returning a :class:`pandas.DataFrame` (:mod:`afkit.interpret.evidence` scores
+them against the synthetic ground truth):
 
 1. **Extraction** -- :func:`attention_table` (video-level Attend-Fusion: per video, modality,
    head, query token, key token; the frame-level variant: per video, modality, head, frame),
@@ -85,7 +85,8 @@ PROFILES = {
 
 
 def modality_name(name: str) -> str:
-    """``"visual"``, ``"audio"`` or ``"fused"`` for a modality's name or alias (``"rgb"``: visual)."""
+    """``"visual"``, ``"audio"`` or ``"fused"`` for a modality's name or alias (``"rgb"``:
+    visual)."""
     key = _ALIASES.get(str(name).lower())
     if key is None:
         raise ValueError(f"unknown modality {name!r}: expected one of {sorted(_ALIASES)}")
@@ -179,7 +180,8 @@ def video_names(batch: Mapping, n: int, offset: int, ids: Sequence | None) -> np
 
 
 def _label_lists(y: Any, n: int) -> list[np.ndarray]:
-    """Per video, the int64 array of its labels, from a multi-hot [B, C] or a list of index arrays."""
+    """Per video, the int64 array of its labels, from a multi-hot [B, C] or a list of index
+    arrays."""
     if y is None:
         raise KeyError(
             "target='labels' needs the batch's 'y' (multi-hot [B, C] or a list of label arrays)"
@@ -250,7 +252,8 @@ def _attention_arrays(
                 )
         elif a.dim() != 4 or a.shape[0] != B:
             raise ValueError(
-                f"video-level attention {name!r} must be [B, heads, tokens, tokens], got {tuple(a.shape)}"
+                f"video-level attention {name!r} must be [B, heads, tokens, tokens], got "
+                f"{tuple(a.shape)}"
             )
         arrays[modality_name(name)] = a.numpy()
     return kind, arrays, (None if mask is None else mask.cpu().numpy())
@@ -519,8 +522,8 @@ def attribute(
     For video ``b`` and class ``c_b = target[b]``, with :math:`f = ` the logit of ``c_b`` and
     baseline :math:`x'`:
 
-    - ``integrated_gradients``: :math:`(x - x') \\int_0^1 \\partial f(x' + a(x - x'))/\\partial x\\,da`
-      (``n_steps`` Gauss-Legendre points; completeness: the attributions sum to
+    - ``integrated_gradients``: :math:`(x - x') \\int_0^1 \\partial f(x' + a(x - x'))/\\partial
+      x\\,da` (``n_steps`` Gauss-Legendre points; completeness: the attributions sum to
       :math:`f(x) - f(x')`);
     - ``input_x_gradient``: :math:`x\\,\\partial f/\\partial x` (one backward pass: the cheap one);
     - ``feature_ablation``: :math:`f(x) - f(x \\text{ with one group set to } x')`, groups =
@@ -751,7 +754,8 @@ def attribution_table(
 
 
 def first_column(frame: pd.DataFrame, candidates: Sequence[str], what: str) -> str:
-    """The first of ``candidates`` that is a column of ``frame`` (``what`` names it in the error)."""
+    """The first of ``candidates`` that is a column of ``frame`` (``what`` names it in the
+    error)."""
     for c in candidates:
         if c in frame.columns:
             return c

@@ -1,7 +1,8 @@
 """Explanations scored against the synthetic release's ground truth, and notebook 08's questions.
 
-The tables of :mod:`afkit.interpret.attribution` (what a trained model says) are scored here against what the
-synthetic set knows: for every video, which frames and which modality carry each label's evidence.
+The tables of :mod:`afkit.interpret.attribution` (what a trained model says) are scored here against
+what the synthetic set knows: for every video, which frames and which modality carry each label's
+evidence.
 
 1. **Scoring against the truth** -- on plain arrays: :func:`auroc`, :func:`span_auroc`,
    :func:`modality_agreement_arrays`,
@@ -77,7 +78,8 @@ def auroc(scores: Any, positives: Any) -> float:
 def span_positives(
     n_frames: int, starts: Any, ends: Any, *, end_inclusive: bool = False
 ) -> np.ndarray:
-    """Boolean [n_frames]: True inside any span ``[start, end)`` (``[start, end]`` if end_inclusive)."""
+    """Boolean [n_frames]: True inside any span ``[start, end)`` (``[start, end]`` if
+    end_inclusive)."""
     pos = np.zeros(int(n_frames), dtype=bool)
     for a, b in zip(np.atleast_1d(starts), np.atleast_1d(ends), strict=True):
         a, b = int(a), int(b) + (1 if end_inclusive else 0)
@@ -135,7 +137,8 @@ def means_with_ci(
 
 
 def _frame_scores(table: pd.DataFrame) -> tuple[dict, bool]:
-    """{(video, label) or (video,): (frames [n], scores [n, 2] of visual, audio)}; bool: label-specific."""
+    """{(video, label) or (video,): (frames [n], scores [n, 2] of visual, audio)}; bool:
+    label-specific."""
     if "frame" not in table.columns:
         raise ValueError(
             "a frame table is needed (a 'frame' column): video-level models have no frames"
@@ -175,7 +178,8 @@ def _spans_by_pair(spans: pd.DataFrame) -> dict:
     missing = need - set(spans.columns)
     if missing:
         raise ValueError(
-            f"spans need columns {sorted(need)} ('id' may stand for 'video'); missing {sorted(missing)}"
+            f"spans need columns {sorted(need)} ('id' may stand for 'video'); missing "
+            f"{sorted(missing)}"
         )
     keep = spans["modality"].astype(str) != "none"
     if "has_evidence" in spans.columns:
@@ -210,7 +214,8 @@ def evidence_auroc(
     chance baseline (expected AUROC 0.5).
 
     Args:
-        tables: ``{method name: frame table}`` from :func:`afkit.interpret.attribution.attention_table` (frame-level)
+        tables: ``{method name: frame table}`` from
+        :func:`afkit.interpret.attribution.attention_table` (frame-level)
             or :func:`afkit.interpret.attribution.attribution_table` (frame-level).
         spans: one row per evidence span: ``video, label, start, end, modality`` (``end``
             exclusive unless ``end_inclusive``), e.g. the spans of
@@ -561,8 +566,8 @@ def explanation_tables(
 ) -> dict[str, pd.DataFrame]:
     """What does the model say about ``data``? ``{method: table}`` at a profile's sizes:
     ``attention`` an :func:`afkit.interpret.attribution.attention_table`, any other method an
-    :func:`afkit.interpret.attribution.attribution_table` of each true label (Integrated Gradients at
-    ``config.n_steps`` and ``config.internal_batch_size``)."""
+    :func:`afkit.interpret.attribution.attribution_table` of each true label (Integrated Gradients
+    at ``config.n_steps`` and ``config.internal_batch_size``)."""
     return {
         method: interpret.attention_table(model, data, ids=ids)
         if method == "attention"
@@ -689,9 +694,9 @@ def modality_check(
     """Does the audio/visual share of attribution per class agree with the class's true modality?
 
     Returns ``(agreement, figure)``: :func:`modality_agreement` of the
-    :func:`afkit.interpret.attribution.modality_shares` per class (no rows on real data), and the arguments
-    of :func:`afkit.viz.plots.plot_modality_share`: per class (the ``max_classes`` most explained)
-    ``class`` (name), ``audio_share`` and, with the truth, ``true_audio_share`` (audio 1,
+    :func:`afkit.interpret.attribution.modality_shares` per class (no rows on real data), and the
+    arguments of :func:`afkit.viz.plots.plot_modality_share`: per class (the ``max_classes`` most
+    explained) ``class`` (name), ``audio_share`` and, with the truth, ``true_audio_share`` (audio 1,
     visual 0, both 0.5)."""
     shares = interpret.modality_shares(attributions, by="class")
     df = shares.sort_values("n", ascending=False).head(max_classes).copy()
@@ -761,12 +766,13 @@ def interpretability_answer(
         single = video_agreement.set_index("truth").loc["single"]
         g = video_agreement.set_index("truth")
         parts.append(
-            f"**Modality, video-level Attend-Fusion.** Integrated Gradients on its visual vs "
-            f"audio feature blocks: mean visual share {g.loc['visual', 'mean_visual_share']:.2f} on "
+            "**Modality, video-level Attend-Fusion.** Integrated Gradients on its visual vs audio "
+            f"feature blocks: mean visual share {g.loc['visual', 'mean_visual_share']:.2f} on "
             f"visual-only classes, {g.loc['audio', 'mean_visual_share']:.2f} on audio-only and "
-            f"{g.loc['both', 'mean_visual_share']:.2f} on both; the share separates visual-only from "
-            f"audio-only classes with AUROC {single['separation_auroc']:.2f}, and a 1/2 threshold "
-            f"names the true modality for {100 * single['accuracy']:.0f}% of single-modality classes"
+            f"{g.loc['both', 'mean_visual_share']:.2f} on both; the share separates visual-only "
+            f"from audio-only classes with AUROC {single['separation_auroc']:.2f}, and a 1/2 "
+            f"threshold names the true modality for {100 * single['accuracy']:.0f}% of "
+            "single-modality classes"
             + (
                 ": attribution mass leans to the visual input."
                 if g.loc["audio", "mean_visual_share"] > 0.5
@@ -784,8 +790,8 @@ def interpretability_answer(
     )
     if "normalized_entropy" in entropy.columns:
         parts.append(
-            f"**Attention collapse.** The attention's normalized entropy (1 = uniform over "
-            f"frames, 0 = one frame) averages {entropy['normalized_entropy'].mean():.2f} over heads."
+            "**Attention collapse.** The attention's normalized entropy (1 = uniform over frames, "
+            f"0 = one frame) averages {entropy['normalized_entropy'].mean():.2f} over heads."
         )
     parts.append(f"*All of it on {source} data.*")
     return "\n\n".join(parts)
@@ -798,7 +804,8 @@ def frames_check(frames_gap: float, video_gap: float, margin: float = 0.10) -> d
     passes = bool(frames_gap >= video_gap - margin)
     text = (
         f"**The explained frame-level model** reaches test GAP {100 * frames_gap:.2f}% against the "
-        f"video-level Attend-Fusion's {100 * video_gap:.2f}% (the bar: {100 * (video_gap - margin):.2f}%)"
+        f"video-level Attend-Fusion's {100 * video_gap:.2f}% (the bar: "
+        f"{100 * (video_gap - margin):.2f}%)"
     )
     text += (
         ": it passes, so its attention and attributions are read below as findings."

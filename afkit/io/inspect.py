@@ -267,7 +267,8 @@ def inspect_main(argv: list[str] | None = None) -> int:
         lines.append(f"frames/video:    {s['frames'][0]}..{s['frames'][1]}")
     lo, mean, hi = s["labels_per_video"]
     lines += [
-        f"labels/video:    min {lo}, mean {mean:.2f}, max {hi}; {s['videos_without_labels']} videos without labels",
+        f"labels/video:    min {lo}, mean {mean:.2f}, max {hi}; {s['videos_without_labels']} "
+        "videos without labels",
         f"distinct labels: {s['distinct_labels']}"
         + (f" (ids {s['label_range'][0]}..{s['label_range'][1]})" if s["label_range"] else ""),
         "top labels:      " + (", ".join(f"{k} ({v})" for k, v in s["top_labels"]) or "-"),

@@ -127,7 +127,8 @@ def frames_feature_list(frames: np.ndarray, dim: int) -> bytes:
     return out.tobytes()
 
 
-# =========================================================================== reading: the general walk
+# =========================================================================== reading: the general
+# walk
 
 
 def read_varint(buf, pos: int, end: int) -> tuple[int, int]:
@@ -232,7 +233,8 @@ def _feature_list(buf, span, name: str, want: int) -> tuple[int, int]:
         raise PayloadError(f"feature {name!r} is empty (no bytes_list, float_list or int64_list)")
     if kind[0] != want:
         raise PayloadError(
-            f"feature {name!r} has the wrong type: {LIST_KINDS[kind[0]]}, expected {LIST_KINDS[want]}"
+            f"feature {name!r} has the wrong type: {LIST_KINDS[kind[0]]}, expected "
+            f"{LIST_KINDS[want]}"
         )
     return kind[1], kind[2]
 
@@ -341,7 +343,8 @@ def read_frames(buf, span, name: str, dim: int) -> np.ndarray:
     return np.frombuffer(b"".join(rows), np.uint8).reshape(len(rows), dim).copy()
 
 
-# =========================================================================== the canonical video-level Example
+# =========================================================================== the canonical
+# video-level Example
 
 
 def _float_feature_header(dim: int) -> bytes:

@@ -311,7 +311,8 @@ def parse_record(payload: bytes, *, num_classes: int | None = None) -> dict:
 
 
 def id_feature(payload: bytes) -> str:
-    """The name of a record's id feature: ``"id"`` (2018 / 2019 schema), else ``"video_id"`` (2017)."""
+    """The name of a record's id feature: ``"id"`` (2018 / 2019 schema), else ``"video_id"``
+    (2017)."""
     return "id" if b"id" in wire.context_features(payload, 0, len(payload)) else "video_id"
 
 

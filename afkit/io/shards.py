@@ -71,7 +71,8 @@ def read_shards(
     skip_corrupt: bool = False,
     num_classes: int | None = None,
 ) -> RecordIterator:
-    """Read the records of a :func:`shard_plan`, in order (video dicts, as ``records.read_records``)."""
+    """Read the records of a :func:`shard_plan`, in order (video dicts, as
+    ``records.read_records``)."""
     return records.read_ranges(
         [(s.path, s.start, s.stop) for s in plan],
         verify=verify,
@@ -80,7 +81,8 @@ def read_shards(
     )
 
 
-_DATASET_DOC = """A ``torch.utils.data.IterableDataset`` of video dicts (numpy arrays; pass a ``transform``
+_DATASET_DOC = """A ``torch.utils.data.IterableDataset`` of video dicts (numpy arrays; pass a
+``transform``
     to turn them into tensors) over a file set, split with :func:`shard_plan` across the
     DataLoader's workers and the DDP ranks: no record is read twice, none is lost.
 

@@ -2,7 +2,8 @@
 
 A TFRecord file is a sequence of records, each::
 
-    uint64 length | uint32 masked_crc32c(length bytes) | payload[length] | uint32 masked_crc32c(payload)
+    uint64 length | uint32 masked_crc32c(length bytes) | payload[length] | uint32
+    masked_crc32c(payload)
 
 all little-endian, with ``masked(c) = ((c >> 15) | (c << 17)) + 0xa282ead8  (mod 2**32)``.
 CRC32C is computed by ``google_crc32c`` (a C implementation; it hashes numpy views of the
@@ -653,6 +654,7 @@ def span_groups(
 
 
 def _as_group(buf, spans: list) -> tuple:
-    """``(buf, begins, lengths, recs, offsets)`` of the ``(begin, length, rec, offset)`` ``spans``."""
+    """``(buf, begins, lengths, recs, offsets)`` of the ``(begin, length, rec, offset)``
+    ``spans``."""
     a = np.array(spans, dtype=np.int64).reshape(-1, 4)
     return buf, a[:, 0], a[:, 1], a[:, 2], a[:, 3]

@@ -55,7 +55,8 @@ def mean_interval(
     values, *, ci: float = 0.95, n_boot: int = 2000, seed: int = 0
 ) -> tuple[float, float, float]:
     """(mean, low, high): the mean of ``values`` (NaNs dropped) and its percentile-bootstrap ``ci``
-    interval over ``n_boot`` resamples of the values with replacement (all NaN when none is left)."""
+    interval over ``n_boot`` resamples of the values with replacement (all NaN when none is
+    left)."""
     v = np.asarray(values, dtype=np.float64).reshape(-1)
     v = v[np.isfinite(v)]
     if len(v) == 0:
@@ -143,7 +144,8 @@ def paired_bootstrap(
     models, and computes Delta*. Returns ``diff`` (Delta on all videos), ``mean_diff`` (mean of
     Delta*), ``lo`` and ``hi`` (the percentile interval of Delta* at ``confidence``),
     ``n_boot``. ``metric_fn``: a callable ``(scores, labels) -> float`` or a key of
-    :func:`afkit.metrics.classification.evaluate`; ``"micro_f1"`` is fast (:func:`micro_f1_replicates` on
+    :func:`afkit.metrics.classification.evaluate`; ``"micro_f1"`` is fast
+    (:func:`micro_f1_replicates` on
     :func:`bootstrap_weights`, the same draws, O(n_boot * N)); ``progress`` shows a bar over the
     resamples of the generic path.
     """

@@ -111,7 +111,8 @@ def baseline_params(cfg: B.BaselineConfig) -> int:
 
 
 def attention_params(dim: int, width: int) -> int:
-    """One ``TokenAttention(dim, width)``: Q, K, V (dim -> width) and out (width -> dim): 3 L(d, A) + L(A, d)."""
+    """One ``TokenAttention(dim, width)``: Q, K, V (dim -> width) and out (width -> dim): 3 L(d, A)
+    + L(A, d)."""
     return 3 * linear(dim, width) + linear(width, dim)
 
 
@@ -132,9 +133,10 @@ def _attend_fusion_count(
 def reading_count(
     attention: str, vis_in: int, aud_in: int, E: int, depth: int, A: int, H: int, C: int
 ) -> int:
-    """Closed form of the readings of Attend-Fusion's attention (``afkit.models.attend_fusion.READINGS``):
-    enc(i_v) + enc(i_a) + attn + L(2E, H) + L(H, C), with attn = 2 L(E, E) (feature-wise, one
-    scorer a modality), 3 L(E, A) + L(A, E) (modality tokens: one attention over the 2 tokens)."""
+    """Closed form of the readings of Attend-Fusion's attention
+    (``afkit.models.attend_fusion.READINGS``): enc(i_v) + enc(i_a) + attn + L(2E, H) + L(H, C), with
+    attn = 2 L(E, E) (feature-wise, one scorer a modality), 3 L(E, A) + L(A, E) (modality tokens:
+    one attention over the 2 tokens)."""
 
     def enc(i):
         return linear(i, E) + (depth - 1) * linear(E, E)
@@ -154,7 +156,8 @@ def attend_fusion_params(cfg: AF.AttendFusionConfig) -> int:
     enc(i) = L(i, E) + (depth - 1) L(E, E), attn = 3 L(E/k, A) + L(A, E/k) (0 when off):
     late: enc(i_v) + enc(i_a) + 2 attn + L(2 E P, H) + L(H, C);
     early: enc(i_v + i_a) + attn + L(E P, H) + L(H, C). Cross attention counts as self attention.
-    The other readings (``attention`` in ``afkit.models.attend_fusion.READINGS``): :func:`reading_count`.
+    The other readings (``attention`` in ``afkit.models.attend_fusion.READINGS``):
+    :func:`reading_count`.
     """
     s = B.FEATURES[cfg.features]
     if cfg.attention in AF.READINGS:
@@ -338,17 +341,18 @@ def choose_attend_fusion(search: pd.DataFrame | None = None) -> tuple[pd.Series,
     row = kept.loc[kept["error_pct"].abs().idxmin()]
     fc = baseline_params(B.BaselineConfig())
     text = (
-        f"Of the {len(search)} grid configurations within 1% of 72M over {search['hypothesis'].nunique()} "
-        f"input hypotheses, {len(hyp)} use mean inputs and 3862 classes, the hypothesis under which "
-        f"fc_late has exactly {fc:,} parameters (341M). We keep those with attention width 1024 "
-        f"(the one attention size the paper mentions), tokens as wide as the attention (E/k = A: "
-        f"square Q/K/V projections, as in a transformer layer) and one FC layer per encoder (the "
-        f"simplest reading of 'fully connected layers then attention'), which leaves {len(kept)}; "
-        f"the closest to 72M is E = {row.encoder_width} split into k = {row.tokens} tokens of "
-        f"{row.token_dim}, A = {row.attention_width}, head H = {row.head_width}: {row.params:,} "
-        f"parameters ({row.error_pct:+.2f}%), {fc / row.params:.2f}x fewer than fc_late, i.e. "
-        f"{100 * (1 - row.params / fc):.1f}% fewer (the paper: 'nearly 80%'). Heads (8 by default) "
-        f"change no count. This is our reconstruction: the paper does not give these widths."
+        f"Of the {len(search)} grid configurations within 1% of 72M over "
+        f"{search['hypothesis'].nunique()} input hypotheses, {len(hyp)} use mean inputs and 3862 "
+        f"classes, the hypothesis under which fc_late has exactly {fc:,} parameters (341M). We "
+        "keep those with attention width 1024 (the one attention size the paper mentions), tokens "
+        "as wide as the attention (E/k = A: square Q/K/V projections, as in a transformer layer) "
+        "and one FC layer per encoder (the simplest reading of 'fully connected layers then "
+        f"attention'), which leaves {len(kept)}; the closest to 72M is E = {row.encoder_width} "
+        f"split into k = {row.tokens} tokens of {row.token_dim}, A = {row.attention_width}, head H "
+        f"= {row.head_width}: {row.params:,} parameters ({row.error_pct:+.2f}%), "
+        f"{fc / row.params:.2f}x fewer than fc_late, i.e. {100 * (1 - row.params / fc):.1f}% fewer "
+        "(the paper: 'nearly 80%'). Heads (8 by default) change no count. This is our "
+        "reconstruction: the paper does not give these widths."
     )
     return row, text
 
@@ -370,9 +374,9 @@ def reading_search(
     features: str = PAPER_FEATURES,
     num_classes: int = 3862,
 ) -> pd.DataFrame:
-    """Every configuration of one reading (``afkit.models.attend_fusion.READINGS``) within ``tolerance`` of
-    ``target``, over the grids of :func:`attend_fusion_search` (E, depth, H; A only for
-    ``modality_tokens``, the feature-wise readings have none: ``attention_width`` 0), with mean
+    """Every configuration of one reading (``afkit.models.attend_fusion.READINGS``) within
+    ``tolerance`` of ``target``, over the grids of :func:`attend_fusion_search` (E, depth, H; A only
+    for ``modality_tokens``, the feature-wise readings have none: ``attention_width`` 0), with mean
     inputs and 3862 classes by default (the hypothesis that matches 341M). Sorted by |error|."""
     s = B.FEATURES[features]
     vis_in, aud_in = B.VISUAL_DIM * s, B.AUDIO_DIM * s
@@ -564,9 +568,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nEvery registered model ({args.profile} profile):\n" + table.to_string(index=False))
     widths = profile_widths()
     print(
-        "\nProfile widths (afkit.models.registry.scaled_profile: every width scaled by C / 3862 to a multiple "
-        "of 8, then Attend-Fusion's head re-solved so that fc_late / attend_fusion = 4.75):\n"
-        + widths.to_string(index=False)
+        "\nProfile widths (afkit.models.registry.scaled_profile: every width scaled by C / 3862 to "
+        "a multiple of 8, then Attend-Fusion's head re-solved so that fc_late / attend_fusion = "
+        "4.75):\n" + widths.to_string(index=False)
     )
     if args.csv:
         os.makedirs(args.csv, exist_ok=True)

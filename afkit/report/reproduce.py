@@ -284,7 +284,8 @@ def run_notebook(
         cmd = [
             sys.executable,
             "-c",
-            "import sys; from afkit.report.reproduce import _child_main; sys.exit(_child_main(sys.argv[1]))",
+            "import sys; from afkit.report.reproduce import _child_main; "
+            "sys.exit(_child_main(sys.argv[1]))",
             str(job),
         ]
         start = time.perf_counter()
@@ -543,13 +544,16 @@ def results_markdown(report_dir) -> str:
         else ""
     )
     lines = [
-        f"{scratch_line}{timing_line(run)} Profile `{res['profile']}`, git `{str(res.get('git_sha'))[:12]}`; "
-        f"per-notebook times in [report/run.json](report/run.json). **Data: "
+        f"{scratch_line}{timing_line(run)} Profile `{res['profile']}`, git "
+        f"`{str(res.get('git_sha'))[:12]}`; per-notebook times in "
+        "[report/run.json](report/run.json). **Data: "
         f"{'the embedded synthetic set, not YouTube-8M' if synthetic else 'the real release'}.** "
-        f"Protocol: {data.get('protocol', 'see afkit/training/protocol.py')}. Ours: test split, mean ± std over "
-        f"the seeds shown; the paper's columns are the paper's own numbers on the real data.",
+        f"Protocol: {data.get('protocol', 'see afkit/training/protocol.py')}. Ours: test split, "
+        "mean ± std over the seeds shown; the paper's columns are the paper's own numbers on the "
+        "real data.",
         "",
-        "| model | params (ours) | params (paper size) | lr | seeds | GAP % (ours) | micro-F1 % (ours, validate threshold) | micro-F1 % at 0.5 | learned | F1 % (paper) | params (paper) |",
+        "| model | params (ours) | params (paper size) | lr | seeds | GAP % (ours) | micro-F1 % "
+        "(ours, validate threshold) | micro-F1 % at 0.5 | learned | F1 % (paper) | params (paper) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|:-:|---:|---:|",
     ]
     for _, r in summary.iterrows():
@@ -560,10 +564,11 @@ def results_markdown(report_dir) -> str:
             else f"{r['paper_reported_params'] / 1e6:.0f}M"
         )
         lines.append(
-            f"| {r['label']} | {int(r['params']):,} | {int(r['paper_params']):,} | {r['lr']:g} | {int(r['seeds'])} | "
-            f"{100 * r['gap_mean']:.2f} ± {100 * r['gap_std']:.2f} | "
+            f"| {r['label']} | {int(r['params']):,} | {int(r['paper_params']):,} | {r['lr']:g} | "
+            f"{int(r['seeds'])} | {100 * r['gap_mean']:.2f} ± {100 * r['gap_std']:.2f} | "
             f"{100 * r['micro_f1_tuned_mean']:.2f} ± {100 * r['micro_f1_tuned_std']:.2f} | "
-            f"{100 * r['micro_f1_mean']:.2f} | {'yes' if r.get('learned', True) else '**no**'} | {pf} | {pp} |"
+            f"{100 * r['micro_f1_mean']:.2f} | {'yes' if r.get('learned', True) else '**no**'} | "
+            f"{pf} | {pp} |"
         )
     lines += [
         "",
@@ -596,7 +601,8 @@ def results_markdown(report_dir) -> str:
             lines.append(f"![{caption}](figures/{name}.png)")
     lines += [
         "",
-        "Every table and figure, with the command that regenerates it: [report/REPORT.md](report/REPORT.md).",
+        "Every table and figure, with the command that regenerates it: "
+        "[report/REPORT.md](report/REPORT.md).",
     ]
     return "\n".join(lines)
 
@@ -762,7 +768,8 @@ def _report_and_publish(s: _Settings) -> None:
         except (RuntimeError, TimeoutError) as e:
             print(f"reproduce: no screenshot of the published report ({e})", file=sys.stderr)
     print(
-        f"reproduce: published figures to {Path(args.publish_dir) / 'figures'} and the report to {pub_md.parent}"
+        f"reproduce: published figures to {Path(args.publish_dir) / 'figures'} and the report to "
+        f"{pub_md.parent}"
     )
 
 
@@ -780,7 +787,8 @@ def main(argv=None) -> int:
         provenance.source_files(REPO),
     )
     print(
-        f"reproduce: profile {args.profile}, seed {args.seed}, {len(notebooks)} notebook(s) -> {s.out.root}"
+        f"reproduce: profile {args.profile}, seed {args.seed}, {len(notebooks)} notebook(s) -> "
+        f"{s.out.root}"
     )
     run.source = ensure_data(s.data_dir, args.profile, args.seed)
     print(f"reproduce: data {run.source} at {s.data_dir}")

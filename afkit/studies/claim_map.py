@@ -8,8 +8,8 @@ data's properties one at a time and watch the difference move. Everything here i
 extension* of the paper, on synthetic data only.
 
 **Worlds.** A *world* is the profile's small base world (:data:`BASE_WORLDS`: the generator's
-default knobs, a small vocabulary and few, short videos) with some :class:`afkit.data.synth.SynthProfile`
-knobs changed (:data:`KNOBS`):
+default knobs, a small vocabulary and few, short videos) with some
+:class:`afkit.data.synth.SynthProfile` knobs changed (:data:`KNOBS`):
 
 - ``linear_share`` (beta): the share of a label's evidence that survives mean pooling (the
   fixed-sign part); the rest is a per-frame random sign that only the STD (or a frame model)
@@ -568,10 +568,10 @@ def _claim_clause(main: pd.DataFrame, source: str) -> str:
     """What "the claim holds" means here, and the size of the FC late fusion compared."""
     return (
         f"**Answer (synthetic worlds, test split, one seed a world; the data at hand: {source}).** "
-        f"The claim holds when "
-        f"Attend-Fusion's test micro-F1 is at most {-CLAIM_FLOOR:.2f} points below FC late "
-        f"fusion's (the paper's {paper.F1_DIFF:+.2f} minus a {CLAIM_MARGIN:g}-point margin); here FC "
-        f"late fusion has {main['param_ratio'].median():.2f}x Attend-Fusion's parameters."
+        f"The claim holds when Attend-Fusion's test micro-F1 is at most {-CLAIM_FLOOR:.2f} points "
+        f"below FC late fusion's (the paper's {paper.F1_DIFF:+.2f} minus a {CLAIM_MARGIN:g}-point "
+        f"margin); here FC late fusion has {main['param_ratio'].median():.2f}x Attend-Fusion's "
+        "parameters."
     )
 
 
@@ -686,7 +686,8 @@ def _predictor_clause(good: pd.DataFrame, best: pd.Series, strong: bool) -> str:
         + ("predicts" if strong else "is the best but a weak predictor of")
         + f" the difference (Spearman rho {best['spearman']:+.2f}"
         + (
-            f"; the other candidate: {', '.join(f'{r.property} {r.spearman:+.2f}' for r in good.itertuples() if r.property != best['property'])}"
+            "; the other candidate: "
+            f"{', '.join(f'{r.property} {r.spearman:+.2f}' for r in good.itertuples() if r.property != best['property'])}"
             if len(good) > 1
             else ""
         )

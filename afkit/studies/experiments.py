@@ -1,11 +1,12 @@
 """Running arms: the protocol over a list of specs, its tables, and paired tests of its runs.
 
 An *arm* is a :class:`Spec` (a label, a registered model name, model and training overrides);
-the notebooks' arms are listed in :mod:`afkit.studies.arms`. :func:`run_grid` puts every arm of a list
-through the tuning protocol (:mod:`afkit.training.protocol`: a learning-rate search at the tuning seed,
-then the arm's other seeds at the chosen rate). Each (arm, learning rate, seed) is an ordinary
-:func:`afkit.training.train.train` run in ``RUNS_DIR/<run key>/seed<k>/``, keyed by the model and its
-overrides (:func:`run_key`), not by the label: the same arm in two notebooks is trained once.
+the notebooks' arms are listed in :mod:`afkit.studies.arms`. :func:`run_grid` puts every arm of a
+list through the tuning protocol (:mod:`afkit.training.protocol`: a learning-rate search at the
+tuning seed, then the arm's other seeds at the chosen rate). Each (arm, learning rate, seed) is an
+ordinary
+:func:`afkit.training.train.train` run in ``RUNS_DIR/<run key>/seed<k>/``, keyed by the model and
+its overrides (:func:`run_key`), not by the label: the same arm in two notebooks is trained once.
 A finished run is read back only while its config and training code equal the current ones
 (otherwise it is retrained); an unfinished one (a ``last.pt`` without ``results.json``) is
 resumed exactly.
@@ -114,7 +115,8 @@ def arm_size(
 
 def arm_paper_size(spec: Spec) -> dict:
     """:func:`arm_size` at paper size (3862 classes) with the paper profile's inputs
-    (``afkit.models.reconstruction.PAPER_FEATURES``, mean), or MF+STD for arms that need both statistics."""
+    (``afkit.models.reconstruction.PAPER_FEATURES``, mean), or MF+STD for arms that need both
+    statistics."""
     from afkit.models.reconstruction import PAPER_FEATURES
 
     try:
@@ -350,7 +352,8 @@ def _grid_table(
     default_seeds: tuple,
     tune_seed: int,
 ) -> pd.DataFrame:
-    """:func:`run_grid`'s table: one row per trial, in the order of ``specs``, then seed, then rate."""
+    """:func:`run_grid`'s table: one row per trial, in the order of ``specs``, then seed, then
+    rate."""
     rows = []
     by_label = {s.label: s for s in specs}
     paper = {s.label: arm_paper_size(s) for s in specs}
@@ -544,9 +547,9 @@ def final_table(results: dict) -> pd.DataFrame:
 def explain_inputs(
     run, store_dir, max_videos: int | None, split: str = "validate", batch_size: int = 32
 ):
-    """(model, batches, ids) for notebook 08: a finished run's (folder ``run``) model in eval mode, the first
-    ``max_videos`` videos of ``split`` as a list of frame batches (the store's own loader, in
-    store order, every frame kept), and the store's ids."""
+    """(model, batches, ids) for notebook 08: a finished run's (folder ``run``) model in eval mode,
+    the first ``max_videos`` videos of ``split`` as a list of frame batches (the store's own loader,
+    in store order, every frame kept), and the store's ids."""
     from afkit.data.batches import open_split
     from afkit.training import inference as runs
 

@@ -12,7 +12,8 @@ import torch
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``"auto"`` (CUDA if present, else CPU), ``"cpu"``, ``"cuda"`` (this rank's GPU), ``"cuda:1"``."""
+    """``"auto"`` (CUDA if present, else CPU), ``"cpu"``, ``"cuda"`` (this rank's GPU),
+    ``"cuda:1"``."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(name)

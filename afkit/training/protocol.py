@@ -145,7 +145,8 @@ def run_scores(run_dir, store_dir, split: str):
 
 
 def model_scores(model, config, store_dir, split: str):
-    """:func:`run_scores` of a loaded run (``model``, ``config``: :func:`afkit.training.inference.load_run`)."""
+    """:func:`run_scores` of a loaded run (``model``, ``config``:
+    :func:`afkit.training.inference.load_run`)."""
     from afkit.training import inference as runs
 
     data = runs.open_run_split(model, config, store_dir, split)
@@ -192,8 +193,8 @@ def paired_difference(
 
     Each replicate draws N videos with replacement (:func:`afkit.metrics.stats.bootstrap_weights`,
     the same draw for every model and seed); GAP and micro-F1 of each resample are
-    :func:`afkit.metrics.stats.gap_replicates` and :func:`afkit.metrics.stats.micro_f1_replicates`, micro-F1 at
-    each seed's threshold (``thresholds_*``, default 0.5). Returns, per metric (``gap``,
+    :func:`afkit.metrics.stats.gap_replicates` and :func:`afkit.metrics.stats.micro_f1_replicates`,
+    micro-F1 at each seed's threshold (``thresholds_*``, default 0.5). Returns, per metric (``gap``,
     ``micro_f1``), ``<metric>_diff`` (on all videos), ``<metric>_lo`` / ``_hi`` (percentile
     interval) and ``<metric>_p_a_better``; plus ``n_videos``, ``n_boot``, ``confidence``.
     """
