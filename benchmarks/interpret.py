@@ -1,7 +1,7 @@
 """Benchmark: the interpretability pass (afkit.interpret.attribution, afkit.interpret.evidence) on
 the synthetic release, per step: seconds, explained (video, label) pairs per second and table rows.
 
-    .venv/bin/python benchmarks/interpret.py                        # 64 test videos, cpu-profile sizes
+    .venv/bin/python benchmarks/interpret.py          # 64 test videos, cpu-profile sizes
     .venv/bin/python benchmarks/interpret.py --videos 256 --n-steps 32
 
 Builds a small synthetic set (cpu profile: 300 classes, 20..100 frames a video; only the test
@@ -160,8 +160,9 @@ def main(argv=None) -> int:
             ]
             for r in rows
         ],
-        size=f"{len(split)} test videos, {pairs} (video, label) pairs, {int(split.num_frames.sum()):,} frames, "
-        f"IG with {args.n_steps} steps" + (" (`--quick`)" if args.quick else ""),
+        size=f"{len(split)} test videos, {pairs} (video, label) pairs, "
+        f"{int(split.num_frames.sum()):,} frames, IG with {args.n_steps} steps"
+        + (" (`--quick`)" if args.quick else ""),
         notes=[
             "Untrained cpu-size models (timings do not depend on the weights); torch threads "
             f"{args.threads}, CPU fp32, wall clock."

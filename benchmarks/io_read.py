@@ -13,8 +13,10 @@ reader yields, per video, the id, the labels and the features as numpy arrays (f
 
 readers:
   raw              read the bytes of the files into one reused buffer, nothing else
-  afkit-framing    afkit's framing walk with both CRC32Cs checked, no parse (iter_spans, a record at a time)
-  afkit-groups     the same checks, a group of records at a time (span_groups: read_video_batches' walk)
+  afkit-framing    afkit's framing walk with both CRC32Cs checked, no parse (iter_spans, one record
+                   at a time)
+  afkit-groups     the same checks, a group of records at a time (span_groups: the walk of
+                   read_video_batches)
   afkit            afkit.read_records (CRCs checked), one dict per video
   afkit-batched    afkit.read_video_batches (batches of 256) (video-level only; CRCs checked)
   tfrecord-pkg     the tfrecord package's tfrecord_loader (no CRC check), frames stacked
@@ -404,8 +406,8 @@ def main(argv=None):
             + (
                 f"{gb / tf:.2f}x (measured here). "
                 if tf
-                else f"~{gb / tf_equiv:.2f}x, estimated: TensorFlow is not installed here; in the earlier run that "
-                "measured it (TF 2.20, `tf.data` + `tf.io.parse_example`, batches of 1024) it read "
+                else f"~{gb / tf_equiv:.2f}x, estimated: TensorFlow is not installed here; in the "
+                "earlier run that measured it (TF 2.20, `tf.data` + `tf.io.parse_example`, batches of 1024) it read "
                 f"{TF_VIDEO_PER_CPU_S:,} videos per CPU-second, {TF_VS_FRAMING:.3f}x afkit's "
                 "record-at-a-time framing + CRC walk of that run, so TensorFlow here ~ "
                 f"{TF_VS_FRAMING:.3f} x {fr:,.0f} = {tf_equiv:,.0f}. "

@@ -169,8 +169,9 @@ def main(argv=None) -> int:
             "loader / training",
         ],
         cells,
-        size=f"{a.videos:,} videos feature store (float16 mean_std), {a.frame_videos} videos frame store "
-        f"(60..300 frames), {a.steps} training steps" + (" (`--quick`)" if a.quick else ""),
+        size=f"{a.videos:,} videos feature store (float16 mean_std), "
+        f"{a.frame_videos} videos frame store (60..300 frames), {a.steps} training steps"
+        + (" (`--quick`)" if a.quick else ""),
         notes=[
             f"Wall clock; torch threads {torch.get_num_threads()}. The loader must serve at least "
             "10x what a training step consumes."

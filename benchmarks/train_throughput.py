@@ -1,6 +1,6 @@
 """Training throughput: samples/s, peak RSS and the achieved fraction of the float32 matmul rate.
 
-    python benchmarks/train_throughput.py                 # paper-size fc_late, attend_fusion + cpu profile
+    python benchmarks/train_throughput.py      # paper-size fc_late, attend_fusion + cpu profile
     python benchmarks/train_throughput.py --steps 2 --threads 2 --skip-paper
 
 For each (model, profile, AdamW implementation) one fresh child process builds the model, runs
@@ -345,7 +345,8 @@ def main(argv=None) -> int:
             (
                 "cpu profile only"
                 if args.skip_paper
-                else f"paper size ({args.adamw} AdamW) {args.steps} timed steps x {args.repeats}, after {args.warmup} warm-up"
+                else f"paper size ({args.adamw} AdamW) {args.steps} timed steps x {args.repeats}, "
+                f"after {args.warmup} warm-up"
             )
             + f"; cpu profile {args.cpu_steps} steps x {args.cpu_repeats}"
             + (" (`--quick`)" if args.quick else "")
@@ -424,7 +425,8 @@ def breakdown(base: dict, batches: list[int], args) -> None:
             "matrix products' share of forward + backward",
         ],
         rows,
-        size=f"one step a row, the best of {args.repeats} after a warm-up, fused AdamW, {args.threads} threads "
+        size=f"one step a row, the best of {args.repeats} after a warm-up, fused AdamW, "
+        f"{args.threads} threads "
         "(written by `train_throughput.py --breakdown`)",
         notes=[
             "The matrix products' share is their self CPU time over all ops' self CPU time of one "

@@ -5,16 +5,16 @@ split, per-column statistics, and the notebook tables of a built store. Building
 Layout of a store (one folder per split)::
 
     STORE/{split}/
-      manifest.json          written LAST, by atomic rename: its presence marks the split complete
-      features.npy           [N, D]  float16 (default) or float32; columns as afkit.data.mfstd.columns
-      labels_indptr.npy      [N+1]   int64   labels of video i = labels_indices[indptr[i]:indptr[i+1]]
-      labels_indices.npy     [L]     int32   class ids (CSR)
-      ids.npy                [N]     |S{w}   video ids, ASCII/UTF-8 bytes, fixed width
-      num_frames.npy         [N]     int32   frames per video (0 when built from video-level files)
+      manifest.json       written LAST, by atomic rename: its presence marks the split complete
+      features.npy        [N, D]  float16 (default) or float32; columns as afkit.data.mfstd.columns
+      labels_indptr.npy   [N+1]   int64   labels of video i = labels_indices[indptr[i]:indptr[i+1]]
+      labels_indices.npy  [L]     int32   class ids (CSR)
+      ids.npy             [N]     |S{w}   video ids, ASCII/UTF-8 bytes, fixed width
+      num_frames.npy      [N]     int32   frames per video (0 when built from video-level files)
       # frame store (built with frames=True, from frame-level files):
-      frame_offsets.npy      [N+1]   int64   frames of video i = rows offsets[i]:offsets[i+1]
-      frames_rgb.npy         [F, 1024] uint8 the quantized frames, as in the release (not floats)
-      frames_audio.npy       [F, 128]  uint8
+      frame_offsets.npy   [N+1]   int64   frames of video i = rows offsets[i]:offsets[i+1]
+      frames_rgb.npy      [F, 1024] uint8 the quantized frames, as in the release (not floats)
+      frames_audio.npy    [F, 128]  uint8
 
 All arrays are plain ``.npy`` files opened with ``mmap_mode="r"``: nothing is loaded into RAM.
 A build in progress keeps its shards' parts under ``STORE/{split}/_parts/`` until the manifest

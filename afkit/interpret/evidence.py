@@ -810,10 +810,12 @@ def frames_check(frames_gap: float, video_gap: float, margin: float = 0.10) -> d
     text += (
         ": it passes, so its attention and attributions are read below as findings."
         if passes
-        else ": it does **not** pass within this profile's budget, so the frame-level attention and "
-        "attribution scores below describe a model that has not learned the task; they are shown "
-        "for the method, not as findings. The video-level Attend-Fusion's attribution is the "
-        "explanation this run stands behind."
+        else (
+            ": it does **not** pass within this profile's budget, so the frame-level attention and "
+            "attribution scores below describe a model that has not learned the task; they are "
+            "shown for the method, not as findings. The video-level Attend-Fusion's attribution is "
+            "the explanation this run stands behind."
+        )
     )
     return {
         "passes": passes,

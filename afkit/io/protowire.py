@@ -9,7 +9,7 @@ The messages, as far as afkit reads them (field number: content)::
     Features         1: map entry (repeated)                         2: FeatureLists
     map entry        1: key (string), 2: value      FeatureLists     1: map entry -> FeatureList
     Feature          1: BytesList, 2: FloatList, 3: Int64List (a oneof; the last one wins)
-    FeatureList      1: Feature (repeated)          *List            1: value (repeated; packed or not)
+    FeatureList      1: Feature (repeated)          *List            1: value (repeated; packed?)
 
 Why a hand-written walker, not ``tfrecord``'s parser or protobuf objects (measured:
 ``benchmarks/io_read.py``, 2 shared cores, CRCs checked by afkit and TensorFlow only; videos per

@@ -293,7 +293,9 @@ def _parse(buf, begin: int, end: int, num_classes: int | None, kind: str | None)
                 + (
                     ""
                     if kind == "video"
-                    else " (the record has no feature lists, so it is read as a video-level Example)"
+                    else (
+                        " (the record has no feature lists, so it is read as a video-level Example)"
+                    )
                 )
             )
         out[key] = wire.read_floats(buf, span, key, dim)

@@ -430,7 +430,8 @@ def _parser() -> argparse.ArgumentParser:
         "--profile",
         default="cpu",
         choices=sorted(PROFILES),
-        help="smoke (seconds, tests), cpu (the main run, <= 30 min on 2 cores), paper (GPU, real data)",
+        help="smoke (seconds, tests), cpu (the main run, <= 30 min on 2 cores), "
+        "paper (GPU, real data)",
     )
     ap.add_argument("--out", default=None, help="output folder (default: out/<profile>)")
     ap.add_argument(
@@ -460,7 +461,8 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout",
         type=float,
         default=None,
-        help="seconds per notebook before it is stopped (default per profile: smoke 600, cpu 1800, paper none)",
+        help="seconds per notebook before it is stopped "
+        "(default per profile: smoke 600, cpu 1800, paper none)",
     )
     ap.add_argument(
         "--publish",
@@ -552,8 +554,9 @@ def results_markdown(report_dir) -> str:
         "mean ± std over the seeds shown; the paper's columns are the paper's own numbers on the "
         "real data.",
         "",
-        "| model | params (ours) | params (paper size) | lr | seeds | GAP % (ours) | micro-F1 % "
-        "(ours, validate threshold) | micro-F1 % at 0.5 | learned | F1 % (paper) | params (paper) |",
+        "| model | params (ours) | params (paper size) | lr | seeds | GAP % (ours) "
+        "| micro-F1 % (ours, validate threshold) | micro-F1 % at 0.5 | learned | F1 % (paper) "
+        "| params (paper) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|:-:|---:|---:|",
     ]
     for _, r in summary.iterrows():

@@ -34,9 +34,15 @@ def claim_clause(diff: float, lo: float, hi: float) -> str:
             f"points behind, ours is ahead beyond noise."
         )
     if lo >= p:
-        return f"The paper's claim holds here: the whole interval is above the paper's {p:+.2f} points."
+        return (
+            "The paper's claim holds here: the whole interval is above the paper's "
+            f"{p:+.2f} points."
+        )
     if hi < p:
-        return f"The paper's claim fails here: the whole interval is below the paper's {p:+.2f} points."
+        return (
+            "The paper's claim fails here: the whole interval is below the paper's "
+            f"{p:+.2f} points."
+        )
     return (
         f"Against the paper's {p:+.2f} points the interval is inconclusive: it contains values "
         f"on both sides."
@@ -62,6 +68,12 @@ def comparison(
     def gap_pts(x):
         return f"{100 * x:+.2f}"
 
+    matched_verdict = verdict(
+        ci_matched["micro_f1_lo"],
+        ci_matched["micro_f1_hi"],
+        "Attend-Fusion",
+        "the size-matched FC late fusion",
+    )
     text = (
         f"**Answer ({source} data; test split, {ci['n_videos']} videos; {protocol}).** At "
         f"{ratio:.2f}x fewer parameters ({int(af['params']):,} vs {int(fc['params']):,}), "
@@ -78,7 +90,7 @@ def comparison(
         f"{gap_pts(ci_matched['gap_diff'])} [{gap_pts(ci_matched['gap_lo'])}, "
         f"{gap_pts(ci_matched['gap_hi'])}], micro-F1 {gap_pts(ci_matched['micro_f1_diff'])} "
         f"[{gap_pts(ci_matched['micro_f1_lo'])}, {gap_pts(ci_matched['micro_f1_hi'])}]: "
-        f"{verdict(ci_matched['micro_f1_lo'], ci_matched['micro_f1_hi'], 'Attend-Fusion', 'the size-matched FC late fusion')}. "
+        f"{matched_verdict}. "
         + claim_clause(100 * ci["micro_f1_diff"], 100 * ci["micro_f1_lo"], 100 * ci["micro_f1_hi"])
         + f" The best arm by test GAP is `{best.name}` ({_pct(best['gap_mean'])})"
         + (

@@ -681,16 +681,16 @@ def _not_learned_clause(main: pd.DataFrame) -> str | None:
 
 def _predictor_clause(good: pd.DataFrame, best: pd.Series, strong: bool) -> str:
     """The property that best predicts the difference across worlds, and the other candidates."""
+    others = ", ".join(
+        f"{r.property} {r.spearman:+.2f}"
+        for r in good.itertuples()
+        if r.property != best["property"]
+    )
     return (
         f"Across worlds, {best['meaning']} "
         + ("predicts" if strong else "is the best but a weak predictor of")
         + f" the difference (Spearman rho {best['spearman']:+.2f}"
-        + (
-            "; the other candidate: "
-            f"{', '.join(f'{r.property} {r.spearman:+.2f}' for r in good.itertuples() if r.property != best['property'])}"
-            if len(good) > 1
-            else ""
-        )
+        + (f"; the other candidate: {others}" if len(good) > 1 else "")
         + ")."
     )
 

@@ -3,7 +3,7 @@ resume, early stopping and DDP. A run is a directory::
 
     RUN_DIR/
       config.json       the TrainConfig of the run (plain values)
-      last.pt           the latest checkpoint: model, optimizer, scheduler, RNG states, data position
+      last.pt           the latest checkpoint: model, optimizer, scheduler, RNG states, data place
       metrics.jsonl     one JSON line per epoch: train loss, every validation metric, timings
       best.pt           with keep_best: the weights of the best validation epoch so far
       model.pt          the final weights with the arguments that rebuild the model
@@ -14,8 +14,8 @@ labels ``y [B, C]`` with AdamW, on batches of :class:`afkit.data.batches.Batches
 models read the feature store, frame-level models the frame store), validating every epoch
 (:func:`afkit.training.evaluation.evaluate_model`). A run in progress is one :class:`_Run` (its
 position and running sums: :class:`Progress`), advanced by :func:`_train_epoch`,
-:func:`_train_step`,
-:func:`_end_epoch` and :func:`_finish`. Finished runs are :mod:`afkit.training.inference`.
+:func:`_train_step`, :func:`_end_epoch` and :func:`_finish`. Finished runs are
+:mod:`afkit.training.inference`.
 
 Exact resume: the data order of epoch ``e`` depends on ``(seed, e)`` alone and batch ``b`` is a
 fixed slice of it (:func:`afkit.data.batches.epoch_batches`), so the data position is ``(epoch,
