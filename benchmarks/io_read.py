@@ -406,11 +406,14 @@ def main(argv=None):
             + (
                 f"{gb / tf:.2f}x (measured here). "
                 if tf
-                else f"~{gb / tf_equiv:.2f}x, estimated: TensorFlow is not installed here; in the "
-                "earlier run that measured it (TF 2.20, `tf.data` + `tf.io.parse_example`, batches of 1024) it read "
-                f"{TF_VIDEO_PER_CPU_S:,} videos per CPU-second, {TF_VS_FRAMING:.3f}x afkit's "
-                "record-at-a-time framing + CRC walk of that run, so TensorFlow here ~ "
-                f"{TF_VS_FRAMING:.3f} x {fr:,.0f} = {tf_equiv:,.0f}. "
+                else (
+                    f"~{gb / tf_equiv:.2f}x, estimated: TensorFlow is not installed here; in the "
+                    "earlier run that measured it (TF 2.20, `tf.data` + `tf.io.parse_example`, "
+                    "batches of 1024) it read "
+                    f"{TF_VIDEO_PER_CPU_S:,} videos per CPU-second, {TF_VS_FRAMING:.3f}x afkit's "
+                    "record-at-a-time framing + CRC walk of that run, so TensorFlow here ~ "
+                    f"{TF_VS_FRAMING:.3f} x {fr:,.0f} = {tf_equiv:,.0f}. "
+                )
             )
             + (
                 "Measured interleaved in one process (the same load on both, best of 5 rounds), "
