@@ -123,9 +123,8 @@ def main(argv=None) -> int:
             (1, "idle", 2),
         ]
         results = {}
-        for rep in range(
-            a.repeat
-        ):  # interleaved repeats: slow drifts of the machine's load hit every row
+        # interleaved repeats: slow drifts of the machine's load hit every row
+        for _ in range(a.repeat):
             for threads, load, copies in plan:
                 r = measure(tmp / "store", tmp, threads, load, copies)
                 agg = {

@@ -79,7 +79,7 @@ def run_afkit(files, kind):
     from afkit.io.records import read_records
 
     n = 0
-    for r in read_records(files):
+    for _ in read_records(files):
         n += 1
     return n
 
@@ -175,7 +175,7 @@ def run_tensorflow(files, kind):
                 tf.io.decode_raw(s["audio"], tf.uint8),
             )
 
-        for vid, labels, rgb, audio in tf.data.TFRecordDataset(files).map(parse):
+        for _vid, _labels, rgb, audio in tf.data.TFRecordDataset(files).map(parse):
             rgb.numpy(), audio.numpy()
             n += 1
     return n
@@ -212,7 +212,7 @@ def pair(d, repeat):
     files = _files(d, "video")
     fns = {"framing": run_afkit_framing, "batched": run_afkit_batched}
     best = {k: float("inf") for k in fns}
-    for k, fn in fns.items():
+    for fn in fns.values():
         fn(files, "video")  # warm-up
     for _ in range(repeat):
         for k, fn in fns.items():

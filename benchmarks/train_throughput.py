@@ -371,6 +371,7 @@ def main(argv=None) -> int:
                         "of_mm_rate",
                     ),
                     r,
+                    strict=True,
                 )
             )
             for r in rows

@@ -66,8 +66,8 @@ def _load_video_level(data_dir, split: str):
 def _targets(labels, C: int) -> np.ndarray:
     """The 0/1 training targets [N, C] of sparse labels."""
     y = np.zeros((len(labels), C), dtype=np.float32)
-    for i, l in enumerate(labels):
-        y[i, l] = 1.0
+    for i, lab in enumerate(labels):
+        y[i, lab] = 1.0
     return y
 
 
@@ -116,8 +116,8 @@ def probe_gap(
         C = (
             int(
                 max(
-                    max((l.max() for l in lab_tr if len(l)), default=0),
-                    max((l.max() for l in lab_va if len(l)), default=0),
+                    max((v.max() for v in lab_tr if len(v)), default=0),
+                    max((v.max() for v in lab_va if len(v)), default=0),
                 )
             )
             + 1

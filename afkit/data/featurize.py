@@ -31,6 +31,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,6 +39,9 @@ from afkit.core import faults, locks
 from afkit.data import mfstd as F
 from afkit.data import store_writer as SF
 from afkit.data.store import MANIFEST, PARTS, SCHEMA_VERSION, SPLITS, StoreError
+
+if TYPE_CHECKING:  # annotations only: pandas is imported where a table is made
+    import pandas as pd
 
 __all__ = [
     "BuildConfig",
@@ -609,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
 # notebook view (notebook 01)
 
 
-def reports_table(reports: dict[str, BuildReport]) -> "pd.DataFrame":
+def reports_table(reports: dict[str, BuildReport]) -> pd.DataFrame:
     """One row per split of a :func:`build` call: videos, shards built and skipped (resumed),
     whether it was already complete, seconds."""
     import pandas as pd

@@ -39,10 +39,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from afkit.data import mfstd as F
+
+if TYPE_CHECKING:  # annotations only: pandas is imported where a table is made
+    import pandas as pd
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -91,7 +95,7 @@ def _npy_header(path: Path) -> tuple[np.dtype, tuple, int]:
 def _check_arrays(root: Path, manifest: dict) -> list[str]:
     """Problems with the array files against the manifest (empty list: all consistent)."""
     problems = []
-    for name, spec in manifest["arrays"].items():
+    for spec in manifest["arrays"].values():
         p = root / spec["file"]
         if not p.exists():
             problems.append(f"array file {spec['file']} is missing")
@@ -466,7 +470,7 @@ def verify_main(argv: list[str] | None = None) -> int:
 # notebook views (notebook 01): tables and arrays of a built store
 
 
-def verify_table(store_dir, splits: Sequence[str] = SPLITS) -> "pd.DataFrame":
+def verify_table(store_dir, splits: Sequence[str] = SPLITS) -> pd.DataFrame:
     """:func:`verify` of every split present under ``store_dir``, one row each (raises
     :class:`StoreError` on the first split that fails)."""
     import pandas as pd
@@ -489,7 +493,7 @@ def column_blocks(store: Store, max_rows: int | None = 5000) -> dict[str, np.nda
     return {name: x[:, sl] for name, sl in store.columns.items()}
 
 
-def compare_video_level(store: Store, data_dir, *, max_videos: int | None = 2000) -> "pd.DataFrame":
+def compare_video_level(store: Store, data_dir, *, max_videos: int | None = 2000) -> pd.DataFrame:
     """Agreement of the store's frame-derived means with the release's video-level ``mean_rgb`` /
     ``mean_audio`` (same split, matched by id), over at most ``max_videos`` videos: per modality
     the number compared, the max and mean absolute difference, and the tolerance (half a

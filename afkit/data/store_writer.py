@@ -471,7 +471,9 @@ def _manifest(
         "frames": bool(config.frames),
         "num_frames_total": int(nf) if config.frames else None,
         "source_level": plan["source_level"],
-        "sources": [{**s, "videos": m["videos"]} for s, m in zip(plan["sources"], markers)],
+        "sources": [
+            {**s, "videos": m["videos"]} for s, m in zip(plan["sources"], markers, strict=True)
+        ],
         "arrays": {
             name: {"file": f"{name}.npy", "dtype": np.dtype(dt).str, "shape": list(shape)}
             for name, (dt, shape) in specs.items()

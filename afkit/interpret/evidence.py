@@ -660,7 +660,7 @@ def timeline(
         label = int(first.loc[first["video"] == video, "label"].iloc[0])
     if spans is not None and label is not None:
         s = spans[(spans["id"] == video) & (spans["label"] == label) & spans["has_evidence"]]
-        true_spans = [(int(a), int(b)) for a, b in zip(s["start"], s["end"])]
+        true_spans = [(int(a), int(b)) for a, b in zip(s["start"], s["end"], strict=True)]
     series = {}
     if attn is not None:
         _add_series(

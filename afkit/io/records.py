@@ -459,7 +459,7 @@ def read_records(
 
 def _cut_bounds(cuts: list) -> list[tuple[int, int]]:
     """Cumulative ends ``[c1, c2, ...]`` -> the spans ``[(0, c1), (c1, c2), ...]``."""
-    return list(zip([0] + cuts[:-1], cuts))
+    return list(zip([0] + cuts[:-1], cuts, strict=True))
 
 
 class _VideoGroup(NamedTuple):
@@ -585,10 +585,13 @@ def _canonical_group(buf, u8, spans: wire.VideoSpans, labels, label_bounds) -> _
     if text.isascii():  # one decode for the group (then character offsets = byte offsets)
         text = text.decode()
         cl = cut.tolist()
-        ids = [text[a:b] for a, b in zip(cl[:-1], cl[1:])]
+        ids = [text[a:b] for a, b in zip(cl[:-1], cl[1:], strict=True)]
     else:
         try:
-            ids = [buf[a:b].decode() for a, b in zip(spans.id_at.tolist(), spans.id_end.tolist())]
+            ids = [
+                buf[a:b].decode()
+                for a, b in zip(spans.id_at.tolist(), spans.id_end.tolist(), strict=True)
+            ]
         except UnicodeDecodeError:
             return None
     return _VideoGroup(
@@ -624,7 +627,7 @@ def _record_by_record(
     rgb_at, audio_at = spans.rgb_at.tolist(), spans.audio_at.tolist()
     ids, video_labels, rgb, audio = [], [], [], []
     for i, (begin, end, rec, offset) in enumerate(
-        zip(begins.tolist(), ends.tolist(), recs.tolist(), offsets.tolist())
+        zip(begins.tolist(), ends.tolist(), recs.tolist(), offsets.tolist(), strict=True)
     ):
         if canonical[i]:
             try:

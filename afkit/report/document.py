@@ -273,7 +273,10 @@ class _RunFiles:
         for f in files:
             if f.startswith("figures/") and f.lower().endswith(FIGURE_FORMATS):
                 stems.setdefault(Path(f).stem, []).append(f)
-        rel = lambda g: os.path.relpath(self.fig_dir / Path(g).name, self.dest)
+
+        def rel(g: str) -> str:
+            return os.path.relpath(self.fig_dir / Path(g).name, self.dest)
+
         out = {}
         for stem, group in stems.items():
             shown = next(

@@ -425,7 +425,7 @@ def reading_tests(grid: pd.DataFrame, pairs: list[tuple], store_dir, **kwargs) -
     """:func:`afkit.studies.experiments.paired_tests` (test split) of each reading with vs without
     its attention, for ``pairs`` (:func:`reading_pairs`); each dict also names its ``reading``."""
     tests = paired_tests(grid, [(on, off) for _, on, off in pairs], store_dir, **kwargs)
-    return [{**t, "reading": r} for (r, _, _), t in zip(pairs, tests)]
+    return [{**t, "reading": r} for (r, _, _), t in zip(pairs, tests, strict=True)]
 
 
 def readings_results(

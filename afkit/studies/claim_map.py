@@ -405,7 +405,7 @@ def run_world(
     tests = ex.paired_tests(
         grid, [("attend_fusion", b) for b in baselines], stores, n_boot=n_boot, seed=seed
     )
-    for b, ci in zip(baselines, tests):
+    for b, ci in zip(baselines, tests, strict=True):
         row = {
             "world": world.name,
             "group": world.group,
@@ -745,7 +745,7 @@ def plot_claim_map(table: pd.DataFrame, *, source: str = "synthetic", baseline: 
     lo = min(table["f1_lo"].min(), CLAIM_FLOOR) - 0.5
     hi = max(table["f1_hi"].max(), 0.5) + 0.5
     color = plots.model_color("attend_fusion")
-    for ax, k in zip(axes, knobs + (["interaction"] if len(inter) else [])):
+    for ax, k in zip(axes, knobs + (["interaction"] if len(inter) else []), strict=True):
         ax.axhspan(CLAIM_FLOOR, hi, color="#009E73", alpha=0.12, lw=0)
         ax.axhline(paper.F1_DIFF, color=plots.PAPER_COLOR, ls="--", lw=1)
         ax.axhline(0, color="#999999", lw=0.8)

@@ -334,7 +334,7 @@ def _chosen_rates(
     """Per spec label, the searched learning rate with the best validation ``metric`` (the
     first of equals) and that value."""
     chosen_lr = {}
-    for (spec, *_), r in zip(search, found):
+    for (spec, *_), r in zip(search, found, strict=True):
         label = spec.label
         value = r["res"]["final"][metric]
         if label not in chosen_lr or value > chosen_lr[label][1]:
@@ -357,7 +357,7 @@ def _grid_table(
     rows = []
     by_label = {s.label: s for s in specs}
     paper = {s.label: arm_paper_size(s) for s in specs}
-    for (spec, seed, *_), r in zip(trials, results):
+    for (spec, seed, *_), r in zip(trials, results, strict=True):
         base = by_label[spec.label]
         res, sc = r["res"], r["scores"]
         lr = spec.train["lr"]

@@ -206,7 +206,10 @@ def paired_difference(
     def per_model(scores, thresholds):
         thresholds = thresholds or [0.5] * len(scores)
         gaps = [stats.gap_replicates(s, labels, w) for s in scores]
-        f1s = [stats.micro_f1_replicates(s, labels, t, w) for s, t in zip(scores, thresholds)]
+        f1s = [
+            stats.micro_f1_replicates(s, labels, t, w)
+            for s, t in zip(scores, thresholds, strict=True)
+        ]
         return (
             {"gap": np.mean([g[0] for g in gaps]), "micro_f1": np.mean([f[0] for f in f1s])},
             {"gap": np.mean([g[1] for g in gaps], 0), "micro_f1": np.mean([f[1] for f in f1s], 0)},

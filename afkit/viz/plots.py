@@ -314,7 +314,8 @@ def plot_feature_distributions(
     ncols = min(k, 2)
     nrows = int(np.ceil(k / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), squeeze=False)
-    for ax, (name, values) in zip(axes.flat, blocks.items()):
+    # the grid may have one cell more than there are blocks (hidden below)
+    for ax, (name, values) in zip(axes.flat, blocks.items(), strict=False):
         v = np.asarray(values, dtype=float).ravel()
         if v.size == 0:
             raise ValueError(f"block {name!r} is empty")
@@ -370,7 +371,7 @@ def plot_learning_curves(
     groups = list(metrics.groupby(hue, sort=False)) if hue else [(None, metrics)]
     fig, (ax_l, ax_m) = plt.subplots(1, 2, figsize=(10.0, 3.8))
     styles = ["-", "--", ":", "-."]
-    for g, (key, df) in enumerate(groups):
+    for key, df in groups:
         df = df.sort_values(x)
         color = (
             model_color(str(key)) if key is not None and family_of(str(key)) != "other" else None
