@@ -70,8 +70,9 @@ def main(argv=None) -> int:
             progress=False,
         )
         split = store.open_store(root / "store" / "test")
-        frames = batches.Batches(split, args.batch_size, shuffle=False, kind="frame")
-        features = batches.Batches(split, args.batch_size, shuffle=False, kind="video")
+        in_order = batches.Order(shuffle=False)
+        frames = batches.Batches(split, args.batch_size, batches.Inputs(kind="frame"), in_order)
+        features = batches.Batches(split, args.batch_size, batches.Inputs(kind="video"), in_order)
         _, spans = synth.load_ground_truth(root / "data", "test")
         pairs = sum(len(split.labels(i)) for i in range(len(split)))
         fmodel = models.build("attend_fusion_frames", "cpu").eval()

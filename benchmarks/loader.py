@@ -124,7 +124,7 @@ def main(argv=None) -> int:
         )
         fs, fr = S.open_store(tmp / "fs", "train"), S.open_store(tmp / "fr", "train")
 
-        feat_loader = B.Batches(fs, a.batch, seed=0)
+        feat_loader = B.Batches(fs, a.batch, order=B.Order(seed=0))
         served = loader_rate(feat_loader)
         batches = list(itertools.islice(feat_loader.iter_epoch(1), 8))
         for name in ("fc_late", "attend_fusion"):
@@ -139,7 +139,9 @@ def main(argv=None) -> int:
                 )
             )
         for cap in (300, 100):
-            fl = B.Batches(fr, a.frame_batch, kind="frame", max_frames=cap, seed=0)
+            fl = B.Batches(
+                fr, a.frame_batch, B.Inputs(kind="frame", max_frames=cap), B.Order(seed=0)
+            )
             served = loader_rate(fl)
             batches = list(itertools.islice(fl.iter_epoch(1), 4))
             model = M.build("attend_fusion_frames", "cpu")

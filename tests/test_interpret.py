@@ -756,7 +756,7 @@ def synth_split(tmp_path_factory):
         progress=False,
     )
     split = store.open_store(root / "store" / "test")
-    loader = batches.Batches(split, 8, shuffle=False, kind="frame")
+    loader = batches.Batches(split, 8, batches.Inputs(kind="frame"), batches.Order(shuffle=False))
     classes, spans = synth.load_ground_truth(root / "data", "test")
     return root / "data", split, loader, classes, spans
 
