@@ -95,6 +95,7 @@ def main(argv=None) -> int:
             return out
 
         kw = dict(ids=split.ids, progress=False)
+        stream = I.Stream(**kw)
         tables["attention"] = timed(
             "attention_table (frames)", lambda: I.attention_table(fmodel, frames, **kw), len(split)
         )
@@ -109,28 +110,33 @@ def main(argv=None) -> int:
         tables["integrated_gradients"] = timed(
             f"IG, n_steps={args.n_steps} (frames)",
             lambda: I.attribution_table(
-                fmodel, frames, n_steps=args.n_steps, internal_batch_size=256, **kw
+                fmodel,
+                frames,
+                I.Method(n_steps=args.n_steps, internal_batch_size=256),
+                stream=stream,
             ),
             pairs,
         )
         tables["input_x_gradient"] = timed(
             "InputXGradient (frames)",
-            lambda: I.attribution_table(fmodel, frames, method="input_x_gradient", **kw),
+            lambda: I.attribution_table(fmodel, frames, "input_x_gradient", stream=stream),
             pairs,
         )
         timed(
             "FeatureAblation (frames)",
-            lambda: I.attribution_table(fmodel, frames, method="feature_ablation", **kw),
+            lambda: I.attribution_table(fmodel, frames, "feature_ablation", stream=stream),
             pairs,
         )
         timed(
             f"IG, n_steps={args.n_steps} (video)",
-            lambda: I.attribution_table(vmodel, features, n_steps=args.n_steps, **kw),
+            lambda: I.attribution_table(
+                vmodel, features, I.Method(n_steps=args.n_steps), stream=stream
+            ),
             pairs,
         )
         timed(
             "FeatureAblation (video)",
-            lambda: I.attribution_table(vmodel, features, method="feature_ablation", **kw),
+            lambda: I.attribution_table(vmodel, features, "feature_ablation", stream=stream),
             pairs,
         )
         scores = timed(
@@ -139,7 +145,9 @@ def main(argv=None) -> int:
         timed("means_with_ci (bootstrap)", lambda: E.means_with_ci(scores), pairs)
         timed(
             "deletion_test (3 methods, k=5)",
-            lambda: E.deletion_test(fmodel, frames, tables, k=5, n_random=3, **kw),
+            lambda: E.deletion_test(
+                fmodel, frames, tables, E.Deletion(k=5, n_random=3), stream=stream
+            ),
             pairs,
         )
 

@@ -25,6 +25,7 @@ frames by the sum over modalities. Attention weights are averaged over heads.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -411,26 +412,38 @@ def faithfulness(
     }
 
 
+@dataclass(frozen=True)
+class Deletion:
+    """The deletion test's settings: ``k`` frames deleted (the top-scored ones, or ``k`` random
+    real frames, mean over ``n_random`` draws from ``seed``), the target's ``score`` that drops
+    (``"logit"``, the default: no sigmoid saturation, or ``"probability"``) and the bootstrap
+    resamples of the confidence interval (``n_boot``)."""
+
+    k: int = 5
+    n_random: int = 3
+    seed: int = 0
+    score: str = "logit"
+    n_boot: int = 2000
+
+    def __post_init__(self):
+        if self.score not in ("logit", "probability"):
+            raise ValueError(f"score must be 'logit' or 'probability', got {self.score!r}")
+
+
 def deletion_drops(
     model: torch.nn.Module,
     batch: Mapping,
     scores: Any,
     target: Any,
+    test: Deletion,
     *,
-    k: int,
-    n_random: int = 3,
-    seed: int = 0,
-    score: str = "logit",
     device=None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Drop of each video's target score when its top-``k`` scored frames, or ``k`` random real
-    frames (mean over ``n_random`` draws), are masked out: (drop_top [B], drop_random [B]).
-
-    ``score`` is the target's ``"logit"`` (default: no sigmoid saturation) or ``"probability"``.
-    Videos with a single real frame get NaN.
+    """Drop of each video's target score when its top-``test.k`` scored frames, or ``test.k``
+    random real frames (mean over ``test.n_random`` draws), are masked out: (drop_top [B],
+    drop_random [B]). Videos with a single real frame get NaN.
     """
-    if score not in ("logit", "probability"):
-        raise ValueError(f"score must be 'logit' or 'probability', got {score!r}")
+    k, score = test.k, test.score
     device = interpret.model_device(model, device)
     kind, (rgb, audio), mask = interpret.batch_inputs(model, batch, device)
     if kind != "frame":
@@ -452,9 +465,9 @@ def deletion_drops(
     try:
         base = value(m)
         top = base - value(m & ~topk_frames(scores, m, k))
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(test.seed)
         rand = np.mean(
-            [base - value(m & ~random_frames(m, k, rng)) for _ in range(n_random)], axis=0
+            [base - value(m & ~random_frames(m, k, rng)) for _ in range(test.n_random)], axis=0
         )
     finally:
         model.train(was_training)
@@ -467,28 +480,25 @@ def deletion_test(
     model: torch.nn.Module,
     data: Any,
     tables: Mapping[str, pd.DataFrame],
+    test: Deletion | None = None,
     *,
-    k: int = 5,
-    ids: Sequence | None = None,
-    n_random: int = 3,
-    seed: int = 0,
-    score: str = "logit",
-    max_batches: int | None = None,
-    n_boot: int = 2000,
-    device=None,
-    progress: bool = True,
+    stream: interpret.Stream | None = None,
 ) -> pd.DataFrame:
     """Faithfulness of each method's frame scores: :func:`faithfulness` per method.
 
     For every (video, true label) of ``data`` (the same loader, in the same order, as the tables
-    were made from) and each method, the frames are ranked by the method's score summed over
-    modalities (attention: mean over heads; attributions: that label's), the top ``k`` are masked
-    out and the label's score drop compared with masking ``k`` random real frames.
+    were made from, streamed as ``stream`` says: :class:`afkit.interpret.attribution.Stream`) and
+    each method, the frames are ranked by the method's score summed over modalities (attention:
+    mean over heads; attributions: that label's), the top ``test.k`` are masked out and the
+    label's score drop compared with masking ``test.k`` random real frames (:class:`Deletion`;
+    batch ``i`` draws its random frames from seed ``test.seed + i``).
 
     Returns one row per method: ``method, mean_drop_top, mean_drop_random, mean_difference,
     ci_low, ci_high, frac_top_greater, n``.
     """
-    device = interpret.model_device(model, device)
+    test, stream = test or Deletion(), stream or interpret.Stream()
+    device = interpret.model_device(model, stream.device)
+    max_batches, ids = stream.max_batches, stream.ids
     matrices = {method: _frame_scores(table) for method, table in tables.items()}
     drops: dict[str, tuple[list, list]] = {m: ([], []) for m in tables}
     offset = 0
@@ -496,7 +506,7 @@ def deletion_test(
         tqdm(
             interpret.iter_batches(data),
             desc="deletion",
-            disable=not progress,
+            disable=not stream.progress,
             total=max_batches,
             leave=False,
         )
@@ -530,10 +540,7 @@ def deletion_test(
                 sub,
                 sc[found],
                 classes[found],
-                k=k,
-                n_random=n_random,
-                seed=seed + i,
-                score=score,
+                dataclasses.replace(test, seed=test.seed + i),
                 device=device,
             )
             drops[method][0].append(top)
@@ -547,7 +554,9 @@ def deletion_test(
         out.append(
             {
                 "method": method,
-                **faithfulness(np.concatenate(top), np.concatenate(rand), n_boot=n_boot, seed=seed),
+                **faithfulness(
+                    np.concatenate(top), np.concatenate(rand), n_boot=test.n_boot, seed=test.seed
+                ),
             }
         )
     return pd.DataFrame(out)
@@ -574,10 +583,10 @@ def explanation_tables(
         else interpret.attribution_table(
             model,
             data,
-            method=method,
-            ids=ids,
-            n_steps=config.n_steps,
-            internal_batch_size=config.internal_batch_size,
+            interpret.Method(
+                method, n_steps=config.n_steps, internal_batch_size=config.internal_batch_size
+            ),
+            stream=interpret.Stream(ids=ids),
         )
         for method in methods
     }
