@@ -115,7 +115,7 @@ def environment() -> dict:
     }
 
 
-def write(
+def write(  # noqa: PLR0913  (the parts of one results file, each named at its call)
     name: str,
     title: str,
     columns: list[str],

@@ -151,7 +151,7 @@ class Context:
         return synth.load_ground_truth(self.data_dir, "train")[0]
 
 
-def setup(
+def setup(  # noqa: PLR0913  (the papermill parameters of every notebook, one by one)
     profile: str = "smoke",
     *,
     data_dir=None,

@@ -277,7 +277,7 @@ def head_share(name: str, profile: str, num_classes: int, features: str = "mean_
     return {"params": n, "head_params": int(round(head)), "head_share": head / n}
 
 
-def vocabulary_experiment(
+def vocabulary_experiment(  # noqa: PLR0913  (a notebook step's keyword options, with defaults)
     root,
     profile: str,
     *,

@@ -350,7 +350,7 @@ def _specs(profile: str, num_classes: int):
     ]
 
 
-def run_world(
+def run_world(  # noqa: PLR0913  (a notebook step's keyword options, with defaults)
     world: World,
     root,
     profile: str,

@@ -125,7 +125,7 @@ def arm_paper_size(spec: Spec) -> dict:
         return arm_size(spec, "paper", features="mean_std")
 
 
-def matched_width(
+def matched_width(  # noqa: PLR0913  (a bisection's keyword-only bounds and model values)
     name: str,
     target_params: int,
     profile: str,
@@ -251,7 +251,7 @@ def _map_trials(jobs: list, workers: int, progress: bool, desc: str) -> list:
         return [f.result() for f in futures]
 
 
-def run_grid(
+def run_grid(  # noqa: PLR0913  (the grid's keyword options; train overrides pass through)
     specs: list[Spec],
     store_dir,
     runs_dir,
@@ -451,6 +451,7 @@ def paired_tests(
     ``micro_f1_*``) and micro-F1 at 0.5 (``micro_f1_05_*``), each averaged over the label's
     seeds (:func:`afkit.training.protocol.paired_difference`), with ``a``, ``b``, ``seeds_a``,
     ``seeds_b``. Every run is predicted once, however many pairs it is in."""
+    from afkit.metrics.stats import Bootstrap
     from afkit.training import protocol as proto
 
     chosen = grid[grid["chosen"]]
@@ -464,17 +465,17 @@ def paired_tests(
             _, s, labels = proto.run_scores(d, store_dir, "test")
             scores[lab].append(s)
     out = []
+    boot = Bootstrap(n_boot=n_boot, seed=seed)
     for a, b in pairs:
         tuned = proto.paired_difference(
             scores[a],
             scores[b],
             labels,
+            boot,
             thresholds_a=thresholds[a],
             thresholds_b=thresholds[b],
-            n_boot=n_boot,
-            seed=seed,
         )
-        half = proto.paired_difference(scores[a], scores[b], labels, n_boot=n_boot, seed=seed)
+        half = proto.paired_difference(scores[a], scores[b], labels, boot)
         test = {"a": a, "b": b, "seeds_a": len(scores[a]), "seeds_b": len(scores[b]), **tuned}
         test.update(
             {

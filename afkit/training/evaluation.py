@@ -46,7 +46,7 @@ def split_scores(
     return torch.sigmoid(logits.float()).cpu().numpy(), y
 
 
-def evaluate_model(
+def evaluate_model(  # noqa: PLR0913  (metrics.evaluate's options and the streaming ones)
     model,
     data: Batches,
     *,

@@ -181,12 +181,10 @@ def paired_difference(
     scores_a: list,
     scores_b: list,
     labels,
+    boot=None,
     *,
     thresholds_a=None,
     thresholds_b=None,
-    n_boot: int = 1000,
-    seed: int = 0,
-    confidence: float = 0.95,
 ) -> dict:
     """Paired bootstrap over videos of (A - B) for GAP@20 and micro-F1, each model's metric
     averaged over its seeds (lists of [N, C] score arrays on the same videos).
@@ -196,10 +194,13 @@ def paired_difference(
     :func:`afkit.metrics.stats.gap_replicates` and :func:`afkit.metrics.stats.micro_f1_replicates`,
     micro-F1 at each seed's threshold (``thresholds_*``, default 0.5). Returns, per metric (``gap``,
     ``micro_f1``), ``<metric>_diff`` (on all videos), ``<metric>_lo`` / ``_hi`` (percentile
-    interval) and ``<metric>_p_a_better``; plus ``n_videos``, ``n_boot``, ``confidence``.
+    interval) and ``<metric>_p_a_better``; plus ``n_videos``, ``n_boot``, ``confidence``. ``boot``:
+    the resamples, their seed and the confidence (:class:`afkit.metrics.stats.Bootstrap`).
     """
     from afkit.metrics import stats
 
+    boot = boot or stats.Bootstrap()
+    n_boot, seed, confidence = boot.n_boot, boot.seed, boot.confidence
     n = scores_a[0].shape[0]
     w = stats.bootstrap_weights(n, n_boot, seed)
 

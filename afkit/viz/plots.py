@@ -391,7 +391,7 @@ def plot_learning_curves(
     return fig
 
 
-def plot_parameters_vs_width(
+def plot_parameters_vs_width(  # noqa: PLR0913  (keyword-only plot options, as seaborn's)
     df: pd.DataFrame,
     *,
     x: str = "width",
@@ -443,7 +443,7 @@ def plot_parameters_vs_width(
 
 
 # ---------------------------------------------------------------------------- comparison plots
-def plot_comparison(
+def plot_comparison(  # noqa: PLR0913  (keyword-only plot options, as seaborn's)
     df: pd.DataFrame,
     *,
     model: str = "model",
@@ -540,7 +540,7 @@ def paper_points() -> pd.DataFrame:
     )
 
 
-def plot_pareto(
+def plot_pareto(  # noqa: PLR0913  (keyword-only plot options, as seaborn's)
     df: pd.DataFrame,
     *,
     x: str = "parameters",
@@ -639,7 +639,7 @@ def plot_readings(
     )
 
 
-def plot_vocabulary_scaling(
+def plot_vocabulary_scaling(  # noqa: PLR0913  (keyword-only plot options, as seaborn's)
     df: pd.DataFrame,
     *,
     x: str = "num_classes",
@@ -684,7 +684,7 @@ def plot_vocabulary_scaling(
 
 
 # -------------------------------------------------------------------------- interpretability
-def plot_attention_timeline(
+def plot_attention_timeline(  # noqa: PLR0913  (keyword-only plot options, as seaborn's)
     scores: Mapping[str, np.ndarray],
     spans: Sequence[tuple[float, float]] = (),
     *,
