@@ -291,6 +291,60 @@ def open_store(path, split: str | None = None) -> Store:
     return Store(_split_dir(path, split))
 
 
+def _label_problems(store: Store, chunk: int) -> list[str]:
+    """The CSR labels: ``indptr`` a valid index, every label id in ``[0, num_classes)`` (read
+    ``chunk`` ids at a time)."""
+    problems = []
+    indptr = np.asarray(store.labels_indptr)
+    if indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != len(store.labels_indices):
+        problems.append(
+            "labels_indptr is not a valid CSR index (start 0, non-decreasing, end = #labels)"
+        )
+    for a in range(0, len(store.labels_indices), chunk):
+        part = np.asarray(store.labels_indices[a : a + chunk])
+        if part.size and (part.min() < 0 or part.max() >= store.num_classes):
+            problems.append(f"label ids outside [0, {store.num_classes})")
+            break
+    return problems
+
+
+def _frame_problems(store: Store, manifest: dict) -> list[str]:
+    """The frame offsets against ``num_frames`` and the frame arrays; no frameless video in a
+    store built from frame-level files."""
+    problems = []
+    if store.has_frames:
+        off = np.asarray(store.frame_offsets)
+        if (
+            off[0] != 0
+            or np.any(np.diff(off) != store.num_frames)
+            or off[-1] != len(store.frames_rgb)
+        ):
+            problems.append("frame_offsets disagree with num_frames or the frame arrays")
+        if len(store.frames_audio) != len(store.frames_rgb):
+            problems.append("frames_rgb and frames_audio have different numbers of rows")
+    if manifest["source_level"] == "frame" and len(store) and int(np.min(store.num_frames)) < 1:
+        problems.append("a video has no frames (num_frames < 1)")
+    return problems
+
+
+def _source_problems(manifest: dict, n: int, check_sources: bool) -> list[str]:
+    """The per-source video counts against the ``n`` videos; with ``check_sources``, each source
+    file present and of its recorded size."""
+    problems = []
+    if sum(s["videos"] for s in manifest["sources"]) != n:
+        problems.append("per-source video counts do not add up to num_videos")
+    if check_sources:
+        for s in manifest["sources"]:
+            if not os.path.exists(s["path"]):
+                problems.append(f"source file {s['path']} is missing (check_sources=False to skip)")
+            elif os.path.getsize(s["path"]) != s["size"]:
+                problems.append(
+                    f"source file {s['path']} has {os.path.getsize(s['path'])} bytes, the store "
+                    f"was built from {s['size']} bytes: the data changed, rebuild the store"
+                )
+    return problems
+
+
 def verify(
     path, split: str | None = None, *, check_sources: bool = True, chunk_rows: int = 65536
 ) -> dict:
@@ -310,43 +364,13 @@ def verify(
         raise StoreError(f"{root} does not match its manifest: " + "; ".join(problems))
     store = Store(root)
     n = len(store)
-    indptr = np.asarray(store.labels_indptr)
-    if indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != len(store.labels_indices):
-        problems.append(
-            "labels_indptr is not a valid CSR index (start 0, non-decreasing, end = #labels)"
-        )
-    for a in range(0, len(store.labels_indices), chunk_rows * 16):
-        part = np.asarray(store.labels_indices[a : a + chunk_rows * 16])
-        if part.size and (part.min() < 0 or part.max() >= store.num_classes):
-            problems.append(f"label ids outside [0, {store.num_classes})")
-            break
-    if store.has_frames:
-        off = np.asarray(store.frame_offsets)
-        if (
-            off[0] != 0
-            or np.any(np.diff(off) != store.num_frames)
-            or off[-1] != len(store.frames_rgb)
-        ):
-            problems.append("frame_offsets disagree with num_frames or the frame arrays")
-        if len(store.frames_audio) != len(store.frames_rgb):
-            problems.append("frames_rgb and frames_audio have different numbers of rows")
-    if manifest["source_level"] == "frame" and n and int(np.min(store.num_frames)) < 1:
-        problems.append("a video has no frames (num_frames < 1)")
+    problems += _label_problems(store, chunk_rows * 16)
+    problems += _frame_problems(store, manifest)
     for a in range(0, n, chunk_rows):
         if not np.isfinite(np.asarray(store.features[a : a + chunk_rows], dtype=np.float32)).all():
             problems.append(f"non-finite features in rows {a}..{min(n, a + chunk_rows) - 1}")
             break
-    if sum(s["videos"] for s in manifest["sources"]) != n:
-        problems.append("per-source video counts do not add up to num_videos")
-    if check_sources:
-        for s in manifest["sources"]:
-            if not os.path.exists(s["path"]):
-                problems.append(f"source file {s['path']} is missing (check_sources=False to skip)")
-            elif os.path.getsize(s["path"]) != s["size"]:
-                problems.append(
-                    f"source file {s['path']} has {os.path.getsize(s['path'])} bytes, the store "
-                    f"was built from {s['size']} bytes: the data changed, rebuild the store"
-                )
+    problems += _source_problems(manifest, n, check_sources)
     if problems:
         raise StoreError(f"{root} failed verification: " + "; ".join(problems))
     return {

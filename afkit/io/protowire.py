@@ -370,7 +370,7 @@ def _length_at(buf, at: int, end: int) -> tuple[int, int]:
     return read_varint(buf, at, end)
 
 
-def parse_canonical_video(buf, b: int, e: int):
+def parse_canonical_video(buf, b: int, e: int):  # noqa: C901  (hot path: one flat pass a record)
     """The canonical video-level Example, walked flat: ``(id, labels list, rgb offset, audio
     offset)``, or None for anything else (then the general parser decides, and raises the
     precise error). Canonical = one ``features`` field, map entries ``key`` then ``value``,

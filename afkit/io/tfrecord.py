@@ -234,7 +234,7 @@ def _bad_payload(
     stats.skip(err)
 
 
-def iter_spans(
+def iter_spans(  # noqa: C901  (a measured hot path, one loop: benchmarks/io_read.py)
     path,
     *,
     verify: bool = True,
@@ -553,7 +553,7 @@ def _u32_vec(u8: np.ndarray, at: np.ndarray) -> np.ndarray:
     return b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)
 
 
-def span_groups(
+def span_groups(  # noqa: C901  (a measured hot path, one loop: benchmarks/io_read.py)
     path,
     group: int = 8192,
     *,

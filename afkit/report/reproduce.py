@@ -121,28 +121,32 @@ def check_notebook(path) -> list[str]:
             f"{path.name}: needs exactly one cell tagged 'parameters', has {len(param_cells)}"
         )
     else:
-        i, tree = param_cells[0]
-        assigned = {}
-        for node in tree.body:
-            targets = (
-                node.targets
-                if isinstance(node, ast.Assign)
-                else [node.target]
-                if isinstance(node, ast.AnnAssign) and node.value is not None
-                else []
-            )
-            for t in targets:
-                if isinstance(t, ast.Name):
-                    try:
-                        assigned[t.id] = ast.literal_eval(node.value)
-                    except ValueError:
-                        problems.append(
-                            f"{path.name}: parameter {t.id!r} (cell {i}) is not a literal"
-                        )
-                        assigned[t.id] = None
-        missing = [k for k in PARAMETERS if k not in assigned]
-        if missing:
-            problems.append(f"{path.name}: parameters cell {i} lacks {', '.join(missing)}")
+        problems += _parameter_problems(path.name, *param_cells[0])
+    return problems
+
+
+def _parameter_problems(name: str, i: int, tree: ast.Module) -> list[str]:
+    """The rule violations of notebook ``name``'s parameters cell (cell ``i``, parsed as
+    ``tree``): a parameter assigned something other than a literal, a parameter missing."""
+    problems, assigned = [], {}
+    for node in tree.body:
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign) and node.value is not None
+            else []
+        )
+        for t in targets:
+            if isinstance(t, ast.Name):
+                try:
+                    assigned[t.id] = ast.literal_eval(node.value)
+                except ValueError:
+                    problems.append(f"{name}: parameter {t.id!r} (cell {i}) is not a literal")
+                    assigned[t.id] = None
+    missing = [k for k in PARAMETERS if k not in assigned]
+    if missing:
+        problems.append(f"{name}: parameters cell {i} lacks {', '.join(missing)}")
     return problems
 
 
