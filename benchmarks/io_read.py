@@ -257,6 +257,75 @@ def generate(d, n_video, n_frame, frames, shards=4):
             )
 
 
+def _table(rows, frames):
+    """The measured ``rows`` as the table's cells and the JSON data, and the ``{kind: (videos,
+    bytes)}`` of each file set; ``frames``: the mean frames of a frame-level video."""
+    label_of = {
+        "raw": "raw bytes (no parsing)",
+        "afkit-framing": "afkit framing + CRC only (a record at a time)",
+        "afkit-groups": "afkit framing + CRC only (a group at a time: `span_groups`)",
+        "afkit": "afkit `read_records` (a dict per video)",
+        "afkit-batched": "afkit `read_video_batches`",
+        "tfrecord-pkg": "`tfrecord` package (no CRC)",
+        "protobuf": "protobuf `FromString` (no CRC)",
+        "tensorflow": "TensorFlow (batched 1024 video-level; per record frame-level)",
+    }
+    cells, data, sizes = [], [], {}
+    for kind, reader, vps, mbs, vpc, note in rows:
+        if reader is None:
+            sizes[kind] = (vps, mbs)
+            continue
+        label = "video-level" if kind == "video" else f"frame-level (~{frames} frames)"
+        if reader == "tensorflow" and vps is None:
+            note = "not measured in this run (TensorFlow not installed)"
+        cells.append(
+            [
+                label,
+                label_of[reader],
+                f"{vps:,.0f}" if vps else "-",
+                f"{mbs:,.0f}" if mbs else "-",
+                f"{vpc:,.0f}" if vpc else "-",
+                note,
+            ]
+        )
+        data.append(
+            {
+                "set": kind,
+                "reader": reader,
+                "videos_per_s": vps,
+                "mb_per_s": mbs,
+                "videos_per_cpu_s": vpc,
+                "note": note,
+            }
+        )
+    return cells, data, sizes
+
+
+def _measure(args, d, kind, reader, count, size):
+    """One reader on the ``kind`` files of ``d`` in a fresh process: the table row
+    ``(kind, reader, videos/s, MB/s, videos per CPU-second, note)``, None when the reader does
+    not read that kind."""
+    py = args.tf_python if reader == "tensorflow" else sys.executable
+    cmd = [py, os.path.abspath(__file__), "--worker", reader, d, kind, "--repeat", str(args.repeat)]
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(HERE))
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if res.returncode:
+        return (kind, reader, None, None, None, res.stderr.strip().splitlines()[-1][:60])
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    if out["videos"] == "n/a":
+        return None
+    if out["videos"] is not None and out["videos"] != count:
+        return (kind, reader, None, None, None, f"read {out['videos']} of {count} videos!")
+    return (
+        kind,
+        reader,
+        count / out["seconds"],
+        size / out["seconds"] / 1e6,
+        count / max(out["cpu_seconds"], 1e-9),
+        "",
+    )
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--videos", type=int, default=20000, help="video-level videos")
@@ -304,81 +373,11 @@ def main(argv=None):
             if reader == "tensorflow" and not has_tf:
                 rows.append((kind, reader, None, None, None, "tensorflow not installed"))
                 continue
-            py = args.tf_python if reader == "tensorflow" else sys.executable
-            cmd = [
-                py,
-                os.path.abspath(__file__),
-                "--worker",
-                reader,
-                d,
-                kind,
-                "--repeat",
-                str(args.repeat),
-            ]
-            env = dict(os.environ, PYTHONPATH=os.path.dirname(HERE))
-            res = subprocess.run(cmd, capture_output=True, text=True, env=env)
-            if res.returncode:
-                rows.append(
-                    (kind, reader, None, None, None, res.stderr.strip().splitlines()[-1][:60])
-                )
-                continue
-            out = json.loads(res.stdout.strip().splitlines()[-1])
-            if out["videos"] == "n/a":
-                continue
-            if out["videos"] is not None and out["videos"] != count:
-                rows.append(
-                    (kind, reader, None, None, None, f"read {out['videos']} of {count} videos!")
-                )
-                continue
-            rows.append(
-                (
-                    kind,
-                    reader,
-                    count / out["seconds"],
-                    size / out["seconds"] / 1e6,
-                    count / max(out["cpu_seconds"], 1e-9),
-                    "",
-                )
-            )
+            row = _measure(args, d, kind, reader, count, size)
+            if row is not None:
+                rows.append(row)
         rows.append((kind, None, count, size, None, ""))
-    label_of = {
-        "raw": "raw bytes (no parsing)",
-        "afkit-framing": "afkit framing + CRC only (a record at a time)",
-        "afkit-groups": "afkit framing + CRC only (a group at a time: `span_groups`)",
-        "afkit": "afkit `read_records` (a dict per video)",
-        "afkit-batched": "afkit `read_video_batches`",
-        "tfrecord-pkg": "`tfrecord` package (no CRC)",
-        "protobuf": "protobuf `FromString` (no CRC)",
-        "tensorflow": "TensorFlow (batched 1024 video-level; per record frame-level)",
-    }
-    cells, data, sizes = [], [], {}
-    for kind, reader, vps, mbs, vpc, note in rows:
-        if reader is None:
-            sizes[kind] = (vps, mbs)
-            continue
-        label = "video-level" if kind == "video" else f"frame-level (~{args.frames} frames)"
-        if reader == "tensorflow" and vps is None:
-            note = "not measured in this run (TensorFlow not installed)"
-        cells.append(
-            [
-                label,
-                label_of[reader],
-                f"{vps:,.0f}" if vps else "-",
-                f"{mbs:,.0f}" if mbs else "-",
-                f"{vpc:,.0f}" if vpc else "-",
-                note,
-            ]
-        )
-        data.append(
-            {
-                "set": kind,
-                "reader": reader,
-                "videos_per_s": vps,
-                "mb_per_s": mbs,
-                "videos_per_cpu_s": vpc,
-                "note": note,
-            }
-        )
+    cells, data, sizes = _table(rows, args.frames)
     rate = {(d["set"], d["reader"]): d["videos_per_cpu_s"] for d in data}
     notes = [
         f"Video-level: {sizes['video'][0]:,} videos ({sizes['video'][1] / 1e6:.0f} MB); "

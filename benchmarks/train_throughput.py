@@ -160,6 +160,47 @@ def _child(spec: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _specs(args, base: dict) -> list[dict]:
+    """The runs to time: paper size (each AdamW implementation at the first batch, fused at the
+    others) unless ``--skip-paper``, then the cpu profile of each model."""
+    specs = []
+    if not args.skip_paper:
+        batches = [int(b) for b in args.paper_batches.split(",")]
+        for model in ("fc_late", "attend_fusion"):
+            for batch in batches:
+                for adamw in args.adamw.split(",") if batch == batches[0] else ["fused"]:
+                    specs.append(
+                        {
+                            **base,
+                            "model": model,
+                            "profile": "paper",
+                            "adamw": adamw,
+                            "batch": batch,
+                            "steps": args.steps,
+                        }
+                    )
+    for model in (
+        "fc_late",
+        "fc_early",
+        "fcrn_gated_late",
+        "attend_fusion",
+        "attend_fusion_frames",
+    ):
+        specs.append(
+            {
+                **base,
+                "model": model,
+                "profile": "cpu",
+                "adamw": "fused",
+                "batch": args.cpu_batch,
+                "steps": args.cpu_steps,
+                "repeats": args.cpu_repeats,
+                "frames": 100,
+            }
+        )
+    return specs
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=2)
@@ -208,41 +249,7 @@ def main(argv=None) -> int:
         warmup=args.warmup,
         repeats=args.repeats,
     )
-    specs = []
-    if not args.skip_paper:
-        batches = [int(b) for b in args.paper_batches.split(",")]
-        for model in ("fc_late", "attend_fusion"):
-            for batch in batches:
-                for adamw in args.adamw.split(",") if batch == batches[0] else ["fused"]:
-                    specs.append(
-                        {
-                            **base,
-                            "model": model,
-                            "profile": "paper",
-                            "adamw": adamw,
-                            "batch": batch,
-                            "steps": args.steps,
-                        }
-                    )
-    for model in (
-        "fc_late",
-        "fc_early",
-        "fcrn_gated_late",
-        "attend_fusion",
-        "attend_fusion_frames",
-    ):
-        specs.append(
-            {
-                **base,
-                "model": model,
-                "profile": "cpu",
-                "adamw": "fused",
-                "batch": args.cpu_batch,
-                "steps": args.cpu_steps,
-                "repeats": args.cpu_repeats,
-                "frames": 100,
-            }
-        )
+    specs = _specs(args, base)
     results = []
     for spec in specs:
         results.append((spec, _child(spec)))
