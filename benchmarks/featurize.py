@@ -14,7 +14,7 @@ and its peak RSS (its own and its workers'):
   already in memory (the first shard, 4 times), i.e. afkit's own cost;
 - ``store`` w=N: ``afkit.data.featurize.build`` (mean_std, float16) with N processes (the calling
   process and N-1 spawned workers), with the time of the final merge step
-  (``store_files.concatenate``) measured apart;
+  (``store_writer.concatenate``) measured apart;
 - ``store+frames`` w=N: the same with the frame store (frames written once, fsynced: the output
   is ~170 KB a video, so this row is bound by the disk's write rate as well as by the CPU).
 
@@ -75,14 +75,14 @@ elif kind == "pool":
             n += 1
 else:
     from afkit.data import featurize
-    from afkit.data import store_writer as store_files
-    concat = store_files.concatenate
+    from afkit.data import store_writer
+    concat = store_writer.concatenate
     def timed(*a, **k):
         t1, c1 = time.perf_counter(), cpu(resource.RUSAGE_SELF)
         concat(*a, **k)
         merge["seconds"] += time.perf_counter() - t1
         merge["cpu"] += cpu(resource.RUSAGE_SELF) - c1
-    store_files.concatenate = timed
+    store_writer.concatenate = timed
     frames = kind == "store+frames"
     rep = featurize.build(out, data, splits=["train"], feature_set="mean_std", frames=frames,
                           workers=workers, progress=False)
