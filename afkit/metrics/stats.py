@@ -33,6 +33,7 @@ __all__ = [
     "GapParts",
     "gap_parts",
     "weighted_gap",
+    "Bootstrap",
     "paired_bootstrap",
 ]
 
