@@ -221,8 +221,8 @@ class Batches:
 
     @functools.cached_property
     def _feature_index(self) -> tuple[np.ndarray | slice, np.ndarray | slice]:
-        """The feature-array columns of the visual and the audio inputs (a slice where
-        contiguous)."""
+        """The feature-array columns of the visual and the audio inputs
+        (a slice where contiguous)."""
         cols = self.store.columns
         out = []
         for names in (self.columns["visual"], self.columns["audio"]):
@@ -326,8 +326,8 @@ class Batches:
         return out
 
     def frame_rows(self, length: int) -> np.ndarray | slice:
-        """Which of a video's ``length`` frames are served (all, first ``max_frames``, or evenly
-        spaced)."""
+        """Which of a video's ``length`` frames are served (all, first ``max_frames``,
+        or evenly spaced)."""
         cap = self.max_frames
         if cap is None or length <= cap:
             return slice(0, length)
@@ -336,8 +336,8 @@ class Batches:
         return np.linspace(0, length - 1, cap).round().astype(np.int64)
 
     def frame_batch(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(rgb float32 [B, T, 1024], audio float32 [B, T, 128], mask bool [B, T]) of rows
-        ``idx``."""
+        """(rgb float32 [B, T, 1024], audio float32 [B, T, 128], mask bool [B, T])
+        of rows ``idx``."""
         s = self.store
         off = s.frame_offsets
         starts = np.asarray(off[idx])

@@ -93,8 +93,8 @@ class BuildConfig:
 
 
 def read_num_classes(data_dir) -> int | None:
-    """Number of classes = rows of ``DATA/vocabulary.csv`` (header excluded); None without the
-    file."""
+    """Number of classes = rows of ``DATA/vocabulary.csv`` (header excluded);
+    None without the file."""
     path = Path(data_dir) / "vocabulary.csv"
     if not path.exists():
         return None
@@ -123,8 +123,8 @@ def _resolve_level(data_dir, split: str, config: BuildConfig) -> str:
 
 
 def die_with_parent() -> None:
-    """Linux: a pool worker dies with its parent (a SIGKILLed build leaves no orphan writing
-    parts)."""
+    """Linux: a pool worker dies with its parent
+    (a SIGKILLed build leaves no orphan writing parts)."""
     try:
         import ctypes
 
@@ -331,8 +331,8 @@ def _confirm_complete(out: Path, plan: dict, num_classes: int | None) -> int:
 
 
 def _start_parts(out: Path, parts: Path, plan: dict) -> None:
-    """``parts/`` with ``plan.json`` (a resumed build must have the same plan), no temporary
-    files."""
+    """``parts/`` with ``plan.json`` (a resumed build must have the same plan),
+    no temporary files."""
     parts.mkdir(exist_ok=True)
     plan_path = parts / "plan.json"
     if plan_path.exists():

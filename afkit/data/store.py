@@ -446,8 +446,8 @@ def frame_stats(store: Store, *, chunk_rows: int = 16384):
 
 
 def verify_main(argv: list[str] | None = None) -> int:
-    """``python -m afkit verify-store STORE [--split S] [--no-sources]``: exit 0 iff every split
-    verifies."""
+    """``python -m afkit verify-store STORE [--split S] [--no-sources]``:
+    exit 0 iff every split verifies."""
     p = argparse.ArgumentParser(
         prog="python -m afkit verify-store",
         description="Check a store's arrays, counts and sources against its manifest.",

@@ -215,8 +215,8 @@ def video_names(batch: Mapping, n: int, offset: int, ids: Sequence | None) -> np
 
 
 def _label_lists(y: Any, n: int) -> list[np.ndarray]:
-    """Per video, the int64 array of its labels, from a multi-hot [B, C] or a list of index
-    arrays."""
+    """Per video, the int64 array of its labels, from a multi-hot [B, C]
+    or a list of index arrays."""
     if y is None:
         raise KeyError(
             "target='labels' needs the batch's 'y' (multi-hot [B, C] or a list of label arrays)"
@@ -780,8 +780,8 @@ def attribution_table(
 
 
 def first_column(frame: pd.DataFrame, candidates: Sequence[str], what: str) -> str:
-    """The first of ``candidates`` that is a column of ``frame`` (``what`` names it in the
-    error)."""
+    """The first of ``candidates`` that is a column of ``frame``
+    (``what`` names it in the error)."""
     for c in candidates:
         if c in frame.columns:
             return c

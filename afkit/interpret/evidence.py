@@ -79,8 +79,8 @@ def auroc(scores: Any, positives: Any) -> float:
 def span_positives(
     n_frames: int, starts: Any, ends: Any, *, end_inclusive: bool = False
 ) -> np.ndarray:
-    """Boolean [n_frames]: True inside any span ``[start, end)`` (``[start, end]`` if
-    end_inclusive)."""
+    """Boolean [n_frames]: True inside any span ``[start, end)``
+    (``[start, end]`` if end_inclusive)."""
     pos = np.zeros(int(n_frames), dtype=bool)
     for a, b in zip(np.atleast_1d(starts), np.atleast_1d(ends), strict=True):
         a, b = int(a), int(b) + (1 if end_inclusive else 0)

@@ -205,8 +205,8 @@ class BaselineConfig:
 
 
 class ContextGating(nn.Module):
-    """Context Gating (Miech et al. 2017): y = sigmoid(W x + b) * x, W [D, D]; D^2 + D
-    parameters."""
+    """Context Gating (Miech et al. 2017): y = sigmoid(W x + b) * x, W [D, D];
+    D^2 + D parameters."""
 
     def __init__(self, dim: int):
         super().__init__()

@@ -137,8 +137,8 @@ class Context:
 
     @property
     def runs_dir(self) -> Path:
-        """Training runs of this reproduction (``OUT/runs/<run key>/seed<k>``, keyed by
-        :mod:`afkit.studies.experiments`)."""
+        """Training runs of this reproduction (``OUT/runs/<run key>/seed<k>``,
+        keyed by :mod:`afkit.studies.experiments`)."""
         return self.out_dir / "runs"
 
     def ground_truth_classes(self):

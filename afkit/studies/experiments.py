@@ -87,8 +87,8 @@ def _config_fields(name: str) -> set[str]:
 def model_params(
     name: str, profile: str, num_classes: int | None = None, features: str = "mean_std", **overrides
 ) -> int:
-    """Parameters of registered model ``name`` at ``profile`` with ``overrides`` (a meta-device
-    build)."""
+    """Parameters of registered model ``name`` at ``profile`` with ``overrides``
+    (a meta-device build)."""
     from afkit.models import registry as models
 
     return models.count_parameters(_meta_model(name, profile, num_classes, features, **overrides))
@@ -215,8 +215,8 @@ def _trial(job: tuple) -> dict:
 
 
 def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
-    """Pool initializer: a daemon thread ends this worker once ``parent`` is gone (the worker
-    is re-parented)."""
+    """Pool initializer: a daemon thread ends this worker once ``parent`` is gone
+    (the worker is re-parented)."""
     import threading
     import time
 
@@ -489,8 +489,8 @@ def paired_tests(
 
 
 def intervals_table(cis: list[dict]) -> pd.DataFrame:
-    """The paired tests as a table: one row per (pair, metric) with the difference (points) and
-    its interval."""
+    """The paired tests as a table: one row per (pair, metric) with the difference
+    (points) and its interval."""
     rows = []
     for ci in cis:
         for m, name in (

@@ -16,8 +16,8 @@ from afkit.training import devices
 
 
 def to_device(batch: dict, device: torch.device) -> dict[str, torch.Tensor]:
-    """A batch of numpy arrays (:meth:`afkit.data.batches.Batches.batch`) as tensors on
-    ``device``."""
+    """A batch of numpy arrays
+    (:meth:`afkit.data.batches.Batches.batch`) as tensors on ``device``."""
     nb = device.type == "cuda"
     return {k: torch.from_numpy(v).to(device, non_blocking=nb) for k, v in batch.items()}
 
@@ -33,8 +33,8 @@ def forward(model, batch: dict[str, torch.Tensor], kind: str) -> torch.Tensor:
 def split_scores(
     model, data: Batches, rows: np.ndarray, device, autocast
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(sigmoid scores [B, C], multi-hot labels [B, C]) of ``model`` on rows ``rows`` of
-    ``data``."""
+    """(sigmoid scores [B, C], multi-hot labels [B, C])
+    of ``model`` on rows ``rows`` of ``data``."""
     if len(rows) == 0:
         return np.zeros((0, data.num_classes), np.float32), np.zeros(
             (0, data.num_classes), np.float32

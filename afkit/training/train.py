@@ -206,8 +206,8 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def _model_kwargs(config: TrainConfig, num_classes: int, kind: str) -> dict:
-    """The keyword arguments of ``afkit.models.registry.build`` for a run (stored in
-    ``model.pt``)."""
+    """The keyword arguments of ``afkit.models.registry.build`` for a run
+    (stored in ``model.pt``)."""
     kwargs = {
         "num_classes": num_classes,
         "dropout": config.dropout,
@@ -356,8 +356,8 @@ def train(config: TrainConfig, store_dir, out_dir, resume: bool = False) -> dict
 def _checkpoint_to_resume(
     config: TrainConfig, out: Path, resume: bool, d: devices.Dist
 ) -> dict | None:
-    """The checkpoint a resumed run continues from (None for a new run), checked against
-    ``config``."""
+    """The checkpoint a resumed run continues from (None for a new run),
+    checked against ``config``."""
     path = out / CHECKPOINT
     if not resume:
         if d.main and path.exists():

@@ -650,8 +650,8 @@ def plot_vocabulary_scaling(  # noqa: PLR0913  (keyword-only plot options, as se
     source: str = "synthetic",
     ax=None,
 ):
-    """``y`` against vocabulary size per model (log x), with the 3862 (2018) and 4716 (2017)
-    vocabularies marked."""
+    """``y`` against vocabulary size per model (log x), with the 3862 (2018) and 4716
+    (2017) vocabularies marked."""
     _require(df, x, y, hue)
     fig, ax = _new(ax)
     for model, g in df.groupby(hue, sort=False):
