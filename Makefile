@@ -1,12 +1,13 @@
 # The two commands of the README, and the pieces they are made of.
 #   make reproduce   set up .venv, then run the whole reproduction (cpu profile, embedded data)
 #   make test        set up .venv (with the dev extra and a headless chromium), then the test suite
+#   make lint        set up .venv, then ruff's checks and its format check (config in pyproject.toml)
 PYTHON  ?= python3
 VENV    ?= .venv
 PROFILE ?= cpu
 PY      := $(VENV)/bin/python
 
-.PHONY: setup reproduce test chromium benchmarks clean-venv
+.PHONY: setup reproduce test lint chromium benchmarks clean-venv
 
 # torch is pinned to the CPU wheel on this install path (plain `torch` pulls a multi-GB CUDA
 # build); afkit itself accepts torch>=2.2.
@@ -31,6 +32,12 @@ chromium:
 
 test: setup chromium
 	$(PY) -m pytest -q
+
+LINTED := afkit tests benchmarks
+
+lint: setup
+	$(PY) -m ruff check $(LINTED)
+	$(PY) -m ruff format --check $(LINTED)
 
 benchmarks: setup
 	for b in benchmarks/[!_]*.py; do $(PY) $$b || exit 1; done; $(PY) benchmarks/_results.py --readme

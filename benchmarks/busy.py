@@ -1,12 +1,14 @@
-"""A busy laptop: cpu-profile training with 1 and 2 threads, idle and beside a competing CPU-bound process.
+"""A busy laptop: cpu-profile training with 1 and 2 threads, idle and beside a competing CPU-bound
+process.
 
     .venv/bin/python benchmarks/busy.py [--train-videos 6000] [--repeat 2]
     .venv/bin/python benchmarks/busy.py --quick        # 3,000 train videos, best of 1
 
-Builds a small synthetic store in a temporary folder (``afkit.data.synth.ensure_dataset(d, "smoke", 0,
-train_videos=N)`` and ``afkit.data.featurize.build``, mean_std), then trains ``fc_late`` for one epoch
-with the cpu profile (``afkit.training.train.make_config("cpu", model="fc_late", epochs=1,
-num_threads=T)``), each run in a fresh process, under these loads:
+Builds a small synthetic store in a temporary folder
+(``afkit.data.synth.ensure_dataset(d, "smoke", 0, train_videos=N)`` and
+``afkit.data.featurize.build``, mean_std), then trains ``fc_late`` for one epoch with the cpu
+profile (``afkit.training.train.make_config("cpu", model="fc_late", epochs=1, num_threads=T)``),
+each run in a fresh process, under these loads:
 
 - ``idle``: nothing else started by this script (the machine may still run other jobs: the load
   average is in the table's header);
@@ -121,9 +123,8 @@ def main(argv=None) -> int:
             (1, "idle", 2),
         ]
         results = {}
-        for rep in range(
-            a.repeat
-        ):  # interleaved repeats: slow drifts of the machine's load hit every row
+        # interleaved repeats: slow drifts of the machine's load hit every row
+        for _ in range(a.repeat):
             for threads, load, copies in plan:
                 r = measure(tmp / "store", tmp, threads, load, copies)
                 agg = {
@@ -152,14 +153,15 @@ def main(argv=None) -> int:
     one, two = results[(1, "idle", 1)], results[(2, "idle", 1)]
     par = results[(1, "idle", 2)]
     notes = [
-        f"fc_late, cpu profile, one epoch over {a.train_videos:,} synthetic train videos (smoke profile, "
-        f"mean_std), batch 128; the best of {a.repeat} interleaved runs a row; each run a fresh process. "
-        "Slowdown = idle samples/s at the same thread count / samples/s under the load.",
+        f"fc_late, cpu profile, one epoch over {a.train_videos:,} synthetic train videos (smoke "
+        f"profile, mean_std), batch 128; the best of {a.repeat} interleaved runs a row; each run a "
+        "fresh process. Slowdown = idle samples/s at the same thread count / samples/s under the "
+        "load.",
         f"Idle: 2 threads give {two['samples_per_s'] / one['samples_per_s']:.2f}x one thread; two "
-        f"single-threaded runs in parallel give {par['samples_per_s'] / one['samples_per_s']:.2f}x one run "
-        f"(aggregate samples/s) and {par['samples_per_s'] / two['samples_per_s']:.2f}x one 2-thread run. "
-        "The machine is shared with other jobs (load average in the header), so 'idle' is only "
-        "idle of this script's own load, and a second core is not always free.",
+        f"single-threaded runs in parallel give {par['samples_per_s'] / one['samples_per_s']:.2f}x "
+        f"one run (aggregate samples/s) and {par['samples_per_s'] / two['samples_per_s']:.2f}x one "
+        "2-thread run. The machine is shared with other jobs (load average in the header), so "
+        "'idle' is only idle of this script's own load, and a second core is not always free.",
     ]
     _results.write(
         "busy",

@@ -118,7 +118,8 @@ def main(argv=None) -> int:
             "s",
         ],
         cells,
-        size=f"every byte flipped with masks {', '.join(hex(m) for m in masks)}, every truncation length"
+        size=f"every byte flipped with masks {', '.join(hex(m) for m in masks)}, "
+        "every truncation length"
         + (", also the no-mmap path" if args.chunked else "")
         + (" (`--quick`)" if args.quick else ""),
         notes=[

@@ -1,4 +1,5 @@
-"""Featurization throughput, CPU cost and memory: frame-level videos into the store, beside a plain read.
+"""Featurization throughput, CPU cost and memory: frame-level videos into the store, beside a plain
+read.
 
     .venv/bin/python benchmarks/featurize.py [--videos 6000] [--frames-mean 150] [--workers 1,2]
     .venv/bin/python benchmarks/featurize.py --quick        # 4,000 videos, best of 2
@@ -11,9 +12,9 @@ and its peak RSS (its own and its workers'):
 - ``read``: ``afkit.io.records.read_records`` over the files (CRCs checked), nothing else;
 - ``pool``: the featurization alone (``afkit.data.mfstd.video_features``, mean_std) on frames
   already in memory (the first shard, 4 times), i.e. afkit's own cost;
-- ``store`` w=N: ``afkit.data.featurize.build`` (mean_std, float16) with N processes (the calling process
-  and N-1 spawned workers), with the time of the final merge step (``store_files.concatenate``) measured
-  apart;
+- ``store`` w=N: ``afkit.data.featurize.build`` (mean_std, float16) with N processes (the calling
+  process and N-1 spawned workers), with the time of the final merge step
+  (``store_writer.concatenate``) measured apart;
 - ``store+frames`` w=N: the same with the frame store (frames written once, fsynced: the output
   is ~170 KB a video, so this row is bound by the disk's write rate as well as by the CPU).
 
@@ -74,14 +75,14 @@ elif kind == "pool":
             n += 1
 else:
     from afkit.data import featurize
-    from afkit.data import store_writer as store_files
-    concat = store_files.concatenate
+    from afkit.data import store_writer
+    concat = store_writer.concatenate
     def timed(*a, **k):
         t1, c1 = time.perf_counter(), cpu(resource.RUSAGE_SELF)
         concat(*a, **k)
         merge["seconds"] += time.perf_counter() - t1
         merge["cpu"] += cpu(resource.RUSAGE_SELF) - c1
-    store_files.concatenate = timed
+    store_writer.concatenate = timed
     frames = kind == "store+frames"
     rep = featurize.build(out, data, splits=["train"], feature_set="mean_std", frames=frames,
                           workers=workers, progress=False)
@@ -229,13 +230,14 @@ def main(argv=None) -> int:
     st = {w: r for kind, w, r in rows if kind == "store"}
     sf = {w: r for kind, w, r in rows if kind == "store+frames"}
     notes = [
-        f"{a.videos:,} videos ({mib:,.0f} MiB of records, {mb_per_video:.3f} MB a video) in shards of "
-        f"{PER_SHARD}, ~{a.frames_mean} frames a video, CRCs checked, dequantized, mean and std; "
-        "the input from the page cache. CPU = the process and its workers (user + system); "
+        f"{a.videos:,} videos ({mib:,.0f} MiB of records, {mb_per_video:.3f} MB a video) in shards "
+        f"of {PER_SHARD}, ~{a.frames_mean} frames a video, CRCs checked, dequantized, mean and "
+        "std; the input from the page cache. CPU = the process and its workers (user + system); "
         "merge = the final step (parts -> final arrays, manifest), wall / CPU seconds.",
-        f"Full release on {a.cores} cores, CPU-bound: 6.1M x CPU-s per video / {a.cores} (last column); "
-        f"disk-bound: {RELEASE_TB} TB at {a.read_mb_s:.0f} MB/s = {disk_hours:.2f} hours. The estimate "
-        f"is the larger: {max(disk_hours, FULL_RELEASE * st[1]['cpu'] / st[1]['videos'] / a.cores / 3600):.2f} "
+        f"Full release on {a.cores} cores, CPU-bound: 6.1M x CPU-s per video / {a.cores} (last "
+        f"column); disk-bound: {RELEASE_TB} TB at {a.read_mb_s:.0f} MB/s = {disk_hours:.2f} hours. "
+        "The estimate is the larger: "
+        f"{max(disk_hours, FULL_RELEASE * st[1]['cpu'] / st[1]['videos'] / a.cores / 3600):.2f} "
         "hours for the features store (the disk, on 16 cores).",
     ]
     if 1 in sf:
@@ -244,8 +246,8 @@ def main(argv=None) -> int:
             f"{st[1]['videos'] / st[1]['seconds']:,.0f} videos/s wall "
             f"({sf[1]['videos'] / sf[1]['seconds'] / (st[1]['videos'] / st[1]['seconds']):.2f}), "
             f"{st[1]['cpu'] / sf[1]['cpu']:.2f} in CPU time; the frame store writes "
-            f"~{mb_per_video:.2f} MB a video once and fsyncs it, so its wall rate is the disk's write rate "
-            "where that is lower than the CPU rate."
+            f"~{mb_per_video:.2f} MB a video once and fsyncs it, so its wall rate is the disk's "
+            "write rate where that is lower than the CPU rate."
         )
     _results.write(
         "featurize",

@@ -1,7 +1,7 @@
-"""Benchmark: the interpretability pass (afkit.interpret.attribution, afkit.interpret.evidence) on the synthetic release, per step:
-seconds, explained (video, label) pairs per second and table rows.
+"""Benchmark: the interpretability pass (afkit.interpret.attribution, afkit.interpret.evidence) on
+the synthetic release, per step: seconds, explained (video, label) pairs per second and table rows.
 
-    .venv/bin/python benchmarks/interpret.py                        # 64 test videos, cpu-profile sizes
+    .venv/bin/python benchmarks/interpret.py          # 64 test videos, cpu-profile sizes
     .venv/bin/python benchmarks/interpret.py --videos 256 --n-steps 32
 
 Builds a small synthetic set (cpu profile: 300 classes, 20..100 frames a video; only the test
@@ -70,8 +70,9 @@ def main(argv=None) -> int:
             progress=False,
         )
         split = store.open_store(root / "store" / "test")
-        frames = batches.Batches(split, args.batch_size, shuffle=False, kind="frame")
-        features = batches.Batches(split, args.batch_size, shuffle=False, kind="video")
+        in_order = batches.Order(shuffle=False)
+        frames = batches.Batches(split, args.batch_size, batches.Inputs(kind="frame"), in_order)
+        features = batches.Batches(split, args.batch_size, batches.Inputs(kind="video"), in_order)
         _, spans = synth.load_ground_truth(root / "data", "test")
         pairs = sum(len(split.labels(i)) for i in range(len(split)))
         fmodel = models.build("attend_fusion_frames", "cpu").eval()
@@ -94,6 +95,7 @@ def main(argv=None) -> int:
             return out
 
         kw = dict(ids=split.ids, progress=False)
+        stream = I.Stream(**kw)
         tables["attention"] = timed(
             "attention_table (frames)", lambda: I.attention_table(fmodel, frames, **kw), len(split)
         )
@@ -108,28 +110,33 @@ def main(argv=None) -> int:
         tables["integrated_gradients"] = timed(
             f"IG, n_steps={args.n_steps} (frames)",
             lambda: I.attribution_table(
-                fmodel, frames, n_steps=args.n_steps, internal_batch_size=256, **kw
+                fmodel,
+                frames,
+                I.Method(n_steps=args.n_steps, internal_batch_size=256),
+                stream=stream,
             ),
             pairs,
         )
         tables["input_x_gradient"] = timed(
             "InputXGradient (frames)",
-            lambda: I.attribution_table(fmodel, frames, method="input_x_gradient", **kw),
+            lambda: I.attribution_table(fmodel, frames, "input_x_gradient", stream=stream),
             pairs,
         )
         timed(
             "FeatureAblation (frames)",
-            lambda: I.attribution_table(fmodel, frames, method="feature_ablation", **kw),
+            lambda: I.attribution_table(fmodel, frames, "feature_ablation", stream=stream),
             pairs,
         )
         timed(
             f"IG, n_steps={args.n_steps} (video)",
-            lambda: I.attribution_table(vmodel, features, n_steps=args.n_steps, **kw),
+            lambda: I.attribution_table(
+                vmodel, features, I.Method(n_steps=args.n_steps), stream=stream
+            ),
             pairs,
         )
         timed(
             "FeatureAblation (video)",
-            lambda: I.attribution_table(vmodel, features, method="feature_ablation", **kw),
+            lambda: I.attribution_table(vmodel, features, "feature_ablation", stream=stream),
             pairs,
         )
         scores = timed(
@@ -138,13 +145,15 @@ def main(argv=None) -> int:
         timed("means_with_ci (bootstrap)", lambda: E.means_with_ci(scores), pairs)
         timed(
             "deletion_test (3 methods, k=5)",
-            lambda: E.deletion_test(fmodel, frames, tables, k=5, n_random=3, **kw),
+            lambda: E.deletion_test(
+                fmodel, frames, tables, E.Deletion(k=5, n_random=3), stream=stream
+            ),
             pairs,
         )
 
     print(
-        f"afkit.interpret.attribution + evidence: {len(split)} videos, {pairs} (video, label) pairs, "
-        f"{int(split.num_frames.sum())} frames; torch threads {args.threads}, CPU fp32"
+        f"afkit.interpret.attribution + evidence: {len(split)} videos, {pairs} (video, label) "
+        f"pairs, {int(split.num_frames.sum())} frames; torch threads {args.threads}, CPU fp32"
     )
     print(pd.DataFrame(rows).to_string(index=False))
     _results.write(
@@ -160,11 +169,12 @@ def main(argv=None) -> int:
             ]
             for r in rows
         ],
-        size=f"{len(split)} test videos, {pairs} (video, label) pairs, {int(split.num_frames.sum()):,} frames, "
-        f"IG with {args.n_steps} steps" + (" (`--quick`)" if args.quick else ""),
+        size=f"{len(split)} test videos, {pairs} (video, label) pairs, "
+        f"{int(split.num_frames.sum()):,} frames, IG with {args.n_steps} steps"
+        + (" (`--quick`)" if args.quick else ""),
         notes=[
-            f"Untrained cpu-size models (timings do not depend on the weights); torch threads {args.threads}, "
-            "CPU fp32, wall clock."
+            "Untrained cpu-size models (timings do not depend on the weights); torch threads "
+            f"{args.threads}, CPU fp32, wall clock."
         ],
         data=rows,
         config=vars(args),

@@ -6,14 +6,17 @@
 Generates (with ``afkit.write_records``, random content) a video-level set and a frame-level
 set of 4 shards each in a temp dir, warms the page cache, then reads both with every reader,
 each in its own subprocess (TensorFlow and ``tfrecord`` cannot share one), best of
-``--repeat`` runs after a warm-up run, and prints videos/s and MB/s (wall clock) and videos per CPU-second
-(the process's CPU time, all threads: steadier than wall time on a shared machine). Every reader yields, per video, the id, the
-labels and the features as numpy arrays (frame-level: uint8 [T, 1024] and [T, 128]).
+``--repeat`` runs after a warm-up run, and prints videos/s and MB/s (wall clock) and videos per
+CPU-second (the process's CPU time, all threads: steadier than wall time on a shared machine). Every
+reader yields, per video, the id, the labels and the features as numpy arrays (frame-level: uint8
+[T, 1024] and [T, 128]).
 
 readers:
   raw              read the bytes of the files into one reused buffer, nothing else
-  afkit-framing    afkit's framing walk with both CRC32Cs checked, no parse (iter_spans, a record at a time)
-  afkit-groups     the same checks, a group of records at a time (span_groups: read_video_batches' walk)
+  afkit-framing    afkit's framing walk with both CRC32Cs checked, no parse (iter_spans, one record
+                   at a time)
+  afkit-groups     the same checks, a group of records at a time (span_groups: the walk of
+                   read_video_batches)
   afkit            afkit.read_records (CRCs checked), one dict per video
   afkit-batched    afkit.read_video_batches (batches of 256) (video-level only; CRCs checked)
   tfrecord-pkg     the tfrecord package's tfrecord_loader (no CRC check), frames stacked
@@ -43,7 +46,8 @@ TF_VIDEO_PER_CPU_S = 198_288
 TF_VS_FRAMING = 198_288 / 465_599
 
 
-# ----------------------------------------------------------------------------- readers (worker side)
+# ----------------------------------------------------------------------------- readers (worker
+# side)
 
 
 def _files(d, kind):
@@ -75,7 +79,7 @@ def run_afkit(files, kind):
     from afkit.io.records import read_records
 
     n = 0
-    for r in read_records(files):
+    for _ in read_records(files):
         n += 1
     return n
 
@@ -171,7 +175,7 @@ def run_tensorflow(files, kind):
                 tf.io.decode_raw(s["audio"], tf.uint8),
             )
 
-        for vid, labels, rgb, audio in tf.data.TFRecordDataset(files).map(parse):
+        for _vid, _labels, rgb, audio in tf.data.TFRecordDataset(files).map(parse):
             rgb.numpy(), audio.numpy()
             n += 1
     return n
@@ -208,7 +212,7 @@ def pair(d, repeat):
     files = _files(d, "video")
     fns = {"framing": run_afkit_framing, "batched": run_afkit_batched}
     best = {k: float("inf") for k in fns}
-    for k, fn in fns.items():
+    for fn in fns.values():
         fn(files, "video")  # warm-up
     for _ in range(repeat):
         for k, fn in fns.items():
@@ -251,6 +255,75 @@ def generate(d, n_video, n_frame, frames, shards=4):
             write_records(
                 os.path.join(d, kind, f"train{s:04d}.tfrecord"), vids(b - a, a, kind == "frame")
             )
+
+
+def _table(rows, frames):
+    """The measured ``rows`` as the table's cells and the JSON data, and the ``{kind: (videos,
+    bytes)}`` of each file set; ``frames``: the mean frames of a frame-level video."""
+    label_of = {
+        "raw": "raw bytes (no parsing)",
+        "afkit-framing": "afkit framing + CRC only (a record at a time)",
+        "afkit-groups": "afkit framing + CRC only (a group at a time: `span_groups`)",
+        "afkit": "afkit `read_records` (a dict per video)",
+        "afkit-batched": "afkit `read_video_batches`",
+        "tfrecord-pkg": "`tfrecord` package (no CRC)",
+        "protobuf": "protobuf `FromString` (no CRC)",
+        "tensorflow": "TensorFlow (batched 1024 video-level; per record frame-level)",
+    }
+    cells, data, sizes = [], [], {}
+    for kind, reader, vps, mbs, vpc, note in rows:
+        if reader is None:
+            sizes[kind] = (vps, mbs)
+            continue
+        label = "video-level" if kind == "video" else f"frame-level (~{frames} frames)"
+        if reader == "tensorflow" and vps is None:
+            note = "not measured in this run (TensorFlow not installed)"
+        cells.append(
+            [
+                label,
+                label_of[reader],
+                f"{vps:,.0f}" if vps else "-",
+                f"{mbs:,.0f}" if mbs else "-",
+                f"{vpc:,.0f}" if vpc else "-",
+                note,
+            ]
+        )
+        data.append(
+            {
+                "set": kind,
+                "reader": reader,
+                "videos_per_s": vps,
+                "mb_per_s": mbs,
+                "videos_per_cpu_s": vpc,
+                "note": note,
+            }
+        )
+    return cells, data, sizes
+
+
+def _measure(args, d, kind, reader, count, size):
+    """One reader on the ``kind`` files of ``d`` in a fresh process: the table row
+    ``(kind, reader, videos/s, MB/s, videos per CPU-second, note)``, None when the reader does
+    not read that kind."""
+    py = args.tf_python if reader == "tensorflow" else sys.executable
+    cmd = [py, os.path.abspath(__file__), "--worker", reader, d, kind, "--repeat", str(args.repeat)]
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(HERE))
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if res.returncode:
+        return (kind, reader, None, None, None, res.stderr.strip().splitlines()[-1][:60])
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    if out["videos"] == "n/a":
+        return None
+    if out["videos"] is not None and out["videos"] != count:
+        return (kind, reader, None, None, None, f"read {out['videos']} of {count} videos!")
+    return (
+        kind,
+        reader,
+        count / out["seconds"],
+        size / out["seconds"] / 1e6,
+        count / max(out["cpu_seconds"], 1e-9),
+        "",
+    )
 
 
 def main(argv=None):
@@ -300,87 +373,18 @@ def main(argv=None):
             if reader == "tensorflow" and not has_tf:
                 rows.append((kind, reader, None, None, None, "tensorflow not installed"))
                 continue
-            py = args.tf_python if reader == "tensorflow" else sys.executable
-            cmd = [
-                py,
-                os.path.abspath(__file__),
-                "--worker",
-                reader,
-                d,
-                kind,
-                "--repeat",
-                str(args.repeat),
-            ]
-            env = dict(os.environ, PYTHONPATH=os.path.dirname(HERE))
-            res = subprocess.run(cmd, capture_output=True, text=True, env=env)
-            if res.returncode:
-                rows.append(
-                    (kind, reader, None, None, None, res.stderr.strip().splitlines()[-1][:60])
-                )
-                continue
-            out = json.loads(res.stdout.strip().splitlines()[-1])
-            if out["videos"] == "n/a":
-                continue
-            if out["videos"] is not None and out["videos"] != count:
-                rows.append(
-                    (kind, reader, None, None, None, f"read {out['videos']} of {count} videos!")
-                )
-                continue
-            rows.append(
-                (
-                    kind,
-                    reader,
-                    count / out["seconds"],
-                    size / out["seconds"] / 1e6,
-                    count / max(out["cpu_seconds"], 1e-9),
-                    "",
-                )
-            )
+            row = _measure(args, d, kind, reader, count, size)
+            if row is not None:
+                rows.append(row)
         rows.append((kind, None, count, size, None, ""))
-    label_of = {
-        "raw": "raw bytes (no parsing)",
-        "afkit-framing": "afkit framing + CRC only (a record at a time)",
-        "afkit-groups": "afkit framing + CRC only (a group at a time: `span_groups`)",
-        "afkit": "afkit `read_records` (a dict per video)",
-        "afkit-batched": "afkit `read_video_batches`",
-        "tfrecord-pkg": "`tfrecord` package (no CRC)",
-        "protobuf": "protobuf `FromString` (no CRC)",
-        "tensorflow": "TensorFlow (batched 1024 video-level; per record frame-level)",
-    }
-    cells, data, sizes = [], [], {}
-    for kind, reader, vps, mbs, vpc, note in rows:
-        if reader is None:
-            sizes[kind] = (vps, mbs)
-            continue
-        label = "video-level" if kind == "video" else f"frame-level (~{args.frames} frames)"
-        if reader == "tensorflow" and vps is None:
-            note = "not measured in this run (TensorFlow not installed)"
-        cells.append(
-            [
-                label,
-                label_of[reader],
-                f"{vps:,.0f}" if vps else "-",
-                f"{mbs:,.0f}" if mbs else "-",
-                f"{vpc:,.0f}" if vpc else "-",
-                note,
-            ]
-        )
-        data.append(
-            {
-                "set": kind,
-                "reader": reader,
-                "videos_per_s": vps,
-                "mb_per_s": mbs,
-                "videos_per_cpu_s": vpc,
-                "note": note,
-            }
-        )
+    cells, data, sizes = _table(rows, args.frames)
     rate = {(d["set"], d["reader"]): d["videos_per_cpu_s"] for d in data}
     notes = [
-        f"Video-level: {sizes['video'][0]:,} videos ({sizes['video'][1] / 1e6:.0f} MB); frame-level: "
-        f"{sizes['frame'][0]:,} videos ({sizes['frame'][1] / 1e6:.0f} MB); 4 shards each, written by afkit, "
-        f"read from the page cache, best of {args.repeat} after a warm-up, each reader in its own process. "
-        "Videos per CPU-second (the process's CPU time) is the steadier column on a shared machine."
+        f"Video-level: {sizes['video'][0]:,} videos ({sizes['video'][1] / 1e6:.0f} MB); "
+        f"frame-level: {sizes['frame'][0]:,} videos ({sizes['frame'][1] / 1e6:.0f} MB); 4 shards "
+        f"each, written by afkit, read from the page cache, best of {args.repeat} after a warm-up, "
+        "each reader in its own process. Videos per CPU-second (the process's CPU time) is the "
+        "steadier column on a shared machine."
     ]
     fr, gb = rate.get(("video", "afkit-framing")), rate.get(("video", "afkit-batched"))
     tf = rate.get(("video", "tensorflow"))
@@ -393,31 +397,36 @@ def main(argv=None):
     paired = json.loads(res.stdout.strip().splitlines()[-1]) if res.returncode == 0 else None
     if fr and gb:
         # TensorFlow's batched reader ran at 0.426 x afkit's record-at-a-time framing walk per
-        # CPU-second in the run the README reported before (198,288 vs 465,599 videos per CPU-second)
+        # CPU-second in the run the README reported before (198,288 vs 465,599 videos per
+        # CPU-second)
         tf_equiv = fr * TF_VS_FRAMING
         notes.append(
             "`read_video_batches` vs TensorFlow, per CPU-second: "
             + (
                 f"{gb / tf:.2f}x (measured here). "
                 if tf
-                else f"~{gb / tf_equiv:.2f}x, estimated: TensorFlow is not installed here; in the earlier run that "
-                f"measured it (TF 2.20, `tf.data` + `tf.io.parse_example`, batches of 1024) it read "
-                f"{TF_VIDEO_PER_CPU_S:,} videos per CPU-second, {TF_VS_FRAMING:.3f}x afkit's record-at-a-time "
-                f"framing + CRC walk of that run, so TensorFlow here ~ {TF_VS_FRAMING:.3f} x {fr:,.0f} = "
-                f"{tf_equiv:,.0f}. "
+                else (
+                    f"~{gb / tf_equiv:.2f}x, estimated: TensorFlow is not installed here; in the "
+                    "earlier run that measured it (TF 2.20, `tf.data` + `tf.io.parse_example`, "
+                    "batches of 1024) it read "
+                    f"{TF_VIDEO_PER_CPU_S:,} videos per CPU-second, {TF_VS_FRAMING:.3f}x afkit's "
+                    "record-at-a-time framing + CRC walk of that run, so TensorFlow here ~ "
+                    f"{TF_VS_FRAMING:.3f} x {fr:,.0f} = {tf_equiv:,.0f}. "
+                )
             )
             + (
-                f"Measured interleaved in one process (the same load on both, best of 5 rounds), "
-                f"`read_video_batches` is {paired['framing'] / paired['batched']:.3f}x the framing walk per "
-                f"CPU-second, i.e. ~{paired['framing'] / paired['batched'] / TF_VS_FRAMING:.2f}x TensorFlow: "
-                "the steadier estimate. "
+                "Measured interleaved in one process (the same load on both, best of 5 rounds), "
+                f"`read_video_batches` is {paired['framing'] / paired['batched']:.3f}x the framing "
+                "walk per CPU-second, i.e. "
+                f"~{paired['framing'] / paired['batched'] / TF_VS_FRAMING:.2f}x TensorFlow: the "
+                "steadier estimate. "
                 if paired
                 else ""
             )
-            + f"In the table `read_video_batches` is {gb / fr:.2f}x the record-at-a-time framing walk and "
-            f"{gb / rate[('video', 'afkit-groups')]:.2f}x the grouped walk it is built on: the walk "
-            "(one Python step and one CRC32C call a record) is most of what remains; the rest is the "
-            "vectorized parse and the one copy of the floats."
+            + f"In the table `read_video_batches` is {gb / fr:.2f}x the record-at-a-time framing "
+            f"walk and {gb / rate[('video', 'afkit-groups')]:.2f}x the grouped walk it is built "
+            "on: the walk (one Python step and one CRC32C call a record) is most of what remains; "
+            "the rest is the vectorized parse and the one copy of the floats."
         )
     _results.write(
         "io_read",

@@ -16,6 +16,7 @@ and prints the ratio: the loader must serve at least 10x what training consumes.
 from __future__ import annotations
 
 import argparse
+import itertools
 import shutil
 import sys
 import tempfile
@@ -40,20 +41,20 @@ def make_frame_data(
         "Index,Name\n" + "".join(f"{i},c{i}\n" for i in range(classes))
     )
     rng = np.random.default_rng(seed)
+
+    def recs(shard, n):
+        for i in range(n):
+            t = int(rng.integers(t_range[0], t_range[1] + 1))
+            yield {
+                "id": f"s{shard}v{i}",
+                "labels": rng.choice(classes, 3, replace=False),
+                "rgb": rng.integers(0, 256, (t, 1024), dtype=np.uint8),
+                "audio": rng.integers(0, 256, (t, 128), dtype=np.uint8),
+            }
+
     for shard in range(-(-videos // per_shard)):
         n = min(per_shard, videos - shard * per_shard)
-
-        def recs():
-            for i in range(n):
-                t = int(rng.integers(t_range[0], t_range[1] + 1))
-                yield {
-                    "id": f"s{shard}v{i}",
-                    "labels": rng.choice(classes, 3, replace=False),
-                    "rgb": rng.integers(0, 256, (t, 1024), dtype=np.uint8),
-                    "audio": rng.integers(0, 256, (t, 128), dtype=np.uint8),
-                }
-
-        write_records(root / "frame" / f"train{shard:04d}.tfrecord", recs())
+        write_records(root / "frame" / f"train{shard:04d}.tfrecord", recs(shard, n))
 
 
 def loader_rate(loader: B.Batches, max_batches: int | None = None) -> float:
@@ -123,9 +124,9 @@ def main(argv=None) -> int:
         )
         fs, fr = S.open_store(tmp / "fs", "train"), S.open_store(tmp / "fr", "train")
 
-        feat_loader = B.Batches(fs, a.batch, seed=0)
+        feat_loader = B.Batches(fs, a.batch, order=B.Order(seed=0))
         served = loader_rate(feat_loader)
-        batches = [b for _, b in zip(range(8), feat_loader.iter_epoch(1))]
+        batches = list(itertools.islice(feat_loader.iter_epoch(1), 8))
         for name in ("fc_late", "attend_fusion"):
             model = M.build(name, "cpu", features="mean_std")
             rows.append(
@@ -138,9 +139,11 @@ def main(argv=None) -> int:
                 )
             )
         for cap in (300, 100):
-            fl = B.Batches(fr, a.frame_batch, kind="frame", max_frames=cap, seed=0)
+            fl = B.Batches(
+                fr, a.frame_batch, B.Inputs(kind="frame", max_frames=cap), B.Order(seed=0)
+            )
             served = loader_rate(fl)
-            batches = [b for _, b in zip(range(4), fl.iter_epoch(1))]
+            batches = list(itertools.islice(fl.iter_epoch(1), 4))
             model = M.build("attend_fusion_frames", "cpu")
             rows.append(
                 (
@@ -169,13 +172,17 @@ def main(argv=None) -> int:
             "loader / training",
         ],
         cells,
-        size=f"{a.videos:,} videos feature store (float16 mean_std), {a.frame_videos} videos frame store "
-        f"(60..300 frames), {a.steps} training steps" + (" (`--quick`)" if a.quick else ""),
+        size=f"{a.videos:,} videos feature store (float16 mean_std), "
+        f"{a.frame_videos} videos frame store (60..300 frames), {a.steps} training steps"
+        + (" (`--quick`)" if a.quick else ""),
         notes=[
-            f"Wall clock; torch threads {torch.get_num_threads()}. The loader must serve at least 10x "
-            "what a training step consumes."
+            f"Wall clock; torch threads {torch.get_num_threads()}. The loader must serve at least "
+            "10x what a training step consumes."
         ],
-        data=[dict(zip(("batches", "model", "parameters", "loader", "training"), r)) for r in rows],
+        data=[
+            dict(zip(("batches", "model", "parameters", "loader", "training"), r, strict=True))
+            for r in rows
+        ],
         config=vars(a),
         align="llrrrr",
     )

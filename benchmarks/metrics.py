@@ -203,10 +203,10 @@ def main(argv=None):
         size=f"{n:,} videos x {c:,} classes, random scores, batches of {args.batch:,}"
         + (" (`--quick`)" if args.quick else ""),
         notes=[
-            f"Speed-up of the streaming accumulator over the dense reference: "
-            f"{t_dense.wall / t_stream.wall:.1f}x wall, {t_dense.cpu / t_stream.cpu:.1f}x CPU (target >= 2x); "
-            f"over the per-batch reference: {t_batched.wall / t_stream.wall:.1f}x wall, "
-            f"{t_batched.cpu / t_stream.cpu:.1f}x CPU. Memory by tracemalloc."
+            "Speed-up of the streaming accumulator over the dense reference: "
+            f"{t_dense.wall / t_stream.wall:.1f}x wall, {t_dense.cpu / t_stream.cpu:.1f}x CPU "
+            f"(target >= 2x); over the per-batch reference: {t_batched.wall / t_stream.wall:.1f}x "
+            f"wall, {t_batched.cpu / t_stream.cpu:.1f}x CPU. Memory by tracemalloc."
         ],
         data=[
             {"path": name, "wall": t.wall, "cpu": t.cpu, "mib": m, "gap": g}

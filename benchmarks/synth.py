@@ -68,7 +68,10 @@ def main() -> None:
             + (" (`--quick`)" if a.quick else "")
         ),
         notes=["Wall clock, one process, into a temporary folder (written to disk)."],
-        data=[dict(zip(("profile", "videos", "frames", "mib", "seconds"), r[:5])) for r in rows],
+        data=[
+            dict(zip(("profile", "videos", "frames", "mib", "seconds"), r[:5], strict=True))
+            for r in rows
+        ],
         config={"profiles": a.profiles, "train": a.train},
     )
 

@@ -1,15 +1,15 @@
 """Training throughput: samples/s, peak RSS and the achieved fraction of the float32 matmul rate.
 
-    python benchmarks/train_throughput.py                 # paper-size fc_late, attend_fusion + cpu profile
+    python benchmarks/train_throughput.py      # paper-size fc_late, attend_fusion + cpu profile
     python benchmarks/train_throughput.py --steps 2 --threads 2 --skip-paper
 
 For each (model, profile, AdamW implementation) one fresh child process builds the model, runs
 ``--warmup`` training steps and then times ``--steps`` steps of the loop's own step (forward,
-BCE-with-logits, backward, AdamW: :func:`afkit.training.train._make_optimizer`) on random inputs, and
-reports its peak RSS. Achieved FLOP/s = samples/s x 3 x forward FLOPs (``afkit.models.registry.forward_flops``:
-backward costs twice the forward; for these MLPs that is the usual 6 x parameters, and for the
-frame-level model it counts every frame), divided by the rate of
-``torch.mm`` on 2048 x 2048 float32 matrices measured in the same run with the same threads.
+BCE-with-logits, backward, AdamW: :func:`afkit.training.train._make_optimizer`) on random inputs,
+and reports its peak RSS. Achieved FLOP/s = samples/s x 3 x forward FLOPs
+(``afkit.models.registry.forward_flops``: backward costs twice the forward; for these MLPs that is
+the usual 6 x parameters, and for the frame-level model it counts every frame), divided by the rate
+of ``torch.mm`` on 2048 x 2048 float32 matrices measured in the same run with the same threads.
 
 ``--breakdown`` adds where a paper-size step's time goes (one fresh process a row): forward,
 backward and the optimizer step timed apart, and the share of forward + backward spent in matrix
@@ -160,6 +160,47 @@ def _child(spec: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _specs(args, base: dict) -> list[dict]:
+    """The runs to time: paper size (each AdamW implementation at the first batch, fused at the
+    others) unless ``--skip-paper``, then the cpu profile of each model."""
+    specs = []
+    if not args.skip_paper:
+        batches = [int(b) for b in args.paper_batches.split(",")]
+        for model in ("fc_late", "attend_fusion"):
+            for batch in batches:
+                for adamw in args.adamw.split(",") if batch == batches[0] else ["fused"]:
+                    specs.append(
+                        {
+                            **base,
+                            "model": model,
+                            "profile": "paper",
+                            "adamw": adamw,
+                            "batch": batch,
+                            "steps": args.steps,
+                        }
+                    )
+    for model in (
+        "fc_late",
+        "fc_early",
+        "fcrn_gated_late",
+        "attend_fusion",
+        "attend_fusion_frames",
+    ):
+        specs.append(
+            {
+                **base,
+                "model": model,
+                "profile": "cpu",
+                "adamw": "fused",
+                "batch": args.cpu_batch,
+                "steps": args.cpu_steps,
+                "repeats": args.cpu_repeats,
+                "frames": 100,
+            }
+        )
+    return specs
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=2)
@@ -208,41 +249,7 @@ def main(argv=None) -> int:
         warmup=args.warmup,
         repeats=args.repeats,
     )
-    specs = []
-    if not args.skip_paper:
-        batches = [int(b) for b in args.paper_batches.split(",")]
-        for model in ("fc_late", "attend_fusion"):
-            for batch in batches:
-                for adamw in args.adamw.split(",") if batch == batches[0] else ["fused"]:
-                    specs.append(
-                        {
-                            **base,
-                            "model": model,
-                            "profile": "paper",
-                            "adamw": adamw,
-                            "batch": batch,
-                            "steps": args.steps,
-                        }
-                    )
-    for model in (
-        "fc_late",
-        "fc_early",
-        "fcrn_gated_late",
-        "attend_fusion",
-        "attend_fusion_frames",
-    ):
-        specs.append(
-            {
-                **base,
-                "model": model,
-                "profile": "cpu",
-                "adamw": "fused",
-                "batch": args.cpu_batch,
-                "steps": args.cpu_steps,
-                "repeats": args.cpu_repeats,
-                "frames": 100,
-            }
-        )
+    specs = _specs(args, base)
     results = []
     for spec in specs:
         results.append((spec, _child(spec)))
@@ -253,8 +260,8 @@ def main(argv=None) -> int:
     rates.append(matmul_rate(args.threads))
     rate = max(rates)
     print(
-        f"torch {torch.__version__}, {args.threads} threads: float32 mm rate "
-        f"{rate / 1e9:.1f} GFLOP/s (2048 x 2048; measured {', '.join(f'{r / 1e9:.0f}' for r in rates)})\n"
+        f"torch {torch.__version__}, {args.threads} threads: float32 mm rate {rate / 1e9:.1f} "
+        f"GFLOP/s (2048 x 2048; measured {', '.join(f'{r / 1e9:.0f}' for r in rates)})\n"
     )
     rows = []
     for spec, r in results:
@@ -345,14 +352,16 @@ def main(argv=None) -> int:
             (
                 "cpu profile only"
                 if args.skip_paper
-                else f"paper size ({args.adamw} AdamW) {args.steps} timed steps x {args.repeats}, after {args.warmup} warm-up"
+                else f"paper size ({args.adamw} AdamW) {args.steps} timed steps x {args.repeats}, "
+                f"after {args.warmup} warm-up"
             )
             + f"; cpu profile {args.cpu_steps} steps x {args.cpu_repeats}"
             + (" (`--quick`)" if args.quick else "")
         ),
         notes=[
-            f"float32 `torch.mm` rate measured in the same run: {rate / 1e9:.0f} GFLOP/s ({args.threads} threads; "
-            "the best of before and after). Training FLOPs = 3 x the forward FLOPs. Wall clock, the best "
+            f"float32 `torch.mm` rate measured in the same run: {rate / 1e9:.0f} GFLOP/s "
+            f"({args.threads} threads; the best of before and after). Training FLOPs = 3 x the "
+            "forward FLOPs. Wall clock, the best "
             "of the repeats, one fresh process a row. " + gpu_note
         ],
         data=[
@@ -369,6 +378,7 @@ def main(argv=None) -> int:
                         "of_mm_rate",
                     ),
                     r,
+                    strict=True,
                 )
             )
             for r in rows
@@ -423,14 +433,15 @@ def breakdown(base: dict, batches: list[int], args) -> None:
             "matrix products' share of forward + backward",
         ],
         rows,
-        size=f"one step a row, the best of {args.repeats} after a warm-up, fused AdamW, {args.threads} threads "
+        size=f"one step a row, the best of {args.repeats} after a warm-up, fused AdamW, "
+        f"{args.threads} threads "
         "(written by `train_throughput.py --breakdown`)",
         notes=[
             "The matrix products' share is their self CPU time over all ops' self CPU time of one "
-            "forward + backward under `torch.profiler` (aten::mm, addmm, bmm, baddbmm); the rest is "
-            "element-wise work (activations, dropout, normalization, softmax), copies and the loss. "
-            "The AdamW step reads and writes every parameter and both moments: a fixed cost per step, "
-            "so its share falls as the batch grows."
+            "forward + backward under `torch.profiler` (aten::mm, addmm, bmm, baddbmm); the rest "
+            "is element-wise work (activations, dropout, normalization, softmax), copies and the "
+            "loss. The AdamW step reads and writes every parameter and both moments: a fixed cost "
+            "per step, so its share falls as the batch grows."
         ],
         data=data,
         config={k: v for k, v in vars(args).items() if k != "one"},

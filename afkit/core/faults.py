@@ -1,9 +1,9 @@
 """Fault injection for tests: end the process at its N-th write, as a crash would.
 
-``afkit.data.featurize`` (build) and ``afkit.training.train`` (run folder) call :func:`crash_point` at every
-point where what is on disk changes: after a temporary file is written and before it is renamed
-into place, after each rename, after each streamed chunk. With ``AFKIT_CRASH_AT_WRITE=N`` in the
-environment the N-th call in this process ends it with ``os._exit(CRASH_EXIT)``: no ``finally``,
+``afkit.data.featurize`` (build) and ``afkit.training.train`` (run folder) call :func:`crash_point`
+at every point where what is on disk changes: after a temporary file is written and before it is
+renamed into place, after each rename, after each streamed chunk. With ``AFKIT_CRASH_AT_WRITE=N`` in
+the environment the N-th call in this process ends it with ``os._exit(CRASH_EXIT)``: no ``finally``,
 no ``atexit``, no flush of Python's file buffers, just as a SIGKILL or a power cut (minus the
 page cache). A test runs a build or a training run with N = 1, 2, ... until one finishes
 without reaching the N-th point; every crash state is then resumed and compared with an

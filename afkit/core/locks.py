@@ -6,8 +6,8 @@ same folder is refused (:class:`LockedError`, naming the holder) instead of inte
 writes with the first one's.
 
 The lock is ``fcntl.flock`` on the lock file; the file also holds who took it (pid, host, what,
-when; one JSON line) for the error message. The kernel drops a flock when its process dies, however it
-dies (SIGKILL, OOM, ``os._exit``), so a lock file left by a killed process is *stale by
+when; one JSON line) for the error message. The kernel drops a flock when its process dies, however
+it dies (SIGKILL, OOM, ``os._exit``), so a lock file left by a killed process is *stale by
 construction*: the next writer locks it and takes it over; no pid guessing decides anything
 (the recorded pid only feeds the message). The file is removed on release; a writer that locked
 a file which was removed (or replaced) meanwhile retries on the new one, so two writers can

@@ -27,7 +27,8 @@ PARAMETERS = {"attend_fusion": 72_000_000, "fc_late": 341_000_000}
 F1_DIFF = round(F1_PCT["attend_fusion"] - F1_PCT["fc_late"], 2)
 
 #: the training recipe, as the paper's method summary states it (nothing else of it is given:
-#: batch size, weight decay, schedule and early stopping are our reconstruction, afkit.training.train)
+#: batch size, weight decay, schedule and early stopping are our reconstruction,
+# afkit.training.train)
 EPOCHS = 20
 OPTIMIZER = "AdamW"
 LEARNING_RATE = 1e-4

@@ -212,7 +212,8 @@ def tree_clean(path=None) -> bool | None:
 def temporary_path(path, *, hidden: bool = True) -> Path:
     """The temporary name a file is written under before its rename to ``path``: in the same
     folder, with this process's id (``*.tmp*``: what a resumed writer sweeps away), hidden (a
-    leading dot) unless ``hidden=False`` (a store's part files, streamed: ``NNNNN.features.bin.tmpPID``)."""
+    leading dot) unless ``hidden=False`` (a store's part files, streamed:
+    ``NNNNN.features.bin.tmpPID``)."""
     path = Path(path)
     return path.with_name(f"{'.' if hidden else ''}{path.name}.tmp{os.getpid()}")
 

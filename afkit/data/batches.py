@@ -12,8 +12,9 @@
   keeping the first frames (``frame_sampling="first"``) or evenly spaced ones (``"uniform"``);
 - always ``y [B, C]``, the multi-hot labels (float32).
 
-:meth:`Batches.batch` gives those as numpy arrays for any rows; iterating (:meth:`Batches.iter_epoch`)
-gives them as torch tensors with ``index`` (int64 [B], the rows), batch after batch of an epoch.
+:meth:`Batches.batch` gives those as numpy arrays for any rows; iterating
+(:meth:`Batches.iter_epoch`) gives them as torch tensors with ``index`` (int64 [B], the rows), batch
+after batch of an epoch.
 
 Order (*our choice*, for sequential reads: :func:`epoch_order`): the N rows are cut into blocks
 of ``block_rows`` contiguous rows; an epoch visits the blocks in a random order and shuffles
@@ -31,6 +32,7 @@ sorted order. The order depends only on (seed, epoch). Two ways to split it over
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,30 +105,73 @@ def eval_rows(n: int, batch_size: int, rank: int, world: int) -> Iterator[np.nda
         yield np.array_split(rows, world)[rank]
 
 
-class Batches:
-    """The batches of one store split for a ``kind`` (``"video"`` / ``"frame"``) model.
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+    """What a batch holds: the inputs of a ``kind`` (``"video"`` / ``"frame"``) model, its
+    ``features`` (``"mean"`` / ``"mean_std"``; None: the store's), and for frames the cap
+    ``max_frames`` and which frames are kept under it (``frame_sampling``)."""
 
-    ``len()`` is the number of batches of ``batch_size`` per epoch on this rank;
-    ``num_videos`` the split's videos. See the module docstring for the order and the arrays.
+    kind: str = "video"
+    features: str | None = None
+    max_frames: int | None = None
+    frame_sampling: str = "first"
+
+
+@dataclasses.dataclass(frozen=True)
+class Order:
+    """Which rows an epoch visits on this rank, and in which order (the module docstring):
+    shuffled or in store order, the seed, the DDP rank and world size, whether the last partial
+    batch is dropped, and the blocks and windows of the shuffle."""
+
+    shuffle: bool = True
+    seed: int = 0
+    rank: int = 0
+    world_size: int = 1
+    drop_last: bool = False
+    block_rows: int = 64
+    window_blocks: int = 64
+
+
+def _split_options(options: dict) -> tuple[Inputs, Order]:
+    """The flat keyword options of :func:`open_split` as an :class:`Inputs` and an
+    :class:`Order` (TypeError naming any other)."""
+    fields = {cls: {f.name for f in dataclasses.fields(cls)} for cls in (Inputs, Order)}
+    unknown = set(options) - fields[Inputs] - fields[Order]
+    if unknown:
+        raise TypeError(
+            f"unknown batch options {sorted(unknown)}: the options are the fields of "
+            f"Inputs {sorted(fields[Inputs])} and Order {sorted(fields[Order])}"
+        )
+    return tuple(
+        cls(**{k: v for k, v in options.items() if k in fields[cls]}) for cls in (Inputs, Order)
+    )
+
+
+class Batches:
+    """The batches of one store split for a model's :class:`Inputs`, in an :class:`Order`.
+
+    ``Batches(store, 256, Inputs(kind="frame", max_frames=300), Order(seed=1))``; the defaults:
+    video-level inputs of the store's feature set, shuffled with seed 0 on one rank. ``len()`` is
+    the number of batches of ``batch_size`` per epoch on this rank; ``num_videos`` the split's
+    videos. See the module docstring for the order and the arrays.
     """
 
     def __init__(
         self,
         store: Store,
         batch_size: int = 1024,
-        *,
-        kind: str = "video",
-        features: str | None = None,
-        max_frames: int | None = None,
-        frame_sampling: str = "first",
-        shuffle: bool = True,
-        seed: int = 0,
-        rank: int = 0,
-        world_size: int = 1,
-        drop_last: bool = False,
-        block_rows: int = 64,
-        window_blocks: int = 64,
+        inputs: Inputs | None = None,
+        order: Order | None = None,
     ):
+        inputs, order = inputs or Inputs(), order or Order()
+        kind, features = inputs.kind, inputs.features
+        max_frames, frame_sampling = inputs.max_frames, inputs.frame_sampling
+        shuffle, seed, rank, world_size = order.shuffle, order.seed, order.rank, order.world_size
+        drop_last, block_rows, window_blocks = (
+            order.drop_last,
+            order.block_rows,
+            order.window_blocks,
+        )
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if not 0 <= rank < world_size:
@@ -176,7 +221,8 @@ class Batches:
 
     @functools.cached_property
     def _feature_index(self) -> tuple[np.ndarray | slice, np.ndarray | slice]:
-        """The feature-array columns of the visual and the audio inputs (a slice where contiguous)."""
+        """The feature-array columns of the visual and the audio inputs
+        (a slice where contiguous)."""
         cols = self.store.columns
         out = []
         for names in (self.columns["visual"], self.columns["audio"]):
@@ -280,7 +326,8 @@ class Batches:
         return out
 
     def frame_rows(self, length: int) -> np.ndarray | slice:
-        """Which of a video's ``length`` frames are served (all, first ``max_frames``, or evenly spaced)."""
+        """Which of a video's ``length`` frames are served (all, first ``max_frames``,
+        or evenly spaced)."""
         cap = self.max_frames
         if cap is None or length <= cap:
             return slice(0, length)
@@ -289,7 +336,8 @@ class Batches:
         return np.linspace(0, length - 1, cap).round().astype(np.int64)
 
     def frame_batch(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(rgb float32 [B, T, 1024], audio float32 [B, T, 128], mask bool [B, T]) of rows ``idx``."""
+        """(rgb float32 [B, T, 1024], audio float32 [B, T, 128], mask bool [B, T])
+        of rows ``idx``."""
         s = self.store
         off = s.frame_offsets
         starts = np.asarray(off[idx])
@@ -309,13 +357,16 @@ class Batches:
         return outs[0], outs[1], mask
 
 
-def open_split(store_dir, split: str, kind: str = "video", **options) -> Batches:
+def open_split(
+    store_dir, split: str, kind: str = "video", batch_size: int = 1024, **options
+) -> Batches:
     """:class:`Batches` of ``split`` of the store ``store_dir`` (``STORE/{split}/``, or
-    ``store_dir`` itself when it is one split) for a ``kind`` model; ``options``: those of
-    :class:`Batches` (``features``, ``max_frames``, ``batch_size``, ...)."""
+    ``store_dir`` itself when it is one split) for a ``kind`` model; ``options``: the fields of
+    :class:`Inputs` and :class:`Order` (``features``, ``max_frames``, ``shuffle``, ...)."""
     path = Path(store_dir)
+    inputs, order = _split_options({"kind": kind, **options})
     batches = Batches(
-        open_store(path / split if (path / split).is_dir() else path), kind=kind, **options
+        open_store(path / split if (path / split).is_dir() else path), batch_size, inputs, order
     )
     if kind == "video":
         batches.columns  # noqa: B018 (a store without the model's columns fails here, not later)

@@ -66,16 +66,17 @@ def _load_video_level(data_dir, split: str):
 def _targets(labels, C: int) -> np.ndarray:
     """The 0/1 training targets [N, C] of sparse labels."""
     y = np.zeros((len(labels), C), dtype=np.float32)
-    for i, l in enumerate(labels):
-        y[i, l] = 1.0
+    for i, lab in enumerate(labels):
+        y[i, lab] = 1.0
     return y
 
 
 def _fit(net, x, y, *, epochs: int, seed: int) -> None:
     """Sigmoid BCE, Adam 1e-3, batch 256, ``epochs`` passes in a seeded random order.
 
-    A loop of its own, not :mod:`afkit.training.train`'s: that one trains registered models on a feature
-    store, and the probe is a bare ``nn.Module`` on in-memory arrays of the video-level files.
+    A loop of its own, not :mod:`afkit.training.train`'s: that one trains registered models on a
+    feature store, and the probe is a bare ``nn.Module`` on in-memory arrays of the video-level
+    files.
     """
     import torch
 
@@ -100,9 +101,9 @@ def probe_gap(
     For input ``visual`` (mean_rgb, 1024), ``audio`` (mean_audio, 128) and ``both`` (1152), a
     linear model (``logits = W x + b``) and an MLP (``Linear(d, hidden), ReLU, Dropout(0.2),
     Linear(hidden, C)``) are trained on train (z-scored inputs, sigmoid BCE, Adam 1e-3, batch
-    256, ``epochs``) and scored on validate: GAP@20 (:func:`afkit.metrics.classification.gap`) and micro-F1 at
-    0.5 (:func:`afkit.metrics.classification.f1_at_threshold`). A quick check of the data's design, not a model
-    of the paper. Returns a DataFrame (model, input, gap20, micro_f1).
+    256, ``epochs``) and scored on validate: GAP@20 (:func:`afkit.metrics.classification.gap`) and
+    micro-F1 at 0.5 (:func:`afkit.metrics.classification.f1_at_threshold`). A quick check of the
+    data's design, not a model of the paper. Returns a DataFrame (model, input, gap20, micro_f1).
     """
     import pandas as pd
     import torch
@@ -115,8 +116,8 @@ def probe_gap(
         C = (
             int(
                 max(
-                    max((l.max() for l in lab_tr if len(l)), default=0),
-                    max((l.max() for l in lab_va if len(l)), default=0),
+                    max((v.max() for v in lab_tr if len(v)), default=0),
+                    max((v.max() for v in lab_va if len(v)), default=0),
                 )
             )
             + 1
@@ -174,9 +175,10 @@ def measure_properties(
     seen, the share of label pairs inside one vertical vs the share expected if labels were
     independent), ``frames`` (T: min, mean, max, histogram), ``spans`` (evidence span fraction
     of the frames: mean; labels without evidence: share), ``modality`` (classes per modality),
-    ``signatures`` (:func:`signature_sharing`), ``contrast`` (validate frames: mean |projection on the class's sign prototypes| inside vs
-    outside the span, per carrying modality), ``probe`` (:func:`probe_gap`, when ``probe``),
-    and ``arrays`` (train class counts, frames a video) for the figures.
+    ``signatures`` (:func:`signature_sharing`), ``contrast`` (validate frames: mean |projection on
+    the class's sign prototypes| inside vs outside the span, per carrying modality), ``probe``
+    (:func:`probe_gap`, when ``probe``), and ``arrays`` (train class counts, frames a video) for the
+    figures.
     """
     classes, spans = load_ground_truth(data_dir)
     C = len(classes)

@@ -31,6 +31,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,6 +39,9 @@ from afkit.core import faults, locks
 from afkit.data import mfstd as F
 from afkit.data import store_writer as SF
 from afkit.data.store import MANIFEST, PARTS, SCHEMA_VERSION, SPLITS, StoreError
+
+if TYPE_CHECKING:  # annotations only: pandas is imported where a table is made
+    import pandas as pd
 
 __all__ = [
     "BuildConfig",
@@ -89,7 +93,8 @@ class BuildConfig:
 
 
 def read_num_classes(data_dir) -> int | None:
-    """Number of classes = rows of ``DATA/vocabulary.csv`` (header excluded); None without the file."""
+    """Number of classes = rows of ``DATA/vocabulary.csv`` (header excluded);
+    None without the file."""
     path = Path(data_dir) / "vocabulary.csv"
     if not path.exists():
         return None
@@ -118,7 +123,8 @@ def _resolve_level(data_dir, split: str, config: BuildConfig) -> str:
 
 
 def die_with_parent() -> None:
-    """Linux: a pool worker dies with its parent (a SIGKILLed build leaves no orphan writing parts)."""
+    """Linux: a pool worker dies with its parent
+    (a SIGKILLed build leaves no orphan writing parts)."""
     try:
         import ctypes
 
@@ -316,8 +322,8 @@ def _confirm_complete(out: Path, plan: dict, num_classes: int | None) -> int:
     ]
     if old != plan:
         raise StoreError(
-            f"{out} already holds a complete store that differs: {_describe_difference(old, plan)}; "
-            f"delete it or pass overwrite=True (--overwrite)"
+            f"{out} already holds a complete store that differs: "
+            f"{_describe_difference(old, plan)}; delete it or pass overwrite=True (--overwrite)"
         )
     if (out / PARTS).exists():  # a build killed after writing its manifest, before this cleanup
         shutil.rmtree(out / PARTS)
@@ -325,15 +331,17 @@ def _confirm_complete(out: Path, plan: dict, num_classes: int | None) -> int:
 
 
 def _start_parts(out: Path, parts: Path, plan: dict) -> None:
-    """``parts/`` with ``plan.json`` (a resumed build must have the same plan), no temporary files."""
+    """``parts/`` with ``plan.json`` (a resumed build must have the same plan),
+    no temporary files."""
     parts.mkdir(exist_ok=True)
     plan_path = parts / "plan.json"
     if plan_path.exists():
         old = json.loads(plan_path.read_text())
         if old != plan:
             raise StoreError(
-                f"{out} holds parts of an unfinished build that differs: {_describe_difference(old, plan)}; "
-                f"delete {parts} or pass overwrite=True (--overwrite)"
+                f"{out} holds parts of an unfinished build that differs: "
+                f"{_describe_difference(old, plan)}; delete {parts} or pass overwrite=True "
+                "(--overwrite)"
             )
     else:
         SF.write_sorted_json(plan_path, plan)
@@ -348,7 +356,8 @@ def _shard_tasks(
 ) -> list[dict]:
     """One task per source shard (in order): ``{"index", "marker"}`` for a shard done already
     (its marker matches the plan and, with frames, its rows), else what
-    :func:`afkit.data.store_writer.build_part` needs. With frames, first preallocates the frame arrays."""
+    :func:`afkit.data.store_writer.build_part` needs. With frames, first preallocates the frame
+    arrays."""
     frame_starts, frame_estimates, frames_total = [], [], 0
     frames_intact = True
     if config.frames:
@@ -482,10 +491,11 @@ def build(
     """Build ``out/{split}/`` for each split, from a data directory or a file pattern.
 
     ``build("stores/s", "data/synth", feature_set="mean_std", frames=True, workers=2)`` builds every
-    split that has files (``splits`` restricts them); ``build("stores/s", pattern=".../train*.tfrecord",
-    split="train")`` builds one split from a pattern. ``workers=N`` uses N processes: this one and
-    N-1 workers (``fork`` where safe, else ``spawn``: then a script calling it needs the
-    ``if __name__ == "__main__":`` guard; notebooks do not). Keyword ``overrides`` set
+    split that has files (``splits`` restricts them);
+    ``build("stores/s", pattern=".../train*.tfrecord", split="train")`` builds one split from a
+    pattern. ``workers=N`` uses N processes: this one and N-1 workers (``fork`` where safe, else
+    ``spawn``: then a script calling it needs the ``if __name__ == "__main__":`` guard; notebooks do
+    not). Keyword ``overrides`` set
     :class:`BuildConfig` fields. Resumes an interrupted build; returns ``{split: BuildReport}``.
     """
     config = config or BuildConfig()
@@ -603,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
 # notebook view (notebook 01)
 
 
-def reports_table(reports: dict[str, BuildReport]) -> "pd.DataFrame":
+def reports_table(reports: dict[str, BuildReport]) -> pd.DataFrame:
     """One row per split of a :func:`build` call: videos, shards built and skipped (resumed),
     whether it was already complete, seconds."""
     import pandas as pd

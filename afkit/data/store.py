@@ -5,16 +5,16 @@ split, per-column statistics, and the notebook tables of a built store. Building
 Layout of a store (one folder per split)::
 
     STORE/{split}/
-      manifest.json          written LAST, by atomic rename: its presence marks the split complete
-      features.npy           [N, D]  float16 (default) or float32; columns as afkit.data.mfstd.columns
-      labels_indptr.npy      [N+1]   int64   labels of video i = labels_indices[indptr[i]:indptr[i+1]]
-      labels_indices.npy     [L]     int32   class ids (CSR)
-      ids.npy                [N]     |S{w}   video ids, ASCII/UTF-8 bytes, fixed width
-      num_frames.npy         [N]     int32   frames per video (0 when built from video-level files)
+      manifest.json       written LAST, by atomic rename: its presence marks the split complete
+      features.npy        [N, D]  float16 (default) or float32; columns as afkit.data.mfstd.columns
+      labels_indptr.npy   [N+1]   int64   labels of video i = labels_indices[indptr[i]:indptr[i+1]]
+      labels_indices.npy  [L]     int32   class ids (CSR)
+      ids.npy             [N]     |S{w}   video ids, ASCII/UTF-8 bytes, fixed width
+      num_frames.npy      [N]     int32   frames per video (0 when built from video-level files)
       # frame store (built with frames=True, from frame-level files):
-      frame_offsets.npy      [N+1]   int64   frames of video i = rows offsets[i]:offsets[i+1]
-      frames_rgb.npy         [F, 1024] uint8 the quantized frames, as in the release (not floats)
-      frames_audio.npy       [F, 128]  uint8
+      frame_offsets.npy   [N+1]   int64   frames of video i = rows offsets[i]:offsets[i+1]
+      frames_rgb.npy      [F, 1024] uint8 the quantized frames, as in the release (not floats)
+      frames_audio.npy    [F, 128]  uint8
 
 All arrays are plain ``.npy`` files opened with ``mmap_mode="r"``: nothing is loaded into RAM.
 A build in progress keeps its shards' parts under ``STORE/{split}/_parts/`` until the manifest
@@ -39,10 +39,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from afkit.data import mfstd as F
+
+if TYPE_CHECKING:  # annotations only: pandas is imported where a table is made
+    import pandas as pd
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -91,7 +95,7 @@ def _npy_header(path: Path) -> tuple[np.dtype, tuple, int]:
 def _check_arrays(root: Path, manifest: dict) -> list[str]:
     """Problems with the array files against the manifest (empty list: all consistent)."""
     problems = []
-    for name, spec in manifest["arrays"].items():
+    for spec in manifest["arrays"].values():
         p = root / spec["file"]
         if not p.exists():
             problems.append(f"array file {spec['file']} is missing")
@@ -278,12 +282,67 @@ class Store:
 
 
 def open_store(path, split: str | None = None) -> Store:
-    """Open a complete store split read-only: ``open_store("stores/x/train")`` or ``("stores/x", "train")``.
+    """Open a complete store split read-only: ``open_store("stores/x/train")`` or
+    ``("stores/x", "train")``.
 
     Raises :class:`StoreError` on an incomplete store (no manifest), another schema version, or
     arrays that disagree with the manifest (missing, truncated, shape or dtype).
     """
     return Store(_split_dir(path, split))
+
+
+def _label_problems(store: Store, chunk: int) -> list[str]:
+    """The CSR labels: ``indptr`` a valid index, every label id in ``[0, num_classes)`` (read
+    ``chunk`` ids at a time)."""
+    problems = []
+    indptr = np.asarray(store.labels_indptr)
+    if indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != len(store.labels_indices):
+        problems.append(
+            "labels_indptr is not a valid CSR index (start 0, non-decreasing, end = #labels)"
+        )
+    for a in range(0, len(store.labels_indices), chunk):
+        part = np.asarray(store.labels_indices[a : a + chunk])
+        if part.size and (part.min() < 0 or part.max() >= store.num_classes):
+            problems.append(f"label ids outside [0, {store.num_classes})")
+            break
+    return problems
+
+
+def _frame_problems(store: Store, manifest: dict) -> list[str]:
+    """The frame offsets against ``num_frames`` and the frame arrays; no frameless video in a
+    store built from frame-level files."""
+    problems = []
+    if store.has_frames:
+        off = np.asarray(store.frame_offsets)
+        if (
+            off[0] != 0
+            or np.any(np.diff(off) != store.num_frames)
+            or off[-1] != len(store.frames_rgb)
+        ):
+            problems.append("frame_offsets disagree with num_frames or the frame arrays")
+        if len(store.frames_audio) != len(store.frames_rgb):
+            problems.append("frames_rgb and frames_audio have different numbers of rows")
+    if manifest["source_level"] == "frame" and len(store) and int(np.min(store.num_frames)) < 1:
+        problems.append("a video has no frames (num_frames < 1)")
+    return problems
+
+
+def _source_problems(manifest: dict, n: int, check_sources: bool) -> list[str]:
+    """The per-source video counts against the ``n`` videos; with ``check_sources``, each source
+    file present and of its recorded size."""
+    problems = []
+    if sum(s["videos"] for s in manifest["sources"]) != n:
+        problems.append("per-source video counts do not add up to num_videos")
+    if check_sources:
+        for s in manifest["sources"]:
+            if not os.path.exists(s["path"]):
+                problems.append(f"source file {s['path']} is missing (check_sources=False to skip)")
+            elif os.path.getsize(s["path"]) != s["size"]:
+                problems.append(
+                    f"source file {s['path']} has {os.path.getsize(s['path'])} bytes, the store "
+                    f"was built from {s['size']} bytes: the data changed, rebuild the store"
+                )
+    return problems
 
 
 def verify(
@@ -305,43 +364,13 @@ def verify(
         raise StoreError(f"{root} does not match its manifest: " + "; ".join(problems))
     store = Store(root)
     n = len(store)
-    indptr = np.asarray(store.labels_indptr)
-    if indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != len(store.labels_indices):
-        problems.append(
-            "labels_indptr is not a valid CSR index (start 0, non-decreasing, end = #labels)"
-        )
-    for a in range(0, len(store.labels_indices), chunk_rows * 16):
-        part = np.asarray(store.labels_indices[a : a + chunk_rows * 16])
-        if part.size and (part.min() < 0 or part.max() >= store.num_classes):
-            problems.append(f"label ids outside [0, {store.num_classes})")
-            break
-    if store.has_frames:
-        off = np.asarray(store.frame_offsets)
-        if (
-            off[0] != 0
-            or np.any(np.diff(off) != store.num_frames)
-            or off[-1] != len(store.frames_rgb)
-        ):
-            problems.append("frame_offsets disagree with num_frames or the frame arrays")
-        if len(store.frames_audio) != len(store.frames_rgb):
-            problems.append("frames_rgb and frames_audio have different numbers of rows")
-    if manifest["source_level"] == "frame" and n and int(np.min(store.num_frames)) < 1:
-        problems.append("a video has no frames (num_frames < 1)")
+    problems += _label_problems(store, chunk_rows * 16)
+    problems += _frame_problems(store, manifest)
     for a in range(0, n, chunk_rows):
         if not np.isfinite(np.asarray(store.features[a : a + chunk_rows], dtype=np.float32)).all():
             problems.append(f"non-finite features in rows {a}..{min(n, a + chunk_rows) - 1}")
             break
-    if sum(s["videos"] for s in manifest["sources"]) != n:
-        problems.append("per-source video counts do not add up to num_videos")
-    if check_sources:
-        for s in manifest["sources"]:
-            if not os.path.exists(s["path"]):
-                problems.append(f"source file {s['path']} is missing (check_sources=False to skip)")
-            elif os.path.getsize(s["path"]) != s["size"]:
-                problems.append(
-                    f"source file {s['path']} has {os.path.getsize(s['path'])} bytes, the store was "
-                    f"built from {s['size']} bytes: the data changed, rebuild the store"
-                )
+    problems += _source_problems(manifest, n, check_sources)
     if problems:
         raise StoreError(f"{root} failed verification: " + "; ".join(problems))
     return {
@@ -417,7 +446,8 @@ def frame_stats(store: Store, *, chunk_rows: int = 16384):
 
 
 def verify_main(argv: list[str] | None = None) -> int:
-    """``python -m afkit verify-store STORE [--split S] [--no-sources]``: exit 0 iff every split verifies."""
+    """``python -m afkit verify-store STORE [--split S] [--no-sources]``:
+    exit 0 iff every split verifies."""
     p = argparse.ArgumentParser(
         prog="python -m afkit verify-store",
         description="Check a store's arrays, counts and sources against its manifest.",
@@ -464,7 +494,7 @@ def verify_main(argv: list[str] | None = None) -> int:
 # notebook views (notebook 01): tables and arrays of a built store
 
 
-def verify_table(store_dir, splits: Sequence[str] = SPLITS) -> "pd.DataFrame":
+def verify_table(store_dir, splits: Sequence[str] = SPLITS) -> pd.DataFrame:
     """:func:`verify` of every split present under ``store_dir``, one row each (raises
     :class:`StoreError` on the first split that fails)."""
     import pandas as pd
@@ -487,7 +517,7 @@ def column_blocks(store: Store, max_rows: int | None = 5000) -> dict[str, np.nda
     return {name: x[:, sl] for name, sl in store.columns.items()}
 
 
-def compare_video_level(store: Store, data_dir, *, max_videos: int | None = 2000) -> "pd.DataFrame":
+def compare_video_level(store: Store, data_dir, *, max_videos: int | None = 2000) -> pd.DataFrame:
     """Agreement of the store's frame-derived means with the release's video-level ``mean_rgb`` /
     ``mean_audio`` (same split, matched by id), over at most ``max_videos`` videos: per modality
     the number compared, the max and mean absolute difference, and the tolerance (half a

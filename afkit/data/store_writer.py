@@ -1,6 +1,7 @@
 """Writing a store's files during a build (:mod:`afkit.data.featurize` plans, resumes and runs it):
 one source shard featurized into its *part*, the frames written once into preallocated arrays,
-and the parts concatenated into the final arrays and the manifest (:mod:`afkit.data.store`'s format).
+and the parts concatenated into the final arrays and the manifest (:mod:`afkit.data.store`'s
+format).
 
 A part (``STORE/{split}/_parts/NNNNN.*``, :func:`build_part`) is written under temporary names
 and renamed into place, then its done-marker (``NNNNN.done.json``) is renamed into place last:
@@ -214,7 +215,8 @@ class _FrameRows:
         t = record["rgb"].shape[0]
         if record["audio"].shape[0] != t:
             raise StoreError(
-                f"{src}: video {vid!r} has {t} rgb frames but {record['audio'].shape[0]} audio frames"
+                f"{src}: video {vid!r} has {t} rgb frames but {record['audio'].shape[0]} audio "
+                "frames"
             )
         if self.written_rows + t > self.row_cap:
             raise StoreError(
@@ -469,7 +471,9 @@ def _manifest(
         "frames": bool(config.frames),
         "num_frames_total": int(nf) if config.frames else None,
         "source_level": plan["source_level"],
-        "sources": [{**s, "videos": m["videos"]} for s, m in zip(plan["sources"], markers)],
+        "sources": [
+            {**s, "videos": m["videos"]} for s, m in zip(plan["sources"], markers, strict=True)
+        ],
         "arrays": {
             name: {"file": f"{name}.npy", "dtype": np.dtype(dt).str, "shape": list(shape)}
             for name, (dt, shape) in specs.items()

@@ -332,7 +332,7 @@ def _segments(rng, T: int, labels, spans, max_per_label: int):
     ends = np.minimum(starts + SEGMENT_SECONDS, T)
     half = max_per_label // 2
     seg_l, seg_t, seg_s = [], [], []
-    for c, (has, a, b) in zip(labels, spans):
+    for c, (has, a, b) in zip(labels, spans, strict=True):
         if has:
             overlap = np.clip(np.minimum(ends, b) - np.maximum(starts, a), 0, None)
             pos = np.flatnonzero(2 * overlap >= ends - starts)
@@ -622,7 +622,9 @@ def generate(
             lo, hi = k * cfg.videos_per_shard, min(n, (k + 1) * cfg.videos_per_shard)
             video_recs, gt_rows = [], []
 
-            def frame_records():
+            def frame_records(split, lo, hi, video_recs, gt_rows):
+                # the frame records of videos [lo, hi), made one at a time; their video-level
+                # records and ground-truth rows are collected on the way
                 for i in range(lo, hi):
                     fr, vr, rows = _make_video(cfg, cls, vert_weight, seed, split, i)
                     video_recs.append(vr)
@@ -631,7 +633,7 @@ def generate(
                     yield fr
 
             name = f"{split}{k:04d}.tfrecord"
-            write_records(out / "frame" / name, frame_records())
+            write_records(out / "frame" / name, frame_records(split, lo, hi, video_recs, gt_rows))
             write_records(out / "video" / name, video_recs)
             split_rows += gt_rows
             for vr in video_recs:

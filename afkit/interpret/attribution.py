@@ -1,7 +1,7 @@
 """What a trained model says: its attention weights and captum attributions, as tidy tables.
 
-Each step is one call returning a :class:`pandas.DataFrame` (:mod:`afkit.interpret.evidence` scores them
-against the synthetic ground truth):
+Each step is one call returning a :class:`pandas.DataFrame` (:mod:`afkit.interpret.evidence` scores
+them against the synthetic ground truth):
 
 1. **Extraction** -- :func:`attention_table` (video-level Attend-Fusion: per video, modality,
    head, query token, key token; the frame-level variant: per video, modality, head, frame),
@@ -81,11 +81,47 @@ PROFILES = {
 }
 
 
+@dataclass(frozen=True)
+class Method:
+    """How :func:`attribute` computes an attribution: the method ``name`` (one of ``METHODS``),
+    its ``baseline`` (see :func:`attribute`), and its sizes: ``n_steps`` (Integrated Gradients'
+    Gauss-Legendre points), ``internal_batch_size`` (IG forward passes per chunk, bounding
+    memory; None: all at once) and ``perturbations_per_eval`` (feature ablation)."""
+
+    name: str = "integrated_gradients"
+    baseline: Any = "zeros"
+    n_steps: int = 32
+    internal_batch_size: int | None = None
+    perturbations_per_eval: int = 16
+
+    def __post_init__(self):
+        if self.name not in METHODS:
+            raise ValueError(f"unknown method {self.name!r}: expected one of {METHODS}")
+
+    @classmethod
+    def of(cls, method: str | Method) -> Method:
+        """``method`` as a :class:`Method` (a name: that method at the default sizes)."""
+        return method if isinstance(method, Method) else cls(name=method)
+
+
+@dataclass(frozen=True)
+class Stream:
+    """How a table is streamed over a batch or a loader: the video names (``ids``, one per
+    video of the data in order; None: the batches' ``id``, else the running row number), at most
+    ``max_batches`` batches, the ``device`` (None: the model's) and a ``progress`` bar."""
+
+    ids: Sequence | None = None
+    max_batches: int | None = None
+    device: Any = None
+    progress: bool = True
+
+
 # --------------------------------------------------------------------------------------- batches
 
 
 def modality_name(name: str) -> str:
-    """``"visual"``, ``"audio"`` or ``"fused"`` for a modality's name or alias (``"rgb"``: visual)."""
+    """``"visual"``, ``"audio"`` or ``"fused"`` for a modality's name or alias (``"rgb"``:
+    visual)."""
     key = _ALIASES.get(str(name).lower())
     if key is None:
         raise ValueError(f"unknown modality {name!r}: expected one of {sorted(_ALIASES)}")
@@ -179,7 +215,8 @@ def video_names(batch: Mapping, n: int, offset: int, ids: Sequence | None) -> np
 
 
 def _label_lists(y: Any, n: int) -> list[np.ndarray]:
-    """Per video, the int64 array of its labels, from a multi-hot [B, C] or a list of index arrays."""
+    """Per video, the int64 array of its labels, from a multi-hot [B, C]
+    or a list of index arrays."""
     if y is None:
         raise KeyError(
             "target='labels' needs the batch's 'y' (multi-hot [B, C] or a list of label arrays)"
@@ -250,7 +287,8 @@ def _attention_arrays(
                 )
         elif a.dim() != 4 or a.shape[0] != B:
             raise ValueError(
-                f"video-level attention {name!r} must be [B, heads, tokens, tokens], got {tuple(a.shape)}"
+                f"video-level attention {name!r} must be [B, heads, tokens, tokens], got "
+                f"{tuple(a.shape)}"
             )
         arrays[modality_name(name)] = a.numpy()
     return kind, arrays, (None if mask is None else mask.cpu().numpy())
@@ -505,22 +543,20 @@ def attribute(
     model: torch.nn.Module,
     batch: Mapping,
     target: Any,
+    method: str | Method = "integrated_gradients",
     *,
-    method: str = "integrated_gradients",
-    baseline: Any = "zeros",
-    n_steps: int = 32,
-    internal_batch_size: int | None = None,
-    perturbations_per_eval: int = 16,
     stats: Sequence[str] | None = None,
     device=None,
 ) -> dict[str, torch.Tensor]:
-    """Attributions of one class logit per video to every input value, per modality.
+    """Attributions of one class logit per video to every input value, per modality, by
+    ``method`` (a :class:`Method`, or a method's name at the default sizes).
 
     For video ``b`` and class ``c_b = target[b]``, with :math:`f = ` the logit of ``c_b`` and
     baseline :math:`x'`:
 
-    - ``integrated_gradients``: :math:`(x - x') \\int_0^1 \\partial f(x' + a(x - x'))/\\partial x\\,da`
-      (``n_steps`` Gauss-Legendre points; completeness: the attributions sum to
+    - ``integrated_gradients``:
+      :math:`(x - x') \\int_0^1 \\partial f(x' + a(x - x'))/\\partial x\\,da`
+      (``Method.n_steps`` Gauss-Legendre points; completeness: the attributions sum to
       :math:`f(x) - f(x')`);
     - ``input_x_gradient``: :math:`x\\,\\partial f/\\partial x` (one backward pass: the cheap one);
     - ``feature_ablation``: :math:`f(x) - f(x \\text{ with one group set to } x')`, groups =
@@ -532,15 +568,15 @@ def attribute(
     Args:
         batch: one batch (see :func:`attention_table`).
         target: class index per video (int, or [B] ints).
-        baseline: ``"zeros"`` (default; dequantized mid-range, see the module docstring),
-            ``"zero_byte"``, a float, or a (visual, audio) tuple of tensors.
+        method: its ``baseline``: ``"zeros"`` (default; dequantized mid-range, see the module
+            docstring), ``"zero_byte"``, a float, or a (visual, audio) tuple of tensors.
 
     Returns ``{"visual": [B, ...], "audio": [B, ...]}`` shaped like the inputs; padding frames 0.
     """
     from captum.attr import FeatureAblation, InputXGradient, IntegratedGradients
 
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}: expected one of {METHODS}")
+    m = Method.of(method)
+    baseline = m.baseline
     device = model_device(model, device)
     kind, inputs, mask = batch_inputs(model, batch, device)
     B = inputs[0].shape[0]
@@ -557,16 +593,16 @@ def attribute(
     was_training = model.training
     model.eval()
     try:
-        if method == "integrated_gradients":
+        if m.name == "integrated_gradients":
             attr = IntegratedGradients(forward).attribute(
                 inputs,
                 baselines=_baselines(baseline, inputs),
                 target=target,
                 additional_forward_args=extra,
-                n_steps=n_steps,
-                internal_batch_size=internal_batch_size,
+                n_steps=m.n_steps,
+                internal_batch_size=m.internal_batch_size,
             )
-        elif method == "input_x_gradient":
+        elif m.name == "input_x_gradient":
             if baseline not in ("zeros", 0, 0.0):
                 raise ValueError(
                     "input_x_gradient has no baseline (it is x * grad, i.e. a zero baseline)"
@@ -589,7 +625,7 @@ def attribute(
                     target=target,
                     additional_forward_args=extra,
                     feature_mask=fmask,
-                    perturbations_per_eval=perturbations_per_eval,
+                    perturbations_per_eval=m.perturbations_per_eval,
                 )
             # captum gives every feature of a group the group's whole effect; spread it evenly so
             # that a group's attributions sum to its ablation effect (as for the gradient methods)
@@ -645,20 +681,15 @@ def explained_rows(
 def attribution_table(
     model: torch.nn.Module,
     data: Any,
+    method: str | Method = "integrated_gradients",
     *,
-    method: str = "integrated_gradients",
     target: Any = "labels",
-    ids: Sequence | None = None,
-    baseline: Any = "zeros",
-    n_steps: int = 32,
-    internal_batch_size: int | None = None,
     stats: Sequence[str] | None = None,
     include_padding: bool = False,
-    max_batches: int | None = None,
-    device=None,
-    progress: bool = True,
+    stream: Stream | None = None,
 ) -> pd.DataFrame:
-    """Attributions (:func:`attribute`) as a tidy table, streamed over a batch or a loader.
+    """Attributions (:func:`attribute` by ``method``) as a tidy table, streamed over a batch or a
+    loader as ``stream`` says (:class:`Stream`: video names, batches, device, progress bar).
 
     Per (video, label) explained and per modality:
 
@@ -675,10 +706,18 @@ def attribution_table(
             batch's ``y``), ``"predicted"`` (the argmax logit), a class index, or [B] indices.
         Other arguments as in :func:`attribute` and :func:`attention_table`.
     """
-    device = model_device(model, device)
+    method, stream = Method.of(method), stream or Stream()
+    device = model_device(model, stream.device)
+    max_batches, ids = stream.max_batches, stream.ids
     parts, offset = [], 0
     for i, batch in enumerate(
-        tqdm(iter_batches(data), desc=method, disable=not progress, total=max_batches, leave=False)
+        tqdm(
+            iter_batches(data),
+            desc=method.name,
+            disable=not stream.progress,
+            total=max_batches,
+            leave=False,
+        )
     ):
         if max_batches is not None and i >= max_batches:
             break
@@ -689,17 +728,7 @@ def attribution_table(
         offset += B
         if len(rows) == 0:
             continue
-        attr = attribute(
-            model,
-            expanded,
-            classes,
-            method=method,
-            baseline=baseline,
-            n_steps=n_steps,
-            internal_batch_size=internal_batch_size,
-            stats=stats,
-            device=device,
-        )
+        attr = attribute(model, expanded, classes, method, stats=stats, device=device)
         for modality, a in attr.items():
             a = a.cpu()
             if kind == "frame":  # [P, T]
@@ -751,7 +780,8 @@ def attribution_table(
 
 
 def first_column(frame: pd.DataFrame, candidates: Sequence[str], what: str) -> str:
-    """The first of ``candidates`` that is a column of ``frame`` (``what`` names it in the error)."""
+    """The first of ``candidates`` that is a column of ``frame``
+    (``what`` names it in the error)."""
     for c in candidates:
         if c in frame.columns:
             return c

@@ -1,7 +1,8 @@
 """Explanations scored against the synthetic release's ground truth, and notebook 08's questions.
 
-The tables of :mod:`afkit.interpret.attribution` (what a trained model says) are scored here against what the
-synthetic set knows: for every video, which frames and which modality carry each label's evidence.
+The tables of :mod:`afkit.interpret.attribution` (what a trained model says) are scored here against
+what the synthetic set knows: for every video, which frames and which modality carry each label's
+evidence.
 
 1. **Scoring against the truth** -- on plain arrays: :func:`auroc`, :func:`span_auroc`,
    :func:`modality_agreement_arrays`,
@@ -24,6 +25,7 @@ frames by the sum over modalities. Attention weights are averaged over heads.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,7 +79,8 @@ def auroc(scores: Any, positives: Any) -> float:
 def span_positives(
     n_frames: int, starts: Any, ends: Any, *, end_inclusive: bool = False
 ) -> np.ndarray:
-    """Boolean [n_frames]: True inside any span ``[start, end)`` (``[start, end]`` if end_inclusive)."""
+    """Boolean [n_frames]: True inside any span ``[start, end)``
+    (``[start, end]`` if end_inclusive)."""
     pos = np.zeros(int(n_frames), dtype=bool)
     for a, b in zip(np.atleast_1d(starts), np.atleast_1d(ends), strict=True):
         a, b = int(a), int(b) + (1 if end_inclusive else 0)
@@ -135,7 +138,8 @@ def means_with_ci(
 
 
 def _frame_scores(table: pd.DataFrame) -> tuple[dict, bool]:
-    """{(video, label) or (video,): (frames [n], scores [n, 2] of visual, audio)}; bool: label-specific."""
+    """{(video, label) or (video,): (frames [n], scores [n, 2] of visual, audio)}; bool:
+    label-specific."""
     if "frame" not in table.columns:
         raise ValueError(
             "a frame table is needed (a 'frame' column): video-level models have no frames"
@@ -175,7 +179,8 @@ def _spans_by_pair(spans: pd.DataFrame) -> dict:
     missing = need - set(spans.columns)
     if missing:
         raise ValueError(
-            f"spans need columns {sorted(need)} ('id' may stand for 'video'); missing {sorted(missing)}"
+            f"spans need columns {sorted(need)} ('id' may stand for 'video'); missing "
+            f"{sorted(missing)}"
         )
     keep = spans["modality"].astype(str) != "none"
     if "has_evidence" in spans.columns:
@@ -210,7 +215,8 @@ def evidence_auroc(
     chance baseline (expected AUROC 0.5).
 
     Args:
-        tables: ``{method name: frame table}`` from :func:`afkit.interpret.attribution.attention_table` (frame-level)
+        tables: ``{method name: frame table}`` from
+        :func:`afkit.interpret.attribution.attention_table` (frame-level)
             or :func:`afkit.interpret.attribution.attribution_table` (frame-level).
         spans: one row per evidence span: ``video, label, start, end, modality`` (``end``
             exclusive unless ``end_inclusive``), e.g. the spans of
@@ -406,26 +412,38 @@ def faithfulness(
     }
 
 
+@dataclass(frozen=True)
+class Deletion:
+    """The deletion test's settings: ``k`` frames deleted (the top-scored ones, or ``k`` random
+    real frames, mean over ``n_random`` draws from ``seed``), the target's ``score`` that drops
+    (``"logit"``, the default: no sigmoid saturation, or ``"probability"``) and the bootstrap
+    resamples of the confidence interval (``n_boot``)."""
+
+    k: int = 5
+    n_random: int = 3
+    seed: int = 0
+    score: str = "logit"
+    n_boot: int = 2000
+
+    def __post_init__(self):
+        if self.score not in ("logit", "probability"):
+            raise ValueError(f"score must be 'logit' or 'probability', got {self.score!r}")
+
+
 def deletion_drops(
     model: torch.nn.Module,
     batch: Mapping,
     scores: Any,
     target: Any,
+    test: Deletion,
     *,
-    k: int,
-    n_random: int = 3,
-    seed: int = 0,
-    score: str = "logit",
     device=None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Drop of each video's target score when its top-``k`` scored frames, or ``k`` random real
-    frames (mean over ``n_random`` draws), are masked out: (drop_top [B], drop_random [B]).
-
-    ``score`` is the target's ``"logit"`` (default: no sigmoid saturation) or ``"probability"``.
-    Videos with a single real frame get NaN.
+    """Drop of each video's target score when its top-``test.k`` scored frames, or ``test.k``
+    random real frames (mean over ``test.n_random`` draws), are masked out: (drop_top [B],
+    drop_random [B]). Videos with a single real frame get NaN.
     """
-    if score not in ("logit", "probability"):
-        raise ValueError(f"score must be 'logit' or 'probability', got {score!r}")
+    k, score = test.k, test.score
     device = interpret.model_device(model, device)
     kind, (rgb, audio), mask = interpret.batch_inputs(model, batch, device)
     if kind != "frame":
@@ -447,9 +465,9 @@ def deletion_drops(
     try:
         base = value(m)
         top = base - value(m & ~topk_frames(scores, m, k))
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(test.seed)
         rand = np.mean(
-            [base - value(m & ~random_frames(m, k, rng)) for _ in range(n_random)], axis=0
+            [base - value(m & ~random_frames(m, k, rng)) for _ in range(test.n_random)], axis=0
         )
     finally:
         model.train(was_training)
@@ -462,28 +480,25 @@ def deletion_test(
     model: torch.nn.Module,
     data: Any,
     tables: Mapping[str, pd.DataFrame],
+    test: Deletion | None = None,
     *,
-    k: int = 5,
-    ids: Sequence | None = None,
-    n_random: int = 3,
-    seed: int = 0,
-    score: str = "logit",
-    max_batches: int | None = None,
-    n_boot: int = 2000,
-    device=None,
-    progress: bool = True,
+    stream: interpret.Stream | None = None,
 ) -> pd.DataFrame:
     """Faithfulness of each method's frame scores: :func:`faithfulness` per method.
 
     For every (video, true label) of ``data`` (the same loader, in the same order, as the tables
-    were made from) and each method, the frames are ranked by the method's score summed over
-    modalities (attention: mean over heads; attributions: that label's), the top ``k`` are masked
-    out and the label's score drop compared with masking ``k`` random real frames.
+    were made from, streamed as ``stream`` says: :class:`afkit.interpret.attribution.Stream`) and
+    each method, the frames are ranked by the method's score summed over modalities (attention:
+    mean over heads; attributions: that label's), the top ``test.k`` are masked out and the
+    label's score drop compared with masking ``test.k`` random real frames (:class:`Deletion`;
+    batch ``i`` draws its random frames from seed ``test.seed + i``).
 
     Returns one row per method: ``method, mean_drop_top, mean_drop_random, mean_difference,
     ci_low, ci_high, frac_top_greater, n``.
     """
-    device = interpret.model_device(model, device)
+    test, stream = test or Deletion(), stream or interpret.Stream()
+    device = interpret.model_device(model, stream.device)
+    max_batches, ids = stream.max_batches, stream.ids
     matrices = {method: _frame_scores(table) for method, table in tables.items()}
     drops: dict[str, tuple[list, list]] = {m: ([], []) for m in tables}
     offset = 0
@@ -491,7 +506,7 @@ def deletion_test(
         tqdm(
             interpret.iter_batches(data),
             desc="deletion",
-            disable=not progress,
+            disable=not stream.progress,
             total=max_batches,
             leave=False,
         )
@@ -525,10 +540,7 @@ def deletion_test(
                 sub,
                 sc[found],
                 classes[found],
-                k=k,
-                n_random=n_random,
-                seed=seed + i,
-                score=score,
+                dataclasses.replace(test, seed=test.seed + i),
                 device=device,
             )
             drops[method][0].append(top)
@@ -542,7 +554,9 @@ def deletion_test(
         out.append(
             {
                 "method": method,
-                **faithfulness(np.concatenate(top), np.concatenate(rand), n_boot=n_boot, seed=seed),
+                **faithfulness(
+                    np.concatenate(top), np.concatenate(rand), n_boot=test.n_boot, seed=test.seed
+                ),
             }
         )
     return pd.DataFrame(out)
@@ -561,18 +575,18 @@ def explanation_tables(
 ) -> dict[str, pd.DataFrame]:
     """What does the model say about ``data``? ``{method: table}`` at a profile's sizes:
     ``attention`` an :func:`afkit.interpret.attribution.attention_table`, any other method an
-    :func:`afkit.interpret.attribution.attribution_table` of each true label (Integrated Gradients at
-    ``config.n_steps`` and ``config.internal_batch_size``)."""
+    :func:`afkit.interpret.attribution.attribution_table` of each true label (Integrated Gradients
+    at ``config.n_steps`` and ``config.internal_batch_size``)."""
     return {
         method: interpret.attention_table(model, data, ids=ids)
         if method == "attention"
         else interpret.attribution_table(
             model,
             data,
-            method=method,
-            ids=ids,
-            n_steps=config.n_steps,
-            internal_batch_size=config.internal_batch_size,
+            interpret.Method(
+                method, n_steps=config.n_steps, internal_batch_size=config.internal_batch_size
+            ),
+            stream=interpret.Stream(ids=ids),
         )
         for method in methods
     }
@@ -655,7 +669,7 @@ def timeline(
         label = int(first.loc[first["video"] == video, "label"].iloc[0])
     if spans is not None and label is not None:
         s = spans[(spans["id"] == video) & (spans["label"] == label) & spans["has_evidence"]]
-        true_spans = [(int(a), int(b)) for a, b in zip(s["start"], s["end"])]
+        true_spans = [(int(a), int(b)) for a, b in zip(s["start"], s["end"], strict=True)]
     series = {}
     if attn is not None:
         _add_series(
@@ -689,9 +703,9 @@ def modality_check(
     """Does the audio/visual share of attribution per class agree with the class's true modality?
 
     Returns ``(agreement, figure)``: :func:`modality_agreement` of the
-    :func:`afkit.interpret.attribution.modality_shares` per class (no rows on real data), and the arguments
-    of :func:`afkit.viz.plots.plot_modality_share`: per class (the ``max_classes`` most explained)
-    ``class`` (name), ``audio_share`` and, with the truth, ``true_audio_share`` (audio 1,
+    :func:`afkit.interpret.attribution.modality_shares` per class (no rows on real data), and the
+    arguments of :func:`afkit.viz.plots.plot_modality_share`: per class (the ``max_classes`` most
+    explained) ``class`` (name), ``audio_share`` and, with the truth, ``true_audio_share`` (audio 1,
     visual 0, both 0.5)."""
     shares = interpret.modality_shares(attributions, by="class")
     df = shares.sort_values("n", ascending=False).head(max_classes).copy()
@@ -761,12 +775,13 @@ def interpretability_answer(
         single = video_agreement.set_index("truth").loc["single"]
         g = video_agreement.set_index("truth")
         parts.append(
-            f"**Modality, video-level Attend-Fusion.** Integrated Gradients on its visual vs "
-            f"audio feature blocks: mean visual share {g.loc['visual', 'mean_visual_share']:.2f} on "
+            "**Modality, video-level Attend-Fusion.** Integrated Gradients on its visual vs audio "
+            f"feature blocks: mean visual share {g.loc['visual', 'mean_visual_share']:.2f} on "
             f"visual-only classes, {g.loc['audio', 'mean_visual_share']:.2f} on audio-only and "
-            f"{g.loc['both', 'mean_visual_share']:.2f} on both; the share separates visual-only from "
-            f"audio-only classes with AUROC {single['separation_auroc']:.2f}, and a 1/2 threshold "
-            f"names the true modality for {100 * single['accuracy']:.0f}% of single-modality classes"
+            f"{g.loc['both', 'mean_visual_share']:.2f} on both; the share separates visual-only "
+            f"from audio-only classes with AUROC {single['separation_auroc']:.2f}, and a 1/2 "
+            f"threshold names the true modality for {100 * single['accuracy']:.0f}% of "
+            "single-modality classes"
             + (
                 ": attribution mass leans to the visual input."
                 if g.loc["audio", "mean_visual_share"] > 0.5
@@ -784,8 +799,8 @@ def interpretability_answer(
     )
     if "normalized_entropy" in entropy.columns:
         parts.append(
-            f"**Attention collapse.** The attention's normalized entropy (1 = uniform over "
-            f"frames, 0 = one frame) averages {entropy['normalized_entropy'].mean():.2f} over heads."
+            "**Attention collapse.** The attention's normalized entropy (1 = uniform over frames, "
+            f"0 = one frame) averages {entropy['normalized_entropy'].mean():.2f} over heads."
         )
     parts.append(f"*All of it on {source} data.*")
     return "\n\n".join(parts)
@@ -798,15 +813,18 @@ def frames_check(frames_gap: float, video_gap: float, margin: float = 0.10) -> d
     passes = bool(frames_gap >= video_gap - margin)
     text = (
         f"**The explained frame-level model** reaches test GAP {100 * frames_gap:.2f}% against the "
-        f"video-level Attend-Fusion's {100 * video_gap:.2f}% (the bar: {100 * (video_gap - margin):.2f}%)"
+        f"video-level Attend-Fusion's {100 * video_gap:.2f}% (the bar: "
+        f"{100 * (video_gap - margin):.2f}%)"
     )
     text += (
         ": it passes, so its attention and attributions are read below as findings."
         if passes
-        else ": it does **not** pass within this profile's budget, so the frame-level attention and "
-        "attribution scores below describe a model that has not learned the task; they are shown "
-        "for the method, not as findings. The video-level Attend-Fusion's attribution is the "
-        "explanation this run stands behind."
+        else (
+            ": it does **not** pass within this profile's budget, so the frame-level attention and "
+            "attribution scores below describe a model that has not learned the task; they are "
+            "shown for the method, not as findings. The video-level Attend-Fusion's attribution is "
+            "the explanation this run stands behind."
+        )
     )
     return {
         "passes": passes,

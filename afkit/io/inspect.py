@@ -66,6 +66,27 @@ def read_vocabulary(data_dir) -> pd.DataFrame | None:
     return pd.read_csv(path) if path.is_file() else None
 
 
+def _read_split(vfiles, ffiles, frame_limit: int | None, num_classes: int | None):
+    """``(ids, labels, frames)`` of one split: the ids and labels of its video-level files (of its
+    frame-level files when it has none) and ``{id: frame count}`` of at most ``frame_limit``
+    frame-level records."""
+    ids, labels = [], []
+    if vfiles:
+        for batch in records.read_video_batches(vfiles, 1024, num_classes=num_classes):
+            ids += batch["id"]
+            labels += [np.asarray(x).copy() for x in batch["labels"]]
+    frames: dict[str, int] = {}
+    if ffiles:
+        for i, rec in enumerate(records.read_records(ffiles, num_classes=num_classes)):
+            if frame_limit is not None and i >= frame_limit:
+                break
+            frames[rec["id"]] = len(rec["rgb"])
+            if not vfiles:
+                ids.append(rec["id"])
+                labels.append(rec["labels"])
+    return ids, labels, frames
+
+
 def overview(
     data_dir, *, frame_limit: int | None = 20_000, splits=SPLITS, num_classes: int | None = None
 ) -> Overview:
@@ -92,20 +113,7 @@ def overview(
         )
         if not vfiles and not ffiles:
             continue
-        ids, labels = [], []
-        if vfiles:
-            for batch in records.read_video_batches(vfiles, 1024, num_classes=num_classes):
-                ids += batch["id"]
-                labels += [np.asarray(x).copy() for x in batch["labels"]]
-        frames: dict[str, int] = {}
-        if ffiles:
-            for i, rec in enumerate(records.read_records(ffiles, num_classes=num_classes)):
-                if frame_limit is not None and i >= frame_limit:
-                    break
-                frames[rec["id"]] = len(rec["rgb"])
-                if not vfiles:
-                    ids.append(rec["id"])
-                    labels.append(rec["labels"])
+        ids, labels, frames = _read_split(vfiles, ffiles, frame_limit, num_classes)
         nlab = np.array([len(x) for x in labels])
         df = pd.DataFrame(
             {
@@ -267,7 +275,8 @@ def inspect_main(argv: list[str] | None = None) -> int:
         lines.append(f"frames/video:    {s['frames'][0]}..{s['frames'][1]}")
     lo, mean, hi = s["labels_per_video"]
     lines += [
-        f"labels/video:    min {lo}, mean {mean:.2f}, max {hi}; {s['videos_without_labels']} videos without labels",
+        f"labels/video:    min {lo}, mean {mean:.2f}, max {hi}; {s['videos_without_labels']} "
+        "videos without labels",
         f"distinct labels: {s['distinct_labels']}"
         + (f" (ids {s['label_range'][0]}..{s['label_range'][1]})" if s["label_range"] else ""),
         "top labels:      " + (", ".join(f"{k} ({v})" for k, v in s["top_labels"]) or "-"),

@@ -9,7 +9,7 @@ The messages, as far as afkit reads them (field number: content)::
     Features         1: map entry (repeated)                         2: FeatureLists
     map entry        1: key (string), 2: value      FeatureLists     1: map entry -> FeatureList
     Feature          1: BytesList, 2: FloatList, 3: Int64List (a oneof; the last one wins)
-    FeatureList      1: Feature (repeated)          *List            1: value (repeated; packed or not)
+    FeatureList      1: Feature (repeated)          *List            1: value (repeated; packed?)
 
 Why a hand-written walker, not ``tfrecord``'s parser or protobuf objects (measured:
 ``benchmarks/io_read.py``, 2 shared cores, CRCs checked by afkit and TensorFlow only; videos per
@@ -127,7 +127,8 @@ def frames_feature_list(frames: np.ndarray, dim: int) -> bytes:
     return out.tobytes()
 
 
-# =========================================================================== reading: the general walk
+# =========================================================================== reading: the general
+# walk
 
 
 def read_varint(buf, pos: int, end: int) -> tuple[int, int]:
@@ -232,7 +233,8 @@ def _feature_list(buf, span, name: str, want: int) -> tuple[int, int]:
         raise PayloadError(f"feature {name!r} is empty (no bytes_list, float_list or int64_list)")
     if kind[0] != want:
         raise PayloadError(
-            f"feature {name!r} has the wrong type: {LIST_KINDS[kind[0]]}, expected {LIST_KINDS[want]}"
+            f"feature {name!r} has the wrong type: {LIST_KINDS[kind[0]]}, expected "
+            f"{LIST_KINDS[want]}"
         )
     return kind[1], kind[2]
 
@@ -341,7 +343,8 @@ def read_frames(buf, span, name: str, dim: int) -> np.ndarray:
     return np.frombuffer(b"".join(rows), np.uint8).reshape(len(rows), dim).copy()
 
 
-# =========================================================================== the canonical video-level Example
+# =========================================================================== the canonical
+# video-level Example
 
 
 def _float_feature_header(dim: int) -> bytes:
@@ -367,7 +370,7 @@ def _length_at(buf, at: int, end: int) -> tuple[int, int]:
     return read_varint(buf, at, end)
 
 
-def parse_canonical_video(buf, b: int, e: int):
+def parse_canonical_video(buf, b: int, e: int):  # noqa: C901  (hot path: one flat pass a record)
     """The canonical video-level Example, walked flat: ``(id, labels list, rgb offset, audio
     offset)``, or None for anything else (then the general parser decides, and raises the
     precise error). Canonical = one ``features`` field, map entries ``key`` then ``value``,

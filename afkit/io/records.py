@@ -29,6 +29,7 @@ IndexError. Splitting a file set over DDP ranks and DataLoader workers: ``afkit.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 from collections.abc import Iterable, Iterator
@@ -293,7 +294,9 @@ def _parse(buf, begin: int, end: int, num_classes: int | None, kind: str | None)
                 + (
                     ""
                     if kind == "video"
-                    else " (the record has no feature lists, so it is read as a video-level Example)"
+                    else (
+                        " (the record has no feature lists, so it is read as a video-level Example)"
+                    )
                 )
             )
         out[key] = wire.read_floats(buf, span, key, dim)
@@ -311,7 +314,8 @@ def parse_record(payload: bytes, *, num_classes: int | None = None) -> dict:
 
 
 def id_feature(payload: bytes) -> str:
-    """The name of a record's id feature: ``"id"`` (2018 / 2019 schema), else ``"video_id"`` (2017)."""
+    """The name of a record's id feature: ``"id"`` (2018 / 2019 schema), else ``"video_id"``
+    (2017)."""
     return "id" if b"id" in wire.context_features(payload, 0, len(payload)) else "video_id"
 
 
@@ -377,21 +381,33 @@ class RecordIterator:
         return self.stats.errors
 
 
-def _read_file(path, stats, *, verify, skip_corrupt, num_classes, allow_empty, start=0, stop=None):
+@dataclasses.dataclass(frozen=True)
+class _Checks:
+    """The checks of a read, as :func:`read_records` takes them: both CRC32Cs (``verify``), skip
+    or raise on a bad record (``skip_corrupt``), the label range (``num_classes``), a 0-byte file
+    as 0 records (``allow_empty``)."""
+
+    verify: bool = True
+    skip_corrupt: bool = False
+    num_classes: int | None = None
+    allow_empty: bool = False
+
+
+def _read_file(path, stats, checks: _Checks, start=0, stop=None):
     kind = None
     for buf, begin, length, rec, offset in tfrecord.iter_spans(
         path,
-        verify=verify,
-        skip_corrupt=skip_corrupt,
-        allow_empty=allow_empty,
+        verify=checks.verify,
+        skip_corrupt=checks.skip_corrupt,
+        allow_empty=checks.allow_empty,
         start=start,
         stop=stop,
         stats=stats,
     ):
         try:
-            out = _parse(buf, begin, begin + length, num_classes, kind)
+            out = _parse(buf, begin, begin + length, checks.num_classes, kind)
         except PAYLOAD_ERRORS as e:
-            _skip_or_raise(e, path, rec, offset, skip_corrupt, stats)
+            _skip_or_raise(e, path, rec, offset, checks.skip_corrupt, stats)
             continue
         if kind is None:
             kind = "frame" if "rgb" in out else "video"
@@ -409,19 +425,11 @@ def read_ranges(
     """The video dicts of records ``[start, stop)`` (``stop`` None: to the end) of each
     ``(path, start, stop)``, in order; the options as :func:`read_records`."""
     stats = ReadStats()
+    checks = _Checks(verify, skip_corrupt, num_classes, allow_empty)
 
     def gen():
         for path, start, stop in ranges:
-            yield from _read_file(
-                path,
-                stats,
-                verify=verify,
-                skip_corrupt=skip_corrupt,
-                num_classes=num_classes,
-                allow_empty=allow_empty,
-                start=start,
-                stop=stop,
-            )
+            yield from _read_file(path, stats, checks, start, stop)
 
     return RecordIterator(gen(), stats)
 
@@ -456,7 +464,31 @@ def read_records(
 
 def _cut_bounds(cuts: list) -> list[tuple[int, int]]:
     """Cumulative ends ``[c1, c2, ...]`` -> the spans ``[(0, c1), (c1, c2), ...]``."""
-    return list(zip([0] + cuts[:-1], cuts))
+    return list(zip([0] + cuts[:-1], cuts, strict=True))
+
+
+class _SpanGroup(NamedTuple):
+    """One group of records of a file, as :func:`afkit.io.tfrecord.span_groups` yields it: the
+    bytes ``buf`` and, per record, its payload's ``begins`` and ``lengths`` in it, its number
+    ``recs`` in the file and its byte ``offsets``."""
+
+    buf: bytes
+    begins: np.ndarray
+    lengths: np.ndarray
+    recs: np.ndarray
+    offsets: np.ndarray
+
+
+@dataclasses.dataclass
+class _Walk:
+    """What the vectorized walk of a group found: the ``spans`` of each record's fields, which
+    records are ``canonical`` (taken from the walk), their ``labels`` (one array) and each one's
+    ``(begin, stop)`` in it (``label_bounds``; None when the general path must check them)."""
+
+    spans: wire.VideoSpans
+    canonical: list
+    labels: np.ndarray
+    label_bounds: list | None
 
 
 class _VideoGroup(NamedTuple):
@@ -526,12 +558,11 @@ class _DecodedVideos:
         }
 
 
-def _decode_group(
-    buf, path, begins, lengths, recs, offsets, *, num_classes, skip_corrupt, stats
-) -> _VideoGroup | None:
+def _decode_group(path, group: _SpanGroup, checks: _Checks, stats: ReadStats) -> _VideoGroup | None:
     """The videos of one group of records (:func:`afkit.io.tfrecord.span_groups`): walked together
     (``wire.walk_canonical_videos``), their label varints decoded in one pass."""
-    ends = begins + lengths
+    buf, begins, num_classes = group.buf, group.begins, checks.num_classes
+    ends = begins + group.lengths
     spans = wire.walk_canonical_videos(buf, begins, ends)
     u8 = np.frombuffer(buf, np.uint8)
     canonical = spans.ok.tolist()
@@ -560,19 +591,7 @@ def _decode_group(
         if group is not None:
             return group
     return _record_by_record(
-        buf,
-        path,
-        begins,
-        ends,
-        recs,
-        offsets,
-        spans,
-        canonical,
-        labels,
-        label_bounds,
-        num_classes=num_classes,
-        skip_corrupt=skip_corrupt,
-        stats=stats,
+        path, group, _Walk(spans, canonical, labels, label_bounds), checks, stats
     )
 
 
@@ -582,10 +601,13 @@ def _canonical_group(buf, u8, spans: wire.VideoSpans, labels, label_bounds) -> _
     if text.isascii():  # one decode for the group (then character offsets = byte offsets)
         text = text.decode()
         cl = cut.tolist()
-        ids = [text[a:b] for a, b in zip(cl[:-1], cl[1:])]
+        ids = [text[a:b] for a, b in zip(cl[:-1], cl[1:], strict=True)]
     else:
         try:
-            ids = [buf[a:b].decode() for a, b in zip(spans.id_at.tolist(), spans.id_end.tolist())]
+            ids = [
+                buf[a:b].decode()
+                for a, b in zip(spans.id_at.tolist(), spans.id_end.tolist(), strict=True)
+            ]
         except UnicodeDecodeError:
             return None
     return _VideoGroup(
@@ -598,30 +620,25 @@ def _canonical_group(buf, u8, spans: wire.VideoSpans, labels, label_bounds) -> _
 
 
 def _record_by_record(
-    buf,
-    path,
-    begins,
-    ends,
-    recs,
-    offsets,
-    spans: wire.VideoSpans,
-    canonical: list,
-    labels,
-    label_bounds,
-    *,
-    num_classes,
-    skip_corrupt,
-    stats,
+    path, group: _SpanGroup, walk: _Walk, checks: _Checks, stats: ReadStats
 ) -> _VideoGroup | None:
     """A group with records of other layouts: the canonical ones taken from the walk, the others
     through the general parser (which raises, or skips, with the precise error)."""
+    buf, begins, recs, offsets = group.buf, group.begins, group.recs, group.offsets
+    ends = begins + group.lengths
+    spans, canonical, labels, label_bounds = (
+        walk.spans,
+        walk.canonical,
+        walk.labels,
+        walk.label_bounds,
+    )
     mv = memoryview(buf)
     next_bounds = iter(label_bounds if label_bounds is not None else ())
     id_at, id_end = spans.id_at.tolist(), spans.id_end.tolist()
     rgb_at, audio_at = spans.rgb_at.tolist(), spans.audio_at.tolist()
     ids, video_labels, rgb, audio = [], [], [], []
     for i, (begin, end, rec, offset) in enumerate(
-        zip(begins.tolist(), ends.tolist(), recs.tolist(), offsets.tolist())
+        zip(begins.tolist(), ends.tolist(), recs.tolist(), offsets.tolist(), strict=True)
     ):
         if canonical[i]:
             try:
@@ -638,13 +655,13 @@ def _record_by_record(
             else:
                 if spans.ok[i]:
                     next(next_bounds, None)  # the walk decoded this record's labels: pass them
-                r = _parse(buf, begin, end, num_classes, "video")
+                r = _parse(buf, begin, end, checks.num_classes, "video")
                 ids.append(r["id"])
                 video_labels.append(r["labels"])
                 rgb.append(r["mean_rgb"].tobytes())
                 audio.append(r["mean_audio"].tobytes())
         except PAYLOAD_ERRORS as e:
-            _skip_or_raise(e, path, rec, offset, skip_corrupt, stats)
+            _skip_or_raise(e, path, rec, offset, checks.skip_corrupt, stats)
     if not ids:
         return None
     joined = np.concatenate(video_labels).astype(np.int64, copy=False)
@@ -685,8 +702,9 @@ def read_video_batches(
     # records are walked in groups of up to `group` (numpy's per-call cost is paid per group:
     # afkit.io.tfrecord.span_groups), then handed out `batch_size` at a time
     group = max(batch_size, 8192)
+    checks = _Checks(verify, skip_corrupt, num_classes, allow_empty)
     for path in expand_pattern(path_or_pattern):
-        for buf, begins, lengths, recs, offsets in tfrecord.span_groups(
+        for spans in tfrecord.span_groups(
             path,
             group,
             verify=verify,
@@ -694,19 +712,7 @@ def read_video_batches(
             allow_empty=allow_empty,
             stats=stats,
         ):
-            decoded.add(
-                _decode_group(
-                    buf,
-                    path,
-                    begins,
-                    lengths,
-                    recs,
-                    offsets,
-                    num_classes=num_classes,
-                    skip_corrupt=skip_corrupt,
-                    stats=stats,
-                )
-            )
+            decoded.add(_decode_group(path, _SpanGroup(*spans), checks, stats))
             while decoded.count >= batch_size:
                 yield decoded.take(batch_size)
     if decoded.count:

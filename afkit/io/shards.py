@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from afkit.io import records, tfrecord
 from afkit.io.records import RecordIterator
 
-__all__ = ["Shard", "shard_plan", "read_shards", "RecordDataset"]
+# RecordDataset is made by the module __getattr__ below on first access (torch imported then)
+__all__ = ["Shard", "shard_plan", "read_shards", "RecordDataset"]  # noqa: F822
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +57,7 @@ def shard_plan(
     lo = world_lo + worker * m // num_workers
     hi = world_lo + (worker + 1) * m // num_workers
     plan, first = [], 0
-    for p, c in zip(paths, counts):
+    for p, c in zip(paths, counts, strict=True):
         a, b = max(lo, first), min(hi, first + c)
         if a < b:
             plan.append(Shard(p, a - first, b - first))
@@ -71,7 +72,8 @@ def read_shards(
     skip_corrupt: bool = False,
     num_classes: int | None = None,
 ) -> RecordIterator:
-    """Read the records of a :func:`shard_plan`, in order (video dicts, as ``records.read_records``)."""
+    """Read the records of a :func:`shard_plan`, in order (video dicts, as
+    ``records.read_records``)."""
     return records.read_ranges(
         [(s.path, s.start, s.stop) for s in plan],
         verify=verify,
@@ -80,7 +82,8 @@ def read_shards(
     )
 
 
-_DATASET_DOC = """A ``torch.utils.data.IterableDataset`` of video dicts (numpy arrays; pass a ``transform``
+_DATASET_DOC = """A ``torch.utils.data.IterableDataset`` of video dicts (numpy arrays; pass a
+``transform``
     to turn them into tensors) over a file set, split with :func:`shard_plan` across the
     DataLoader's workers and the DDP ranks: no record is read twice, none is lost.
 

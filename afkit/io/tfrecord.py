@@ -2,7 +2,8 @@
 
 A TFRecord file is a sequence of records, each::
 
-    uint64 length | uint32 masked_crc32c(length bytes) | payload[length] | uint32 masked_crc32c(payload)
+    uint64 length | uint32 masked_crc32c(length bytes) | payload[length] | uint32
+    masked_crc32c(payload)
 
 all little-endian, with ``masked(c) = ((c >> 15) | (c << 17)) + 0xa282ead8  (mod 2**32)``.
 CRC32C is computed by ``google_crc32c`` (a C implementation; it hashes numpy views of the
@@ -233,7 +234,7 @@ def _bad_payload(
     stats.skip(err)
 
 
-def iter_spans(
+def iter_spans(  # noqa: C901  (a measured hot path, one loop: benchmarks/io_read.py)
     path,
     *,
     verify: bool = True,
@@ -552,7 +553,7 @@ def _u32_vec(u8: np.ndarray, at: np.ndarray) -> np.ndarray:
     return b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)
 
 
-def span_groups(
+def span_groups(  # noqa: C901  (a measured hot path, one loop: benchmarks/io_read.py)
     path,
     group: int = 8192,
     *,
@@ -653,6 +654,7 @@ def span_groups(
 
 
 def _as_group(buf, spans: list) -> tuple:
-    """``(buf, begins, lengths, recs, offsets)`` of the ``(begin, length, rec, offset)`` ``spans``."""
+    """``(buf, begins, lengths, recs, offsets)`` of the ``(begin, length, rec, offset)``
+    ``spans``."""
     a = np.array(spans, dtype=np.int64).reshape(-1, 4)
     return buf, a[:, 0], a[:, 1], a[:, 2], a[:, 3]

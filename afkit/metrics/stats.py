@@ -33,6 +33,7 @@ __all__ = [
     "GapParts",
     "gap_parts",
     "weighted_gap",
+    "Bootstrap",
     "paired_bootstrap",
 ]
 
@@ -55,7 +56,8 @@ def mean_interval(
     values, *, ci: float = 0.95, n_boot: int = 2000, seed: int = 0
 ) -> tuple[float, float, float]:
     """(mean, low, high): the mean of ``values`` (NaNs dropped) and its percentile-bootstrap ``ci``
-    interval over ``n_boot`` resamples of the values with replacement (all NaN when none is left)."""
+    interval over ``n_boot`` resamples of the values with replacement (all NaN when none is
+    left)."""
     v = np.asarray(values, dtype=np.float64).reshape(-1)
     v = v[np.isfinite(v)]
     if len(v) == 0:
@@ -125,33 +127,47 @@ def weighted_gap(parts: GapParts, weights) -> np.ndarray:
     return out if np.ndim(weights) == 2 else out[0]
 
 
+@dataclass(frozen=True)
+class Bootstrap:
+    """A paired bootstrap's settings: ``n_boot`` resamples, drawn from ``seed``, and the
+    ``confidence`` of the percentile interval."""
+
+    n_boot: int = 1000
+    seed: int = 0
+    confidence: float = 0.95
+
+    def __post_init__(self):
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"confidence must be in (0, 1), got {self.confidence}")
+
+
 def paired_bootstrap(
     metric_fn: Callable | str,
     scores_a,
     scores_b,
     labels,
-    n_boot: int = 1000,
-    seed: int = 0,
-    confidence: float = 0.95,
+    boot: Bootstrap | None = None,
+    *,
     threshold: float = 0.5,
     progress: bool = True,
 ) -> dict[str, float]:
     r"""Paired bootstrap over videos of Delta = metric(A) - metric(B) on the same videos.
 
-    scores_a, scores_b [N, C]; labels dense [N, C] or sparse (N arrays). Each replicate draws
-    N video indices with replacement (``numpy.random.default_rng(seed)``), the same for both
-    models, and computes Delta*. Returns ``diff`` (Delta on all videos), ``mean_diff`` (mean of
-    Delta*), ``lo`` and ``hi`` (the percentile interval of Delta* at ``confidence``),
-    ``n_boot``. ``metric_fn``: a callable ``(scores, labels) -> float`` or a key of
-    :func:`afkit.metrics.classification.evaluate`; ``"micro_f1"`` is fast (:func:`micro_f1_replicates` on
-    :func:`bootstrap_weights`, the same draws, O(n_boot * N)); ``progress`` shows a bar over the
-    resamples of the generic path.
+    scores_a, scores_b [N, C]; labels dense [N, C] or sparse (N arrays). Each of the
+    ``boot.n_boot`` replicates (:class:`Bootstrap`) draws N video indices with replacement
+    (``numpy.random.default_rng(boot.seed)``), the same for both models, and computes Delta*.
+    Returns ``diff`` (Delta on all videos), ``mean_diff`` (mean of Delta*), ``lo`` and ``hi``
+    (the percentile interval of Delta* at ``boot.confidence``), ``n_boot``. ``metric_fn``: a
+    callable ``(scores, labels) -> float`` or a key of
+    :func:`afkit.metrics.classification.evaluate`; ``"micro_f1"`` is fast
+    (:func:`micro_f1_replicates` on :func:`bootstrap_weights`, the same draws, O(n_boot * N));
+    ``progress`` shows a bar over the resamples of the generic path.
     """
+    boot = boot or Bootstrap()
+    n_boot, seed, confidence = boot.n_boot, boot.seed, boot.confidence
     xa, xb = metrics.as_scores(scores_a), metrics.as_scores(scores_b)
     if xa.shape != xb.shape:
         raise ValueError(f"scores_a {xa.shape} and scores_b {xb.shape} differ in shape")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     n = xa.shape[0]
     if metric_fn == "micro_f1":  # the same draws as the generic path, as weights
         w = bootstrap_weights(n, n_boot, seed)

@@ -8,8 +8,8 @@ of "scores and re-weights that modality's features" (``READINGS``) and ``Feature
 mask)`` with rgb ``[B, T, 1024]``, audio ``[B, T, 128]``, mask ``[B, T]`` bool, True = a real
 frame, T <= 300). ``return_attention=True`` returns ``(logits, attention)``, ``attention`` a dict
 of tensors (shapes documented per model). Input normalization, the input widths and the shared
-plumbing (``ModelBase``) are ``afkit.models.baselines``'; the registry is ``afkit.models.registry``; the
-parameter arithmetic that chose the paper-size widths is ``afkit.models.reconstruction``.
+plumbing (``ModelBase``) are ``afkit.models.baselines``'; the registry is ``afkit.models.registry``;
+the parameter arithmetic that chose the paper-size widths is ``afkit.models.reconstruction``.
 """
 
 from __future__ import annotations
@@ -403,7 +403,8 @@ class AttendFusionFrames(ModelBase):
             raise ValueError(f"audio must have shape [B, T, {AUDIO_DIM}], got {tuple(audio.shape)}")
         if audio.shape[:2] != rgb.shape[:2]:
             raise ValueError(
-                f"rgb and audio must share [B, T], got {tuple(rgb.shape[:2])} and {tuple(audio.shape[:2])}"
+                f"rgb and audio must share [B, T], got {tuple(rgb.shape[:2])} and "
+                f"{tuple(audio.shape[:2])}"
             )
         if mask.shape != rgb.shape[:2] or mask.dtype != torch.bool:
             raise ValueError(

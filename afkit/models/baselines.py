@@ -5,7 +5,8 @@ Read top to bottom: the input widths and the config checks; input normalization
 (``InputNorm``); ``ModelBase`` (normalization buffers and input checks of every model);
 the paper's baselines (FC, FCRN, FCRN with Context Gating; audio-only, visual-only, early and
 late fusion); the starter code's ``LogisticModel`` / ``MoeModel`` (``Reference``). Imports only
-torch; Attend-Fusion is in ``afkit.models.attend_fusion``, the registry (``build``) in ``afkit.models.registry``.
+torch; Attend-Fusion is in ``afkit.models.attend_fusion``, the registry (``build``) in
+``afkit.models.registry``.
 
 Video-level models: ``forward(visual, audio) -> logits [B, C]`` with visual ``[B, 1024*S]`` and
 audio ``[B, 128*S]``; S = 1 for ``features="mean"`` and 2 for ``"mean_std"`` (the statistics
@@ -204,7 +205,8 @@ class BaselineConfig:
 
 
 class ContextGating(nn.Module):
-    """Context Gating (Miech et al. 2017): y = sigmoid(W x + b) * x, W [D, D]; D^2 + D parameters."""
+    """Context Gating (Miech et al. 2017): y = sigmoid(W x + b) * x, W [D, D];
+    D^2 + D parameters."""
 
     def __init__(self, dim: int):
         super().__init__()
@@ -218,9 +220,9 @@ class Tower(nn.Module):
     """The hidden layers of one baseline network: ``[B, in_dim] -> [B, hidden]``.
 
     h_1 = drop(relu(W_1 x + b_1)); then for l = 2..depth:
-    ``fc``: h_l = drop(relu(W_l h_{l-1} + b_l)); ``fcrn``: h_l = h_{l-1} + drop(relu(W_l h_{l-1} + b_l)).
-    The first layer changes the width, so it has no skip connection (our reconstruction): FC and
-    FCRN of the same widths have the same parameter count, in_dim*W + W + (depth-1)(W^2 + W).
+    ``fc``: h_l = drop(relu(W_l h_{l-1} + b_l)); ``fcrn``: h_l = h_{l-1} + drop(relu(W_l h_{l-1} +
+    b_l)). The first layer changes the width, so it has no skip connection (our reconstruction): FC
+    and FCRN of the same widths have the same parameter count, in_dim*W + W + (depth-1)(W^2 + W).
     Context Gating (our reconstruction of its placement, which the paper leaves open) gates the
     hidden features, never the class scores: ``"last"`` once after the last hidden layer
     (+W^2 + W), ``"every"`` after every hidden layer (+depth (W^2 + W)).

@@ -37,7 +37,9 @@ Closed forms here are computed analytically (instant); tests cross-check them ag
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -67,21 +69,17 @@ HYPOTHESES = {
 # the search grid
 ENCODER_WIDTHS = tuple(range(512, 8193, 512))
 ENCODER_DEPTHS = (1, 2)
-CHUNK_TOKENS = (
-    2,
-    4,
-    8,
-    16,
-)  # k without stat tokens (k >= 2: attention over one token is the identity)
+# k without stat tokens (k >= 2: attention over one token is the identity)
+CHUNK_TOKENS = (2, 4, 8, 16)
 STAT_CHUNK_TOKENS = (1, 2, 4, 8)  # k with MF and STD as tokens (2k tokens)
 ATTENTION_WIDTHS = (256, 512, 1024, 2048, 3072, 4096)
 HEAD_WIDTHS = tuple(range(512, 8193, 512))
 HEADS = (1, 2, 4, 8, 16, 32)  # listed per configuration where they divide A (count-free)
 
 
-def linear(i: int, o: int) -> int:
+def linear(in_dim: int, out_dim: int) -> int:
     """L(i, o) = i*o + o: the parameters of Linear(i, o) with bias."""
-    return i * o + o
+    return in_dim * out_dim + out_dim
 
 
 # ----------------------------------------------------------------------------------------------
@@ -100,8 +98,8 @@ def baseline_params(cfg: B.BaselineConfig) -> int:
     vis, aud, W, C = B.VISUAL_DIM * s, B.AUDIO_DIM * s, cfg.hidden, cfg.num_classes
     gates = {"none": 0, "last": 1, "every": cfg.depth}[cfg.gating]
 
-    def tower(i):
-        return linear(i, W) + (cfg.depth - 1 + gates) * linear(W, W)
+    def tower(in_dim):
+        return linear(in_dim, W) + (cfg.depth - 1 + gates) * linear(W, W)
 
     if cfg.arrangement == "late":
         head = 2 * linear(W, C) if cfg.combine == "logits" else linear(2 * W, C)
@@ -111,40 +109,68 @@ def baseline_params(cfg: B.BaselineConfig) -> int:
 
 
 def attention_params(dim: int, width: int) -> int:
-    """One ``TokenAttention(dim, width)``: Q, K, V (dim -> width) and out (width -> dim): 3 L(d, A) + L(A, d)."""
+    """One ``TokenAttention(dim, width)``: Q, K, V (dim -> width) and out (width -> dim): 3 L(d, A)
+    + L(A, d)."""
     return 3 * linear(dim, width) + linear(width, dim)
 
 
-def _attend_fusion_count(
-    vis_in, aud_in, E, depth, d, A, H, C, per_stat, attention=True, early=False
-):
-    def enc(i):
-        return linear(i, E) + (depth - 1) * linear(E, E)
+@dataclass(frozen=True)
+class Shape:
+    """The sizes an Attend-Fusion parameter count depends on: each encoder's input width
+    (``visual_in`` = i_v, ``audio_in`` = i_a), the encoders (``encoder_width`` E,
+    ``encoder_depth``), the attention (``attention_width`` A; ``token_dim`` E/k, the width of a
+    token), the head (``head_width`` H) and ``num_classes`` C; ``per_stat`` P = 2 when MF and STD
+    are tokens."""
 
-    attn = attention_params(d, A) if attention else 0
+    visual_in: int
+    audio_in: int
+    encoder_width: int
+    encoder_depth: int
+    attention_width: int
+    head_width: int
+    num_classes: int
+    token_dim: int = 0
+    per_stat: int = 1
+
+    def encoder(self, in_dim: int) -> int:
+        """enc(i) = L(i, E) + (depth - 1) L(E, E)."""
+        width = self.encoder_width
+        return linear(in_dim, width) + (self.encoder_depth - 1) * linear(width, width)
+
+
+def _attend_fusion_count(shape: Shape, attention: bool = True, early: bool = False) -> int:
+    s, width = shape, shape.encoder_width
+    attn = attention_params(s.token_dim, s.attention_width) if attention else 0
     if early:
-        body = enc(vis_in + aud_in) + attn + linear(E * per_stat, H)
+        body = s.encoder(s.visual_in + s.audio_in) + attn + linear(width * s.per_stat, s.head_width)
     else:
-        body = enc(vis_in) + enc(aud_in) + 2 * attn + linear(2 * E * per_stat, H)
-    return body + linear(H, C)
+        body = (
+            s.encoder(s.visual_in)
+            + s.encoder(s.audio_in)
+            + 2 * attn
+            + linear(2 * width * s.per_stat, s.head_width)
+        )
+    return body + linear(s.head_width, s.num_classes)
 
 
-def reading_count(
-    attention: str, vis_in: int, aud_in: int, E: int, depth: int, A: int, H: int, C: int
-) -> int:
-    """Closed form of the readings of Attend-Fusion's attention (``afkit.models.attend_fusion.READINGS``):
-    enc(i_v) + enc(i_a) + attn + L(2E, H) + L(H, C), with attn = 2 L(E, E) (feature-wise, one
-    scorer a modality), 3 L(E, A) + L(A, E) (modality tokens: one attention over the 2 tokens)."""
-
-    def enc(i):
-        return linear(i, E) + (depth - 1) * linear(E, E)
-
+def reading_count(attention: str, shape: Shape) -> int:
+    """Closed form of the readings of Attend-Fusion's attention
+    (``afkit.models.attend_fusion.READINGS``): enc(i_v) + enc(i_a) + attn + L(2E, H) + L(H, C), with
+    attn = 2 L(E, E) (feature-wise, one scorer a modality), 3 L(E, A) + L(A, E) (modality tokens:
+    one attention over the 2 tokens)."""
+    s, width = shape, shape.encoder_width
     attn = {
-        "feature_sigmoid": 2 * linear(E, E),
-        "feature_softmax": 2 * linear(E, E),
-        "modality_tokens": attention_params(E, A),
+        "feature_sigmoid": 2 * linear(width, width),
+        "feature_softmax": 2 * linear(width, width),
+        "modality_tokens": attention_params(width, s.attention_width),
     }[attention]
-    return enc(vis_in) + enc(aud_in) + attn + linear(2 * E, H) + linear(H, C)
+    return (
+        s.encoder(s.visual_in)
+        + s.encoder(s.audio_in)
+        + attn
+        + linear(2 * width, s.head_width)
+        + linear(s.head_width, s.num_classes)
+    )
 
 
 def attend_fusion_params(cfg: AF.AttendFusionConfig) -> int:
@@ -154,33 +180,37 @@ def attend_fusion_params(cfg: AF.AttendFusionConfig) -> int:
     enc(i) = L(i, E) + (depth - 1) L(E, E), attn = 3 L(E/k, A) + L(A, E/k) (0 when off):
     late: enc(i_v) + enc(i_a) + 2 attn + L(2 E P, H) + L(H, C);
     early: enc(i_v + i_a) + attn + L(E P, H) + L(H, C). Cross attention counts as self attention.
-    The other readings (``attention`` in ``afkit.models.attend_fusion.READINGS``): :func:`reading_count`.
+    The other readings (``attention`` in ``afkit.models.attend_fusion.READINGS``):
+    :func:`reading_count`.
     """
     s = B.FEATURES[cfg.features]
     if cfg.attention in AF.READINGS:
         return reading_count(
             cfg.attention,
-            B.VISUAL_DIM * s,
-            B.AUDIO_DIM * s,
-            cfg.encoder_width,
-            cfg.encoder_depth,
-            cfg.attention_width,
-            cfg.head_width,
-            cfg.num_classes,
+            Shape(
+                B.VISUAL_DIM * s,
+                B.AUDIO_DIM * s,
+                cfg.encoder_width,
+                cfg.encoder_depth,
+                cfg.attention_width,
+                cfg.head_width,
+                cfg.num_classes,
+            ),
         )
     per_stat = s if cfg.stat_tokens else 1
-    return _attend_fusion_count(
+    shape = Shape(
         B.VISUAL_DIM * s // per_stat,
         B.AUDIO_DIM * s // per_stat,
         cfg.encoder_width,
         cfg.encoder_depth,
-        cfg.token_dim,
         cfg.attention_width,
         cfg.head_width,
         cfg.num_classes,
-        per_stat,
-        attention=cfg.attention != "none",
-        early=cfg.fusion == "early",
+        token_dim=cfg.token_dim,
+        per_stat=per_stat,
+    )
+    return _attend_fusion_count(
+        shape, attention=cfg.attention != "none", early=cfg.fusion == "early"
     )
 
 
@@ -276,36 +306,48 @@ def attend_fusion_search(
         s = B.FEATURES[features]
         per_stat = s if stat_tokens else 1
         vis_in, aud_in = B.VISUAL_DIM * s // per_stat, B.AUDIO_DIM * s // per_stat
-        for E in ENCODER_WIDTHS:
-            for depth in ENCODER_DEPTHS:
-                for k in STAT_CHUNK_TOKENS if stat_tokens else CHUNK_TOKENS:
-                    if E % k:
-                        continue
-                    for A in ATTENTION_WIDTHS:
-                        for H in HEAD_WIDTHS:
-                            n = _attend_fusion_count(
-                                vis_in, aud_in, E, depth, E // k, A, H, classes, per_stat
-                            )
-                            err = (n - target) / target
-                            if abs(err) <= tolerance:
-                                rows.append(
-                                    dict(
-                                        hypothesis=label,
-                                        features=features,
-                                        num_classes=classes,
-                                        stat_tokens=stat_tokens,
-                                        encoder_width=E,
-                                        encoder_depth=depth,
-                                        tokens=k,
-                                        num_tokens=k * per_stat,
-                                        token_dim=E // k,
-                                        attention_width=A,
-                                        heads=",".join(str(h) for h in HEADS if A % h == 0),
-                                        head_width=H,
-                                        params=n,
-                                        error_pct=round(100 * err, 3),
-                                    )
-                                )
+        grid = itertools.product(
+            ENCODER_WIDTHS,
+            ENCODER_DEPTHS,
+            STAT_CHUNK_TOKENS if stat_tokens else CHUNK_TOKENS,
+            ATTENTION_WIDTHS,
+            HEAD_WIDTHS,
+        )
+        for width, depth, tokens, attention_width, head_width in grid:
+            if width % tokens:
+                continue
+            shape = Shape(
+                vis_in,
+                aud_in,
+                width,
+                depth,
+                attention_width,
+                head_width,
+                classes,
+                token_dim=width // tokens,
+                per_stat=per_stat,
+            )
+            n = _attend_fusion_count(shape)
+            err = (n - target) / target
+            if abs(err) <= tolerance:
+                rows.append(
+                    dict(
+                        hypothesis=label,
+                        features=features,
+                        num_classes=classes,
+                        stat_tokens=stat_tokens,
+                        encoder_width=width,
+                        encoder_depth=depth,
+                        tokens=tokens,
+                        num_tokens=tokens * per_stat,
+                        token_dim=width // tokens,
+                        attention_width=attention_width,
+                        heads=",".join(str(h) for h in HEADS if attention_width % h == 0),
+                        head_width=head_width,
+                        params=n,
+                        error_pct=round(100 * err, 3),
+                    )
+                )
     df = pd.DataFrame(rows)
     if len(df):
         df["_abs"] = df["error_pct"].abs()
@@ -338,17 +380,18 @@ def choose_attend_fusion(search: pd.DataFrame | None = None) -> tuple[pd.Series,
     row = kept.loc[kept["error_pct"].abs().idxmin()]
     fc = baseline_params(B.BaselineConfig())
     text = (
-        f"Of the {len(search)} grid configurations within 1% of 72M over {search['hypothesis'].nunique()} "
-        f"input hypotheses, {len(hyp)} use mean inputs and 3862 classes, the hypothesis under which "
-        f"fc_late has exactly {fc:,} parameters (341M). We keep those with attention width 1024 "
-        f"(the one attention size the paper mentions), tokens as wide as the attention (E/k = A: "
-        f"square Q/K/V projections, as in a transformer layer) and one FC layer per encoder (the "
-        f"simplest reading of 'fully connected layers then attention'), which leaves {len(kept)}; "
-        f"the closest to 72M is E = {row.encoder_width} split into k = {row.tokens} tokens of "
-        f"{row.token_dim}, A = {row.attention_width}, head H = {row.head_width}: {row.params:,} "
-        f"parameters ({row.error_pct:+.2f}%), {fc / row.params:.2f}x fewer than fc_late, i.e. "
-        f"{100 * (1 - row.params / fc):.1f}% fewer (the paper: 'nearly 80%'). Heads (8 by default) "
-        f"change no count. This is our reconstruction: the paper does not give these widths."
+        f"Of the {len(search)} grid configurations within 1% of 72M over "
+        f"{search['hypothesis'].nunique()} input hypotheses, {len(hyp)} use mean inputs and 3862 "
+        f"classes, the hypothesis under which fc_late has exactly {fc:,} parameters (341M). We "
+        "keep those with attention width 1024 (the one attention size the paper mentions), tokens "
+        "as wide as the attention (E/k = A: square Q/K/V projections, as in a transformer layer) "
+        "and one FC layer per encoder (the simplest reading of 'fully connected layers then "
+        f"attention'), which leaves {len(kept)}; the closest to 72M is E = {row.encoder_width} "
+        f"split into k = {row.tokens} tokens of {row.token_dim}, A = {row.attention_width}, head H "
+        f"= {row.head_width}: {row.params:,} parameters ({row.error_pct:+.2f}%), "
+        f"{fc / row.params:.2f}x fewer than fc_late, i.e. {100 * (1 - row.params / fc):.1f}% fewer "
+        "(the paper: 'nearly 80%'). Heads (8 by default) change no count. This is our "
+        "reconstruction: the paper does not give these widths."
     )
     return row, text
 
@@ -370,34 +413,38 @@ def reading_search(
     features: str = PAPER_FEATURES,
     num_classes: int = 3862,
 ) -> pd.DataFrame:
-    """Every configuration of one reading (``afkit.models.attend_fusion.READINGS``) within ``tolerance`` of
-    ``target``, over the grids of :func:`attend_fusion_search` (E, depth, H; A only for
-    ``modality_tokens``, the feature-wise readings have none: ``attention_width`` 0), with mean
+    """Every configuration of one reading (``afkit.models.attend_fusion.READINGS``) within
+    ``tolerance`` of ``target``, over the grids of :func:`attend_fusion_search` (E, depth, H; A only
+    for ``modality_tokens``, the feature-wise readings have none: ``attention_width`` 0), with mean
     inputs and 3862 classes by default (the hypothesis that matches 341M). Sorted by |error|."""
     s = B.FEATURES[features]
     vis_in, aud_in = B.VISUAL_DIM * s, B.AUDIO_DIM * s
     rows = []
-    for E in ENCODER_WIDTHS:
-        for depth in ENCODER_DEPTHS:
-            for A in ATTENTION_WIDTHS if reading == "modality_tokens" else (0,):
-                for H in HEAD_WIDTHS:
-                    n = reading_count(reading, vis_in, aud_in, E, depth, A, H, num_classes)
-                    err = (n - target) / target
-                    if abs(err) <= tolerance:
-                        rows.append(
-                            dict(
-                                reading=reading,
-                                model=READING_MODELS[reading],
-                                features=features,
-                                num_classes=num_classes,
-                                encoder_width=E,
-                                encoder_depth=depth,
-                                attention_width=A,
-                                head_width=H,
-                                params=n,
-                                error_pct=round(100 * err, 3),
-                            )
-                        )
+    grid = itertools.product(
+        ENCODER_WIDTHS,
+        ENCODER_DEPTHS,
+        ATTENTION_WIDTHS if reading == "modality_tokens" else (0,),
+        HEAD_WIDTHS,
+    )
+    for width, depth, attention_width, head_width in grid:
+        shape = Shape(vis_in, aud_in, width, depth, attention_width, head_width, num_classes)
+        n = reading_count(reading, shape)
+        err = (n - target) / target
+        if abs(err) <= tolerance:
+            rows.append(
+                dict(
+                    reading=reading,
+                    model=READING_MODELS[reading],
+                    features=features,
+                    num_classes=num_classes,
+                    encoder_width=width,
+                    encoder_depth=depth,
+                    attention_width=attention_width,
+                    head_width=head_width,
+                    params=n,
+                    error_pct=round(100 * err, 3),
+                )
+            )
     df = pd.DataFrame(rows)
     if len(df):
         df = df.iloc[df["error_pct"].abs().argsort(kind="stable")].reset_index(drop=True)
@@ -564,9 +611,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nEvery registered model ({args.profile} profile):\n" + table.to_string(index=False))
     widths = profile_widths()
     print(
-        "\nProfile widths (afkit.models.registry.scaled_profile: every width scaled by C / 3862 to a multiple "
-        "of 8, then Attend-Fusion's head re-solved so that fc_late / attend_fusion = 4.75):\n"
-        + widths.to_string(index=False)
+        "\nProfile widths (afkit.models.registry.scaled_profile: every width scaled by C / 3862 to "
+        "a multiple of 8, then Attend-Fusion's head re-solved so that fc_late / attend_fusion = "
+        "4.75):\n" + widths.to_string(index=False)
     )
     if args.csv:
         os.makedirs(args.csv, exist_ok=True)

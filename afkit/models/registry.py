@@ -145,7 +145,8 @@ PROFILES: dict[str, ModelProfile] = {"paper": PAPER_PROFILE}
 
 
 def _profile_values(family: str, p: ModelProfile) -> dict:
-    """The config values profile ``p`` gives a model of ``family``: the vocabulary and the widths."""
+    """The config values profile ``p`` gives a model of ``family``:
+    the vocabulary and the widths."""
     if family == "baseline":
         return dict(num_classes=p.num_classes, hidden=p.hidden, depth=p.depth)
     if family == "reference":
@@ -263,7 +264,8 @@ register(
 
 
 def _entry(name: str) -> tuple[str, dict, str]:
-    """``(family, fixed values, description)`` of registered model ``name`` (``KeyError`` if none)."""
+    """``(family, fixed values, description)`` of registered model ``name``
+    (``KeyError`` if none)."""
     if name not in _REGISTRY:
         raise KeyError(f"unknown model {name!r}; registered: {', '.join(_REGISTRY)}")
     return _REGISTRY[name]
@@ -306,7 +308,8 @@ def input_kind(name: str) -> str:
 
 
 def model_from_config(config, device=None) -> nn.Module:
-    """Builds the model of a config (e.g. one stored in a checkpoint); ``device="meta"`` allocates nothing."""
+    """Builds the model of a config (e.g. one stored in a checkpoint);
+    ``device="meta"`` allocates nothing."""
     for config_cls, model_cls in _FAMILIES.values():
         if type(config) is config_cls:
             if device is None:  # the ambient default device (e.g. a `with torch.device(...)` block)

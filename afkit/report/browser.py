@@ -89,7 +89,8 @@ def screenshot_report(
 _CHECK_SCRIPT = """<script>
 window.addEventListener('load', function () {
   var imgs = Array.prototype.map.call(document.images, function (i) {
-    return {src: i.getAttribute('src'), complete: i.complete, width: i.naturalWidth, height: i.naturalHeight};
+    return {src: i.getAttribute('src'), complete: i.complete,
+            width: i.naturalWidth, height: i.naturalHeight};
   });
   var tables = Array.prototype.map.call(document.querySelectorAll('table'), function (t) {
     var body = t.querySelectorAll('tbody tr').length;
@@ -99,7 +100,8 @@ window.addEventListener('load', function () {
   var pre = document.createElement('pre');
   pre.id = 'afkit-browser-check';
   var text = document.body.innerText;
-  pre.textContent = 'AFKIT-' + 'CHECK' + JSON.stringify({images: imgs, tables: tables, page: page, text: text})
+  pre.textContent = 'AFKIT-' + 'CHECK'
+    + JSON.stringify({images: imgs, tables: tables, page: page, text: text})
     + 'AFKIT-' + 'END';
   document.body.appendChild(pre);
 });

@@ -17,7 +17,8 @@ Every table of the HTML sits in a horizontally scrolling box, so no table widens
 :func:`regenerate_command` and :func:`describe_failure` put a run record of ``run.json`` in
 words. :func:`check_main` (``python -m afkit check-report [REPORT_DIR]``) fails when a published
 report was made from a dirty tree or from other afkit/ or notebooks/ files than the current ones.
-The output folders are :func:`afkit.report.notebook.paths`'s; :mod:`afkit.report.browser` looks at the HTML.
+The output folders are :func:`afkit.report.notebook.paths`'s; :mod:`afkit.report.browser` looks at
+the HTML.
 """
 
 from __future__ import annotations
@@ -185,8 +186,8 @@ def timing_line(run_json) -> str:
         how = f"it ran from scratch ({trained or 0} training runs trained)"
     else:
         how = (
-            f"it reused {reused} finished training run{'s' if reused != 1 else ''} of an earlier invocation "
-            f"({trained or 0} trained)"
+            f"it reused {reused} finished training run{'s' if reused != 1 else ''} of an earlier "
+            f"invocation ({trained or 0} trained)"
         )
     return f"{head}; {how}."
 
@@ -272,7 +273,10 @@ class _RunFiles:
         for f in files:
             if f.startswith("figures/") and f.lower().endswith(FIGURE_FORMATS):
                 stems.setdefault(Path(f).stem, []).append(f)
-        rel = lambda g: os.path.relpath(self.fig_dir / Path(g).name, self.dest)
+
+        def rel(g: str) -> str:
+            return os.path.relpath(self.fig_dir / Path(g).name, self.dest)
+
         out = {}
         for stem, group in stems.items():
             shown = next(

@@ -59,7 +59,8 @@ def _html_table(df, table_id: str) -> str:
         for row in df.itertuples(index=False)
     )
     return (
-        f'<div class="scroll"><table id="{html.escape(table_id)}" class="data"><thead><tr>{head}</tr></thead>'
+        f'<div class="scroll"><table id="{html.escape(table_id)}" class="data">'
+        f"<thead><tr>{head}</tr></thead>"
         f"<tbody>\n{body}\n</tbody></table></div>"
     )
 
@@ -168,21 +169,25 @@ def slug(text: str, seen: dict | None = None) -> str:
 
 
 CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:1100px;margin:0 auto;
-padding:1.2em 1.5em;color:#222;line-height:1.45;overflow-wrap:break-word}
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:1100px;
+margin:0 auto;padding:1.2em 1.5em;color:#222;line-height:1.45;overflow-wrap:break-word}
 h1{margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
 .banner{padding:.8em 1em;border-radius:6px;margin:1em 0;border:1px solid}
 .banner.synthetic{background:#fff4e5;border-color:#e69f00}
-.banner.real{background:#e8f4fb;border-color:#0072b2} .banner.unknown{background:#eee;border-color:#999}
+.banner.real{background:#e8f4fb;border-color:#0072b2}
+.banner.unknown{background:#eee;border-color:#999}
 .scroll{overflow-x:auto;max-width:100%}
 table.data,table.meta{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.9em}
-table.data th,table.data td,table.meta th,table.meta td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+table.data th,table.data td,table.meta th,table.meta td{border:1px solid #ccc;padding:.25em .6em;
+text-align:right}
 table.data th,table.meta th{background:#f3f3f3} table.meta td,table.meta th{text-align:left}
 table.meta td{overflow-wrap:anywhere} table.answer td,table.answer th{text-align:left}
 figure{margin:1em 0} figure img{max-width:100%;height:auto;border:1px solid #eee}
-figcaption{font-size:.9em;color:#444} code{background:#f3f3f3;padding:0 .25em;border-radius:3px;overflow-wrap:anywhere}
+figcaption{font-size:.9em;color:#444}
+code{background:#f3f3f3;padding:0 .25em;border-radius:3px;overflow-wrap:anywhere}
 .ok{color:#096b2e;font-weight:bold} .failed,.timeout{color:#b00020;font-weight:bold}
-.error{background:#fdecee;border-left:4px solid #b00020;padding:.5em 1em} .note{color:#666;font-size:.85em}
+.error{background:#fdecee;border-left:4px solid #b00020;padding:.5em 1em}
+.note{color:#666;font-size:.85em}
 .answer-text{background:#f6f8fa;border-left:4px solid #0072b2;padding:.2em 1em;margin:.6em 0}
 nav.toc{background:#fafafa;border:1px solid #e3e3e3;border-radius:6px;padding:.4em 1em;margin:1em 0}
 nav.toc ul{margin:.2em 0;padding-left:1.4em} nav.toc ul ul{column-width:24em;column-gap:2em}
@@ -272,7 +277,8 @@ class Status:
 
     def to_html(self) -> str:
         link = (
-            f' Executed notebook: <a href="{html.escape(self.notebook[1])}">{html.escape(self.notebook[0])}</a>.'
+            f' Executed notebook: <a href="{html.escape(self.notebook[1])}">'
+            f"{html.escape(self.notebook[0])}</a>."
             if self.notebook
             else ""
         )
@@ -354,7 +360,8 @@ class Figure:
         parts = [f"<figure><p><strong>Figure <code>{html.escape(self.stem)}</code></strong></p>"]
         if self.shown:
             parts.append(
-                f'<img src="{html.escape(self.shown)}" alt="{html.escape(self.stem)}" loading="eager">'
+                f'<img src="{html.escape(self.shown)}" alt="{html.escape(self.stem)}" '
+                'loading="eager">'
             )
         also = (
             (

@@ -1,4 +1,5 @@
-"""What a notebook calls: its one :func:`setup` first, :func:`save_table` / :func:`save_result` last.
+"""What a notebook calls: its one :func:`setup` first, :func:`save_table` / :func:`save_result`
+last.
 
 Every notebook starts with ``ctx = notebook.setup(profile, data_dir=..., store_dir=...,
 out_dir=..., seed=..., device=...)``, so that any notebook can run first and alone:
@@ -136,8 +137,8 @@ class Context:
 
     @property
     def runs_dir(self) -> Path:
-        """Training runs of this reproduction (``OUT/runs/<run key>/seed<k>``, keyed by
-        :mod:`afkit.studies.experiments`)."""
+        """Training runs of this reproduction (``OUT/runs/<run key>/seed<k>``,
+        keyed by :mod:`afkit.studies.experiments`)."""
         return self.out_dir / "runs"
 
     def ground_truth_classes(self):
@@ -150,7 +151,7 @@ class Context:
         return synth.load_ground_truth(self.data_dir, "train")[0]
 
 
-def setup(
+def setup(  # noqa: PLR0913  (the papermill parameters of every notebook, one by one)
     profile: str = "smoke",
     *,
     data_dir=None,
@@ -163,14 +164,14 @@ def setup(
 ) -> Context:
     """The one setup call of every notebook, so that any notebook can run first, alone.
 
-    Resolves the folders (defaults as in ``python -m afkit reproduce``: ``data/generated/<profile>``,
-    ``stores/<profile>``, ``out/<profile>``, relative to the repository); with the default
-    ``data_dir=None`` makes the embedded synthetic data when missing; with ``build_store`` builds
-    the feature store and frame store (``featurize.build(store_dir, data_dir, feature_set="mean_std",
-    frames=True)``, what notebook 01 builds) where it is missing, with a progress bar, and
-    otherwise only confirms it (idempotent: seconds). Training runs are not made here: the
-    notebooks train (or read back) their own through :mod:`afkit.studies.experiments`. Sets the figure
-    style and seeds numpy, random and torch.
+    Resolves the folders (defaults as in ``python -m afkit reproduce``:
+    ``data/generated/<profile>``, ``stores/<profile>``, ``out/<profile>``, relative to the
+    repository); with the default ``data_dir=None`` makes the embedded synthetic data when missing;
+    with ``build_store`` builds the feature store and frame store
+    (``featurize.build(store_dir, data_dir, feature_set="mean_std", frames=True)``, what notebook 01
+    builds) where it is missing, with a progress bar, and otherwise only confirms it (idempotent:
+    seconds). Training runs are not made here: the notebooks train (or read back) their own through
+    :mod:`afkit.studies.experiments`. Sets the figure style and seeds numpy, random and torch.
 
     Bad parameters stop here with one sentence saying what is wrong and what to pass
     (:func:`check_parameters`): an unknown profile (``ValueError``), a ``data_dir`` that does not
@@ -250,20 +251,21 @@ def check_parameters(
         data = Path(data_dir).expanduser().resolve()
         if not data.exists():
             raise FileNotFoundError(
-                f"data_dir {str(data)!r} does not exist: pass the folder of a YouTube-8M release (holding "
-                f"video/*.tfrecord or frame/*.tfrecord and vocabulary.csv), or data_dir=None for the "
-                f"embedded synthetic set"
+                f"data_dir {str(data)!r} does not exist: pass the folder of a YouTube-8M release "
+                "(holding video/*.tfrecord or frame/*.tfrecord and vocabulary.csv), or "
+                "data_dir=None for the embedded synthetic set"
             )
         if not data.is_dir():
             raise ValueError(
                 f"data_dir {str(data)!r} is a file, not a folder: pass the folder of a YouTube-8M "
-                f"release (holding video/ and frame/), or data_dir=None for the embedded synthetic set"
+                "release (holding video/ and frame/), or data_dir=None for the embedded synthetic "
+                "set"
             )
         if data_source(data) == "missing":
             raise ValueError(
-                f"data_dir {str(data)!r} is not a YouTube-8M release: it has no video/*.tfrecord or "
-                f"frame/*.tfrecord files; pass the folder that holds video/, frame/ and vocabulary.csv, "
-                f"or data_dir=None for the embedded synthetic set"
+                f"data_dir {str(data)!r} is not a YouTube-8M release: it has no video/*.tfrecord "
+                "or frame/*.tfrecord files; pass the folder that holds video/, frame/ and "
+                "vocabulary.csv, or data_dir=None for the embedded synthetic set"
             )
     stores = Path(store_dir or default_dirs(profile)["store_dir"]).expanduser().resolve()
     if stores.exists() and not stores.is_dir():
@@ -302,9 +304,9 @@ def _check_store(store_dir: Path, data_dir: Path) -> None:
         have = manifest.get("num_classes")
         if wanted is not None and have is not None and int(have) != wanted:
             raise ValueError(
-                f"store_dir {str(store_dir)!r} holds a store of {have} classes ({split}), but data_dir "
-                f"{str(data_dir)!r} has {wanted} (vocabulary.csv): pass the store_dir built from this "
-                f"data_dir, or a new folder (setup builds it)"
+                f"store_dir {str(store_dir)!r} holds a store of {have} classes ({split}), but "
+                f"data_dir {str(data_dir)!r} has {wanted} (vocabulary.csv): pass the store_dir "
+                "built from this data_dir, or a new folder (setup builds it)"
             )
         sources = {
             Path(s["path"]).resolve().parent.parent
@@ -314,8 +316,9 @@ def _check_store(store_dir: Path, data_dir: Path) -> None:
         if sources and sources != {data_dir}:
             other = ", ".join(sorted(str(s) for s in sources))
             raise ValueError(
-                f"store_dir {str(store_dir)!r} was built from {other}, not from data_dir {str(data_dir)!r}: "
-                f"pass the store_dir built from this data_dir, or a new folder (setup builds it)"
+                f"store_dir {str(store_dir)!r} was built from {other}, not from data_dir "
+                f"{str(data_dir)!r}: pass the store_dir built from this data_dir, or a new folder "
+                "(setup builds it)"
             )
 
 
@@ -324,7 +327,8 @@ def data_source(data_dir) -> str:
     """``"synthetic"`` (afkit's generated set, complete or interrupted), ``"real"`` (release files
     without afkit's marks) or ``"missing"``."""
     d = Path(data_dir)
-    # afkit.data.synth's marks: ground_truth/, synth_manifest.json (written last), .synth_in_progress
+    # afkit.data.synth's marks: ground_truth/, synth_manifest.json (written last),
+    # .synth_in_progress
     if (
         (d / "ground_truth").is_dir()
         or (d / "synth_manifest.json").exists()
@@ -349,8 +353,8 @@ def ensure_data(data_dir: Path, profile: str, seed: int) -> str:
 
 # ------------------------------------------------------------------------ notebook parameters
 def find_notebooks(notebooks_dir=NOTEBOOKS_DIR, select: str | None = None) -> list[Path]:
-    """``NN_*.ipynb`` in ``notebooks_dir`` in name order; ``select`` = ``"00,02"`` keeps those numbers
-    (an unknown number is an error)."""
+    """``NN_*.ipynb`` in ``notebooks_dir`` in name order; ``select`` = ``"00,02"`` keeps those
+    numbers (an unknown number is an error)."""
     nb_dir = Path(notebooks_dir)
     if not nb_dir.is_dir():
         raise FileNotFoundError(f"notebooks directory {nb_dir} does not exist")
@@ -472,6 +476,7 @@ def notebooks_main(argv=None) -> int:
             )
         print()
     print(
-        "Run one with papermill: papermill notebooks/NN_name.ipynb out.ipynb -p profile smoke -p data_dir DATA ..."
+        "Run one with papermill: papermill notebooks/NN_name.ipynb out.ipynb -p profile smoke -p "
+        "data_dir DATA ..."
     )
     return 0

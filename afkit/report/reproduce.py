@@ -121,28 +121,32 @@ def check_notebook(path) -> list[str]:
             f"{path.name}: needs exactly one cell tagged 'parameters', has {len(param_cells)}"
         )
     else:
-        i, tree = param_cells[0]
-        assigned = {}
-        for node in tree.body:
-            targets = (
-                node.targets
-                if isinstance(node, ast.Assign)
-                else [node.target]
-                if isinstance(node, ast.AnnAssign) and node.value is not None
-                else []
-            )
-            for t in targets:
-                if isinstance(t, ast.Name):
-                    try:
-                        assigned[t.id] = ast.literal_eval(node.value)
-                    except ValueError:
-                        problems.append(
-                            f"{path.name}: parameter {t.id!r} (cell {i}) is not a literal"
-                        )
-                        assigned[t.id] = None
-        missing = [k for k in PARAMETERS if k not in assigned]
-        if missing:
-            problems.append(f"{path.name}: parameters cell {i} lacks {', '.join(missing)}")
+        problems += _parameter_problems(path.name, *param_cells[0])
+    return problems
+
+
+def _parameter_problems(name: str, i: int, tree: ast.Module) -> list[str]:
+    """The rule violations of notebook ``name``'s parameters cell (cell ``i``, parsed as
+    ``tree``): a parameter assigned something other than a literal, a parameter missing."""
+    problems, assigned = [], {}
+    for node in tree.body:
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign) and node.value is not None
+            else []
+        )
+        for t in targets:
+            if isinstance(t, ast.Name):
+                try:
+                    assigned[t.id] = ast.literal_eval(node.value)
+                except ValueError:
+                    problems.append(f"{name}: parameter {t.id!r} (cell {i}) is not a literal")
+                    assigned[t.id] = None
+    missing = [k for k in PARAMETERS if k not in assigned]
+    if missing:
+        problems.append(f"{name}: parameters cell {i} lacks {', '.join(missing)}")
     return problems
 
 
@@ -284,7 +288,8 @@ def run_notebook(
         cmd = [
             sys.executable,
             "-c",
-            "import sys; from afkit.report.reproduce import _child_main; sys.exit(_child_main(sys.argv[1]))",
+            "import sys; from afkit.report.reproduce import _child_main; "
+            "sys.exit(_child_main(sys.argv[1]))",
             str(job),
         ]
         start = time.perf_counter()
@@ -429,7 +434,8 @@ def _parser() -> argparse.ArgumentParser:
         "--profile",
         default="cpu",
         choices=sorted(PROFILES),
-        help="smoke (seconds, tests), cpu (the main run, <= 30 min on 2 cores), paper (GPU, real data)",
+        help="smoke (seconds, tests), cpu (the main run, <= 30 min on 2 cores), "
+        "paper (GPU, real data)",
     )
     ap.add_argument("--out", default=None, help="output folder (default: out/<profile>)")
     ap.add_argument(
@@ -459,7 +465,8 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout",
         type=float,
         default=None,
-        help="seconds per notebook before it is stopped (default per profile: smoke 600, cpu 1800, paper none)",
+        help="seconds per notebook before it is stopped "
+        "(default per profile: smoke 600, cpu 1800, paper none)",
     )
     ap.add_argument(
         "--publish",
@@ -543,13 +550,17 @@ def results_markdown(report_dir) -> str:
         else ""
     )
     lines = [
-        f"{scratch_line}{timing_line(run)} Profile `{res['profile']}`, git `{str(res.get('git_sha'))[:12]}`; "
-        f"per-notebook times in [report/run.json](report/run.json). **Data: "
+        f"{scratch_line}{timing_line(run)} Profile `{res['profile']}`, git "
+        f"`{str(res.get('git_sha'))[:12]}`; per-notebook times in "
+        "[report/run.json](report/run.json). **Data: "
         f"{'the embedded synthetic set, not YouTube-8M' if synthetic else 'the real release'}.** "
-        f"Protocol: {data.get('protocol', 'see afkit/training/protocol.py')}. Ours: test split, mean ± std over "
-        f"the seeds shown; the paper's columns are the paper's own numbers on the real data.",
+        f"Protocol: {data.get('protocol', 'see afkit/training/protocol.py')}. Ours: test split, "
+        "mean ± std over the seeds shown; the paper's columns are the paper's own numbers on the "
+        "real data.",
         "",
-        "| model | params (ours) | params (paper size) | lr | seeds | GAP % (ours) | micro-F1 % (ours, validate threshold) | micro-F1 % at 0.5 | learned | F1 % (paper) | params (paper) |",
+        "| model | params (ours) | params (paper size) | lr | seeds | GAP % (ours) "
+        "| micro-F1 % (ours, validate threshold) | micro-F1 % at 0.5 | learned | F1 % (paper) "
+        "| params (paper) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|:-:|---:|---:|",
     ]
     for _, r in summary.iterrows():
@@ -560,10 +571,11 @@ def results_markdown(report_dir) -> str:
             else f"{r['paper_reported_params'] / 1e6:.0f}M"
         )
         lines.append(
-            f"| {r['label']} | {int(r['params']):,} | {int(r['paper_params']):,} | {r['lr']:g} | {int(r['seeds'])} | "
-            f"{100 * r['gap_mean']:.2f} ± {100 * r['gap_std']:.2f} | "
+            f"| {r['label']} | {int(r['params']):,} | {int(r['paper_params']):,} | {r['lr']:g} | "
+            f"{int(r['seeds'])} | {100 * r['gap_mean']:.2f} ± {100 * r['gap_std']:.2f} | "
             f"{100 * r['micro_f1_tuned_mean']:.2f} ± {100 * r['micro_f1_tuned_std']:.2f} | "
-            f"{100 * r['micro_f1_mean']:.2f} | {'yes' if r.get('learned', True) else '**no**'} | {pf} | {pp} |"
+            f"{100 * r['micro_f1_mean']:.2f} | {'yes' if r.get('learned', True) else '**no**'} | "
+            f"{pf} | {pp} |"
         )
     lines += [
         "",
@@ -596,7 +608,8 @@ def results_markdown(report_dir) -> str:
             lines.append(f"![{caption}](figures/{name}.png)")
     lines += [
         "",
-        "Every table and figure, with the command that regenerates it: [report/REPORT.md](report/REPORT.md).",
+        "Every table and figure, with the command that regenerates it: "
+        "[report/REPORT.md](report/REPORT.md).",
     ]
     return "\n".join(lines)
 
@@ -762,7 +775,8 @@ def _report_and_publish(s: _Settings) -> None:
         except (RuntimeError, TimeoutError) as e:
             print(f"reproduce: no screenshot of the published report ({e})", file=sys.stderr)
     print(
-        f"reproduce: published figures to {Path(args.publish_dir) / 'figures'} and the report to {pub_md.parent}"
+        f"reproduce: published figures to {Path(args.publish_dir) / 'figures'} and the report to "
+        f"{pub_md.parent}"
     )
 
 
@@ -780,7 +794,8 @@ def main(argv=None) -> int:
         provenance.source_files(REPO),
     )
     print(
-        f"reproduce: profile {args.profile}, seed {args.seed}, {len(notebooks)} notebook(s) -> {s.out.root}"
+        f"reproduce: profile {args.profile}, seed {args.seed}, {len(notebooks)} notebook(s) -> "
+        f"{s.out.root}"
     )
     run.source = ensure_data(s.data_dir, args.profile, args.seed)
     print(f"reproduce: data {run.source} at {s.data_dir}")

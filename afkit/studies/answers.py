@@ -35,9 +35,15 @@ def claim_clause(diff: float, lo: float, hi: float) -> str:
             f"points behind, ours is ahead beyond noise."
         )
     if lo >= p:
-        return f"The paper's claim holds here: the whole interval is above the paper's {p:+.2f} points."
+        return (
+            "The paper's claim holds here: the whole interval is above the paper's "
+            f"{p:+.2f} points."
+        )
     if hi < p:
-        return f"The paper's claim fails here: the whole interval is below the paper's {p:+.2f} points."
+        return (
+            "The paper's claim fails here: the whole interval is below the paper's "
+            f"{p:+.2f} points."
+        )
     return (
         f"Against the paper's {p:+.2f} points the interval is inconclusive: it contains values "
         f"on both sides."
@@ -63,25 +69,34 @@ def comparison(
     def gap_pts(x):
         return f"{100 * x:+.2f}"
 
+    matched_verdict = verdict(
+        ci_matched["micro_f1_lo"],
+        ci_matched["micro_f1_hi"],
+        "Attend-Fusion",
+        "the size-matched FC late fusion",
+    )
     text = (
-        f"**Answer ({source} data; test split, {ci['n_videos']} videos; {protocol}).** "
-        f"At {ratio:.2f}x fewer parameters ({int(af['params']):,} vs {int(fc['params']):,}), "
-        f"Attend-Fusion reaches test GAP {_pct(af['gap_mean'])} and micro-F1 {_pct(af['micro_f1_tuned_mean'])} "
-        f"(validate-chosen threshold; {_pct(af['micro_f1_mean'])} at 0.5), FC late fusion "
-        f"{_pct(fc['gap_mean'])} and {_pct(fc['micro_f1_tuned_mean'])} ({_pct(fc['micro_f1_mean'])}). "
-        f"Difference (Attend-Fusion − FC late): GAP {gap_pts(ci['gap_diff'])} points, 95% CI "
-        f"[{gap_pts(ci['gap_lo'])}, {gap_pts(ci['gap_hi'])}]; micro-F1 {gap_pts(ci['micro_f1_diff'])} "
-        f"[{gap_pts(ci['micro_f1_lo'])}, {gap_pts(ci['micro_f1_hi'])}]: "
-        f"{verdict(ci['micro_f1_lo'], ci['micro_f1_hi'], 'Attend-Fusion', 'FC late fusion')}. "
-        f"At equal size (FC late fusion shrunk to {int(matched['params']):,} parameters): GAP "
-        f"{gap_pts(ci_matched['gap_diff'])} [{gap_pts(ci_matched['gap_lo'])}, {gap_pts(ci_matched['gap_hi'])}], "
-        f"micro-F1 {gap_pts(ci_matched['micro_f1_diff'])} [{gap_pts(ci_matched['micro_f1_lo'])}, "
-        f"{gap_pts(ci_matched['micro_f1_hi'])}]: "
-        f"{verdict(ci_matched['micro_f1_lo'], ci_matched['micro_f1_hi'], 'Attend-Fusion', 'the size-matched FC late fusion')}. "
+        f"**Answer ({source} data; test split, {ci['n_videos']} videos; {protocol}).** At "
+        f"{ratio:.2f}x fewer parameters ({int(af['params']):,} vs {int(fc['params']):,}), "
+        f"Attend-Fusion reaches test GAP {_pct(af['gap_mean'])} and micro-F1 "
+        f"{_pct(af['micro_f1_tuned_mean'])} (validate-chosen threshold; "
+        f"{_pct(af['micro_f1_mean'])} at 0.5), FC late fusion {_pct(fc['gap_mean'])} and "
+        f"{_pct(fc['micro_f1_tuned_mean'])} ({_pct(fc['micro_f1_mean'])}). Difference "
+        f"(Attend-Fusion − FC late): GAP {gap_pts(ci['gap_diff'])} points, 95% CI "
+        f"[{gap_pts(ci['gap_lo'])}, {gap_pts(ci['gap_hi'])}]; micro-F1 "
+        f"{gap_pts(ci['micro_f1_diff'])} [{gap_pts(ci['micro_f1_lo'])}, "
+        f"{gap_pts(ci['micro_f1_hi'])}]: "
+        f"{verdict(ci['micro_f1_lo'], ci['micro_f1_hi'], 'Attend-Fusion', 'FC late fusion')}. At "
+        f"equal size (FC late fusion shrunk to {int(matched['params']):,} parameters): GAP "
+        f"{gap_pts(ci_matched['gap_diff'])} [{gap_pts(ci_matched['gap_lo'])}, "
+        f"{gap_pts(ci_matched['gap_hi'])}], micro-F1 {gap_pts(ci_matched['micro_f1_diff'])} "
+        f"[{gap_pts(ci_matched['micro_f1_lo'])}, {gap_pts(ci_matched['micro_f1_hi'])}]: "
+        f"{matched_verdict}. "
         + claim_clause(100 * ci["micro_f1_diff"], 100 * ci["micro_f1_lo"], 100 * ci["micro_f1_hi"])
         + f" The best arm by test GAP is `{best.name}` ({_pct(best['gap_mean'])})"
         + (
-            f"; the best starter-code reference, `{ref_best}`, reaches {_pct(s.loc[ref_best, 'gap_mean'])}"
+            f"; the best starter-code reference, `{ref_best}`, reaches "
+            f"{_pct(s.loc[ref_best, 'gap_mean'])}"
             if ref_best
             else ""
         )
@@ -103,7 +118,8 @@ def comparison(
             else "Every arm learned (test GAP clearly above the class-frequency predictor). "
         )
         + (
-            "Our numbers are from the synthetic set and say nothing about the paper's values on the real release."
+            "Our numbers are from the synthetic set and say nothing about the paper's values on "
+            "the real release."
             if source == "synthetic"
             else "Ours are on the real release."
         )
@@ -131,12 +147,13 @@ def fusion_ablation(summary: pd.DataFrame, source: str = "synthetic") -> str:
         f"{says(delta(late_a, late_n), 'In late fusion, attention')}; in early fusion it "
         f"{'adds' if delta(early_a, early_n) > 0 else 'costs'} {abs(delta(early_a, early_n)):.2f}. "
         f"Late vs early fusion (both with attention): {delta(late_a, early_a):+.2f}; the hybrid "
-        f"(cross-modal attention) vs late: {delta('hybrid + attention (cross-modal)', late_a):+.2f}. "
-        f"At equal size, Attend-Fusion ({int(s.loc[late_a, 'params']):,} parameters) vs FC late "
-        f"fusion shrunk to {int(s.loc[matched, 'params']):,}: {delta(late_a, matched):+.2f}; vs the "
-        f"full FC late fusion ({int(s.loc['fc_late', 'params']):,}): {delta(late_a, 'fc_late'):+.2f}. "
-        f"The best arm is `{best}` ({100 * f[best]:.2f}%). With one seed an arm, differences "
-        f"below notebook 04's seed spread (its GAP standard deviations) are not evidence."
+        "(cross-modal attention) vs late: "
+        f"{delta('hybrid + attention (cross-modal)', late_a):+.2f}. At equal size, Attend-Fusion "
+        f"({int(s.loc[late_a, 'params']):,} parameters) vs FC late fusion shrunk to "
+        f"{int(s.loc[matched, 'params']):,}: {delta(late_a, matched):+.2f}; vs the full FC late "
+        f"fusion ({int(s.loc['fc_late', 'params']):,}): {delta(late_a, 'fc_late'):+.2f}. The best "
+        f"arm is `{best}` ({100 * f[best]:.2f}%). With one seed an arm, differences below notebook "
+        "04's seed spread (its GAP standard deviations) are not evidence."
     )
 
 
@@ -156,11 +173,13 @@ def attention_sweep(summary: pd.DataFrame, source: str = "synthetic") -> str:
     text = (
         f"**Answer ({source} data, test split, one seed an arm).** Across {len(s)} attention "
         f"configurations that learned, test GAP spans {spread:.2f} points; the default "
-        f"Attend-Fusion scores {100 * base['gap_mean']:.2f}% with {int(base['params']):,} parameters, "
-        f"the best is `{best['label']}` with {100 * best['gap_mean']:.2f}% ({int(best['params']):,}). "
-        f"On the Pareto front (size vs GAP): {', '.join(f'`{x}`' for x in front)}. "
+        f"Attend-Fusion scores {100 * base['gap_mean']:.2f}% with {int(base['params']):,} "
+        f"parameters, the best is `{best['label']}` with {100 * best['gap_mean']:.2f}% "
+        f"({int(best['params']):,}). On the Pareto front (size vs GAP): "
+        f"{', '.join(f'`{x}`' for x in front)}. "
         + (
-            f"Attention off scores {100 * off:.2f}% ({100 * (base['gap_mean'] - off):+.2f} for attention). "
+            f"Attention off scores {100 * off:.2f}% ({100 * (base['gap_mean'] - off):+.2f} for "
+            "attention). "
             if off is not None
             else ""
         )
@@ -184,16 +203,19 @@ def vocabulary_scaling(table: pd.DataFrame, source: str = "synthetic", profile: 
     lines = []
     for m in table["model"].unique():
         part = (
-            f"`{m}`: at paper size its classifier holds {100 * t.loc[(lo, m), 'paper_head_share']:.1f}% "
-            f"of the parameters at {lo} classes and {100 * t.loc[(hi, m), 'paper_head_share']:.1f}% at {hi} "
-            f"({t.loc[(lo, m), 'paper_params'] / 1e6:.1f}M → {t.loc[(hi, m), 'paper_params'] / 1e6:.1f}M)"
+            f"`{m}`: at paper size its classifier holds "
+            f"{100 * t.loc[(lo, m), 'paper_head_share']:.1f}% of the parameters at {lo} classes "
+            f"and {100 * t.loc[(hi, m), 'paper_head_share']:.1f}% at {hi} "
+            f"({t.loc[(lo, m), 'paper_params'] / 1e6:.1f}M → "
+            f"{t.loc[(hi, m), 'paper_params'] / 1e6:.1f}M)"
         )
         if len(done) >= 2:
             a, b = done[0], done[-1]
             ga, gb = t.loc[(a, m), "gap"], t.loc[(b, m), "gap"]
             part += (
-                f"; trained with {VOCAB_DATA[profile]['videos_per_class']} videos a class, its test GAP "
-                f"{'falls' if gb < ga else 'rises'} from {100 * ga:.2f}% at {a} classes to {100 * gb:.2f}% at {b}"
+                f"; trained with {VOCAB_DATA[profile]['videos_per_class']} videos a class, its "
+                f"test GAP {'falls' if gb < ga else 'rises'} from {100 * ga:.2f}% at {a} classes "
+                f"to {100 * gb:.2f}% at {b}"
             )
         lines.append(part + ".")
     ratio = [
@@ -208,16 +230,17 @@ def vocabulary_scaling(table: pd.DataFrame, source: str = "synthetic", profile: 
     return (
         f"**Answer ({source} data for the scores; arithmetic for the sizes).** "
         + " ".join(lines)
-        + f" The size ratio fc_late / attend_fusion at paper size {trend} from {ratio[0]:.2f}x at {lo} "
-        f"classes to {ratio[1]:.2f}x at {hi}: Attend-Fusion's relative saving "
+        + f" The size ratio fc_late / attend_fusion at paper size {trend} from {ratio[0]:.2f}x at "
+        f"{lo} classes to {ratio[1]:.2f}x at {hi}: Attend-Fusion's relative saving "
         + (
             "shrinks as the classifier takes over both models."
             if trend == "shrinks"
             else "grows with the vocabulary."
         )
         + (
-            f" Not trained (parameter arithmetic only): {', '.join(map(str, untrained))} classes: with "
-            f"the videos a class held constant they need more training videos than the budget holds."
+            f" Not trained (parameter arithmetic only): {', '.join(map(str, untrained))} classes: "
+            "with the videos a class held constant they need more training videos than the budget "
+            "holds."
             if untrained
             else ""
         )
@@ -278,10 +301,11 @@ def readings(table: pd.DataFrame, source: str = "synthetic", fc_label: str = "fc
         )
     best = fits.loc[fits["gap_minus_fc_late"].abs().idxmin()]
     text += (
-        f"Of the {len(fits)} readings within 1% of {af_m} at paper size that learned, `{best.reading}` "
-        f"({best.paper_params:,} parameters at paper size) fits the paper best: its test GAP is "
-        f"{best.gap_on:.2f}%, {best.gap_minus_fc_late:+.2f} points from {fc_label} (the paper: "
-        f"Attend-Fusion within {-paper.F1_DIFF:.2f} F1 points of the {paper.millions('fc_late')} FC late fusion). "
+        f"Of the {len(fits)} readings within 1% of {af_m} at paper size that learned, "
+        f"`{best.reading}` ({best.paper_params:,} parameters at paper size) fits the paper best: "
+        f"its test GAP is {best.gap_on:.2f}%, {best.gap_minus_fc_late:+.2f} points from {fc_label} "
+        f"(the paper: Attend-Fusion within {-paper.F1_DIFF:.2f} F1 points of the "
+        f"{paper.millions('fc_late')} FC late fusion). "
     )
     if best.matters == "helps":
         text += (
@@ -290,8 +314,8 @@ def readings(table: pd.DataFrame, source: str = "synthetic", fc_label: str = "fc
         )
     elif best.matters == "hurts":
         text += (
-            "Its attention hurts (off beats on beyond the interval): under this reading the paper's "
-            "result would come despite the attention, not from it."
+            "Its attention hurts (off beats on beyond the interval): under this reading the "
+            "paper's result would come despite the attention, not from it."
         )
     else:
         text += (

@@ -2,7 +2,8 @@
 
 - notebook 04 (:func:`comparison_specs`): the starter code's references, the paper's baselines
   (:data:`COMPARISON`) and the size-matched arms (:func:`fc_late_at_af_size`);
-  :func:`with_paper_columns` puts the paper's reported numbers (:mod:`afkit.core.paper`) beside ours;
+  :func:`with_paper_columns` puts the paper's reported numbers (:mod:`afkit.core.paper`) beside
+  ours;
 - notebook 05 (:func:`fusion_ablation_specs`): early / late / hybrid fusion, with and without
   attention;
 - notebook 06 (:func:`attention_sweep_specs`): heads, attention width, tokens, attention off;
@@ -13,8 +14,8 @@
 - notebook 10 (:func:`readings_specs`, :func:`reading_pairs`): every reading of the attention
   with its attention-off twin, the paired tests of each pair and their table.
 
-Arms are trained by :func:`afkit.studies.experiments.run_grid`; the sentences stating what they found
-are :mod:`afkit.studies.answers`.
+Arms are trained by :func:`afkit.studies.experiments.run_grid`; the sentences stating what they
+found are :mod:`afkit.studies.answers`.
 """
 
 from __future__ import annotations
@@ -118,7 +119,8 @@ def comparison_specs(
 
 
 def matched_label(summary: pd.DataFrame, prefix: str) -> str:
-    """The label of the size-matched arm starting with ``prefix`` (e.g. ``"fc_late at AF size"``)."""
+    """The label of the size-matched arm starting with ``prefix`` (e.g.
+    ``"fc_late at AF size"``)."""
     return next(lab for lab in summary["label"] if lab.startswith(prefix))
 
 
@@ -275,7 +277,7 @@ def head_share(name: str, profile: str, num_classes: int, features: str = "mean_
     return {"params": n, "head_params": int(round(head)), "head_share": head / n}
 
 
-def vocabulary_experiment(
+def vocabulary_experiment(  # noqa: PLR0913  (a notebook step's keyword options, with defaults)
     root,
     profile: str,
     *,
@@ -354,8 +356,9 @@ def vocabulary_summary(vocab: pd.DataFrame) -> pd.DataFrame:
     return vocab.sort_values(["num_classes", "model"]).reset_index(drop=True)
 
 
-# notebook 10: the readings of "scores and re-weights that modality's features" (afkit.models.attend_fusion.
-# READINGS, besides the chunk tokens and the MF/STD tokens), each with its attention-off twin
+# notebook 10: the readings of "scores and re-weights that modality's features"
+# (afkit.models.attend_fusion. READINGS, besides the chunk tokens and the MF/STD tokens), each with
+# its attention-off twin
 READING_ARMS = {  # reading -> (label, registered model)
     "chunk tokens": ("chunk tokens (attend_fusion)", "attend_fusion"),
     "MF/STD tokens": ("MF/STD tokens (attend_fusion_stats)", "attend_fusion_stats"),
@@ -378,7 +381,8 @@ def _readings(
     for reading, (label, name) in READING_ARMS.items():
         arms.append(Spec(label, name, seeds=one))
         if config(name, attention="none") == shared:
-            # the same network as attend_fusion_noattn (identity attention, same widths): trained once
+            # the same network as attend_fusion_noattn (identity attention, same widths): trained
+            # once
             pairs.append((reading, label, SHARED_OFF))
         else:
             off = f"{label}, off"
@@ -418,10 +422,10 @@ def reading_pairs(
 
 
 def reading_tests(grid: pd.DataFrame, pairs: list[tuple], store_dir, **kwargs) -> list[dict]:
-    """:func:`afkit.studies.experiments.paired_tests` (test split) of each reading with vs without its
-    attention, for ``pairs`` (:func:`reading_pairs`); each dict also names its ``reading``."""
+    """:func:`afkit.studies.experiments.paired_tests` (test split) of each reading with vs without
+    its attention, for ``pairs`` (:func:`reading_pairs`); each dict also names its ``reading``."""
     tests = paired_tests(grid, [(on, off) for _, on, off in pairs], store_dir, **kwargs)
-    return [{**t, "reading": r} for (r, _, _), t in zip(pairs, tests)]
+    return [{**t, "reading": r} for (r, _, _), t in zip(pairs, tests, strict=True)]
 
 
 def readings_results(

@@ -8,8 +8,8 @@ data's properties one at a time and watch the difference move. Everything here i
 extension* of the paper, on synthetic data only.
 
 **Worlds.** A *world* is the profile's small base world (:data:`BASE_WORLDS`: the generator's
-default knobs, a small vocabulary and few, short videos) with some :class:`afkit.data.synth.SynthProfile`
-knobs changed (:data:`KNOBS`):
+default knobs, a small vocabulary and few, short videos) with some
+:class:`afkit.data.synth.SynthProfile` knobs changed (:data:`KNOBS`):
 
 - ``linear_share`` (beta): the share of a label's evidence that survives mean pooling (the
   fixed-sign part); the rest is a per-frame random sign that only the STD (or a frame model)
@@ -350,7 +350,7 @@ def _specs(profile: str, num_classes: int):
     ]
 
 
-def run_world(
+def run_world(  # noqa: PLR0913  (a notebook step's keyword options, with defaults)
     world: World,
     root,
     profile: str,
@@ -405,7 +405,7 @@ def run_world(
     tests = ex.paired_tests(
         grid, [("attend_fusion", b) for b in baselines], stores, n_boot=n_boot, seed=seed
     )
-    for b, ci in zip(baselines, tests):
+    for b, ci in zip(baselines, tests, strict=True):
         row = {
             "world": world.name,
             "group": world.group,
@@ -568,10 +568,10 @@ def _claim_clause(main: pd.DataFrame, source: str) -> str:
     """What "the claim holds" means here, and the size of the FC late fusion compared."""
     return (
         f"**Answer (synthetic worlds, test split, one seed a world; the data at hand: {source}).** "
-        f"The claim holds when "
-        f"Attend-Fusion's test micro-F1 is at most {-CLAIM_FLOOR:.2f} points below FC late "
-        f"fusion's (the paper's {paper.F1_DIFF:+.2f} minus a {CLAIM_MARGIN:g}-point margin); here FC "
-        f"late fusion has {main['param_ratio'].median():.2f}x Attend-Fusion's parameters."
+        f"The claim holds when Attend-Fusion's test micro-F1 is at most {-CLAIM_FLOOR:.2f} points "
+        f"below FC late fusion's (the paper's {paper.F1_DIFF:+.2f} minus a {CLAIM_MARGIN:g}-point "
+        f"margin); here FC late fusion has {main['param_ratio'].median():.2f}x Attend-Fusion's "
+        "parameters."
     )
 
 
@@ -681,15 +681,16 @@ def _not_learned_clause(main: pd.DataFrame) -> str | None:
 
 def _predictor_clause(good: pd.DataFrame, best: pd.Series, strong: bool) -> str:
     """The property that best predicts the difference across worlds, and the other candidates."""
+    others = ", ".join(
+        f"{r.property} {r.spearman:+.2f}"
+        for r in good.itertuples()
+        if r.property != best["property"]
+    )
     return (
         f"Across worlds, {best['meaning']} "
         + ("predicts" if strong else "is the best but a weak predictor of")
         + f" the difference (Spearman rho {best['spearman']:+.2f}"
-        + (
-            f"; the other candidate: {', '.join(f'{r.property} {r.spearman:+.2f}' for r in good.itertuples() if r.property != best['property'])}"
-            if len(good) > 1
-            else ""
-        )
+        + (f"; the other candidate: {others}" if len(good) > 1 else "")
         + ")."
     )
 
@@ -744,7 +745,7 @@ def plot_claim_map(table: pd.DataFrame, *, source: str = "synthetic", baseline: 
     lo = min(table["f1_lo"].min(), CLAIM_FLOOR) - 0.5
     hi = max(table["f1_hi"].max(), 0.5) + 0.5
     color = plots.model_color("attend_fusion")
-    for ax, k in zip(axes, knobs + (["interaction"] if len(inter) else [])):
+    for ax, k in zip(axes, knobs + (["interaction"] if len(inter) else []), strict=True):
         ax.axhspan(CLAIM_FLOOR, hi, color="#009E73", alpha=0.12, lw=0)
         ax.axhline(paper.F1_DIFF, color=plots.PAPER_COLOR, ls="--", lw=1)
         ax.axhline(0, color="#999999", lw=0.8)

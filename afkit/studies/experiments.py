@@ -1,11 +1,12 @@
 """Running arms: the protocol over a list of specs, its tables, and paired tests of its runs.
 
 An *arm* is a :class:`Spec` (a label, a registered model name, model and training overrides);
-the notebooks' arms are listed in :mod:`afkit.studies.arms`. :func:`run_grid` puts every arm of a list
-through the tuning protocol (:mod:`afkit.training.protocol`: a learning-rate search at the tuning seed,
-then the arm's other seeds at the chosen rate). Each (arm, learning rate, seed) is an ordinary
-:func:`afkit.training.train.train` run in ``RUNS_DIR/<run key>/seed<k>/``, keyed by the model and its
-overrides (:func:`run_key`), not by the label: the same arm in two notebooks is trained once.
+the notebooks' arms are listed in :mod:`afkit.studies.arms`. :func:`run_grid` puts every arm of a
+list through the tuning protocol (:mod:`afkit.training.protocol`: a learning-rate search at the
+tuning seed, then the arm's other seeds at the chosen rate). Each (arm, learning rate, seed) is an
+ordinary
+:func:`afkit.training.train.train` run in ``RUNS_DIR/<run key>/seed<k>/``, keyed by the model and
+its overrides (:func:`run_key`), not by the label: the same arm in two notebooks is trained once.
 A finished run is read back only while its config and training code equal the current ones
 (otherwise it is retrained); an unfinished one (a ``last.pt`` without ``results.json``) is
 resumed exactly.
@@ -86,8 +87,8 @@ def _config_fields(name: str) -> set[str]:
 def model_params(
     name: str, profile: str, num_classes: int | None = None, features: str = "mean_std", **overrides
 ) -> int:
-    """Parameters of registered model ``name`` at ``profile`` with ``overrides`` (a meta-device
-    build)."""
+    """Parameters of registered model ``name`` at ``profile`` with ``overrides``
+    (a meta-device build)."""
     from afkit.models import registry as models
 
     return models.count_parameters(_meta_model(name, profile, num_classes, features, **overrides))
@@ -114,7 +115,8 @@ def arm_size(
 
 def arm_paper_size(spec: Spec) -> dict:
     """:func:`arm_size` at paper size (3862 classes) with the paper profile's inputs
-    (``afkit.models.reconstruction.PAPER_FEATURES``, mean), or MF+STD for arms that need both statistics."""
+    (``afkit.models.reconstruction.PAPER_FEATURES``, mean), or MF+STD for arms that need both
+    statistics."""
     from afkit.models.reconstruction import PAPER_FEATURES
 
     try:
@@ -123,7 +125,7 @@ def arm_paper_size(spec: Spec) -> dict:
         return arm_size(spec, "paper", features="mean_std")
 
 
-def matched_width(
+def matched_width(  # noqa: PLR0913  (a bisection's keyword-only bounds and model values)
     name: str,
     target_params: int,
     profile: str,
@@ -213,8 +215,8 @@ def _trial(job: tuple) -> dict:
 
 
 def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
-    """Pool initializer: a daemon thread ends this worker once ``parent`` is gone (the worker
-    is re-parented)."""
+    """Pool initializer: a daemon thread ends this worker once ``parent`` is gone
+    (the worker is re-parented)."""
     import threading
     import time
 
@@ -249,7 +251,7 @@ def _map_trials(jobs: list, workers: int, progress: bool, desc: str) -> list:
         return [f.result() for f in futures]
 
 
-def run_grid(
+def run_grid(  # noqa: PLR0913  (the grid's keyword options; train overrides pass through)
     specs: list[Spec],
     store_dir,
     runs_dir,
@@ -332,7 +334,7 @@ def _chosen_rates(
     """Per spec label, the searched learning rate with the best validation ``metric`` (the
     first of equals) and that value."""
     chosen_lr = {}
-    for (spec, *_), r in zip(search, found):
+    for (spec, *_), r in zip(search, found, strict=True):
         label = spec.label
         value = r["res"]["final"][metric]
         if label not in chosen_lr or value > chosen_lr[label][1]:
@@ -350,11 +352,12 @@ def _grid_table(
     default_seeds: tuple,
     tune_seed: int,
 ) -> pd.DataFrame:
-    """:func:`run_grid`'s table: one row per trial, in the order of ``specs``, then seed, then rate."""
+    """:func:`run_grid`'s table: one row per trial, in the order of ``specs``, then seed, then
+    rate."""
     rows = []
     by_label = {s.label: s for s in specs}
     paper = {s.label: arm_paper_size(s) for s in specs}
-    for (spec, seed, *_), r in zip(trials, results):
+    for (spec, seed, *_), r in zip(trials, results, strict=True):
         base = by_label[spec.label]
         res, sc = r["res"], r["scores"]
         lr = spec.train["lr"]
@@ -448,6 +451,7 @@ def paired_tests(
     ``micro_f1_*``) and micro-F1 at 0.5 (``micro_f1_05_*``), each averaged over the label's
     seeds (:func:`afkit.training.protocol.paired_difference`), with ``a``, ``b``, ``seeds_a``,
     ``seeds_b``. Every run is predicted once, however many pairs it is in."""
+    from afkit.metrics.stats import Bootstrap
     from afkit.training import protocol as proto
 
     chosen = grid[grid["chosen"]]
@@ -461,17 +465,17 @@ def paired_tests(
             _, s, labels = proto.run_scores(d, store_dir, "test")
             scores[lab].append(s)
     out = []
+    boot = Bootstrap(n_boot=n_boot, seed=seed)
     for a, b in pairs:
         tuned = proto.paired_difference(
             scores[a],
             scores[b],
             labels,
+            boot,
             thresholds_a=thresholds[a],
             thresholds_b=thresholds[b],
-            n_boot=n_boot,
-            seed=seed,
         )
-        half = proto.paired_difference(scores[a], scores[b], labels, n_boot=n_boot, seed=seed)
+        half = proto.paired_difference(scores[a], scores[b], labels, boot)
         test = {"a": a, "b": b, "seeds_a": len(scores[a]), "seeds_b": len(scores[b]), **tuned}
         test.update(
             {
@@ -485,8 +489,8 @@ def paired_tests(
 
 
 def intervals_table(cis: list[dict]) -> pd.DataFrame:
-    """The paired tests as a table: one row per (pair, metric) with the difference (points) and
-    its interval."""
+    """The paired tests as a table: one row per (pair, metric) with the difference
+    (points) and its interval."""
     rows = []
     for ci in cis:
         for m, name in (
@@ -544,9 +548,9 @@ def final_table(results: dict) -> pd.DataFrame:
 def explain_inputs(
     run, store_dir, max_videos: int | None, split: str = "validate", batch_size: int = 32
 ):
-    """(model, batches, ids) for notebook 08: a finished run's (folder ``run``) model in eval mode, the first
-    ``max_videos`` videos of ``split`` as a list of frame batches (the store's own loader, in
-    store order, every frame kept), and the store's ids."""
+    """(model, batches, ids) for notebook 08: a finished run's (folder ``run``) model in eval mode,
+    the first ``max_videos`` videos of ``split`` as a list of frame batches (the store's own loader,
+    in store order, every frame kept), and the store's ids."""
     from afkit.data.batches import open_split
     from afkit.training import inference as runs
 

@@ -12,7 +12,8 @@ import torch
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``"auto"`` (CUDA if present, else CPU), ``"cpu"``, ``"cuda"`` (this rank's GPU), ``"cuda:1"``."""
+    """``"auto"`` (CUDA if present, else CPU), ``"cpu"``, ``"cuda"`` (this rank's GPU),
+    ``"cuda:1"``."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(name)
@@ -87,7 +88,7 @@ def init_distributed(device_name: str) -> Dist:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist()
-    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
     if dist.is_initialized():
         return Dist(dist.get_rank(), dist.get_world_size(), local, False)
     cuda = device_name.startswith("cuda") or (device_name == "auto" and torch.cuda.is_available())

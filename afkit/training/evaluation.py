@@ -1,6 +1,7 @@
 """Scoring a model on a store split: its sigmoid scores batch by batch (:func:`split_scores`),
-and every metric of :mod:`afkit.metrics.classification` streamed over the split (:func:`evaluate_model`; under
-DDP each rank scores its share of each batch and rank 0 gathers them). Used per epoch by
+and every metric of :mod:`afkit.metrics.classification` streamed over the split
+(:func:`evaluate_model`; under DDP each rank scores its share of each batch and rank 0 gathers
+them). Used per epoch by
 :mod:`afkit.training.train` and on finished runs by :mod:`afkit.training.inference`."""
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from afkit.training import devices
 
 
 def to_device(batch: dict, device: torch.device) -> dict[str, torch.Tensor]:
-    """A batch of numpy arrays (:meth:`afkit.data.batches.Batches.batch`) as tensors on ``device``."""
+    """A batch of numpy arrays
+    (:meth:`afkit.data.batches.Batches.batch`) as tensors on ``device``."""
     nb = device.type == "cuda"
     return {k: torch.from_numpy(v).to(device, non_blocking=nb) for k, v in batch.items()}
 
@@ -31,7 +33,8 @@ def forward(model, batch: dict[str, torch.Tensor], kind: str) -> torch.Tensor:
 def split_scores(
     model, data: Batches, rows: np.ndarray, device, autocast
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(sigmoid scores [B, C], multi-hot labels [B, C]) of ``model`` on rows ``rows`` of ``data``."""
+    """(sigmoid scores [B, C], multi-hot labels [B, C])
+    of ``model`` on rows ``rows`` of ``data``."""
     if len(rows) == 0:
         return np.zeros((0, data.num_classes), np.float32), np.zeros(
             (0, data.num_classes), np.float32
@@ -43,7 +46,7 @@ def split_scores(
     return torch.sigmoid(logits.float()).cpu().numpy(), y
 
 
-def evaluate_model(
+def evaluate_model(  # noqa: PLR0913  (metrics.evaluate's options and the streaming ones)
     model,
     data: Batches,
     *,
@@ -55,7 +58,8 @@ def evaluate_model(
     dist_info: devices.Dist | None = None,
     progress: bool = False,
 ) -> dict:
-    """Every metric of :mod:`afkit.metrics.classification` for ``model`` on ``data``, streamed batch by batch.
+    """Every metric of :mod:`afkit.metrics.classification` for ``model`` on ``data``, streamed batch
+    by batch.
 
     Under DDP each rank scores its share of each batch and rank 0 gathers them; every rank
     returns the same dict (broadcast from rank 0). Adds ``videos_per_s`` (inference rate) and

@@ -115,7 +115,7 @@ def write_submission(path, ids, scores, top_k: int = 20) -> None:
                 top = np.take_along_axis(top, order, 1)
                 vals = np.take_along_axis(vals, order, 1)
                 for i in range(len(block)):
-                    pairs = " ".join("%i %g" % (c, v) for c, v in zip(top[i], vals[i]))
+                    pairs = " ".join("%i %g" % (c, v) for c, v in zip(top[i], vals[i], strict=True))
                     f.write(f"{ids[s + i]},{pairs}\n")
 
     atomic_write(Path(path), write)

@@ -145,7 +145,8 @@ def run_scores(run_dir, store_dir, split: str):
 
 
 def model_scores(model, config, store_dir, split: str):
-    """:func:`run_scores` of a loaded run (``model``, ``config``: :func:`afkit.training.inference.load_run`)."""
+    """:func:`run_scores` of a loaded run (``model``, ``config``:
+    :func:`afkit.training.inference.load_run`)."""
     from afkit.training import inference as runs
 
     data = runs.open_run_split(model, config, store_dir, split)
@@ -180,32 +181,36 @@ def paired_difference(
     scores_a: list,
     scores_b: list,
     labels,
+    boot=None,
     *,
     thresholds_a=None,
     thresholds_b=None,
-    n_boot: int = 1000,
-    seed: int = 0,
-    confidence: float = 0.95,
 ) -> dict:
     """Paired bootstrap over videos of (A - B) for GAP@20 and micro-F1, each model's metric
     averaged over its seeds (lists of [N, C] score arrays on the same videos).
 
     Each replicate draws N videos with replacement (:func:`afkit.metrics.stats.bootstrap_weights`,
     the same draw for every model and seed); GAP and micro-F1 of each resample are
-    :func:`afkit.metrics.stats.gap_replicates` and :func:`afkit.metrics.stats.micro_f1_replicates`, micro-F1 at
-    each seed's threshold (``thresholds_*``, default 0.5). Returns, per metric (``gap``,
+    :func:`afkit.metrics.stats.gap_replicates` and :func:`afkit.metrics.stats.micro_f1_replicates`,
+    micro-F1 at each seed's threshold (``thresholds_*``, default 0.5). Returns, per metric (``gap``,
     ``micro_f1``), ``<metric>_diff`` (on all videos), ``<metric>_lo`` / ``_hi`` (percentile
-    interval) and ``<metric>_p_a_better``; plus ``n_videos``, ``n_boot``, ``confidence``.
+    interval) and ``<metric>_p_a_better``; plus ``n_videos``, ``n_boot``, ``confidence``. ``boot``:
+    the resamples, their seed and the confidence (:class:`afkit.metrics.stats.Bootstrap`).
     """
     from afkit.metrics import stats
 
+    boot = boot or stats.Bootstrap()
+    n_boot, seed, confidence = boot.n_boot, boot.seed, boot.confidence
     n = scores_a[0].shape[0]
     w = stats.bootstrap_weights(n, n_boot, seed)
 
     def per_model(scores, thresholds):
         thresholds = thresholds or [0.5] * len(scores)
         gaps = [stats.gap_replicates(s, labels, w) for s in scores]
-        f1s = [stats.micro_f1_replicates(s, labels, t, w) for s, t in zip(scores, thresholds)]
+        f1s = [
+            stats.micro_f1_replicates(s, labels, t, w)
+            for s, t in zip(scores, thresholds, strict=True)
+        ]
         return (
             {"gap": np.mean([g[0] for g in gaps]), "micro_f1": np.mean([f[0] for f in f1s])},
             {"gap": np.mean([g[1] for g in gaps], 0), "micro_f1": np.mean([f[1] for f in f1s], 0)},

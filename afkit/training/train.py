@@ -3,7 +3,7 @@ resume, early stopping and DDP. A run is a directory::
 
     RUN_DIR/
       config.json       the TrainConfig of the run (plain values)
-      last.pt           the latest checkpoint: model, optimizer, scheduler, RNG states, data position
+      last.pt           the latest checkpoint: model, optimizer, scheduler, RNG states, data place
       metrics.jsonl     one JSON line per epoch: train loss, every validation metric, timings
       best.pt           with keep_best: the weights of the best validation epoch so far
       model.pt          the final weights with the arguments that rebuild the model
@@ -12,9 +12,10 @@ resume, early stopping and DDP. A run is a directory::
 :func:`train` minimizes BCE-with-logits (mean over b, c) of logits ``z [B, C]`` against multi-hot
 labels ``y [B, C]`` with AdamW, on batches of :class:`afkit.data.batches.Batches` (video-level
 models read the feature store, frame-level models the frame store), validating every epoch
-(:func:`afkit.training.evaluation.evaluate_model`). A run in progress is one :class:`_Run` (its position
-and running sums: :class:`Progress`), advanced by :func:`_train_epoch`, :func:`_train_step`,
-:func:`_end_epoch` and :func:`_finish`. Finished runs are :mod:`afkit.training.inference`.
+(:func:`afkit.training.evaluation.evaluate_model`). A run in progress is one :class:`_Run` (its
+position and running sums: :class:`Progress`), advanced by :func:`_train_epoch`,
+:func:`_train_step`, :func:`_end_epoch` and :func:`_finish`. Finished runs are
+:mod:`afkit.training.inference`.
 
 Exact resume: the data order of epoch ``e`` depends on ``(seed, e)`` alone and batch ``b`` is a
 fixed slice of it (:func:`afkit.data.batches.epoch_batches`), so the data position is ``(epoch,
@@ -136,11 +137,12 @@ class TrainConfig:
         return cls(**d)
 
 
-# The paper's values where it gives them (afkit.core.paper: 20 epochs, AdamW, lr 1e-4, dropout 0.4); the rest
-# (batch 256, weight decay 0.01, no schedule) is *our reconstruction*. The cpu profile's defaults
-# are afkit.training.protocol's (at most 24 epochs, the rate annealed to 0 (cosine), early stopping with patience 4 on validation GAP, best
-# epoch kept; its learning rate is searched by the protocol, 1e-3 is the default of a single run),
-# single-threaded (the protocol trains two runs at once on two cores).
+# The paper's values where it gives them (afkit.core.paper: 20 epochs, AdamW, lr 1e-4, dropout 0.4);
+# the rest (batch 256, weight decay 0.01, no schedule) is *our reconstruction*. The cpu profile's
+# defaults are afkit.training.protocol's (at most 24 epochs, the rate annealed to 0 (cosine), early
+# stopping with patience 4 on validation GAP, best epoch kept; its learning rate is searched by the
+# protocol, 1e-3 is the default of a single run), single-threaded (the protocol trains two runs at
+# once on two cores).
 PROFILES: dict[str, dict[str, Any]] = {
     # paper: mean inputs, the feature set under which the 341M count is reproduced exactly
     # (afkit.models.reconstruction.PAPER_FEATURES); the smaller profiles train on MF+STD, the inputs
@@ -204,7 +206,8 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def _model_kwargs(config: TrainConfig, num_classes: int, kind: str) -> dict:
-    """The keyword arguments of ``afkit.models.registry.build`` for a run (stored in ``model.pt``)."""
+    """The keyword arguments of ``afkit.models.registry.build`` for a run
+    (stored in ``model.pt``)."""
     kwargs = {
         "num_classes": num_classes,
         "dropout": config.dropout,
@@ -353,7 +356,8 @@ def train(config: TrainConfig, store_dir, out_dir, resume: bool = False) -> dict
 def _checkpoint_to_resume(
     config: TrainConfig, out: Path, resume: bool, d: devices.Dist
 ) -> dict | None:
-    """The checkpoint a resumed run continues from (None for a new run), checked against ``config``."""
+    """The checkpoint a resumed run continues from (None for a new run),
+    checked against ``config``."""
     path = out / CHECKPOINT
     if not resume:
         if d.main and path.exists():

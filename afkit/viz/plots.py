@@ -314,7 +314,8 @@ def plot_feature_distributions(
     ncols = min(k, 2)
     nrows = int(np.ceil(k / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), squeeze=False)
-    for ax, (name, values) in zip(axes.flat, blocks.items()):
+    # the grid may have one cell more than there are blocks (hidden below)
+    for ax, (name, values) in zip(axes.flat, blocks.items(), strict=False):
         v = np.asarray(values, dtype=float).ravel()
         if v.size == 0:
             raise ValueError(f"block {name!r} is empty")
@@ -370,7 +371,7 @@ def plot_learning_curves(
     groups = list(metrics.groupby(hue, sort=False)) if hue else [(None, metrics)]
     fig, (ax_l, ax_m) = plt.subplots(1, 2, figsize=(10.0, 3.8))
     styles = ["-", "--", ":", "-."]
-    for g, (key, df) in enumerate(groups):
+    for key, df in groups:
         df = df.sort_values(x)
         color = (
             model_color(str(key)) if key is not None and family_of(str(key)) != "other" else None
@@ -390,7 +391,7 @@ def plot_learning_curves(
     return fig
 
 
-def plot_parameters_vs_width(
+def plot_parameters_vs_width(  # noqa: PLR0913  (keyword-only plot options, as seaborn's)
     df: pd.DataFrame,
     *,
     x: str = "width",
@@ -442,7 +443,7 @@ def plot_parameters_vs_width(
 
 
 # ---------------------------------------------------------------------------- comparison plots
-def plot_comparison(
+def plot_comparison(  # noqa: PLR0913  (keyword-only plot options, as seaborn's)
     df: pd.DataFrame,
     *,
     model: str = "model",
@@ -539,7 +540,7 @@ def paper_points() -> pd.DataFrame:
     )
 
 
-def plot_pareto(
+def plot_pareto(  # noqa: PLR0913  (keyword-only plot options, as seaborn's)
     df: pd.DataFrame,
     *,
     x: str = "parameters",
@@ -638,7 +639,7 @@ def plot_readings(
     )
 
 
-def plot_vocabulary_scaling(
+def plot_vocabulary_scaling(  # noqa: PLR0913  (keyword-only plot options, as seaborn's)
     df: pd.DataFrame,
     *,
     x: str = "num_classes",
@@ -649,8 +650,8 @@ def plot_vocabulary_scaling(
     source: str = "synthetic",
     ax=None,
 ):
-    """``y`` against vocabulary size per model (log x), with the 3862 (2018) and 4716 (2017)
-    vocabularies marked."""
+    """``y`` against vocabulary size per model (log x), with the 3862 (2018) and 4716
+    (2017) vocabularies marked."""
     _require(df, x, y, hue)
     fig, ax = _new(ax)
     for model, g in df.groupby(hue, sort=False):
@@ -683,7 +684,7 @@ def plot_vocabulary_scaling(
 
 
 # -------------------------------------------------------------------------- interpretability
-def plot_attention_timeline(
+def plot_attention_timeline(  # noqa: PLR0913  (keyword-only plot options, as seaborn's)
     scores: Mapping[str, np.ndarray],
     spans: Sequence[tuple[float, float]] = (),
     *,

@@ -166,7 +166,9 @@ def test_store_loader_ranks_over_prime_counts():
             for drop_last in (False, True):
                 loaders = [
                     B.Batches(
-                        _FakeStore(n), 4, seed=1, rank=r, world_size=world, drop_last=drop_last
+                        _FakeStore(n),
+                        4,
+                        order=B.Order(seed=1, rank=r, world_size=world, drop_last=drop_last),
                     )
                     for r in range(world)
                 ]

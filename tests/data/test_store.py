@@ -355,17 +355,17 @@ def _indices(loader, epoch):
 
 
 def test_loader_epoch_covers_every_row_once_and_is_deterministic(store):
-    loader = B.Batches(store, 48, seed=3, block_rows=8, window_blocks=4)
+    loader = B.Batches(store, 48, order=B.Order(seed=3, block_rows=8, window_blocks=4))
     assert len(loader) == 7  # ceil(320 / 48)
     e0 = _indices(loader, 0)
     assert len(e0) == 7 and [len(i) for i in e0] == [48] * 6 + [32]
     assert np.array_equal(np.sort(np.concatenate(e0)), np.arange(320))
-    again = _indices(B.Batches(store, 48, seed=3, block_rows=8, window_blocks=4), 0)
+    again = _indices(B.Batches(store, 48, order=B.Order(seed=3, block_rows=8, window_blocks=4)), 0)
     assert all(np.array_equal(a, b) for a, b in zip(e0, again, strict=True))
     e1 = _indices(loader, 1)
     assert not all(np.array_equal(a, b) for a, b in zip(e0, e1, strict=True))
     assert np.array_equal(np.sort(np.concatenate(e1)), np.arange(320))
-    plain = B.Batches(store, 100, shuffle=False)
+    plain = B.Batches(store, 100, order=B.Order(shuffle=False))
     assert np.array_equal(np.concatenate(_indices(plain, 5)), np.arange(320))
 
 
@@ -373,7 +373,7 @@ def test_loader_epoch_covers_every_row_once_and_is_deterministic(store):
 def test_loader_ranks_disjoint_and_covering(store, drop_last):
     world, b = 3, 32
     loaders = [
-        B.Batches(store, b, seed=1, rank=r, world_size=world, drop_last=drop_last)
+        B.Batches(store, b, order=B.Order(seed=1, rank=r, world_size=world, drop_last=drop_last))
         for r in range(world)
     ]
     assert len({len(x) for x in loaders}) == 1  # the same number of batches on every rank
@@ -393,7 +393,7 @@ def test_loader_ranks_disjoint_and_covering(store, drop_last):
 
 
 def test_loader_start_batch_resumes_the_tail(store):
-    loader = B.Batches(store, 40, seed=7)
+    loader = B.Batches(store, 40, order=B.Order(seed=7))
     full = list(loader.iter_epoch(4))
     tail = list(loader.iter_epoch(4, start_batch=5))
     assert len(tail) == len(full) - 5
@@ -405,7 +405,7 @@ def test_loader_start_batch_resumes_the_tail(store):
 
 
 def test_loader_feature_batches(store, train_records):
-    loader = B.Batches(store, 50, seed=0)
+    loader = B.Batches(store, 50, order=B.Order(seed=0))
     batch = next(iter(loader))
     idx = batch["index"].numpy()
     assert np.all(np.diff(idx) >= 0)  # rows of a batch read in order
@@ -423,7 +423,10 @@ def test_loader_feature_batches(store, train_records):
 @pytest.mark.parametrize("max_frames,sampling", [(None, "first"), (12, "first"), (12, "uniform")])
 def test_loader_frame_batches(store, train_records, max_frames, sampling):
     loader = B.Batches(
-        store, 16, kind="frame", max_frames=max_frames, frame_sampling=sampling, seed=2
+        store,
+        16,
+        B.Inputs(kind="frame", max_frames=max_frames, frame_sampling=sampling),
+        B.Order(seed=2),
     )
     batch = next(iter(loader.iter_epoch(0, start_batch=3)))
     idx = batch["index"].numpy()

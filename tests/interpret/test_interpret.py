@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from afkit.data import featurize, store, synth
-from afkit.data.batches import Batches
+from afkit.data.batches import Batches, Inputs, Order
 from afkit.interpret import attribution as I
 from afkit.interpret import evidence as E
 from afkit.metrics import stats
@@ -280,7 +280,9 @@ def test_planted_audio_signal_video_level(method):
         "audio": torch.randn(4, 256),
         "y": torch.tensor([[0, 1, 1], [0, 1, 0], [0, 0, 1], [0, 1, 1]], dtype=torch.float32),
     }
-    table = I.attribution_table(model, batch, method=method, n_steps=4, progress=False)
+    table = I.attribution_table(
+        model, batch, I.Method(method, n_steps=4), stream=I.Stream(progress=False)
+    )
     assert list(table.columns) == [
         "video",
         "label",
@@ -312,7 +314,9 @@ def test_planted_frames_get_all_attribution(method):
     mask = torch.ones(2, T, dtype=torch.bool)
     mask[1, 7:] = False
     batch = {"rgb": torch.randn(2, T, 1024), "audio": torch.randn(2, T, 128), "mask": mask}
-    table = I.attribution_table(model, batch, method=method, target=1, n_steps=4, progress=False)
+    table = I.attribution_table(
+        model, batch, I.Method(method, n_steps=4), target=1, stream=I.Stream(progress=False)
+    )
     assert list(table.columns) == [
         "video",
         "label",
@@ -327,7 +331,12 @@ def test_planted_frames_get_all_attribution(method):
     assert (table.loc[inside, "magnitude"] > 0).all()
     # padding kept: exactly zero
     full = I.attribution_table(
-        model, batch, method=method, target=[1, 1], include_padding=True, n_steps=4, progress=False
+        model,
+        batch,
+        I.Method(method, n_steps=4),
+        target=[1, 1],
+        include_padding=True,
+        stream=I.Stream(progress=False),
     )
     assert (full.query("video == 1 and frame >= 7")["magnitude"] == 0).all()
 
@@ -338,7 +347,7 @@ def test_integrated_gradients_completeness():
     mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
     batch = {"rgb": torch.randn(2, 5, 1024), "audio": torch.randn(2, 5, 128), "mask": mask}
     target = torch.tensor([0, 2])
-    attr = I.attribute(model, batch, target, method="integrated_gradients", n_steps=64)
+    attr = I.attribute(model, batch, target, I.Method("integrated_gradients", n_steps=64))
     assert attr["visual"].shape == (2, 5, 1024) and attr["audio"].shape == (2, 5, 128)
     total = attr["visual"].sum((1, 2)) + attr["audio"].sum((1, 2))
     with torch.no_grad():
@@ -348,7 +357,7 @@ def test_integrated_gradients_completeness():
         )[:, 0]
     np.testing.assert_allclose(total.numpy(), (fx - f0).numpy(), rtol=1e-3, atol=1e-4)
     # the zero-byte baseline is another reference point: completeness against f(zero_byte)
-    attr_b = I.attribute(model, batch, target, baseline="zero_byte", n_steps=64)
+    attr_b = I.attribute(model, batch, target, I.Method(baseline="zero_byte", n_steps=64))
     with torch.no_grad():
         fb = model(
             torch.full((2, 5, 1024), I.ZERO_BYTE), torch.full((2, 5, 128), I.ZERO_BYTE), mask
@@ -367,14 +376,14 @@ def test_attribute_errors():
     with pytest.raises(ValueError, match="target has 3 entries for 2 videos"):
         I.attribute(model, batch, [0, 1, 2])
     with pytest.raises(KeyError, match="target='labels' needs the batch's 'y'"):
-        I.attribution_table(model, batch, progress=False)
+        I.attribution_table(model, batch, stream=I.Stream(progress=False))
     lin = LinearVideo(torch.zeros(1000, 2), torch.zeros(100, 2))
     with pytest.raises(ValueError, match="cannot tell the feature blocks"):
         I.attribution_table(
             lin,
             {"visual": torch.zeros(1, 1000), "audio": torch.zeros(1, 100)},
             target=0,
-            progress=False,
+            stream=I.Stream(progress=False),
         )
 
 
@@ -615,14 +624,14 @@ def test_faithfulness_on_a_model_with_known_contributions():
     mask = torch.ones(B, T, dtype=torch.bool)
     batch = {"rgb": rgb, "audio": torch.zeros(B, T, 128), "mask": mask}
     contrib = rgb[:, :, 0].numpy()
-    top, rand = E.deletion_drops(model, batch, contrib, 0, k=3, n_random=4)
+    top, rand = E.deletion_drops(model, batch, contrib, 0, E.Deletion(k=3, n_random=4))
     # oracle: deleting the top 3 frames removes exactly their contributions
     np.testing.assert_allclose(top, np.sort(contrib, 1)[:, -3:].sum(1), rtol=1e-5)
     res = E.faithfulness(top, rand, n_boot=300)
     assert res["mean_drop_top"] > res["mean_drop_random"] and res["mean_difference"] > 0
     assert res["ci_low"] > 0 and res["frac_top_greater"] == 1.0 and res["n"] == B
     # inverted scores delete the smallest contributions: less than random
-    top_inv, rand_inv = E.deletion_drops(model, batch, -contrib, 0, k=3, n_random=4)
+    top_inv, rand_inv = E.deletion_drops(model, batch, -contrib, 0, E.Deletion(k=3, n_random=4))
     assert E.faithfulness(top_inv, rand_inv, n_boot=300)["ci_high"] < 0
     with pytest.raises(ValueError, match="differ in length"):
         E.faithfulness([1.0], [1.0, 2.0])
@@ -657,7 +666,7 @@ def test_deletion_test_end_to_end_with_tables():
         },
     ]
     ig = I.attribution_table(
-        model, loader, method="integrated_gradients", n_steps=8, progress=False
+        model, loader, I.Method("integrated_gradients", n_steps=8), stream=I.Stream(progress=False)
     )
     spans = pd.DataFrame(
         {"video": range(B), "label": 1, "start": 3, "end": 6, "modality": "visual"}
@@ -665,7 +674,11 @@ def test_deletion_test_end_to_end_with_tables():
     scores = E.evidence_auroc({"integrated_gradients": ig}, spans)
     assert (scores.query("method == 'integrated_gradients'")["auroc"] == 1.0).all()
     res = E.deletion_test(
-        model, loader, {"integrated_gradients": ig}, k=3, n_random=3, n_boot=200, progress=False
+        model,
+        loader,
+        {"integrated_gradients": ig},
+        E.Deletion(k=3, n_random=3, n_boot=200),
+        stream=I.Stream(progress=False),
     ).set_index("method")
     assert res.loc["integrated_gradients", "n"] == B
     assert (
@@ -695,7 +708,7 @@ def test_real_attend_fusion_video_level():
     np.testing.assert_allclose(sums.to_numpy(), 1.0, atol=1e-5)
     ent = I.attention_entropy(table)
     assert len(ent) == 2 * cfg.heads and (ent["normalized_entropy"].between(0, 1 + 1e-6)).all()
-    attr = I.attribution_table(model, batch, method="input_x_gradient", progress=False)
+    attr = I.attribution_table(model, batch, "input_x_gradient", stream=I.Stream(progress=False))
     assert set(attr["block"]) == {"mean_rgb", "mean_audio"} and len(attr) == 3 * 2
     assert model.training  # left as found
 
@@ -716,9 +729,9 @@ def test_real_attend_fusion_frames():
     sums = full.groupby(["video", "modality", "head"], observed=True)["weight"].sum()
     np.testing.assert_allclose(sums.to_numpy(), 1.0, atol=1e-5)
     assert (full.query("video == 1 and frame >= 4")["weight"] == 0).all()
-    ig = I.attribution_table(model, batch, n_steps=8, progress=False)
+    ig = I.attribution_table(model, batch, I.Method(n_steps=8), stream=I.Stream(progress=False))
     assert len(ig) == (6 + 4) * 2
-    attr = I.attribute(model, batch, torch.tensor([4, 7]), n_steps=32)
+    attr = I.attribute(model, batch, torch.tensor([4, 7]), I.Method(n_steps=32))
     with torch.no_grad():
         fx = model(batch["rgb"], batch["audio"], mask)[[0, 1], [4, 7]]
         f0 = model(torch.zeros_like(batch["rgb"]), torch.zeros_like(batch["audio"]), mask)[
@@ -728,7 +741,11 @@ def test_real_attend_fusion_frames():
     np.testing.assert_allclose(total.numpy(), (fx - f0).numpy(), rtol=1e-2, atol=1e-3)
     att = I.attention_table(model, batch, progress=False)
     res = E.deletion_test(
-        model, batch, {"attention": att, "ig": ig}, k=2, n_random=2, n_boot=100, progress=False
+        model,
+        batch,
+        {"attention": att, "ig": ig},
+        E.Deletion(k=2, n_random=2, n_boot=100),
+        stream=I.Stream(progress=False),
     )
     assert list(res["method"]) == ["attention", "ig"] and (res["n"] == 2).all()
 
@@ -758,7 +775,7 @@ def synth_split(tmp_path_factory):
         progress=False,
     )
     split = store.open_store(root / "store" / "test")
-    loader = Batches(split, 8, shuffle=False, kind="frame")
+    loader = Batches(split, 8, Inputs(kind="frame"), Order(shuffle=False))
     classes, spans = synth.load_ground_truth(root / "data", "test")
     return root / "data", split, loader, classes, spans
 
@@ -805,13 +822,17 @@ def test_real_frame_model_on_the_store_loader(synth_split):
     assert set(att["video"]) == set(split.ids[:])
     assert len(att) == int(split.num_frames.sum()) * 2 * model.config.heads
     ixg = I.attribution_table(
-        model, loader, method="input_x_gradient", ids=split.ids, progress=False
+        model, loader, "input_x_gradient", stream=I.Stream(ids=split.ids, progress=False)
     )
     scores = E.evidence_auroc({"attention": att, "input_x_gradient": ixg}, spans)
     assert set(scores["method"]) == {"attention", "input_x_gradient", "random"}
     assert scores["auroc"].dropna().between(0, 1).all()
     res = E.deletion_test(
-        model, loader, {"attention": att}, k=2, ids=split.ids, n_random=1, n_boot=50, progress=False
+        model,
+        loader,
+        {"attention": att},
+        E.Deletion(k=2, n_random=1, n_boot=50),
+        stream=I.Stream(ids=split.ids, progress=False),
     )
     # every (video, label) is tested, except in videos of a single frame (nothing to delete)
     expected = sum(len(split.labels(i)) for i in range(len(split)) if split.num_frames[i] > 1)

@@ -24,7 +24,7 @@ from afkit.metrics.classification import (
     mean_average_precision,
     perr,
 )
-from afkit.metrics.stats import paired_bootstrap
+from afkit.metrics.stats import Bootstrap, paired_bootstrap
 
 # --------------------------------------------------------------------------------------------
 # the independent reference
@@ -427,12 +427,14 @@ def test_paired_bootstrap_fast_micro_f1_equals_the_generic_path():
     rng = np.random.default_rng(14)
     s_a, y = _random_case(rng, 150, 10, rate=0.3)
     s_b = np.clip(s_a + 0.3 * y, 0, 1).astype(np.float32)  # a better model
-    fast = paired_bootstrap("micro_f1", s_b, s_a, _sparse(y), n_boot=200, seed=3, progress=False)
+    fast = paired_bootstrap(
+        "micro_f1", s_b, s_a, _sparse(y), Bootstrap(n_boot=200, seed=3), progress=False
+    )
 
     def micro(s, labels):
         return f1_score(labels, s >= 0.5, average="micro")
 
-    slow = paired_bootstrap(micro, s_b, s_a, y, n_boot=200, seed=3, progress=False)
+    slow = paired_bootstrap(micro, s_b, s_a, y, Bootstrap(n_boot=200, seed=3), progress=False)
     for key in ("diff", "mean_diff", "lo", "hi"):
         assert fast[key] == pytest.approx(slow[key], abs=1e-12), key
     assert fast["diff"] == pytest.approx(micro(s_b, y) - micro(s_a, y), abs=1e-12)
@@ -442,5 +444,5 @@ def test_paired_bootstrap_fast_micro_f1_equals_the_generic_path():
 def test_paired_bootstrap_of_a_model_against_itself_is_zero():
     rng = np.random.default_rng(15)
     s, y = _random_case(rng, 50, 8, rate=0.3)
-    r = paired_bootstrap("gap", s, s, y, n_boot=20, progress=False)
+    r = paired_bootstrap("gap", s, s, y, Bootstrap(n_boot=20), progress=False)
     assert r["diff"] == r["lo"] == r["hi"] == r["mean_diff"] == 0.0

@@ -99,7 +99,7 @@ def test_paired_difference_matches_a_direct_bootstrap():
     rng = np.random.default_rng(4)
     y = [rng.choice(10, rng.integers(1, 3), replace=False) for _ in range(40)]
     a, b = rng.random((40, 10)).astype(np.float32), rng.random((40, 10)).astype(np.float32)
-    out = protocol.paired_difference([a], [b], y, n_boot=50, seed=7)
+    out = protocol.paired_difference([a], [b], y, stats.Bootstrap(n_boot=50, seed=7))
     w = stats.bootstrap_weights(40, 50, seed=7)
     d = []
     for r in range(50):
