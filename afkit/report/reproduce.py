@@ -42,6 +42,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from afkit.core import provenance
+from afkit.core.cli import DEVICE_HELP
 from afkit.report.browser import find_chromium, screenshot_report
 from afkit.report.document import (
     build_report,
@@ -429,7 +430,8 @@ def _parser() -> argparse.ArgumentParser:
         "--profile",
         default="cpu",
         choices=sorted(PROFILES),
-        help="smoke (seconds, tests), cpu (the main run, <= 30 min on 2 cores), paper (GPU, real data)",
+        help="smoke (minutes, tests), cpu (the main run; its measured time is in the README), "
+        "paper (the paper's sizes: a GPU and the real release)",
     )
     ap.add_argument("--out", default=None, help="output folder (default: out/<profile>)")
     ap.add_argument(
@@ -451,15 +453,21 @@ def _parser() -> argparse.ArgumentParser:
         default=str(NOTEBOOKS_DIR),
         help="folder of NN_*.ipynb (default: notebooks/)",
     )
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="the data's and every run's seed")
     ap.add_argument(
-        "--device", default=None, help="the notebooks' device parameter (default per profile)"
+        "--device",
+        default=None,
+        help=DEVICE_HELP
+        + "; default: "
+        + ", ".join(f"{n} {q.device}" for n, q in PROFILES.items())
+        + " (the smoke and cpu numbers are CPU numbers wherever they run)",
     )
     ap.add_argument(
         "--timeout",
         type=float,
         default=None,
-        help="seconds per notebook before it is stopped (default per profile: smoke 600, cpu 1800, paper none)",
+        help="seconds per notebook before it is stopped; default: "
+        + ", ".join(f"{n} {q.timeout_s or 'none'}" for n, q in PROFILES.items()),
     )
     ap.add_argument(
         "--publish",
@@ -468,7 +476,9 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="copy figures to figures/ and the report to report/ (default for cpu)",
     )
-    ap.add_argument("--no-publish", dest="publish", action="store_false")
+    ap.add_argument(
+        "--no-publish", dest="publish", action="store_false", help="do not publish (see --publish)"
+    )
     ap.add_argument(
         "--publish-dir",
         default=str(REPO),
