@@ -1,14 +1,14 @@
-"""Result files of the benchmarks, and the README's performance section generated from them.
+"""Result files of the benchmarks, and benchmarks/README.md's tables generated from them.
 
 Every script in ``benchmarks/`` ends with :func:`write`: its table goes to
 ``benchmarks/results/NAME.json`` (the cells, the raw numbers, the machine, the package versions,
 the date, the size it ran at) and ``benchmarks/results/NAME.md`` (the same table as Markdown,
-rendered from the JSON by :func:`render`). The README's block between ``<!-- performance:start -->``
+rendered from the JSON by :func:`render`). benchmarks/README.md's block between ``<!-- performance:start -->``
 and ``<!-- performance:end -->`` is :func:`readme_block` of those files, in the order of
 ``ORDER``; ``tests/test_benchmark_results.py`` checks that it has not drifted.
 
     .venv/bin/python benchmarks/_results.py            # print the block
-    .venv/bin/python benchmarks/_results.py --readme   # rewrite README.md's block
+    .venv/bin/python benchmarks/_results.py --readme   # rewrite benchmarks/README.md's block
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results"
+README = HERE / "README.md"  # the page the tables are generated into
 START = "<!-- performance:start -->"
 END = "<!-- performance:end -->"
 if str(REPO) not in sys.path:  # the benchmarks measure the afkit beside them, not an installed one
@@ -240,15 +241,16 @@ def update_readme(text: str, results: Path = RESULTS) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--readme", action="store_true", help="rewrite README.md's performance block")
+    p.add_argument(
+        "--readme", action="store_true", help="rewrite benchmarks/README.md's performance block"
+    )
     a = p.parse_args(argv)
     if a.readme:
-        readme = REPO / "README.md"
-        text = readme.read_text()
+        text = README.read_text()
         new = update_readme(text)
         if new != text:
-            readme.write_text(new)
-        print(f"README.md performance block: {'updated' if new != text else 'unchanged'}")
+            README.write_text(new)
+        print(f"benchmarks/README.md tables: {'updated' if new != text else 'unchanged'}")
     else:
         print(readme_block())
     return 0
