@@ -561,7 +561,7 @@ def build_report(
         doc.heading(2, "Protocol")
         doc.add(
             Paragraph(
-                f"Every trained arm below follows one protocol: {protocol}. "
+                f"The tuning protocol of the trained arms below: {protocol}. "
                 "Metrics are in percent; differences between two arms in percentage points."
             )
         )
