@@ -241,13 +241,13 @@ class Table:
 
         df, notes = self.df, []
         shown = df
+        rows = SUMMARY_ROWS if len(df) > LONG_TABLE_ROWS else len(df)
+        if len(df) > LONG_TABLE_ROWS:
+            notes.append(f"the first {rows} rows")
         if self.columns is not None and len(self.columns) < len(df.columns):
             shown = df[list(self.columns)]
             notes.append(f"{len(self.columns)} of {len(df.columns)} columns")
-        rows = SUMMARY_ROWS if len(df) > LONG_TABLE_ROWS else len(df)
-        if len(df) > LONG_TABLE_ROWS:
-            notes.insert(0, f"first {rows} of {len(df)} rows")
-        what = f"{len(df)} rows" + (f", {', '.join(notes)} shown" if notes else "")
+        what = f"{len(df)} rows" + (f"; shown: {', '.join(notes)}" if notes else "")
         return humanize(shown.head(max(rows, 1))), what
 
     def _label(self) -> str:

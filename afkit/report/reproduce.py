@@ -48,6 +48,7 @@ from afkit.report.document import (
     build_report,
     describe_failure,
     format_seconds,
+    portable_text,
     resume_hint,
     timing_line,
 )
@@ -302,7 +303,7 @@ def run_notebook(
         seconds = time.perf_counter() - start
         record = {
             "name": nb_path.stem,
-            "input": str(nb_path),
+            "input": provenance.portable_path(nb_path),
             "seconds": round(seconds, 2),
             "output": str(output.relative_to(out.root)),
             "log": str(log.relative_to(out.root)),
@@ -492,7 +493,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def publish(out_dir, publish_dir) -> tuple[Path, Path]:
     """Copies ``OUT/figures/*`` to ``PUBLISH/figures/``, ``OUT/results/*.json``,
-    ``OUT/tables/*.csv`` and ``run.json`` to ``PUBLISH/report/``, writes the report (linking those
+    ``OUT/tables/*.csv`` and ``run.json`` to ``PUBLISH/report/`` (their paths inside the
+    repository or ``PUBLISH`` made relative: :func:`afkit.report.document.portable_text`), writes the report (linking those
     figures) there, and regenerates the results section of ``PUBLISH/README.md`` (between its
     markers) from the copied results; returns the report's (md, html) paths."""
     out = paths(out_dir, create=False)
@@ -503,15 +505,19 @@ def publish(out_dir, publish_dir) -> tuple[Path, Path]:
         if f.is_file():
             shutil.copy2(f, figs / f.name)
     report = pub / "report"
+
+    def copy(src: Path, dest: Path) -> None:  # committed: no absolute path of this machine
+        provenance.atomic_write_text(dest, portable_text(src.read_text(), pub))
+
     for sub, pattern in (("results", "*.json"), ("tables", "*.csv")):
         (report / sub).mkdir(parents=True, exist_ok=True)
         for f in sorted((out.root / sub).glob(pattern)):
-            shutil.copy2(f, report / sub / f.name)
+            copy(f, report / sub / f.name)
     if out.run_json.exists():
-        shutil.copy2(out.run_json, report / "run.json")
+        copy(out.run_json, report / "run.json")
         meta = json.loads(out.run_json.read_text())
         if meta.get("reused_runs") == 0 and meta.get("trained_runs"):
-            shutil.copy2(out.run_json, report / SCRATCH_RUN)  # a from-scratch time, kept
+            copy(out.run_json, report / SCRATCH_RUN)  # a from-scratch time, kept
     paths_ = build_report(out.root, dest_dir=report, figures_dir=figs, link_notebooks=False)
     readme = pub / "README.md"
     if readme.exists():
@@ -737,18 +743,19 @@ def _write_run_json(s: _Settings, run: _Invocation, argv) -> dict:
     """``OUT/run.json``: the settings, the machine, the notebooks' records and provenance that
     cannot drift (``python -m afkit check-report`` compares it with the tree)."""
     args = s.args
+    here = provenance.portable_path  # paths relative to the repository where inside it
     meta = {
         "profile": args.profile,
         "seed": args.seed,
         "device": s.device,
-        "data_dir": str(s.data_dir),
-        "store_dir": str(s.store_dir),
-        "out_dir": str(s.out.root),
+        "data_dir": here(s.data_dir),
+        "store_dir": here(s.store_dir),
+        "out_dir": here(s.out.root),
         "data_source": run.source,
-        "default_data_dir": str(s.defaults["data_dir"]),
-        "default_out_dir": str(s.defaults["out_dir"]),
-        "notebooks_dir": str(Path(args.notebooks_dir).resolve()),
-        "default_notebooks_dir": str(NOTEBOOKS_DIR),
+        "default_data_dir": here(s.defaults["data_dir"]),
+        "default_out_dir": here(s.defaults["out_dir"]),
+        "notebooks_dir": here(Path(args.notebooks_dir).resolve()),
+        "default_notebooks_dir": here(NOTEBOOKS_DIR),
         "git_sha": provenance.git_sha(REPO),
         "started": run.started.isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - run.t0, 1),
