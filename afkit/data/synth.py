@@ -152,7 +152,7 @@ PROFILES: dict[str, SynthProfile] = {
         max_frames=40,
         videos_per_shard=64,
     ),
-    # the main job: model differences above seed noise, the whole reproduction in 30 min on 2 cores
+    # the main job: model differences above seed noise, the whole reproduction on 2 cores
     "cpu": SynthProfile(
         name="cpu",
         num_classes=300,
