@@ -327,7 +327,7 @@ class _RunFiles:
                     continue
                 found = (res.get("data") or {}).get("protocol") if isinstance(res, dict) else None
                 if isinstance(found, str) and found.strip():
-                    return found.strip().rstrip(".")
+                    return found.strip().rstrip(".").removeprefix("every arm: ")
         return None
 
     def answers(self) -> list[tuple[str, str, str]]:
@@ -561,7 +561,7 @@ def build_report(
         doc.heading(2, "Protocol")
         doc.add(
             Paragraph(
-                f"The tuning protocol of the trained arms below: {protocol}. "
+                f"The tuning protocol, the same for every trained arm below: {protocol}. "
                 "Metrics are in percent; differences between two arms in percentage points."
             )
         )

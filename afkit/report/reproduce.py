@@ -582,12 +582,13 @@ def results_markdown(report_dir) -> str:
     summary = pd.DataFrame(data["summary"])
     synthetic = run.get("data_source", "synthetic") == "synthetic"
     protocol = data.get("protocol", "see afkit/training/protocol.py").rstrip(".")
+    protocol = protocol.removeprefix("every arm: ")
     lines = [
         _timing(report_dir, run),
         "",
         f"Profile `{res['profile']}`, commit `{str(res.get('git_sha'))[:12]}`. **Data: "
         f"{'the synthetic set, not YouTube-8M' if synthetic else 'the YouTube-8M release'}.** "
-        f"Protocol: {protocol}.",
+        f"The tuning protocol, the same for every arm: {protocol}.",
         "",
         "| arm | parameters | parameters at paper size | learning rate | seeds "
         "| GAP@20 (%) | micro-F1 (%), validate threshold | micro-F1 (%) at 0.5 | learned "
