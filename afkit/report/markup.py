@@ -217,7 +217,7 @@ class Status:
     def to_html(self) -> str:
         status = html.escape(self.status)
         rest = inline_html(self._markdown().split("**", 2)[2])
-        return f'<p><span class="{status}">{status}</span>{rest}</p>'
+        return f'<p><span class="{status}">{status}</span> {rest}</p>'
 
 
 @dataclass
