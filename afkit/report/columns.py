@@ -20,7 +20,7 @@ FRACTION_METRICS = {
     "hit_at_one": "Hit@1",
     "perr": "PERR",
     "micro_f1": "micro-F1 at 0.5",
-    "micro_f1_tuned": "micro-F1 (validate threshold)",
+    "micro_f1_tuned": "micro-F1 at the validate threshold",
     "macro_f1": "macro-F1",
     "best_f1": "best micro-F1",
     "accuracy": "accuracy",
@@ -34,7 +34,7 @@ FRACTION_METRICS = {
 # already in percent (a level) or in percentage points (a difference)
 PERCENT = {
     "gap_pct": "GAP@20",
-    "micro_f1_pct": "micro-F1 (validate threshold)",
+    "micro_f1_pct": "micro-F1 at the validate threshold",
     "gap_on": "GAP@20, attention on",
     "gap_off": "GAP@20, attention off",
     "micro_f1_on": "micro-F1, attention on",
