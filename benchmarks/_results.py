@@ -3,9 +3,9 @@
 Every script in ``benchmarks/`` ends with :func:`write`: its table goes to
 ``benchmarks/results/NAME.json`` (the cells, the raw numbers, the machine, the package versions,
 the date, the size it ran at) and ``benchmarks/results/NAME.md`` (the same table as Markdown,
-rendered from the JSON by :func:`render`). benchmarks/README.md's block between ``<!-- performance:start -->``
-and ``<!-- performance:end -->`` is :func:`readme_block` of those files, in the order of
-``ORDER``; ``tests/test_benchmark_results.py`` checks that it has not drifted.
+rendered from the JSON by :func:`render`). benchmarks/README.md's block between
+``<!-- performance:start -->`` and ``<!-- performance:end -->`` is :func:`readme_block` of those
+files, in the order of ``ORDER``; ``tests/test_benchmark_results.py`` checks that it has not drifted.
 
     .venv/bin/python benchmarks/_results.py            # print the block
     .venv/bin/python benchmarks/_results.py --readme   # rewrite benchmarks/README.md's block

@@ -43,9 +43,7 @@ def claim_clause(diff: float, lo: float, hi: float) -> str:
     )
 
 
-def comparison(
-    summary: pd.DataFrame, ci: dict, ci_matched: dict, source: str = "synthetic"
-) -> str:
+def comparison(summary: pd.DataFrame, ci: dict, ci_matched: dict, source: str = "synthetic") -> str:
     """Notebook 04's answer: Attend-Fusion against FC late fusion, full width (``ci``) and at
     equal size (``ci_matched``; both :func:`afkit.studies.experiments.paired_tests`), against the
     paper's claim, the best arm and reference; every clause chosen by the numbers. The tuning
