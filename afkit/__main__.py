@@ -37,6 +37,11 @@ COMMANDS = {
         "main",
         "the 341M / 72M parameter reconstruction tables",
     ),
+    "models": (
+        "afkit.models.reconstruction",
+        "models_main",
+        "every registered model, its inputs and its parameters per profile",
+    ),
     "train": ("afkit.training.train", "main", "train a model on a feature or frame store"),
     "eval": ("afkit.training.inference", "eval_main", "every metric of a trained run on a split"),
     "predict": (
@@ -64,7 +69,15 @@ COMMANDS = {
 
 def _usage() -> str:
     width = max(map(len, COMMANDS))
-    lines = ["usage: python -m afkit <command> [options]", "", "commands:"]
+    lines = [
+        "usage: python -m afkit <command> [options]",
+        "       python -m afkit --version",
+        "",
+        "afkit reproduces Attend-Fusion (arXiv 2408.14441) on YouTube-8M's file format; with no",
+        "data at hand it generates a synthetic release. Start with `make reproduce`.",
+        "",
+        "commands:",
+    ]
     lines += [f"  {name:<{width}}  {help_}" for name, (_, _, help_) in COMMANDS.items()]
     lines += ["", "python -m afkit <command> --help shows a command's options."]
     return "\n".join(lines)
@@ -74,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
+        return 0
+    if argv[0] == "--version":
+        from afkit.core.cli import version
+
+        print(f"afkit {version()}")
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:

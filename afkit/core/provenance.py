@@ -233,3 +233,22 @@ def afkit_version() -> str:
     import afkit
 
     return afkit.__version__
+
+
+def portable_path(path, root=None) -> str:
+    """``path`` as committed files record it: relative to ``root`` (default: the repository
+    holding afkit) when inside it, ``~/...`` when under the home folder, else as given (a
+    relative path is kept as it is); no file-system access beyond resolving the path."""
+    root = Path(root).resolve() if root is not None else PACKAGE.parent
+    p = Path(path)
+    if not p.is_absolute() and not str(path).startswith("~"):
+        return str(path)  # relative already: as recorded
+    p = p.expanduser()
+    try:
+        return Path(p.resolve()).relative_to(root).as_posix() or "."
+    except ValueError:
+        pass
+    try:
+        return "~/" + Path(p.resolve()).relative_to(Path.home().resolve()).as_posix()
+    except ValueError:
+        return str(path)

@@ -564,18 +564,33 @@ def main(argv: list[str] | None = None) -> int:
         "--pattern", help="instead of --data: a TFRecord file pattern (one split, --split)"
     )
     p.add_argument("--split", default="train", help="split name for --pattern (default: train)")
-    p.add_argument("--features", default="mean_std", choices=sorted(F.FEATURE_SETS))
+    p.add_argument(
+        "--features",
+        default="mean_std",
+        choices=sorted(F.FEATURE_SETS),
+        help="per video: mean (the frames' mean) or mean_std (MF+STD: mean and std)",
+    )
     p.add_argument("--out", required=True, help="store directory (one folder per split)")
     p.add_argument("--splits", help="comma-separated splits (default: every split with files)")
     p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     p.add_argument(
         "--frames", action="store_true", help="also keep the quantized frames (frame store)"
     )
-    p.add_argument("--dtype", default="float16", choices=["float16", "float32"])
+    p.add_argument(
+        "--dtype",
+        default="float16",
+        choices=["float16", "float32"],
+        help="the stored features' type",
+    )
     p.add_argument("--num-classes", type=int, help="default: rows of DATA/vocabulary.csv")
-    p.add_argument("--source", default="auto", choices=["auto", "frame", "video"])
+    p.add_argument(
+        "--source",
+        default="auto",
+        choices=["auto", "frame", "video"],
+        help="read frame- or video-level files (auto: video-level only for mean without --frames)",
+    )
     p.add_argument("--overwrite", action="store_true", help="discard an existing store or parts")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     a = p.parse_args(argv)
     if (a.data is None) == (a.pattern is None):
         p.error("give exactly one of --data and --pattern")

@@ -152,7 +152,7 @@ PROFILES: dict[str, SynthProfile] = {
         max_frames=40,
         videos_per_shard=64,
     ),
-    # the main job: model differences above seed noise, the whole reproduction in 30 min on 2 cores
+    # the main job: model differences above seed noise, the whole reproduction on 2 cores
     "cpu": SynthProfile(
         name="cpu",
         num_classes=300,
@@ -730,15 +730,24 @@ def main(argv=None) -> int:
     """``python -m afkit synth --profile P --out DIR [--seed S] [--force]`` generates the set
     (``python -m afkit card DIR`` then measures it: :mod:`afkit.data.datacard`)."""
     ap = argparse.ArgumentParser(prog="python -m afkit synth", description=__doc__.split("\n")[0])
-    ap.add_argument("--profile", default="smoke", choices=sorted(PROFILES))
+    ap.add_argument(
+        "--profile",
+        default="smoke",
+        choices=sorted(PROFILES),
+        help="the set's size: "
+        + ", ".join(
+            f"{n} ({q.num_classes} classes, {sum(q.videos(s) for s in SPLITS):,} videos)"
+            for n, q in PROFILES.items()
+        ),
+    )
     ap.add_argument(
         "--out", required=True, help="data directory to write (e.g. data/generated/smoke)"
     )
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="the same seed gives the same bytes")
     ap.add_argument("--force", action="store_true", help="regenerate even if complete")
     for s in SPLITS:
         ap.add_argument(f"--{s}-videos", type=int, default=None, help=f"override the {s} count")
-    ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
     a = ap.parse_args(argv)
     overrides = {
         f"{s}_videos": getattr(a, f"{s}_videos")

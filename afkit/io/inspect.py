@@ -9,7 +9,6 @@ Works the same on the embedded synthetic set and on a real YouTube-8M download l
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from afkit.core import cli
 from afkit.io import records, tfrecord
 
 SPLITS = ("train", "validate", "test")
@@ -237,7 +237,12 @@ def inspect(
 def inspect_main(argv: list[str] | None = None) -> int:
     """``python -m afkit inspect PATH_OR_PATTERN``: print a file set's schema, file and record
     counts, frame-count range and label statistics; exit code 1 (and the error) on bad input."""
-    ap = argparse.ArgumentParser(prog="python -m afkit inspect", description=inspect_main.__doc__)
+    ap = cli.parser(
+        "inspect",
+        "Print a TFRecord file set's schema, file and record counts, frame-count range and label\n"
+        "statistics; exit 1 with the error on a damaged or invalid file.\n\n"
+        "example:\n  python -m afkit inspect 'DATA/video/train*.tfrecord' --limit 1000",
+    )
     ap.add_argument("pattern", nargs="+", help="files, glob patterns (quote them) or directories")
     ap.add_argument("--num-classes", type=int, default=None, help="check labels are < this")
     ap.add_argument("--top", type=int, default=10, help="how many top labels to show")

@@ -690,3 +690,53 @@ def width_sweep(widths=tuple(range(1024, 8193, 512))) -> pd.DataFrame:
             )
         )
     return pd.DataFrame(rows)
+
+
+def registry_table(profiles=("smoke", "cpu", "paper")) -> pd.DataFrame:
+    """Every registered model: its inputs (video or frame level), its parameters at each of
+    ``profiles`` (counted on meta-device builds: no memory) and its description."""
+    rows = []
+    for name, desc in M.describe_models().items():
+        row = {"model": name, "inputs": M.input_kind(name)}
+        for profile in profiles:
+            row[profile] = M.count_parameters(M.build(name, profile, device="meta"))
+        row["description"] = desc
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def models_main(argv: list[str] | None = None) -> int:
+    """``python -m afkit models``: the registry, with each model's size per profile."""
+    from afkit.core import cli
+
+    p = cli.parser(
+        "models",
+        "List every registered model (the names `train --model` takes): its inputs, its\n"
+        "parameters at each profile and what it is.",
+    )
+    p.add_argument(
+        "--profile",
+        action="append",
+        choices=list(M.PROFILE_CLASSES),
+        help="a profile whose sizes to show, repeatable (default: smoke, cpu and paper)",
+    )
+    args = p.parse_args(argv)
+    profiles = tuple(args.profile or ("smoke", "cpu", "paper"))
+    table = registry_table(profiles)
+    cols = ["model", "inputs", *profiles, "description"]
+    cells = [cols] + [
+        [r["model"], r["inputs"], *(f"{r[q]:,}" for q in profiles), r["description"]]
+        for r in table.to_dict("records")
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
+    for row in cells:
+        print(
+            "  ".join(
+                v.rjust(w) if i in range(2, 2 + len(profiles)) else v.ljust(w)
+                for i, (v, w) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+        )
+    print(
+        "\nparameters: trainable, counted on a meta-device build of `models.build(name, profile)`"
+    )
+    return 0

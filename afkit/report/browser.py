@@ -89,20 +89,27 @@ def screenshot_report(
 _CHECK_SCRIPT = """<script>
 window.addEventListener('load', function () {
   var imgs = Array.prototype.map.call(document.images, function (i) {
-    return {src: i.getAttribute('src'), complete: i.complete,
-            width: i.naturalWidth, height: i.naturalHeight};
+    return {src: i.getAttribute('src'), complete: i.complete, width: i.naturalWidth,
+            height: i.naturalHeight};
   });
   var tables = Array.prototype.map.call(document.querySelectorAll('table'), function (t) {
     var body = t.querySelectorAll('tbody tr').length;
-    return {id: t.id, cls: t.className, rows: body, height: t.getBoundingClientRect().height};
+    var heads = Array.prototype.map.call(t.querySelectorAll('thead th'), function (h) {
+      return h.innerText;
+    });
+    return {id: t.id, cls: t.className, rows: body, height: t.getBoundingClientRect().height,
+            headers: heads, caption: t.caption ? t.caption.innerText : ''};
+  });
+  var figures = Array.prototype.map.call(document.querySelectorAll('figure'), function (f) {
+    var c = f.querySelector('figcaption'), i = f.querySelector('img');
+    return {caption: c ? c.innerText : '', alt: i ? i.getAttribute('alt') : null};
   });
   var page = {scroll_width: document.documentElement.scrollWidth, inner_width: window.innerWidth};
   var pre = document.createElement('pre');
   pre.id = 'afkit-browser-check';
   var text = document.body.innerText;
-  pre.textContent = 'AFKIT-' + 'CHECK'
-    + JSON.stringify({images: imgs, tables: tables, page: page, text: text})
-    + 'AFKIT-' + 'END';
+  var seen = {images: imgs, tables: tables, figures: figures, page: page, text: text};
+  pre.textContent = 'AFKIT-' + 'CHECK' + JSON.stringify(seen) + 'AFKIT-' + 'END';
   document.body.appendChild(pre);
 });
 </script>"""
@@ -112,8 +119,9 @@ def check_report_in_browser(html_path, *, window: str = "1280,900", timeout: flo
     """Loads ``html_path`` in headless chromium (a ``window`` of that size) and reports what a
     reader's browser sees.
 
-    Returns ``{"images": [{src, complete, width, height}], "tables": [{id, cls, rows, height}],
-    "page": {scroll_width, inner_width}, "text": the page's visible text}`` with ``width`` =
+    Returns ``{"images": [{src, complete, width, height}], "tables": [{id, cls, rows, height,
+    headers, caption}], "figures": [{caption, alt}], "page": {scroll_width, inner_width}, "text":
+    the page's visible text}`` (headers and captions as rendered text) with ``width`` =
     ``naturalWidth`` (0 for an image that failed to load) and ``rows`` the number of body rows;
     ``scroll_width`` above ``inner_width`` means something widens the page. The page is loaded
     from a sibling copy with a probe script (so that relative links resolve exactly as for the

@@ -17,26 +17,26 @@ Every table of the HTML sits in a horizontally scrolling box, so no table widens
 :func:`regenerate_command` and :func:`describe_failure` put a run record of ``run.json`` in
 words. :func:`check_main` (``python -m afkit check-report [REPORT_DIR]``) fails when a published
 report was made from a dirty tree or from other afkit/ or notebooks/ files than the current ones.
-The output folders are :func:`afkit.report.notebook.paths`'s; :mod:`afkit.report.browser` looks at
-the HTML.
+The output folders are :func:`afkit.report.notebook.paths`'s; :mod:`afkit.report.browser` looks
+at the HTML.
 """
 
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
 from afkit.core import provenance
+from afkit.report.captions import caption
 from afkit.report.markup import (
     Answer,
     Callout,
     Contents,
     Document,
-    Figure,
     Heading,
     NotebookIndex,
     Paragraph,
@@ -45,7 +45,6 @@ from afkit.report.markup import (
     render_html,
     render_markdown,
     slug,
-    table_label,
 )
 from afkit.report.notebook import REPO, notebook_title, paths
 
@@ -84,6 +83,7 @@ FINDINGS_PREFERRED = (
     "paper_f1_pct",
 )
 FINDINGS_MAX_COLUMNS = 11
+DETAILS_MAX_COLUMNS = 12  # the details' tables: wider ones show a subset (the CSV has all)
 
 # notebook -> (headline table stem, headline figure stem): what the Findings show of it
 HEADLINE = {
@@ -110,25 +110,38 @@ def format_seconds(s) -> str:
 
 
 def _rel(p) -> str:
-    try:
-        return str(Path(p).resolve().relative_to(REPO))
-    except ValueError:
-        return str(p)
+    """A path as the report shows it: relative to the repository when inside it."""
+    return provenance.portable_path(p, REPO)
 
 
-def findings_columns(df) -> list:
-    """The columns of a headline table shown in the findings: all of a narrow table; of a wide
-    one, those of :data:`FINDINGS_PREFERRED` it has (``model`` dropped beside ``label``), else
-    its first :data:`FINDINGS_COLUMNS`."""
+def portable_text(text: str, *roots) -> str:
+    """``text`` without this machine's absolute paths: the repository's (and then each of
+    ``roots``') absolute prefix dropped, so that paths read relative to it, and the home folder
+    written ``~``."""
+    for root in (REPO, *roots):
+        root = re.escape(str(Path(root).resolve()))
+        text = re.sub(root + re.escape(os.sep), "", text)
+        text = re.sub(root + r"(?![\w.-])", ".", text)
+    home = str(Path.home().resolve())
+    if len(home) > 1:
+        text = re.sub(re.escape(home) + r"(?=/|(?![\w.-]))", "~", text)
+    return text
+
+
+def findings_columns(df, limit: int = FINDINGS_COLUMNS) -> list:
+    """The columns of a table shown in the report: all of a table of at most ``limit`` columns
+    (the findings' :data:`FINDINGS_COLUMNS`, the details' :data:`DETAILS_MAX_COLUMNS`); of a
+    wider one, those of :data:`FINDINGS_PREFERRED` it has (``model`` dropped beside ``label``),
+    else its first ``limit``. The CSV, linked under every table, has them all."""
     cols = list(df.columns)
-    if len(cols) <= FINDINGS_COLUMNS:
+    if len(cols) <= limit:
         return cols
     chosen = [c for c in FINDINGS_PREFERRED if c in cols]
     if "label" in chosen and "model" in chosen:
         chosen.remove("model")
     if len(chosen) < 3:
-        return cols[:FINDINGS_COLUMNS]
-    return chosen[:FINDINGS_MAX_COLUMNS]
+        return cols[:limit]
+    return chosen[: max(limit, FINDINGS_MAX_COLUMNS)]
 
 
 def _load_table(path: Path):
@@ -186,8 +199,8 @@ def timing_line(run_json) -> str:
         how = f"it ran from scratch ({trained or 0} training runs trained)"
     else:
         how = (
-            f"it reused {reused} finished training run{'s' if reused != 1 else ''} of an earlier "
-            f"invocation ({trained or 0} trained)"
+            f"it reused {reused} finished training run{'s' if reused != 1 else ''} of an "
+            f"earlier invocation ({trained or 0} trained)"
         )
     return f"{head}; {how}."
 
@@ -274,7 +287,7 @@ class _RunFiles:
             if f.startswith("figures/") and f.lower().endswith(FIGURE_FORMATS):
                 stems.setdefault(Path(f).stem, []).append(f)
 
-        def rel(g: str) -> str:
+        def rel(g):
             return os.path.relpath(self.fig_dir / Path(g).name, self.dest)
 
         out = {}
@@ -290,7 +303,11 @@ class _RunFiles:
         for key in ("input", "output"):
             p = rec.get(key) if rec else None
             if p:
-                p = Path(p) if Path(p).is_absolute() else self.out.root / p
+                p = Path(p)
+                p = next(
+                    (q for q in (p, REPO / p, self.out.root / p) if q.is_absolute() and q.exists()),
+                    p,
+                )
                 if p.exists():
                     try:
                         return notebook_title(p)
@@ -298,6 +315,19 @@ class _RunFiles:
                         Exception
                     ):  # an unreadable notebook: the report goes on without its title
                         return None
+        return None
+
+    def protocol(self) -> str | None:
+        """The tuning protocol in one sentence, as a notebook saved it (``data.protocol``)."""
+        for f in self.files:
+            if f.startswith("results/") and f.endswith(".json"):
+                try:
+                    res = json.loads((self.out.root / f).read_text())
+                except (OSError, json.JSONDecodeError):
+                    continue
+                found = (res.get("data") or {}).get("protocol") if isinstance(res, dict) else None
+                if isinstance(found, str) and found.strip():
+                    return found.strip().rstrip(".").removeprefix("every arm: ")
         return None
 
     def answers(self) -> list[tuple[str, str, str]]:
@@ -329,7 +359,7 @@ def _data_banner(meta: dict) -> Callout:
             "must not be compared with the paper's numbers as if they were."
         )
     elif source == "real":
-        text = f"Data: the YouTube-8M release at `{meta.get('data_dir')}`."
+        text = f"Data: the YouTube-8M release at `{_rel(meta.get('data_dir'))}`."
     else:
         text = (
             "The data source of this run was not recorded: treat every number as coming from "
@@ -375,22 +405,22 @@ def _finding(
     table = next((f for f in tables if Path(f).stem == table_stem), tables[0] if tables else None)
     cmd = regenerate_command(run.meta, name) if recorded else None
     anchor = details_anchor.get(name if recorded else "Other outputs" if run.runs else "Outputs")
+    del anchor  # the table links its CSV, where every column is
+    source = run.meta.get("data_source")
     if table:
         df, _ = _load_table(run.out.root / table)
         if df is not None:
-            doc.add(table_label(Path(table).stem))
             doc.table(
                 df,
+                caption=caption(Path(table).stem, source),
                 rel_csv=run.csv_link(table),
                 file=table,
-                cmd=None,
                 columns=findings_columns(df),
-                details_anchor=anchor,
             )
     figures = run.figures(files)
     fig = fig_stem if fig_stem in figures else next(iter(figures), None)
     if fig:
-        doc.add(Figure(fig, *figures[fig], cmd))
+        doc.figure(fig, caption(fig, source), *figures[fig], cmd)
 
 
 def _run_rows(meta: dict) -> list[tuple[str, str]]:
@@ -470,24 +500,26 @@ def _section(doc: Document, run: _RunFiles, name: str, rec, link_notebooks: bool
             )
     else:
         doc.add(Paragraph(f"Regenerate: `{cmd}`"))
+    source = run.meta.get("data_source")
     for f in _tables(files):
-        doc.add(table_label(Path(f).stem))
         df, err = _load_table(run.out.root / f)
         if df is None:
-            doc.add(
-                Paragraph(
-                    f"(unreadable CSV: {err})", f"unreadable CSV: {html.escape(err)}", cls="error"
-                )
-            )
+            doc.add(Paragraph(f"`{f}`: unreadable CSV ({err})", cls="error"))
             continue
-        doc.table(df, rel_csv=run.csv_link(f), file=f, cmd=cmd)
+        doc.table(
+            df,
+            caption=caption(Path(f).stem, source),
+            rel_csv=run.csv_link(f),
+            file=f,
+            columns=findings_columns(df, DETAILS_MAX_COLUMNS),
+        )
     for stem, (shown, links) in run.figures(files).items():
-        doc.add(Figure(stem, shown, links, cmd))
+        doc.figure(stem, caption(stem, source), shown, links, cmd)
     results = [f for f in files if f.startswith("results/")]
     if results:
         doc.add(Paragraph("Results files: " + ", ".join(f"`{f}`" for f in results)))
     if rec is not None and not files:
-        doc.add(Paragraph("*(no figures or tables)*", "(no figures or tables)", cls="note"))
+        doc.add(Paragraph("*(no figures or tables)*", cls="note"))
 
 
 def build_report(
@@ -518,12 +550,21 @@ def build_report(
         out, dest, Path(figures_dir).resolve() if figures_dir is not None else out.figures
     )
     # the anchors of the details' sections, fixed before the findings link to them
+    protocol = run.protocol()
     seen: dict = {}
-    for h in ("Findings", "Details", "Run", "Notebooks"):
+    for h in ("Protocol",) * bool(protocol) + ("Findings", "Details", "Run", "Notebooks"):
         slug(h, seen)
     details_anchor = {name: slug(name, seen) for name, _ in run.sections}
 
     doc = Document()
+    if protocol:
+        doc.heading(2, "Protocol")
+        doc.add(
+            Paragraph(
+                f"The tuning protocol, the same for every trained arm below: {protocol}. "
+                "Metrics are in percent; differences between two arms in percentage points."
+            )
+        )
     doc.heading(2, "Findings")
     answers = run.answers()
     if not answers:
@@ -568,8 +609,11 @@ def build_report(
         *doc.blocks,
     ]
     md_path, html_path = dest / "REPORT.md", dest / "report.html"
-    provenance.atomic_write_text(md_path, render_markdown(blocks))
-    provenance.atomic_write_text(html_path, render_html(blocks, title))
+    # no absolute path of this machine in either file (paths relative to the repository, or to
+    # the output folder where it lies outside the repository)
+    roots = [out.root] if provenance.portable_path(out.root, REPO) == str(out.root) else []
+    provenance.atomic_write_text(md_path, portable_text(render_markdown(blocks), *roots))
+    provenance.atomic_write_text(html_path, portable_text(render_html(blocks, title), *roots))
     return md_path, html_path
 
 

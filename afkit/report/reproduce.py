@@ -42,11 +42,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from afkit.core import provenance
+from afkit.core.cli import DEVICE_HELP
 from afkit.report.browser import find_chromium, screenshot_report
 from afkit.report.document import (
     build_report,
     describe_failure,
     format_seconds,
+    portable_text,
     resume_hint,
     timing_line,
 )
@@ -306,7 +308,7 @@ def run_notebook(
         seconds = time.perf_counter() - start
         record = {
             "name": nb_path.stem,
-            "input": str(nb_path),
+            "input": provenance.portable_path(nb_path),
             "seconds": round(seconds, 2),
             "output": str(output.relative_to(out.root)),
             "log": str(log.relative_to(out.root)),
@@ -434,8 +436,8 @@ def _parser() -> argparse.ArgumentParser:
         "--profile",
         default="cpu",
         choices=sorted(PROFILES),
-        help="smoke (seconds, tests), cpu (the main run, <= 30 min on 2 cores), "
-        "paper (GPU, real data)",
+        help="smoke (minutes, tests), cpu (the main run; its measured time is in the README), "
+        "paper (the paper's sizes: a GPU and the real release)",
     )
     ap.add_argument("--out", default=None, help="output folder (default: out/<profile>)")
     ap.add_argument(
@@ -457,16 +459,21 @@ def _parser() -> argparse.ArgumentParser:
         default=str(NOTEBOOKS_DIR),
         help="folder of NN_*.ipynb (default: notebooks/)",
     )
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="the data's and every run's seed")
     ap.add_argument(
-        "--device", default=None, help="the notebooks' device parameter (default per profile)"
+        "--device",
+        default=None,
+        help=DEVICE_HELP
+        + "; default: "
+        + ", ".join(f"{n} {q.device}" for n, q in PROFILES.items())
+        + " (the smoke and cpu numbers are CPU numbers wherever they run)",
     )
     ap.add_argument(
         "--timeout",
         type=float,
         default=None,
-        help="seconds per notebook before it is stopped "
-        "(default per profile: smoke 600, cpu 1800, paper none)",
+        help="seconds per notebook before it is stopped; default: "
+        + ", ".join(f"{n} {q.timeout_s or 'none'}" for n, q in PROFILES.items()),
     )
     ap.add_argument(
         "--publish",
@@ -475,7 +482,9 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="copy figures to figures/ and the report to report/ (default for cpu)",
     )
-    ap.add_argument("--no-publish", dest="publish", action="store_false")
+    ap.add_argument(
+        "--no-publish", dest="publish", action="store_false", help="do not publish (see --publish)"
+    )
     ap.add_argument(
         "--publish-dir",
         default=str(REPO),
@@ -489,9 +498,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def publish(out_dir, publish_dir) -> tuple[Path, Path]:
     """Copies ``OUT/figures/*`` to ``PUBLISH/figures/``, ``OUT/results/*.json``,
-    ``OUT/tables/*.csv`` and ``run.json`` to ``PUBLISH/report/``, writes the report (linking those
-    figures) there, and regenerates the results section of ``PUBLISH/README.md`` (between its
-    markers) from the copied results; returns the report's (md, html) paths."""
+    ``OUT/tables/*.csv`` and ``run.json`` to ``PUBLISH/report/`` (their paths inside the
+    repository or ``PUBLISH`` made relative: :func:`afkit.report.document.portable_text`),
+    writes the report (linking those figures) there, and regenerates the results section of
+    ``PUBLISH/README.md`` (between its markers) from the copied results; returns the report's
+    (md, html) paths."""
     out = paths(out_dir, create=False)
     pub = Path(publish_dir).resolve()
     figs = pub / "figures"
@@ -500,15 +511,19 @@ def publish(out_dir, publish_dir) -> tuple[Path, Path]:
         if f.is_file():
             shutil.copy2(f, figs / f.name)
     report = pub / "report"
+
+    def copy(src: Path, dest: Path) -> None:  # committed: no absolute path of this machine
+        provenance.atomic_write_text(dest, portable_text(src.read_text(), pub))
+
     for sub, pattern in (("results", "*.json"), ("tables", "*.csv")):
         (report / sub).mkdir(parents=True, exist_ok=True)
         for f in sorted((out.root / sub).glob(pattern)):
-            shutil.copy2(f, report / sub / f.name)
+            copy(f, report / sub / f.name)
     if out.run_json.exists():
-        shutil.copy2(out.run_json, report / "run.json")
+        copy(out.run_json, report / "run.json")
         meta = json.loads(out.run_json.read_text())
         if meta.get("reused_runs") == 0 and meta.get("trained_runs"):
-            shutil.copy2(out.run_json, report / SCRATCH_RUN)  # a from-scratch time, kept
+            copy(out.run_json, report / SCRATCH_RUN)  # a from-scratch time, kept
     paths_ = build_report(out.root, dest_dir=report, figures_dir=figs, link_notebooks=False)
     readme = pub / "README.md"
     if readme.exists():
@@ -525,11 +540,41 @@ README_START = (
 README_END = "<!-- results:end -->"
 
 
+def _timing(report_dir: Path, run: dict) -> str:
+    """The run times, from the published ``run.json`` (and the kept from-scratch one): one
+    sentence when the published run trained everything itself, two (labelled) when it read the
+    training runs of an earlier, from-scratch invocation back."""
+    scratch = report_dir / SCRATCH_RUN
+    if run.get("reused_runs") and scratch.exists():
+        return (
+            f"**From scratch** ([report/{SCRATCH_RUN}](report/{SCRATCH_RUN})): "
+            f"{timing_line(scratch)} **Regenerating the report** from those training runs "
+            f"([report/run.json](report/run.json)): {timing_line(run)}"
+        )
+    return f"{timing_line(run)} Per-notebook times: [report/run.json](report/run.json)."
+
+
+def _mean_std(r, key: str) -> str:
+    """``mean ± std`` in percent; the mean alone where one seed gave no spread."""
+    mean = f"{100 * r[f'{key}_mean']:.2f}"
+    return f"{mean} ± {100 * r[f'{key}_std']:.2f}" if int(r["seeds"]) > 1 else mean
+
+
+# the README's headline figures: (file stem, caption: what it shows, on what data)
+README_FIGURES = (
+    (
+        "04_comparison_f1",
+        "Test micro-F1 per arm on the synthetic set (mean over seeds; bars: the spread where "
+        "there are several seeds); the paper's two real-data values in a separate panel",
+    ),
+)
+
+
 def results_markdown(report_dir) -> str:
     """The README's results section, from a published report's ``results/`` and ``run.json``:
-    the headline comparison on the test split (ours, with the paper's numbers in separate
-    columns), the two paired tests, notebook 04's computed answer, the command, time and
-    machine that produced it, and the headline figures."""
+    the run time and machine, the protocol (once), the headline comparison on the test split
+    (ours; the paper's real-data numbers in separate, labelled columns), the two paired tests,
+    notebook 04's computed answer and the headline figure."""
     import pandas as pd
 
     report_dir = Path(report_dir)
@@ -542,25 +587,18 @@ def results_markdown(report_dir) -> str:
     data = res["data"]
     summary = pd.DataFrame(data["summary"])
     synthetic = run.get("data_source", "synthetic") == "synthetic"
-    scratch = report_dir / SCRATCH_RUN
-    scratch_line = (
-        f"From scratch (every training run trained; kept as [report/{SCRATCH_RUN}]"
-        f"(report/{SCRATCH_RUN})): {timing_line(scratch)} "
-        if scratch.exists()
-        else ""
-    )
+    protocol = data.get("protocol", "see afkit/training/protocol.py").rstrip(".")
+    protocol = protocol.removeprefix("every arm: ")
     lines = [
-        f"{scratch_line}{timing_line(run)} Profile `{res['profile']}`, git "
-        f"`{str(res.get('git_sha'))[:12]}`; per-notebook times in "
-        "[report/run.json](report/run.json). **Data: "
-        f"{'the embedded synthetic set, not YouTube-8M' if synthetic else 'the real release'}.** "
-        f"Protocol: {data.get('protocol', 'see afkit/training/protocol.py')}. Ours: test split, "
-        "mean ± std over the seeds shown; the paper's columns are the paper's own numbers on the "
-        "real data.",
+        _timing(report_dir, run),
         "",
-        "| model | params (ours) | params (paper size) | lr | seeds | GAP % (ours) "
-        "| micro-F1 % (ours, validate threshold) | micro-F1 % at 0.5 | learned | F1 % (paper) "
-        "| params (paper) |",
+        f"Profile `{res['profile']}`, commit `{str(res.get('git_sha'))[:12]}`. **Data: "
+        f"{'the synthetic set, not YouTube-8M' if synthetic else 'the YouTube-8M release'}.** "
+        f"The tuning protocol, the same for every arm: {protocol}.",
+        "",
+        "| arm | parameters | parameters at paper size | learning rate | seeds "
+        "| GAP@20 (%) | micro-F1 (%), validate threshold | micro-F1 (%) at 0.5 | learned "
+        "| the paper's F1 (%), real data | the paper's parameters |",
         "|---|---:|---:|---:|---:|---:|---:|---:|:-:|---:|---:|",
     ]
     for _, r in summary.iterrows():
@@ -571,17 +609,19 @@ def results_markdown(report_dir) -> str:
             else f"{r['paper_reported_params'] / 1e6:.0f}M"
         )
         lines.append(
-            f"| {r['label']} | {int(r['params']):,} | {int(r['paper_params']):,} | {r['lr']:g} | "
-            f"{int(r['seeds'])} | {100 * r['gap_mean']:.2f} ± {100 * r['gap_std']:.2f} | "
-            f"{100 * r['micro_f1_tuned_mean']:.2f} ± {100 * r['micro_f1_tuned_std']:.2f} | "
-            f"{100 * r['micro_f1_mean']:.2f} | {'yes' if r.get('learned', True) else '**no**'} | "
-            f"{pf} | {pp} |"
+            f"| {r['label']} | {int(r['params']):,} | {int(r['paper_params']):,} | {r['lr']:g} "
+            f"| {int(r['seeds'])} | {_mean_std(r, 'gap')} | {_mean_std(r, 'micro_f1_tuned')} "
+            f"| {100 * r['micro_f1_mean']:.2f} | {'yes' if r.get('learned', True) else '**no**'} "
+            f"| {pf} | {pp} |"
         )
     lines += [
         "",
-        "Paired bootstraps on the test videos (difference in points, 95% interval):",
+        "Ours: the test split, mean ± standard deviation over the seeds (one seed: no spread "
+        "measured). The paper's columns are its own numbers on the real YouTube-8M, not "
+        "comparable with ours. Paired bootstraps on the test videos (difference in percentage "
+        "points, 95% interval):",
         "",
-        "| pair | GAP | micro-F1 (validate threshold) | micro-F1 at 0.5 |",
+        "| pair | GAP@20 | micro-F1, validate threshold | micro-F1 at 0.5 |",
         "|---|---:|---:|---:|",
     ]
     for ci in (data["bootstrap"], data["bootstrap_matched"]):
@@ -591,21 +631,11 @@ def results_markdown(report_dir) -> str:
         ]
         lines.append(f"| {ci['a']} − {ci['b']} | " + " | ".join(cells) + " |")
     lines += ["", data.get("answer", ""), ""]
-    for name, caption in (
-        (
-            "04_comparison_f1",
-            "micro-F1 per model, test split (synthetic data; the paper's two values as stars)",
-        ),
-        ("06_pareto_params", "attention configurations: test GAP against parameters"),
-        (
-            "10_readings_gap_vs_params",
-            "the readings of the paper's attention: test GAP against parameters",
-        ),
-    ):
-        if (report_dir.parent / "figures" / f"{name}.png").exists() or not (
-            report_dir.parent / "figures"
-        ).exists():
-            lines.append(f"![{caption}](figures/{name}.png)")
+    figures = report_dir.parent / "figures"
+    for name, caption in README_FIGURES:
+        if (figures / f"{name}.png").exists() or not figures.exists():
+            lines.append(f"![{caption}.](figures/{name}.png)")
+            lines += ["", f"*{caption}.*"]
     lines += [
         "",
         "Every table and figure, with the command that regenerates it: "
@@ -720,18 +750,19 @@ def _write_run_json(s: _Settings, run: _Invocation, argv) -> dict:
     """``OUT/run.json``: the settings, the machine, the notebooks' records and provenance that
     cannot drift (``python -m afkit check-report`` compares it with the tree)."""
     args = s.args
+    here = provenance.portable_path  # paths relative to the repository where inside it
     meta = {
         "profile": args.profile,
         "seed": args.seed,
         "device": s.device,
-        "data_dir": str(s.data_dir),
-        "store_dir": str(s.store_dir),
-        "out_dir": str(s.out.root),
+        "data_dir": here(s.data_dir),
+        "store_dir": here(s.store_dir),
+        "out_dir": here(s.out.root),
         "data_source": run.source,
-        "default_data_dir": str(s.defaults["data_dir"]),
-        "default_out_dir": str(s.defaults["out_dir"]),
-        "notebooks_dir": str(Path(args.notebooks_dir).resolve()),
-        "default_notebooks_dir": str(NOTEBOOKS_DIR),
+        "default_data_dir": here(s.defaults["data_dir"]),
+        "default_out_dir": here(s.defaults["out_dir"]),
+        "notebooks_dir": here(Path(args.notebooks_dir).resolve()),
+        "default_notebooks_dir": here(NOTEBOOKS_DIR),
         "git_sha": provenance.git_sha(REPO),
         "started": run.started.isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - run.t0, 1),

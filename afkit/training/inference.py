@@ -4,12 +4,12 @@ YouTube-8M submission CSV, and the ``eval`` / ``predict`` commands. Training its
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from afkit.core import cli
 from afkit.core.provenance import atomic_write, write_json
 from afkit.data.batches import Batches, open_split
 from afkit.models import registry as models
@@ -88,7 +88,7 @@ def evaluate_run(
         model,
         data,
         batch_size=batch_size,
-        device=device,
+        device=next(model.parameters()).device,  # "auto" resolved by load_run
         top_k=config.top_k,
         threshold=config.threshold,
         bf16=config.bf16,
@@ -135,14 +135,25 @@ def read_submission(path) -> dict[str, list[tuple[int, float]]]:
     return out
 
 
+def _run_parser(command: str, description: str, split: str):
+    p = cli.parser(command, description)
+    p.add_argument("--run", required=True, help="a finished run folder (python -m afkit train)")
+    p.add_argument("--store", required=True, help="the store folder the run's inputs come from")
+    p.add_argument("--split", default=split, help="the store split to score")
+    p.add_argument("--batch-size", type=int, default=1024, help="videos a forward pass")
+    cli.add_device(p)
+    return p
+
+
 def eval_main(argv: list[str] | None = None) -> int:
-    """``python -m afkit eval --run RUN_DIR --store DIR --split validate``: prints every metric."""
-    p = argparse.ArgumentParser(prog="python -m afkit eval", description=eval_main.__doc__)
-    p.add_argument("--run", required=True)
-    p.add_argument("--store", required=True)
-    p.add_argument("--split", default="validate")
-    p.add_argument("--batch-size", type=int, default=1024)
-    p.add_argument("--device", default="cpu")
+    """``python -m afkit eval``: every metric of a finished run on one split, printed."""
+    p = _run_parser(
+        "eval",
+        "Print every metric (GAP@20, mAP, Hit@1, PERR, the F1 family) of a finished run on one\n"
+        "split of a store.\n\n"
+        "example:\n  python -m afkit eval --run runs/af --store STORE --split test",
+        "validate",
+    )
     p.add_argument("--json", help="also write the metrics to this JSON file")
     args = p.parse_args(argv)
     m = evaluate_run(
@@ -162,19 +173,20 @@ def eval_main(argv: list[str] | None = None) -> int:
 
 
 def predict_main(argv: list[str] | None = None) -> int:
-    """``python -m afkit predict --run RUN_DIR --store DIR --split test --out sub.csv``."""
-    p = argparse.ArgumentParser(prog="python -m afkit predict", description=predict_main.__doc__)
-    p.add_argument("--run", required=True)
-    p.add_argument("--store", required=True)
-    p.add_argument("--split", default="test")
+    """``python -m afkit predict``: a finished run's submission CSV for one split."""
+    p = _run_parser(
+        "predict",
+        "Write the YouTube-8M submission CSV (VideoId,LabelConfidencePairs: each video's top-k\n"
+        "classes with their scores) of a finished run on one split of a store.\n\n"
+        "example:\n  python -m afkit predict --run runs/af --store STORE --out submission.csv",
+        "test",
+    )
     p.add_argument("--out", required=True, help="the submission CSV to write")
-    p.add_argument("--top-k", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=1024)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--top-k", type=int, default=20, help="classes written per video")
     args = p.parse_args(argv)
     model, config = load_run(args.run, args.device)
     ids, scores = predict_scores(
-        model, args.store, args.split, config=config, batch_size=args.batch_size, device=args.device
+        model, args.store, args.split, config=config, batch_size=args.batch_size
     )
     write_submission(args.out, ids, scores, top_k=args.top_k)
     print(f"wrote {len(ids)} predictions to {args.out}")

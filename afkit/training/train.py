@@ -52,7 +52,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from afkit.core import locks, paper
+from afkit.core import cli, locks, paper
 from afkit.core.provenance import (
     atomic_torch_save,
     atomic_write_text,
@@ -84,25 +84,23 @@ PAUSE_ENV = "AFKIT_PAUSE_AT_STEP"
 class TrainConfig:
     """Every knob of a training run, as plain values (JSON-serializable)."""
 
-    model: str = "attend_fusion"  # a name of afkit.models.registry' registry
+    model: str = "attend_fusion"  # a model name of afkit.models.registry
     profile: str = "cpu"  # the model-size profile passed to afkit.models.registry.build
     model_overrides: dict = field(default_factory=dict)  # extra keyword arguments for build
-    features: str = (
-        "mean"  # video-level inputs: "mean" (1024 + 128; afkit.models.registry' default, the
-    )
-    # one the 341M count matches) or "mean_std" (MF+STD, 2048 + 256)
+    features: str = "mean"  # video-level inputs: "mean" (1024 + 128 values; the inputs the
+    # paper's 341M count matches) or "mean_std" (MF+STD, 2048 + 256)
     normalization: str = "standardize"  # model input normalization: "standardize" (z-score by
     # the training split's per-feature mean and std; our reconstruction), "l2" (the starter
     # code's), "none"
-    epochs: int = 8
+    epochs: int = 8  # passes over the training split (at most, with patience)
     batch_size: int = 128  # the global batch (split over the ranks under DDP)
-    lr: float = 1e-3
+    lr: float = 1e-3  # AdamW's learning rate (the peak, with a schedule)
     weight_decay: float = 0.01  # AdamW's decoupled weight decay
     schedule: str = "constant"  # "constant" or "cosine" (per step, from lr down to 0)
     warmup_steps: int = 0  # linear warm-up from 0 to lr over this many steps
-    dropout: float = paper.DROPOUT
+    dropout: float = paper.DROPOUT  # dropout probability of every model (the paper's 0.4)
     grad_clip: float | None = None  # global gradient-norm clip; None = no clipping
-    seed: int = 0
+    seed: int = 0  # seeds the weights, the data order and dropout
     device: str = "auto"  # "auto" (CUDA if present, else CPU), "cpu", "cuda", "cuda:1", ...
     num_threads: int | None = None  # torch.set_num_threads; None = leave torch's default
     bf16: bool = True  # bf16 autocast on CUDA (ignored on CPU, which trains in float32)
@@ -110,17 +108,15 @@ class TrainConfig:
     adamw: str = "fused"  # torch.optim.AdamW implementation: "fused", "foreach" or "for-loop"
     checkpoint_every_steps: int = 0  # also checkpoint every N steps (0 = only per epoch)
     eval_every_epoch: bool = True  # validate after every epoch (else after the last only)
-    eval_batch_size: int = 1024
+    eval_batch_size: int = 1024  # videos a batch when validating
     max_frames: int = 300  # frame-level models: frames kept per video (first max_frames)
     max_steps_per_epoch: int | None = None  # cap on batches per epoch (None = all)
-    train_split: str = "train"
-    val_split: str = "validate"
+    train_split: str = "train"  # the store split trained on
+    val_split: str = "validate"  # the store split validated on every epoch
     patience: int | None = None  # early stopping: stop after this many epochs without a new
     # best validation `select_metric` (None: train every epoch)
     select_metric: str = "gap"  # the validation metric early stopping and keep_best watch
-    keep_best: bool = (
-        False  # the final model is the best validation epoch's (best.pt), not the last
-    )
+    keep_best: bool = False  # the final model is the best validation epoch's (best.pt)
     top_k: int = 20  # GAP@k and the top-k of the submission
     threshold: float = 0.5  # the F1 threshold
     progress: bool = True  # a tqdm bar per epoch (rank 0 only)
@@ -710,37 +706,58 @@ def _diff(a: TrainConfig, b: TrainConfig) -> str:
 # command line
 
 
+TRAIN_DESCRIPTION = """\
+Train one model of the registry on a feature store (video-level models) or a frame store
+(frame-level models), validating every epoch; a killed run continues with --resume.
+
+Every option below left unset takes the --profile's value (afkit.training.train.PROFILES);
+`python -m afkit models` lists the models and their sizes.
+
+examples:
+  python -m afkit train --model attend_fusion --profile cpu --store STORE --out runs/af
+  torchrun --nproc_per_node 8 -m afkit train --model fc_late --profile paper \\
+      --store STORE --out runs/fc_late          # DDP: --batch-size is the global batch
+"""
+
+
 def _config_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m afkit train",
-        description="Train a model of afkit.models.registry on a store.",
+    from afkit.models.registry import list_models
+
+    p = cli.parser("train", TRAIN_DESCRIPTION)
+    p.add_argument(
+        "--model",
+        required=True,
+        choices=list_models(),
+        metavar="MODEL",
+        help="the model to train, one of: " + ", ".join(list_models()),
     )
-    p.add_argument("--model", required=True, help="a registered model name")
-    p.add_argument("--profile", default="cpu", choices=sorted(PROFILES))
-    p.add_argument("--store", required=True, help="the store directory (afkit featurize)")
-    p.add_argument("--out", required=True, help="the run directory")
+    p.add_argument(
+        "--profile",
+        default="cpu",
+        choices=sorted(PROFILES),
+        help="model widths and training defaults: smoke (tests), cpu, paper",
+    )
+    p.add_argument("--store", required=True, help="the store folder (python -m afkit featurize)")
+    p.add_argument("--out", required=True, help="the run folder to write")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    for f in dataclasses.fields(TrainConfig):
-        if f.name in ("model", "profile", "model_overrides"):
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in ("bool",) or isinstance(f.default, bool):
-            p.add_argument(flag, dest=f.name, default=None, action=argparse.BooleanOptionalAction)
-        else:
-            typ = {
-                "int": int,
-                "float": float,
-                "str": str,
-                "int | None": int,
-                "float | None": float,
-            }.get(str(f.type), str)
-            p.add_argument(flag, dest=f.name, type=typ, default=None)
+    cli.add_config_arguments(
+        p,
+        TrainConfig,
+        skip=("model", "profile", "model_overrides"),
+        choices={
+            "features": ["mean", "mean_std"],
+            "normalization": ["standardize", "l2", "none"],
+            "schedule": ["constant", "cosine"],
+            "optimizer": ["adamw", "sgd"],
+            "adamw": ["fused", "foreach", "for-loop"],
+        },
+    )
     p.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a model override for afkit.models.registry.build (JSON value), repeatable",
+        help="a model config value for afkit.models.registry.build (JSON value), repeatable",
     )
     return p
 

@@ -11,7 +11,8 @@ Colours are fixed, so that a model family or a modality has the same colour in e
 
 - modalities: visual (blue), audio (orange), fusion (green);
 - model families: FC (grey), FCRN (light blue), FCRN + Context Gating (purple), Attend-Fusion
-  (red); the paper's own reported numbers are always black markers labelled "paper".
+  (red); the paper's own reported numbers (real data) are black stars in a panel of their own
+  titled "the paper (real data)", never on an axis of numbers measured on other data.
 
 Usage (in a notebook)::
 
@@ -57,7 +58,7 @@ __all__ = [
     "plot_modality_share",
 ]
 
-# Colour-blind safe (Okabe-Ito / seaborn "colorblind" hues), fixed per modality and per family.
+# Colour-blind safe (Okabe-Ito hues), fixed per modality and per family.
 MODALITY_COLORS = {"visual": "#0072B2", "audio": "#E69F00", "fusion": "#009E73"}
 FAMILY_COLORS = {
     "fc": "#7F7F7F",
@@ -81,21 +82,26 @@ _SOURCE_TEXT = {
 }
 
 
-def set_style(context: str = "paper", font_scale: float = 1.2) -> None:
-    """Sets afkit's figure style: seaborn ``whitegrid``, ``paper`` context, readable fonts.
+def set_style(font_scale: float = 1.2) -> None:
+    """Sets afkit's figure style: matplotlib's own ``seaborn-v0_8-whitegrid`` and ``-paper``
+    style sheets (a light grid, small-paper sizes; seaborn itself is not needed), fonts scaled by
+    ``font_scale``, the fixed palette, no top or right spine.
 
     Call once per notebook (idempotent). PNGs are saved at 150 dpi by :func:`save_figure`.
     """
-    import seaborn as sns
+    from matplotlib import cycler
 
-    sns.set_theme(
-        style="whitegrid",
-        context=context,
-        font_scale=font_scale,
-        palette=list(MODALITY_COLORS.values()) + list(FAMILY_COLORS.values())[:4],
-    )
+    plt.style.use(["seaborn-v0_8-whitegrid", "seaborn-v0_8-paper"])
     plt.rcParams.update(
         {
+            "font.size": 9.6 * font_scale,
+            "axes.labelsize": 9.6 * font_scale,
+            "xtick.labelsize": 8.8 * font_scale,
+            "ytick.labelsize": 8.8 * font_scale,
+            "legend.fontsize": 8.8 * font_scale,
+            "axes.prop_cycle": cycler(
+                color=list(MODALITY_COLORS.values()) + list(FAMILY_COLORS.values())[:4]
+            ),
             "figure.figsize": (7.0, 4.2),
             "figure.dpi": 100,
             "savefig.dpi": 150,
@@ -381,8 +387,10 @@ def plot_learning_curves(
             ax_l.plot(df[x], df[col], ls=styles[i % 4], marker="o", ms=3, color=color, label=label)
         label = metric if key is None else str(key)
         ax_m.plot(df[x], df[metric], marker="o", ms=3, color=color, label=label)
-    ax_l.set(title="Loss", xlabel=f"{x}", ylabel="binary cross-entropy (nats per class)")
-    ax_m.set(title=metric, xlabel=f"{x}", ylabel=metric)
+    ax_l.set(
+        title="Training loss", xlabel=quantity(x), ylabel="binary cross-entropy (nats per class)"
+    )
+    ax_m.set(title=quantity(metric), xlabel=quantity(x), ylabel=quantity(metric))
     ax_l.legend(fontsize="small")
     ax_m.legend(fontsize="small")
     fig.suptitle("Learning curves", fontweight="bold")
@@ -436,13 +444,58 @@ def plot_parameters_vs_width(  # noqa: PLR0913  (keyword-only plot options, as s
         fig,
         ax,
         "Parameters against width",
-        f"{x} (units per layer)",
+        f"{quantity(x)} (units per layer)",
         "parameters (count, log scale)",
         source,
     )
 
 
 # ---------------------------------------------------------------------------- comparison plots
+# what a column measures, in words (figure titles and axis labels)
+QUANTITIES = {
+    "micro_f1": "test micro-F1",
+    "micro_f1_pct": "test micro-F1",
+    "gap": "test GAP@20",
+    "gap_pct": "test GAP@20",
+    "map": "test mAP",
+    "params": "parameters",
+    "paper_params": "parameters at paper size",
+    "parameters": "parameters",
+    "flops": "FLOPs a video",
+    "num_classes": "classes",
+    "epoch": "epoch",
+    "step": "training step",
+    "val_micro_f1": "validation micro-F1",
+    "val_gap": "validation GAP@20",
+    "val_map": "validation mAP",
+    "width": "width",
+    "paper_head_share_pct": "head's share of parameters at paper size",
+    "head_share_pct": "head's share of parameters",
+}
+
+
+def quantity(column: str) -> str:
+    """A column's quantity in words: ``micro_f1`` -> "test micro-F1" (else the name, spaced)."""
+    return QUANTITIES.get(column, column.replace("_", " "))
+
+
+def _paper_panel(ax, ypos: dict, paper: Mapping[str, float], xlabel: str) -> None:
+    """The paper's reported values (real data) in their own panel beside ours, at the rows of
+    the same models: never on the axis of numbers measured on other data."""
+    for m, v in paper.items():
+        ax.plot([v], [ypos[m]], marker="*", ms=13, ls="none", color=PAPER_COLOR)
+        ax.annotate(
+            f"{v:.2f}", (v, ypos[m]), xytext=(6, 4), textcoords="offset points", fontsize="small"
+        )
+    lo, hi = min(paper.values()), max(paper.values())
+    ax.set_xlim(lo - max(1.0, 0.2 * (hi - lo)), hi + max(1.6, 0.4 * (hi - lo)))
+    ax.set_title("the paper (real data)", fontsize="medium")
+    ax.set_xlabel(f"reported, {xlabel}")
+    ax.set_ylabel("model (rows as on the left)")
+    ax.yaxis.set_label_position("right")
+    ax.tick_params(axis="y", left=False, labelleft=False)
+
+
 def plot_comparison(  # noqa: PLR0913  (keyword-only plot options, as seaborn's)
     df: pd.DataFrame,
     *,
@@ -455,19 +508,35 @@ def plot_comparison(  # noqa: PLR0913  (keyword-only plot options, as seaborn's)
     source: str = "synthetic",
     ax=None,
 ):
-    """Dot plot per model: mean over seeds with error bars, each seed as a faint dot.
+    """Dot plot per model: mean over seeds with error bars (the spread, where there are several
+    seeds), each seed as a faint dot.
 
-    ``spread``: ``"std"`` (mean +- sample standard deviation, ddof=1) or ``"range"`` (min..max).
-    ``paper``: model -> the paper's reported value, drawn as a black star labelled "paper"
-    (values in the same unit as ``df[value]``; the default draws none).
+    ``spread``: ``"std"`` (mean ± sample standard deviation, ddof=1) or ``"range"`` (min..max).
+    ``paper``: model -> the paper's reported value (real data, in ``df[value]``'s unit), drawn
+    as black stars in a separate panel on the right, at the same rows: the paper's numbers
+    never share an axis with ours (``ax`` must then be None).
     """
     _require(df, model, value)
     if spread not in ("std", "range"):
         raise ValueError(f"spread must be 'std' or 'range', got {spread!r}")
+    paper = dict(paper or {})
     stats = df.groupby(model, sort=False)[value].agg(["mean", "std", "min", "max", "count"])
     stats = stats.sort_values("mean")
-    fig, ax = _new(ax, figsize=(7.0, max(2.5, 0.4 * len(stats) + 1.2)))
+    height = max(2.5, 0.4 * (len(stats) + len(set(paper) - set(stats.index))) + 1.2)
+    if paper:
+        if ax is not None:
+            raise ValueError(
+                "plot_comparison draws the paper's values in a panel of its own: "
+                "pass ax=None with paper="
+            )
+        fig, (ax, pax) = plt.subplots(
+            1, 2, figsize=(8.4, height), sharey=True, gridspec_kw={"width_ratios": [4, 1]}
+        )
+    else:
+        fig, ax = _new(ax, figsize=(7.0, height))
     ypos = {m: i for i, m in enumerate(stats.index)}
+    for m in paper:
+        ypos.setdefault(m, len(ypos))
     for m, row in stats.iterrows():
         if spread == "std":
             err = np.array([[row["std"] if row["count"] > 1 else 0.0]] * 2)
@@ -479,36 +548,18 @@ def plot_comparison(  # noqa: PLR0913  (keyword-only plot options, as seaborn's)
         if seed is not None and seed in df.columns:
             pts = df.loc[df[model] == m, value]
             ax.plot(pts, [ypos[m]] * len(pts), "o", ms=3, alpha=0.4, color=model_color(str(m)))
-    labelled = False
-    for m, v in (paper or {}).items():
-        if m not in ypos:
-            ypos[m] = len(ypos)
-        ax.plot(
-            [v],
-            [ypos[m]],
-            marker="*",
-            ms=13,
-            ls="none",
-            color=PAPER_COLOR,
-            label=None if labelled else "paper (reported)",
-        )
-        ax.annotate(
-            "paper", (v, ypos[m]), xytext=(6, 4), textcoords="offset points", fontsize="small"
-        )
-        labelled = True
     ax.set_yticks(list(ypos.values()), [str(k) for k in ypos])
     n = int(stats["count"].max())
-    what = "mean ± std" if spread == "std" else "mean, min..max"
-    if labelled:
-        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return _finish(
-        fig,
-        ax,
-        f"{value}: {what} over up to {n} seed(s)",
-        f"{value} ({unit})" if unit else value,
-        "model",
-        source,
-    )
+    what = "mean ± std" if spread == "std" else "mean, min to max"
+    name = quantity(value)
+    xlabel = f"{name} ({unit})" if unit else name
+    seeds = f"over {n} seeds" if n > 1 else "one seed"
+    title = f"{name[0].upper() + name[1:]} per model ({what}, {seeds})"
+    if paper:  # the title over both panels; each panel says whose numbers it holds
+        _paper_panel(pax, ypos, paper, xlabel)
+        fig.suptitle(title, x=0.02, ha="left", fontweight="bold")
+        title = "ours"
+    return _finish(fig, ax, title, xlabel, "model", source)
 
 
 def pareto_front(cost, score) -> np.ndarray:
@@ -555,40 +606,54 @@ def plot_pareto(  # noqa: PLR0913  (keyword-only plot options, as seaborn's)
 ):
     """Score against cost, one dot per configuration, with the Pareto front as a step line.
 
-    ``paper``: optional DataFrame with the same ``x``, ``y``, ``label`` columns, drawn as black
-    stars labelled "paper" (e.g. the paper's two points on a paper-size axis).
+    ``paper``: optional DataFrame with the same ``x``, ``y``, ``label`` columns (e.g.
+    :func:`paper_points`, the paper's real-data numbers), drawn as black stars in a panel of
+    its own beside ours (same x axis, its own y axis): never on the axis of our numbers
+    (``ax`` must then be None).
     """
     _require(df, x, y, label)
-    fig, ax = _new(ax)
+    if paper is not None and len(paper):
+        _require(paper, x, y, label)
+        if ax is not None:
+            raise ValueError(
+                "plot_pareto draws the paper's points in a panel of its own: "
+                "pass ax=None with paper="
+            )
+        fig, (ax, pax) = plt.subplots(
+            1, 2, figsize=(10.0, 4.2), sharex=True, gridspec_kw={"width_ratios": [3, 1.4]}
+        )
+    else:
+        fig, ax = _new(ax)
+        pax = None
     for lab, g in df.groupby(label, sort=False):
         ax.scatter(g[x], g[y], s=30, color=model_color(str(lab)), label=str(lab), zorder=3)
     on = pareto_front(df[x].to_numpy(float), df[y].to_numpy(float))
     front = df.loc[on].sort_values(x)
     ax.step(front[x], front[y], where="post", color="black", lw=1.2, label="Pareto front", zorder=2)
-    if paper is not None and len(paper):
-        _require(paper, x, y, label)
-        ax.scatter(
-            paper[x], paper[y], marker="*", s=160, color=PAPER_COLOR, label="paper", zorder=4
-        )
+    xlabel = f"{quantity(x)} ({xunit}{', log scale' if logx else ''})"
+    if pax is not None:
+        pax.scatter(paper[x], paper[y], marker="*", s=160, color=PAPER_COLOR, zorder=4)
         for _, r in paper.iterrows():
-            ax.annotate(
-                f"paper: {r[label]}",
+            pax.annotate(
+                str(r[label]),
                 (r[x], r[y]),
                 xytext=(6, 4),
                 textcoords="offset points",
                 fontsize="small",
             )
+        pad = max(1.0, 0.5 * float(paper[y].max() - paper[y].min()))
+        pax.set_ylim(float(paper[y].min()) - pad, float(paper[y].max()) + pad)
+        pax.set_title("the paper (real data)", fontsize="medium")
+        pax.set_xlabel(xlabel)
+        pax.set_ylabel(f"{quantity(y)}, real data ({yunit})")
     if logx:
         ax.set_xscale("log")
     ax.legend(fontsize="small", loc="best")
-    return _finish(
-        fig,
-        ax,
-        f"{y} against {x} (Pareto front)",
-        f"{x} ({xunit}{', log scale' if logx else ''})",
-        f"{y} ({yunit})",
-        source,
-    )
+    title = f"{quantity(y)[0].upper() + quantity(y)[1:]} against {quantity(x)}, Pareto front"
+    if pax is not None:  # the title over both panels; each panel says whose numbers it holds
+        fig.suptitle(title, x=0.02, ha="left", fontweight="bold")
+        title = "ours"
+    return _finish(fig, ax, title, xlabel, f"{quantity(y)} ({yunit})", source)
 
 
 def plot_readings(
@@ -633,8 +698,8 @@ def plot_readings(
         fig,
         ax,
         "Readings of the attention: test GAP against parameters",
-        f"{x} (count, log scale)",
-        "test GAP (%)",
+        f"{quantity(x)} (count, log scale)",
+        "test GAP@20 (%)",
         source,
     )
 
@@ -676,9 +741,9 @@ def plot_vocabulary_scaling(  # noqa: PLR0913  (keyword-only plot options, as se
     return _finish(
         fig,
         ax,
-        f"{y} against vocabulary size",
+        f"{quantity(y)[0].upper() + quantity(y)[1:]} against vocabulary size",
         "vocabulary size (classes, log scale)",
-        f"{y} ({yunit})" if yunit else y,
+        f"{quantity(y)} ({yunit})" if yunit else quantity(y),
         source,
     )
 

@@ -1,4 +1,4 @@
-"""The README's performance block is generated from benchmarks/results/ (no drift), every
+"""benchmarks/README.md's performance block is generated from benchmarks/results/ (no drift), every
 benchmark script has its committed result files, and each .md is its .json rendered."""
 
 import importlib.util
@@ -18,8 +18,8 @@ def _results_module():
 
 def test_readme_performance_block_matches_result_files():
     R = _results_module()
-    text = (REPO / "README.md").read_text()
-    assert R.START in text and R.END in text, "README.md has no performance markers"
+    text = R.README.read_text()
+    assert R.START in text and R.END in text, "benchmarks/README.md has no performance markers"
     assert R.update_readme(text) == text, (
         "README performance tables drifted from benchmarks/results: "
         "run `python benchmarks/_results.py --readme`"

@@ -86,8 +86,8 @@ def test_findings_come_first_with_answer_headline_table_and_figure(tmp_path):
     findings = md[md.index("## Findings") : md.index("## Details")]
     assert ANSWER in findings
     # the headline table and figure of HEADLINE["04_comparison"], not the others
-    assert "**Table `04_comparison`**" in findings and "| attend_fusion | 0.612 |" in findings
-    assert "![04_comparison_f1](figures/04_comparison_f1.png)" in findings
+    assert "**Table 1.**" in findings and "| attend_fusion | 61.20 |" in findings  # percent
+    assert "![Figure 1. " in findings and "](figures/04_comparison_f1.png)" in findings
     assert "04_runs" not in findings and "04_other" not in findings
     # provenance and timing above the findings
     head = md[: md.index("## Findings")]
@@ -119,8 +119,11 @@ def test_table_of_contents_links_every_section(tmp_path):
 def test_long_table_is_linked_not_dumped_and_wide_table_cut_in_findings(tmp_path):
     md_path, html_path = report.build_report(fake_out(tmp_path))
     md, page = md_path.read_text(), html_path.read_text()
-    assert "| 9 | 0.09 |" in md and "| 10 | 0.1 |" not in md and "| 99 | 0.99 |" not in md
-    assert "100 rows (first 10 of 100 rows); file [`tables/04_runs.csv`](tables/04_runs.csv)" in md
+    assert "| 9 | 9.00 |" in md and "| 10 | 10.00 |" not in md and "| 99 | 99.00 |" not in md
+    assert (
+        "100 rows; shown: the first 10 rows; every row and column in "
+        "[`tables/04_runs.csv`](tables/04_runs.csv)" in md
+    )
     assert '<a href="tables/04_runs.csv">' in page and "<td>99</td>" not in page
     # every table scrolls inside its own box
     assert page.count('<div class="scroll"><table') == page.count("<table")
@@ -134,8 +137,9 @@ def test_wide_headline_table_shows_a_column_subset(tmp_path):
     (Path(root) / "run.json").write_text(json.dumps(meta))
     md = report.build_report(root)[0].read_text()
     findings = md[md.index("## Findings") : md.index("## Details")]
-    assert "(8 of 30 columns)" in findings and "a_rather_long_column_name_8" not in findings
-    assert "a_rather_long_column_name_29" in md[md.index("## Details") :]
+    assert "shown: 8 of 30 columns" in findings and "a rather long column name 8" not in findings
+    details = md[md.index("## Details") :]
+    assert "shown: 12 of 30 columns" in details and "a rather long column name 11" in details
 
 
 def test_reproduce_uses_the_report_and_the_browser():
@@ -148,7 +152,8 @@ def test_markdown_to_html():
         "A **b** `c<d>` *e*.\n\n1. one\n2. two\n\n| x | y |\n|---|---|\n| 1 | 2 |"
     )
     assert "<p>A <strong>b</strong> <code>c&lt;d&gt;</code> <em>e</em>.</p>" in h
-    assert "<ol><li>one</li><li>two</li></ol>" in h and "<td>1</td><td>2</td>" in h
+    assert "<ol>\n<li>one</li>\n<li>two</li>\n</ol>" in h
+    assert "<td>1</td>" in h and "<td>2</td>" in h and '<div class="scroll"><table' in h
 
 
 # ------------------------------------------------------------------------------ timing_line

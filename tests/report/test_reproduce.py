@@ -108,20 +108,19 @@ def test_outputs_attributed_and_report_gathers_table_and_figure(run):
     md = (run.out / "REPORT.md").read_text()
     assert "**synthetic** data" in md
     assert "| a | 24 |" in md and "| d | 3 |" in md
-    assert "![00_fixture_label_frequency](figures/00_fixture_label_frequency.png)" in md
+    assert "](figures/00_fixture_label_frequency.png)" in md and "![Figure 1. " in md
     assert "--notebooks 00 --seed 2" in md  # the regenerating command
     assert "> **Failed.** 01_raises: failed at cell 4" in md
     page = (run.out / "report.html").read_text()
     assert '<img src="figures/00_fixture_label_frequency.png"' in page
-    assert "<td>a</td><td>24</td>" in page
+    assert '<td class="l">a</td><td class="r">24</td>' in page
     # published: figures copied, the report links them from report/
     pub = run.tmp / "pub"
     assert (pub / "figures" / "00_fixture_label_frequency.png").read_bytes() == (
         run.out / "figures" / "00_fixture_label_frequency.png"
     ).read_bytes()
     assert (
-        "![00_fixture_label_frequency](../figures/00_fixture_label_frequency.png)"
-        in (pub / "report" / "REPORT.md").read_text()
+        "](../figures/00_fixture_label_frequency.png)" in (pub / "report" / "REPORT.md").read_text()
     )
 
 
@@ -136,8 +135,8 @@ def test_build_report_on_a_fake_out_dir(tmp_path):
     assert "not recorded" in md  # no run.json: the data source is unknown and said so
     assert "## Outputs" in md
     assert "| y\\|z | 0.1235 |" in md  # pipes escaped, 4 significant digits
-    assert "![f](figures/f.png)" in md
-    assert "<td>y|z</td><td>0.1235</td>" in html_path.read_text()
+    assert "![Figure 1. F (data of an unrecorded source).](figures/f.png)" in md
+    assert '<td class="l">y|z</td><td class="r">0.1235</td>' in html_path.read_text()
     with pytest.raises(FileNotFoundError, match="does not exist"):
         report.build_report(tmp_path / "missing")
 
