@@ -1,0 +1,102 @@
+"""afkit.training.stacked: the trials of a learning-rate search trained as one stack give each
+member the run it would have had alone (the oracle: the same configs trained one by one by
+afkit.training.train), within float rounding (the stack's batched products sum in another
+order: see the module docstring), with the same run files; runs that cannot stack are refused
+with the reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from test_train import _make_data
+
+from afkit.data import featurize
+from afkit.training import inference, stacked, train
+
+# per-epoch metrics of a member and of its run alone agree to this: the stack's batched
+# products (bmm) sum in another order than a run's own (addmm), a float32 rounding difference
+# (measured: train loss within 3e-7, validation GAP within 2e-6 over 5 epochs at these rates,
+# the same order as torch's fused vs foreach AdamW); the rates' runs differ far more
+TOL = 1e-4
+BASE = dict(
+    epochs=5,
+    batch_size=32,
+    num_threads=1,
+    progress=False,
+    schedule="cosine",
+    patience=2,
+    keep_best=True,
+)
+TIMING = ("seconds", "videos_per_s")
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("stacked")
+    data = _make_data(root / "data")
+    featurize.build(root / "store", data, feature_set="mean_std", progress=False)
+    return root / "store"
+
+
+def _history(run: Path) -> list[dict]:
+    lines = (run / train.METRICS).read_text().splitlines()
+    return [{k: v for k, v in json.loads(x).items() if not k.endswith(TIMING)} for x in lines]
+
+
+def _close(a: list[dict], b: list[dict]) -> None:
+    assert [h["epoch"] for h in a] == [h["epoch"] for h in b]
+    for ha, hb in zip(a, b, strict=True):
+        assert ha.keys() == hb.keys()
+        for k in ha:
+            assert ha[k] == pytest.approx(hb[k], abs=TOL), (ha["epoch"], k)
+
+
+@pytest.mark.parametrize("model", ["attend_fusion", "fc_late"])
+def test_stacked_members_equal_their_runs_alone(store_dir, tmp_path, model):
+    lrs = (0.001, 0.003, 0.01)
+    configs = [train.make_config("smoke", model=model, lr=lr, **BASE) for lr in lrs]
+    alone = [train.train(c, store_dir, tmp_path / f"alone{i}") for i, c in enumerate(configs)]
+    outs = [tmp_path / f"stack{i}" for i in range(len(lrs))]
+    together = stacked.train_stacked(configs, store_dir, outs)
+    for i, (a, s) in enumerate(zip(alone, together, strict=True)):
+        assert s["config"] == a["config"]
+        assert (s["best_epoch"], s["epochs_run"]) == (a["best_epoch"], a["epochs_run"])
+        _close(_history(outs[i]), _history(tmp_path / f"alone{i}"))
+        for name in ("config.json", "metrics.jsonl", "results.json", "model.pt", "best.pt"):
+            assert (outs[i] / name).exists()
+        ws = torch.load(outs[i] / train.FINAL, weights_only=False)["model"]
+        # the member's weights are its own (a view of the stack would save all of it)
+        assert all(t.untyped_storage().nbytes() == t.nbytes for t in ws.values())
+        # its predictions on test equal its run alone's (weights are not compared one by one:
+        # the attention's key biases get a gradient that is 0 but for rounding, softmax
+        # ignoring a shift of every key, and AdamW scales that noise to full steps)
+        scores = []
+        for run in (tmp_path / f"alone{i}", outs[i]):
+            model_, config_ = inference.load_run(run)  # a finished member reads back as any run
+            scores.append(
+                inference.predict_scores(model_, store_dir, "test", config=config_, progress=False)
+            )
+        assert scores[0][0] == scores[1][0]
+        np.testing.assert_allclose(scores[0][1], scores[1][1], atol=TOL)
+    # the control: the members really differ from each other (the tolerance is far smaller)
+    last = [_history(o)[-1]["train_loss"] for o in outs]
+    assert max(last) - min(last) > 100 * TOL
+
+
+def test_runs_that_cannot_stack_are_refused(store_dir, tmp_path):
+    a = train.make_config("smoke", model="attend_fusion", lr=0.01, **BASE)
+    with pytest.raises(ValueError, match="differ in seed"):
+        stacked.train_stacked(
+            [a, train.make_config("smoke", model="attend_fusion", lr=0.01, **{**BASE, "seed": 1})],
+            store_dir,
+            [tmp_path / "a", tmp_path / "b"],
+        )
+    frames = train.make_config("smoke", model="attend_fusion_frames", **BASE)
+    assert "frame-level" in stacked.stack_problem([frames, frames])
+    assert "at least two" in stacked.stack_problem([a])
+    with pytest.raises(ValueError, match="one distinct run folder"):
+        stacked.train_stacked([a, a], store_dir, [tmp_path / "a", tmp_path / "a"])
