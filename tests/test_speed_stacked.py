@@ -100,3 +100,30 @@ def test_runs_that_cannot_stack_are_refused(store_dir, tmp_path):
     assert "at least two" in stacked.stack_problem([a])
     with pytest.raises(ValueError, match="one distinct run folder"):
         stacked.train_stacked([a, a], store_dir, [tmp_path / "a", tmp_path / "a"])
+
+
+def test_run_grid_stacked_equals_one_by_one(store_dir, tmp_path):
+    """run_grid(stacked=True) trains the search as stacks and tabulates the same grid (the same
+    chosen rate, the same run folders, metrics within TOL) as the one-by-one path; a rerun
+    reads the stacked runs back as finished runs."""
+    from afkit.studies import experiments
+    from afkit.training import protocol
+
+    p = protocol.Protocol(lrs=(1e-3, 1e-2), max_epochs=3, patience=1, workers=1)
+    specs = [
+        experiments.Spec("af", "attend_fusion", seeds=(0, 1)),
+        experiments.Spec("late", "fc_late", seeds=(0,)),
+    ]
+    kw = dict(protocol=p, progress=False, batch_size=32, num_threads=1)
+    one = experiments.run_grid(specs, store_dir, tmp_path / "one", "smoke", **kw)
+    two = experiments.run_grid(specs, store_dir, tmp_path / "two", "smoke", stacked=True, **kw)
+    assert len(one) == len(two) == 5
+    for col in ("label", "seed", "lr", "chosen", "best_epoch", "epochs_run", "params"):
+        assert list(one[col]) == list(two[col]), col
+    for col in ("val_gap", "gap", "micro_f1", "micro_f1_tuned"):
+        np.testing.assert_allclose(one[col], two[col], atol=TOL, err_msg=col)
+    rel = [str(Path(d).relative_to(tmp_path / "two")) for d in two["run_dir"]]
+    assert rel == [str(Path(d).relative_to(tmp_path / "one")) for d in one["run_dir"]]
+    mtimes = {d: (Path(d) / train.RESULTS).stat().st_mtime_ns for d in two["run_dir"]}
+    again = experiments.run_grid(specs, store_dir, tmp_path / "two", "smoke", stacked=True, **kw)
+    assert {d: (Path(d) / train.RESULTS).stat().st_mtime_ns for d in again["run_dir"]} == mtimes
