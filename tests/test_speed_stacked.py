@@ -127,3 +127,21 @@ def test_run_grid_stacked_equals_one_by_one(store_dir, tmp_path):
     mtimes = {d: (Path(d) / train.RESULTS).stat().st_mtime_ns for d in two["run_dir"]}
     again = experiments.run_grid(specs, store_dir, tmp_path / "two", "smoke", stacked=True, **kw)
     assert {d: (Path(d) / train.RESULTS).stat().st_mtime_ns for d in again["run_dir"]} == mtimes
+
+
+def test_a_member_with_a_non_finite_loss_stops_and_the_others_go_on(store_dir, tmp_path):
+    """A rate so large that the weights overflow: that member stops before its optimizer step
+    (no model.pt, the error raised at the end naming its folder), the other finishes and
+    equals its run alone."""
+    good = train.make_config("smoke", model="fc_late", lr=1e-3, **BASE)
+    bad = train.make_config("smoke", model="fc_late", lr=1e30, **BASE)
+    alone = train.train(good, store_dir, tmp_path / "alone")
+    outs = [tmp_path / "good", tmp_path / "bad"]
+    with pytest.raises(
+        train.NonFiniteLossError, match=r"non-finite training loss .*/bad; it stopped"
+    ):
+        stacked.train_stacked([good, bad], store_dir, outs)
+    assert not (outs[1] / train.FINAL).exists() and (outs[1] / train.CONFIG).exists()
+    res = json.loads((outs[0] / train.RESULTS).read_text())
+    assert res["stacked_with"] == 2 and res["epochs_run"] == alone["epochs_run"]
+    _close(_history(outs[0]), _history(tmp_path / "alone"))

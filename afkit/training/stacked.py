@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from afkit.core import locks
+from afkit.core.provenance import write_json
 from afkit.data.batches import epoch_batches
 from afkit.models import registry as models
 from afkit.training import devices
@@ -127,18 +128,11 @@ class Stack:
 def train_stacked(configs: list[T.TrainConfig], store_dir, out_dirs) -> list[dict]:
     """Train the runs ``configs`` (differing only in ``lr``: :func:`stack_problem`) into the new
     run folders ``out_dirs`` as one stack; returns each run's results (as
-    :func:`afkit.training.train.train` does). A member whose loss turns non-finite stops there
-    (its last checkpoint left, as :func:`afkit.training.train.train` leaves it) and the others
-    go on; the first such error is raised once every other member has finished."""
-    configs = [T.TrainConfig.from_dict(c) if isinstance(c, dict) else c for c in configs]
-    problem = stack_problem(configs)
-    if problem:
-        raise ValueError(f"cannot stack these runs: {problem}")
-    outs = [Path(o) for o in out_dirs]
-    if len(set(outs)) != len(outs) or len(outs) != len(configs):
-        raise ValueError("train_stacked needs one distinct run folder per config")
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise ValueError("cannot stack runs under DDP: train them one by one")
+    :func:`afkit.training.train.train` does, with ``stacked_with``: the stack's size). A member
+    whose loss turns non-finite stops there (its last checkpoint left, as
+    :func:`afkit.training.train.train` leaves it) and the others go on; the first such error is
+    raised once every other member has finished."""
+    configs, outs = _checked(configs, out_dirs)
     d = devices.Dist()  # one process
     with contextlib.ExitStack() as held:
         for out in outs:
@@ -154,36 +148,65 @@ def train_stacked(configs: list[T.TrainConfig], store_dir, out_dirs) -> list[dic
             T._start_folder(run)
         errors: dict[int, BaseException] = {}  # id(run) -> why it stopped
         active = list(runs)
-        config = configs[0]
         while active:
-            epoch = active[0].progress.epoch
-            stack = Stack([r.model for r in active])
-            t_epoch = time.perf_counter()
-            batches = epoch_batches(
-                active[0].train_data.store, config.batch_size, config.seed, epoch
-            )
-            for b, rows in enumerate(batches[: active[0].steps_per_epoch]):
-                failed = _stacked_step(stack, active, rows, b, len(batches))
-                if failed:
-                    errors.update({id(active[i]): e for i, e in failed.items()})
-                    stack.release()
-                    active = [r for i, r in enumerate(active) if i not in failed]
-                    if not active:
-                        break
-                    stack = Stack([r.model for r in active])
-            stack.release()
-            for run in active:
-                T._end_epoch(run, t_epoch)
-            active = [
-                r
-                for r in active
-                if r.progress.epoch < config.epochs
-                and not T.should_stop(r.progress.history, config)
-            ]
-        results = [T._finish(r) for r in runs if id(r) not in errors]
+            active = _train_epoch(active, errors)
+        results = []
+        for run in runs:
+            if id(run) not in errors:
+                res = T._finish(run)
+                res["stacked_with"] = len(runs)
+                write_json(run.out / T.RESULTS, res)
+                results.append(res)
     if errors:
         raise next(iter(errors.values()))
     return results
+
+
+def _checked(configs, out_dirs) -> tuple[list[T.TrainConfig], list[Path]]:
+    """The configs (as ``TrainConfig``) and run folders of a stack, or a ``ValueError`` saying
+    why they cannot train as one."""
+    configs = [T.TrainConfig.from_dict(c) if isinstance(c, dict) else c for c in configs]
+    problem = stack_problem(configs)
+    if problem:
+        raise ValueError(f"cannot stack these runs: {problem}")
+    outs = [Path(o) for o in out_dirs]
+    if len(set(outs)) != len(outs) or len(outs) != len(configs):
+        raise ValueError("train_stacked needs one distinct run folder per config")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError("cannot stack runs under DDP: train them one by one")
+    return configs, outs
+
+
+def _train_epoch(active: list, errors: dict) -> list:
+    """One epoch of the ``active`` members (one stack; a member whose loss turns non-finite
+    leaves it, its error in ``errors``), each member's epoch end
+    (:func:`afkit.training.train._end_epoch`); returns the members that go on."""
+    lead, config = active[0], active[0].config
+    stack = Stack([r.model for r in active])
+    t_epoch = time.perf_counter()
+    batches = epoch_batches(
+        lead.train_data.store, config.batch_size, config.seed, lead.progress.epoch
+    )[: lead.steps_per_epoch]
+    for b, rows in enumerate(batches):
+        rng = torch.get_rng_state()
+        failed = _stacked_step(stack, active, rows, b, len(batches))
+        while failed:  # the others redo the step without them, with the same dropout masks
+            errors.update({id(active[i]): e for i, e in failed.items()})
+            stack.release()
+            active = [r for i, r in enumerate(active) if i not in failed]
+            if not active:
+                return []
+            stack = Stack([r.model for r in active])
+            torch.set_rng_state(rng)
+            failed = _stacked_step(stack, active, rows, b, len(batches))
+    stack.release()
+    for run in active:
+        T._end_epoch(run, t_epoch)
+    return [
+        r
+        for r in active
+        if r.progress.epoch < config.epochs and not T.should_stop(r.progress.history, config)
+    ]
 
 
 def _stacked_step(stack: Stack, active: list, rows, b: int, num_batches: int) -> dict:
