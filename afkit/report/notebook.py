@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import os
 import re
 import sys
 from dataclasses import asdict, dataclass, is_dataclass
@@ -195,7 +194,7 @@ def setup(
             data,
             feature_set="mean_std",
             frames=True,
-            workers=max(1, min(2, os.cpu_count() or 1)),
+            workers=featurize.useful_workers(2),  # a second process only on an idle core
         )
     from afkit.viz import plots
 
