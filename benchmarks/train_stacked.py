@@ -33,8 +33,9 @@ MODELS = ("fc_early", "fc_late", "fcrn_gated_late", "attend_fusion")
 BATCH, CLASSES = 128, 300
 
 
-def _variant(name: str, k: int, bf16: bool):
-    """A step function training ``k`` members of ``name`` (k = 1: the plain loop's step)."""
+def _variant(name: str, k: int, bf16: bool, batch: int = BATCH):
+    """A step function training ``k`` members of ``name`` (k = 1: the plain loop's step) on
+    batches of ``batch``."""
     import torch
     import torch.nn.functional as F
 
@@ -47,8 +48,8 @@ def _variant(name: str, k: int, bf16: bool):
 
     config = train.make_config("cpu", model=name)
     g = torch.Generator().manual_seed(1)
-    visual, audio = torch.randn(BATCH, 2048, generator=g), torch.randn(BATCH, 256, generator=g)
-    y = (torch.rand(BATCH, CLASSES, generator=g) < 0.01).float()
+    visual, audio = torch.randn(batch, 2048, generator=g), torch.randn(batch, 256, generator=g)
+    y = (torch.rand(batch, CLASSES, generator=g) < 0.01).float()
 
     def autocast():
         return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
@@ -95,6 +96,47 @@ def _mm(dtype):
     return step
 
 
+def _time_model(name, variants, mm, mm_best, rounds, steps_a_round) -> list[dict]:
+    """The best step time of each variant of model ``name``, variants and the matmuls
+    interleaved round by round (``mm_best`` updated in place)."""
+    from afkit.models import registry as models
+
+    steps = {v: _variant(name, *v) for v in variants}
+    flops = models.forward_flops(steps[variants[0]][1])
+    params = models.count_parameters(steps[variants[0]][1])
+    best = {v: float("inf") for v in variants}
+    for fn, _ in steps.values():  # warm-up
+        for _ in range(2):
+            fn()
+    for _ in range(rounds):
+        for v, (fn, _) in steps.items():
+            t0 = time.perf_counter()
+            for _ in range(steps_a_round):
+                fn()
+            best[v] = min(best[v], (time.perf_counter() - t0) / steps_a_round)
+        for key, fn in mm.items():
+            t0 = time.perf_counter()
+            for _ in range(4):
+                fn()
+            mm_best[key] = min(mm_best[key], (time.perf_counter() - t0) / 4)
+    out = []
+    for v in variants:
+        k, bf, batch = v
+        out.append(
+            {
+                "model": name,
+                "members": k,
+                "bf16": bf,
+                "batch": batch,
+                "step_s": best[v],
+                "member_samples_per_s": k * batch / best[v],
+                "forward_flops": flops,
+                "params": params,
+            }
+        )
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=list(MODELS))
@@ -105,54 +147,34 @@ def main(argv=None) -> int:
 
     import torch
 
-    from afkit.models import registry as models
-
     torch.set_num_threads(1)
     bf16_cpu = "avx512_bf16" in open("/proc/cpuinfo").read()
-    variants = [(1, False), (2, False), (4, False), (1, True), (2, True)]
+    # (members, bf16, batch): the batch rows show what a larger batch buys (its learning rate
+    # would have to be searched again: not a default changed here)
+    variants = [
+        (1, False, BATCH),
+        (2, False, BATCH),
+        (4, False, BATCH),
+        (1, True, BATCH),
+        (2, True, BATCH),
+        (1, False, 2 * BATCH),
+        (1, False, 4 * BATCH),
+    ]
     mm = {"fp32": _mm(torch.float32), "bf16": _mm(torch.bfloat16)}
     mm_best = {k: float("inf") for k in mm}
     rows, data = [], []
     for name in a.models:
-        steps = {v: _variant(name, *v) for v in variants}
-        flops = models.forward_flops(steps[(1, False)][1])
-        params = models.count_parameters(steps[(1, False)][1])
-        best = {v: float("inf") for v in variants}
-        for fn, _ in steps.values():  # warm-up
-            for _ in range(2):
-                fn()
-        for _ in range(a.rounds):
-            for v, (fn, _) in steps.items():
-                t0 = time.perf_counter()
-                for _ in range(a.steps):
-                    fn()
-                best[v] = min(best[v], (time.perf_counter() - t0) / a.steps)
-            for key, fn in mm.items():
-                t0 = time.perf_counter()
-                for _ in range(4):
-                    fn()
-                mm_best[key] = min(mm_best[key], (time.perf_counter() - t0) / 4)
-        for v in variants:
-            k, bf = v
-            rate = k * BATCH / best[v]
-            data.append(
-                {
-                    "model": name,
-                    "members": k,
-                    "bf16": bf,
-                    "step_s": best[v],
-                    "member_samples_per_s": rate,
-                    "forward_flops": flops,
-                    "params": params,
-                }
-            )
+        data.extend(_time_model(name, variants, mm, mm_best, a.rounds, a.steps))
     fp32_rate = 2 * 1024**3 / mm_best["fp32"]
     bf16_rate = 2 * 1024**3 / mm_best["bf16"]
     for d in data:
         alone = next(
             x["member_samples_per_s"]
             for x in data
-            if x["model"] == d["model"] and x["members"] == 1 and not x["bf16"]
+            if x["model"] == d["model"]
+            and x["members"] == 1
+            and not x["bf16"]
+            and x["batch"] == BATCH
         )
         d["share_of_fp32_matmul"] = d["member_samples_per_s"] * 3 * d["forward_flops"] / fp32_rate
         d["vs_alone_fp32"] = d["member_samples_per_s"] / alone
@@ -161,6 +183,7 @@ def main(argv=None) -> int:
                 d["model"],
                 d["params"],
                 "alone" if d["members"] == 1 else f"stack of {d['members']}",
+                d["batch"],
                 "bf16 autocast" if d["bf16"] else "float32",
                 round(d["member_samples_per_s"]),
                 f"{100 * d['share_of_fp32_matmul']:.0f}%",
@@ -191,14 +214,15 @@ def main(argv=None) -> int:
             "model",
             "parameters",
             "how",
+            "batch",
             "precision",
             "member samples/s",
             "of the fp32 matmul rate",
             "vs alone fp32",
         ],
         rows,
-        size=f"cpu profile, batch {BATCH}, {CLASSES} classes, MF+STD; {a.rounds} rounds x "
-        f"{a.steps} steps a variant, after 2 warm-up steps",
+        size=f"cpu profile, batch {BATCH} (and 256, 512 alone), {CLASSES} classes, MF+STD; "
+        f"{a.rounds} rounds x {a.steps} steps a variant, after 2 warm-up steps",
         notes=notes,
         data={"rows": data, "fp32_matmul_flops": fp32_rate, "bf16_matmul_flops": bf16_rate},
         config=vars(a),
