@@ -26,6 +26,12 @@ per-epoch metrics agree to about 1e-3, not bit for bit.
 ``train_seconds`` of a member is its share (1/K of the stack's step time while K members
 train). Only video-level models on one CPU process (no DDP) are stacked: a frame-level batch's
 padding and the DDP gradient hooks are per model.
+
+Measured (``benchmarks/results/train_stacked.md``, one thread, variants interleaved on a shared
+machine): a stack of 2 trains the cpu profile's FC models at 0.8-0.9x the member samples/s of
+one by one (vmap's batched products are slower than their single ``addmm`` at these sizes) and
+Attend-Fusion at 1.0-1.2x; so :func:`afkit.studies.experiments.run_grid` trains one by one
+unless asked (``stacked=True``).
 """
 
 from __future__ import annotations
