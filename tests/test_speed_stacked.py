@@ -145,3 +145,34 @@ def test_a_member_with_a_non_finite_loss_stops_and_the_others_go_on(store_dir, t
     res = json.loads((outs[0] / train.RESULTS).read_text())
     assert res["stacked_with"] == 2 and res["epochs_run"] == alone["epochs_run"]
     _close(_history(outs[0]), _history(tmp_path / "alone"))
+
+
+def test_a_stack_stopped_midway_resumes_one_by_one(store_dir, tmp_path, monkeypatch):
+    """A stack that stops between two members' epoch ends (here: an exception at the fourth
+    epoch end, member 0 checkpointed after epoch 2, member 1 after epoch 1) leaves each
+    member a checkpoint that afkit.training.train resumes alone (resume=True), to the run it
+    would have had alone: the checkpoint's RNG state is the stack's shared stream, which is
+    each member's own."""
+    lrs = (1e-3, 1e-2)
+    base = {**BASE, "patience": None}
+    configs = [train.make_config("smoke", model="attend_fusion", lr=lr, **base) for lr in lrs]
+    for i, c in enumerate(configs):
+        train.train(c, store_dir, tmp_path / f"alone{i}")
+    real, calls = train._end_epoch, []
+
+    def end_epoch(run, t):
+        calls.append(run.out)
+        if len(calls) == 4:
+            raise KeyboardInterrupt("stopped midway")
+        real(run, t)
+
+    monkeypatch.setattr(train, "_end_epoch", end_epoch)
+    outs = [tmp_path / f"stack{i}" for i in range(2)]
+    with pytest.raises(KeyboardInterrupt):
+        stacked.train_stacked(configs, store_dir, outs)
+    monkeypatch.setattr(train, "_end_epoch", real)
+    steps = [torch.load(o / train.CHECKPOINT, weights_only=False)["epoch"] for o in outs]
+    assert steps == [2, 1]  # the fourth epoch end, member 1's second, was not written
+    for i, c in enumerate(configs):
+        train.train(c, store_dir, outs[i], resume=True)
+        _close(_history(outs[i]), _history(tmp_path / f"alone{i}"))
