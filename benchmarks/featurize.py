@@ -22,9 +22,9 @@ afkit's CPU cost, not a disk. The process counts are judged in wall time: they r
 interleaved (repeat after repeat, side by side on a shared machine) and the fastest wall time of
 each is kept; "wall speedup" is what a user feels, "cores obtained" (CPU s / wall s) says how
 many cores the run really got. CPU-time speedup of N processes = N x (CPU-s per video at 1) /
-(CPU-s per video at N): what N idle cores would give. Projected hours for the full release (6.1M videos,
-~1.5 TB of frame-level records) on 16 cores = 6.1M x CPU-s per video / 16, beside the hours a
-disk reading ``--read-mb-s`` MB/s needs for the 1.5 TB: the larger of the two is the estimate.
+(CPU-s per video at N): what N idle cores would give. Projected hours for the full release
+(6.1M videos, ~1.5 TB of frame-level records) on 16 cores = 6.1M x CPU-s per video / 16, beside
+the hours a disk reading ``--read-mb-s`` MB/s needs for the 1.5 TB: the larger of the two is the estimate.
 """
 
 from __future__ import annotations
@@ -250,6 +250,7 @@ def main(argv=None) -> int:
     ]
     if 1 in st and 2 in st:
         idle = 2 * base["store"] / (st[2]["cpu"] / st[2]["videos"])
+        extra = 100 * (st[2]["cpu"] / st[2]["videos"] / base["store"] - 1)
         notes.append(
             f"Judged in wall time (the fastest of {a.repeat} interleaved repeats): 2 processes "
             f"build the store {st[1]['seconds'] / st[2]['seconds']:.2f}x as fast as 1 here, "
@@ -258,7 +259,7 @@ def main(argv=None) -> int:
             f"machine's 1-minute load average before the rows was "
             f"{min(r['load_before'] for _, _, r in rows):.1f} to "
             f"{max(r['load_before'] for _, _, r in rows):.1f} on {os.cpu_count()} cores). The "
-            f"second process costs {100 * (st[2]['cpu'] / st[2]['videos'] / base['store'] - 1):.0f}% "
+            f"second process costs {extra:.0f}% "
             f"more CPU a video (its start, the parts' merge), so on two idle cores it gives "
             f"{idle:.2f}x (the CPU-time speedup); on a machine with no idle core it cannot "
             "beat 1 process, and `afkit.data.featurize.useful_workers` starts it only where a "
