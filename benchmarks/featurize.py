@@ -23,8 +23,9 @@ interleaved (repeat after repeat, side by side on a shared machine) and the fast
 each is kept; "wall speedup" is what a user feels, "cores obtained" (CPU s / wall s) says how
 many cores the run really got. CPU-time speedup of N processes = N x (CPU-s per video at 1) /
 (CPU-s per video at N): what N idle cores would give. Projected hours for the full release
-(6.1M videos, ~1.5 TB of frame-level records) on 16 cores = 6.1M x CPU-s per video / 16, beside
-the hours a disk reading ``--read-mb-s`` MB/s needs for the 1.5 TB: the larger of the two is the estimate.
+(6.1M videos, ~1.5 TB of frame-level records) on 16 cores = 6.1M x CPU-s per video / 16,
+beside the hours a disk reading ``--read-mb-s`` MB/s needs for the 1.5 TB: the larger of the two
+is the estimate.
 """
 
 from __future__ import annotations
