@@ -41,6 +41,7 @@ TRAINING_CODE = (
     "afkit.training.evaluation",
     "afkit.training.inference",
     "afkit.training.protocol",
+    "afkit.training.stacked",
     "afkit.training.train",
 )
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import os
 import re
 import sys
 from dataclasses import asdict, dataclass, is_dataclass
@@ -196,7 +195,7 @@ def setup(  # noqa: PLR0913  (the papermill parameters of every notebook, one by
             data,
             feature_set="mean_std",
             frames=True,
-            workers=max(1, min(2, os.cpu_count() or 1)),
+            workers=featurize.useful_workers(2),  # a second process only on an idle core
         )
     from afkit.viz import plots
 

@@ -179,9 +179,9 @@ def _reusable(out: Path, config) -> bool:
     return same
 
 
-def train_one(spec: Spec, seed: int, store_dir, runs_dir, profile: str, **train_overrides) -> dict:
-    """Train (or read back, or resume) one (spec, seed) run; returns its results dict. A
-    finished run made by other training code or another config is discarded and retrained."""
+def _prepare(spec: Spec, seed: int, runs_dir, profile: str, **train_overrides):
+    """``(config, out)`` of one (spec, seed) run; a finished run made by other training code or
+    another config is discarded (it will be retrained)."""
     import shutil
 
     from afkit.training import train
@@ -197,6 +197,15 @@ def train_one(spec: Spec, seed: int, store_dir, runs_dir, profile: str, **train_
     if not _reusable(out, config):
         print(f"afkit: {out} was trained by other code or config; retraining", flush=True)
         shutil.rmtree(out)
+    return config, out
+
+
+def train_one(spec: Spec, seed: int, store_dir, runs_dir, profile: str, **train_overrides) -> dict:
+    """Train (or read back, or resume) one (spec, seed) run; returns its results dict. A
+    finished run made by other training code or another config is discarded and retrained."""
+    from afkit.training import train
+
+    config, out = _prepare(spec, seed, runs_dir, profile, **train_overrides)
     results = out / train.RESULTS
     if results.exists():
         return json.loads(results.read_text())
@@ -214,6 +223,24 @@ def _trial(job: tuple) -> dict:
     return {"res": res, "scores": proto.score_run(out, store_dir), "run_dir": str(out)}
 
 
+def _stacked_trials(jobs: list[tuple]) -> list[dict]:
+    """The trials of one arm's learning-rate search (a process-pool job): the new runs among
+    them trained together as one stack (:func:`afkit.training.stacked.train_stacked`: the
+    same runs within float rounding, each in its own folder), then every trial as
+    :func:`_trial` (finished runs read back, an unfinished one resumed alone, a run that
+    cannot stack trained alone)."""
+    from afkit.training import stacked, train
+
+    fresh = []
+    for spec, seed, _store, runs_dir, profile, overrides in jobs:
+        config, out = _prepare(spec, seed, runs_dir, profile, progress=False, **overrides)
+        if not (out / train.RESULTS).exists() and not (out / train.CHECKPOINT).exists():
+            fresh.append((config, out))
+    if len(fresh) > 1 and stacked.stack_problem([c for c, _ in fresh]) is None:
+        stacked.train_stacked([c for c, _ in fresh], jobs[0][2], [o for _, o in fresh])
+    return [_trial(j) for j in jobs]
+
+
 def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
     """Pool initializer: a daemon thread ends this worker once ``parent`` is gone
     (the worker is re-parented)."""
@@ -228,11 +255,12 @@ def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
     threading.Thread(target=watch, daemon=True, name="afkit-parent-watch").start()
 
 
-def _map_trials(jobs: list, workers: int, progress: bool, desc: str) -> list:
+def _map_trials(jobs: list, workers: int, progress: bool, desc: str, fn=_trial) -> list:
+    """``fn`` (:func:`_trial` by default) of every job, ``workers`` processes at once."""
     from tqdm.auto import tqdm
 
     if workers <= 1 or len(jobs) <= 1:
-        return [_trial(j) for j in tqdm(jobs, desc=desc, disable=not progress)]
+        return [fn(j) for j in tqdm(jobs, desc=desc, disable=not progress)]
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
@@ -245,7 +273,7 @@ def _map_trials(jobs: list, workers: int, progress: bool, desc: str) -> list:
         initializer=_exit_with_parent,
         initargs=(os.getpid(),),
     ) as pool:
-        futures = [pool.submit(_trial, j) for j in jobs]
+        futures = [pool.submit(fn, j) for j in jobs]
         for f in tqdm(futures, desc=desc, disable=not progress):
             f.result()  # raises the first failure, naming nothing lost: finished runs stay on disk
         return [f.result() for f in futures]
@@ -261,6 +289,7 @@ def run_grid(  # noqa: PLR0913  (the grid's keyword options; train overrides pas
     protocol=None,
     progress: bool = True,
     workers: int | None = None,
+    stacked: bool = False,
     **train_overrides,
 ) -> pd.DataFrame:
     """Every spec under the tuning protocol (:mod:`afkit.training.protocol`), tabulated.
@@ -269,6 +298,9 @@ def run_grid(  # noqa: PLR0913  (the grid's keyword options; train overrides pas
     stopping, best epoch kept); the rate with the best validation GAP is chosen; the spec's
     other seeds (``spec.seeds``, else ``seeds``, else the profile's) train at that rate.
     Finished runs are read back (same config and training code), unfinished ones resumed.
+    ``stacked=True`` trains each arm's search trials (its learning rates at the tuning seed)
+    together as one stack in one process (:mod:`afkit.training.stacked`: the same runs within
+    float rounding, the same folders; off by default, see ``benchmarks/results/train_stacked.md``).
 
     One row per trial: ``label``, ``model``, ``seed``, ``lr``, ``chosen`` (the chosen rate's
     runs), ``best_epoch``, ``epochs_run``, ``params`` (as trained), ``flops``,
@@ -305,7 +337,15 @@ def run_grid(  # noqa: PLR0913  (the grid's keyword options; train overrides pas
         for s in order
         for lr in protocol.lrs
     ]
-    found = _map_trials(search, workers, progress, "search")
+    if stacked:
+        groups = [[j for j in search if j[0].label == s.label] for s in order]
+        found = [
+            r
+            for rs in _map_trials(groups, workers, progress, "search", _stacked_trials)
+            for r in rs
+        ]
+    else:
+        found = _map_trials(search, workers, progress, "search")
     chosen_lr = _chosen_rates(search, found, protocol.select_metric)
     # stage 2: the other seeds at the chosen rate
     rest = []

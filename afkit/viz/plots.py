@@ -82,6 +82,14 @@ _SOURCE_TEXT = {
 }
 
 
+# SVG ids (clip paths, glyphs) are hashes salted by ``svg.hashsalt`` (random per process when
+# unset), and the SVG metadata carries the date: both are fixed so that a rerun writes the same
+# bytes and leaves the tree clean apart from what really changed.
+SVG_HASH_SALT = "afkit"
+# Per format: the metadata each writer would otherwise stamp with the time of the run.
+_STABLE_METADATA = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}}
+
+
 def set_style(font_scale: float = 1.2) -> None:
     """Sets afkit's figure style: matplotlib's own ``seaborn-v0_8-whitegrid`` and ``-paper``
     style sheets (a light grid, small-paper sizes; seaborn itself is not needed), fonts scaled by
@@ -112,6 +120,7 @@ def set_style(font_scale: float = 1.2) -> None:
             "axes.spines.right": False,
             "legend.frameon": False,
             "svg.fonttype": "none",  # text stays text in SVGs
+            "svg.hashsalt": SVG_HASH_SALT,  # fixed ids: the same figure, the same bytes
         }
     )
 
@@ -128,6 +137,7 @@ def save_figure(
 
     ``name`` is a file stem (no directory, no extension): letters, digits, ``-``, ``_``, ``.``.
     PNGs are written at ``dpi`` (150 by default). ``close=True`` closes the figure afterwards.
+    The bytes depend on the figure only: no date in the metadata, a fixed SVG hash salt.
     """
     if not name or any(ch in name for ch in "/\\") or name.startswith("."):
         raise ValueError(f"figure name must be a plain file stem, got {name!r}")
@@ -140,10 +150,12 @@ def save_figure(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for fmt in formats:
-        path = out / f"{name}.{fmt}"
-        fig.savefig(path, format=fmt, dpi=dpi, bbox_inches="tight")
-        written.append(path)
+    with plt.rc_context({"svg.hashsalt": SVG_HASH_SALT}):
+        for fmt in formats:
+            path = out / f"{name}.{fmt}"
+            metadata = _STABLE_METADATA.get(fmt)
+            fig.savefig(path, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
+            written.append(path)
     if close:
         plt.close(fig)
     return written
