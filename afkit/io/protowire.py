@@ -138,6 +138,8 @@ def read_varint(buf, pos: int, end: int) -> tuple[int, int]:
         pos += 1
         result |= (b & 0x7F) << shift
         if b < 0x80:
+            if result >> 64:  # a 10th byte above 1: more than 64 bits (protobuf refuses it too)
+                raise PayloadError("malformed protobuf: varint of more than 64 bits")
             return result, pos
         shift += 7
         if shift > 63:
@@ -619,6 +621,9 @@ def decode_varints(data: bytes, counts_from: np.ndarray):
     starts = np.concatenate(([0], ends[:-1] + 1))
     if (ends - starts).max() > 9:
         return None
+    tenth = ends - starts == 9  # a 10-byte varint holds 64 bits only if its last byte is 0 or 1
+    if tenth.any() and (a[ends[tenth]] > 1).any():
+        return None  # the general walk raises the precise error (read_varint)
     pos = np.arange(a.size) - np.repeat(starts, ends - starts + 1)
     contrib = (a & 0x7F).astype(np.uint64) << (7 * pos).astype(np.uint64)
     vals = np.add.reduceat(contrib, starts).view(np.int64)

@@ -56,11 +56,16 @@ __all__ = [
     "RecordIterator",
     "InvalidRecordError",
     "MAX_FRAMES",
+    "MAX_ID_BYTES",
     "RGB_DIM",
     "AUDIO_DIM",
 ]
 
 MAX_FRAMES = 300
+# *Our cap*: a video id longer than this is an invalid record. Real ids are 4 (2018/2019) or 11
+# (2017) characters; a store keeps ids fixed-width at the longest, so one huge id would
+# multiply the size of every store row's id.
+MAX_ID_BYTES = 256
 SEGMENT_KEYS = ("segment_labels", "segment_start_times", "segment_scores")
 
 
@@ -193,6 +198,11 @@ def _read_id(buf, feats: dict) -> str:
     vals = wire.read_bytes_values(buf, span, "id")
     if len(vals) != 1:
         raise PayloadError(f"feature 'id' has {len(vals)} values, expected 1")
+    if vals[0][1] - vals[0][0] > MAX_ID_BYTES:
+        raise PayloadError(
+            f"feature 'id' has {vals[0][1] - vals[0][0]} bytes, more than the {MAX_ID_BYTES} "
+            "afkit accepts (YouTube-8M ids have 4 or 11)"
+        )
     try:
         return buf[vals[0][0] : vals[0][1]].decode()
     except UnicodeDecodeError:
@@ -254,7 +264,7 @@ def _parse(buf, begin: int, end: int, num_classes: int | None, kind: str | None)
     is the file's, known after its first record. Raises one of ``wire.PAYLOAD_ERRORS``."""
     if kind != "frame":
         fast = wire.parse_canonical_video(buf, begin, end)
-        if fast is not None:
+        if fast is not None and len(fast[0].encode()) <= MAX_ID_BYTES:  # else: general path
             vid, labels, rgb_at, audio_at = fast
             labels = np.array(labels, dtype=np.int64)
             if num_classes is not None:
@@ -542,7 +552,7 @@ def _decode_group(
         if len(fast)
         else (np.zeros(0, np.int64), np.zeros(0, np.int64))
     )
-    if decoded is None:  # pragma: no cover (a malformed label list in a canonical frame)
+    if decoded is None:  # a malformed label list in a canonical frame (e.g. > 64 bits)
         canonical = [False] * len(canonical)
         decoded = (np.zeros(0, np.int64), np.zeros(0, np.int64))
     labels, counts = decoded
@@ -578,6 +588,8 @@ def _decode_group(
 
 def _canonical_group(buf, u8, spans: wire.VideoSpans, labels, label_bounds) -> _VideoGroup | None:
     """A group of canonical records, gathered with numpy; None if an id is not UTF-8."""
+    if len(spans.id_at) and (spans.id_end - spans.id_at).max() > MAX_ID_BYTES:
+        return None  # record by record: the general parser raises (or skips) the long id
     text, cut = wire.gather_spans(u8, spans.id_at, spans.id_end)
     if text.isascii():  # one decode for the group (then character offsets = byte offsets)
         text = text.decode()
@@ -627,6 +639,8 @@ def _record_by_record(
             try:
                 vid = buf[id_at[i] : id_end[i]].decode()
             except UnicodeDecodeError:
+                canonical[i] = False
+            if id_end[i] - id_at[i] > MAX_ID_BYTES:  # the general parser raises the error
                 canonical[i] = False
         try:
             if canonical[i]:
