@@ -449,6 +449,8 @@ def parse_canonical_video(buf, b: int, e: int):
         p = entry_end
     if p != e:
         return None
+    if b"segment_labels" in feats or b"segment_start_times" in feats or b"segment_scores" in feats:
+        return None  # the 2019 segment fields: read (and checked) by the general path
     try:
         rgb_at, rgb_end = feats[b"mean_rgb"]
         audio_at, audio_end = feats[b"mean_audio"]

@@ -227,7 +227,9 @@ def _read_segments(buf, feats: dict, out: dict) -> np.ndarray:
     return seg
 
 
-def _read_context(buf, feats: dict, out: dict, num_classes: int | None) -> None:
+def _read_context(
+    buf, feats: dict, out: dict, num_classes: int | None, segments: bool = True
+) -> None:
     """``id``, ``labels`` and the segment fields (context features) into ``out``."""
     out["id"] = _read_id(buf, feats)
     span = feats.get(b"labels")
@@ -235,7 +237,7 @@ def _read_context(buf, feats: dict, out: dict, num_classes: int | None) -> None:
         raise PayloadError("missing feature 'labels'")
     labels = out["labels"] = wire.read_int64s(buf, span, "labels")
     seg = None
-    if b"segment_labels" in feats or b"segment_start_times" in feats or b"segment_scores" in feats:
+    if segments and any(k.encode() in feats for k in SEGMENT_KEYS):
         seg = _read_segments(buf, feats, out)
     if num_classes is not None:
         _check_vocab(labels, num_classes)
@@ -259,7 +261,9 @@ def _read_frame_lists(buf, list_spans: list, out: dict) -> None:
         raise PayloadError(f"{t_rgb} frames; YouTube-8M videos have 1..{MAX_FRAMES}")
 
 
-def _parse(buf, begin: int, end: int, num_classes: int | None, kind: str | None) -> dict:
+def _parse(
+    buf, begin: int, end: int, num_classes: int | None, kind: str | None, segments: bool = True
+) -> dict:
     """The video dict of the payload ``buf[begin:end]``; ``kind`` (``video`` / ``frame`` / None)
     is the file's, known after its first record. Raises one of ``wire.PAYLOAD_ERRORS``."""
     if kind != "frame":
@@ -291,7 +295,7 @@ def _parse(buf, begin: int, end: int, num_classes: int | None, kind: str | None)
     for b, e in context_spans:
         wire.read_map(buf, b, e, feats)
     out: dict = {}
-    _read_context(buf, feats, out, num_classes)
+    _read_context(buf, feats, out, num_classes, segments)
     if is_frame:
         _read_frame_lists(buf, list_spans, out)
         return out
@@ -652,7 +656,7 @@ def _record_by_record(
             else:
                 if spans.ok[i]:
                     next(next_bounds, None)  # the walk decoded this record's labels: pass them
-                r = _parse(buf, begin, end, num_classes, "video")
+                r = _parse(buf, begin, end, num_classes, "video", segments=False)
                 ids.append(r["id"])
                 video_labels.append(r["labels"])
                 rgb.append(r["mean_rgb"].tobytes())
