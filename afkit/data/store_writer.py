@@ -35,9 +35,15 @@ from pathlib import Path
 import numpy as np
 
 from afkit.core import faults
-from afkit.core.provenance import afkit_version, atomic_savez, atomic_write_text, temporary_path
+from afkit.core.provenance import (
+    afkit_version,
+    atomic_savez,
+    atomic_write_text,
+    fsync_dir,
+    temporary_path,
+)
 from afkit.data import mfstd as F
-from afkit.data.store import MANIFEST, SCHEMA_VERSION, StoreError
+from afkit.data.store import MANIFEST, SCHEMA_VERSION, StoreError, file_crc32c
 
 FRAME_DIMS = {"rgb": F.RGB_DIM, "audio": F.AUDIO_DIM}
 
@@ -128,6 +134,7 @@ def prepare_frame_files(out: Path, total: int) -> bool:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)
+        fsync_dir(out)
         faults.crash_point(f"{p.name} preallocated")
     return intact
 
@@ -312,6 +319,7 @@ def build_part(task: dict) -> dict:
         features_tmp.unlink(missing_ok=True)
         raise
     os.replace(features_tmp, features_final)
+    fsync_dir(parts)
     faults.crash_point(f"shard {index}: features renamed")
     marker = {
         "index": index,
@@ -452,6 +460,7 @@ def _manifest(
     num_classes: int,
     split: str,
     specs: dict[str, tuple[str, tuple]],
+    crcs: dict[str, str],
 ) -> dict:
     nf = sum(m["frames"] for m in markers)
     return {
@@ -470,7 +479,12 @@ def _manifest(
         "source_level": plan["source_level"],
         "sources": [{**s, "videos": m["videos"]} for s, m in zip(plan["sources"], markers)],
         "arrays": {
-            name: {"file": f"{name}.npy", "dtype": np.dtype(dt).str, "shape": list(shape)}
+            name: {
+                "file": f"{name}.npy",
+                "dtype": np.dtype(dt).str,
+                "shape": list(shape),
+                "crc32c": crcs[name],
+            }
             for name, (dt, shape) in specs.items()
         },
         "dequantize": "x = q * 4/255 + (4/512 - 2) (frames stay quantized uint8)",
@@ -492,9 +506,13 @@ def concatenate(
             _finish_frames(out, name, markers, specs[name][1][0])
         else:
             os.replace(out / f"{name}.npy.partial", out / f"{name}.npy")
+        fsync_dir(out)
         faults.crash_point(f"{name}.npy renamed")
         _maybe_kill("concat")
-    write_sorted_json(out / MANIFEST, _manifest(plan, markers, config, num_classes, split, specs))
+    # the checksums of the final files as they are on disk (verify checks them against these)
+    crcs = {name: file_crc32c(out / f"{name}.npy") for name in specs}
+    manifest = _manifest(plan, markers, config, num_classes, split, specs, crcs)
+    write_sorted_json(out / MANIFEST, manifest)
 
 
 def _finish_frames(out: Path, name: str, markers: list[dict], nf: int) -> None:

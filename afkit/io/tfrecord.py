@@ -44,6 +44,8 @@ from pathlib import Path
 import google_crc32c
 import numpy as np
 
+from afkit.core.provenance import fsync_dir
+
 __all__ = [
     "CorruptRecordError",
     "ReadStats",
@@ -138,11 +140,19 @@ class TFRecordWriter:
         self.count += 1
 
     def close(self) -> None:
+        """Flush, fsync, rename into place, fsync the directory: durable once it returns."""
         if self._f is None:
             return
+        try:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+        except BaseException:
+            self.abort()
+            raise
         self._f.close()
         self._f = None
         os.replace(self._tmp, self.path)
+        fsync_dir(self.path.parent)
 
     def abort(self) -> None:
         if self._f is not None:
