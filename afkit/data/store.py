@@ -37,6 +37,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,6 +69,17 @@ class StoreError(RuntimeError):
     """A store that is incomplete, damaged, or does not match its manifest or its sources."""
 
 
+def check_split_name(split) -> str:
+    """``split`` if it is a plain folder name (letters, digits, ``_``, ``-``; not starting with
+    ``-``), else ``ValueError``: a split names a folder inside the store, never ``..`` or a path."""
+    if not isinstance(split, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]*", split):
+        raise ValueError(
+            f"split name {split!r} is not a plain folder name (letters, digits, '_' and '-', "
+            f"e.g. 'train'): a split is a folder inside the store"
+        )
+    return split
+
+
 # --------------------------------------------------------------------------------------------
 # open, verify
 
@@ -75,7 +87,7 @@ class StoreError(RuntimeError):
 def _split_dir(path, split: str | None) -> Path:
     path = Path(path)
     if split is not None:
-        return path / split
+        return path / check_split_name(split)
     return path
 
 

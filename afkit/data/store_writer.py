@@ -244,14 +244,39 @@ class _FrameRows:
             os.close(fd)
 
 
+# *Our cap* on the classes of a store built without a vocabulary (no vocabulary.csv, no
+# --num-classes): its num_classes is the largest label + 1, and every batch allocates B x C.
+# YouTube-8M has 3862 (2018) or 4716 (2017) classes.
+MAX_DERIVED_CLASSES = 100_000
+INT32_MAX = 2**31 - 1  # labels are stored as int32
+
+
 def _checked_labels(record: dict, src: str, num_classes: int | None) -> np.ndarray:
     lab = np.asarray(record.get("labels", ()), dtype=np.int64)
-    if lab.size and (lab.min() < 0 or (num_classes is not None and lab.max() >= num_classes)):
+    bound = num_classes if num_classes is not None else MAX_DERIVED_CLASSES
+    if lab.size and (lab.min() < 0 or lab.max() >= min(bound, INT32_MAX)):
+        where = (
+            "num_classes from vocabulary.csv or the argument"
+            if num_classes is not None
+            else "no vocabulary.csv and no --num-classes: the store's classes would be the "
+            f"largest label + 1, capped at {MAX_DERIVED_CLASSES}; pass --num-classes"
+        )
         raise StoreError(
             f"{src}: video {record['id']!r} has label ids {lab.tolist()} outside "
-            f"[0, {num_classes}) (num_classes from vocabulary.csv or the argument)"
+            f"[0, {min(bound, INT32_MAX)}) ({where})"
         )
     return lab
+
+
+def _check_finite(row: np.ndarray, dtype: np.dtype, src: str, vid) -> None:
+    """A StoreError unless the features ``row`` are finite in the store's ``dtype``."""
+    if not np.isfinite(row).all():
+        raise StoreError(f"{src}: video {vid!r} has non-finite features (NaN or inf)")
+    if dtype == np.float16 and np.abs(row).max() > np.finfo(np.float16).max:
+        raise StoreError(
+            f"{src}: video {vid!r} has features beyond float16's range "
+            f"({float(np.abs(row).max()):.4g}); build with dtype='float32' (--dtype float32)"
+        )
 
 
 def _stream_shard(
@@ -265,6 +290,7 @@ def _stream_shard(
     for record in read_records(src, verify=task["verify_crc"]):
         lab = _checked_labels(record, src, task["num_classes"])
         F.video_features(record, task["feature_set"], out=part.buffer[part.filled])
+        _check_finite(part.buffer[part.filled], part.dtype, src, record["id"])
         if frame_rows is not None:
             frame_rows.write(record, src)
         part.add(record, lab)
@@ -491,11 +517,33 @@ def _manifest(
     }
 
 
+def _check_unique_ids(parts: Path, markers: list[dict]) -> None:
+    """A StoreError naming the first id that two videos share (in one shard or two)."""
+    ids = []
+    for i in range(len(markers)):
+        with np.load(f"{part_prefix(parts, i)}.meta.npz") as meta:
+            ids.append(meta["ids"])
+    if not ids:
+        return
+    shard = np.repeat(np.arange(len(ids)), [len(x) for x in ids])
+    every = np.concatenate(ids)
+    order = np.argsort(every, kind="stable")
+    same = np.flatnonzero(every[order][1:] == every[order][:-1])
+    if len(same):
+        a, b = order[same[0]], order[same[0] + 1]
+        where = [markers[shard[k]]["source"] for k in (a, b)]
+        raise StoreError(
+            f"video id {every[a].decode('utf-8', 'replace')!r} appears twice (in {where[0]} "
+            f"and {where[1]}): a store refuses duplicate ids (rows are looked up by id)"
+        )
+
+
 def concatenate(
     out: Path, parts: Path, plan: dict, markers: list[dict], config, num_classes: int, split: str
 ) -> None:
     """Parts -> final arrays (``*.partial``, written sequentially, then renamed) -> manifest
     (last). ``config``: the build's :class:`afkit.data.featurize.BuildConfig`."""
+    _check_unique_ids(parts, markers)
     specs = _final_specs(markers, config)
     frame_names = [f"frames_{m}" for m in FRAME_DIMS] if config.frames else []
     _write_copied_arrays(
