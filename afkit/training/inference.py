@@ -15,15 +15,16 @@ from afkit.data.batches import Batches, open_split
 from afkit.models import registry as models
 from afkit.training import devices
 from afkit.training.evaluation import evaluate_model, progress_bar, split_scores
-from afkit.training.train import FINAL, TrainConfig
+from afkit.training.train import FINAL, TrainConfig, load_checkpoint
 
 
 def load_run(run_dir, device="cpu"):
-    """``(model, config)`` of a finished run (``model.pt``), in eval mode on ``device``."""
+    """``(model, config)`` of a finished run (``model.pt``, loaded safely:
+    :func:`afkit.training.train.load_checkpoint`), in eval mode on ``device``."""
     path = Path(run_dir) / FINAL
     if not path.exists():
         raise FileNotFoundError(f"no trained model at {path} (has the run finished?)")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_checkpoint(path)
     config = TrainConfig.from_dict(state["config"])
     model = models.build(config.model, profile=config.profile, **state["model_args"])
     model.load_state_dict(state["model"])
