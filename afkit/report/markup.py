@@ -68,6 +68,28 @@ def _inline_code(text: str) -> str:
     return re.sub(r"`(.+?)`", r"<code>\1</code>", html.escape(text))
 
 
+SAFE_SCHEMES = ("http:", "https:", "mailto:")
+
+
+def safe_url(url: str) -> bool:
+    """Whether a Markdown link's target may become a live link: ``http``, ``https`` and
+    ``mailto`` URLs and relative ones (a path, ``#anchor``); no other scheme (``javascript:``,
+    ``data:``, ...), nor control characters that a browser would strip in front of one."""
+    u = html.unescape(url)
+    if not all(ch.isprintable() and not ch.isspace() for ch in u):
+        return False
+    if u.lower().startswith(SAFE_SCHEMES):
+        return True
+    return ":" not in re.split(r"[/?#]", u, maxsplit=1)[0]
+
+
+def _link(m: re.Match) -> str:
+    text, url = m.group(1), m.group(2)
+    if not safe_url(url):
+        return f"{text} ({html.escape(url)})"  # shown, not linked
+    return f'<a href="{html.escape(url)}">{text}</a>'
+
+
 def _inline(text: str) -> str:
     """Markdown inline spans as HTML: `code`, **bold**, *italic*, [text](url); the rest escaped."""
     parts = re.split(r"(`[^`]+`)", text)
@@ -79,11 +101,7 @@ def _inline(text: str) -> str:
         h = html.escape(part, quote=False)
         h = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", h)
         h = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"<em>\1</em>", h)
-        h = re.sub(
-            r"\[([^\]]+)\]\(([^)\s]+)\)",
-            lambda m: f'<a href="{html.escape(m.group(2))}">{m.group(1)}</a>',
-            h,
-        )
+        h = re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", _link, h)
         out.append(h)
     return "".join(out)
 
