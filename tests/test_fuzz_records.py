@@ -92,52 +92,58 @@ def oracle(payload: bytes, file_kind: str, segments: bool = True) -> dict:
     is_frame = m.HasField("feature_lists")
     if is_frame != (file_kind == "frame"):
         raise Bad("kind")
-    feats = m.context.feature
-    key = "id" if "id" in feats else "video_id"
+    out = _context(m.context.feature, segments)
+    if is_frame:
+        out.update(_frames(m.feature_lists.feature_list))
+    else:
+        for k, dim in (("mean_rgb", R.RGB_DIM), ("mean_audio", R.AUDIO_DIM)):
+            v = _kind(feats_get(m.context.feature, k), "float_list")
+            if len(v) != dim:
+                raise Bad(k)
+            out[k] = np.array(v, np.float32).tobytes()
+    return out
+
+
+def feats_get(feats, key: str):
     if key not in feats:
-        raise Bad("no id")
-    ids = _kind(feats[key], "bytes_list")
+        raise Bad(f"no {key}")
+    return feats[key]
+
+
+def _context(feats, segments: bool) -> dict:
+    """id, labels and (with ``segments``) the segment fields."""
+    ids = _kind(feats_get(feats, "id" if "id" in feats else "video_id"), "bytes_list")
     if len(ids) != 1 or len(ids[0]) > R.MAX_ID_BYTES:
         raise Bad("id")
     try:
         out = {"id": ids[0].decode()}
     except UnicodeDecodeError:
         raise Bad("id utf-8") from None
-    if "labels" not in feats:
-        raise Bad("labels")
-    out["labels"] = list(_kind(feats["labels"], "int64_list"))
+    out["labels"] = list(_kind(feats_get(feats, "labels"), "int64_list"))
     if segments and any(k in feats for k in R.SEGMENT_KEYS):
-        if not all(k in feats for k in R.SEGMENT_KEYS):
-            raise Bad("segments")
-        out["segment_labels"] = list(_kind(feats["segment_labels"], "int64_list"))
-        out["segment_start_times"] = list(_kind(feats["segment_start_times"], "int64_list"))
-        out["segment_scores"] = np.array(
-            _kind(feats["segment_scores"], "float_list"), np.float32
-        ).tobytes()
-        if len({len(out["segment_labels"]), len(out["segment_start_times"])}) != 1 or len(
-            out["segment_scores"]
-        ) != 4 * len(out["segment_labels"]):
+        labels, starts = (
+            list(_kind(feats_get(feats, k), "int64_list"))
+            for k in ("segment_labels", "segment_start_times")
+        )
+        scores = np.array(_kind(feats_get(feats, "segment_scores"), "float_list"), np.float32)
+        if not len(labels) == len(starts) == len(scores):
             raise Bad("segment lengths")
-    if is_frame:
-        lists = m.feature_lists.feature_list
-        for k, dim in (("rgb", R.RGB_DIM), ("audio", R.AUDIO_DIM)):
-            if k not in lists:
-                raise Bad(k)
-            frames = [_kind(f, "bytes_list") for f in lists[k].feature]
-            if any(len(v) != 1 or len(v[0]) != dim for v in frames):
-                raise Bad("frame")
-            out[k] = b"".join(v[0] for v in frames)
-        t = len(out["rgb"]) // R.RGB_DIM
-        if t != len(out["audio"]) // R.AUDIO_DIM or not 1 <= t <= R.MAX_FRAMES:
-            raise Bad("frames")
-    else:
-        for k, dim in (("mean_rgb", R.RGB_DIM), ("mean_audio", R.AUDIO_DIM)):
-            if k not in feats:
-                raise Bad(k)
-            v = _kind(feats[k], "float_list")
-            if len(v) != dim:
-                raise Bad(k)
-            out[k] = np.array(v, np.float32).tobytes()
+        out.update(
+            segment_labels=labels, segment_start_times=starts, segment_scores=scores.tobytes()
+        )
+    return out
+
+
+def _frames(lists) -> dict:
+    out = {}
+    for k, dim in (("rgb", R.RGB_DIM), ("audio", R.AUDIO_DIM)):
+        frames = [_kind(f, "bytes_list") for f in feats_get(lists, k).feature]
+        if any(len(v) != 1 or len(v[0]) != dim for v in frames):
+            raise Bad("frame")
+        out[k] = b"".join(v[0] for v in frames)
+    t = len(out["rgb"]) // R.RGB_DIM
+    if t != len(out["audio"]) // R.AUDIO_DIM or not 1 <= t <= R.MAX_FRAMES:
+        raise Bad("frames")
     return out
 
 
@@ -171,6 +177,39 @@ def _fields(data: bytes):
         yield num, wt, data[start:end], value
 
 
+def _rebuilt(field: bytes, value: bytes, new: bytes) -> bytes:
+    """``field`` (a length-delimited field holding ``value``) holding ``new``: its tag bytes
+    kept, its length as long as it was (padded), so that only the content changes."""
+    if new == value:
+        return field
+    _, tag_end = _read(field, 0)
+    width = len(field) - tag_end - len(value)
+    return field[:tag_end] + varint(len(new), max(0, width - len(varint(len(new))))) + new
+
+
+def _entry_parts(entry: bytes) -> tuple[bytes, bytes]:
+    """A map entry's key and its fields reduced to the key and value fields."""
+    key, kept = b"", []
+    for num, wt, field, value in _fields(entry):
+        if wt == 2 and num in (1, 2):
+            kept.append(field)
+            key = value if num == 1 else key
+    return key, b"".join(kept)
+
+
+def _entries(payload: bytes):
+    """``(i, num, field, body, [(j, entry field, entry, key, reduced entry) or (j, field)])``
+    of each top-level field (map entries for the maps, fields 1 and 2)."""
+    for i, (num, wt, field, body) in enumerate(_fields(payload)):
+        if wt != 2 or num not in (1, 2):
+            yield i, num, field, body, None
+            continue
+        inner = []
+        for j, (n, w, f, e) in enumerate(_fields(body)):
+            inner.append((j, f, e, *_entry_parts(e)) if (n, w) == (1, 2) else (j, f))
+        yield i, num, field, body, inner
+
+
 def outer(payload: bytes, keep: set | None = None) -> bytes | None:
     """The payload with its map entries (``Features``, ``FeatureLists``) reduced to their key and
     value fields, and with ``keep``, without the entries whose key is not in it; None where the
@@ -179,50 +218,30 @@ def outer(payload: bytes, keep: set | None = None) -> bytes | None:
     Two differences from upb that the oracle removes this way: upb drops a map entry that holds
     an unknown field (it keeps the entry as an unknown field of the map's message), where afkit
     skips the unknown field as protobuf's wire format says; and afkit does not parse the value of
-    a feature it does not read (skipped by its length, as TensorFlow's parser skips features
-    outside its spec), where upb parses every value."""
-
-    def rebuilt(field: bytes, value: bytes, new: bytes) -> bytes:
-        """``field`` (a length-delimited field holding ``value``) holding ``new``: its tag
-        bytes kept, its length as long as it was (padded), so that only the content changes."""
-        if new == value:
-            return field
-        _, tag_end = _read(field, 0)
-        width = len(field) - tag_end - len(value)
-        return field[:tag_end] + varint(len(new), max(0, width - len(varint(len(new))))) + new
-
-    def entry_parts(entry: bytes) -> tuple[bytes, bytes]:
-        key, kept = b"", []
-        for num, wt, field, value in _fields(entry):
-            if wt == 2 and num in (1, 2):
-                kept.append(field)
-                key = value if num == 1 else key
-        return key, b"".join(kept)
-
+    a feature it does not read, nor of an entry that a later one of the same key
+    replaces (skipped by its length, as TensorFlow's parser skips features outside its spec),
+    where upb parses every value."""
     try:
-        last = {}  # with keep: (map, key) -> the entry that wins (protobuf: the last one)
-        for i, (num, wt, _, body) in enumerate(_fields(payload)):
-            if wt == 2 and num in (1, 2):
-                for j, (n, w, _, e) in enumerate(_fields(body)):
-                    if (n, w) == (1, 2):
-                        last[num, entry_parts(e)[0]] = (i, j)
-        out = []
-        for i, (num, wt, field, body) in enumerate(_fields(payload)):
-            if wt != 2 or num not in (1, 2):
-                out.append(field)
-                continue
-            kept = []
-            for j, (n, w, f, e) in enumerate(_fields(body)):
-                if (n, w) != (1, 2):
-                    kept.append(f)
-                    continue
-                key, entry = entry_parts(e)
-                if keep is None or (key in keep and last[num, key] == (i, j)):
-                    kept.append(rebuilt(f, e, entry))
-            out.append(rebuilt(field, body, b"".join(kept)))
-        return b"".join(out)
+        tops = list(_entries(payload))
     except ValueError:
         return None
+    last = {}  # (map, key) -> the entry that wins (protobuf: the last one)
+    for i, num, _, _, inner in tops:
+        for x in inner or ():
+            if len(x) == 5:
+                last[num, x[3]] = (i, x[0])
+    out = []
+    for i, num, field, body, inner in tops:
+        if inner is None:
+            out.append(field)
+            continue
+        kept = [
+            x[1] if len(x) == 2 else _rebuilt(x[1], x[2], x[4])
+            for x in inner
+            if len(x) == 2 or keep is None or (x[3] in keep and last[num, x[3]] == (i, x[0]))
+        ]
+        out.append(_rebuilt(field, body, b"".join(kept)))
+    return b"".join(out)
 
 
 def read_keys(payload: bytes, segments: bool) -> set:
@@ -336,7 +355,7 @@ def _value(n) -> bytes:
     return varint(max(0, len(body) + n["delta"]), n["len_pad"]) + body
 
 
-def flatten(nodes, out=None, parent=None):
+def flatten(nodes, out=None):
     """Every node with its sibling list: ``[(siblings, index), ...]``, depth first."""
     out = [] if out is None else out
     for i, n in enumerate(nodes):
@@ -367,50 +386,59 @@ BIG = st.one_of(
 )
 
 
+def _mutate_field(draw, n: dict, what: str) -> None:
+    """One mutation of the field ``n`` itself (its encoding or its value)."""
+    if what == "tag_pad":
+        n["tag_pad"] = draw(st.integers(1, 5))
+    elif what == "len_pad" and n["wt"] == 2:
+        n["len_pad"] = draw(st.integers(1, 5))
+    elif what == "val_pad" and n["wt"] == 0:
+        n["val_pad"] = draw(st.integers(1, 10))
+    elif what == "value" and n["wt"] == 0:
+        n["val"] = draw(BIG)
+    elif what == "wire":
+        raw = _value(n)
+        n["wt"] = draw(st.integers(0, 7))
+        n["raw"] = raw
+    elif what == "number":
+        n["num"] = draw(st.integers(0, 6))
+    elif what == "delta" and n["wt"] == 2:
+        n["delta"] = draw(st.sampled_from([-3, -2, -1, 1, 2, 3]))
+    elif what == "bytes" and n["wt"] == 2 and isinstance(n["val"], bytes):
+        n["val"] = _mutate_bytes(draw, bytearray(n["val"]))
+
+
+def _mutate_bytes(draw, v: bytearray) -> bytes:
+    how = draw(st.sampled_from(["cut", "extend", "flip", "empty"]))
+    if how == "cut" and v:
+        del v[draw(st.integers(0, len(v) - 1))]
+    elif how == "extend":
+        v.insert(draw(st.integers(0, len(v))), draw(st.integers(0, 255)))
+    elif how == "flip" and v:
+        v[draw(st.integers(0, len(v) - 1))] ^= 1 << draw(st.integers(0, 7))
+    elif how == "empty":
+        v = bytearray()
+    return bytes(v)
+
+
 @st.composite
 def mutated(draw, nodes):
+    """1 to 3 mutations of the field tree ``nodes``, serialized."""
     nodes = copy.deepcopy(nodes)
     for _ in range(draw(st.integers(1, 3))):
         flat = flatten(nodes)
         if not flat:
             break
         siblings, i = flat[draw(st.integers(0, len(flat) - 1))]
-        n = siblings[i]
         what = draw(st.sampled_from(MUTATIONS))
-        if what == "tag_pad":
-            n["tag_pad"] = draw(st.integers(1, 5))
-        elif what == "len_pad" and n["wt"] == 2:
-            n["len_pad"] = draw(st.integers(1, 5))
-        elif what == "val_pad" and n["wt"] == 0:
-            n["val_pad"] = draw(st.integers(1, 10))
-        elif what == "value" and n["wt"] == 0:
-            n["val"] = draw(BIG)
-        elif what == "wire":
-            raw = _value(n)
-            n["wt"] = draw(st.integers(0, 7))
-            n["raw"] = raw
-        elif what == "number":
-            n["num"] = draw(st.integers(0, 6))
-        elif what == "delta" and n["wt"] == 2:
-            n["delta"] = draw(st.sampled_from([-3, -2, -1, 1, 2, 3]))
-        elif what == "dup":
-            siblings.insert(i + 1, copy.deepcopy(n))
+        if what == "dup":
+            siblings.insert(i + 1, copy.deepcopy(siblings[i]))
         elif what == "drop":
             del siblings[i]
         elif what == "swap" and i + 1 < len(siblings):
             siblings[i], siblings[i + 1] = siblings[i + 1], siblings[i]
-        elif what == "bytes" and n["wt"] == 2 and isinstance(n["val"], bytes):
-            v = bytearray(n["val"])
-            how = draw(st.sampled_from(["cut", "extend", "flip", "empty"]))
-            if how == "cut" and v:
-                del v[draw(st.integers(0, len(v) - 1))]
-            elif how == "extend":
-                v.insert(draw(st.integers(0, len(v))), draw(st.integers(0, 255)))
-            elif how == "flip" and v:
-                v[draw(st.integers(0, len(v) - 1))] ^= 1 << draw(st.integers(0, 7))
-            elif how == "empty":
-                v = bytearray()
-            n["val"] = bytes(v)
+        else:
+            _mutate_field(draw, siblings[i], what)
     return serialize(nodes)
 
 

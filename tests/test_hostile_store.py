@@ -314,7 +314,9 @@ def _enospc_after(n_ok: int, real):
 
 
 @pytest.mark.parametrize("where", ["features", "frames"])
-def test_a_full_disk_in_the_streamed_writes_keeps_nothing_half_written(tmp_path, monkeypatch, where):
+def test_a_full_disk_in_the_streamed_writes_keeps_nothing_half_written(
+    tmp_path, monkeypatch, where
+):
     data = _data(tmp_path / "d", shards=((0, 6), (6, 6)))
     out = tmp_path / "s"
     if where == "frames":  # the frame rows' pwrite, in the second shard

@@ -90,7 +90,8 @@ class BuildConfig:
         if self.chunk < 1:
             raise ValueError(f"chunk must be >= 1, got {self.chunk}")
         if self.num_classes is not None and not (
-            isinstance(self.num_classes, (int, np.integer)) and 1 <= self.num_classes <= SF.INT32_MAX
+            isinstance(self.num_classes, (int, np.integer))
+            and 1 <= self.num_classes <= SF.INT32_MAX
         ):
             raise ValueError(
                 f"num_classes must be an integer in [1, {SF.INT32_MAX}] (labels are int32), "
@@ -497,6 +498,15 @@ def _labels_bound(parts: Path, shards: int) -> int:
     return top + 1
 
 
+def _pattern_vocabulary(pattern: str, config: BuildConfig) -> int | None:
+    """The classes of a ``--pattern`` build: ``config.num_classes``, else the release's
+    vocabulary where the pattern lies in one (``DATA/video/train*.tfrecord``), else None."""
+    data = Path(pattern).parent.parent
+    if config.num_classes is None and (data / "vocabulary.csv").is_file():
+        return read_num_classes(data)
+    return config.num_classes
+
+
 def build(
     out,
     data=None,
@@ -533,15 +543,11 @@ def build(
         if not files:
             raise StoreError(f"no files match {pattern!r}")
         level = config.source if config.source != "auto" else "frame"
-        # the release's vocabulary where the pattern lies in one (DATA/video/train*.tfrecord)
-        vocab = config.num_classes
-        if vocab is None and (Path(pattern).parent.parent / "vocabulary.csv").is_file():
-            vocab = read_num_classes(Path(pattern).parent.parent)
         reports[name] = build_split(
             out / name,
             files,
             config,
-            num_classes=vocab,
+            num_classes=_pattern_vocabulary(pattern, config),
             split=name,
             level=level,
             overwrite=overwrite,

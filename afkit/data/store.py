@@ -393,6 +393,19 @@ def open_store(path, split: str | None = None) -> Store:
     return Store(_split_dir(path, split))
 
 
+def checksum_problems(root: Path, manifest: dict) -> list[str]:
+    """The array files whose CRC32C differs from the manifest's (bit rot, a changed file)."""
+    problems = []
+    for spec in manifest["arrays"].values():
+        got = file_crc32c(root / spec["file"])
+        if got != spec["crc32c"]:
+            problems.append(
+                f"{spec['file']}: CRC32C {got}, the manifest says {spec['crc32c']} "
+                "(the file changed after the build: damaged)"
+            )
+    return problems
+
+
 def verify(
     path,
     split: str | None = None,
@@ -417,13 +430,7 @@ def verify(
     if problems:
         raise StoreError(f"{root} does not match its manifest: " + "; ".join(problems))
     if checksums:
-        for name, spec in manifest["arrays"].items():
-            got = file_crc32c(root / spec["file"])
-            if got != spec["crc32c"]:
-                problems.append(
-                    f"{spec['file']}: CRC32C {got}, the manifest says {spec['crc32c']} "
-                    "(the file changed after the build: damaged)"
-                )
+        problems += checksum_problems(root, manifest)
     store = Store(root)
     n = len(store)
     indptr = np.asarray(store.labels_indptr)

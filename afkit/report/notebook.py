@@ -254,9 +254,7 @@ def check_parameters(
     ):
         raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
     if not isinstance(device, str) or not re.fullmatch(DEVICE_PATTERN, device):
-        raise ValueError(
-            f"device must be 'auto', 'cpu', 'mps', 'cuda' or 'cuda:N', got {device!r}"
-        )
+        raise ValueError(f"device must be 'auto', 'cpu', 'mps', 'cuda' or 'cuda:N', got {device!r}")
     if profile not in PROFILE_NAMES:
         raise ValueError(
             f"unknown profile {profile!r}: pass profile='smoke' (seconds), 'cpu' (the main run) "
