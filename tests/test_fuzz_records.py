@@ -531,12 +531,14 @@ def _check_strict(read, path, payloads, offset, verdict) -> dict | None:
         assert str(e).startswith(f"{path}: record 1 at byte offset {offset}: ")
         if not may_refuse and not isinstance(expected, Bad):  # upb reads it: a stated refusal
             assert any(r in e.reason for r in ALLOWED_REFUSALS), (e.reason, expected)
+        hypothesis.event("refused (CorruptRecordError)")  # --hypothesis-show-statistics
         return None
     if isinstance(expected, Bad) and os.environ.get("AFKIT_FUZZ_DUMP"):
         open(os.environ["AFKIT_FUZZ_DUMP"], "wb").write(payloads[1])
     assert not isinstance(expected, Bad), f"afkit read what protobuf refuses ({expected})"
     assert len(got) == 3
     assert as_plain(got[1]) == expected
+    hypothesis.event("parsed, equal to protobuf's values")
     return got[1]
 
 
