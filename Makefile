@@ -7,7 +7,7 @@ VENV    ?= .venv
 PROFILE ?= cpu
 PY      := $(VENV)/bin/python
 
-.PHONY: setup reproduce test lint chromium benchmarks clean-venv
+.PHONY: setup reproduce test lint chromium benchmarks clean-venv fuzz
 
 # torch is pinned to the CPU wheel on this install path (plain `torch` pulls a multi-GB CUDA
 # build); afkit itself accepts torch>=2.2.
@@ -44,3 +44,7 @@ benchmarks: setup
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The record parser's property-based fuzz test with a larger budget (CI runs 2000 + 1000 examples)
+fuzz: setup
+	AFKIT_FUZZ_EXAMPLES=$${AFKIT_FUZZ_EXAMPLES:-50000} $(PY) -m pytest -q tests/io/test_fuzz_records.py

@@ -102,6 +102,21 @@ def versions() -> dict[str, str]:
     }
 
 
+def fsync_dir(path) -> None:
+    """fsync the directory ``path`` (where a rename happened), so that the rename itself
+    survives a power loss; a no-op where directories cannot be opened (not POSIX)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a directory: nothing more can be done
+    finally:
+        os.close(fd)
+
+
 def atomic_write(path: Path, write) -> None:
     """Write via ``write(tmp_path)`` then ``os.replace``: readers see the old file or the new.
     A full disk raises ``OSError(ENOSPC)`` saying so, with the old file left in place."""
@@ -125,6 +140,7 @@ def atomic_write(path: Path, write) -> None:
             ) from e
         faults.crash_point(f"{path.name} written")
         os.replace(tmp, path)
+        fsync_dir(path.parent)
         faults.crash_point(f"{path.name} renamed")
     finally:
         if tmp.exists():

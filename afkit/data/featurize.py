@@ -38,7 +38,15 @@ import numpy as np
 from afkit.core import faults, locks
 from afkit.data import mfstd as F
 from afkit.data import store_writer as SF
-from afkit.data.store import MANIFEST, PARTS, SCHEMA_VERSION, SPLITS, StoreError
+from afkit.data.store import (
+    MANIFEST,
+    PARTS,
+    SCHEMA_VERSION,
+    SPLITS,
+    StoreError,
+    check_split_name,
+    verify,
+)
 
 if TYPE_CHECKING:  # annotations only: pandas is imported where a table is made
     import pandas as pd
@@ -85,6 +93,14 @@ class BuildConfig:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
         if self.chunk < 1:
             raise ValueError(f"chunk must be >= 1, got {self.chunk}")
+        if self.num_classes is not None and not (
+            isinstance(self.num_classes, (int, np.integer))
+            and 1 <= self.num_classes <= SF.INT32_MAX
+        ):
+            raise ValueError(
+                f"num_classes must be an integer in [1, {SF.INT32_MAX}] (labels are int32), "
+                f"got {self.num_classes!r}"
+            )
         if self.source == "video" and (self.frames or self.feature_set != "mean"):
             raise ValueError(
                 "video-level files hold only the means: source='video' allows feature_set='mean' "
@@ -268,6 +284,8 @@ def _build_split(
 ) -> BuildReport:
     config = config or BuildConfig()
     config.check()
+    if split:
+        check_split_name(split)
     files = sorted(files)
     if not files:
         raise StoreError(f"no source files for split {split!r} (nothing matches)")
@@ -301,12 +319,24 @@ def _build_split(
     if num_classes is None:  # no vocabulary: the largest label id + 1 (recorded in the manifest)
         num_classes = _labels_bound(parts, len(ordered))
     SF.concatenate(out, parts, plan, ordered, config, int(num_classes), split)
+    _verify_built(out)
     shutil.rmtree(parts)
     faults.crash_point("parts removed")
     report.videos = sum(m["videos"] for m in ordered)
     report.shards_built.sort()
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _verify_built(out: Path) -> None:
+    """:func:`afkit.data.store.verify` of what the build just wrote (the checksums were just
+    computed from the files, so not again); on a failure the manifest goes (the split is not
+    complete) and the error says what is wrong."""
+    try:
+        verify(out, check_sources=False, checksums=False)
+    except StoreError as e:
+        (out / MANIFEST).unlink(missing_ok=True)
+        raise StoreError(f"the build wrote a store that fails verification: {e}") from None
 
 
 def _prepare_folder(out: Path, overwrite: bool) -> None:
@@ -491,6 +521,15 @@ def _labels_bound(parts: Path, shards: int) -> int:
     return top + 1
 
 
+def _pattern_vocabulary(pattern: str, config: BuildConfig) -> int | None:
+    """The classes of a ``--pattern`` build: ``config.num_classes``, else the release's
+    vocabulary where the pattern lies in one (``DATA/video/train*.tfrecord``), else None."""
+    data = Path(pattern).parent.parent
+    if config.num_classes is None and (data / "vocabulary.csv").is_file():
+        return read_num_classes(data)
+    return config.num_classes
+
+
 def build(
     out,
     data=None,
@@ -523,13 +562,19 @@ def build(
     if pattern is not None:
         if data is not None:
             raise ValueError("give either a data directory or a file pattern, not both")
+        name = check_split_name(split or "train")
         files = sorted(glob.glob(pattern))
-        name = split or "train"
         if not files:
             raise StoreError(f"no files match {pattern!r}")
         level = config.source if config.source != "auto" else "frame"
         reports[name] = build_split(
-            out / name, files, config, split=name, level=level, overwrite=overwrite
+            out / name,
+            files,
+            config,
+            num_classes=_pattern_vocabulary(pattern, config),
+            split=name,
+            level=level,
+            overwrite=overwrite,
         )
         return reports
     if data is None:
@@ -538,7 +583,7 @@ def build(
     if not data.is_dir():
         raise StoreError(f"data directory {data} does not exist")
     num_classes = config.num_classes if config.num_classes is not None else read_num_classes(data)
-    wanted = list(splits) if splits else list(SPLITS)
+    wanted = [check_split_name(s) for s in splits] if splits else list(SPLITS)
     for name in wanted:
         level = _resolve_level(data, name, config)
         files = source_files(data, name, level)
@@ -625,7 +670,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             splits = a.splits.split(",") if a.splits else None
             reports = build(a.out, a.data, splits=splits, config=config, overwrite=a.overwrite)
-    except StoreError as e:
+    except (StoreError, ValueError) as e:  # CorruptRecordError is a ValueError
         print(f"afkit featurize: error: {e}", file=sys.stderr)
         return 1
     for name, r in reports.items():

@@ -34,13 +34,16 @@ the source files' sizes.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import google_crc32c
 import numpy as np
 
 from afkit.data import mfstd as F
@@ -59,7 +62,8 @@ __all__ = [
     "verify_main",
 ]
 
-SCHEMA_VERSION = 1
+# 2: every array's CRC32C in the manifest (``arrays.NAME.crc32c``), checked by verify
+SCHEMA_VERSION = 2
 MANIFEST = "manifest.json"
 PARTS = "_parts"
 SPLITS = ("train", "validate", "test")
@@ -69,6 +73,17 @@ class StoreError(RuntimeError):
     """A store that is incomplete, damaged, or does not match its manifest or its sources."""
 
 
+def check_split_name(split) -> str:
+    """``split`` if it is a plain folder name (letters, digits, ``_``, ``-``; not starting with
+    ``-``), else ``ValueError``: a split names a folder inside the store, never ``..`` or a path."""
+    if not isinstance(split, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]*", split):
+        raise ValueError(
+            f"split name {split!r} is not a plain folder name (letters, digits, '_' and '-', "
+            f"e.g. 'train'): a split is a folder inside the store"
+        )
+    return split
+
+
 # --------------------------------------------------------------------------------------------
 # open, verify
 
@@ -76,7 +91,7 @@ class StoreError(RuntimeError):
 def _split_dir(path, split: str | None) -> Path:
     path = Path(path)
     if split is not None:
-        return path / split
+        return path / check_split_name(split)
     return path
 
 
@@ -90,6 +105,65 @@ def _npy_header(path: Path) -> tuple[np.dtype, tuple, int]:
         if fortran:
             raise StoreError(f"{path}: Fortran-ordered array, not written by afkit")
         return np.dtype(dtype), tuple(shape), f.tell()
+
+
+def file_crc32c(path, step: int = 16 << 20) -> str:
+    """The CRC32C of a whole file (hex), read ``step`` bytes at a time: a store array's checksum."""
+    crc = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(step):
+            crc = google_crc32c.extend(crc, chunk)
+    return f"{crc:08x}"
+
+
+# what a manifest must hold, with the type of each value (a manifest is trusted only after this)
+_MANIFEST_KEYS = {
+    "feature_set": str,
+    "num_videos": int,
+    "num_classes": int,
+    "num_labels": int,
+    "arrays": dict,
+    "columns": dict,
+    "sources": list,
+    "source_level": str,
+}
+_ARRAY_KEYS = {"file": str, "dtype": str, "shape": list, "crc32c": str}
+
+
+def _check_manifest(root: Path, manifest) -> None:
+    """A :class:`StoreError` unless ``manifest`` has every key with its type, and names each
+    array's file as ``NAME.npy`` inside the store folder (never another path)."""
+
+    def bad(what: str):
+        return StoreError(f"{root / MANIFEST}: {what}; rebuild the store")
+
+    if not isinstance(manifest, dict):
+        raise bad("not a JSON object")
+    for key, typ in _MANIFEST_KEYS.items():
+        if not isinstance(manifest.get(key), typ) or isinstance(manifest.get(key), bool):
+            raise bad(f"no {key!r} of type {typ.__name__}")
+    if manifest["num_videos"] < 0 or manifest["num_labels"] < 0 or manifest["num_classes"] < 0:
+        raise bad("a negative count")
+    for name, spec in manifest["arrays"].items():
+        if not isinstance(spec, dict) or any(
+            not isinstance(spec.get(k), t) for k, t in _ARRAY_KEYS.items()
+        ):
+            raise bad(f"array {name!r} lacks one of {sorted(_ARRAY_KEYS)}")
+        if spec["file"] != f"{name}.npy" or Path(spec["file"]).name != spec["file"]:
+            raise bad(
+                f"array {name!r} names the file {spec['file']!r}; a store's arrays are "
+                f"NAME.npy files inside its own folder"
+            )
+        if not all(isinstance(d, int) and d >= 0 for d in spec["shape"]):
+            raise bad(f"array {name!r} has the shape {spec['shape']!r}")
+        try:
+            np.dtype(spec["dtype"])
+        except TypeError:
+            raise bad(f"array {name!r} has the dtype {spec['dtype']!r}") from None
+    try:
+        F.feature_dim(manifest["feature_set"])
+    except (KeyError, ValueError):
+        raise bad(f"unknown feature set {manifest['feature_set']!r}") from None
 
 
 def _check_arrays(root: Path, manifest: dict) -> list[str]:
@@ -151,11 +225,14 @@ def _read_manifest(root: Path) -> dict:
         manifest = json.loads(mp.read_text())
     except json.JSONDecodeError as e:
         raise StoreError(f"{mp}: damaged manifest ({e})") from None
-    if manifest.get("schema_version") != SCHEMA_VERSION:
+    version = manifest.get("schema_version") if isinstance(manifest, dict) else None
+    if version != SCHEMA_VERSION:
         raise StoreError(
-            f"{root}: store schema version {manifest.get('schema_version')!r}, this afkit reads "
+            f"{root}: store schema version {version!r}, this afkit reads "
             f"{SCHEMA_VERSION}; rebuild the store"
+            + (" (version 1 stores have no array checksums)" if version == 1 else "")
         )
+    _check_manifest(root, manifest)
     return manifest
 
 
@@ -211,6 +288,8 @@ class Store:
         self.frame_offsets = arrays.get("frame_offsets")
         self.frames_rgb = arrays.get("frames_rgb")
         self.frames_audio = arrays.get("frames_audio")
+        if self.has_frames:
+            self._check_frame_offsets()
         # in column order (the manifest's JSON keys are sorted by name)
         self.columns = {
             k: slice(a, b)
@@ -219,6 +298,34 @@ class Store:
         self.num_classes = int(self.manifest["num_classes"])
         self.feature_set = self.manifest["feature_set"]
         self.split = self.manifest.get("split", root.name)
+
+    def _check_frame_offsets(self) -> None:
+        """Frame offsets that index the frame arrays: from 0 to their rows, each video 0 to
+        MAX_FRAMES frames, equal to ``num_frames`` (a lying offset would make a batch allocate
+        a huge T or read another video's frames). One pass over N+1 int64."""
+        from afkit.io.records import MAX_FRAMES
+
+        off = np.asarray(self.frame_offsets, dtype=np.int64)
+        steps = np.diff(off)
+        if (
+            off[0] != 0
+            or off[-1] != len(self.frames_rgb)
+            or len(self.frames_audio) != len(self.frames_rgb)
+            or (len(steps) and (steps.min() < 0 or steps.max() > MAX_FRAMES))
+            or not np.array_equal(steps, self.num_frames)
+        ):
+            raise StoreError(
+                f"{self.path}: frame_offsets do not index the frame arrays (from 0 to their "
+                f"{len(self.frames_rgb)} rows, 0..{MAX_FRAMES} frames a video, equal to "
+                "num_frames): the store is damaged; rebuild it"
+            )
+
+    @property
+    def identity(self) -> str:
+        """A fingerprint of the split's content: a hash of its arrays' names, shapes, dtypes
+        and checksums (equal for two builds of the same data, different for other data)."""
+        text = json.dumps(self.manifest["arrays"], sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def __len__(self) -> int:
         return int(self.manifest["num_videos"])
@@ -345,23 +452,44 @@ def _source_problems(manifest: dict, n: int, check_sources: bool) -> list[str]:
     return problems
 
 
+def checksum_problems(root: Path, manifest: dict) -> list[str]:
+    """The array files whose CRC32C differs from the manifest's (bit rot, a changed file)."""
+    problems = []
+    for spec in manifest["arrays"].values():
+        got = file_crc32c(root / spec["file"])
+        if got != spec["crc32c"]:
+            problems.append(
+                f"{spec['file']}: CRC32C {got}, the manifest says {spec['crc32c']} "
+                "(the file changed after the build: damaged)"
+            )
+    return problems
+
+
 def verify(
-    path, split: str | None = None, *, check_sources: bool = True, chunk_rows: int = 65536
+    path,
+    split: str | None = None,
+    *,
+    check_sources: bool = True,
+    checksums: bool = True,
+    chunk_rows: int = 65536,
 ) -> dict:
     """Check a store split against its manifest; return a summary dict or raise :class:`StoreError`.
 
     Checks: manifest present and of this schema; every array's dtype, shape and byte size; the
     CSR (``indptr`` starts at 0, non-decreasing, ends at the number of labels; label ids in
     [0, num_classes)); frame offsets (start at 0, steps equal ``num_frames``, end at the frame
-    rows); features finite (read in chunks of ``chunk_rows``: bounded memory); and, with
-    ``check_sources``, each source file's size against the manifest (a missing source is a problem
-    too).
+    rows); features finite (read in chunks of ``chunk_rows``: bounded memory); with
+    ``checksums``, every array file's CRC32C against the manifest's (bit rot inside a finite
+    array); and, with ``check_sources``, each source file's size against the manifest (a
+    missing source is a problem too).
     """
     root = _split_dir(path, split)
     manifest = _read_manifest(root)
     problems = _check_arrays(root, manifest)
     if problems:
         raise StoreError(f"{root} does not match its manifest: " + "; ".join(problems))
+    if checksums:
+        problems += checksum_problems(root, manifest)
     store = Store(root)
     n = len(store)
     problems += _label_problems(store, chunk_rows * 16)

@@ -37,9 +37,15 @@ from pathlib import Path
 import numpy as np
 
 from afkit.core import faults
-from afkit.core.provenance import afkit_version, atomic_savez, atomic_write_text, temporary_path
+from afkit.core.provenance import (
+    afkit_version,
+    atomic_savez,
+    atomic_write_text,
+    fsync_dir,
+    temporary_path,
+)
 from afkit.data import mfstd as F
-from afkit.data.store import MANIFEST, SCHEMA_VERSION, StoreError
+from afkit.data.store import MANIFEST, SCHEMA_VERSION, StoreError, file_crc32c
 
 FRAME_DIMS = {"rgb": F.RGB_DIM, "audio": F.AUDIO_DIM}
 
@@ -130,6 +136,7 @@ def prepare_frame_files(out: Path, total: int) -> bool:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)
+        fsync_dir(out)
         faults.crash_point(f"{p.name} preallocated")
     return intact
 
@@ -240,14 +247,39 @@ class _FrameRows:
             os.close(fd)
 
 
+# *Our cap* on the classes of a store built without a vocabulary (no vocabulary.csv, no
+# --num-classes): its num_classes is the largest label + 1, and every batch allocates B x C.
+# YouTube-8M has 3862 (2018) or 4716 (2017) classes.
+MAX_DERIVED_CLASSES = 100_000
+INT32_MAX = 2**31 - 1  # labels are stored as int32
+
+
 def _checked_labels(record: dict, src: str, num_classes: int | None) -> np.ndarray:
     lab = np.asarray(record.get("labels", ()), dtype=np.int64)
-    if lab.size and (lab.min() < 0 or (num_classes is not None and lab.max() >= num_classes)):
+    bound = num_classes if num_classes is not None else MAX_DERIVED_CLASSES
+    if lab.size and (lab.min() < 0 or lab.max() >= min(bound, INT32_MAX)):
+        where = (
+            "num_classes from vocabulary.csv or the argument"
+            if num_classes is not None
+            else "no vocabulary.csv and no --num-classes: the store's classes would be the "
+            f"largest label + 1, capped at {MAX_DERIVED_CLASSES}; pass --num-classes"
+        )
         raise StoreError(
             f"{src}: video {record['id']!r} has label ids {lab.tolist()} outside "
-            f"[0, {num_classes}) (num_classes from vocabulary.csv or the argument)"
+            f"[0, {min(bound, INT32_MAX)}) ({where})"
         )
     return lab
+
+
+def _check_finite(row: np.ndarray, dtype: np.dtype, src: str, vid) -> None:
+    """A StoreError unless the features ``row`` are finite in the store's ``dtype``."""
+    if not np.isfinite(row).all():
+        raise StoreError(f"{src}: video {vid!r} has non-finite features (NaN or inf)")
+    if dtype == np.float16 and np.abs(row).max() > np.finfo(np.float16).max:
+        raise StoreError(
+            f"{src}: video {vid!r} has features beyond float16's range "
+            f"({float(np.abs(row).max()):.4g}); build with dtype='float32' (--dtype float32)"
+        )
 
 
 def _stream_shard(
@@ -261,6 +293,7 @@ def _stream_shard(
     for record in read_records(src, verify=task["verify_crc"]):
         lab = _checked_labels(record, src, task["num_classes"])
         F.video_features(record, task["feature_set"], out=part.buffer[part.filled])
+        _check_finite(part.buffer[part.filled], part.dtype, src, record["id"])
         if frame_rows is not None:
             frame_rows.write(record, src)
         part.add(record, lab)
@@ -315,6 +348,7 @@ def build_part(task: dict) -> dict:
         features_tmp.unlink(missing_ok=True)
         raise
     os.replace(features_tmp, features_final)
+    fsync_dir(parts)
     faults.crash_point(f"shard {index}: features renamed")
     marker = {
         "index": index,
@@ -455,6 +489,7 @@ def _manifest(
     num_classes: int,
     split: str,
     specs: dict[str, tuple[str, tuple]],
+    crcs: dict[str, str],
 ) -> dict:
     nf = sum(m["frames"] for m in markers)
     return {
@@ -475,11 +510,37 @@ def _manifest(
             {**s, "videos": m["videos"]} for s, m in zip(plan["sources"], markers, strict=True)
         ],
         "arrays": {
-            name: {"file": f"{name}.npy", "dtype": np.dtype(dt).str, "shape": list(shape)}
+            name: {
+                "file": f"{name}.npy",
+                "dtype": np.dtype(dt).str,
+                "shape": list(shape),
+                "crc32c": crcs[name],
+            }
             for name, (dt, shape) in specs.items()
         },
         "dequantize": "x = q * 4/255 + (4/512 - 2) (frames stay quantized uint8)",
     }
+
+
+def _check_unique_ids(parts: Path, markers: list[dict]) -> None:
+    """A StoreError naming the first id that two videos share (in one shard or two)."""
+    ids = []
+    for i in range(len(markers)):
+        with np.load(f"{part_prefix(parts, i)}.meta.npz") as meta:
+            ids.append(meta["ids"])
+    if not ids:
+        return
+    shard = np.repeat(np.arange(len(ids)), [len(x) for x in ids])
+    every = np.concatenate(ids)
+    order = np.argsort(every, kind="stable")
+    same = np.flatnonzero(every[order][1:] == every[order][:-1])
+    if len(same):
+        a, b = order[same[0]], order[same[0] + 1]
+        where = [markers[shard[k]]["source"] for k in (a, b)]
+        raise StoreError(
+            f"video id {every[a].decode('utf-8', 'replace')!r} appears twice (in {where[0]} "
+            f"and {where[1]}): a store refuses duplicate ids (rows are looked up by id)"
+        )
 
 
 def concatenate(
@@ -487,6 +548,7 @@ def concatenate(
 ) -> None:
     """Parts -> final arrays (``*.partial``, written sequentially, then renamed) -> manifest
     (last). ``config``: the build's :class:`afkit.data.featurize.BuildConfig`."""
+    _check_unique_ids(parts, markers)
     specs = _final_specs(markers, config)
     frame_names = [f"frames_{m}" for m in FRAME_DIMS] if config.frames else []
     _write_copied_arrays(
@@ -497,9 +559,13 @@ def concatenate(
             _finish_frames(out, name, markers, specs[name][1][0])
         else:
             os.replace(out / f"{name}.npy.partial", out / f"{name}.npy")
+        fsync_dir(out)
         faults.crash_point(f"{name}.npy renamed")
         _maybe_kill("concat")
-    write_sorted_json(out / MANIFEST, _manifest(plan, markers, config, num_classes, split, specs))
+    # the checksums of the final files as they are on disk (verify checks them against these)
+    crcs = {name: file_crc32c(out / f"{name}.npy") for name in specs}
+    manifest = _manifest(plan, markers, config, num_classes, split, specs, crcs)
+    write_sorted_json(out / MANIFEST, manifest)
 
 
 def _finish_frames(out: Path, name: str, markers: list[dict], nf: int) -> None:

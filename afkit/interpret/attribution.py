@@ -437,7 +437,7 @@ def attention_entropy(
 
 def _state_dict(obj: Any) -> Mapping:
     if isinstance(obj, str | Path):
-        obj = torch.load(obj, map_location="cpu", weights_only=False)
+        obj = torch.load(obj, map_location="cpu", weights_only=True)  # never runs code
     if isinstance(obj, Mapping):
         for key in ("model", "state_dict", "model_state"):
             if key in obj and isinstance(obj[key], Mapping):

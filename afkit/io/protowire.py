@@ -132,13 +132,15 @@ def frames_feature_list(frames: np.ndarray, dim: int) -> bytes:
 
 
 def read_varint(buf, pos: int, end: int) -> tuple[int, int]:
-    """The varint at ``pos``: (value, position after it)."""
+    """The varint at ``pos``: (value, position after it). At most 10 bytes and 64 bits."""
     result = shift = 0
     while pos < end:
         b = buf[pos]
         pos += 1
         result |= (b & 0x7F) << shift
         if b < 0x80:
+            if result >> 64:  # a 10th byte above 1 (upb would silently drop the high bits)
+                raise PayloadError("malformed protobuf: varint of more than 64 bits")
             return result, pos
         shift += 7
         if shift > 63:
@@ -146,16 +148,37 @@ def read_varint(buf, pos: int, end: int) -> tuple[int, int]:
     raise PayloadError("malformed protobuf: varint runs past the end of its message")
 
 
+def read_tag(buf, pos: int, end: int) -> tuple[int, int]:
+    """A field's tag at ``pos``: (tag, position after it). As protobuf: at most 5 bytes, a
+    32-bit value, field number >= 1."""
+    tag, after = read_varint(buf, pos, end)
+    if after - pos > 5 or tag >> 32 or tag < 8:
+        raise PayloadError(
+            f"malformed protobuf: invalid tag {tag} (field number {tag >> 3}, {after - pos} bytes)"
+        )
+    return tag, after
+
+
+def read_length(buf, pos: int, end: int) -> tuple[int, int]:
+    """A length-delimited field's length at ``pos``: (length, position after it). As protobuf:
+    at most 5 bytes, below 2^31."""
+    n, after = read_varint(buf, pos, end)
+    if after - pos > 5 or n >> 31:
+        raise PayloadError(f"malformed protobuf: invalid length {n} ({after - pos} bytes)")
+    return n, after
+
+
 def skip_field(buf, pos: int, end: int) -> int:
-    """Skip one field (tag and value) of any wire type; returns the position after it."""
-    tag, pos = read_varint(buf, pos, end)
+    """Skip one field (tag and value) of any wire type; returns the position after it. Groups
+    (wire types 3 and 4, deprecated; never in a ``tf.train.Example``) are refused."""
+    tag, pos = read_tag(buf, pos, end)
     wire_type = tag & 7
     if wire_type == 0:
         _, pos = read_varint(buf, pos, end)
     elif wire_type == 1:
         pos += 8
     elif wire_type == 2:
-        n, pos = read_varint(buf, pos, end)
+        n, pos = read_length(buf, pos, end)
         pos += n
     elif wire_type == 5:
         pos += 4
@@ -171,20 +194,20 @@ def iter_fields(buf, pos: int, end: int) -> Iterator[tuple[int, int, int]]:
     types are skipped."""
     while pos < end:
         tag = buf[pos]
-        if tag < 0x80 and tag & 7 == 2:  # a one-byte tag: the common case, read inline
+        if tag < 0x80 and tag & 7 == 2 and tag > 7:  # a one-byte tag: the common case, inline
             n = buf[pos + 1] if pos + 1 < end else 0x80
             pos += 2
             if n >= 0x80:
-                n, pos = read_varint(buf, pos - 1, end)
+                n, pos = read_length(buf, pos - 1, end)
             stop = pos + n
             if stop > end:
                 raise PayloadError("malformed protobuf: a field runs past the end of its message")
             yield tag, pos, stop
             pos = stop
         else:
-            tag, value_at = read_varint(buf, pos, end)
+            tag, value_at = read_tag(buf, pos, end)
             if tag & 7 == 2:
-                n, value_at = read_varint(buf, value_at, end)
+                n, value_at = read_length(buf, value_at, end)
                 if value_at + n > end:
                     raise PayloadError(
                         "malformed protobuf: a field runs past the end of its message"
@@ -195,20 +218,36 @@ def iter_fields(buf, pos: int, end: int) -> Iterator[tuple[int, int, int]]:
                 pos = skip_field(buf, pos, end)
 
 
+# A message is read from one span ``(begin, stop)`` of the buffer or, where protobuf merges
+# several occurrences of an embedded message field (the value of a map entry given twice, a
+# Feature's list given twice), from a list of spans: parsing the pieces in order is parsing
+# their concatenation, which is how protobuf merges.
+
+
+def _pieces(span) -> list:
+    return [span] if isinstance(span, tuple) else span
+
+
+def _iter_pieces(buf, span) -> Iterator[tuple[int, int, int]]:
+    for b, e in _pieces(span):
+        yield from iter_fields(buf, b, e)
+
+
 def read_map(buf, pos: int, end: int, out: dict) -> dict:
     """Add the entries of a ``map<string, Message>`` body (``Features`` or ``FeatureLists``) to
-    ``out``: key bytes -> (begin, stop) of the value message; the last occurrence of a key wins."""
+    ``out``: key bytes -> the value message (a span, or a list of spans where the entry gives its
+    value more than once: merged); the last entry of a key wins, as in protobuf."""
     for tag, entry_at, entry_end in iter_fields(buf, pos, end):
         if tag != 0x0A:
             continue
         key = b""
-        value_at = value_end = entry_at
+        values = []
         for t, b, e in iter_fields(buf, entry_at, entry_end):
             if t == 0x0A:
                 key = buf[b:e]
             elif t == 0x12:
-                value_at, value_end = b, e
-        out[key] = (value_at, value_end)
+                values.append((b, e))
+        out[key] = values[0] if len(values) == 1 else values  # [] : the default (empty) value
     return out
 
 
@@ -222,49 +261,59 @@ def context_features(buf, begin: int, end: int) -> dict:
     return feats
 
 
-def _feature_list(buf, span, name: str, want: int) -> tuple[int, int]:
-    """The ``(begin, stop)`` of a Feature's list (the oneof; last one wins), of kind ``want``."""
-    b, e = span
-    kind = None
-    for t, lb, le in iter_fields(buf, b, e):
+def _feature_list(buf, span, name: str, want: int) -> list:
+    """The pieces of a Feature's list of kind ``want`` (the oneof: a list of another kind given
+    later replaces it; the same kind given again is merged into it, as in protobuf)."""
+    kind, pieces = None, []
+    for t, lb, le in _iter_pieces(buf, span):
         if t in LIST_KINDS:
-            kind = (t, lb, le)
+            if t != kind:
+                kind, pieces = t, []
+            pieces.append((lb, le))
     if kind is None:
         raise PayloadError(f"feature {name!r} is empty (no bytes_list, float_list or int64_list)")
-    if kind[0] != want:
+    if kind != want:
         raise PayloadError(
-            f"feature {name!r} has the wrong type: {LIST_KINDS[kind[0]]}, expected "
-            f"{LIST_KINDS[want]}"
+            f"feature {name!r} has the wrong type: {LIST_KINDS[kind]}, expected {LIST_KINDS[want]}"
         )
-    return kind[1], kind[2]
+    return pieces
 
 
 def read_floats(buf, span, name: str, dim: int | None = None) -> np.ndarray:
     """A float ``Feature`` -> float32 [n] (of ``dim`` values, when given)."""
-    b, e = _feature_list(buf, span, name, FLOAT_LIST)
-    if b == e:
-        out = np.empty(0, np.float32)
-    else:
-        n, p = read_varint(buf, b + 1, e) if buf[b] == 0x0A else (-1, b)
-        if buf[b] == 0x0A and p + n == e and n % 4 == 0:  # one packed run: the canonical layout
-            out = np.frombuffer(buf, "<f4", n // 4, p).astype(np.float32)
-        else:
-            out = _unpacked_floats(buf, b, e, name)
+    runs = [_floats(buf, b, e, name) for b, e in _feature_list(buf, span, name, FLOAT_LIST)]
+    out = runs[0] if len(runs) == 1 else np.concatenate(runs)
     if dim is not None and out.shape[0] != dim:
         raise PayloadError(f"feature {name!r} has {out.shape[0]} values, expected {dim}")
     return out
+
+
+def _floats(buf, b: int, e: int, name: str) -> np.ndarray:
+    """One FloatList body -> float32 [n]."""
+    if b == e:
+        return np.empty(0, np.float32)
+    n, p = read_length(buf, b + 1, e) if buf[b] == 0x0A else (-1, b)
+    if buf[b] == 0x0A and p + n == e and n % 4 == 0:  # one packed run: the canonical layout
+        return np.frombuffer(buf, "<f4", n // 4, p).astype(np.float32)
+    return _unpacked_floats(buf, b, e, name)
+
+
+def _list_tag(buf, pos: int, end: int) -> tuple[int, int]:
+    """The tag of a field in a list body: (tag, position after it); one byte inline."""
+    tag = buf[pos]
+    return (tag, pos + 1) if 7 < tag < 0x80 else read_tag(buf, pos, end)
 
 
 def _unpacked_floats(buf, pos: int, end: int, name: str) -> np.ndarray:
     """A FloatList body of unpacked values or several packed runs -> float32 [n]."""
     runs = []
     while pos < end:
-        tag = buf[pos]
+        tag, p = _list_tag(buf, pos, end)
         if tag == 0x0D:  # one fixed32 value
-            runs.append(buf[pos + 1 : pos + 5])
-            pos += 5
+            runs.append(buf[p : p + 4])
+            pos = p + 4
         elif tag == 0x0A:  # a packed run
-            n, p = read_varint(buf, pos + 1, end)
+            n, p = read_length(buf, p, end)
             if n % 4:
                 raise PayloadError(f"feature {name!r}: packed float list of {n} bytes")
             runs.append(buf[p : p + n])
@@ -278,36 +327,36 @@ def _unpacked_floats(buf, pos: int, end: int, name: str) -> np.ndarray:
 
 def read_int64s(buf, span, name: str) -> np.ndarray:
     """An int64 ``Feature`` (packed or not) -> int64 [n]."""
-    b, e = _feature_list(buf, span, name, INT64_LIST)
     vals = []
-    pos = b
-    while pos < e:
-        tag = buf[pos]
-        if tag == 0x0A:  # packed
-            n, p = read_varint(buf, pos + 1, e)
-            stop = p + n
-            if stop > e:
-                raise PayloadError(f"feature {name!r}: malformed int64 list")
-            while p < stop:
-                v = buf[p]
-                if v < 0x80:
-                    p += 1
-                else:
-                    v, p = read_varint(buf, p, stop)
+    for b, e in _feature_list(buf, span, name, INT64_LIST):
+        pos = b
+        while pos < e:
+            tag, p = _list_tag(buf, pos, e)
+            if tag == 0x0A:  # packed
+                n, p = read_length(buf, p, e)
+                stop = p + n
+                if stop > e:
+                    raise PayloadError(f"feature {name!r}: malformed int64 list")
+                while p < stop:
+                    v = buf[p]
+                    if v < 0x80:
+                        p += 1
+                    else:
+                        v, p = read_varint(buf, p, stop)
+                    vals.append(v)
+                pos = stop
+            elif tag == 0x08:  # unpacked
+                v, pos = read_varint(buf, p, e)
                 vals.append(v)
-            pos = stop
-        elif tag == 0x08:  # unpacked
-            v, pos = read_varint(buf, pos + 1, e)
-            vals.append(v)
-        else:
-            pos = skip_field(buf, pos, e)
+            else:
+                pos = skip_field(buf, pos, e)
     return np.array(vals, dtype=np.uint64).view(np.int64) if vals else np.empty(0, np.int64)
 
 
 def read_bytes_values(buf, span, name: str) -> list[tuple[int, int]]:
     """A bytes ``Feature`` -> the (begin, stop) of each of its values."""
-    b, e = _feature_list(buf, span, name, BYTES_LIST)
-    return [(vb, ve) for t, vb, ve in iter_fields(buf, b, e) if t == 0x0A]
+    pieces = _feature_list(buf, span, name, BYTES_LIST)
+    return [(vb, ve) for t, vb, ve in _iter_pieces(buf, pieces) if t == 0x0A]
 
 
 _FRAME_HEADERS: dict[int, np.ndarray] = {}  # dim -> frame_header(dim) as uint8
@@ -315,18 +364,19 @@ _FRAME_HEADERS: dict[int, np.ndarray] = {}  # dim -> frame_header(dim) as uint8
 
 def read_frames(buf, span, name: str, dim: int) -> np.ndarray:
     """A FeatureList of 1-value BytesLists of ``dim`` bytes -> uint8 [T, dim]."""
-    b, e = span
     h = _FRAME_HEADERS.get(dim)
     if h is None:
         h = _FRAME_HEADERS[dim] = np.frombuffer(frame_header(dim), np.uint8)
     stride = len(h) + dim
-    n = e - b
-    if n and n % stride == 0:  # the constant stride of every serializer: one strided view
-        view = np.frombuffer(buf, np.uint8, n, b).reshape(n // stride, stride)
-        if (view[:, : len(h)] == h).all():
-            return view[:, len(h) :].copy()
+    if isinstance(span, tuple):
+        b, e = span
+        n = e - b
+        if n and n % stride == 0:  # the constant stride of every serializer: one strided view
+            view = np.frombuffer(buf, np.uint8, n, b).reshape(n // stride, stride)
+            if (view[:, : len(h)] == h).all():
+                return view[:, len(h) :].copy()
     rows = []  # any other valid encoding
-    for t, fb, fe in iter_fields(buf, b, e):
+    for t, fb, fe in _iter_pieces(buf, span):
         if t != 0x0A:
             continue
         vals = read_bytes_values(buf, (fb, fe), name)
@@ -360,14 +410,14 @@ _AUDIO_FEATURE_LEN = len(_AUDIO_HEADER) + 4 * AUDIO_DIM
 
 
 def _length_at(buf, at: int, end: int) -> tuple[int, int]:
-    """A length varint of one or two bytes read inline (longer ones by :func:`read_varint`)."""
+    """A length varint of one or two bytes read inline (longer ones by :func:`read_length`)."""
     n = buf[at]
     if n < 0x80:
         return n, at + 1
     m = buf[at + 1]
     if m < 0x80:
         return (n & 0x7F) | (m << 7), at + 2
-    return read_varint(buf, at, end)
+    return read_length(buf, at, end)
 
 
 def parse_canonical_video(buf, b: int, e: int):  # noqa: C901  (hot path: one flat pass a record)
@@ -379,7 +429,7 @@ def parse_canonical_video(buf, b: int, e: int):  # noqa: C901  (hot path: one fl
         return None
     n, p = buf[b + 1], b + 2
     if n >= 0x80:
-        n, p = read_varint(buf, b + 1, e)
+        n, p = read_length(buf, b + 1, e)
     if p + n != e:
         return None
     feats = {}
@@ -401,6 +451,8 @@ def parse_canonical_video(buf, b: int, e: int):  # noqa: C901  (hot path: one fl
         p = entry_end
     if p != e:
         return None
+    if b"segment_labels" in feats or b"segment_start_times" in feats or b"segment_scores" in feats:
+        return None  # the 2019 segment fields: read (and checked) by the general path
     try:
         rgb_at, rgb_end = feats[b"mean_rgb"]
         audio_at, audio_end = feats[b"mean_audio"]
@@ -454,7 +506,7 @@ def _canonical_labels(buf, b: int, e: int) -> list | None:
         n = buf[p + 1]
         p += 2
         if n >= 0x80:
-            n, p = read_varint(buf, p - 1, e)
+            n, p = read_length(buf, p - 1, e)
         if p + n != e:
             return None
         while p < e:
@@ -622,6 +674,9 @@ def decode_varints(data: bytes, counts_from: np.ndarray):
     starts = np.concatenate(([0], ends[:-1] + 1))
     if (ends - starts).max() > 9:
         return None
+    tenth = ends - starts == 9  # a 10-byte varint holds 64 bits only if its last byte is 0 or 1
+    if tenth.any() and (a[ends[tenth]] > 1).any():
+        return None  # the general walk raises the precise error (read_varint)
     pos = np.arange(a.size) - np.repeat(starts, ends - starts + 1)
     contrib = (a & 0x7F).astype(np.uint64) << (7 * pos).astype(np.uint64)
     vals = np.add.reduceat(contrib, starts).view(np.int64)

@@ -57,11 +57,16 @@ __all__ = [
     "RecordIterator",
     "InvalidRecordError",
     "MAX_FRAMES",
+    "MAX_ID_BYTES",
     "RGB_DIM",
     "AUDIO_DIM",
 ]
 
 MAX_FRAMES = 300
+# *Our cap*: a video id longer than this is an invalid record. Real ids are 4 (2018/2019) or 11
+# (2017) characters; a store keeps ids fixed-width at the longest, so one huge id would
+# multiply the size of every store row's id.
+MAX_ID_BYTES = 256
 SEGMENT_KEYS = ("segment_labels", "segment_start_times", "segment_scores")
 
 
@@ -194,6 +199,11 @@ def _read_id(buf, feats: dict) -> str:
     vals = wire.read_bytes_values(buf, span, "id")
     if len(vals) != 1:
         raise PayloadError(f"feature 'id' has {len(vals)} values, expected 1")
+    if vals[0][1] - vals[0][0] > MAX_ID_BYTES:
+        raise PayloadError(
+            f"feature 'id' has {vals[0][1] - vals[0][0]} bytes, more than the {MAX_ID_BYTES} "
+            "afkit accepts (YouTube-8M ids have 4 or 11)"
+        )
     try:
         return buf[vals[0][0] : vals[0][1]].decode()
     except UnicodeDecodeError:
@@ -218,7 +228,9 @@ def _read_segments(buf, feats: dict, out: dict) -> np.ndarray:
     return seg
 
 
-def _read_context(buf, feats: dict, out: dict, num_classes: int | None) -> None:
+def _read_context(
+    buf, feats: dict, out: dict, num_classes: int | None, segments: bool = True
+) -> None:
     """``id``, ``labels`` and the segment fields (context features) into ``out``."""
     out["id"] = _read_id(buf, feats)
     span = feats.get(b"labels")
@@ -226,7 +238,7 @@ def _read_context(buf, feats: dict, out: dict, num_classes: int | None) -> None:
         raise PayloadError("missing feature 'labels'")
     labels = out["labels"] = wire.read_int64s(buf, span, "labels")
     seg = None
-    if b"segment_labels" in feats or b"segment_start_times" in feats or b"segment_scores" in feats:
+    if segments and any(k.encode() in feats for k in SEGMENT_KEYS):
         seg = _read_segments(buf, feats, out)
     if num_classes is not None:
         _check_vocab(labels, num_classes)
@@ -250,12 +262,14 @@ def _read_frame_lists(buf, list_spans: list, out: dict) -> None:
         raise PayloadError(f"{t_rgb} frames; YouTube-8M videos have 1..{MAX_FRAMES}")
 
 
-def _parse(buf, begin: int, end: int, num_classes: int | None, kind: str | None) -> dict:
+def _parse(
+    buf, begin: int, end: int, num_classes: int | None, kind: str | None, segments: bool = True
+) -> dict:
     """The video dict of the payload ``buf[begin:end]``; ``kind`` (``video`` / ``frame`` / None)
     is the file's, known after its first record. Raises one of ``wire.PAYLOAD_ERRORS``."""
     if kind != "frame":
         fast = wire.parse_canonical_video(buf, begin, end)
-        if fast is not None:
+        if fast is not None and len(fast[0].encode()) <= MAX_ID_BYTES:  # else: general path
             vid, labels, rgb_at, audio_at = fast
             labels = np.array(labels, dtype=np.int64)
             if num_classes is not None:
@@ -282,7 +296,7 @@ def _parse(buf, begin: int, end: int, num_classes: int | None, kind: str | None)
     for b, e in context_spans:
         wire.read_map(buf, b, e, feats)
     out: dict = {}
-    _read_context(buf, feats, out, num_classes)
+    _read_context(buf, feats, out, num_classes, segments)
     if is_frame:
         _read_frame_lists(buf, list_spans, out)
         return out
@@ -464,7 +478,7 @@ def read_records(
 
 def _cut_bounds(cuts: list) -> list[tuple[int, int]]:
     """Cumulative ends ``[c1, c2, ...]`` -> the spans ``[(0, c1), (c1, c2), ...]``."""
-    return list(zip([0] + cuts[:-1], cuts, strict=True))
+    return list(zip([0, *cuts[:-1]] if cuts else [], cuts, strict=True))
 
 
 class _SpanGroup(NamedTuple):
@@ -573,7 +587,7 @@ def _decode_group(path, group: _SpanGroup, checks: _Checks, stats: ReadStats) ->
         if len(fast)
         else (np.zeros(0, np.int64), np.zeros(0, np.int64))
     )
-    if decoded is None:  # pragma: no cover (a malformed label list in a canonical frame)
+    if decoded is None:  # a malformed label list in a canonical frame (e.g. > 64 bits)
         canonical = [False] * len(canonical)
         decoded = (np.zeros(0, np.int64), np.zeros(0, np.int64))
     labels, counts = decoded
@@ -597,6 +611,8 @@ def _decode_group(path, group: _SpanGroup, checks: _Checks, stats: ReadStats) ->
 
 def _canonical_group(buf, u8, spans: wire.VideoSpans, labels, label_bounds) -> _VideoGroup | None:
     """A group of canonical records, gathered with numpy; None if an id is not UTF-8."""
+    if len(spans.id_at) and (spans.id_end - spans.id_at).max() > MAX_ID_BYTES:
+        return None  # record by record: the general parser raises (or skips) the long id
     text, cut = wire.gather_spans(u8, spans.id_at, spans.id_end)
     if text.isascii():  # one decode for the group (then character offsets = byte offsets)
         text = text.decode()
@@ -645,6 +661,8 @@ def _record_by_record(
                 vid = buf[id_at[i] : id_end[i]].decode()
             except UnicodeDecodeError:
                 canonical[i] = False
+            if id_end[i] - id_at[i] > MAX_ID_BYTES:  # the general parser raises the error
+                canonical[i] = False
         try:
             if canonical[i]:
                 a, b = next(next_bounds)
@@ -655,7 +673,7 @@ def _record_by_record(
             else:
                 if spans.ok[i]:
                     next(next_bounds, None)  # the walk decoded this record's labels: pass them
-                r = _parse(buf, begin, end, checks.num_classes, "video")
+                r = _parse(buf, begin, end, checks.num_classes, "video", segments=False)
                 ids.append(r["id"])
                 video_labels.append(r["labels"])
                 rgb.append(r["mean_rgb"].tobytes())

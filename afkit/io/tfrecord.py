@@ -45,6 +45,8 @@ from pathlib import Path
 import google_crc32c
 import numpy as np
 
+from afkit.core.provenance import fsync_dir
+
 __all__ = [
     "CorruptRecordError",
     "ReadStats",
@@ -61,6 +63,10 @@ __all__ = [
     "read_record",
     "cache_dir",
 ]
+
+# *Our cap*: a record longer than this is refused (a YouTube-8M record is < 400 KB: 300 frames
+# of 1170 bytes plus the context), so that a forged length never makes a reader allocate it
+MAX_RECORD_BYTES = 16 << 20
 
 _HEADER = struct.Struct("<QI")  # length, masked crc of the length
 _U32 = struct.Struct("<I")
@@ -135,11 +141,19 @@ class TFRecordWriter:
         self.count += 1
 
     def close(self) -> None:
+        """Flush, fsync, rename into place, fsync the directory: durable once it returns."""
         if self._f is None:
             return
+        try:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+        except BaseException:
+            self.abort()
+            raise
         self._f.close()
         self._f = None
         os.replace(self._tmp, self.path)
+        fsync_dir(self.path.parent)
 
     def abort(self) -> None:
         if self._f is not None:
@@ -234,6 +248,22 @@ def _bad_payload(
     stats.skip(err)
 
 
+def _too_long(
+    path: str, rec: int, offset: int, length: int, *, skip_corrupt: bool, stats: ReadStats
+) -> None:
+    """A record longer than :data:`MAX_RECORD_BYTES`: raised, or (``skip_corrupt``) skipped."""
+    err = CorruptRecordError(
+        path,
+        rec,
+        offset,
+        f"record of {length} bytes, more than the {MAX_RECORD_BYTES} bytes afkit accepts "
+        "(a YouTube-8M record is under 400 KB)",
+    )
+    if not skip_corrupt:
+        raise err
+    stats.skip(err)
+
+
 def iter_spans(  # noqa: C901  (a measured hot path, one loop: benchmarks/io_read.py)
     path,
     *,
@@ -302,6 +332,12 @@ def iter_spans(  # noqa: C901  (a measured hot path, one loop: benchmarks/io_rea
                         f"truncated file: the record needs {need} bytes, {size - offset} remain"
                         + ("" if verify else " (or a corrupt length; verify=False)"),
                     )
+                if length > MAX_RECORD_BYTES:  # the header is sound: the next record is found
+                    _too_long(path, rec, offset, length, skip_corrupt=skip_corrupt, stats=stats)
+                    skipped_here += 1
+                    pos += need
+                    rec += 1
+                    continue
                 if len(buf) - pos < need:  # re-read from this record on (no copy of the old chunk)
                     base, pos, buf = offset, 0, _read_at(f, offset, need)
                 begin = pos + 12
@@ -374,10 +410,27 @@ def _read_index_file(p: Path, size: int, mtime_ns: int):
             magic, isize, imtime, n = _IDX_HEAD.unpack(head)
             if magic != _IDX_MAGIC or isize != size or imtime != mtime_ns:
                 return None
+            if n > size // 16:  # a record takes at least 16 bytes: a forged count
+                return None
             offsets = np.frombuffer(f.read(8 * n), dtype="<u8")
-            return offsets.astype(np.int64) if len(offsets) == n else None
     except OSError:
         return None
+    if len(offsets) != n or not _plausible_offsets(offsets, size):
+        return None
+    return offsets.astype(np.int64)
+
+
+def _plausible_offsets(offsets: np.ndarray, size: int) -> bool:
+    """Offsets that a walk of a ``size``-byte file could give: from 0, each at least 16 bytes
+    after the one before, the last record's header inside the file (a cached index is trusted
+    only then; the headers' checksums are checked when the records are read)."""
+    if len(offsets) == 0:
+        return size == 0
+    return (
+        int(offsets[0]) == 0
+        and bool((np.diff(offsets.astype(np.int64)) >= 16).all())
+        and int(offsets[-1]) + 16 <= size
+    )
 
 
 def _write_index_file(p: Path, size: int, mtime_ns: int, offsets: np.ndarray) -> bool:
@@ -600,7 +653,7 @@ def span_groups(  # noqa: C901  (a measured hot path, one loop: benchmarks/io_re
                         break
                     length = unpack(buf, pos)[0]
                     end = pos + 12 + length
-                    if end + 4 > size:
+                    if end + 4 > size or length > MAX_RECORD_BYTES:
                         anomaly = True
                         break
                     add(pos + 12)

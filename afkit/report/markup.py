@@ -27,12 +27,38 @@ SUMMARY_ROWS = 10  # rows shown of a long table
 
 
 # -------------------------------------------------------------------------- Markdown -> HTML
+SAFE_SCHEMES = ("http:", "https:", "mailto:")
+
+
+def safe_url(url: str) -> bool:
+    """Whether a Markdown link's target may become a live link: ``http``, ``https`` and
+    ``mailto`` URLs and relative ones (a path, ``#anchor``); no other scheme (``javascript:``,
+    ``data:``, ...), nor control characters that a browser would strip in front of one."""
+    u = html.unescape(url)
+    if not all(ch.isprintable() and not ch.isspace() for ch in u):
+        return False
+    if u.lower().startswith(SAFE_SCHEMES):
+        return True
+    return ":" not in re.split(r"[/?#]", u, maxsplit=1)[0]
+
+
 @lru_cache(maxsize=1)
 def _markdown():
     import mistune
 
+    class Renderer(mistune.HTMLRenderer):
+        """mistune's HTML, with links to an unsafe target (:func:`safe_url`) shown, not linked
+        (mistune's own default makes them live links to ``#harmful-link``)."""
+
+        def link(self, text: str, url: str, title: str | None = None) -> str:
+            if safe_url(url):
+                return super().link(text, url, title)
+            return f"{text} ({html.escape(url)})"
+
     # escape=True: raw HTML in a Markdown source is shown as text, never interpreted
-    return mistune.create_markdown(escape=True, plugins=["table", "strikethrough"])
+    return mistune.create_markdown(
+        escape=True, renderer=Renderer(escape=True), plugins=["table", "strikethrough"]
+    )
 
 
 def markdown_to_html(text: str) -> str:

@@ -182,7 +182,7 @@ def setup(  # noqa: PLR0913  (the papermill parameters of every notebook, one by
     import numpy as np
 
     data, stores, out_root = check_parameters(
-        profile, data_dir=data_dir, store_dir=store_dir, out_dir=out_dir
+        profile, data_dir=data_dir, store_dir=store_dir, out_dir=out_dir, seed=seed, device=device
     )
     out = paths(out_root)
     source = ensure_data(data, profile, seed) if make_data else data_source(data)
@@ -230,15 +230,31 @@ def default_dirs(profile: str) -> dict[str, Path]:
     }
 
 
-def check_parameters(
-    profile, *, data_dir=None, store_dir=None, out_dir=None
-) -> tuple[Path, Path, Path]:
-    """The notebooks' ``profile`` and folders checked and resolved: ``(data, store, out)``.
+DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d+)?"
 
-    Raises ``ValueError`` for an unknown profile or a ``data_dir`` that holds no YouTube-8M
-    release (nor afkit's synthetic one), ``FileNotFoundError`` for a ``data_dir`` that does not
-    exist; ``data_dir=None`` is the embedded synthetic set (made by :func:`setup` when missing).
+
+def check_parameters(
+    profile, *, data_dir=None, store_dir=None, out_dir=None, seed=0, device="cpu"
+) -> tuple[Path, Path, Path]:
+    """The notebooks' ``profile``, ``seed``, ``device`` and folders checked and resolved:
+    ``(data, store, out)``, before any work.
+
+    Raises ``ValueError`` for an unknown profile, a seed that is not an integer in
+    [0, 2^32), a device that is not ``auto``, ``cpu``, ``mps``, ``cuda`` or ``cuda:N``, or a
+    ``data_dir`` that holds no YouTube-8M release (nor afkit's synthetic one),
+    ``FileNotFoundError`` for a ``data_dir`` that does not exist; ``data_dir=None`` is the
+    embedded synthetic set (made by :func:`setup` when missing).
     """
+    import numbers
+
+    if (
+        not isinstance(seed, numbers.Integral)
+        or isinstance(seed, bool)
+        or not 0 <= int(seed) < 2**32
+    ):
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    if not isinstance(device, str) or not re.fullmatch(DEVICE_PATTERN, device):
+        raise ValueError(f"device must be 'auto', 'cpu', 'mps', 'cuda' or 'cuda:N', got {device!r}")
     if profile not in PROFILE_NAMES:
         raise ValueError(
             f"unknown profile {profile!r}: pass profile='smoke' (seconds), 'cpu' (the main run) "

@@ -4,6 +4,7 @@ YouTube-8M submission CSV, and the ``eval`` / ``predict`` commands. Training its
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +16,16 @@ from afkit.data.batches import Batches, open_split
 from afkit.models import registry as models
 from afkit.training import devices
 from afkit.training.evaluation import evaluate_model, progress_bar, split_scores
-from afkit.training.train import FINAL, TrainConfig
+from afkit.training.train import FINAL, TrainConfig, load_checkpoint
 
 
 def load_run(run_dir, device="cpu"):
-    """``(model, config)`` of a finished run (``model.pt``), in eval mode on ``device``."""
+    """``(model, config)`` of a finished run (``model.pt``, loaded safely:
+    :func:`afkit.training.train.load_checkpoint`), in eval mode on ``device``."""
     path = Path(run_dir) / FINAL
     if not path.exists():
         raise FileNotFoundError(f"no trained model at {path} (has the run finished?)")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_checkpoint(path)
     config = TrainConfig.from_dict(state["config"])
     model = models.build(config.model, profile=config.profile, **state["model_args"])
     model.load_state_dict(state["model"])
@@ -102,11 +104,18 @@ def write_submission(path, ids, scores, top_k: int = 20) -> None:
     scores = np.asarray(scores)
     if scores.ndim != 2 or scores.shape[0] != len(ids):
         raise ValueError(f"scores must be [len(ids)={len(ids)}, C], got {scores.shape}")
+    bad = ~np.isfinite(scores).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"{int(bad.sum())} video(s) have non-finite scores (NaN or inf), the first "
+            f"{ids[int(np.argmax(bad))]!r}: not written to a submission"
+        )
     k = min(top_k, scores.shape[1])
 
     def write(tmp):
-        with open(tmp, "w") as f:
-            f.write("VideoId,LabelConfidencePairs\n")
+        with open(tmp, "w", newline="") as f:
+            out = csv.writer(f, lineterminator="\n")  # an id with a comma or newline is quoted
+            out.writerow(["VideoId", "LabelConfidencePairs"])
             for s in range(0, len(ids), 4096):
                 block = scores[s : s + 4096]
                 top = np.argpartition(-block, k - 1, axis=1)[:, :k]
@@ -116,7 +125,7 @@ def write_submission(path, ids, scores, top_k: int = 20) -> None:
                 vals = np.take_along_axis(vals, order, 1)
                 for i in range(len(block)):
                     pairs = " ".join("%i %g" % (c, v) for c, v in zip(top[i], vals[i], strict=True))
-                    f.write(f"{ids[s + i]},{pairs}\n")
+                    out.writerow([ids[s + i], pairs])
 
     atomic_write(Path(path), write)
 
@@ -124,12 +133,15 @@ def write_submission(path, ids, scores, top_k: int = 20) -> None:
 def read_submission(path) -> dict[str, list[tuple[int, float]]]:
     """Parse a submission CSV back: ``{video_id: [(class, score), ...]}`` in file order."""
     out = {}
-    with open(path) as f:
-        header = f.readline().rstrip("\n")
-        if header != "VideoId,LabelConfidencePairs":
+    with open(path, newline="") as f:
+        rows = csv.reader(f)
+        header = next(rows, None)
+        if header != ["VideoId", "LabelConfidencePairs"]:
             raise ValueError(f"{path}: not a submission file (header {header!r})")
-        for line in f:
-            vid, pairs = line.rstrip("\n").split(",", 1)
+        for row in rows:
+            if len(row) != 2:
+                raise ValueError(f"{path}: line {rows.line_num} has {len(row)} fields, expected 2")
+            vid, pairs = row
             toks = pairs.split()
             out[vid] = [(int(toks[i]), float(toks[i + 1])) for i in range(0, len(toks), 2)]
     return out

@@ -17,7 +17,7 @@ folder written by :mod:`afkit.training.train`'s own functions (``config.json``,
 formats and config, so :func:`afkit.training.inference.load_run`, reuse and ``resume=True``
 read them as any run's). A member that stops early leaves the stack; the others go on.
 
-Equality with one-by-one training (``tests/test_speed_stacked.py``): the initial weights, the
+Equality with one-by-one training (``tests/training/test_stacked.py``): the initial weights, the
 data order, the dropout masks and the optimizer are the same; the stacked layers are batched
 matrix products (``bmm``) where a run of its own computes ``addmm``, whose float32 sums are
 ordered differently, so a member's logits differ from its run alone by float rounding (about

@@ -69,6 +69,9 @@ from afkit.training.evaluation import evaluate_model, forward, progress_bar, to_
 
 CHECKPOINT = "last.pt"
 FINAL = "model.pt"
+# the layout of last.pt and model.pt; 2: tensors and plain values only (loaded with
+# weights_only=True: a checkpoint cannot run code), the identity of the store it trained on
+CHECKPOINT_FORMAT = 2
 METRICS = "metrics.jsonl"
 RESULTS = "results.json"
 CONFIG = "config.json"
@@ -364,7 +367,7 @@ def _checkpoint_to_resume(
         return None
     if not path.exists():
         raise FileNotFoundError(f"--resume: no checkpoint at {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(path, CHECKPOINT_KEYS)
     saved = TrainConfig.from_dict(ckpt["config"])
     if _resume_key(saved) != _resume_key(config):
         raise ValueError(
@@ -376,6 +379,50 @@ def _checkpoint_to_resume(
             f"this run has {d.world_size}"
         )
     return ckpt
+
+
+CHECKPOINT_KEYS = ("config", "model_args", "model", "optimizer", "scheduler", "rng", "store")
+FINAL_KEYS = ("config", "model_args", "model", "kind", "store")
+
+
+def load_checkpoint(path, keys: tuple[str, ...] = FINAL_KEYS) -> dict:
+    """A checkpoint of this afkit (``last.pt`` or ``model.pt``), loaded safely: with
+    ``weights_only=True`` (tensors and plain values; a file that needs anything else, e.g. one
+    that would run code while unpickled, is refused), of :data:`CHECKPOINT_FORMAT`, holding
+    ``keys``. Raises ``ValueError`` saying which of these fails."""
+    import pickle
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(
+            f"{path}: not a safe afkit checkpoint: it does not load with weights_only=True "
+            f"(tensors and plain values only; refused so that a run folder from elsewhere cannot "
+            f"run code): {first[:200]}"
+        ) from None
+    if not isinstance(ckpt, dict):
+        raise ValueError(f"{path}: not an afkit checkpoint (a {type(ckpt).__name__}, not a dict)")
+    fmt = ckpt.get("format")
+    if fmt != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"{path}: checkpoint format {fmt!r}, this afkit reads format {CHECKPOINT_FORMAT}"
+            + (
+                " (format 1 held Python objects and is not loaded safely): train the run again"
+                if fmt in (None, 1)
+                else ": written by a newer afkit? use that version"
+            )
+        )
+    missing = [k for k in keys if k not in ckpt]
+    if missing:
+        raise ValueError(f"{path}: damaged checkpoint: it lacks {missing}")
+    return ckpt
+
+
+def store_identity(data: tuple[Batches, Batches]) -> dict:
+    """What identifies the data a run trains on: the identities of its train and validation
+    splits (:attr:`afkit.data.store.Store.identity`)."""
+    return {"train": data[0].store.identity, "validate": data[1].store.identity}
 
 
 def _open_run(
@@ -429,6 +476,13 @@ def _open_run(
     )
     progress = Progress()
     if ckpt is not None:
+        now = store_identity((train_data, val_data))
+        if ckpt["store"] != now:
+            raise ValueError(
+                f"--resume: {store_dir} is not the store the checkpoint trained on (its train / "
+                f"validate splits were {ckpt['store']}, they are {now} now: other data or a "
+                f"rebuilt store); resume on the same store or start a new run"
+            )
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
@@ -605,7 +659,8 @@ def _save_checkpoint(run: _Run) -> None:
     if run.dist.main:
         atomic_torch_save(
             {
-                "format": 1,
+                "format": CHECKPOINT_FORMAT,
+                "store": store_identity((run.train_data, run.val_data)),
                 "config": run.config.to_dict(),
                 "model_args": run.model_args,
                 "model": devices.unwrap(run.net).state_dict(),
@@ -656,6 +711,8 @@ def _finish(run: _Run) -> dict:
     if d.main:
         atomic_torch_save(
             {
+                "format": CHECKPOINT_FORMAT,
+                "store": store_identity((run.train_data, run.val_data)),
                 "config": config.to_dict(),
                 "model_args": run.model_args,
                 "model": devices.unwrap(run.net).state_dict(),
