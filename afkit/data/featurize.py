@@ -37,7 +37,8 @@ import numpy as np
 from afkit.core import faults, locks
 from afkit.data import mfstd as F
 from afkit.data import store_writer as SF
-from afkit.data.store import MANIFEST, PARTS, SCHEMA_VERSION, SPLITS, StoreError
+from afkit.data.store import HOLDOUT_FRACTION, MANIFEST, PARTS, SCHEMA_VERSION, SPLITS, StoreError
+from afkit.io import records
 
 __all__ = [
     "BuildConfig",
@@ -46,6 +47,8 @@ __all__ = [
     "build_split",
     "source_files",
     "read_num_classes",
+    "class_count",
+    "release_root",
     "main",
     "reports_table",
 ]
@@ -70,6 +73,9 @@ class BuildConfig:
     )
     verify_crc: bool = True  # check both CRC32Cs of every record
     progress: bool = True  # tqdm progress bar
+    # "auto": a release whose test split has no labels gets validate's held-out part as its
+    # test/ and the rest as validate/ (afkit.data.store.in_holdout); "never": the splits as found
+    holdout: str = "auto"
 
     def check(self) -> None:
         F.columns(self.feature_set)  # raises on an unknown set
@@ -79,6 +85,8 @@ class BuildConfig:
             raise ValueError(f"source must be 'auto', 'frame' or 'video', got {self.source!r}")
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.holdout not in ("auto", "never"):
+            raise ValueError(f"holdout must be 'auto' or 'never', got {self.holdout!r}")
         if self.chunk < 1:
             raise ValueError(f"chunk must be >= 1, got {self.chunk}")
         if self.source == "video" and (self.frames or self.feature_set != "mean"):
@@ -100,9 +108,64 @@ def read_num_classes(data_dir) -> int | None:
     return rows - 1
 
 
+def class_count(data_dir, num_classes: int | None = None) -> tuple[int | None, str]:
+    """The class count of a data directory and where it comes from: ``num_classes`` when given
+    (``"the num_classes parameter"``), else the rows of ``vocabulary.csv``, else the release's
+    known vocabulary size for its schema (:data:`afkit.io.records.RELEASE_CLASSES`: the download
+    script does not fetch vocabulary.csv); ``(None, ...)`` for a folder without records."""
+    if num_classes is not None:
+        return int(num_classes), "the num_classes parameter"
+    rows = read_num_classes(data_dir)
+    if rows is not None:
+        return rows, "vocabulary.csv"
+    for split in SPLITS:
+        for level in ("video", "frame"):
+            files = source_files(data_dir, split, level)
+            if files:
+                try:
+                    return records.release_num_classes(files), "the release's known vocabulary size"
+                except ValueError:
+                    continue
+    return None, "no vocabulary.csv and no records"
+
+
 def source_files(data_dir, split: str, level: str) -> list[str]:
-    """Sorted ``DATA/{level}/{split}*.tfrecord`` (level: ``frame`` or ``video``)."""
-    return sorted(glob.glob(os.path.join(os.fspath(data_dir), level, f"{split}*.tfrecord")))
+    """The split's TFRecord files at ``level`` (``frame`` or ``video``), sorted, in either layout
+    of a release (``DATA/{level}/{split}*.tfrecord`` or ``DATA/{level}/{split}/*.tfrecord``:
+    :func:`afkit.io.records.release_files`)."""
+    try:
+        return records.release_files(data_dir, split, level)
+    except ValueError as e:
+        raise StoreError(str(e)) from None
+
+
+def test_unlabeled(data_dir) -> bool:
+    """Whether ``data_dir``'s test split has files whose records carry no labels (the real
+    release's: its labels are withheld), probed on the first records of each level."""
+    for level in ("video", "frame"):
+        files = source_files(data_dir, "test", level)
+        if files:
+            return not records.split_has_labels(files)
+    return False
+
+
+def carve_plan(part: str) -> dict:
+    """What a store split built from a carved validate records (its plan and manifest)."""
+    return {
+        "from": "validate",
+        "part": part,
+        "fraction": HOLDOUT_FRACTION,
+        "by": "sha256(video id)[:8] as an integer < fraction * 2**64 (afkit.data.store.in_holdout)",
+    }
+
+
+def release_root(source_path) -> Path:
+    """The data directory a source file belongs to, in either layout (``DATA/video/x.tfrecord``
+    or ``DATA/video/train/x.tfrecord``)."""
+    level_dir = Path(source_path).resolve().parent
+    if level_dir.name in SPLITS and level_dir.parent.name in ("video", "frame"):
+        level_dir = level_dir.parent
+    return level_dir.parent
 
 
 def _resolve_level(data_dir, split: str, config: BuildConfig) -> str:
@@ -161,7 +224,13 @@ class BuildReport:
     seconds: float = 0.0
 
 
-def _plan(files: Sequence[str], config: BuildConfig, num_classes: int | None, level: str) -> dict:
+def _plan(
+    files: Sequence[str],
+    config: BuildConfig,
+    num_classes: int | None,
+    level: str,
+    carve: dict | None = None,
+) -> dict:
     sources = []
     for p in files:
         try:
@@ -177,6 +246,7 @@ def _plan(files: Sequence[str], config: BuildConfig, num_classes: int | None, le
         "num_classes": None if num_classes is None else int(num_classes),
         "source_level": level,
         "sources": sources,
+        **({"carve": carve} if carve else {}),
     }
 
 
@@ -204,8 +274,11 @@ def build_split(
     split: str = "",
     level: str = "frame",
     overwrite: bool = False,
+    carve: dict | None = None,
 ) -> BuildReport:
     """Build (or resume, or confirm) one split's store in ``out_dir`` from TFRecord ``files``.
+
+    ``carve`` (:func:`carve_plan`) keeps one part of the files' videos (by id hash).
 
     ``num_classes`` (or ``config.num_classes``) bounds the label ids; when both are None it is
     the largest label id + 1 seen (recorded in the manifest). Returns a :class:`BuildReport`.
@@ -225,6 +298,7 @@ def build_split(
                 split=split,
                 level=level,
                 overwrite=overwrite,
+                carve=carve,
             )
         except OSError as e:
             if e.errno != errno.ENOSPC:
@@ -245,6 +319,7 @@ def _build_split(
     split: str,
     level: str,
     overwrite: bool,
+    carve: dict | None = None,
 ) -> BuildReport:
     config = config or BuildConfig()
     config.check()
@@ -254,7 +329,7 @@ def _build_split(
     t0 = time.perf_counter()
     parts = out / PARTS
     num_classes = num_classes if num_classes is not None else config.num_classes
-    plan = _plan(files, config, num_classes, level)
+    plan = _plan(files, config, num_classes, level, carve)
     report = BuildReport(path=str(out))
     _prepare_folder(out, overwrite)
     if (out / MANIFEST).exists():
@@ -394,6 +469,7 @@ def _shard_tasks(
                 "frame_start": frame_starts[i] if config.frames else 0,
                 "frame_estimate": frame_estimates[i] if config.frames else 0,
                 "frames_total": frames_total,
+                "carve": plan.get("carve"),
             }
         )
     return tasks
@@ -513,11 +589,15 @@ def build(
     data = Path(data)
     if not data.is_dir():
         raise StoreError(f"data directory {data} does not exist")
-    num_classes = config.num_classes if config.num_classes is not None else read_num_classes(data)
+    num_classes, _ = class_count(data, config.num_classes)
     wanted = list(splits) if splits else list(SPLITS)
+    carving = config.holdout == "auto" and test_unlabeled(data)
     for name in wanted:
-        level = _resolve_level(data, name, config)
-        files = source_files(data, name, level)
+        origin, carve = name, None
+        if carving and name in ("validate", "test"):
+            origin, carve = "validate", carve_plan("holdout" if name == "test" else "rest")
+        level = _resolve_level(data, origin, config)
+        files = source_files(data, origin, level)
         if not files:
             if splits:
                 raise StoreError(f"no {level}-level files for split {name!r} under {data / level}")
@@ -530,6 +610,7 @@ def build(
             split=name,
             level=level,
             overwrite=overwrite,
+            carve=carve,
         )
     if not reports:
         raise StoreError(f"no TFRecord files under {data}/frame or {data}/video")
@@ -562,9 +643,21 @@ def main(argv: list[str] | None = None) -> int:
         "--frames", action="store_true", help="also keep the quantized frames (frame store)"
     )
     p.add_argument("--dtype", default="float16", choices=["float16", "float32"])
-    p.add_argument("--num-classes", type=int, help="default: rows of DATA/vocabulary.csv")
+    p.add_argument(
+        "--num-classes",
+        type=int,
+        help="default: rows of DATA/vocabulary.csv, else the release's known vocabulary size",
+    )
     p.add_argument("--source", default="auto", choices=["auto", "frame", "video"])
     p.add_argument("--overwrite", action="store_true", help="discard an existing store or parts")
+    p.add_argument(
+        "--holdout",
+        default="auto",
+        choices=["auto", "never"],
+        help="auto (default): when the test split has no labels (the real release), build "
+        "validate's 20%% held-out part (by id hash) as test/ and the rest as validate/; never: "
+        "the splits as found (e.g. the unlabelled test split, for `afkit predict`)",
+    )
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
     if (a.data is None) == (a.pattern is None):
@@ -577,6 +670,7 @@ def main(argv: list[str] | None = None) -> int:
         num_classes=a.num_classes,
         source=a.source,
         progress=not a.no_progress,
+        holdout=a.holdout,
     )
     try:
         if a.pattern:

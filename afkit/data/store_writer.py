@@ -37,7 +37,7 @@ import numpy as np
 from afkit.core import faults
 from afkit.core.provenance import afkit_version, atomic_savez, atomic_write_text, temporary_path
 from afkit.data import mfstd as F
-from afkit.data.store import MANIFEST, SCHEMA_VERSION, StoreError
+from afkit.data.store import MANIFEST, SCHEMA_VERSION, StoreError, carve_name, in_holdout
 
 FRAME_DIMS = {"rgb": F.RGB_DIM, "audio": F.AUDIO_DIM}
 
@@ -255,7 +255,10 @@ def _stream_shard(
     from afkit.io.records import read_records
 
     index, src = task["index"], task["source"]
+    carve = task.get("carve")
     for record in read_records(src, verify=task["verify_crc"]):
+        if carve and in_holdout(record["id"], carve["fraction"]) != (carve["part"] == "holdout"):
+            continue  # the other part of a carved validate
         lab = _checked_labels(record, src, task["num_classes"])
         F.video_features(record, task["feature_set"], out=part.buffer[part.filled])
         if frame_rows is not None:
@@ -474,6 +477,14 @@ def _manifest(
             for name, (dt, shape) in specs.items()
         },
         "dequantize": "x = q * 4/255 + (4/512 - 2) (frames stay quantized uint8)",
+        **(
+            {
+                "carve": plan["carve"],
+                "evaluation": carve_name(plan["carve"]["part"], plan["carve"]["fraction"]),
+            }
+            if plan.get("carve")
+            else {}
+        ),
     }
 
 

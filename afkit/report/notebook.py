@@ -251,7 +251,7 @@ def check_parameters(
         if not data.exists():
             raise FileNotFoundError(
                 f"data_dir {str(data)!r} does not exist: pass the folder of a YouTube-8M release (holding "
-                f"video/*.tfrecord or frame/*.tfrecord and vocabulary.csv), or data_dir=None for the "
+                f"video/ or frame/ with the splits' .tfrecord files), or data_dir=None for the "
                 f"embedded synthetic set"
             )
         if not data.is_dir():
@@ -261,8 +261,9 @@ def check_parameters(
             )
         if data_source(data) == "missing":
             raise ValueError(
-                f"data_dir {str(data)!r} is not a YouTube-8M release: it has no video/*.tfrecord or "
-                f"frame/*.tfrecord files; pass the folder that holds video/, frame/ and vocabulary.csv, "
+                f"data_dir {str(data)!r} is not a YouTube-8M release: it has no video/ or frame/ "
+                f"files named train*, validate* or test*.tfrecord (flat, as the download script "
+                f"writes them, or one folder per split); pass the folder that holds video/ or frame/, "
                 f"or data_dir=None for the embedded synthetic set"
             )
     stores = Path(store_dir or default_dirs(profile)["store_dir"]).expanduser().resolve()
@@ -287,11 +288,11 @@ def _check_store(store_dir: Path, data_dir: Path) -> None:
     from afkit.data.store import StoreError
 
     try:
-        wanted = featurize.read_num_classes(data_dir)
+        wanted, origin = featurize.class_count(data_dir)
     except StoreError as e:
         raise ValueError(
             f"data_dir {str(data_dir)!r} has an unreadable vocabulary ({e}); "
-            f"pass a release with a vocabulary.csv"
+            f"fix or remove its vocabulary.csv"
         ) from None
     for manifest_path in sorted(Path(store_dir).glob("*/manifest.json")):
         try:
@@ -303,13 +304,11 @@ def _check_store(store_dir: Path, data_dir: Path) -> None:
         if wanted is not None and have is not None and int(have) != wanted:
             raise ValueError(
                 f"store_dir {str(store_dir)!r} holds a store of {have} classes ({split}), but data_dir "
-                f"{str(data_dir)!r} has {wanted} (vocabulary.csv): pass the store_dir built from this "
+                f"{str(data_dir)!r} has {wanted} ({origin}): pass the store_dir built from this "
                 f"data_dir, or a new folder (setup builds it)"
             )
         sources = {
-            Path(s["path"]).resolve().parent.parent
-            for s in manifest.get("sources", [])
-            if s.get("path")
+            featurize.release_root(s["path"]) for s in manifest.get("sources", []) if s.get("path")
         }
         if sources and sources != {data_dir}:
             other = ", ".join(sorted(str(s) for s in sources))
@@ -331,7 +330,9 @@ def data_source(data_dir) -> str:
         or (d / ".synth_in_progress").exists()
     ):
         return "synthetic"
-    if any((d / sub).is_dir() and any((d / sub).glob("*.tfrecord")) for sub in ("video", "frame")):
+    from afkit.io import records
+
+    if records.release_layout(d) is not None:
         return "real"
     return "missing"
 

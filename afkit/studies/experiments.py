@@ -161,27 +161,43 @@ def run_dir(runs_dir, spec: Spec, seed: int) -> Path:
     return Path(runs_dir) / run_key(spec) / f"seed{seed}"
 
 
-def _reusable(out: Path, config) -> bool:
-    """A finished run may be read back only if it was trained with this config and this code
-    (``afkit.core.provenance.code_hash``); otherwise it is retrained."""
+def stale_reason(out: Path, config) -> str | None:
+    """Why a finished run in ``out`` may not be read back for ``config`` (None: it may be, or
+    nothing is finished there): ``"code-<old>-to-<new>"`` when it was trained by other training
+    code (``afkit.core.provenance.code_hash``, 12 hex digits each), ``"config"`` when by another
+    config (an unfinished run, a ``last.pt`` without ``results.json``, is resumed: train checks it)."""
     from afkit.core import provenance
     from afkit.training import train
 
     results = out / train.RESULTS
     if not results.exists():
-        return True  # nothing finished: a checkpoint, if any, is resumed (train checks it)
+        return None
     done = json.loads(results.read_text())
-    same = done.get("code_hash") == provenance.code_hash() and train._resume_key(
-        train.TrainConfig.from_dict(done["config"])
-    ) == train._resume_key(config)
-    return same
+    if train._resume_key(train.TrainConfig.from_dict(done["config"])) != train._resume_key(config):
+        return "config"
+    old, new = str(done.get("code_hash")), provenance.code_hash()
+    if old != new:
+        return f"code-{old[:12]}-to-{new[:12]}"
+    return None
+
+
+def stale_dir(runs_dir, out: Path, reason: str) -> Path:
+    """Where a stale run ``out`` (``RUNS/<key>/seed<k>``) is kept: ``RUNS.stale/<key>/seed<k>.<reason>``
+    (outside ``RUNS``, so that nothing reads it as a current run), a number added when taken."""
+    runs_dir = Path(runs_dir)
+    rel = out.relative_to(runs_dir)
+    base = runs_dir.with_name(runs_dir.name + ".stale") / rel.parent / f"{rel.name}.{reason}"
+    dest, n = base, 1
+    while dest.exists():
+        n += 1
+        dest = base.with_name(f"{base.name}.{n}")
+    return dest
 
 
 def train_one(spec: Spec, seed: int, store_dir, runs_dir, profile: str, **train_overrides) -> dict:
     """Train (or read back, or resume) one (spec, seed) run; returns its results dict. A
-    finished run made by other training code or another config is discarded and retrained."""
-    import shutil
-
+    finished run made by other training code or another config is never deleted: it is moved
+    aside to :func:`stale_dir` (its name says why) and the run is trained anew in its place."""
     from afkit.training import train
 
     out = run_dir(runs_dir, spec, seed)
@@ -192,9 +208,13 @@ def train_one(spec: Spec, seed: int, store_dir, runs_dir, profile: str, **train_
         model_overrides=dict(spec.overrides),
         **{**train_overrides, **spec.train},
     )
-    if not _reusable(out, config):
-        print(f"afkit: {out} was trained by other code or config; retraining", flush=True)
-        shutil.rmtree(out)
+    reason = stale_reason(out, config)
+    if reason is not None:
+        dest = stale_dir(runs_dir, out, reason)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(out, dest)
+        why = "another config" if reason == "config" else "other training code"
+        print(f"afkit: {out} was trained by {why}; kept as {dest}, training anew", flush=True)
     results = out / train.RESULTS
     if results.exists():
         return json.loads(results.read_text())
