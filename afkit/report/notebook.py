@@ -135,6 +135,14 @@ class Context:
     source: str  # "synthetic" or "real": every figure and table says which
 
     @property
+    def evaluation(self) -> str:
+        """The split every number is reported on: ``"test"``, or for a release whose test split
+        has no labels validate's held-out part (:func:`afkit.data.store.evaluation_name`)."""
+        from afkit.data import store
+
+        return store.evaluation_name(self.store_dir)
+
+    @property
     def runs_dir(self) -> Path:
         """Training runs of this reproduction (``OUT/runs/<run key>/seed<k>``, keyed by
         :mod:`afkit.studies.experiments`)."""

@@ -148,13 +148,11 @@ def matched_width(
 
 def run_key(spec: Spec) -> str:
     """The folder name of a spec's runs: the model and its overrides, not the label, so that the
-    same arm in two notebooks (e.g. ``fc_late`` in 04 and 05) is trained once."""
-    parts = (
-        [spec.model]
-        + [f"{k}={v}" for k, v in sorted(spec.overrides.items())]
-        + [f"train.{k}={v}" for k, v in sorted(spec.train.items())]
-    )
-    return re.sub(r"[^\w.=,-]+", "_", ",".join(parts))
+    same arm in two notebooks (e.g. ``fc_late`` in 04 and 05) is trained once
+    (:func:`afkit.training.train.run_key`, the one definition)."""
+    from afkit.training import train
+
+    return train.run_key(spec.model, spec.overrides, spec.train)
 
 
 def run_dir(runs_dir, spec: Spec, seed: int) -> Path:
@@ -226,10 +224,26 @@ def _trial(job: tuple) -> dict:
     """One trial of the protocol (a process-pool job): train or read back, then score."""
     from afkit.training import protocol as proto
 
+    from afkit.training import train
+
     spec, seed, store_dir, runs_dir, profile, overrides = job
-    res = train_one(spec, seed, store_dir, runs_dir, profile, progress=False, **overrides)
     out = run_dir(runs_dir, spec, seed)
-    return {"res": res, "scores": proto.score_run(out, store_dir), "run_dir": str(out)}
+    before = _mtime(out / train.RESULTS)
+    res = train_one(spec, seed, store_dir, runs_dir, profile, progress=False, **overrides)
+    reused = before is not None and before == _mtime(out / train.RESULTS)
+    return {
+        "res": res,
+        "scores": proto.score_run(out, store_dir),
+        "run_dir": str(out),
+        "run": "reused" if reused else "trained",
+    }
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
 
 
 def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
@@ -292,7 +306,10 @@ def run_grid(
     runs), ``best_epoch``, ``epochs_run``, ``params`` (as trained), ``flops``,
     ``paper_params``, ``paper_flops``, ``val_gap`` (selection), the :data:`METRIC_COLUMNS` on
     the **test** split, ``micro_f1_tuned`` (test, at ``threshold``, the best micro-F1
-    threshold of validate), ``train_seconds``, ``videos_per_s``, ``run_dir``.
+    threshold of validate), ``train_seconds``, ``videos_per_s``, ``evaluated_on`` (the split
+    the metrics are on: ``test``, or validate's held-out part for a release whose test split has
+    no labels), ``run`` (``reused``: read back from a finished run found in ``runs_dir``;
+    ``trained``: trained or resumed by this call), ``run_dir``.
     """
     from afkit.data.batches import open_split
     from afkit.training import protocol as proto
@@ -398,6 +415,8 @@ def _grid_table(
                 "threshold": sc["threshold"],
                 "train_seconds": res["train_seconds"],
                 "videos_per_s": res.get("videos_per_s"),
+                "evaluated_on": sc.get("evaluated_on", "test"),
+                "run": r.get("run", "trained"),
                 "run_dir": r["run_dir"],
             }
         )
@@ -444,7 +463,9 @@ def mean_over_seeds(
     grid = grid[grid["chosen"]] if "chosen" in grid else grid
     order = list(dict.fromkeys(grid["label"]))
     fixed = [
-        c for c in ("model", "params", "flops", "paper_params", "paper_flops", "lr") if c in grid
+        c
+        for c in ("model", "params", "flops", "paper_params", "paper_flops", "lr", "evaluated_on")
+        if c in grid
     ]
     g = grid.groupby("label", sort=False)
     out = g[fixed].first()
@@ -493,6 +514,9 @@ def paired_tests(
         )
         half = proto.paired_difference(scores[a], scores[b], labels, n_boot=n_boot, seed=seed)
         test = {"a": a, "b": b, "seeds_a": len(scores[a]), "seeds_b": len(scores[b]), **tuned}
+        test["evaluated_on"] = (
+            str(chosen["evaluated_on"].iloc[0]) if "evaluated_on" in chosen else "test"
+        )
         test.update(
             {
                 k.replace("micro_f1", "micro_f1_05"): v
@@ -526,6 +550,7 @@ def intervals_table(cis: list[dict]) -> pd.DataFrame:
                     "seeds_a": ci["seeds_a"],
                     "seeds_b": ci["seeds_b"],
                     "n_videos": ci["n_videos"],
+                    "evaluated_on": ci.get("evaluated_on", "test"),
                 }
             )
     return pd.DataFrame(rows)
