@@ -198,11 +198,20 @@ def setup(
         _check_store(stores, data)
         from afkit.data import featurize
 
+        from afkit.data.store import SPLITS
+
+        frames = any(featurize.source_files(data, split, "frame") for split in SPLITS)
+        if not frames:  # a video-level release: the means only (no MF+STD, no frame store)
+            print(
+                f"afkit: {data} has no frame-level files: building the video-level means only; "
+                f"the notebooks that need frames or MF+STD need a release with frame/",
+                flush=True,
+            )
         featurize.build(
             stores,
             data,
-            feature_set="mean_std",
-            frames=True,
+            feature_set="mean_std" if frames else "mean",
+            frames=frames,
             workers=max(1, min(2, os.cpu_count() or 1)),
         )
     from afkit.viz import plots
