@@ -29,7 +29,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +76,7 @@ class BuildConfig:
     # "auto": a release whose test split has no labels gets validate's held-out part as its
     # test/ and the rest as validate/ (afkit.data.store.in_holdout); "never": the splits as found
     holdout: str = "auto"
+    carve: dict | None = None  # set by build() per split: the part of validate kept (carve_plan)
 
     def check(self) -> None:
         F.columns(self.feature_set)  # raises on an unknown set
@@ -159,6 +160,19 @@ def carve_plan(part: str) -> dict:
     }
 
 
+def _split_sources(
+    data: Path, name: str, config: BuildConfig, carving: bool
+) -> tuple[list[str], str, BuildConfig]:
+    """The files, level and config of store split ``name``: the release's split, or with
+    ``carving`` (a test split without labels) for ``validate`` / ``test`` the release's validate
+    files with the part of its videos each keeps (:func:`carve_plan`)."""
+    origin, carve = name, None
+    if carving and name in ("validate", "test"):
+        origin, carve = "validate", carve_plan("holdout" if name == "test" else "rest")
+    level = _resolve_level(data, origin, config)
+    return source_files(data, origin, level), level, replace(config, carve=carve)
+
+
 def release_root(source_path) -> Path:
     """The data directory a source file belongs to, in either layout (``DATA/video/x.tfrecord``
     or ``DATA/video/train/x.tfrecord``)."""
@@ -224,13 +238,7 @@ class BuildReport:
     seconds: float = 0.0
 
 
-def _plan(
-    files: Sequence[str],
-    config: BuildConfig,
-    num_classes: int | None,
-    level: str,
-    carve: dict | None = None,
-) -> dict:
+def _plan(files: Sequence[str], config: BuildConfig, num_classes: int | None, level: str) -> dict:
     sources = []
     for p in files:
         try:
@@ -246,7 +254,7 @@ def _plan(
         "num_classes": None if num_classes is None else int(num_classes),
         "source_level": level,
         "sources": sources,
-        **({"carve": carve} if carve else {}),
+        **({"carve": config.carve} if config.carve else {}),
     }
 
 
@@ -274,11 +282,10 @@ def build_split(
     split: str = "",
     level: str = "frame",
     overwrite: bool = False,
-    carve: dict | None = None,
 ) -> BuildReport:
     """Build (or resume, or confirm) one split's store in ``out_dir`` from TFRecord ``files``.
 
-    ``carve`` (:func:`carve_plan`) keeps one part of the files' videos (by id hash).
+    ``config.carve`` (:func:`carve_plan`) keeps one part of the files' videos (by id hash).
 
     ``num_classes`` (or ``config.num_classes``) bounds the label ids; when both are None it is
     the largest label id + 1 seen (recorded in the manifest). Returns a :class:`BuildReport`.
@@ -298,7 +305,6 @@ def build_split(
                 split=split,
                 level=level,
                 overwrite=overwrite,
-                carve=carve,
             )
         except OSError as e:
             if e.errno != errno.ENOSPC:
@@ -319,7 +325,6 @@ def _build_split(
     split: str,
     level: str,
     overwrite: bool,
-    carve: dict | None = None,
 ) -> BuildReport:
     config = config or BuildConfig()
     config.check()
@@ -329,7 +334,7 @@ def _build_split(
     t0 = time.perf_counter()
     parts = out / PARTS
     num_classes = num_classes if num_classes is not None else config.num_classes
-    plan = _plan(files, config, num_classes, level, carve)
+    plan = _plan(files, config, num_classes, level)
     report = BuildReport(path=str(out))
     _prepare_folder(out, overwrite)
     if (out / MANIFEST).exists():
@@ -593,11 +598,7 @@ def build(
     wanted = list(splits) if splits else list(SPLITS)
     carving = config.holdout == "auto" and test_unlabeled(data)
     for name in wanted:
-        origin, carve = name, None
-        if carving and name in ("validate", "test"):
-            origin, carve = "validate", carve_plan("holdout" if name == "test" else "rest")
-        level = _resolve_level(data, origin, config)
-        files = source_files(data, origin, level)
+        files, level, split_config = _split_sources(data, name, config, carving)
         if not files:
             if splits:
                 raise StoreError(f"no {level}-level files for split {name!r} under {data / level}")
@@ -605,12 +606,11 @@ def build(
         reports[name] = build_split(
             out / name,
             files,
-            config,
+            split_config,
             num_classes=num_classes,
             split=name,
             level=level,
             overwrite=overwrite,
-            carve=carve,
         )
     if not reports:
         raise StoreError(f"no TFRecord files under {data}/frame or {data}/video")

@@ -197,7 +197,6 @@ def setup(
     if build_store and source != "missing":
         _check_store(stores, data)
         from afkit.data import featurize
-
         from afkit.data.store import SPLITS
 
         frames = any(featurize.source_files(data, split, "frame") for split in SPLITS)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -163,7 +162,8 @@ def stale_reason(out: Path, config) -> str | None:
     """Why a finished run in ``out`` may not be read back for ``config`` (None: it may be, or
     nothing is finished there): ``"code-<old>-to-<new>"`` when it was trained by other training
     code (``afkit.core.provenance.code_hash``, 12 hex digits each), ``"config"`` when by another
-    config (an unfinished run, a ``last.pt`` without ``results.json``, is resumed: train checks it)."""
+    config (an unfinished run, a ``last.pt`` without ``results.json``, is resumed: train checks
+    it)."""
     from afkit.core import provenance
     from afkit.training import train
 
@@ -180,8 +180,9 @@ def stale_reason(out: Path, config) -> str | None:
 
 
 def stale_dir(runs_dir, out: Path, reason: str) -> Path:
-    """Where a stale run ``out`` (``RUNS/<key>/seed<k>``) is kept: ``RUNS.stale/<key>/seed<k>.<reason>``
-    (outside ``RUNS``, so that nothing reads it as a current run), a number added when taken."""
+    """Where a stale run ``out`` (``RUNS/<key>/seed<k>``) is kept:
+    ``RUNS.stale/<key>/seed<k>.<reason>`` (outside ``RUNS``, so that nothing reads it as a
+    current run), a number added when taken."""
     runs_dir = Path(runs_dir)
     rel = out.relative_to(runs_dir)
     base = runs_dir.with_name(runs_dir.name + ".stale") / rel.parent / f"{rel.name}.{reason}"
@@ -223,7 +224,6 @@ def train_one(spec: Spec, seed: int, store_dir, runs_dir, profile: str, **train_
 def _trial(job: tuple) -> dict:
     """One trial of the protocol (a process-pool job): train or read back, then score."""
     from afkit.training import protocol as proto
-
     from afkit.training import train
 
     spec, seed, store_dir, runs_dir, profile, overrides = job

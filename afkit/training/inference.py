@@ -185,8 +185,9 @@ def predict_main(argv: list[str] | None = None) -> int:
 def import_run(run_dir, out_dir=None, *, move: bool = False) -> Path:
     """Files a finished run (a folder with ``config.json`` and ``results.json``, trained anywhere:
     ``python -m afkit train --out``, torchrun, another machine) into the one run-folder layout,
-    ``OUT/runs/<model,overrides,train.lr=LR>/seed<k>`` (:func:`afkit.training.train.default_run_dir`;
-    ``OUT`` = ``out_dir``, else ``out/<profile>``), where the notebooks look; copied, or moved
+    ``OUT/runs/<model,overrides,train.lr=LR>/seed<k>``
+    (:func:`afkit.training.train.default_run_dir`; ``OUT`` = ``out_dir``, else ``out/<profile>``),
+    where the notebooks look; copied, or moved
     with ``move``. Returns the new folder. Raises ``ValueError`` for a folder that is not a
     finished run and ``FileExistsError`` when the destination is taken (a run is never
     overwritten)."""

@@ -81,8 +81,9 @@ class Protocol:
             "annealed to 0 over the epochs (cosine)" if self.schedule == "cosine" else "constant"
         )
         lrs = ", ".join(f"{x:g}" for x in self.lrs)
+        tuned = "validate" if evaluated_on == "test" else "the rest of validate"
         return (
-            f"every arm: learning rate from {{{lrs}}} chosen on validate (best validation "
+            f"every arm: learning rate from {{{lrs}}} chosen on {tuned} (best validation "
             f"{self.select_metric.upper()} at seed {self.tune_seed}), {sched}, at most "
             f"{self.max_epochs} epochs, {stop}; other seeds at the chosen rate; every number "
             f"reported on {split_words(evaluated_on)}"
