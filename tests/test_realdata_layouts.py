@@ -158,3 +158,14 @@ def test_a_folder_without_release_files_is_refused_naming_both_layouts(tmp_path)
     (tmp_path / "video" / "train" / "notes.txt").write_text("x")
     with pytest.raises(ValueError, match="one folder per split"):
         notebook.check_parameters("smoke", data_dir=tmp_path)
+
+
+def test_notebook_01s_mean_agreement_reads_either_layout(synthetic, tmp_path):
+    """The store's frame-derived means against the release's video-level means, matched by id:
+    every video of the split (the carved test split's from validate's files)."""
+    release = make_release(synthetic, tmp_path / "release", layout="per-split")
+    ctx = _setup(release, tmp_path, "m")
+    for split in ("train", "test"):
+        st = store.open_store(ctx.store_dir, split)
+        table = store.compare_video_level(st, release, max_videos=None)
+        assert list(table["videos"]) == [len(st), len(st)] and table["agrees"].all(), split

@@ -543,8 +543,10 @@ def compare_video_level(store: Store, data_dir, *, max_videos: int | None = 2000
 
     from afkit.io import records
 
-    pattern = Path(data_dir) / "video" / f"{store.split}*.tfrecord"
-    files = records.expand_pattern(str(pattern)) if pattern.parent.is_dir() else []
+    # the release split the store was built from (a carved validate's, for a carved split), in
+    # either layout of the release
+    origin = (store.manifest.get("carve") or {}).get("from", store.split)
+    files = records.release_files(data_dir, origin, "video")
     if not files:
         return pd.DataFrame(
             columns=["modality", "videos", "max_abs_diff", "mean_abs_diff", "tolerance", "agrees"]
