@@ -9,12 +9,22 @@ PY      := $(VENV)/bin/python
 
 .PHONY: setup reproduce test lint chromium benchmarks clean-venv fuzz
 
-# torch is pinned to the CPU wheel on this install path (plain `torch` pulls a multi-GB CUDA
-# build); afkit itself accepts torch>=2.2.
+# torch (afkit accepts torch>=2.2; 2.13.0 is what it is tested with). On Linux PyPI's wheel is
+# the CUDA build (several GB): without an NVIDIA GPU (no nvidia-smi) the CPU build is installed
+# (+cpu, PyTorch's CPU index), with one PyPI's CUDA build; macOS's wheel is CPU anyway.
+# Override: make setup TORCH=torch==2.13.0 TORCH_INDEX=
+ifeq ($(shell uname -s)$(shell command -v nvidia-smi >/dev/null 2>&1 && echo gpu),Linux)
+TORCH       ?= torch==2.13.0+cpu
+TORCH_INDEX ?= --extra-index-url https://download.pytorch.org/whl/cpu
+else
+TORCH       ?= torch==2.13.0
+TORCH_INDEX ?=
+endif
+
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet $(TORCH_INDEX) '$(TORCH)'
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 

@@ -42,7 +42,17 @@ COMMANDS = {
         "models_main",
         "every registered model, its inputs and its parameters per profile",
     ),
+    "plan": (
+        "afkit.training.plan",
+        "main",
+        "disk, memory and time a release will cost at a profile, before it starts",
+    ),
     "train": ("afkit.training.train", "main", "train a model on a feature or frame store"),
+    "import-run": (
+        "afkit.training.inference",
+        "import_main",
+        "file a finished run trained anywhere into out/<profile>/runs/, where notebooks look",
+    ),
     "eval": ("afkit.training.inference", "eval_main", "every metric of a trained run on a split"),
     "predict": (
         "afkit.training.inference",

@@ -29,7 +29,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +39,7 @@ from afkit.core import faults, locks
 from afkit.data import mfstd as F
 from afkit.data import store_writer as SF
 from afkit.data.store import (
+    HOLDOUT_FRACTION,
     MANIFEST,
     PARTS,
     SCHEMA_VERSION,
@@ -47,6 +48,7 @@ from afkit.data.store import (
     check_split_name,
     verify,
 )
+from afkit.io import records
 
 if TYPE_CHECKING:  # annotations only: pandas is imported where a table is made
     import pandas as pd
@@ -58,6 +60,8 @@ __all__ = [
     "build_split",
     "source_files",
     "read_num_classes",
+    "class_count",
+    "release_root",
     "main",
     "reports_table",
 ]
@@ -82,6 +86,10 @@ class BuildConfig:
     )
     verify_crc: bool = True  # check both CRC32Cs of every record
     progress: bool = True  # tqdm progress bar
+    # "auto": a release whose test split has no labels gets validate's held-out part as its
+    # test/ and the rest as validate/ (afkit.data.store.in_holdout); "never": the splits as found
+    holdout: str = "auto"
+    carve: dict | None = None  # set by build() per split: the part of validate kept (carve_plan)
 
     def check(self) -> None:
         F.columns(self.feature_set)  # raises on an unknown set
@@ -91,6 +99,8 @@ class BuildConfig:
             raise ValueError(f"source must be 'auto', 'frame' or 'video', got {self.source!r}")
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.holdout not in ("auto", "never"):
+            raise ValueError(f"holdout must be 'auto' or 'never', got {self.holdout!r}")
         if self.chunk < 1:
             raise ValueError(f"chunk must be >= 1, got {self.chunk}")
         if self.num_classes is not None and not (
@@ -121,9 +131,77 @@ def read_num_classes(data_dir) -> int | None:
     return rows - 1
 
 
+def class_count(data_dir, num_classes: int | None = None) -> tuple[int | None, str]:
+    """The class count of a data directory and where it comes from: ``num_classes`` when given
+    (``"the num_classes parameter"``), else the rows of ``vocabulary.csv``, else the release's
+    known vocabulary size for its schema (:data:`afkit.io.records.RELEASE_CLASSES`: the download
+    script does not fetch vocabulary.csv); ``(None, ...)`` for a folder without records."""
+    if num_classes is not None:
+        return int(num_classes), "the num_classes parameter"
+    rows = read_num_classes(data_dir)
+    if rows is not None:
+        return rows, "vocabulary.csv"
+    for split in SPLITS:
+        for level in ("video", "frame"):
+            files = source_files(data_dir, split, level)
+            if files:
+                try:
+                    return records.release_num_classes(files), "the release's known vocabulary size"
+                except ValueError:
+                    continue
+    return None, "no vocabulary.csv and no records"
+
+
 def source_files(data_dir, split: str, level: str) -> list[str]:
-    """Sorted ``DATA/{level}/{split}*.tfrecord`` (level: ``frame`` or ``video``)."""
-    return sorted(glob.glob(os.path.join(os.fspath(data_dir), level, f"{split}*.tfrecord")))
+    """The split's TFRecord files at ``level`` (``frame`` or ``video``), sorted, in either layout
+    of a release (``DATA/{level}/{split}*.tfrecord`` or ``DATA/{level}/{split}/*.tfrecord``:
+    :func:`afkit.io.records.release_files`)."""
+    try:
+        return records.release_files(data_dir, split, level)
+    except ValueError as e:
+        raise StoreError(str(e)) from None
+
+
+def test_unlabeled(data_dir) -> bool:
+    """Whether ``data_dir``'s test split has files whose records carry no labels (the real
+    release's: its labels are withheld), probed on the first records of each level."""
+    for level in ("video", "frame"):
+        files = source_files(data_dir, "test", level)
+        if files:
+            return not records.split_has_labels(files)
+    return False
+
+
+def carve_plan(part: str) -> dict:
+    """What a store split built from a carved validate records (its plan and manifest)."""
+    return {
+        "from": "validate",
+        "part": part,
+        "fraction": HOLDOUT_FRACTION,
+        "by": "sha256(video id)[:8] as an integer < fraction * 2**64 (afkit.data.store.in_holdout)",
+    }
+
+
+def _split_sources(
+    data: Path, name: str, config: BuildConfig, carving: bool
+) -> tuple[list[str], str, BuildConfig]:
+    """The files, level and config of store split ``name``: the release's split, or with
+    ``carving`` (a test split without labels) for ``validate`` / ``test`` the release's validate
+    files with the part of its videos each keeps (:func:`carve_plan`)."""
+    origin, carve = name, None
+    if carving and name in ("validate", "test"):
+        origin, carve = "validate", carve_plan("holdout" if name == "test" else "rest")
+    level = _resolve_level(data, origin, config)
+    return source_files(data, origin, level), level, replace(config, carve=carve)
+
+
+def release_root(source_path) -> Path:
+    """The data directory a source file belongs to, in either layout (``DATA/video/x.tfrecord``
+    or ``DATA/video/train/x.tfrecord``)."""
+    level_dir = Path(source_path).resolve().parent
+    if level_dir.name in SPLITS and level_dir.parent.name in ("video", "frame"):
+        level_dir = level_dir.parent
+    return level_dir.parent
 
 
 def _resolve_level(data_dir, split: str, config: BuildConfig) -> str:
@@ -213,6 +291,7 @@ def _plan(files: Sequence[str], config: BuildConfig, num_classes: int | None, le
         "num_classes": None if num_classes is None else int(num_classes),
         "source_level": level,
         "sources": sources,
+        **({"carve": config.carve} if config.carve else {}),
     }
 
 
@@ -242,6 +321,8 @@ def build_split(
     overwrite: bool = False,
 ) -> BuildReport:
     """Build (or resume, or confirm) one split's store in ``out_dir`` from TFRecord ``files``.
+
+    ``config.carve`` (:func:`carve_plan`) keeps one part of the files' videos (by id hash).
 
     ``num_classes`` (or ``config.num_classes``) bounds the label ids; when both are None it is
     the largest label id + 1 seen (recorded in the manifest). Returns a :class:`BuildReport`.
@@ -447,6 +528,7 @@ def _shard_tasks(
                 "frame_start": frame_starts[i] if config.frames else 0,
                 "frame_estimate": frame_estimates[i] if config.frames else 0,
                 "frames_total": frames_total,
+                "carve": plan.get("carve"),
             }
         )
     return tasks
@@ -582,11 +664,11 @@ def build(
     data = Path(data)
     if not data.is_dir():
         raise StoreError(f"data directory {data} does not exist")
-    num_classes = config.num_classes if config.num_classes is not None else read_num_classes(data)
+    num_classes, _ = class_count(data, config.num_classes)
     wanted = [check_split_name(s) for s in splits] if splits else list(SPLITS)
+    carving = config.holdout == "auto" and test_unlabeled(data)
     for name in wanted:
-        level = _resolve_level(data, name, config)
-        files = source_files(data, name, level)
+        files, level, split_config = _split_sources(data, name, config, carving)
         if not files:
             if splits:
                 raise StoreError(f"no {level}-level files for split {name!r} under {data / level}")
@@ -594,7 +676,7 @@ def build(
         reports[name] = build_split(
             out / name,
             files,
-            config,
+            split_config,
             num_classes=num_classes,
             split=name,
             level=level,
@@ -641,7 +723,11 @@ def main(argv: list[str] | None = None) -> int:
         choices=["float16", "float32"],
         help="the stored features' type",
     )
-    p.add_argument("--num-classes", type=int, help="default: rows of DATA/vocabulary.csv")
+    p.add_argument(
+        "--num-classes",
+        type=int,
+        help="default: rows of DATA/vocabulary.csv, else the release's known vocabulary size",
+    )
     p.add_argument(
         "--source",
         default="auto",
@@ -649,6 +735,14 @@ def main(argv: list[str] | None = None) -> int:
         help="read frame- or video-level files (auto: video-level only for mean without --frames)",
     )
     p.add_argument("--overwrite", action="store_true", help="discard an existing store or parts")
+    p.add_argument(
+        "--holdout",
+        default="auto",
+        choices=["auto", "never"],
+        help="auto (default): when the test split has no labels (the real release), build "
+        "validate's 20%% held-out part (by id hash) as test/ and the rest as validate/; never: "
+        "the splits as found (e.g. the unlabelled test split, for `afkit predict`)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     a = p.parse_args(argv)
     if (a.data is None) == (a.pattern is None):
@@ -661,6 +755,7 @@ def main(argv: list[str] | None = None) -> int:
         num_classes=a.num_classes,
         source=a.source,
         progress=not a.no_progress,
+        holdout=a.holdout,
     )
     try:
         if a.pattern:

@@ -54,6 +54,9 @@ if TYPE_CHECKING:  # annotations only: pandas is imported where a table is made
 __all__ = [
     "SCHEMA_VERSION",
     "StoreError",
+    "HOLDOUT_FRACTION",
+    "in_holdout",
+    "evaluation_name",
     "open_store",
     "Store",
     "verify",
@@ -67,6 +70,48 @@ SCHEMA_VERSION = 2
 MANIFEST = "manifest.json"
 PARTS = "_parts"
 SPLITS = ("train", "validate", "test")
+
+
+# The evaluation split of a release whose test split has no labels (the real YouTube-8M's):
+# a deterministic part of validate, chosen by a hash of the video id, built as the store's
+# `test/` (its manifest's `evaluation` says so), the rest of validate as its `validate/`
+HOLDOUT_FRACTION = 0.2
+
+
+def in_holdout(video_id: str, fraction: float = HOLDOUT_FRACTION) -> bool:
+    """Whether ``video_id`` falls in the held-out part of validate: the first 8 bytes of the
+    SHA-256 of its UTF-8 bytes, as an integer, below ``fraction`` of 2**64 (the same videos on
+    every machine and every build)."""
+    h = int.from_bytes(hashlib.sha256(video_id.encode("utf-8")).digest()[:8], "big")
+    return h < int(fraction * (1 << 64))
+
+
+def carve_name(part: str, fraction: float = HOLDOUT_FRACTION) -> str:
+    """The name tables and sentences give a carved part of validate: ``"validate-holdout (20% by
+    id hash)"`` (``part="holdout"``) or ``"validate minus holdout (80%)"`` (``part="rest"``)."""
+    pct = round(100 * fraction)
+    if part == "holdout":
+        return f"validate-holdout ({pct}% by id hash)"
+    return f"validate minus holdout ({100 - pct}%)"
+
+
+def evaluation_name(store_dir) -> str:
+    """The split a store's ``test/`` holds, by its manifest: ``"test"`` (the release's labelled
+    test split) or the carved part of validate (:func:`carve_name`)."""
+    try:
+        manifest = json.loads((Path(store_dir) / "test" / MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError):
+        return "test"
+    return manifest.get("evaluation") or "test"
+
+
+def tuning_name(store_dir) -> str:
+    """The split a store's ``validate/`` holds: ``"validate"`` or the rest of a carved validate."""
+    try:
+        manifest = json.loads((Path(store_dir) / "validate" / MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError):
+        return "validate"
+    return manifest.get("evaluation") or "validate"
 
 
 class StoreError(RuntimeError):
@@ -655,8 +700,10 @@ def compare_video_level(store: Store, data_dir, *, max_videos: int | None = 2000
 
     from afkit.io import records
 
-    pattern = Path(data_dir) / "video" / f"{store.split}*.tfrecord"
-    files = records.expand_pattern(str(pattern)) if pattern.parent.is_dir() else []
+    # the release split the store was built from (a carved validate's, for a carved split), in
+    # either layout of the release
+    origin = (store.manifest.get("carve") or {}).get("from", store.split)
+    files = records.release_files(data_dir, origin, "video")
     if not files:
         return pd.DataFrame(
             columns=["modality", "videos", "max_abs_diff", "mean_abs_diff", "tolerance", "agrees"]

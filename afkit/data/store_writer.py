@@ -45,7 +45,14 @@ from afkit.core.provenance import (
     temporary_path,
 )
 from afkit.data import mfstd as F
-from afkit.data.store import MANIFEST, SCHEMA_VERSION, StoreError, file_crc32c
+from afkit.data.store import (
+    MANIFEST,
+    SCHEMA_VERSION,
+    StoreError,
+    carve_name,
+    file_crc32c,
+    in_holdout,
+)
 
 FRAME_DIMS = {"rgb": F.RGB_DIM, "audio": F.AUDIO_DIM}
 
@@ -290,7 +297,10 @@ def _stream_shard(
     from afkit.io.records import read_records
 
     index, src = task["index"], task["source"]
+    carve = task.get("carve")
     for record in read_records(src, verify=task["verify_crc"]):
+        if carve and in_holdout(record["id"], carve["fraction"]) != (carve["part"] == "holdout"):
+            continue  # the other part of a carved validate
         lab = _checked_labels(record, src, task["num_classes"])
         F.video_features(record, task["feature_set"], out=part.buffer[part.filled])
         _check_finite(part.buffer[part.filled], part.dtype, src, record["id"])
@@ -519,6 +529,14 @@ def _manifest(
             for name, (dt, shape) in specs.items()
         },
         "dequantize": "x = q * 4/255 + (4/512 - 2) (frames stay quantized uint8)",
+        **(
+            {
+                "carve": plan["carve"],
+                "evaluation": carve_name(plan["carve"]["part"], plan["carve"]["fraction"]),
+            }
+            if plan.get("carve")
+            else {}
+        ),
     }
 
 

@@ -101,16 +101,8 @@ def overview(
     per_split, videos = [], []
     label_counts = None
     for split in splits:
-        vfiles = (
-            records.expand_pattern(str(data_dir / "video" / f"{split}*.tfrecord"))
-            if (data_dir / "video").is_dir()
-            else []
-        )
-        ffiles = (
-            records.expand_pattern(str(data_dir / "frame" / f"{split}*.tfrecord"))
-            if (data_dir / "frame").is_dir()
-            else []
-        )
+        vfiles = records.release_files(data_dir, split, "video")  # either layout of a release
+        ffiles = records.release_files(data_dir, split, "frame")
         if not vfiles and not ffiles:
             continue
         ids, labels, frames = _read_split(vfiles, ffiles, frame_limit, num_classes)

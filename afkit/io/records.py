@@ -53,6 +53,10 @@ __all__ = [
     "encode_record",
     "expand_pattern",
     "count_records",
+    "release_files",
+    "release_layout",
+    "release_num_classes",
+    "RELEASE_CLASSES",
     "read_video_batches",
     "RecordIterator",
     "InvalidRecordError",
@@ -364,6 +368,71 @@ def expand_pattern(path_or_pattern) -> list[str]:
             raise FileNotFoundError(f"no TFRecord files match {item!r}")
         found.update(hits)
     return sorted(found)
+
+
+# the layouts of a release folder: flat, as the download script writes it
+# (DATA/video/train0000.tfrecord), or one folder per split (DATA/video/train/train0000.tfrecord)
+RELEASE_LAYOUTS = {"flat": "{level}/{split}*.tfrecord", "per-split": "{level}/{split}/*.tfrecord"}
+# the class count of each schema's vocabulary, used when a release has no vocabulary.csv:
+# 2017 (`video_id`) 4716 classes, 2018 / 2019 (`id`) 3862
+RELEASE_CLASSES = {"video_id": 4716, "id": 3862}
+
+
+def release_files(data_dir, split: str, level: str) -> list[str]:
+    """A release's TFRecord files of ``split`` (``train``, ``validate``, ``test``) at ``level``
+    (``video`` or ``frame``), sorted, in either layout of :data:`RELEASE_LAYOUTS`; ``[]`` when
+    there are none. Raises ``ValueError`` when the split has files in both layouts (which copy
+    is meant cannot be told)."""
+    found = {}
+    for layout, pattern in RELEASE_LAYOUTS.items():
+        path = os.path.join(os.fspath(data_dir), pattern.format(level=level, split=split))
+        hits = [p for p in glob.glob(path) if os.path.isfile(p) and not _is_side_file(p)]
+        if hits:
+            found[layout] = sorted(hits)
+    if len(found) > 1:
+        raise ValueError(
+            f"{os.fspath(data_dir)} holds {level}-level {split} files in both layouts "
+            f"({level}/{split}*.tfrecord and {level}/{split}/*.tfrecord): keep one copy"
+        )
+    return next(iter(found.values()), [])
+
+
+def release_layout(data_dir) -> str | None:
+    """``"flat"``, ``"per-split"`` (see :data:`RELEASE_LAYOUTS`), ``"mixed"`` (splits in
+    different layouts), or None when ``data_dir`` holds no release files."""
+    layouts = set()
+    for level in ("video", "frame"):
+        for split in ("train", "validate", "test"):
+            for layout, pattern in RELEASE_LAYOUTS.items():
+                path = os.path.join(os.fspath(data_dir), pattern.format(level=level, split=split))
+                if any(not _is_side_file(p) for p in glob.glob(path)):
+                    layouts.add(layout)
+    if not layouts:
+        return None
+    return layouts.pop() if len(layouts) == 1 else "mixed"
+
+
+def release_num_classes(files) -> int:
+    """The vocabulary size of the release ``files`` belong to, from their schema
+    (:data:`RELEASE_CLASSES`: the first record's id feature), for a release without a
+    vocabulary.csv."""
+    for path in files:
+        for payload in tfrecord.iter_records(path):
+            return RELEASE_CLASSES[id_feature(payload)]
+    raise ValueError(f"no records in {list(files)[:3]}: cannot tell the release's schema")
+
+
+def split_has_labels(files, probe: int = 64) -> bool:
+    """Whether the first ``probe`` records of ``files`` carry any label (the real release's test
+    split has none)."""
+    seen = 0
+    for rec in read_records(files):
+        if len(rec["labels"]):
+            return True
+        seen += 1
+        if seen >= probe:
+            break
+    return False
 
 
 def count_records(path_or_pattern) -> int:

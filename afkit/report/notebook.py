@@ -135,6 +135,14 @@ class Context:
     source: str  # "synthetic" or "real": every figure and table says which
 
     @property
+    def evaluation(self) -> str:
+        """The split every number is reported on: ``"test"``, or for a release whose test split
+        has no labels validate's held-out part (:func:`afkit.data.store.evaluation_name`)."""
+        from afkit.data import store
+
+        return store.evaluation_name(self.store_dir)
+
+    @property
     def runs_dir(self) -> Path:
         """Training runs of this reproduction (``OUT/runs/<run key>/seed<k>``,
         keyed by :mod:`afkit.studies.experiments`)."""
@@ -189,12 +197,20 @@ def setup(  # noqa: PLR0913  (the papermill parameters of every notebook, one by
     if build_store and source != "missing":
         _check_store(stores, data)
         from afkit.data import featurize
+        from afkit.data.store import SPLITS
 
+        frames = any(featurize.source_files(data, split, "frame") for split in SPLITS)
+        if not frames:  # a video-level release: the means only (no MF+STD, no frame store)
+            print(
+                f"afkit: {data} has no frame-level files: building the video-level means only; "
+                f"the notebooks that need frames or MF+STD need a release with frame/",
+                flush=True,
+            )
         featurize.build(
             stores,
             data,
-            feature_set="mean_std",
-            frames=True,
+            feature_set="mean_std" if frames else "mean",
+            frames=frames,
             workers=featurize.useful_workers(2),  # a second process only on an idle core
         )
     from afkit.viz import plots
@@ -267,8 +283,8 @@ def check_parameters(
         if not data.exists():
             raise FileNotFoundError(
                 f"data_dir {str(data)!r} does not exist: pass the folder of a YouTube-8M release "
-                "(holding video/*.tfrecord or frame/*.tfrecord and vocabulary.csv), or "
-                "data_dir=None for the embedded synthetic set"
+                "(holding video/ or frame/ with the splits' .tfrecord files), or data_dir=None "
+                "for the embedded synthetic set"
             )
         if not data.is_dir():
             raise ValueError(
@@ -278,9 +294,10 @@ def check_parameters(
             )
         if data_source(data) == "missing":
             raise ValueError(
-                f"data_dir {str(data)!r} is not a YouTube-8M release: it has no video/*.tfrecord "
-                "or frame/*.tfrecord files; pass the folder that holds video/, frame/ and "
-                "vocabulary.csv, or data_dir=None for the embedded synthetic set"
+                f"data_dir {str(data)!r} is not a YouTube-8M release: it has no video/ or frame/ "
+                f"files named train*, validate* or test*.tfrecord (flat, as the download script "
+                "writes them, or one folder per split); pass the folder that holds video/ or "
+                "frame/, or data_dir=None for the embedded synthetic set"
             )
     stores = Path(store_dir or default_dirs(profile)["store_dir"]).expanduser().resolve()
     if stores.exists() and not stores.is_dir():
@@ -304,11 +321,11 @@ def _check_store(store_dir: Path, data_dir: Path) -> None:
     from afkit.data.store import StoreError
 
     try:
-        wanted = featurize.read_num_classes(data_dir)
+        wanted, origin = featurize.class_count(data_dir)
     except StoreError as e:
         raise ValueError(
             f"data_dir {str(data_dir)!r} has an unreadable vocabulary ({e}); "
-            f"pass a release with a vocabulary.csv"
+            f"fix or remove its vocabulary.csv"
         ) from None
     for manifest_path in sorted(Path(store_dir).glob("*/manifest.json")):
         try:
@@ -320,13 +337,11 @@ def _check_store(store_dir: Path, data_dir: Path) -> None:
         if wanted is not None and have is not None and int(have) != wanted:
             raise ValueError(
                 f"store_dir {str(store_dir)!r} holds a store of {have} classes ({split}), but "
-                f"data_dir {str(data_dir)!r} has {wanted} (vocabulary.csv): pass the store_dir "
-                "built from this data_dir, or a new folder (setup builds it)"
+                f"data_dir {str(data_dir)!r} has {wanted} ({origin}): pass the store_dir built "
+                "from this data_dir, or a new folder (setup builds it)"
             )
         sources = {
-            Path(s["path"]).resolve().parent.parent
-            for s in manifest.get("sources", [])
-            if s.get("path")
+            featurize.release_root(s["path"]) for s in manifest.get("sources", []) if s.get("path")
         }
         if sources and sources != {data_dir}:
             other = ", ".join(sorted(str(s) for s in sources))
@@ -350,7 +365,9 @@ def data_source(data_dir) -> str:
         or (d / ".synth_in_progress").exists()
     ):
         return "synthetic"
-    if any((d / sub).is_dir() and any((d / sub).glob("*.tfrecord")) for sub in ("video", "frame")):
+    from afkit.io import records
+
+    if records.release_layout(d) is not None:
         return "real"
     return "missing"
 

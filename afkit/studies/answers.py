@@ -50,7 +50,22 @@ def claim_clause(diff: float, lo: float, hi: float) -> str:
     )
 
 
-def comparison(summary: pd.DataFrame, ci: dict, ci_matched: dict, source: str = "synthetic") -> str:
+def _on(table: pd.DataFrame, evaluated_on: str | None) -> str:
+    """The split an answer's numbers are on, as its header says it: ``"test split"``, or the
+    carved part of validate (``evaluated_on``, else the table's ``evaluated_on`` column)."""
+    if evaluated_on is None:
+        col = table["evaluated_on"] if "evaluated_on" in table else []
+        evaluated_on = str(col.iloc[0]) if len(col) else "test"
+    return "test split" if evaluated_on == "test" else f"evaluated on {evaluated_on}"
+
+
+def comparison(
+    summary: pd.DataFrame,
+    ci: dict,
+    ci_matched: dict,
+    source: str = "synthetic",
+    evaluated_on: str | None = None,
+) -> str:
     """Notebook 04's answer: Attend-Fusion against FC late fusion, full width (``ci``) and at
     equal size (``ci_matched``; both :func:`afkit.studies.experiments.paired_tests`), against the
     paper's claim, the best arm and reference; every clause chosen by the numbers. The tuning
@@ -75,7 +90,8 @@ def comparison(summary: pd.DataFrame, ci: dict, ci_matched: dict, source: str = 
         "the size-matched FC late fusion",
     )
     text = (
-        f"**Answer ({source} data, test split of {ci['n_videos']:,} videos).** At "
+        f"**Answer ({source} data, {_on(summary, evaluated_on)} of {ci['n_videos']:,} videos).** "
+        f"At "
         f"{ratio:.2f}x fewer parameters ({int(af['params']):,} vs {int(fc['params']):,}), "
         f"Attend-Fusion reaches test GAP {_pct(af['gap_mean'])} and micro-F1 "
         f"{_pct(af['micro_f1_tuned_mean'])} (validate-chosen threshold; "
@@ -126,7 +142,9 @@ def comparison(summary: pd.DataFrame, ci: dict, ci_matched: dict, source: str = 
     return text
 
 
-def fusion_ablation(summary: pd.DataFrame, source: str = "synthetic") -> str:
+def fusion_ablation(
+    summary: pd.DataFrame, source: str = "synthetic", evaluated_on: str | None = None
+) -> str:
     """Notebook 05's answer in prose, computed from its summary (test GAP, one seed an arm)."""
     s = summary.set_index("label")
     f = s["gap_mean"]
@@ -142,7 +160,8 @@ def fusion_ablation(summary: pd.DataFrame, source: str = "synthetic") -> str:
     matched = next(lab for lab in s.index if lab.startswith("fc_late matched"))
     best = f.idxmax()
     return (
-        f"**Answer ({source} data, test split, {int(s['seeds'].min())} seed an arm).** "
+        f"**Answer ({source} data, {_on(summary, evaluated_on)}, "
+        f"{int(s['seeds'].min())} seed an arm).** "
         f"{says(delta(late_a, late_n), 'In late fusion, attention')}; in early fusion it "
         f"{'adds' if delta(early_a, early_n) > 0 else 'costs'} {abs(delta(early_a, early_n)):.2f}. "
         f"Late vs early fusion (both with attention): {delta(late_a, early_a):+.2f}; the hybrid "
@@ -156,7 +175,9 @@ def fusion_ablation(summary: pd.DataFrame, source: str = "synthetic") -> str:
     )
 
 
-def attention_sweep(summary: pd.DataFrame, source: str = "synthetic") -> str:
+def attention_sweep(
+    summary: pd.DataFrame, source: str = "synthetic", evaluated_on: str | None = None
+) -> str:
     """Notebook 06's answer in prose, computed from its summary (test GAP). Arms not marked
     ``learned`` are named apart and left out of the spread."""
     s = summary.reset_index(drop=True)
@@ -170,7 +191,8 @@ def attention_sweep(summary: pd.DataFrame, source: str = "synthetic") -> str:
     same = bool(len(heads)) and bool((heads["params"] == base["params"]).all())
     off = s.set_index("label")["gap_mean"].get("attention off")
     text = (
-        f"**Answer ({source} data, test split, one seed an arm).** Across {len(s)} attention "
+        f"**Answer ({source} data, {_on(summary, evaluated_on)}, one seed an arm).** "
+        f"Across {len(s)} attention "
         f"configurations that learned, test GAP spans {spread:.2f} points; the default "
         f"Attend-Fusion scores {100 * base['gap_mean']:.2f}% with {int(base['params']):,} "
         f"parameters, the best is `{best['label']}` with {100 * best['gap_mean']:.2f}% "
@@ -253,7 +275,12 @@ def vocabulary_scaling(table: pd.DataFrame, source: str = "synthetic", profile: 
     )
 
 
-def readings(table: pd.DataFrame, source: str = "synthetic", fc_label: str = "fc_late") -> str:
+def readings(
+    table: pd.DataFrame,
+    source: str = "synthetic",
+    fc_label: str = "fc_late",
+    evaluated_on: str | None = None,
+) -> str:
     """Notebook 10's answer in prose, every clause chosen by the numbers of ``table``
     (:func:`afkit.studies.arms.readings_results`).
 
@@ -275,7 +302,7 @@ def readings(table: pd.DataFrame, source: str = "synthetic", fc_label: str = "fc
     def interval(r):
         return f"{r.gap_diff:+.2f} [{r.gap_lo:+.2f}, {r.gap_hi:+.2f}]"
 
-    text = f"**Answer ({source} data, test split, one seed an arm).** "
+    text = f"**Answer ({source} data, {_on(table, evaluated_on)}, one seed an arm).** "
     text += (
         "On minus off, test GAP in points with 95% paired-bootstrap intervals: "
         + "; ".join(f"`{r.reading}` {interval(r)}" for r in t.itertuples())

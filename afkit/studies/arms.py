@@ -465,6 +465,7 @@ def readings_results(
                 "matters": matters,
                 "gap_minus_fc_late": 100 * (on["gap_mean"] - fc),
                 "learned": bool(on["learned"]) if "learned" in s else True,
+                "evaluated_on": on["evaluated_on"] if "evaluated_on" in s else "test",
             }
         )
     return pd.DataFrame(rows)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,40 +149,56 @@ def matched_width(  # noqa: PLR0913  (a bisection's keyword-only bounds and mode
 
 def run_key(spec: Spec) -> str:
     """The folder name of a spec's runs: the model and its overrides, not the label, so that the
-    same arm in two notebooks (e.g. ``fc_late`` in 04 and 05) is trained once."""
-    parts = (
-        [spec.model]
-        + [f"{k}={v}" for k, v in sorted(spec.overrides.items())]
-        + [f"train.{k}={v}" for k, v in sorted(spec.train.items())]
-    )
-    return re.sub(r"[^\w.=,-]+", "_", ",".join(parts))
+    same arm in two notebooks (e.g. ``fc_late`` in 04 and 05) is trained once
+    (:func:`afkit.training.train.run_key`, the one definition)."""
+    from afkit.training import train
+
+    return train.run_key(spec.model, spec.overrides, spec.train)
 
 
 def run_dir(runs_dir, spec: Spec, seed: int) -> Path:
     return Path(runs_dir) / run_key(spec) / f"seed{seed}"
 
 
-def _reusable(out: Path, config) -> bool:
-    """A finished run may be read back only if it was trained with this config and this code
-    (``afkit.core.provenance.code_hash``); otherwise it is retrained."""
+def stale_reason(out: Path, config) -> str | None:
+    """Why a finished run in ``out`` may not be read back for ``config`` (None: it may be, or
+    nothing is finished there): ``"code-<old>-to-<new>"`` when it was trained by other training
+    code (``afkit.core.provenance.code_hash``, 12 hex digits each), ``"config"`` when by another
+    config (an unfinished run, a ``last.pt`` without ``results.json``, is resumed: train checks
+    it)."""
     from afkit.core import provenance
     from afkit.training import train
 
     results = out / train.RESULTS
     if not results.exists():
-        return True  # nothing finished: a checkpoint, if any, is resumed (train checks it)
+        return None
     done = json.loads(results.read_text())
-    same = done.get("code_hash") == provenance.code_hash() and train._resume_key(
-        train.TrainConfig.from_dict(done["config"])
-    ) == train._resume_key(config)
-    return same
+    if train._resume_key(train.TrainConfig.from_dict(done["config"])) != train._resume_key(config):
+        return "config"
+    old, new = str(done.get("code_hash")), provenance.code_hash()
+    if old != new:
+        return f"code-{old[:12]}-to-{new[:12]}"
+    return None
+
+
+def stale_dir(runs_dir, out: Path, reason: str) -> Path:
+    """Where a stale run ``out`` (``RUNS/<key>/seed<k>``) is kept:
+    ``RUNS.stale/<key>/seed<k>.<reason>`` (outside ``RUNS``, so that nothing reads it as a
+    current run), a number added when taken."""
+    runs_dir = Path(runs_dir)
+    rel = out.relative_to(runs_dir)
+    base = runs_dir.with_name(runs_dir.name + ".stale") / rel.parent / f"{rel.name}.{reason}"
+    dest, n = base, 1
+    while dest.exists():
+        n += 1
+        dest = base.with_name(f"{base.name}.{n}")
+    return dest
 
 
 def _prepare(spec: Spec, seed: int, runs_dir, profile: str, **train_overrides):
-    """``(config, out)`` of one (spec, seed) run; a finished run made by other training code or
-    another config is discarded (it will be retrained)."""
-    import shutil
-
+    """``(config, out)`` of one (spec, seed) run. A finished run made by other training code or
+    another config is never deleted: it is moved aside to :func:`stale_dir` (its name says why)
+    and the run is trained anew in its place."""
     from afkit.training import train
 
     out = run_dir(runs_dir, spec, seed)
@@ -194,15 +209,19 @@ def _prepare(spec: Spec, seed: int, runs_dir, profile: str, **train_overrides):
         model_overrides=dict(spec.overrides),
         **{**train_overrides, **spec.train},
     )
-    if not _reusable(out, config):
-        print(f"afkit: {out} was trained by other code or config; retraining", flush=True)
-        shutil.rmtree(out)
+    reason = stale_reason(out, config)
+    if reason is not None:
+        dest = stale_dir(runs_dir, out, reason)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(out, dest)
+        why = "another config" if reason == "config" else "other training code"
+        print(f"afkit: {out} was trained by {why}; kept as {dest}, training anew", flush=True)
     return config, out
 
 
 def train_one(spec: Spec, seed: int, store_dir, runs_dir, profile: str, **train_overrides) -> dict:
-    """Train (or read back, or resume) one (spec, seed) run; returns its results dict. A
-    finished run made by other training code or another config is discarded and retrained."""
+    """Train (or read back, or resume) one (spec, seed) run; returns its results dict (a stale
+    run is kept aside: :func:`_prepare`)."""
     from afkit.training import train
 
     config, out = _prepare(spec, seed, runs_dir, profile, **train_overrides)
@@ -216,11 +235,26 @@ def train_one(spec: Spec, seed: int, store_dir, runs_dir, profile: str, **train_
 def _trial(job: tuple) -> dict:
     """One trial of the protocol (a process-pool job): train or read back, then score."""
     from afkit.training import protocol as proto
+    from afkit.training import train
 
     spec, seed, store_dir, runs_dir, profile, overrides = job
-    res = train_one(spec, seed, store_dir, runs_dir, profile, progress=False, **overrides)
     out = run_dir(runs_dir, spec, seed)
-    return {"res": res, "scores": proto.score_run(out, store_dir), "run_dir": str(out)}
+    before = _mtime(out / train.RESULTS)
+    res = train_one(spec, seed, store_dir, runs_dir, profile, progress=False, **overrides)
+    reused = before is not None and before == _mtime(out / train.RESULTS)
+    return {
+        "res": res,
+        "scores": proto.score_run(out, store_dir),
+        "run_dir": str(out),
+        "run": "reused" if reused else "trained",
+    }
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
 
 
 def _stacked_trials(jobs: list[tuple]) -> list[dict]:
@@ -306,7 +340,10 @@ def run_grid(  # noqa: PLR0913  (the grid's keyword options; train overrides pas
     runs), ``best_epoch``, ``epochs_run``, ``params`` (as trained), ``flops``,
     ``paper_params``, ``paper_flops``, ``val_gap`` (selection), the :data:`METRIC_COLUMNS` on
     the **test** split, ``micro_f1_tuned`` (test, at ``threshold``, the best micro-F1
-    threshold of validate), ``train_seconds``, ``videos_per_s``, ``run_dir``.
+    threshold of validate), ``train_seconds``, ``videos_per_s``, ``evaluated_on`` (the split
+    the metrics are on: ``test``, or validate's held-out part for a release whose test split has
+    no labels), ``run`` (``reused``: read back from a finished run found in ``runs_dir``;
+    ``trained``: trained or resumed by this call), ``run_dir``.
     """
     from afkit.data.batches import open_split
     from afkit.training import protocol as proto
@@ -421,6 +458,8 @@ def _grid_table(
                 "threshold": sc["threshold"],
                 "train_seconds": res["train_seconds"],
                 "videos_per_s": res.get("videos_per_s"),
+                "evaluated_on": sc.get("evaluated_on", "test"),
+                "run": r.get("run", "trained"),
                 "run_dir": r["run_dir"],
             }
         )
@@ -467,7 +506,9 @@ def mean_over_seeds(
     grid = grid[grid["chosen"]] if "chosen" in grid else grid
     order = list(dict.fromkeys(grid["label"]))
     fixed = [
-        c for c in ("model", "params", "flops", "paper_params", "paper_flops", "lr") if c in grid
+        c
+        for c in ("model", "params", "flops", "paper_params", "paper_flops", "lr", "evaluated_on")
+        if c in grid
     ]
     g = grid.groupby("label", sort=False)
     out = g[fixed].first()
@@ -517,6 +558,9 @@ def paired_tests(
         )
         half = proto.paired_difference(scores[a], scores[b], labels, boot)
         test = {"a": a, "b": b, "seeds_a": len(scores[a]), "seeds_b": len(scores[b]), **tuned}
+        test["evaluated_on"] = (
+            str(chosen["evaluated_on"].iloc[0]) if "evaluated_on" in chosen else "test"
+        )
         test.update(
             {
                 k.replace("micro_f1", "micro_f1_05"): v
@@ -550,6 +594,7 @@ def intervals_table(cis: list[dict]) -> pd.DataFrame:
                     "seeds_a": ci["seeds_a"],
                     "seeds_b": ci["seeds_b"],
                     "n_videos": ci["n_videos"],
+                    "evaluated_on": ci.get("evaluated_on", "test"),
                 }
             )
     return pd.DataFrame(rows)

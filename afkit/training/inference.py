@@ -4,7 +4,9 @@ YouTube-8M submission CSV, and the ``eval`` / ``predict`` commands. Training its
 
 from __future__ import annotations
 
+import argparse
 import csv
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -202,4 +204,66 @@ def predict_main(argv: list[str] | None = None) -> int:
     )
     write_submission(args.out, ids, scores, top_k=args.top_k)
     print(f"wrote {len(ids)} predictions to {args.out}")
+    return 0
+
+
+def import_run(run_dir, out_dir=None, *, move: bool = False) -> Path:
+    """Files a finished run (a folder with ``config.json`` and ``results.json``, trained anywhere:
+    ``python -m afkit train --out``, torchrun, another machine) into the one run-folder layout,
+    ``OUT/runs/<model,overrides,train.lr=LR>/seed<k>``
+    (:func:`afkit.training.train.default_run_dir`; ``OUT`` = ``out_dir``, else ``out/<profile>``),
+    where the notebooks look; copied, or moved
+    with ``move``. Returns the new folder. Raises ``ValueError`` for a folder that is not a
+    finished run and ``FileExistsError`` when the destination is taken (a run is never
+    overwritten)."""
+    import json
+    import shutil
+
+    from afkit.training import train
+
+    src = Path(run_dir)
+    missing = [n for n in (train.CONFIG, train.RESULTS, FINAL) if not (src / n).is_file()]
+    if missing:
+        raise ValueError(
+            f"{src} is not a finished run: it has no {', '.join(missing)} (train it to the end, or "
+            f"resume it with `python -m afkit train --resume --out {src}`)"
+        )
+    config = TrainConfig.from_dict(json.loads((src / train.CONFIG).read_text()))
+    dest = train.default_run_dir(config, out_dir)
+    if dest.resolve() == src.resolve():
+        return dest
+    if dest.exists():
+        raise FileExistsError(
+            f"{dest} already holds a run: move it aside first, or import into another --out-dir"
+        )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if move:
+        shutil.move(str(src), str(dest))
+    else:
+        tmp = dest.with_name(dest.name + ".importing")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(".afkit.lock"))
+        tmp.rename(dest)  # whole, or not at all
+    return dest
+
+
+def import_main(argv: list[str] | None = None) -> int:
+    """``python -m afkit import-run RUN_DIR [--out-dir OUT] [--move]``."""
+    ap = argparse.ArgumentParser(
+        prog="python -m afkit import-run",
+        description="File a finished run trained anywhere (by hand, torchrun, another machine) "
+        "into OUT/runs/<model,overrides,train.lr=LR>/seed<k>, where the notebooks find it.",
+    )
+    ap.add_argument("run_dir", help="the finished run's folder (config.json, results.json)")
+    ap.add_argument(
+        "--out-dir", default=None, help="the notebooks' out_dir (default out/<profile>)"
+    )
+    ap.add_argument("--move", action="store_true", help="move instead of copying")
+    a = ap.parse_args(argv)
+    try:
+        dest = import_run(a.run_dir, a.out_dir, move=a.move)
+    except (ValueError, FileExistsError) as e:
+        print(f"afkit import-run: {e}", file=sys.stderr)
+        return 1
+    print(dest)
     return 0

@@ -11,9 +11,12 @@ reconstruction*, :data:`PROTOCOLS`):
    are kept (``afkit.training.train``: ``patience``, ``keep_best``).
 2. **Chosen on validate**: the learning rate whose best validation GAP is highest; the other
    seeds are then trained at that learning rate, under the same early stopping.
-3. **Reported on test**: every metric of the kept weights on the ``test`` split (the synthetic
-   test split keeps its labels), micro-F1 at 0.5 and micro-F1 at the threshold that maximises
-   micro-F1 on validate (applied unchanged to test).
+3. **Reported on test**: every metric of the kept weights on the store's ``test`` split, micro-F1
+   at 0.5 and micro-F1 at the threshold that maximises micro-F1 on validate (applied unchanged to
+   test). The synthetic test split keeps its labels; the real release's has none, so there the
+   store's ``test/`` is a held-out 20% of validate (by video id hash), disjoint from the
+   ``validate/`` that chooses rates, epochs and thresholds (:mod:`afkit.data.featurize`). Every
+   score records the split it is on (``evaluated_on``) and every table and answer names it.
 4. **Did it learn**: an arm counts as learned when its test micro-F1 (at the validate
    threshold) is above 0 and its test GAP
    is at least :data:`LEARNED_MARGIN` above the GAP of the class-frequency predictor (every
@@ -65,8 +68,9 @@ class Protocol:
             "schedule": self.schedule,
         }
 
-    def describe(self) -> str:
-        """The protocol in one sentence (for notebooks and the report)."""
+    def describe(self, evaluated_on: str = "test") -> str:
+        """The protocol in one sentence (for notebooks and the report); ``evaluated_on`` names
+        the split the numbers are reported on (``afkit.data.store.evaluation_name``)."""
         stop = (
             f"early stopping after {self.patience} epochs without a better validation "
             f"{self.select_metric.upper()}, best epoch kept"
@@ -77,12 +81,19 @@ class Protocol:
             "annealed to 0 over the epochs (cosine)" if self.schedule == "cosine" else "constant"
         )
         lrs = ", ".join(f"{x:g}" for x in self.lrs)
+        tuned = "validate" if evaluated_on == "test" else "the rest of validate"
         return (
-            f"every arm: learning rate from {{{lrs}}} chosen on validate (best validation "
+            f"every arm: learning rate from {{{lrs}}} chosen on {tuned} (best validation "
             f"{self.select_metric.upper()} at seed {self.tune_seed}), {sched}, at most "
             f"{self.max_epochs} epochs, {stop}; other seeds at the chosen rate; every number "
-            f"reported on the test split"
+            f"reported on {split_words(evaluated_on)}"
         )
+
+
+def split_words(name: str) -> str:
+    """A split's name in a sentence: ``"the test split"``, or the carved part of validate as
+    named (``"validate-holdout (20% by id hash)"``)."""
+    return f"the {name} split" if name in ("test", "validate") else name
 
 
 PROTOCOLS = {
@@ -112,14 +123,22 @@ def score_run(run_dir, store_dir, *, refresh: bool = False) -> dict:
     """Validate threshold and test metrics of a finished run's kept weights (cached in
     ``run_dir/scores.json``): ``threshold`` (the best micro-F1 threshold on validate, a grid of
     0.01), ``val`` and ``test`` (every metric; ``micro_f1`` at 0.5), ``test_micro_f1_tuned``
-    (micro-F1 on test at ``threshold``). The run's model is loaded once for both splits."""
+    (micro-F1 on test at ``threshold``), ``evaluated_on`` and ``tuned_on``: the splits the
+    store's ``test/`` and ``validate/`` hold (the release's test split, or for a release whose
+    test split has no labels the held-out part of validate and the rest of it:
+    :func:`afkit.data.store.evaluation_name`). The run's model is loaded once for both splits."""
     from afkit.core import provenance
+    from afkit.data import store
     from afkit.metrics import classification as metrics
     from afkit.training import inference as runs
 
     path = Path(run_dir) / SCORES
     if path.exists() and not refresh:
-        return json.loads(path.read_text())
+        cached = json.loads(path.read_text())
+        if cached.get("evaluated_on", "test") == store.evaluation_name(store_dir):
+            cached.setdefault("evaluated_on", "test")  # scores written before it was recorded
+            cached.setdefault("tuned_on", "validate")
+            return cached
     model, config = runs.load_run(run_dir)
     _, val_scores, val_labels = model_scores(model, config, store_dir, "validate")
     val = metrics.evaluate(val_scores, val_labels)
@@ -131,6 +150,8 @@ def score_run(run_dir, store_dir, *, refresh: bool = False) -> dict:
         "val": val,
         "test": test,
         "test_micro_f1_tuned": float(tuned),
+        "evaluated_on": store.evaluation_name(store_dir),
+        "tuned_on": store.tuning_name(store_dir),
     }
     provenance.write_json(path, out)
     return out

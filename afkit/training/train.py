@@ -41,6 +41,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import signal
 import sys
 import time
@@ -54,6 +55,7 @@ import torch.nn.functional as F
 
 from afkit.core import cli, locks, paper
 from afkit.core.provenance import (
+    PACKAGE,
     atomic_torch_save,
     atomic_write_text,
     code_hash,
@@ -76,6 +78,40 @@ METRICS = "metrics.jsonl"
 RESULTS = "results.json"
 CONFIG = "config.json"
 BEST = "best.pt"
+
+# Where runs live (the one run-folder layout: what `python -m afkit train` writes by default,
+# `python -m afkit import-run` files a run into, and the notebooks look in):
+#     OUT/runs/<run key>/seed<k>/      OUT = out/<profile> of the repository by default
+# the run key names the model and its overrides (run_key); a notebook's arm adds its training
+# overrides, the learning rate among them (afkit.studies.experiments)
+RUNS = "runs"
+
+
+def run_key(model: str, model_overrides: dict, train_overrides: dict) -> str:
+    """A run folder's name: the model, its ``model_overrides`` (``k=v``, sorted) and its
+    ``train_overrides`` (``train.k=v``, sorted), joined by commas, characters other than
+    letters, digits and ``.=,-`` replaced by ``_``."""
+    parts = (
+        [model]
+        + [f"{k}={v}" for k, v in sorted(model_overrides.items())]
+        + [f"train.{k}={v}" for k, v in sorted(train_overrides.items())]
+    )
+    return re.sub(r"[^\w.=,-]+", "_", ",".join(parts))
+
+
+def default_out_dir(profile: str) -> Path:
+    """``out/<profile>`` of the repository: the notebooks' default ``out_dir``."""
+    return PACKAGE.parent / "out" / profile
+
+
+def default_run_dir(config: "TrainConfig", out_dir=None) -> Path:
+    """Where a run of ``config`` goes by default: ``OUT/runs/<model,overrides,train.lr=LR>/seed<k>``
+    (``OUT``: ``out_dir``, else :func:`default_out_dir`), the folder a notebook's arm of the same
+    model, overrides and learning rate looks in."""
+    out = Path(out_dir) if out_dir is not None else default_out_dir(config.profile)
+    key = run_key(config.model, dict(config.model_overrides), {"lr": config.lr})
+    return out / RUNS / key / f"seed{config.seed}"
+
 
 # A debugging and testing hook: after the global step with this number is done (and its
 # checkpoint, if one was due, written), the process prints a line to stderr and blocks, so that a
@@ -795,7 +831,18 @@ def _config_parser() -> argparse.ArgumentParser:
         help="model widths and training defaults: smoke (tests), cpu, paper",
     )
     p.add_argument("--store", required=True, help="the store folder (python -m afkit featurize)")
-    p.add_argument("--out", required=True, help="the run folder to write")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="the run directory (default: OUT_DIR/runs/<model,overrides,train.lr=LR>/seed<SEED>, "
+        "where the notebooks find it)",
+    )
+    p.add_argument(
+        "--out-dir",
+        default=None,
+        help="the notebooks' out_dir the default --out is under (default: out/<profile> of the "
+        "repository)",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     cli.add_config_arguments(
         p,
@@ -820,7 +867,7 @@ def _config_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m afkit train --model NAME --profile P --store DIR --out RUN_DIR [--resume]``."""
+    """``python -m afkit train --model NAME --profile P --store DIR [--out RUN_DIR] [--resume]``."""
     args = _config_parser().parse_args(argv)
     overrides = {
         f.name: getattr(args, f.name)
@@ -838,8 +885,11 @@ def main(argv: list[str] | None = None) -> int:
     config = make_config(
         args.profile, model=args.model, model_overrides=model_overrides, **overrides
     )
+    out = args.out or default_run_dir(config, args.out_dir)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"afkit train: run folder {out}", file=sys.stderr)
     try:
-        results = train(config, args.store, args.out, resume=args.resume)
+        results = train(config, args.store, out, resume=args.resume)
     except NonFiniteLossError as e:
         print(f"afkit train: {e}", file=sys.stderr)
         return 1

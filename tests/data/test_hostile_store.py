@@ -19,21 +19,9 @@ from afkit.data import store as S
 from afkit.data import store_writer as SW
 from afkit.io import tfrecord as T
 from afkit.io.records import write_records
+from tests.helpers.videos import make_videos
 
 OPTS = dict(feature_set="mean_std", frames=True, chunk=4, progress=False)
-
-
-def make_videos(n: int, *, seed: int, frames, start: int) -> list[dict]:
-    rng = np.random.default_rng(seed)
-    return [
-        {
-            "id": f"vid{start + i:05d}",
-            "labels": np.sort(rng.choice(50, size=i % 4, replace=False)).astype(np.int64),
-            "rgb": rng.integers(0, 256, (frames[i % 2], 1024), dtype=np.uint8),
-            "audio": rng.integers(0, 256, (frames[i % 2], 128), dtype=np.uint8),
-        }
-        for i in range(n)
-    ]
 
 
 def _data(root, shards=((0, 6),), vocab=50, edit=None):
@@ -44,7 +32,7 @@ def _data(root, shards=((0, 6),), vocab=50, edit=None):
             "Index,Name\n" + "".join(f"{i},c{i}\n" for i in range(vocab))
         )
     for k, (start, n) in enumerate(shards):
-        vids = make_videos(n, seed=k, frames=[2, 3], start=start)
+        vids = make_videos(n, seed=k, frames=[2, 3], start=start, num_classes=50)
         if edit is not None:
             edit(k, vids)
         write_records(root / "frame" / f"train{k:04d}.tfrecord", vids)

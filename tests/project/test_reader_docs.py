@@ -43,6 +43,9 @@ def test_readme_is_short_and_needs_no_history():
 
 
 def test_every_number_in_the_readme_prose_is_computed_here():
+    from afkit.data.store import HOLDOUT_FRACTION
+    from afkit.io.records import MAX_ID_BYTES
+    from afkit.io.tfrecord import MAX_RECORD_BYTES
     from afkit.models import registry
     from afkit.models.baselines import AUDIO_DIM, VISUAL_DIM
     from afkit.training.train import TrainConfig
@@ -67,11 +70,15 @@ def test_every_number_in_the_readme_prose_is_computed_here():
         str(AUDIO_DIM),
         f"{TrainConfig().threshold:g}",
         str(TrainConfig().top_k),
+        str(MAX_ID_BYTES),
+        str(MAX_RECORD_BYTES >> 20),  # MiB
+        f"{100 * HOLDOUT_FRACTION:.0f}",
     }
     assert f"{fc:,}" == "341,204,524" and f"{fc / af:.2f}" == "4.75"  # what the prose says
     # names that carry digits: the arXiv id, Python, licences, metric names, notebook numbers,
     # the 2017 release, the paper's "nearly 80%" (a quotation), MF+STD's one percent search band
-    names = {"2408.14441", "3.11", "3", "2.0", "4.0", "1", "80", "2017", "2024"}
+    # the 2018 release, a protobuf varint's 64 bits
+    names = {"2408.14441", "3.11", "3", "2.0", "4.0", "1", "80", "2017", "2018", "2024", "64"}
     names |= {f"{i:02d}" for i in range(11)}
     numbers = re.findall(r"(?<![\w-])\d+(?:[.,]\d+)*(?:e-\d+)?", prose(README))
     assert numbers, "no number found: the scan is broken"

@@ -80,7 +80,10 @@ def test_run_grid_chooses_the_best_validation_lr_and_reuses_runs(store_dir, tmp_
     assert set(chosen["lr"]) == {best_lr} and sorted(chosen["seed"]) == [0, 1]
     assert len(grid) == 3  # two trials at seed 0, one more seed at the chosen rate
     again = experiments.run_grid(specs, store_dir, tmp_path / "runs", "smoke", **kw)
-    assert again.drop(columns=["train_seconds"]).equals(grid.drop(columns=["train_seconds"]))
+    assert again.drop(columns=["train_seconds", "run"]).equals(
+        grid.drop(columns=["train_seconds", "run"])
+    )
+    assert set(grid["run"]) == {"trained"} and set(again["run"]) == {"reused"}
 
 
 def test_weighted_gap_equals_gap_on_the_resample():
