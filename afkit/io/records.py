@@ -670,9 +670,9 @@ def _decode_group(path, group: _SpanGroup, checks: _Checks, stats: ReadStats) ->
     else:
         label_bounds = _cut_bounds(np.cumsum(counts).tolist())
     if all(canonical):  # the common case: no Python branch per record, one gather per array
-        group = _canonical_group(buf, u8, spans, labels, label_bounds)
-        if group is not None:
-            return group
+        videos = _canonical_group(buf, u8, spans, labels, label_bounds)
+        if videos is not None:
+            return videos
     return _record_by_record(
         path, group, _Walk(spans, canonical, labels, label_bounds), checks, stats
     )

@@ -18,7 +18,7 @@ from afkit.data import featurize as FZ
 from afkit.data import store as S
 from afkit.data import store_writer as SW
 from afkit.io import tfrecord as T
-from afkit.io.records import write_records
+from afkit.io.records import RELEASE_CLASSES, write_records
 from tests.helpers.videos import make_videos
 
 OPTS = dict(feature_set="mean_std", frames=True, chunk=4, progress=False)
@@ -70,8 +70,9 @@ def test_labels_beyond_int32_are_refused_at_build(tmp_path, label):
     def edit(k, vids):
         vids[3]["labels"] = np.array([1, label], np.int64)
 
-    data = _data(tmp_path / "d", vocab=0, edit=edit)  # no vocabulary: no bound but the cap
-    with pytest.raises(S.StoreError, match=rf"label ids \[1, {label}\] outside \[0, 100000\)"):
+    data = _data(tmp_path / "d", vocab=0, edit=edit)  # no vocabulary: the release's known size
+    known = RELEASE_CLASSES["id"]  # the 2018 schema's 3862 classes
+    with pytest.raises(S.StoreError, match=rf"label ids \[1, {label}\] outside \[0, {known}\)"):
         FZ.build(tmp_path / "s", data, splits=["train"], **OPTS)
     with pytest.raises(S.StoreError, match=rf"label ids \[1, {label}\] outside \[0, {2**31 - 1}\)"):
         FZ.build(tmp_path / "s2", data, splits=["train"], num_classes=2**31 - 1, **OPTS)
