@@ -4,15 +4,21 @@
 noise (so a model can learn them); the training and protocol tests share one store built from
 its defaults (24 classes, so that the top-20 of a submission really cuts; ``BASE`` and
 ``train_config`` are that store's training settings), and the crash test builds its own smaller
-set with it. ``final_weights``, ``metric_history`` and ``assert_same_weights`` read a run back.
+set with it. ``final_weights``, ``metric_history`` and ``assert_same_weights`` read a run back;
+``kill_after_pause`` kills a ``python -m afkit train`` child at a chosen step.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from afkit.io.records import write_records
@@ -97,3 +103,28 @@ def assert_same_weights(a: dict, b: dict, what: str = "") -> None:
     assert a.keys() == b.keys(), f"{what}: parameter names differ"
     for name in a:
         assert torch.equal(a[name], b[name]), f"{what}{': ' if what else ''}{name} differs"
+
+
+def kill_after_pause(args: list[str], step: int, **env) -> subprocess.Popen:
+    """Runs ``python -m afkit train ARGS`` with ``train.PAUSE_ENV`` set to ``step`` (the child
+    pauses after that step), SIGKILLs it there and returns the finished process. ``env``: more
+    environment variables for the child."""
+    env = {**os.environ, train.PAUSE_ENV: str(step), **env}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "afkit", "train", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for line in proc.stderr:
+            if f"paused after step {step}" in line:
+                break
+        else:
+            pytest.fail(f"the training process ended (rc {proc.wait()}) without pausing")
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    return proc

@@ -8,10 +8,6 @@ write and read)."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -21,6 +17,7 @@ from afkit.core import paper
 from afkit.data import featurize
 from afkit.io import records
 from afkit.training import train
+from tests.helpers.training_data import kill_after_pause
 from tests.helpers.videos import make_videos
 
 pytestmark = pytest.mark.slow
@@ -77,24 +74,7 @@ def test_paper_size_attend_fusion_72m_resumes_after_a_kill(store_dir, tmp_path):
     out = tmp_path / "run"
     args = _args("attend_fusion", store_dir, out)
     # the child stops after step 2 (epoch 2's one batch): its last checkpoint is epoch 1's
-    env = {**os.environ, train.PAUSE_ENV: "2", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "afkit", "train", *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        for line in proc.stderr:
-            if "paused after step 2" in line:
-                break
-        else:
-            pytest.fail(f"the training process ended (rc {proc.wait()}) without pausing")
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
+    kill_after_pause(args, 2, OMP_NUM_THREADS="1")
     ckpt = torch.load(out / train.CHECKPOINT, map_location="cpu", weights_only=False, mmap=True)
     assert ckpt["step"] == 1 and not (out / train.RESULTS).exists()
     del ckpt

@@ -8,12 +8,9 @@ and tests/helpers/training_data.py), single-threaded.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +26,7 @@ from tests.helpers.training_data import (
     SPLITS,
     assert_same_weights,
     final_weights,
+    kill_after_pause,
     metric_history,
     train_config,
 )
@@ -91,24 +89,7 @@ def test_killed_run_resumes_identically(reference_run, store_dir, tmp_path):
     out = tmp_path / "run"
     # the child stops after step 10 (epoch 2, batch 4); the last checkpoint is that of step 8,
     # so steps 9 and 10 are lost with the process and must be redone identically
-    env = {**os.environ, train.PAUSE_ENV: "10"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "afkit", "train", *_cli_args(store_dir, out)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        for line in proc.stderr:
-            if "paused after step 10" in line:
-                break
-        else:
-            pytest.fail(f"the training process ended (rc {proc.wait()}) without pausing")
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
+    proc = kill_after_pause(_cli_args(store_dir, out), 10)
     assert proc.returncode == -signal.SIGKILL
     ckpt = torch.load(out / train.CHECKPOINT, map_location="cpu", weights_only=False)
     assert (ckpt["epoch"], ckpt["batch"], ckpt["step"]) == (1, 2, 8)
