@@ -364,36 +364,48 @@ def run_grid(  # noqa: PLR0913  (the grid's keyword options; train overrides pas
         for s in specs
     }
     order = sorted(specs, key=lambda s: -sizes[s.label]["flops"])
-    search = [
-        (
-            proto.with_lr(s, lr),
-            protocol.tune_seed,
-            *job[:3],
-            {**job[3], **protocol.train_overrides(lr)},
-        )
-        for s in order
-        for lr in protocol.lrs
-    ]
-    if stacked:
-        groups = [[j for j in search if j[0].label == s.label] for s in order]
-        found = [
-            r
-            for rs in _map_trials(groups, workers, progress, "search", _stacked_trials)
-            for r in rs
-        ]
-    else:
-        found = _map_trials(search, workers, progress, "search")
-    chosen_lr = _chosen_rates(search, found, protocol.select_metric)
+
+    def trial(s, lr, seed):
+        return (proto.with_lr(s, lr), seed, *job[:3], {**job[3], **protocol.train_overrides(lr)})
+
+    # stage 1: the search, extended past an edge until every chosen rate is interior or bounded
+    search, found = [], []
+    todo = [trial(s, lr, protocol.tune_seed) for s in order for lr in protocol.lrs]
+    while todo:
+        if stacked:
+            groups = [[j for j in todo if j[0].label == s.label] for s in order]
+            groups = [g for g in groups if g]
+            done = [
+                r
+                for rs in _map_trials(groups, workers, progress, "search", _stacked_trials)
+                for r in rs
+            ]
+        else:
+            done = _map_trials(todo, workers, progress, "search")
+        search, found = search + todo, found + done
+        chosen_lr = _chosen_rates(search, found, protocol.select_metric)
+        todo = []
+        for s in order:
+            tried = [j[0].train["lr"] for j in search if j[0].label == s.label]
+            nxt = protocol.next_rate(tried, chosen_lr[s.label][0])
+            if nxt is not None and nxt not in tried:
+                todo.append(trial(s, nxt, protocol.tune_seed))
     # stage 2: the other seeds at the chosen rate
     rest = []
     for s in order:
         lr = chosen_lr[s.label][0]
         for k in s.seeds or default_seeds:
             if k != protocol.tune_seed:
-                rest.append(
-                    (proto.with_lr(s, lr), k, *job[:3], {**job[3], **protocol.train_overrides(lr)})
-                )
+                rest.append(trial(s, lr, k))
     more = _map_trials(rest, workers, progress, "seeds")
+    positions = {
+        s.label: proto.lr_position(
+            [j[0].train["lr"] for j in search if j[0].label == s.label],
+            chosen_lr[s.label][0],
+            protocol,
+        )
+        for s in specs
+    }
     return _grid_table(
         specs,
         search + rest,
@@ -402,7 +414,7 @@ def run_grid(  # noqa: PLR0913  (the grid's keyword options; train overrides pas
         sizes,
         default_seeds=default_seeds,
         tune_seed=protocol.tune_seed,
-    )
+    ).assign(lr_position=lambda t: t["label"].map(positions))
 
 
 def _chosen_rates(
@@ -448,6 +460,9 @@ def _grid_table(
                 "chosen": lr == chosen_lr[spec.label][0] and in_seeds,
                 "best_epoch": res.get("best_epoch"),
                 "epochs_run": res.get("epochs_run"),
+                "stop_reason": res.get("stop_reason", "cap"),
+                "converged": bool(res.get("converged", False)),
+                "plateau_gain": res.get("plateau_gain"),
                 "params": res["num_parameters"],
                 "flops": sizes[spec.label]["flops"],
                 "paper_params": paper[spec.label]["params"],
@@ -487,7 +502,18 @@ def search_table(grid: pd.DataFrame) -> pd.DataFrame:
     """The search at the tuning seed: one row per (label, lr) with its validation GAP, the
     epochs it ran and its best epoch, and whether it was chosen."""
     first = grid.groupby("label", sort=False)["seed"].transform("min")
-    cols = ["label", "lr", "val_gap", "best_epoch", "epochs_run", "chosen"]
+    cols = [
+        "label",
+        "lr",
+        "val_gap",
+        "best_epoch",
+        "epochs_run",
+        "stop_reason",
+        "plateau_gain",
+        "chosen",
+        "lr_position",
+    ]
+    cols = [c for c in cols if c in grid]
     return grid[grid["seed"] == first][cols].reset_index(drop=True)
 
 
@@ -495,19 +521,34 @@ SUMMARY_METRICS = METRIC_COLUMNS + ("micro_f1_tuned", "val_gap", "best_epoch")
 
 
 def mean_over_seeds(
-    grid: pd.DataFrame, metrics=SUMMARY_METRICS, floor_gap: float | None = None
+    grid: pd.DataFrame,
+    metrics=SUMMARY_METRICS,
+    floor_gap: float | None = None,
+    reference_gap: float | None = None,
 ) -> pd.DataFrame:
-    """One row per label (first-seen order) over the chosen runs: sizes, the chosen ``lr``,
-    ``<metric>_mean`` / ``<metric>_std`` over seeds (std with ddof=1; 0 for one seed), ``seeds``;
-    with ``floor_gap`` (:func:`afkit.training.protocol.prior_gap`) also ``learned``
-    (:func:`afkit.training.protocol.learned` on the means)."""
+    """One row per label (first-seen order) over the chosen runs: sizes, the chosen ``lr`` and
+    its ``lr_position``, ``<metric>_mean`` / ``<metric>_std`` over seeds (std with ddof=1; 0 for
+    one seed), ``seeds``, ``epochs_run_max``, ``converged`` (every chosen run's plateau stop
+    fired before the cap); with ``floor_gap`` (:func:`afkit.training.protocol.prior_gap`) also
+    ``learned`` (:func:`afkit.training.protocol.learned` on the means, against logistic
+    regression's test GAP ``reference_gap`` when given: :func:`reference_gap`) and
+    ``counts`` (learned and converged: the arms a finding may rest on)."""
     from afkit.training import protocol as proto
 
     grid = grid[grid["chosen"]] if "chosen" in grid else grid
     order = list(dict.fromkeys(grid["label"]))
     fixed = [
         c
-        for c in ("model", "params", "flops", "paper_params", "paper_flops", "lr", "evaluated_on")
+        for c in (
+            "model",
+            "params",
+            "flops",
+            "paper_params",
+            "paper_flops",
+            "lr",
+            "lr_position",
+            "evaluated_on",
+        )
         if c in grid
     ]
     g = grid.groupby("label", sort=False)
@@ -518,10 +559,29 @@ def mean_over_seeds(
         out[f"{m}_mean"] = g[m].mean()
         out[f"{m}_std"] = g[m].std(ddof=1).fillna(0.0)
     out["seeds"] = g["seed"].count()
+    if "epochs_run" in grid:
+        out["epochs_run_max"] = g["epochs_run"].max()
+    if "converged" in grid:
+        out["converged"] = g["converged"].all()
     out = out.loc[order].reset_index()
     if floor_gap is not None:
-        out["learned"] = proto.learned(out["micro_f1_tuned_mean"], out["gap_mean"], floor_gap)
+        out["learned"] = proto.learned(
+            out["micro_f1_tuned_mean"], out["gap_mean"], floor_gap, reference_gap
+        )
+        out["counts"] = out["learned"] & out.get("converged", True)
     return out
+
+
+def reference_gap(store_dir, runs_dir, profile: str, *, progress: bool = False, **train_overrides):
+    """Logistic regression's test GAP on ``store_dir``, trained under the profile's protocol at
+    its tuning seed (the learned rule's reference: :func:`afkit.training.protocol.learned`);
+    the run is shared with any arm that trains the same model (``run_key``)."""
+    from afkit.training import protocol as proto
+
+    tune = proto.protocol_for(profile).tune_seed
+    spec = Spec("logistic", "logistic", seeds=(tune,))
+    grid = run_grid([spec], store_dir, runs_dir, profile, progress=progress, **train_overrides)
+    return float(grid.loc[grid["chosen"], "gap"].mean())
 
 
 def paired_tests(
@@ -601,20 +661,28 @@ def intervals_table(cis: list[dict]) -> pd.DataFrame:
 
 
 def not_learned_note(summary: pd.DataFrame) -> str:
-    """A caption suffix naming the arms left out of a figure because they did not learn."""
-    bad = (
-        list(summary.loc[~summary["learned"].astype(bool), "label"]) if "learned" in summary else []
-    )
-    return f"; not shown, did not learn: {', '.join(bad)}" if bad else ""
+    """A caption suffix naming the arms left out of a figure because they did not learn or did
+    not converge (:func:`mean_over_seeds`' ``learned`` and ``converged``)."""
+    return "".join(f"; not shown, {why}: {', '.join(labs)}" for why, labs in _left_out(summary))
+
+
+def _left_out(summary: pd.DataFrame) -> list[tuple[str, list[str]]]:
+    out = []
+    for col, why in (("learned", "did not learn"), ("converged", "did not converge")):
+        if col in summary:
+            bad = list(summary.loc[~summary[col].astype(bool), "label"])
+            if bad:
+                out.append((why, bad))
+    return out
 
 
 def learned_runs(grid: pd.DataFrame, summary: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """The chosen runs of the arms that learned, and the caption note for those left out."""
-    ok = (
-        set(summary.loc[summary["learned"].astype(bool), "label"])
-        if "learned" in summary
-        else set(summary["label"])
-    )
+    """The chosen runs of the arms that count (learned and converged), and the caption note for
+    those left out."""
+    ok = set(summary["label"])
+    for col in ("learned", "converged"):
+        if col in summary:
+            ok &= set(summary.loc[summary[col].astype(bool), "label"])
     chosen = grid[grid["chosen"] & grid["label"].isin(ok)]
     return chosen, not_learned_note(summary)
 

@@ -39,6 +39,76 @@ def test_should_stop_reads_only_the_history():
     assert not train.should_stop(h, train.TrainConfig(patience=None))
 
 
+def test_plateau_schedule_by_hand():
+    """patience 2, tolerance 0.01, one reduction: epochs 3-4 rise by less than 0.01 (a plateau:
+    the rate is cut after epoch 4), epoch 5 improves, epochs 6-7 do not (stop)."""
+    cfg = train.TrainConfig(schedule="plateau", patience=2, min_delta=0.01, max_decays=1)
+    h = [{"val_gap": g} for g in (0.1, 0.3, 0.305, 0.31, 0.35, 0.355, 0.356)]
+    assert train.plateau_state(h[:3], cfg) == (0, False)
+    assert train.plateau_state(h[:4], cfg) == (1, False)
+    assert train.plateau_state(h[:6], cfg) == (1, False)
+    assert train.plateau_state(h, cfg) == (1, True)
+    assert train.should_stop(h, cfg) and not train.should_stop(h[:6], cfg)
+    c = train.convergence(h, cfg)
+    assert c["stop_reason"] == "early_stop" and c["converged"] and c["lr_decays"] == 1
+    assert c["plateau_gain"] == pytest.approx(0.356 - 0.35)
+    capped = train.convergence(h[:6], cfg)
+    assert capped["stop_reason"] == "cap" and not capped["converged"]
+    # with a tolerance of 0 the same history improves every epoch: no reduction, no stop
+    assert train.plateau_state(h, train.TrainConfig(schedule="plateau", patience=2)) == (0, False)
+
+
+def test_plateau_schedule_cuts_the_rate_in_training(store_dir, tmp_path):
+    """Each epoch's recorded rate is the configured rate times lr_decay per reduction the
+    history before it had made (plateau_state), and a stopped run is recorded as converged."""
+    cfg = train_config(
+        epochs=12,
+        schedule="plateau",
+        patience=1,
+        min_delta=0.02,
+        keep_best=True,
+        lr=0.03,
+        checkpoint_every_steps=0,
+    )
+    res = train.train(cfg, store_dir, tmp_path / "run")
+    h = res["history"]
+    for k, rec in enumerate(h):
+        decays = train.plateau_state(h[:k], cfg)[0]
+        assert rec["lr"] == pytest.approx(0.03 * 0.1**decays)
+    assert res["converged"] == (len(h) < 12) == (res["stop_reason"] == "early_stop")
+    assert res["lr_decays"] == train.plateau_state(h, cfg)[0]
+
+
+def test_learned_rule_against_logistic():
+    """The bar is half of logistic regression's gain over the class-frequency predictor."""
+    assert protocol.learned_bar(0.1, 0.9) == pytest.approx(0.5)
+    got = protocol.learned([0.2, 0.2, 0.0], [0.5, 0.4999, 0.9], 0.1, 0.9)
+    assert list(got) == [True, False, False]
+    assert protocol.learned_bar(0.1) == pytest.approx(0.1 + protocol.LEARNED_MARGIN)
+
+
+def test_run_grid_extends_the_grid_until_the_choice_is_interior(store_dir, tmp_path):
+    """A grid whose best rate is its top edge is extended x3 past it until a rate tried above
+    the chosen one is worse (interior) or the bound forbids more (upper bound)."""
+    p = protocol.Protocol(
+        lrs=(1e-4, 3e-4), max_epochs=3, patience=1, workers=1, lr_bounds=(1e-4, 0.1)
+    )
+    specs = [experiments.Spec("af", "attend_fusion", seeds=(0,))]
+    kw = dict(protocol=p, progress=False, batch_size=32, num_threads=1, checkpoint_every_steps=0)
+    grid = experiments.run_grid(specs, store_dir, tmp_path / "runs", "smoke", **kw)
+    tried = sorted(grid["lr"])
+    assert len(tried) > 2  # 1e-4 barely moves in 3 epochs: the top edge wins at first
+    np.testing.assert_allclose(tried, [1e-4 * 3**k for k in range(len(tried))], rtol=1e-2)
+    chosen = grid.loc[grid["chosen"], "lr"].item()
+    assert chosen == grid.loc[grid["val_gap"].idxmax(), "lr"]
+    position = grid["lr_position"].iloc[0]
+    if chosen < max(tried):
+        assert position == "interior" and chosen > min(tried)
+    else:
+        assert position == "upper bound" and chosen * 3 > 0.1
+    assert protocol.lr_position(tried, chosen, p) == position
+
+
 def test_score_run_threshold_is_validates_best(store_dir, tmp_path):
     train.train(train_config(epochs=2, checkpoint_every_steps=0), store_dir, tmp_path / "run")
     sc = protocol.score_run(tmp_path / "run", store_dir)

@@ -94,7 +94,9 @@ def test_run_grid_stacked_equals_one_by_one(store_dir, tmp_path):
     from afkit.studies import experiments
     from afkit.training import protocol
 
-    p = protocol.Protocol(lrs=(1e-3, 1e-2), max_epochs=3, patience=1, workers=1)
+    p = protocol.Protocol(
+        lrs=(1e-3, 1e-2), max_epochs=3, patience=1, workers=1, lr_bounds=(1e-3, 1e-2)
+    )
     specs = [
         experiments.Spec("af", "attend_fusion", seeds=(0, 1)),
         experiments.Spec("late", "fc_late", seeds=(0,)),
