@@ -77,7 +77,7 @@ class ReproduceProfile:
 
 PROFILES = {
     "smoke": ReproduceProfile(timeout_s=600, publish=False, device="cpu"),
-    "cpu": ReproduceProfile(timeout_s=1800, publish=True, device="cpu"),
+    "cpu": ReproduceProfile(timeout_s=3600, publish=True, device="cpu"),
     "paper": ReproduceProfile(timeout_s=None, publish=False, device="auto"),
 }
 
