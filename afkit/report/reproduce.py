@@ -596,10 +596,10 @@ def results_markdown(report_dir) -> str:
         f"{'the synthetic set, not YouTube-8M' if synthetic else 'the YouTube-8M release'}.** "
         f"The tuning protocol, the same for every arm: {protocol}.",
         "",
-        "| arm | parameters | parameters at paper size | learning rate | seeds "
+        "| arm | parameters | parameters at paper size | learning rate (in its grid) | seeds "
         "| GAP@20 (%) | micro-F1 (%), validate threshold | micro-F1 (%) at 0.5 | learned "
-        "| the paper's F1 (%), real data | the paper's parameters |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|:-:|---:|---:|",
+        "| converged (epochs) | the paper's F1 (%), real data | the paper's parameters |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|:-:|:-:|---:|---:|",
     ]
     for _, r in summary.iterrows():
         pf = "" if pd.isna(r.get("paper_f1_pct")) else f"{r['paper_f1_pct']:.2f}"
@@ -608,11 +608,16 @@ def results_markdown(report_dir) -> str:
             if pd.isna(r.get("paper_reported_params"))
             else f"{r['paper_reported_params'] / 1e6:.0f}M"
         )
+        converged = "" if pd.isna(r.get("converged")) else "yes" if r["converged"] else "**no**"
+        if converged and not pd.isna(r.get("epochs_run_max")):
+            converged += f" ({int(r['epochs_run_max'])})"
+        position = "" if pd.isna(r.get("lr_position")) else f" ({r['lr_position']})"
         lines.append(
-            f"| {r['label']} | {int(r['params']):,} | {int(r['paper_params']):,} | {r['lr']:g} "
+            f"| {r['label']} | {int(r['params']):,} | {int(r['paper_params']):,} "
+            f"| {r['lr']:g}{position} "
             f"| {int(r['seeds'])} | {_mean_std(r, 'gap')} | {_mean_std(r, 'micro_f1_tuned')} "
             f"| {100 * r['micro_f1_mean']:.2f} | {'yes' if r.get('learned', True) else '**no**'} "
-            f"| {pf} | {pp} |"
+            f"| {converged} | {pf} | {pp} |"
         )
     lines += [
         "",

@@ -31,8 +31,8 @@ def claim_clause(diff: float, lo: float, hi: float) -> str:
     p = paper.F1_DIFF
     if lo > 0:
         return (
-            f"The paper's claim holds here and more: where the paper has Attend-Fusion {p:+.2f} "
-            f"points behind, ours is ahead beyond noise."
+            f"The paper's claim is reversed here: where the paper has Attend-Fusion {p:+.2f} "
+            f"points behind, ours is ahead beyond noise (parity is not what is seen)."
         )
     if lo >= p:
         return (
@@ -75,6 +75,7 @@ def comparison(
     matched = s.loc[ci_matched["b"]]
     ratio = fc["params"] / af["params"]
     untrained = [lab for lab in s.index if "learned" in s and not s.loc[lab, "learned"]]
+    unconverged = [lab for lab in s.index if "converged" in s and not s.loc[lab, "converged"]]
     best = s.loc[s["gap_mean"].idxmax()]
     refs = [lab for lab in REFERENCES if lab in s.index]
     ref_best = max(refs, key=lambda lab: s.loc[lab, "gap_mean"]) if refs else None
@@ -91,7 +92,8 @@ def comparison(
     )
     text = (
         f"**Answer ({source} data, {_on(summary, evaluated_on)} of {ci['n_videos']:,} videos).** "
-        f"At "
+        + _headline_caveat(s, [ci["a"], ci["b"], ci_matched["b"]])
+        + "At "
         f"{ratio:.2f}x fewer parameters ({int(af['params']):,} vs {int(fc['params']):,}), "
         f"Attend-Fusion reaches test GAP {_pct(af['gap_mean'])} and micro-F1 "
         f"{_pct(af['micro_f1_tuned_mean'])} (validate-chosen threshold; "
@@ -130,7 +132,21 @@ def comparison(
                 + ". "
             )
             if untrained
-            else "Every arm learned (test GAP clearly above the class-frequency predictor). "
+            else "Every arm learned (test GAP at least half of logistic regression's gain over "
+            "the class-frequency predictor). "
+        )
+        + (
+            (
+                "Did not converge (their epoch cap came before the plateau stop): "
+                + ", ".join(f"`{x}`" for x in unconverged)
+                + ". "
+            )
+            if unconverged
+            else (
+                "Every arm converged (its plateau stop fired before the epoch cap). "
+                if "converged" in s
+                else ""
+            )
         )
         + (
             "Our numbers are from the synthetic set and say nothing about the paper's values on "
@@ -140,6 +156,24 @@ def comparison(
         )
     )
     return text
+
+
+def _headline_caveat(s: pd.DataFrame, labels: list[str]) -> str:
+    """A leading warning when an arm of the headline comparison did not learn or did not
+    converge (its numbers are then not a finding), or when its learning rate is at an edge of
+    the grid tried that no bound explains; empty otherwise."""
+    problems = []
+    for lab in labels:
+        row = s.loc[lab]
+        if "learned" in s and not row["learned"]:
+            problems.append(f"`{lab}` did not learn")
+        if "converged" in s and not row["converged"]:
+            problems.append(f"`{lab}` did not converge")
+        if row.get("lr_position") == "edge":
+            problems.append(f"`{lab}`'s learning rate is at an unexplored edge of its grid")
+    if not problems:
+        return ""
+    return "**Not a finding:** " + "; ".join(problems) + ", so the comparison below is not read. "
 
 
 def fusion_ablation(

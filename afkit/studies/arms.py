@@ -74,10 +74,11 @@ def comparison_specs(
     profile: str, num_classes: int | None = None, features: str = "mean_std"
 ) -> list[Spec]:
     """Notebook 04's arms: the starter code's references (logistic, MoE), the paper's
-    baselines (:data:`COMPARISON`), and the size-matched arms that separate attention from
-    size: fc_late and fcrn_late shrunk to Attend-Fusion's parameter count, Attend-Fusion grown
-    (its head width) to fc_late's. The headline pair and the matched pair train at every seed
-    of the profile; the other arms at the tuning seed only."""
+    baselines (:data:`COMPARISON`; at the cpu and smoke profiles only :data:`HEADLINE`), and
+    the size-matched arms that separate attention from size: fc_late shrunk to Attend-Fusion's
+    parameter count (and at paper size also fcrn_late shrunk alike and Attend-Fusion grown to
+    fc_late's). The headline pair and the matched pair train at every seed of the profile; the
+    other arms at the tuning seed only."""
     all_seeds = SEEDS[profile]
     fc = model_params("fc_late", profile, num_classes, features)
     paper_fc = model_params("fc_late", "paper", features=PAPER_FEATURES)
@@ -136,7 +137,10 @@ HEADLINE_COLUMNS = [
     "params",
     "paper_params",
     "lr",
+    "lr_position",
     "best_epoch_mean",
+    "epochs_run_max",
+    "converged",
     "gap_mean",
     "gap_std",
     "micro_f1_tuned_mean",

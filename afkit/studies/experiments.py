@@ -687,6 +687,30 @@ def learned_runs(grid: pd.DataFrame, summary: pd.DataFrame) -> tuple[pd.DataFram
     return chosen, not_learned_note(summary)
 
 
+def convergence_curves(grid: pd.DataFrame) -> pd.DataFrame:
+    """The validation history of each arm's chosen run at its first seed (the tuning seed):
+    one row per (label, epoch) with every ``val_*`` metric, ``lr`` and the run's
+    ``stop_reason`` (:func:`afkit.viz.plots.plot_convergence` draws it)."""
+    from afkit.training import train
+
+    chosen = grid[grid["chosen"]]
+    first = chosen.groupby("label", sort=False)["seed"].transform("min")
+    rows = []
+    for r in chosen[chosen["seed"] == first].itertuples():
+        res = json.loads((Path(r.run_dir) / train.RESULTS).read_text())
+        for h in res["history"]:
+            rows.append(
+                {
+                    "label": r.label,
+                    "epoch": h["epoch"],
+                    "lr": h["lr"],
+                    **{k: v for k, v in h.items() if k.startswith("val_")},
+                    "stop_reason": res.get("stop_reason", "cap"),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 def history_table(results: dict) -> pd.DataFrame:
     """One row an epoch of a run's results: epoch, train_loss, val_* metrics, seconds."""
     return pd.DataFrame(results["history"])

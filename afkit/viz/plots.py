@@ -411,6 +411,44 @@ def plot_learning_curves(
     return fig
 
 
+def plot_convergence(
+    curves: pd.DataFrame, *, y: str = "val_gap", source: str = "synthetic", ax=None
+):
+    """Validation ``y`` per epoch of one run per ``label`` (``curves``: columns ``label``,
+    ``epoch``, ``y``, ``lr``, ``stop_reason``): the rate cuts (where ``lr`` drops) as open
+    circles, the last epoch as a cross when the plateau stop fired (converged) and as a
+    filled square when the run reached its epoch cap (not converged)."""
+    _require(curves, "label", "epoch", y, "lr", "stop_reason")
+    fig, ax = _new(ax, figsize=(7.5, 4.2))
+    for label, g in curves.groupby("label", sort=False):
+        g = g.sort_values("epoch")
+        model = str(label).split(" ")[0]
+        color = model_color(model) if family_of(model) != "other" else None
+        capped = g["stop_reason"].iloc[-1] != "early_stop"
+        (line,) = ax.plot(
+            g["epoch"],
+            100 * g[y],
+            lw=1.4,
+            color=color,
+            label=f"{label}{' (epoch cap: not converged)' if capped else ''}",
+        )
+        lr = g["lr"].to_numpy()
+        cuts = g["epoch"].to_numpy()[1:][lr[1:] < lr[:-1]]
+        at = g.set_index("epoch")[y]
+        ax.plot(cuts, 100 * at.loc[cuts], "o", mfc="white", color=line.get_color(), ms=6)
+        end = g.iloc[-1]
+        ax.plot(end["epoch"], 100 * end[y], "s" if capped else "X", color=line.get_color(), ms=7)
+    ax.legend(fontsize="x-small", loc="lower right")
+    return _finish(
+        fig,
+        ax,
+        "Convergence: validation curve of each arm's chosen run (o: rate cut; X: plateau stop)",
+        "epoch",
+        f"{quantity(y)} (%)",
+        source,
+    )
+
+
 def plot_parameters_vs_width(  # noqa: PLR0913  (keyword-only plot options, as seaborn's)
     df: pd.DataFrame,
     *,

@@ -13,7 +13,7 @@ from afkit.studies import answers
 from afkit.training import protocol
 
 
-def _summary(af_gap, fc_gap, matched_gap, *, learned=True):
+def _summary(af_gap, fc_gap, matched_gap, *, learned=True, converged=True):
     rows = []
     for label, params, gap in (
         ("attend_fusion", 700_000, af_gap),
@@ -34,6 +34,8 @@ def _summary(af_gap, fc_gap, matched_gap, *, learned=True):
                 "micro_f1_tuned_mean": gap - 0.05,
                 "seeds": 3,
                 "learned": learned,
+                "converged": converged or label == "logistic",
+                "lr_position": "interior",
             }
         )
     return pd.DataFrame(rows)
@@ -80,7 +82,7 @@ def test_comparison_answer_flips():
     )
     assert "the size-matched FC late fusion is better" in worse
     assert "The paper's claim fails here" in worse
-    assert "holds here and more" in better
+    assert "claim is reversed here" in better and "Not a finding" not in better
     same = answers.comparison(
         _summary(0.78, 0.78, 0.70),
         _ci("attend_fusion", "fc_late", -0.001, -0.002, 0.001),
@@ -94,6 +96,15 @@ def test_comparison_answer_flips():
         _ci("attend_fusion", m, 0.08, 0.07, 0.09),
     )
     assert "Did not learn" in failed and "`attend_fusion`" in failed
+    assert failed.count("Not a finding") == 1 and "`fc_late` did not learn" in failed
+    assert "Every arm converged" in same
+    capped = answers.comparison(
+        _summary(0.78, 0.78, 0.70, converged=False),
+        _ci("attend_fusion", "fc_late", -0.002, -0.01, 0.01),
+        _ci("attend_fusion", m, 0.08, 0.07, 0.09),
+    )
+    assert "Did not converge" in capped and "`fc_late` did not converge" in capped
+    assert "Every arm converged" not in capped and "Not a finding" in capped
 
 
 def _ablation(late_on, late_off, early_on, early_off):
@@ -188,7 +199,7 @@ def test_learned_guard_is_the_documented_floor():
 
 
 def test_claim_clause_reads_the_interval_against_the_paper():
-    assert "holds here and more" in answers.claim_clause(1.0, 0.5, 1.5)
+    assert "claim is reversed here" in answers.claim_clause(1.0, 0.5, 1.5)
     assert "holds here:" in answers.claim_clause(0.0, -0.2, 0.2)
     assert "fails here" in answers.claim_clause(-2.0, -2.5, -1.5)
     assert "inconclusive" in answers.claim_clause(-0.5, -1.0, 0.1)
