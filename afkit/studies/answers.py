@@ -128,7 +128,16 @@ def comparison(
         + (
             (
                 "Did not learn (marked, not read as findings): "
-                + ", ".join(f"`{x}`" for x in untrained)
+                + ", ".join(
+                    f"`{x}`"
+                    + (
+                        f" (test GAP {_pct(s.loc[x, 'gap_mean'])}, below the learned bar of "
+                        f"{_pct(s.loc[x, 'learned_bar'])})"
+                        if "learned_bar" in s
+                        else ""
+                    )
+                    for x in untrained
+                )
                 + ". "
             )
             if untrained

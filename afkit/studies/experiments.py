@@ -568,6 +568,7 @@ def mean_over_seeds(
         out["learned"] = proto.learned(
             out["micro_f1_tuned_mean"], out["gap_mean"], floor_gap, reference_gap
         )
+        out["learned_bar"] = proto.learned_bar(floor_gap, reference_gap)
         out["counts"] = out["learned"] & out.get("converged", True)
     return out
 
