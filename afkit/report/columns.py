@@ -30,6 +30,8 @@ FRACTION_METRICS = {
     "mean_visual_share": "mean visual share",
     "prior_gap": "class-frequency predictor's GAP@20",
     "frac_top_greater": "videos where the top frames matter more",
+    "learned_bar": "learned bar: GAP@20 an arm must reach",
+    "plateau_gain": "rise of the best validation GAP@20 over the last patience epochs",
 }
 # already in percent (a level) or in percentage points (a difference)
 PERCENT = {
@@ -104,6 +106,11 @@ NAMES = {  # other columns: a plain name (no unit, or one given here)
     "p_a_better": "P(a better)",
     "num_tokens": "tokens",
     "labels_per_video": "labels a video",
+    "converged": "converged (plateau stop before the cap)",
+    "stop_reason": "stopped by",
+    "lr_position": "learning rate in its grid",
+    "epochs_run_max": "epochs run (most over seeds)",
+    "counts": "counts (learned and converged)",
 }
 MISSING = "—"  # a value that was not measured (a spread over one seed)
 
