@@ -438,10 +438,8 @@ def _vocab_trend(t: pd.DataFrame) -> str:
         + f"; Attend-Fusion is ahead at {len(ahead)} of {len(both)} sizes, and its "
         + ("lead" if lead[a] > 0 else "deficit")
         + f" {move} from {a} to {b} classes"
-        + (
-            f" ({lead[a]:+.2f} → {lead[b]:+.2f}) as the labels a class fall from "
-            f"{t.loc[(a, af), 'labels_per_class']:.1f} to {t.loc[(b, af), 'labels_per_class']:.1f}. "
-        )
+        + f" ({lead[a]:+.2f} → {lead[b]:+.2f}) as the labels a class fall from "
+        + f"{t.loc[(a, af), 'labels_per_class']:.1f} to {t.loc[(b, af), 'labels_per_class']:.1f}. "
     )
 
 
@@ -459,7 +457,7 @@ def untrained_note(table: pd.DataFrame) -> str:
     per = t.groupby("num_classes")["labels_per_class"].first()
     text = (
         f"Not trained (parameter arithmetic only): {', '.join(map(str, todo))} classes. At the "
-        f"fixed budget of {n:,} training videos they would have "
+        f"fixed budget of {n:,} training videos {'they' if len(todo) > 1 else 'it'} would have "
         + ", ".join(f"{per[c]:.2f}" for c in todo)
         + " positive labels a class"
     )
@@ -514,7 +512,8 @@ def vocabulary_scaling(table: pd.DataFrame, source: str = "synthetic", profile: 
             ga, gb = t.loc[(a, m), "gap"], t.loc[(b, m), "gap"]
             part += (
                 f"; trained on {int(t.loc[(a, m), 'train_videos']):,} videos at every size, its "
-                f"test GAP {'falls' if gb < ga else 'rises'} from {100 * ga:.2f}% at {a} classes "
+                f"test GAP {'falls' if gb < ga else 'rises' if gb > ga else 'stays'} from "
+                f"{100 * ga:.2f}% at {a} classes "
                 f"({t.loc[(a, m), 'labels_per_class']:.1f} labels a class) to {100 * gb:.2f}% at "
                 f"{b} ({t.loc[(b, m), 'labels_per_class']:.1f})"
             )
@@ -646,8 +645,8 @@ def readings(
         text += (
             f"Since attention off already {'matches' if state == 'matches' else 'beats'} FC late "
             "fusion, the paper's result (Attend-Fusion close to FC late fusion at a fraction of "
-            "its size) does not rest on the attention here: the encoders and the head at "
-            f"{af_m} do it without it"
+            "its size) does not rest on the attention here: the same network without the "
+            "attention does it"
             + (
                 f"; the attention adds on top of that in {names(some_help)}, but the match does "
                 "not need it."
