@@ -469,7 +469,7 @@ def untrained_note(table: pd.DataFrame) -> str:
             f", fewer than the {per[last]:.2f} a class of {last} classes, the sparsest "
             "vocabulary trained, "
             + (
-                "where " + ", ".join(f"`{m}`" for m in failed) + " already did not count"
+                "where " + " and ".join(f"`{m}`" for m in failed) + " already did not count"
                 if failed
                 else "where both models still learned and converged"
             )
