@@ -35,6 +35,7 @@ from afkit.studies.experiments import (
     matched_width,
     mean_over_seeds,
     model_params,
+    not_learned_note,
     paired_tests,
     reference_gap,
     run_grid,
@@ -435,6 +436,15 @@ def vocabulary_experiment(  # noqa: PLR0913  (a notebook step's keyword options,
 def vocabulary_summary(vocab: pd.DataFrame) -> pd.DataFrame:
     """Notebook 07's table (one row per (num_classes, model)), sorted by size."""
     return vocab.sort_values(["num_classes", "model"]).reset_index(drop=True)
+
+
+def vocabulary_shown(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The trained rows of notebook 07's table that count (learned and converged), for its
+    score figures, and the caption note naming those left out
+    (:func:`afkit.studies.experiments.not_learned_note`)."""
+    trained = table[table["trained"].astype(bool)]
+    named = trained.assign(label=trained["model"] + " at " + trained["num_classes"].astype(str))
+    return trained[trained["counts"].astype(bool)], not_learned_note(named)
 
 
 # notebook 10: the readings of "scores and re-weights that modality's features"
