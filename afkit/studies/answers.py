@@ -193,7 +193,7 @@ def _counts(s: pd.DataFrame) -> pd.Series:
     return ok
 
 
-def _not_counted(s: pd.DataFrame, name: str = "label") -> str:
+def _not_counted(s: pd.DataFrame, name: str = "label", lead: str = "Not read as findings") -> str:
     """The sentence naming the rows of ``s`` that did not learn or did not converge ("" when
     none): they are named, and not read as findings."""
     parts = []
@@ -206,7 +206,7 @@ def _not_counted(s: pd.DataFrame, name: str = "label") -> str:
             labels = bad.index if name == "index" else bad[name]
             if len(bad):
                 parts.append(f"{why}: " + ", ".join(f"`{x}`" for x in labels))
-    return ("Not read as findings: " + "; ".join(parts) + ". ") if parts else ""
+    return (f"{lead}: " + "; ".join(parts) + ". ") if parts else ""
 
 
 def _judge(d: float, band: float | None) -> str:
@@ -249,9 +249,7 @@ def _comparison_04(comparison: dict | None) -> str:
     if len(summary) and "label" in summary:
         s = summary.set_index("label")
         used = [lab for lab in (first["a"], first["b"]) if lab in s.index]
-        note = _not_counted(s.loc[used], name="index")
-        if note:
-            text += "In notebook 04: " + note
+        text += _not_counted(s.loc[used], name="index", lead="In notebook 04, not read as findings")
     return text
 
 
@@ -542,17 +540,31 @@ def vocabulary_scaling(table: pd.DataFrame, source: str = "synthetic", profile: 
     ).strip()
 
 
-def _off_vs_fc(off_vs_fc: dict | None, fc_label: str) -> tuple[str | None, str]:
+def _off_vs_fc(
+    off_vs_fc: dict | None, fc_label: str, summary: pd.DataFrame | None
+) -> tuple[str | None, str]:
     """(``"matches"`` / ``"beats"`` / ``"short"`` / None, the sentence) for attention off against
     FC late fusion: the paired test ``off_vs_fc`` (:func:`afkit.studies.experiments.
     paired_tests` of the shared attention-off arm minus ``fc_label``), read on micro-F1 at the
-    validate threshold (the paper's metric)."""
+    validate threshold (the paper's metric); None (not read) when either arm does not count in
+    ``summary``."""
     if not off_vs_fc:
         return None, (
             "No paired test of attention off against FC late fusion was given, so the closeness "
             "to FC late fusion is not attributed to the attention. "
         )
     ci = off_vs_fc
+    if summary is not None:
+        s = summary.set_index("label")
+        pair = s.loc[[lab for lab in (ci["a"], ci["b"]) if lab in s.index]]
+        bad = list(pair.index[~_counts(pair)])
+        if bad:
+            return None, (
+                "Attention off against FC late fusion is not read: "
+                + ", ".join(f"`{x}`" for x in bad)
+                + " did not learn or did not converge, so the closeness to FC late fusion is not "
+                "attributed to the attention. "
+            )
     lo, hi = 100 * ci["micro_f1_lo"], 100 * ci["micro_f1_hi"]
     state = "beats" if lo > 0 else "short" if hi < 0 else "matches"
     words = {
@@ -574,10 +586,12 @@ def readings(
     fc_label: str = "fc_late",
     evaluated_on: str | None = None,
     off_vs_fc: dict | None = None,
+    summary: pd.DataFrame | None = None,
 ) -> str:
     """Notebook 10's answer in prose, every clause chosen by the numbers of ``table``
     (:func:`afkit.studies.arms.readings_results`) and ``off_vs_fc`` (the paired test of the
-    shared attention-off arm against ``fc_label``).
+    shared attention-off arm against ``fc_label``; not read when either arm does not count in
+    ``summary``, the notebook's summary of arms).
 
     - *Attention matters* in a reading when its on − off test-GAP interval excludes 0.
     - *The readings that fit the paper* are chosen by the paper's parameter count alone (within
@@ -620,7 +634,7 @@ def readings(
     if not helps and not hurts:
         text += "No reading that counts makes attention matter at this size. "
     text += _not_counted(t.set_index("reading"), name="index")
-    state, off_text = _off_vs_fc(off_vs_fc, fc_label)
+    state, off_text = _off_vs_fc(off_vs_fc, fc_label, summary)
     text += off_text
     fits = t[t["paper_within_1pct"].astype(bool) & ok]
     if not len(fits):

@@ -378,6 +378,23 @@ def test_readings_are_chosen_by_count_not_by_closeness_to_fc_late():
     assert "none can be said to fit the paper" in nofit
 
 
+def test_readings_do_not_read_off_vs_fc_late_when_fc_late_did_not_converge():
+    arms_summary = pd.DataFrame(
+        {
+            "label": ["attention off (attend_fusion_noattn)", "fc_late"],
+            "learned": [True, True],
+            "converged": [True, False],
+        }
+    )
+    off = _off_vs_fc(-0.002, 0.003)
+    text = answers.readings(_readings(("helps", "helps")), off_vs_fc=off, summary=arms_summary)
+    assert "Attention off against FC late fusion is not read: `fc_late` did not" in text
+    assert "already matches" not in text and "rests on the attention" not in text
+    arms_summary["converged"] = True
+    text = answers.readings(_readings(("helps", "helps")), off_vs_fc=off, summary=arms_summary)
+    assert "already matches FC late fusion" in text
+
+
 def test_readings_name_a_pair_that_did_not_converge():
     bad = answers.readings(
         _readings(("helps", "helps"), converged=False), off_vs_fc=_off_vs_fc(-0.02, -0.01)
