@@ -227,17 +227,26 @@ def _comparison_04(comparison: dict | None) -> str:
             "not restated from one-seed runs here, and without 04's seed spread no one-seed "
             "difference here is called an effect. "
         )
-    out = []
+    summary = pd.DataFrame(comparison.get("summary") or [])
+    s = summary.set_index("label") if "label" in summary else summary
+    out, used = [], []
     for key, other in (("bootstrap", "FC late fusion"), ("bootstrap_matched", None)):
         ci = comparison.get(key)
         if not ci:
             continue
         other = other or f"the size-matched FC late fusion (`{ci['b']}`)"
+        pair = s.loc[[lab for lab in (ci["a"], ci["b"]) if lab in s.index]]
+        bad = list(pair.index[~_counts(pair)]) if len(pair) else []
+        used += [lab for lab in pair.index if lab not in used]
         out.append(
             f"against {other}: GAP {100 * ci['gap_diff']:+.2f} [{100 * ci['gap_lo']:+.2f}, "
             f"{100 * ci['gap_hi']:+.2f}], micro-F1 {100 * ci['micro_f1_diff']:+.2f} "
             f"[{100 * ci['micro_f1_lo']:+.2f}, {100 * ci['micro_f1_hi']:+.2f}]: "
-            + verdict(ci["micro_f1_lo"], ci["micro_f1_hi"], "Attend-Fusion", other)
+            + (
+                "not read (" + ", ".join(f"`{x}`" for x in bad) + " does not count in 04)"
+                if bad
+                else verdict(ci["micro_f1_lo"], ci["micro_f1_hi"], "Attend-Fusion", other)
+            )
         )
     first = comparison["bootstrap"]
     text = (
@@ -245,10 +254,7 @@ def _comparison_04(comparison: dict | None) -> str:
         f"and {first['seeds_b']} seeds, paired bootstrap over {first['n_videos']:,} test videos, "
         "95% intervals, points), not restated from these one-seed runs: " + "; ".join(out) + ". "
     )
-    summary = pd.DataFrame(comparison.get("summary") or [])
-    if len(summary) and "label" in summary:
-        s = summary.set_index("label")
-        used = [lab for lab in (first["a"], first["b"]) if lab in s.index]
+    if used:
         text += _not_counted(s.loc[used], name="index", lead="In notebook 04, not read as findings")
     return text
 
@@ -302,7 +308,7 @@ def fusion_ablation(
             else f"No arm leads the next beyond the seed noise (`{counted.index[0]}` and "
             f"`{counted.index[1]}` differ by {lead:.2f} points): no best arm is named. "
         )
-    return text + _comparison_04(comparison) + _not_counted(summary)
+    return (text + _comparison_04(comparison) + _not_counted(summary)).strip()
 
 
 def sweep_front(summary: pd.DataFrame, comparison: dict | None = None) -> tuple[bool, str]:

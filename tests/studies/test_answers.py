@@ -187,6 +187,15 @@ def test_ablation_cites_04_not_a_one_seed_rerun():
     assert "no seed spread to read it against" in alone and "best arm" not in alone
 
 
+def test_ablation_does_not_read_04_when_its_arm_did_not_converge():
+    comparison = _comparison(0.001, 0.002, 0.01)
+    comparison["summary"][1]["converged"] = False  # 04's fc_late
+    text = answers.fusion_ablation(_ablation(0.78, 0.70, 0.66, 0.60), comparison=comparison)
+    assert "[+0.20, +1.00]: not read (`fc_late` does not count in 04)" in text
+    assert "Attend-Fusion is better beyond" not in text.split("size-matched")[0]
+    assert "In notebook 04, not read as findings: did not converge" in text
+
+
 def test_ablation_names_an_arm_that_did_not_converge():
     bad = answers.fusion_ablation(
         _ablation(0.78, 0.70, 0.66, 0.60, converged=False), comparison=_comparison(0.001)
