@@ -254,7 +254,7 @@ VOCABULARIES = {
     "paper": (1000, 3862, 4716, 20000),
 }
 # the sizes that are trained (the others are parameter arithmetic only: the answer computes what
-# the budget would give them, :func:`untrained_note`)
+# the budget would give them, :func:`afkit.studies.answers.untrained_note`)
 TRAINED_VOCABULARIES = {
     "smoke": (20, 50, 100),
     "cpu": (100, 300, 1000, 3862),
