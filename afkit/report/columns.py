@@ -29,6 +29,8 @@ FRACTION_METRICS = {
     "share_of_labels": "share of labels",
     "mean_visual_share": "mean visual share",
     "prior_gap": "class-frequency predictor's GAP@20",
+    "reference_gap": "logistic regression's GAP@20",
+    "classes_unseen": "share of classes with no training video",
     "frac_top_greater": "videos where the top frames matter more",
 }
 # already in percent (a level) or in percentage points (a difference)
@@ -104,6 +106,8 @@ NAMES = {  # other columns: a plain name (no unit, or one given here)
     "p_a_better": "P(a better)",
     "num_tokens": "tokens",
     "labels_per_video": "labels a video",
+    "labels_per_class": "training labels a class",
+    "train_videos": "training videos",
 }
 MISSING = "—"  # a value that was not measured (a spread over one seed)
 
