@@ -51,7 +51,8 @@ CAPTIONS = {
     "06_attention_config": "Attention configurations on the test split of {data}",
     "06_runs": "Every training run of notebook 06 ({data})",
     "06_pareto_params": "Test GAP@20 against parameters per attention configuration ({data}); "
-    "the front joins those no other beats on both",
+    "the Pareto front is drawn only where a member of it differs from the default Attend-Fusion "
+    "beyond notebook 04's seed noise (the figure says which)",
     "06_pareto_flops": "Test GAP@20 against FLOPs per attention configuration ({data})",
     "06_pareto_paper_size": "Test GAP@20 against the parameters each configuration would have "
     "at paper size ({data} for the scores)",

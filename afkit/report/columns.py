@@ -29,6 +29,8 @@ FRACTION_METRICS = {
     "share_of_labels": "share of labels",
     "mean_visual_share": "mean visual share",
     "prior_gap": "class-frequency predictor's GAP@20",
+    "reference_gap": "logistic regression's GAP@20",
+    "classes_unseen": "share of classes with no training video",
     "frac_top_greater": "videos where the top frames matter more",
     "learned_bar": "learned bar: GAP@20 an arm must reach",
     "plateau_gain": "rise of the best validation GAP@20 over the last patience epochs",
@@ -111,6 +113,8 @@ NAMES = {  # other columns: a plain name (no unit, or one given here)
     "lr_position": "learning rate in its grid",
     "epochs_run_max": "epochs run (most over seeds)",
     "counts": "counts (learned and converged)",
+    "labels_per_class": "training labels a class",
+    "train_videos": "training videos",
 }
 MISSING = "—"  # a value that was not measured (a spread over one seed)
 

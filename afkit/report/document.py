@@ -58,6 +58,7 @@ FINDINGS_PREFERRED = (
     "method",
     "model",
     "trained",
+    "labels_per_class",
     "params",
     "head_share",
     "paper_head_share",
@@ -80,6 +81,7 @@ FINDINGS_PREFERRED = (
     "matters",
     "seeds",
     "learned",
+    "converged",
     "paper_f1_pct",
 )
 FINDINGS_MAX_COLUMNS = 11

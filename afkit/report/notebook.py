@@ -120,6 +120,19 @@ def save_result(name: str, data: dict, out_dir, *, profile: str, seed: int, conf
     return path
 
 
+def load_result(name: str, out_dir) -> dict | None:
+    """The ``data`` of ``OUT/results/NAME.json`` (:func:`save_result`), or None when that
+    result is absent or unreadable (e.g. notebook 04's comparison when 05 runs alone)."""
+    _check_name(name)
+    path = paths(out_dir, create=False).results / f"{name}.json"
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    data = record.get("data") if isinstance(record, dict) else None
+    return data if isinstance(data, dict) else None
+
+
 # --------------------------------------------------------------------------- notebook setup
 @dataclass(frozen=True)
 class Context:

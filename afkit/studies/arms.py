@@ -35,7 +35,9 @@ from afkit.studies.experiments import (
     matched_width,
     mean_over_seeds,
     model_params,
+    not_learned_note,
     paired_tests,
+    reference_gap,
     run_grid,
 )
 
@@ -251,32 +253,83 @@ def with_sweep_columns(summary: pd.DataFrame) -> pd.DataFrame:
 
 # notebook 07: the vocabulary sizes C (3862: the 2018 release; 4716: the 2017 one, the paper's)
 VOCABULARIES = {
-    "smoke": (20, 50, 100),
+    "smoke": (20, 50, 100, 400),
     "cpu": (100, 300, 1000, 3862, 4716, 20000),
     "paper": (1000, 3862, 4716, 20000),
 }
-# the sizes that are trained (the others are parameter arithmetic only): with the training videos
-# a class held constant, 3862+ classes need 39k+ videos a model, beyond the cpu budget
-TRAINED_VOCABULARIES = {"smoke": (20, 50), "cpu": (100, 300), "paper": (1000, 3862, 4716, 20000)}
-# the synthetic sets of notebook 07: training videos per class held constant as C grows
+# the sizes that are trained (the others are parameter arithmetic only: the answer computes what
+# the budget would give them, :func:`afkit.studies.answers.untrained_note`)
+TRAINED_VOCABULARIES = {
+    "smoke": (20, 50, 100),
+    "cpu": (100, 300, 1000, 3862),
+    "paper": (1000, 3862, 4716, 20000),
+}
+# notebook 07's synthetic sets: the training BUDGET is held fixed across vocabularies (the same
+# number of training videos, ``train_videos``, at every size; a quarter of it each for validate
+# and test), so that the vocabulary is the one thing that changes, and the labels a class
+# (N * ~3 labels a video / C) fall as C grows: the second axis of the table. Fixed videos rather
+# than fixed optimizer steps: a study's budget is the data it can afford, and the plateau
+# protocol sets the steps of every run itself.
+#
+# cpu, the arithmetic (measured at N = 1500, C = 3862, one process, nice, on the shared 2-core
+# machine; user seconds an epoch, validation included): fc_late 1.4 s, attend_fusion 0.7 s,
+# logistic (the learned rule's reference) 1.25 s, i.e. 2.2 ms per training video an epoch for
+# the three models at 3862 classes; scaled by their parameters, 0.9 ms at 1000, 0.56 at 300,
+# 0.47 at 100: 4.1 ms per video an epoch over the four vocabularies. Under the plateau protocol
+# a run takes ~30-50 epochs and an arm ~3 rate trials: ~120 epochs, 0.5 s per training video.
+# 8 minutes on 2 workers (960 worker-seconds, less ~15 s of generation and featurizing (3.4 s
+# for the 3862-class set) and the pool's uneven ends) hold ~1500 training videos: 45 labels a
+# class at 100 classes, 15 at 300, 4.5 at 1000, 1.2 at 3862. Measured under the protocol at
+# 3862 classes: fc_late at 3e-3 stops after 11 epochs (flat at GAP 0.011: nothing learned at 1.2
+# labels a class), logistic after 24 (GAP 0.26), so 3862 costs less than the 120 epochs assumed;
+# fc_late at 3e-3 stops after 46 epochs at 1000 classes (GAP 0.27) and 39 at 100 (GAP 0.71).
+# Per vocabulary, ~2.5 trials an arm at those epochs: ~130 worker-seconds at 3862, ~210 at 1000,
+# ~140 at 300, ~120 at 100: ~600 in all, ~5-6 minutes on 2 workers with the pool's uneven ends.
+# The cost is linear in train_videos: lower it if a measured cpu run exceeds 8 minutes.
 VOCAB_DATA = {
-    "smoke": dict(videos_per_class=8, min_frames=4, max_frames=12),
-    "cpu": dict(videos_per_class=20, min_frames=10, max_frames=30),
-    "paper": dict(videos_per_class=20, min_frames=30, max_frames=120),
+    "smoke": dict(train_videos=240, min_frames=4, max_frames=12),
+    "cpu": dict(train_videos=1500, min_frames=10, max_frames=30),
+    "paper": dict(train_videos=100_000, min_frames=30, max_frames=120),
 }
 
 
 def vocabulary_data(profile: str, num_classes: int) -> dict:
-    """Sizes of notebook 07's synthetic set at ``num_classes``: ``videos_per_class * C``
-    training videos (about 3 labels a video: ~60 labels a class at 20), a quarter of that each
-    for validate and test."""
+    """Sizes of notebook 07's synthetic set at ``num_classes``: the profile's fixed
+    ``train_videos`` (:data:`VOCAB_DATA`, the same at every vocabulary), a quarter of that each
+    for validate and test (at least 32)."""
     d = dict(VOCAB_DATA[profile])
-    n = d.pop("videos_per_class") * num_classes
+    n = d.pop("train_videos")
     return {
         **d,
         "train_videos": n,
         "validate_videos": max(n // 4, 32),
         "test_videos": max(n // 4, 32),
+    }
+
+
+def expected_labels_per_class(profile: str, num_classes: int) -> float:
+    """Positive training labels a class that :data:`VOCAB_DATA`'s budget gives ``num_classes``
+    classes on average: ``train_videos * mean_labels / C`` (the generator's ``mean_labels`` a
+    video, :class:`afkit.data.synth.SynthProfile`)."""
+    from afkit.data import synth
+
+    return VOCAB_DATA[profile]["train_videos"] * synth.PROFILES[profile].mean_labels / num_classes
+
+
+def train_label_counts(store_dir) -> dict:
+    """Of a store's train split: ``train_videos``, ``labels_per_class`` (positive labels a class,
+    the mean over the vocabulary) and ``classes_unseen`` (the share of classes with no training
+    video)."""
+    from afkit.data import store
+
+    train = store.open_store(Path(store_dir) / "train")
+    counts = np.zeros(train.num_classes, dtype=np.int64)
+    for i in range(len(train)):
+        counts[train.labels(i)] += 1
+    return {
+        "train_videos": len(train),
+        "labels_per_class": float(counts.sum() / train.num_classes),
+        "classes_unseen": float((counts == 0).mean()),
     }
 
 
@@ -288,6 +341,36 @@ def head_share(name: str, profile: str, num_classes: int, features: str = "mean_
     n1 = model_params(name, profile, 1, features)
     head = (n - n1) / (num_classes - 1) * num_classes if num_classes > 1 else 0
     return {"params": n, "head_params": int(round(head)), "head_share": head / n}
+
+
+def _train_vocabulary(root: Path, profile: str, c: int, models, seed: int, device, progress):
+    """One trained vocabulary of notebook 07: its synthetic set, store, ``models`` under the
+    protocol at one seed and the learned rule's references; (summary by label, store counts,
+    class-frequency GAP, logistic regression's GAP)."""
+    from afkit.data import featurize, synth
+    from afkit.training import protocol as proto
+
+    data = root / "data" / str(c)
+    synth.ensure_dataset(
+        data, profile, seed, progress=False, num_classes=c, **vocabulary_data(profile, c)
+    )
+    stores, runs = root / "stores" / str(c), root / "runs" / str(c)
+    featurize.build(stores, data, feature_set="mean_std", progress=False)
+    floor = proto.prior_gap(stores)
+    # logistic regression (the learned rule's reference) in the same grid as the models, so that
+    # the two workers share its trials with theirs; reference_gap then reads its runs back
+    refs = [] if "logistic" in models else [Spec("logistic", "logistic", seeds=(0,))]
+    grid = run_grid(
+        [Spec(m, m, seeds=(0,)) for m in models] + refs,
+        stores,
+        runs,
+        profile,
+        progress=progress,
+        device=device,
+    )
+    reference = reference_gap(stores, runs, profile, device=device)
+    summary = mean_over_seeds(grid, floor_gap=floor, reference_gap=reference)
+    return summary.set_index("label"), train_label_counts(stores), floor, reference
 
 
 def vocabulary_experiment(  # noqa: PLR0913  (a notebook step's keyword options, with defaults)
@@ -303,35 +386,19 @@ def vocabulary_experiment(  # noqa: PLR0913  (a notebook step's keyword options,
 ) -> pd.DataFrame:
     """Notebook 07: for each vocabulary size C, parameters and head share at this profile and
     at paper size; for the ``trained`` sizes (:data:`TRAINED_VOCABULARIES`) also a synthetic
-    set (:func:`vocabulary_data`, under ``root/data/C``), its store and ``models`` trained under
-    the protocol at one seed, scored on test. One row per (C, model); ``trained`` False rows
-    carry no scores."""
-    from afkit.data import featurize, synth
-    from afkit.training import protocol as proto
-
+    set of the profile's fixed training budget (:func:`vocabulary_data`, under ``root/data/C``),
+    its store and ``models`` trained under the protocol at one seed, scored on test, each with
+    the learned rule against logistic regression on that store
+    (:func:`afkit.studies.experiments.reference_gap`) and its convergence. One row per
+    (C, model); ``trained`` False rows carry no scores, only the labels a class the budget would
+    give them (``labels_per_class``: :func:`expected_labels_per_class`)."""
     root = Path(root)
     trained = TRAINED_VOCABULARIES[profile] if trained is None else trained
     rows = []
     for c in sizes or VOCABULARIES[profile]:
-        grid, floor = None, np.nan
+        done = None
         if c in trained:
-            data = root / "data" / str(c)
-            synth.ensure_dataset(
-                data, profile, seed, progress=False, num_classes=c, **vocabulary_data(profile, c)
-            )
-            stores = root / "stores" / str(c)
-            featurize.build(stores, data, feature_set="mean_std", progress=False)
-            grid = mean_over_seeds(
-                run_grid(
-                    [Spec(m, m, seeds=(0,)) for m in models],
-                    stores,
-                    root / "runs" / str(c),
-                    profile,
-                    progress=progress,
-                    device=device,
-                )
-            )
-            floor = proto.prior_gap(stores)
+            done = _train_vocabulary(root, profile, c, models, seed, device, progress)
         for name in models:
             prof, at_paper = (
                 head_share(name, profile, c),
@@ -340,24 +407,34 @@ def vocabulary_experiment(  # noqa: PLR0913  (a notebook step's keyword options,
             row = {
                 "num_classes": c,
                 "model": name,
-                "trained": grid is not None,
+                "trained": done is not None,
+                "train_videos": VOCAB_DATA[profile]["train_videos"],
+                "labels_per_class": expected_labels_per_class(profile, c),
+                "classes_unseen": np.nan,
                 "params": prof["params"],
                 "head_share": prof["head_share"],
                 "paper_params": at_paper["params"],
                 "paper_head_share": at_paper["head_share"],
-                "prior_gap": floor,
+                "prior_gap": np.nan,
+                "reference_gap": np.nan,
             }
-            if grid is not None:
-                r = grid.set_index("label").loc[name]
+            if done is not None:
+                s, counts, floor, reference = done
+                r = s.loc[name]
                 row.update(
                     {
+                        **counts,
+                        "prior_gap": floor,
+                        "reference_gap": reference,
                         "lr": r["lr"],
+                        "lr_position": r["lr_position"],
+                        "epochs_run": int(r["epochs_run_max"]),
                         "gap": r["gap_mean"],
                         "micro_f1": r["micro_f1_mean"],
                         "micro_f1_tuned": r["micro_f1_tuned_mean"],
-                        "learned": bool(
-                            proto.learned(r["micro_f1_tuned_mean"], r["gap_mean"], floor)
-                        ),
+                        "learned": bool(r["learned"]),
+                        "converged": bool(r["converged"]),
+                        "counts": bool(r["counts"]),
                     }
                 )
             rows.append(row)
@@ -367,6 +444,15 @@ def vocabulary_experiment(  # noqa: PLR0913  (a notebook step's keyword options,
 def vocabulary_summary(vocab: pd.DataFrame) -> pd.DataFrame:
     """Notebook 07's table (one row per (num_classes, model)), sorted by size."""
     return vocab.sort_values(["num_classes", "model"]).reset_index(drop=True)
+
+
+def vocabulary_shown(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The trained rows of notebook 07's table that count (learned and converged), for its
+    score figures, and the caption note naming those left out
+    (:func:`afkit.studies.experiments.not_learned_note`)."""
+    trained = table[table["trained"].astype(bool)]
+    named = trained.assign(label=trained["model"] + " at " + trained["num_classes"].astype(str))
+    return trained[trained["counts"].astype(bool)], not_learned_note(named)
 
 
 # notebook 10: the readings of "scores and re-weights that modality's features"
@@ -448,7 +534,8 @@ def readings_results(
     on vs off, in :func:`reading_pairs` order, each dict with ``reading``), in points: test GAP
     and micro-F1 (validate threshold) on and off, the differences and their 95% intervals,
     ``matters`` ("helps" / "hurts" when the GAP interval excludes 0, else "no"), the paper-size
-    params and whether they are within 1% of 72M, and the test GAP gap to ``fc_label``."""
+    params and whether they are within 1% of 72M, the test GAP gap to ``fc_label``, ``learned``
+    (the arm with attention) and ``converged`` (both arms of the pair)."""
     s = summary.set_index("label")
     fc = s.loc[fc_label, "gap_mean"]
     reported = paper.PARAMETERS["attend_fusion"]
@@ -478,6 +565,10 @@ def readings_results(
                 "matters": matters,
                 "gap_minus_fc_late": 100 * (on["gap_mean"] - fc),
                 "learned": bool(on["learned"]) if "learned" in s else True,
+                # both arms of the pair: a difference is read only when both converged
+                "converged": bool(on["converged"] and off["converged"])
+                if "converged" in s
+                else True,
                 "evaluated_on": on["evaluated_on"] if "evaluated_on" in s else "test",
             }
         )

@@ -652,9 +652,11 @@ def plot_pareto(  # noqa: PLR0913  (keyword-only plot options, as seaborn's)
     xunit: str = "count",
     yunit: str = "%",
     source: str = "synthetic",
+    front: bool = True,
     ax=None,
 ):
-    """Score against cost, one dot per configuration, with the Pareto front as a step line.
+    """Score against cost, one dot per configuration, with the Pareto front as a step line
+    (``front=False``: the dots only, e.g. when no front member differs beyond noise).
 
     ``paper``: optional DataFrame with the same ``x``, ``y``, ``label`` columns (e.g.
     :func:`paper_points`, the paper's real-data numbers), drawn as black stars in a panel of
@@ -677,9 +679,9 @@ def plot_pareto(  # noqa: PLR0913  (keyword-only plot options, as seaborn's)
         pax = None
     for lab, g in df.groupby(label, sort=False):
         ax.scatter(g[x], g[y], s=30, color=model_color(str(lab)), label=str(lab), zorder=3)
-    on = pareto_front(df[x].to_numpy(float), df[y].to_numpy(float))
-    front = df.loc[on].sort_values(x)
-    ax.step(front[x], front[y], where="post", color="black", lw=1.2, label="Pareto front", zorder=2)
+    if front:
+        on = df.loc[pareto_front(df[x].to_numpy(float), df[y].to_numpy(float))].sort_values(x)
+        ax.step(on[x], on[y], where="post", color="black", lw=1.2, label="Pareto front", zorder=2)
     xlabel = f"{quantity(x)} ({xunit}{', log scale' if logx else ''})"
     if pax is not None:
         pax.scatter(paper[x], paper[y], marker="*", s=160, color=PAPER_COLOR, zorder=4)
@@ -699,7 +701,9 @@ def plot_pareto(  # noqa: PLR0913  (keyword-only plot options, as seaborn's)
     if logx:
         ax.set_xscale("log")
     ax.legend(fontsize="small", loc="best")
-    title = f"{quantity(y)[0].upper() + quantity(y)[1:]} against {quantity(x)}, Pareto front"
+    title = f"{quantity(y)[0].upper() + quantity(y)[1:]} against {quantity(x)}" + (
+        ", Pareto front" if front else ""
+    )
     if pax is not None:  # the title over both panels; each panel says whose numbers it holds
         fig.suptitle(title, x=0.02, ha="left", fontweight="bold")
         title = "ours"

@@ -216,6 +216,12 @@ def test_pareto_plot_draws_the_front():
     assert len(front) == 1
     xs = sorted(set(np.asarray(front[0].get_xdata(), float).tolist()))
     assert xs == [1.0, 2.0, 4.0]
+    # front=False (no member beyond the noise): the dots only, and the title claims no front
+    fig = plots.plot_pareto(df, front=False)
+    _check_labelled(fig)
+    assert not [ln for ln in fig.axes[0].get_lines() if ln.get_label() == "Pareto front"]
+    assert "Pareto" not in fig.axes[0].get_title()
+    assert len(fig.axes[0].collections) == 1  # the four dots of the one model
 
 
 def test_vocabulary_scaling_and_interpretability_plots():
