@@ -319,32 +319,32 @@ class _RunFiles:
                         return None
         return None
 
-    def protocol(self) -> str | None:
-        """The tuning protocol in one sentence, as a notebook saved it (``data.protocol``)."""
+    def _results(self):
+        """(file, its ``data`` dict) of every readable ``results/*.json``, in file order."""
         for f in self.files:
             if f.startswith("results/") and f.endswith(".json"):
                 try:
                     res = json.loads((self.out.root / f).read_text())
                 except (OSError, json.JSONDecodeError):
                     continue
-                found = (res.get("data") or {}).get("protocol") if isinstance(res, dict) else None
-                if isinstance(found, str) and found.strip():
-                    return found.strip().rstrip(".").removeprefix("every arm: ")
+                if isinstance(res, dict) and isinstance(res.get("data"), dict):
+                    yield f, res["data"]
+
+    def protocol(self) -> str | None:
+        """The tuning protocol in one sentence, as a notebook saved it (``data.protocol``)."""
+        for _, data in self._results():
+            found = data.get("protocol")
+            if isinstance(found, str) and found.strip():
+                return found.strip().rstrip(".").removeprefix("every arm: ")
         return None
 
     def answers(self) -> list[tuple[str, str, str]]:
         """(notebook, results file, answer) of every ``results/*.json`` with ``data.answer``."""
-        found = []
-        for f in self.files:
-            if f.startswith("results/") and f.endswith(".json"):
-                try:
-                    res = json.loads((self.out.root / f).read_text())
-                except (OSError, json.JSONDecodeError):
-                    continue
-                answer = (res.get("data") or {}).get("answer") if isinstance(res, dict) else None
-                if isinstance(answer, str) and answer.strip():
-                    found.append((self.owner.get(f) or Path(f).stem, f, answer))
-        return found
+        return [
+            (self.owner.get(f) or Path(f).stem, f, data["answer"])
+            for f, data in self._results()
+            if isinstance(data.get("answer"), str) and data["answer"].strip()
+        ]
 
 
 def _tables(files: list[str]) -> list[str]:
