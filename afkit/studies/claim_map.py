@@ -521,7 +521,7 @@ def prediction_table(table: pd.DataFrame, at_hand: dict, baseline: str = "fc_lat
 
 
 def _sizes(values) -> str:
-    values = [f"{v:.0f}" for v in values]
+    values = [v if isinstance(v, str) else f"{v:.0f}" for v in values]
     if not values:
         return "none"
     return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " and " + values[-1]
@@ -580,8 +580,20 @@ def _points(x: float) -> str:
     return f"{x:g} point" + ("" if x == 1 else "s")
 
 
+def _flag(row) -> str:
+    """`` (<status>)`` for a row whose arms do not all count (did not learn or converge)."""
+    return "" if bool(row["counts"]) else f" ({row['status']})"
+
+
 def _outcomes_clause(axis: pd.DataFrame, head: str) -> str:
-    by = {o: list(axis.loc[axis["outcome"] == o, "videos_per_class"]) for o in OUTCOMES}
+    by = {
+        o: [
+            f"{r['videos_per_class']:.0f}{_flag(r)}"
+            for _, r in axis.iterrows()
+            if r["outcome"] == o
+        ]
+        for o in OUTCOMES
+    }
     words = {
         "holds": "the claim holds (parity)",
         "AF ahead": "Attend-Fusion is ahead beyond the margin (the claim is exceeded, not matched)",
@@ -597,8 +609,9 @@ def _trend_clause(main: pd.DataFrame) -> str:
     d = b["f1_diff"] - a["f1_diff"]
     way = "falls" if d < 0 else "rises" if d > 0 else "stays"
     return (
-        f"From {a['videos_per_class']:.0f} to {b['videos_per_class']:.0f} videos a class the "
-        f"difference {way} from {a['f1_diff']:+.2f} to {b['f1_diff']:+.2f} F1 points "
+        f"From {a['videos_per_class']:.0f}{_flag(a)} to {b['videos_per_class']:.0f}{_flag(b)} "
+        f"videos a class the difference {way} from {a['f1_diff']:+.2f} to {b['f1_diff']:+.2f} "
+        "F1 points "
         f"(GAP: {a['gap_diff']:+.2f} to {b['gap_diff']:+.2f})."
     )
 
@@ -612,10 +625,11 @@ def _crossing_clause(table: pd.DataFrame, main: pd.DataFrame) -> str:
             f"difference stays {side} it from {main['videos_per_class'].iloc[0]:.0f} to "
             f"{main['videos_per_class'].iloc[-1]:.0f} videos a class."
         )
+    a, b = (main.loc[main["target_videos_per_class"] == t].iloc[0] for t in c["between_targets"])
     return (
         f"The difference {c['direction']} through the paper's {paper.F1_DIFF:+.2f} between "
-        f"{c['between'][0]:.0f} and {c['between'][1]:.0f} videos a class, at about "
-        f"{c['videos_per_class']:.0f} (interpolated in log videos a class)."
+        f"{c['between'][0]:.0f}{_flag(a)} and {c['between'][1]:.0f}{_flag(b)} videos a class, "
+        f"at about {c['videos_per_class']:.0f} (interpolated in log videos a class)."
     )
 
 
@@ -737,7 +751,7 @@ def plot_claim_map(table: pd.DataFrame, at_hand: dict | None = None, *, source: 
     """Attend-Fusion - FC late fusion against videos a class (log x): test micro-F1 (left, with
     the paper's -0.32 dashed and the parity band shaded) and GAP (right), in points with 95%
     paired-bootstrap bars; FC late fusion at the paper's ratio filled, at AF's size hollow;
-    rows whose arms did not learn or converge ringed in red; the knob worlds as triangles; the
+    rows whose arms did not learn or converge crossed (x); the knob worlds as triangles; the
     data at hand's measured difference (notebook 04) as a star."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
@@ -767,8 +781,10 @@ def plot_claim_map(table: pd.DataFrame, at_hand: dict | None = None, *, source: 
                 capsize=3,
             )
             bad = ~t["counts"].astype(bool)
-            ax.scatter(x[bad], y[bad], s=160, facecolors="none", edgecolors="#D55E00", lw=1.5)
+            ax.scatter(x[bad], y[bad], s=120, marker="x", color="black", lw=1.5, zorder=4)
             k = table[(table["group"] != "size") & (table["baseline"] == b)]
+            kb = k[~k["counts"].astype(bool)]
+            ax.scatter(kb["videos_per_class"], kb[f"{m}_diff"], s=120, marker="x", color="black")
             ax.scatter(
                 k["videos_per_class"],
                 k[f"{m}_diff"],
@@ -790,6 +806,9 @@ def plot_claim_map(table: pd.DataFrame, at_hand: dict | None = None, *, source: 
                 capsize=3,
             )
         ax.set_xscale("log")
+        ticks = sorted(set(_axis(table, "fc_late")["videos_per_class"]))
+        ax.set_xticks(ticks, [f"{v:.0f}" for v in ticks])
+        ax.minorticks_off()
         ax.set_xlabel("training videos a class (positive labels a class, log)")
         what = "test micro-F1" if m == "f1" else "test GAP@20"
         ax.set_ylabel(f"Attend-Fusion − FC late fusion\n({what}, points)")
@@ -799,7 +818,7 @@ def plot_claim_map(table: pd.DataFrame, at_hand: dict | None = None, *, source: 
         Line2D([], [], color=color, marker="o", mfc="white", ls="--"),
         Line2D([], [], color=plots.PAPER_COLOR, ls="--", lw=1),
         Patch(color="#009E73", alpha=0.3, lw=0),
-        Line2D([], [], marker="o", mfc="none", mec="#D55E00", ls="none", ms=11),
+        Line2D([], [], marker="x", color="black", linestyle="none", markersize=9),
     ]
     labels = [
         "vs FC late fusion (paper's size ratio)",

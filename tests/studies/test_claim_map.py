@@ -171,6 +171,7 @@ def test_answer_flips_with_the_numbers():
     assert "Every arm learned and converged" in ahead
     nc = cm.answer(_table(AHEAD, bad=(10,)))
     assert "10 a class vs fc_late: fc_late did not converge" in nc and "Every arm" not in nc
+    assert "at 5, 10 (fc_late did not converge), 20" in nc  # named where the sentence uses it
 
 
 def test_answer_knob_clause():
