@@ -5,15 +5,16 @@ Attend-Fusion (72M parameters, 75.64% F1) comes within 0.32 F1 points of FC late
 75.96%) with 4.7x fewer parameters. Everything here is *our extension* of the paper, on
 synthetic data only (:mod:`afkit.data.synth`).
 
-**Why data size.** A first map moved four generator knobs (``linear_share``,
-``span_fraction``, ``modality_fractions``, ``p_missing_evidence``) in 13 worlds that all shared
-one size (1,500 training videos, 100 classes; the cpu report of commit c4483cd): Attend-Fusion
-was ahead by +3.4 to +8.4 F1 points in every world, and no knob moved the difference beyond the noise of its intervals. Across the
-notebooks the difference instead tracks how many training videos each class has. So the map's
-first axis is the training-set size of one base world (:data:`BASE_WORLDS`), from a few videos a
-class to a few hundred (:data:`VIDEOS_PER_CLASS`); one knob, ``linear_share`` (the one that moved
-the difference most in the first map), is kept at one size (:data:`KNOB_WORLDS`), to show
-whether a data property moves the difference as much as the size does.
+**Why data size.** A first map moved four generator knobs (``linear_share``, ``span_fraction``,
+``modality_fractions``, ``p_missing_evidence``) in 13 worlds that all shared one size (1,500
+training videos, 100 classes; the cpu report of commit c4483cd): Attend-Fusion was ahead by +3.4
+to +8.4 F1 points in every world, and no knob moved the difference beyond the noise of its
+intervals. Across the notebooks the difference instead tracks how many training videos each
+class has. So the map's first axis is the training-set size of one base world
+(:data:`BASE_WORLDS`), from a few videos a class to a few hundred (:data:`VIDEOS_PER_CLASS`);
+one knob, ``linear_share`` (the one that moved the difference most in the first map), is kept at
+one size (:data:`KNOB_WORLDS`), to show whether a data property moves the difference as much as
+the size does.
 
 **Videos per class** = positive training labels per class = ``N * labels_per_video / C``
 (``N`` training videos, ``C`` classes): :func:`videos_per_class` measures it on any store (the
