@@ -13,8 +13,8 @@ intervals. Across the notebooks the difference instead tracks how many training 
 class has. So the map's first axis is the training-set size of one base world
 (:data:`BASE_WORLDS`), from a few videos a class to a few hundred (:data:`VIDEOS_PER_CLASS`);
 one knob, ``linear_share`` (the one that moved the difference most in the first map), is kept at
-one size (:data:`KNOB_WORLDS`), to show whether a data property moves the difference as much as
-the size does.
+one size where the budget allows (:data:`KNOB_WORLDS`: not at cpu), to show whether a data
+property moves the difference as much as the size does.
 
 **Videos per class** = positive training labels per class = ``N * labels_per_video / C``
 (``N`` training videos, ``C`` classes): :func:`videos_per_class` measures it on any store (the
@@ -125,11 +125,11 @@ BASE_WORLDS = {
         max_frames=10,
         videos_per_shard=200,
     ),
-    # 50 classes so that 256 a class is 4,267 training videos; validate (evaluated every epoch)
+    # 30 classes so that 256 a class is 2,560 training videos; validate (evaluated every epoch)
     # small, test (scored once a run) large for narrow intervals
     "cpu": dict(
-        num_classes=50,
-        num_verticals=6,
+        num_classes=30,
+        num_verticals=5,
         validate_videos=600,
         test_videos=2000,
         min_frames=10,
@@ -147,23 +147,27 @@ BASE_WORLDS = {
     ),
 }
 # the sizes (target training videos a class) of each profile's axis.
-# Budget (cpu; measured on a shared 2-core machine, one process, nice: fc_late trains an epoch of
-# 6,000 videos in 2.7 s, Attend-Fusion in 0.8 s, fc_late at AF size ~0.7 s; an arm runs ~35
-# epochs a rate and ~3 rates): a world costs ~0.07 s per training video at one seed (three arms)
-# plus ~25 s of fixed cost (validation each epoch, checkpoints, processes, logistic reference);
-# 8..256 a class is 8,400 videos: ~600 s + 150 s; two more seeds at two deciding sizes cost at
-# most 2 x 2 x 35 epochs x (2.7 + 0.8 + 0.7) s / 6,000 x (4,267 + 2,133) ~ 370 s (the two largest;
-# much less where the crossing lies lower); the knob worlds at 32 a class ~70 s: about 20 min of
-# one process, ~10 min on the protocol's two workers
+# Budget (cpu), measured with the protocol on a shared 2-core machine (one process, nice; CPU
+# time of the process and its workers): a world of 50 classes cost 113 s at 134 training videos
+# (8 a class) and 143 s at 534 (32 a class), all three arms' searches and logistic regression's
+# reference included: ~100 s fixed (about 13 runs' processes, validation every epoch,
+# checkpoints, scoring, bootstrap, generation) + ~0.075 s a training video. At 30 classes the
+# axis 8, 32, 64, 128, 256 a class is 80 + 320 + 640 + 1,280 + 2,560 = 4,880 training videos:
+# 5 x 100 + 0.075 x 4,880 = ~870 s; two more seeds (3 arms at the chosen rate) at the two
+# deciding sizes, at most 128 and 256 a class: ~0.045 s a video x 3,840 + ~40 s = ~210 s. About
+# 1,100 s of CPU: ~9-10 min on the protocol's two workers. (50 classes, six sizes and two knob
+# worlds measured out at ~1,900 s: ~16 min.)
 VIDEOS_PER_CLASS = {
     "smoke": (6, 24),
-    "cpu": (8, 16, 32, 64, 128, 256),
+    "cpu": (8, 32, 64, 128, 256),
     "paper": (5, 20, 80, 320),
 }
 # (size, knob, levels other than the generator's default): worlds that move one data property
+# at one size; None: none (cpu: the first map's knobs moved the difference less than their
+# intervals, and the budget goes to the size axis and its seeds)
 KNOB_WORLDS = {
     "smoke": (6, "linear_share", (1.0,)),
-    "cpu": (32, "linear_share", (0.05, 1.0)),
+    "cpu": None,
     "paper": (80, "linear_share", (0.05, 1.0)),
 }
 DECIDING = 2  # sizes trained at every seed of the profile (experiments.SEEDS)
@@ -234,8 +238,9 @@ def world_grid(profile: str) -> list[World]:
     if profile not in VIDEOS_PER_CLASS:
         raise ValueError(f"unknown profile {profile!r}; one of {sorted(VIDEOS_PER_CLASS)}")
     out = [World(v, {}, "size") for v in VIDEOS_PER_CLASS[profile]]
-    size, knob, levels = KNOB_WORLDS[profile]
-    out += [World(size, {knob: lv}, knob) for lv in levels]
+    if KNOB_WORLDS[profile] is not None:
+        size, knob, levels = KNOB_WORLDS[profile]
+        out += [World(size, {knob: lv}, knob) for lv in levels]
     return out
 
 
