@@ -148,18 +148,18 @@ BASE_WORLDS = {
 }
 # the sizes (target training videos a class) of each profile's axis.
 # Budget (cpu), measured with the protocol on a shared 2-core machine (one process, nice; CPU
-# time of the process and its workers): a world of 50 classes cost 113 s at 134 training videos
-# (8 a class) and 143 s at 534 (32 a class), all three arms' searches and logistic regression's
-# reference included: ~100 s fixed (about 13 runs' processes, validation every epoch,
-# checkpoints, scoring, bootstrap, generation) + ~0.075 s a training video. At 30 classes the
-# axis 8, 32, 64, 128, 256 a class is 80 + 320 + 640 + 1,280 + 2,560 = 4,880 training videos:
-# 5 x 100 + 0.075 x 4,880 = ~870 s; two more seeds (3 arms at the chosen rate) at the two
-# deciding sizes, at most 128 and 256 a class: ~0.045 s a video x 3,840 + ~40 s = ~210 s. About
-# 1,100 s of CPU: ~9-10 min on the protocol's two workers. (50 classes, six sizes and two knob
-# worlds measured out at ~1,900 s: ~16 min.)
+# time of the process and its workers; all three arms' searches and logistic regression's
+# reference included): 113 s for a world of 134 training videos (50 classes, 8 a class), 143 s
+# for 534 (50 classes, 32 a class), 189 s for 2,560 (30 classes, 256 a class): ~110 s fixed
+# (about 13 runs' processes, validation every epoch, checkpoints, scoring, bootstrap, generation)
+# + ~0.03 s a training video. At 30 classes the axis 8..256 a class is 80 + 160 + 320 + 640 +
+# 1,280 + 2,560 = 5,040 training videos: 6 x 110 + 0.03 x 5,040 = ~810 s; two more seeds (3 arms
+# at the chosen rate, ~45% of a world) at the two deciding sizes, at most 128 and 256 a class:
+# ~150 s. About 960 s of CPU: ~8-10 min on the protocol's two workers. (50 classes to 256 a
+# class with two knob worlds would be ~1,700 s: ~15 min.)
 VIDEOS_PER_CLASS = {
     "smoke": (6, 24),
-    "cpu": (8, 32, 64, 128, 256),
+    "cpu": (8, 16, 32, 64, 128, 256),
     "paper": (5, 20, 80, 320),
 }
 # (size, knob, levels other than the generator's default): worlds that move one data property
