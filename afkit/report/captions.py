@@ -75,11 +75,12 @@ CAPTIONS = {
     "08_modality_share_video_level": "Visual share of the attribution per true modality, video "
     "level ({data})",
     # 09 claim map
-    "09_claim_map": "Attend-Fusion minus FC late fusion per generated world, with 95% "
-    "intervals (synthetic worlds only)",
-    "09_claim_map_worlds": "The generator settings of each synthetic world",
-    "09_claim_map_predictors": "Which measurable property of a data set predicts the difference "
+    "09_claim_map": "Attend-Fusion minus FC late fusion (test micro-F1 and GAP@20, points, 95% "
+    "paired intervals) against training videos a class, one row per world and baseline "
     "(synthetic worlds only)",
+    "09_claim_map_worlds": "The synthetic worlds: training-set size, batch and generator settings",
+    "09_claim_map_prediction": "The size axis read at the data at hand's videos a class, beside "
+    "the difference notebook 04 measured on {data}",
     # 10 readings
     "10_readings": "Each reading of the paper's attention, on against off, test split of {data}",
     "10_arms": "Every arm of notebook 10 on the test split of {data}",

@@ -45,6 +45,9 @@ PERCENT = {
     "micro_f1_off": "micro-F1, attention off",
     "f1_af": "micro-F1, Attend-Fusion",
     "f1_fc": "micro-F1, FC late fusion",
+    "gap_af": "GAP@20, Attend-Fusion",
+    "gap_fc": "GAP@20, FC late fusion",
+    "reference_gap": "logistic regression's GAP@20",
     "probe_gap_mf": "linear probe GAP@20 on MF",
     "probe_gap_mfstd": "linear probe GAP@20 on MF+STD",
     "std_share": "STD share of label information",
@@ -115,6 +118,16 @@ NAMES = {  # other columns: a plain name (no unit, or one given here)
     "counts": "counts (learned and converged)",
     "labels_per_class": "training labels a class",
     "train_videos": "training videos",
+    "world": "world",
+    "baseline": "baseline",
+    "videos_per_class": "videos a class (training labels / classes)",
+    "target_videos_per_class": "videos a class (target)",
+    "batch_size": "batch",
+    "outcome": "outcome (two-sided parity test)",
+    "status": "arms learned and converged?",
+    "lr_af": "learning rate, Attend-Fusion",
+    "lr_fc": "learning rate, FC late fusion",
+    "param_ratio": "FC / Attend-Fusion (parameters)",
 }
 MISSING = "—"  # a value that was not measured (a spread over one seed)
 

@@ -85,6 +85,24 @@ FINDINGS_PREFERRED = (
     "paper_f1_pct",
 )
 FINDINGS_MAX_COLUMNS = 11
+# tables whose findings show these columns, in this order (a row must say what it is: notebook
+# 09's rows are a world and a baseline each)
+FINDINGS_OF = {
+    "09_claim_map": (
+        "world",
+        "videos_per_class",
+        "baseline",
+        "seeds",
+        "f1_diff",
+        "f1_lo",
+        "f1_hi",
+        "outcome",
+        "gap_diff",
+        "gap_lo",
+        "gap_hi",
+        "status",
+    ),
+}
 DETAILS_MAX_COLUMNS = 12  # the details' tables: wider ones show a subset (the CSV has all)
 
 # notebook -> (headline table stem, headline figure stem): what the Findings show of it
@@ -98,6 +116,7 @@ HEADLINE = {
     "06_attention_config": ("06_attention_config", "06_pareto_params"),
     "07_vocabulary_scaling": ("07_vocabulary_scaling", "07_vocabulary_f1"),
     "08_interpretability": ("08_evidence_auroc", "08_timeline"),
+    "09_claim_map": ("09_claim_map", "09_claim_map"),
     "10_readings": ("10_readings", "10_readings_gap_vs_params"),
 }
 
@@ -130,12 +149,15 @@ def portable_text(text: str, *roots) -> str:
     return text
 
 
-def findings_columns(df, limit: int = FINDINGS_COLUMNS) -> list:
-    """The columns of a table shown in the report: all of a table of at most ``limit`` columns
+def findings_columns(df, limit: int = FINDINGS_COLUMNS, stem: str | None = None) -> list:
+    """The columns of a table shown in the report: those :data:`FINDINGS_OF` lists for the
+    table ``stem`` (the ones it has); else all of a table of at most ``limit`` columns
     (the findings' :data:`FINDINGS_COLUMNS`, the details' :data:`DETAILS_MAX_COLUMNS`); of a
     wider one, those of :data:`FINDINGS_PREFERRED` it has (``model`` dropped beside ``label``),
     else its first ``limit``. The CSV, linked under every table, has them all."""
     cols = list(df.columns)
+    if stem in FINDINGS_OF:
+        return [c for c in FINDINGS_OF[stem] if c in cols]
     if len(cols) <= limit:
         return cols
     chosen = [c for c in FINDINGS_PREFERRED if c in cols]
@@ -417,7 +439,7 @@ def _finding(
                 caption=caption(Path(table).stem, source),
                 rel_csv=run.csv_link(table),
                 file=table,
-                columns=findings_columns(df),
+                columns=findings_columns(df, stem=Path(table).stem),
             )
     figures = run.figures(files)
     fig = fig_stem if fig_stem in figures else next(iter(figures), None)
@@ -513,7 +535,7 @@ def _section(doc: Document, run: _RunFiles, name: str, rec, link_notebooks: bool
             caption=caption(Path(f).stem, source),
             rel_csv=run.csv_link(f),
             file=f,
-            columns=findings_columns(df, DETAILS_MAX_COLUMNS),
+            columns=findings_columns(df, DETAILS_MAX_COLUMNS, stem=Path(f).stem),
         )
     for stem, (shown, links) in run.figures(files).items():
         doc.figure(stem, caption(stem, source), shown, links, cmd)

@@ -139,7 +139,10 @@ TABLES = {
         "09_claim_map": (
             [
                 "world",
+                "group",
+                "videos_per_class",
                 "baseline",
+                "seeds",
                 "param_ratio",
                 "f1_af",
                 "f1_fc",
@@ -149,19 +152,18 @@ TABLES = {
                 "gap_diff",
                 "gap_lo",
                 "gap_hi",
-                "std_share",
-                "verdict",
+                "learned_af",
+                "converged_fc",
+                "status",
+                "outcome",
             ],
-            ["default"],
+            ["6 a class"],
         ),
         "09_claim_map_worlds": (
-            ["world", "group", "varies", "num_classes", "train_videos"],
-            ["default"],
+            ["world", "group", "target_videos_per_class", "num_classes", "train_videos"],
+            ["6 a class"],
         ),
-        "09_claim_map_predictors": (
-            ["property", "spearman", "slope"],
-            ["std_share", "probe_gap_mfstd"],
-        ),
+        "09_claim_map_prediction": (["source", "videos_per_class", "f1_diff", "outcome"], 1),
     },
     "10_readings": {
         "10_readings": (
@@ -382,30 +384,34 @@ def test_report_gathers_every_notebook(run):
 
 
 def test_claim_map_table(run):
-    """Notebook 09: every world of the smoke grid, two baselines each, the verdict recomputable
-    from the numbers, the profile's size ratio, and a prediction for the data at hand."""
+    """Notebook 09: every world of the smoke grid, two baselines each, the outcome recomputable
+    from the numbers, the profile's size ratio, the deciding sizes at every seed, and the
+    prediction for the data at hand beside notebook 04's measurement."""
     from afkit.studies import claim_map
 
     out, _ = run
     table = pd.read_csv(out / "tables" / "09_claim_map.csv", keep_default_na=False)
     names = [w.name for w in claim_map.world_grid("smoke")]
     assert list(dict.fromkeys(table["world"])) == names
-    assert sorted(table["baseline"].unique()) == ["fc_late", "fc_late_matched"]
+    assert sorted(table["baseline"].unique()) == sorted(claim_map.BASELINES)
     assert len(table) == 2 * len(names)
     for r in table.itertuples():
         assert r.f1_lo <= r.f1_hi and r.gap_lo <= r.gap_hi
-        assert r.verdict == claim_map.claim_verdict(r.f1_diff, r.f1_lo, r.f1_hi)
+        assert r.outcome == claim_map.outcome(r.f1_lo, r.f1_hi)
         assert r.f1_diff == pytest.approx(r.f1_af - r.f1_fc, abs=1e-3)
     ratio = table.groupby("baseline")["param_ratio"].median()
-    assert 4.0 < ratio["fc_late"] < 5.5 and 0.9 < ratio["fc_late_matched"] < 1.1
-    assert (
-        table["lr_searched"].astype(str).str.lower().eq("true").sum() == 2
-    )  # the default world only
+    assert 4.0 < ratio["fc_late"] < 5.5 and 0.9 < ratio["fc_late at AF size"] < 1.1
+    axis = table[(table["group"] == "size") & (table["baseline"] == "fc_late")]
+    seeds = len(experiments.SEEDS["smoke"])
+    assert (axis["seeds"] == seeds).sum() == min(claim_map.DECIDING, len(axis))
     result = json.loads((out / "results" / "09_claim_map.json").read_text())["data"]
-    assert result["claim_floor"] == claim_map.CLAIM_FLOOR
-    assert result["answer"].startswith("**Answer (synthetic") and "data at hand" in result["answer"]
-    assert result["at_hand"]["std_share"] == pytest.approx(
-        result["at_hand"]["probe_gap_mfstd"] - result["at_hand"]["probe_gap_mf"]
+    assert result["parity_margin"] == claim_map.PARITY_MARGIN
+    answer = result["answer"]
+    assert answer.startswith("**Answer (synthetic") and "The data at hand has" in answer
+    assert "Notebook 04 measured" in answer  # 04 ran before 09
+    measured = json.loads((out / "results" / "04_comparison.json").read_text())["data"]
+    assert result["at_hand"]["measured"]["f1_diff"] == pytest.approx(
+        100 * measured["bootstrap"]["micro_f1_diff"]
     )
 
 

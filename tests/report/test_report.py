@@ -281,3 +281,20 @@ def test_check_report_fails_on_a_dirty_tree_and_without_provenance(copied_tree):
     assert "records no source_hash" in report.check_report(rep, tree)
     (rep / "run.json").unlink()
     assert _check(rep, tree).returncode == 1
+
+
+def test_findings_name_the_world_and_baseline_of_every_claim_map_row():
+    """Notebook 09's findings table shows its row names (world, baseline) and the verdict's
+    columns, however wide the CSV; another wide table keeps the preferred columns."""
+    import pandas as pd
+
+    from afkit.report import document
+
+    cols = ["group", "params_af", "params_fc", "lr_af", "lr_fc", "gap_af", "gap_fc", "learned_af"]
+    wide = pd.DataFrame(
+        [dict.fromkeys(cols + list(document.FINDINGS_OF["09_claim_map"]), 1)]
+    ).assign(gap_mean=0.5, seeds=1, learned=True)
+    shown = document.findings_columns(wide, stem="09_claim_map")
+    assert shown[:3] == ["world", "videos_per_class", "baseline"]
+    assert {"f1_diff", "f1_lo", "f1_hi", "outcome", "status"} <= set(shown)
+    assert "world" not in document.findings_columns(wide)  # no stem: the generic choice
