@@ -350,8 +350,8 @@ def test_every_arm_learned(run, table):
 
 
 def test_convergence_is_recorded_per_run(run):
-    """04_runs: a run converged exactly when its plateau stop fired, which is exactly when it
-    ended before the smoke protocol's epoch cap; 04_comparison: an arm converged when all its
+    """04_runs: a run converged exactly when its plateau stop fired; one that did not ran to
+    the smoke protocol's epoch cap, and one that ended before the cap converged; 04_comparison: an arm converged when all its
     chosen runs did; a chosen rate called interior has a worse rate tried on each side, and
     one at the edge of a grid was extended until its bound."""
     from afkit.training import protocol
@@ -360,7 +360,9 @@ def test_convergence_is_recorded_per_run(run):
     cap = protocol.protocol_for("smoke").max_epochs
     runs = pd.read_csv(out / "tables" / "04_runs.csv")
     assert list(runs["converged"]) == list(runs["stop_reason"] == "early_stop")
-    assert list(runs["converged"]) == list(runs["epochs_run"] < cap)
+    # a run that did not converge ran to the cap (the stop may also fire on the cap's epoch)
+    assert (runs.loc[~runs["converged"].astype(bool), "epochs_run"] == cap).all()
+    assert (runs.loc[runs["epochs_run"] < cap, "converged"]).astype(bool).all()
     summary = pd.read_csv(out / "tables" / "04_comparison.csv").set_index("label")
     for label, g in runs[runs["chosen"]].groupby("label"):
         assert bool(summary.loc[label, "converged"]) == bool(g["converged"].all())
