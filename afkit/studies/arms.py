@@ -350,11 +350,13 @@ def _train_vocabulary(root: Path, profile: str, c: int, models, seed: int, devic
     from afkit.data import featurize, synth
     from afkit.training import protocol as proto
 
-    data = root / "data" / str(c)
-    synth.ensure_dataset(
-        data, profile, seed, progress=False, num_classes=c, **vocabulary_data(profile, c)
-    )
-    stores, runs = root / "stores" / str(c), root / "runs" / str(c)
+    sizes = vocabulary_data(profile, c)
+    # one folder per world (classes and training budget): a world of another budget, e.g. one
+    # left by an earlier version, is kept beside it, never rebuilt over
+    key = f"{c}-{sizes['train_videos']}"
+    data = root / "data" / key
+    synth.ensure_dataset(data, profile, seed, progress=False, num_classes=c, **sizes)
+    stores, runs = root / "stores" / key, root / "runs" / key
     featurize.build(stores, data, feature_set="mean_std", progress=False)
     floor = proto.prior_gap(stores)
     # logistic regression (the learned rule's reference) in the same grid as the models, so that
@@ -386,7 +388,8 @@ def vocabulary_experiment(  # noqa: PLR0913  (a notebook step's keyword options,
 ) -> pd.DataFrame:
     """Notebook 07: for each vocabulary size C, parameters and head share at this profile and
     at paper size; for the ``trained`` sizes (:data:`TRAINED_VOCABULARIES`) also a synthetic
-    set of the profile's fixed training budget (:func:`vocabulary_data`, under ``root/data/C``),
+    set of the profile's fixed training budget (:func:`vocabulary_data`, under
+    ``root/data/<C>-<training videos>``),
     its store and ``models`` trained under the protocol at one seed, scored on test, each with
     the learned rule against logistic regression on that store
     (:func:`afkit.studies.experiments.reference_gap`) and its convergence. One row per

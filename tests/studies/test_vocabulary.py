@@ -30,3 +30,18 @@ def test_train_label_counts_match_the_ground_truth(tmp_path):
     assert got["train_videos"] == spans["id"].nunique() == 60
     assert got["labels_per_class"] == pytest.approx(len(spans) / c)
     assert got["classes_unseen"] == pytest.approx(1 - len(per_class) / c)
+
+
+def test_a_world_of_another_budget_is_kept_beside_not_rebuilt_over(tmp_path, monkeypatch):
+    """Notebook 07 rerun after its budget changed (e.g. by an upgrade): the new world gets its
+    own data, store and runs next to the old one, which stays as it was (a store of other
+    sources is never rebuilt over: featurize would refuse)."""
+    kw = dict(sizes=(20,), trained=(20,), models=("logistic",), progress=False)
+    first = arms.vocabulary_experiment(tmp_path, "smoke", **kw)
+    old = tmp_path / "stores" / "20-240"
+    manifest = sorted(p.name for p in old.rglob("*"))
+    monkeypatch.setitem(arms.VOCAB_DATA, "smoke", dict(arms.VOCAB_DATA["smoke"], train_videos=120))
+    second = arms.vocabulary_experiment(tmp_path, "smoke", **kw)
+    assert (tmp_path / "stores" / "20-120").is_dir()
+    assert sorted(p.name for p in old.rglob("*")) == manifest
+    assert list(first["train_videos"]) == [240] and list(second["train_videos"]) == [120]
