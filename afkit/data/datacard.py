@@ -24,6 +24,15 @@ the real release's generating process is unknown; ``tests/data/test_synth.py`` c
   the paper's motivation for MF+STD. Prototypes of different classes share dimensions
   (interference), a fraction ``p_missing_evidence`` of labels has no evidence at all (label
   noise), and per-(video, label) strengths vary, so no metric saturates.
+- **Notebook 08's frame world** (``afkit.studies.arms.FRAME_WORLD``): the same generator with
+  ``sign_per_frame=False`` and ``linear_share=1``, i.e. evidence that is *first-order in the
+  frames* (every frame of a span is shifted the same way), on fewer classes and shorter videos.
+  With per-frame signs a class is an energy detector over frames: the video-level model gets
+  that for free from the STD columns, while a frame model must learn it frame by frame, and the
+  cpu budget did not suffice for that (test GAP 0.23 against the video-level 0.83). Attention over
+  frames is only worth scoring for a model that learned, so the interpretability questions are
+  asked where a frame model can learn. Its truth: each label's span, its modality, and for audio
+  evidence the frames that carry it (``audio_present``: sound is intermittent).
 
 Read top to bottom: the quick model probe on mean features (:func:`probe_gap`: the unimodal /
 fusion / linear gap); the measured properties (:func:`measure_properties`: label statistics,

@@ -413,6 +413,9 @@ def _make_video(cfg: SynthProfile, cls: _Classes, vert_weight, seed: int, split:
                 start + L if has else 0,
                 T,
                 round(float(s), 4),
+                # frame start + j of the span carries audio evidence where char j is "1" (the
+                # audio_presence draw; "" without audio evidence)
+                "".join("1" if x else "0" for x in present) if has and mod != "visual" else "",
             )
         )
     q_rgb, q_audio = _quantize32(rgb), _quantize32(audio)
@@ -449,6 +452,7 @@ _SPAN_COLUMNS = (
     "end",
     "num_frames",
     "strength",
+    "audio_present",
 )
 
 
@@ -685,7 +689,10 @@ def load_ground_truth(data_dir, split: str | None = None):
     ``weight`` (base Zipf weight), ``train_count``. ``spans``: one row a (video, label):
     ``split, id, video_index, label, modality`` (the class's modality, or ``none`` when that
     label has no evidence), ``has_evidence`` (bool), ``start, end`` (frame indices, end
-    exclusive, = seconds), ``num_frames`` (T of the video), ``strength``. ``split=None``: all.
+    exclusive, = seconds), ``num_frames`` (T of the video), ``strength``, ``audio_present``
+    (labels with audio evidence: one character a frame of the span, ``"1"`` where the frame
+    carries it -- sound is intermittent, ``audio_presence`` -- else ``""``; a set written
+    before this column existed reads as ``""``). ``split=None``: all.
     """
     import pandas as pd
 
@@ -701,7 +708,10 @@ def load_ground_truth(data_dir, split: str | None = None):
     classes = pd.read_csv(root / "classes.csv")
     frames = []
     for s in splits:
-        df = pd.read_csv(root / f"spans_{s}.csv", dtype={"id": str, "modality": str})
+        df = pd.read_csv(
+            root / f"spans_{s}.csv", dtype={"id": str, "modality": str, "audio_present": str}
+        )
+        df["audio_present"] = df.get("audio_present", pd.Series("", index=df.index)).fillna("")
         df.insert(0, "split", s)
         frames.append(df)
     spans = pd.concat(frames, ignore_index=True)

@@ -63,20 +63,35 @@ class InterpretConfig:
     max_videos: int | None  # videos of the split to explain (None: all)
     n_steps: int  # Integrated Gradients steps (Gauss-Legendre)
     internal_batch_size: int  # IG forward passes per chunk (bounds memory)
-    k_delete: int  # frames deleted in the faithfulness check
+    deletion_ks: tuple[int, ...]  # frames deleted in the faithfulness check (the curve's k)
     n_random: int  # random deletions averaged per video
     n_boot: int  # bootstrap resamples for confidence intervals
 
 
 PROFILES = {
     "smoke": InterpretConfig(
-        max_videos=16, n_steps=8, internal_batch_size=64, k_delete=3, n_random=2, n_boot=200
+        max_videos=32,
+        n_steps=8,
+        internal_batch_size=64,
+        deletion_ks=(1, 2, 4),
+        n_random=2,
+        n_boot=200,
     ),
     "cpu": InterpretConfig(
-        max_videos=128, n_steps=16, internal_batch_size=256, k_delete=5, n_random=3, n_boot=2000
+        max_videos=300,
+        n_steps=16,
+        internal_batch_size=256,
+        deletion_ks=(1, 3, 5, 10, 15),
+        n_random=3,
+        n_boot=2000,
     ),
     "paper": InterpretConfig(
-        max_videos=2048, n_steps=64, internal_batch_size=512, k_delete=10, n_random=5, n_boot=2000
+        max_videos=2048,
+        n_steps=64,
+        internal_batch_size=512,
+        deletion_ks=(1, 5, 10, 30, 60),
+        n_random=5,
+        n_boot=2000,
     ),
 }
 

@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 from afkit.data import synth
 from afkit.interpret import attribution as interpret
 from afkit.metrics import stats
+from afkit.training.protocol import verdict
 
 # ----------------------------------------------- 1. scoring against the truth (plain arrays first)
 
@@ -187,14 +188,122 @@ def _spans_by_pair(spans: pd.DataFrame) -> dict:
         keep &= spans["has_evidence"].astype(bool)
     spans = spans.loc[keep]
     out = {}
+    present = spans["audio_present"] if "audio_present" in spans.columns else None
     for (video, label), g in spans.groupby(["video", "label"], sort=True):
         mods = {interpret.modality_name(m) if m != "both" else "both" for m in g["modality"]}
         out[(video, int(label))] = (
             g["start"].to_numpy(),
             g["end"].to_numpy(),
             mods.pop() if len(mods) == 1 else "both",
+            tuple(present.loc[g.index].fillna("")) if present is not None else ("",) * len(g),
         )
     return out
+
+
+def label_positives(n_frames: int, starts, ends, modality: str, present=()) -> np.ndarray:
+    """Boolean [n_frames]: the frames that carry one label's evidence. A visual (or ``both``)
+    label: every frame of its span(s). An audio label: the frames of its span that carry sound
+    (``present``: per span, one ``"0"``/``"1"`` character a frame of it, the ground truth's
+    ``audio_present``; empty = every frame of the span, as in a set written before that column)."""
+    pos = span_positives(n_frames, starts, ends)
+    if modality != "audio" or not any(present):
+        return pos
+    out = np.zeros(int(n_frames), dtype=bool)
+    for a, b, bits in zip(np.atleast_1d(starts), np.atleast_1d(ends), present, strict=True):
+        on = np.frombuffer(bits.encode(), dtype=np.uint8) == ord("1") if bits else None
+        frames = np.arange(int(a), int(b))
+        frames = frames if on is None else frames[on[: len(frames)]]
+        out[frames[frames < n_frames]] = True
+    return out
+
+
+def truth_by_video(spans: pd.DataFrame) -> dict:
+    """``{video: [(starts, ends, modality, audio_present), ...]}``: each video's labels with
+    evidence (:func:`_spans_by_pair`'s rows, grouped by video once)."""
+    out: dict = {}
+    for (video, _), row in _spans_by_pair(spans).items():
+        out.setdefault(video, []).append(row)
+    return out
+
+
+def video_truth(labels: Sequence[tuple], n_frames: int) -> dict[str, np.ndarray]:
+    """The frames of one video that carry any of its labels' evidence, per modality:
+    ``{"visual": bool [n_frames], "audio": bool [n_frames]}`` from its rows of
+    :func:`truth_by_video`. Visual: the union of the spans of its labels with visual (or both)
+    evidence; audio: the union, over its labels with audio (or both) evidence, of their span's
+    frames that carry sound. What a label-agnostic attention (one softmax serving all of a
+    video's labels) is scored against."""
+    out = {m: np.zeros(int(n_frames), dtype=bool) for m in interpret.MODALITIES}
+    for starts, ends, mod, present in labels:
+        if mod in ("visual", "both"):
+            out["visual"] |= span_positives(n_frames, starts, ends)
+        if mod in ("audio", "both"):
+            out["audio"] |= label_positives(n_frames, starts, ends, "audio", present)
+    return out
+
+
+def attention_auroc(
+    attention: pd.DataFrame, spans: pd.DataFrame, *, random_seed: int | None = 0
+) -> pd.DataFrame:
+    """Per video and modality: AUROC of a label-agnostic attention's per-frame weights (mean over
+    heads) against the frames that carry any of the video's evidence in that modality
+    (:func:`video_truth`), over the video's real frames.
+
+    Beside it two baselines on the same frames: ``uniform`` (every frame the same weight, as an
+    attention that selects nothing: AUROC 0.5 through ties) and ``random`` (seeded U(0, 1)
+    scores; omitted if ``random_seed`` is None). A (video, modality) with no positive or no
+    negative frame has no AUROC and is left out.
+
+    Returns columns ``method, video, modality, n_frames, n_positive, auroc``.
+    """
+    groups, per_label = _frame_scores(attention)
+    if per_label:
+        raise ValueError("attention_auroc scores attention weights (a table with 'weight')")
+    truth = truth_by_video(spans)
+    rng = np.random.default_rng(random_seed) if random_seed is not None else None
+    rows = []
+    for (video,), (frames, values) in groups.items():
+        if video not in truth:
+            continue
+        pos_all = video_truth(truth[video], int(frames.max()) + 1)
+        for j, mod in enumerate(interpret.MODALITIES):
+            pos = pos_all[mod][frames]
+            if pos.all() or not pos.any():
+                continue
+            scored = [("attention", values[:, j]), ("uniform", np.ones(len(frames)))]
+            if rng is not None:
+                scored.append(("random", random_scores(len(frames), rng)))
+            for method, sc in scored:
+                rows.append(
+                    {
+                        "method": method,
+                        "video": video,
+                        "modality": mod,
+                        "n_frames": len(frames),
+                        "n_positive": int(pos.sum()),
+                        "auroc": auroc(sc, pos),
+                    }
+                )
+    return pd.DataFrame(
+        rows, columns=["method", "video", "modality", "n_frames", "n_positive", "auroc"]
+    )
+
+
+def video_means_with_ci(
+    scores: pd.DataFrame, *, by: Sequence[str], n_boot: int = 2000, seed: int = 0
+) -> pd.DataFrame:
+    """:func:`means_with_ci` of the AUROCs resampling *videos*: each video's rows (its labels,
+    or modalities) are averaged first, so a video with many labels counts once and the interval
+    reflects the videos drawn. Columns ``by..., mean, ci_low, ci_high, n`` (n = videos)."""
+    per_video = scores.groupby([*by, "video"], sort=False, observed=True)["auroc"].mean()
+    return means_with_ci(per_video.reset_index(), by=list(by), n_boot=n_boot, seed=seed)
+
+
+def _positives(frames, starts, ends, mod, present, end_inclusive) -> np.ndarray:
+    n = int(frames.max()) + 1
+    if end_inclusive:
+        return span_positives(n, starts, ends, end_inclusive=True)[frames]
+    return label_positives(n, starts, ends, mod, present)[frames]
 
 
 def evidence_auroc(
@@ -207,12 +316,14 @@ def evidence_auroc(
 ) -> pd.DataFrame:
     """Per method, video and label: AUROC of the per-frame scores against the evidence span.
 
-    Frames inside the label's span(s) are the positives, the video's other real frames the
+    Frames inside the label's span(s) are the positives (of an audio-only label: those of its
+    span that carry sound, :func:`label_positives`), the video's other real frames the
     negatives. The score of frame t is, per method: the attention weight (mean over heads), or the
     signed attribution for that label; of the evidence's modality (``modality="matched"``; a
     ``both`` span sums the two) or of both modalities summed (``modality="sum"``).
-    The ``random`` method (seeded U(0, 1) scores; omitted if ``random_seed`` is None) is the
-    chance baseline (expected AUROC 0.5).
+    The ``random`` method (seeded U(0, 1) scores) and the ``uniform`` one (the same score on
+    every frame: AUROC 0.5 through ties) are the baselines (both omitted if ``random_seed`` is
+    None).
 
     Args:
         tables: ``{method name: frame table}`` from
@@ -233,7 +344,7 @@ def evidence_auroc(
     frames_of: dict = {}
     for method, table in tables.items():
         groups, per_label = _frame_scores(table)
-        for (video, label), (starts, ends, mod) in truth.items():
+        for (video, label), (starts, ends, mod, present) in truth.items():
             hit = groups.get((video, label) if per_label else (video,))
             if hit is None:
                 continue
@@ -245,9 +356,7 @@ def evidence_auroc(
                 else [interpret.MODALITIES.index(mod)]
             )
             s = values[:, use].sum(axis=1)
-            pos = span_positives(int(frames.max()) + 1, starts, ends, end_inclusive=end_inclusive)[
-                frames
-            ]
+            pos = _positives(frames, starts, ends, mod, present, end_inclusive)
             rows.append(
                 {
                     "method": method,
@@ -262,10 +371,8 @@ def evidence_auroc(
     if random_seed is not None:
         rng = np.random.default_rng(random_seed)
         for (video, label), frames in frames_of.items():
-            starts, ends, mod = truth[(video, label)]
-            pos = span_positives(int(frames.max()) + 1, starts, ends, end_inclusive=end_inclusive)[
-                frames
-            ]
+            starts, ends, mod, present = truth[(video, label)]
+            pos = _positives(frames, starts, ends, mod, present, end_inclusive)
             rows.append(
                 {
                     "method": "random",
@@ -277,12 +384,28 @@ def evidence_auroc(
                     "auroc": auroc(random_scores(len(frames), rng), pos),
                 }
             )
+            flat = auroc(np.ones(len(frames)), pos)
+            rows.append({**rows[-1], "method": "uniform", "auroc": flat})
     return pd.DataFrame(
         rows, columns=["method", "video", "label", "modality", "n_frames", "n_positive", "auroc"]
     )
 
 
-def modality_agreement_arrays(visual_share: Any, truth: Any) -> pd.DataFrame:
+def balanced_accuracy(predicted: Any, truth: Any) -> float:
+    """:math:`\\frac{1}{K}\\sum_k P(\\hat y = k \\mid y = k)`: the mean over the true groups of
+    the share of each predicted right (as ``sklearn.metrics.balanced_accuracy_score``). A rule
+    that names one group for everything scores ``1/K`` however large that group is, which is
+    what the plain accuracy (the base rate, then) hides. NaN without any row."""
+    p, t = np.asarray(predicted, dtype=object), np.asarray(truth, dtype=object)
+    groups = [g for g in dict.fromkeys(t.tolist())]
+    if not groups:
+        return float("nan")
+    return float(np.mean([(p[t == g] == g).mean() for g in groups]))
+
+
+def modality_agreement_arrays(
+    visual_share: Any, truth: Any, *, n_boot: int = 2000, seed: int = 0
+) -> pd.DataFrame:
     """Agreement of per-class visual shares with each class's true evidence modality.
 
     For classes whose truth is ``visual`` or ``audio``, the predicted modality is
@@ -290,12 +413,17 @@ def modality_agreement_arrays(visual_share: Any, truth: Any) -> pd.DataFrame:
     predicted right. Per truth group (and ``single`` = visual and audio pooled) also the mean
     visual share. ``both`` classes have no accuracy (NaN): their share should sit near 1/2.
 
-    ``separation_auroc`` (on the ``single`` row): the AUROC of the visual share for telling
-    visual-only from audio-only classes (1 = every visual class has a larger visual share than
-    every audio class), free of the 1/2 threshold, which a model's or a method's bias towards
-    the wider modality (1024 visual vs 128 audio dimensions) moves.
+    On the ``single`` row: ``balanced_accuracy`` (:func:`balanced_accuracy`: chance, and any
+    rule that names one modality for all, scores 0.5) with a percentile-bootstrap interval
+    over classes (``ba_low``, ``ba_high``; ``n_boot`` resamples from ``seed``), ``base_rate``
+    (the share of the more frequent modality: what plain accuracy a constant rule gets) and
+    ``separation_auroc``: the AUROC of the visual share for telling visual-only from audio-only
+    classes (1 = every visual class has a larger visual share than every audio class), free of
+    the 1/2 threshold, which a model's or a method's bias towards the wider modality (1024
+    visual vs 128 audio dimensions) moves.
 
-    Returns columns ``truth, n_classes, mean_visual_share, accuracy, separation_auroc``.
+    Returns columns ``truth, n_classes, mean_visual_share, accuracy, balanced_accuracy, ba_low,
+    ba_high, base_rate, separation_auroc``.
     """
     s = np.asarray(visual_share, dtype=np.float64).reshape(-1)
     t = np.asarray(
@@ -317,18 +445,27 @@ def modality_agreement_arrays(visual_share: Any, truth: Any) -> pd.DataFrame:
     ):
         n = int(sel.sum())
         acc = float((pred[sel] == t[sel]).mean()) if n and group != "both" else float("nan")
-        sep = float("nan")
-        if group == "single" and (t == "visual").any() and (t == "audio").any():
-            sep = auroc(s[sel], t[sel] == "visual")
-        rows.append(
-            {
-                "truth": group,
-                "n_classes": n,
-                "mean_visual_share": float(s[sel].mean()) if n else float("nan"),
-                "accuracy": acc,
-                "separation_auroc": sep,
-            }
-        )
+        row = {
+            "truth": group,
+            "n_classes": n,
+            "mean_visual_share": float(s[sel].mean()) if n else float("nan"),
+            "accuracy": acc,
+            "balanced_accuracy": float("nan"),
+            "ba_low": float("nan"),
+            "ba_high": float("nan"),
+            "base_rate": float("nan"),
+            "separation_auroc": float("nan"),
+        }
+        if group == "single" and n:
+            p, tt = pred[sel], t[sel]
+            row["balanced_accuracy"] = balanced_accuracy(p, tt)
+            row["base_rate"] = float(max((tt == "visual").mean(), (tt == "audio").mean()))
+            rng = np.random.default_rng(seed)
+            reps = [balanced_accuracy(p[i], tt[i]) for i in rng.integers(0, n, size=(n_boot, n))]
+            row["ba_low"], row["ba_high"] = stats.percentile_interval(reps)
+            if (tt == "visual").any() and (tt == "audio").any():
+                row["separation_auroc"] = auroc(s[sel], tt == "visual")
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -619,82 +756,155 @@ def ground_truth(data_dir, split: str = "validate") -> Truth:
     )
 
 
+SPAN_TARGETS = {
+    "attention": "the union of the video's spans",  # label-agnostic: one softmax, every label
+    "attribution": "the label's span",  # per (video, label)
+}
+
+
 def span_scores(
     tables: Mapping[str, pd.DataFrame], truth: Truth, *, n_boot: int, seed: int
 ) -> pd.DataFrame:
-    """Does a method find the evidence? Per method (and the random baseline), the mean
-    :func:`evidence_auroc` of its frame scores with a bootstrap interval (:func:`means_with_ci`):
-    ``method, mean, ci_low, ci_high, n``; no rows on real data."""
+    """Does a method find the evidence? Mean AUROC of its per-frame scores against the truth,
+    with an interval from a bootstrap over videos (:func:`video_means_with_ci`), beside the
+    ``uniform`` and ``random`` baselines on the same frames.
+
+    Attention tables (label-agnostic weights) are scored per video and modality against the
+    frames carrying any of the video's evidence (:func:`attention_auroc`); attribution tables
+    (per label) against the label's span (:func:`evidence_auroc`). Columns ``target`` (what is
+    scored against, :data:`SPAN_TARGETS`), ``method, mean, ci_low, ci_high, n`` (videos); no
+    rows on real data."""
+    columns = ["target", "method", "mean", "ci_low", "ci_high", "n"]
     if truth.spans is None:
-        return pd.DataFrame(columns=["method", "mean", "ci_low", "ci_high", "n"])
-    scores = evidence_auroc(tables, truth.spans, random_seed=seed)
-    return means_with_ci(scores, n_boot=n_boot, seed=seed)
+        return pd.DataFrame(columns=columns)
+    parts = []
+    attention = {m: t for m, t in tables.items() if "weight" in t.columns}
+    attributions = {m: t for m, t in tables.items() if "weight" not in t.columns}
+    for method, table in attention.items():
+        a = attention_auroc(table, truth.spans, random_seed=seed)
+        a["method"] = a["method"].replace({"attention": method})
+        parts.append(a.assign(target=SPAN_TARGETS["attention"]))
+    if attributions:
+        e = evidence_auroc(attributions, truth.spans, random_seed=seed)
+        parts.append(e.assign(target=SPAN_TARGETS["attribution"]))
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    scores = pd.concat(parts, ignore_index=True)
+    return video_means_with_ci(scores, by=["target", "method"], n_boot=n_boot, seed=seed)[columns]
 
 
-def _add_series(series: dict, name: str, per_frame: pd.Series) -> None:
-    for mod in interpret.MODALITIES:
-        if mod in per_frame.index.get_level_values(0):
-            series[f"{name} ({mod})"] = per_frame.loc[mod].sort_index().to_numpy()
+def per_video_attention(tables: Mapping[str, pd.DataFrame], truth: Truth) -> pd.Series:
+    """Each explained video's attention AUROC against its evidence (the mean over its
+    modalities of :func:`attention_auroc`), sorted: what :func:`timeline_panels` picks videos
+    by. Empty without truth or attention."""
+    attn = next((t for t in tables.values() if "weight" in t.columns), None)
+    if truth.spans is None or attn is None:
+        return pd.Series(dtype=float)
+    a = attention_auroc(attn, truth.spans, random_seed=None)
+    a = a[a["method"] == "attention"]
+    return a.groupby("video")["auroc"].mean().sort_values()
 
 
-def timeline(
+def _intervals(on: np.ndarray) -> list[tuple[int, int]]:
+    """The runs of True of a boolean array as ``(start, end)`` (end exclusive)."""
+    d = np.diff(np.r_[0, on.astype(np.int8), 0])
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
+
+
+def timeline_panels(
     tables: Mapping[str, pd.DataFrame],
     truth: Truth,
     frames_check: dict,
     source: str,
-    video: int | str = 0,
+    quantiles: Sequence[float] = (0.25, 0.5, 0.75),
 ) -> dict:
-    """Where in one video do the methods look, against its true span? The arguments of
-    :func:`afkit.viz.plots.plot_attention_timeline` for one explained (video, label).
+    """Where does the attention look, in a few videos picked by a stated rule (not by eye): the
+    videos at the ``quantiles`` of the per-video attention AUROC (:func:`per_video_attention`;
+    nearest rank), so the panels show a typical video and the spread around it. The arguments
+    of :func:`afkit.viz.plots.plot_attention_timelines`: ``panels`` (per video: ``scores``, the
+    attention of each modality over its frames, mean over heads; ``spans``, the frames carrying
+    visual evidence; ``audio_frames``, those carrying audio evidence; ``title``) and
+    ``source`` (which says when the model failed :func:`frames_check`)."""
+    attn = next((t for t in tables.values() if "weight" in t.columns), None)
+    if attn is None:
+        raise ValueError("timeline_panels needs an attention table (a 'weight' column)")
+    ranked = per_video_attention(tables, truth)
+    if len(ranked):
+        picks = [
+            (ranked.index[min(int(round(q * (len(ranked) - 1))), len(ranked) - 1)], q)
+            for q in quantiles
+        ]
+    else:  # no truth: the first videos, in table order
+        picks = [(v, None) for v in list(dict.fromkeys(attn["video"]))[: len(quantiles)]]
+    by_video = truth_by_video(truth.spans) if truth.spans is not None else {}
+    panels = []
+    for video, q in picks:
+        w = attn[attn["video"] == video].groupby(["modality", "frame"])["weight"].mean()
+        n = int(w.index.get_level_values("frame").max()) + 1
+        scores = {
+            f"attention ({m})": w.loc[m].reindex(range(n), fill_value=0.0).to_numpy()
+            for m in interpret.MODALITIES
+            if m in w.index.get_level_values(0)
+        }
+        on = video_truth(by_video.get(video, []), n)
+        title = f"Video {video}"
+        if q is not None:
+            title += f": attention AUROC {ranked[video]:.2f} (the {100 * q:.0f}th percentile)"
+        panels.append(
+            {
+                "scores": scores,
+                "spans": _intervals(on["visual"]),
+                "audio_frames": np.flatnonzero(on["audio"]).tolist(),
+                "title": title,
+            }
+        )
+    return {"panels": panels, "source": checked_source(source, frames_check)}
 
-    ``video``: a video id, or an int picking the n-th video (in table order) that has an
-    evidence span. Returns ``scores`` (``{"<method> (<modality>)": [T]}``; attention: mean over
-    heads; attributions: that label's), ``spans`` (the label's true ``(start, end)``, empty
-    without truth), ``title`` (naming the video and label) and ``source`` (saying when the model
-    failed the :func:`frames_check`)."""
-    spans = truth.spans
-    attn = next((t for t in tables.values() if "head" in t.columns), None)
-    attr = {m: t for m, t in tables.items() if "label" in t.columns}
-    vids = list(dict.fromkeys((attn if attn is not None else next(iter(tables.values())))["video"]))
-    label, true_spans = None, []
-    if isinstance(video, int):
-        if spans is not None:
-            ev = spans[spans["has_evidence"] & spans["id"].isin(vids)]
-            row = ev.iloc[min(video, len(ev) - 1)]
-            video, label = row["id"], int(row["label"])
-        else:
-            video = vids[min(video, len(vids) - 1)]
-    if label is None and attr:
-        first = next(iter(attr.values()))
-        label = int(first.loc[first["video"] == video, "label"].iloc[0])
-    if spans is not None and label is not None:
-        s = spans[(spans["id"] == video) & (spans["label"] == label) & spans["has_evidence"]]
-        true_spans = [(int(a), int(b)) for a, b in zip(s["start"], s["end"], strict=True)]
-    series = {}
-    if attn is not None:
-        _add_series(
-            series,
-            "attention",
-            attn[attn["video"] == video].groupby(["modality", "frame"])["weight"].mean(),
-        )
-    for method, t in attr.items():
-        explained = t[(t["video"] == video) & (t["label"] == label)]
-        _add_series(
-            series,
-            method.replace("_", " "),
-            explained.groupby(["modality", "frame"])["attribution"].sum(),
-        )
-    caveat = (
-        ""
-        if frames_check["passes"]
-        else "; the model did NOT pass the learned check: not a finding"
+
+def checked_source(source: str, check: dict | None) -> str:
+    """A figure's data source with whether the explained model passed :func:`frames_check`
+    (every figure of the frame-level model says so)."""
+    if check is None:
+        return source
+    return source + (
+        "; explained model passed the learned rule"
+        if check["passes"]
+        else "; the model did NOT pass the learned rule: not a finding"
     )
-    return {
-        "scores": series,
-        "spans": true_spans,
-        "title": f"Video {video}, label {label}",
-        "source": source + caveat,
-    }
+
+
+def deletion_curve(
+    model: torch.nn.Module,
+    data: Any,
+    tables: Mapping[str, pd.DataFrame],
+    ks: Sequence[int],
+    test: Deletion | None = None,
+    *,
+    stream: interpret.Stream | None = None,
+) -> pd.DataFrame:
+    """:func:`deletion_test` at each number of deleted frames ``k`` of ``ks``: the top-scored
+    ``k`` frames against ``k`` random ones. Columns ``k`` and :func:`deletion_test`'s."""
+    test = test or Deletion()
+    return pd.concat(
+        [
+            deletion_test(
+                model, data, tables, dataclasses.replace(test, k=int(k)), stream=stream
+            ).assign(k=int(k))
+            for k in ks
+        ],
+        ignore_index=True,
+    )[["k", "method", *FAITHFULNESS]]
+
+
+FAITHFULNESS = (
+    "mean_drop_top",
+    "mean_drop_random",
+    "mean_difference",
+    "ci_low",
+    "ci_high",
+    "frac_top_greater",
+    "n",
+)
 
 
 def modality_check(
@@ -711,9 +921,7 @@ def modality_check(
     df = shares.sort_values("n", ascending=False).head(max_classes).copy()
     df["class"] = [f"class {int(c)}" for c in df["label"]]
     if truth.classes is None:
-        agreement = pd.DataFrame(
-            columns=["truth", "n_classes", "mean_visual_share", "accuracy", "separation_auroc"]
-        )
+        agreement = modality_agreement_arrays([], [])
     else:
         agreement = modality_agreement(shares, truth.classes)
         true_modality = truth.classes.set_index("index")["modality"]
@@ -728,6 +936,56 @@ def modality_check(
     return agreement, figure
 
 
+def _evidence_sentence(target: str, g: pd.DataFrame) -> str:
+    """One target's span AUROCs with the verdict of each method against both baselines."""
+    g = g.set_index("method")
+    base = g.loc[[m for m in ("uniform", "random") if m in g.index]]
+    out = []
+    for m, r in g.drop(index=base.index).iterrows():
+        reading = (
+            "above both baselines beyond the intervals"
+            if len(base) and r["ci_low"] > base["ci_high"].max()
+            else "below both baselines: it points away from the evidence"
+            if len(base) and r["ci_high"] < base["ci_low"].min()
+            else "not distinguishable from the baselines"
+        )
+        out.append(
+            f"{m.replace('_', ' ')} {r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}], "
+            f"{reading}"
+        )
+    baselines = "; ".join(
+        f"{m} {r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]" for m, r in base.iterrows()
+    )
+    return f"Against {target} (baselines: {baselines}): " + "; ".join(out) + "."
+
+
+def _modality_sentence(what: str, agreement: pd.DataFrame) -> str:
+    """Balanced accuracy of the larger share naming the true modality, against chance, with
+    the base rate beside it (never as the finding)."""
+    r = agreement.set_index("truth").loc["single"]
+    majority = "visual" if _majority_visual(agreement) else "audio"
+    reading = (
+        "names the true modality better than chance beyond the interval"
+        if r["ba_low"] > 0.5
+        else "names it worse than chance beyond the interval"
+        if r["ba_high"] < 0.5
+        else "is not distinguishable from chance"
+    )
+    return (
+        f"**Modality, {what}.** On {int(r['n_classes'])} single-modality classes, the larger "
+        f"attribution share {reading}: balanced accuracy {r['balanced_accuracy']:.2f} "
+        f"[{r['ba_low']:.2f}, {r['ba_high']:.2f}] (chance, and any rule naming one modality for "
+        f"every class: 0.50); visual-only vs audio-only separation AUROC "
+        f"{r['separation_auroc']:.2f}. For scale, not as a finding: {100 * r['base_rate']:.0f}% of "
+        f"these classes are {majority}, the plain accuracy of always saying {majority}."
+    )
+
+
+def _majority_visual(agreement: pd.DataFrame) -> bool:
+    g = agreement.set_index("truth")["n_classes"]
+    return bool(g.get("visual", 0) >= g.get("audio", 0))
+
+
 def interpretability_answer(
     score_table: pd.DataFrame | None,
     deletion: pd.DataFrame,
@@ -737,98 +995,111 @@ def interpretability_answer(
     *,
     video_agreement: pd.DataFrame | None = None,
     frames_check: dict | None = None,
+    control: dict | None = None,
 ) -> str:
-    """Notebook 08's answer in prose, computed from its tables. ``frames_check``
-    (:func:`frames_check`) says whether the frame-level model learned enough to be explained."""
+    """Notebook 08's answer in prose, computed from its tables: ``frames_check``
+    (:func:`frames_check`: did the frame-level model learn enough to be explained), ``control``
+    (the paired test of attention pooling against mean pooling,
+    :func:`afkit.studies.experiments.paired_tests`), the span
+    AUROCs of :func:`span_scores` per target against their baselines, the modality agreement
+    (:func:`modality_agreement_arrays`: balanced accuracy against chance, the base rate beside
+    it), the deletion curve (:func:`deletion_curve`, or one :func:`deletion_test`) and the
+    attention's entropy per modality."""
     parts = []
     if frames_check is not None:
         parts.append(frames_check["text"])
-    if score_table is not None and len(score_table):
-        s = score_table.set_index("method")
-        best = s.drop(index="random", errors="ignore")["mean"].idxmax()
+    if control is not None:
+        lo, hi = 100 * control["gap_lo"], 100 * control["gap_hi"]
         parts.append(
-            "**Finding the evidence.** Mean AUROC of per-frame scores against the true span: "
-            + "; ".join(
-                f"{m.replace('_', ' ')} {r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
-                for m, r in s.iterrows()
-            )
-            + f". The best method is {best.replace('_', ' ')}"
-            + (
-                " and it beats the random baseline beyond its interval."
-                if "random" in s.index and s.loc[best, "ci_low"] > s.loc["random", "ci_high"]
-                else ", but not clearly above the random baseline."
-                if "random" in s.index
-                else "."
+            f"**Does attention pooling help?** Test GAP of {control['a']} minus "
+            f"{control['b']}: {100 * control['gap_diff']:+.2f} points [{lo:+.2f}, {hi:+.2f}] "
+            f"(paired bootstrap over {control['n_videos']} test videos, one seed each): "
+            f"{verdict(lo, hi, control['a'], control['b'])}."
+        )
+    if score_table is not None and len(score_table):
+        parts.append(
+            "**Finding the evidence** (mean AUROC of per-frame scores, bootstrap over videos). "
+            + " ".join(
+                _evidence_sentence(t, g)
+                for t, g in score_table.groupby("target", sort=False, observed=True)
             )
         )
     else:
         parts.append("**Finding the evidence.** Not scored: this data set has no evidence spans.")
-    if agreement is not None and len(agreement):
-        single = agreement.set_index("truth").loc["single"]
+    if agreement is not None and len(agreement) and agreement["n_classes"].sum():
+        parts.append(_modality_sentence("frame-level model (Integrated Gradients)", agreement))
+    if video_agreement is not None and len(video_agreement) and video_agreement["n_classes"].sum():
         parts.append(
-            f"**Modality, frame-level model.** On the {int(single['n_classes'])} single-modality "
-            f"classes, the modality with the larger attribution share is the true one for "
-            f"{100 * single['accuracy']:.0f}% of classes; the visual share separates visual-only "
-            f"from audio-only classes with AUROC {single['separation_auroc']:.2f} (0.5 = chance)."
+            _modality_sentence("video-level Attend-Fusion (Integrated Gradients)", video_agreement)
         )
-    if video_agreement is not None and len(video_agreement):
-        single = video_agreement.set_index("truth").loc["single"]
-        g = video_agreement.set_index("truth")
-        parts.append(
-            "**Modality, video-level Attend-Fusion.** Integrated Gradients on its visual vs audio "
-            f"feature blocks: mean visual share {g.loc['visual', 'mean_visual_share']:.2f} on "
-            f"visual-only classes, {g.loc['audio', 'mean_visual_share']:.2f} on audio-only and "
-            f"{g.loc['both', 'mean_visual_share']:.2f} on both; the share separates visual-only "
-            f"from audio-only classes with AUROC {single['separation_auroc']:.2f}, and a 1/2 "
-            f"threshold names the true modality for {100 * single['accuracy']:.0f}% of "
-            "single-modality classes"
-            + (
-                ": attribution mass leans to the visual input."
-                if g.loc["audio", "mean_visual_share"] > 0.5
-                else "."
-            )
+    d = deletion if "k" in deletion.columns else deletion.assign(k=0)
+    k = sorted(d["k"].unique())[len(d["k"].unique()) // 2]
+    faithful = []
+    for m, r in d[d["k"] == k].set_index("method").iterrows():
+        reading = (
+            "faithful"
+            if r["ci_low"] > 0
+            else "less than random"
+            if r["ci_high"] < 0
+            else "no clearer than random"
         )
-    d = deletion.set_index("method")
-    parts.append(
-        "**Faithfulness.** Deleting the top-scored frames lowers the label's logit by "
-        + "; ".join(
+        faithful.append(
             f"{m.replace('_', ' ')} {r['mean_drop_top']:.3f} vs random {r['mean_drop_random']:.3f}"
-            for m, r in d.iterrows()
+            f" (difference {r['mean_difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]:"
+            f" {reading})"
         )
+    what = f"its top {k} frames" if k else "the top-scored frames"
+    parts.append(
+        f"**Faithfulness.** Deleting {what} lowers the label's logit by "
+        + "; ".join(faithful)
         + "."
     )
-    if "normalized_entropy" in entropy.columns:
+    if "normalized_entropy" in entropy.columns and len(entropy):
+        per = entropy.groupby("modality")["normalized_entropy"].mean()
         parts.append(
-            "**Attention collapse.** The attention's normalized entropy (1 = uniform over frames, "
-            f"0 = one frame) averages {entropy['normalized_entropy'].mean():.2f} over heads."
+            "**Attention spread.** Normalized entropy (1 = uniform over the real frames, 0 = one "
+            "frame), mean over heads: " + ", ".join(f"{m} {v:.2f}" for m, v in per.items()) + "."
         )
     parts.append(f"*All of it on {source} data.*")
     return "\n\n".join(parts)
 
 
-def frames_check(frames_gap: float, video_gap: float, margin: float = 0.10) -> dict:
-    """Is the frame-level model good enough to explain? It must reach the video-level
-    Attend-Fusion's test GAP less ``margin`` (10 points) on the same data. Returns ``passes``
-    and a sentence saying so, with the numbers."""
-    passes = bool(frames_gap >= video_gap - margin)
+def frames_check(
+    frames_gap: float,
+    video_gap: float,
+    margin: float = 0.10,
+    *,
+    learned: bool | None = None,
+    converged: bool | None = None,
+) -> dict:
+    """Is the frame-level model good enough to explain? It must pass the learned rule
+    (``learned``: :func:`afkit.training.protocol.learned`), have converged (``converged``) and
+    reach the video-level Attend-Fusion's test GAP on the same data less ``margin`` (10
+    points). None = not checked. Returns ``passes`` and a sentence saying so, with the numbers."""
+    within = bool(frames_gap >= video_gap - margin)
+    passes = within and learned is not False and converged is not False
     text = (
         f"**The explained frame-level model** reaches test GAP {100 * frames_gap:.2f}% against the "
-        f"video-level Attend-Fusion's {100 * video_gap:.2f}% (the bar: "
-        f"{100 * (video_gap - margin):.2f}%)"
+        f"video-level Attend-Fusion's {100 * video_gap:.2f}% on the same data (the bar: "
+        f"{100 * (video_gap - margin):.2f}%"
+        + ("" if learned is None else f"; learned rule: {'passed' if learned else 'failed'}")
+        + ("" if converged is None else f"; {'converged' if converged else 'did not converge'}")
+        + ")"
     )
     text += (
         ": it passes, so its attention and attributions are read below as findings."
         if passes
         else (
-            ": it does **not** pass within this profile's budget, so the frame-level attention and "
-            "attribution scores below describe a model that has not learned the task; they are "
-            "shown for the method, not as findings. The video-level Attend-Fusion's attribution is "
-            "the explanation this run stands behind."
+            ": it does **not** pass, so the frame-level attention and attribution scores below "
+            "describe a model that has not learned the task; they are shown for the method, not "
+            "as findings."
         )
     )
     return {
         "passes": passes,
         "frames_gap": float(frames_gap),
         "video_gap": float(video_gap),
+        "learned": learned,
+        "converged": converged,
         "text": text,
     }

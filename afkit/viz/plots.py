@@ -55,6 +55,8 @@ __all__ = [
     "plot_pareto",
     "plot_vocabulary_scaling",
     "plot_attention_timeline",
+    "plot_attention_timelines",
+    "plot_deletion_curve",
     "plot_modality_share",
 ]
 
@@ -858,6 +860,82 @@ def plot_attention_timeline(  # noqa: PLR0913  (keyword-only plot options, as se
     ax.set_xlim(-0.5, length - 0.5)
     ax.legend(fontsize="small", loc="upper right")
     return _finish(fig, ax, title, "frame (1 frame = 1 s)", ylabel, source)
+
+
+def plot_attention_timelines(panels: Sequence[Mapping], *, source: str = "synthetic"):
+    """One row per video: :func:`plot_attention_timeline` of its ``scores`` over its shaded
+    ``spans`` (frames with visual evidence), with its ``audio_frames`` (frames with audio
+    evidence) as orange ticks under the curves, titled by its ``title``; one caption."""
+    if not panels:
+        raise ValueError("panels is empty")
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9.0, 2.6 * len(panels) + 0.6), squeeze=False)
+    for ax, p in zip(axes[:, 0], panels, strict=True):
+        plot_attention_timeline(
+            p["scores"],
+            p.get("spans", ()),
+            span_label="visual evidence",
+            title=p.get("title", ""),
+            source=source,
+            ax=ax,
+        )
+        frames = np.asarray(p.get("audio_frames", ()), dtype=float)
+        if frames.size:
+            ax.plot(
+                frames,
+                np.zeros_like(frames),
+                "|",
+                color=MODALITY_COLORS["audio"],
+                ms=10,
+                mew=2,
+                label="audio evidence",
+                transform=ax.get_xaxis_transform(),
+                clip_on=False,
+            )
+            ax.legend(fontsize="small", loc="upper right")
+    for t in fig.texts[:-1]:  # each panel captioned its source: keep one caption
+        t.remove()
+    fig.tight_layout()
+    return fig
+
+
+def plot_deletion_curve(
+    df: pd.DataFrame,
+    *,
+    k: str = "k",
+    method: str = "method",
+    top: str = "mean_drop_top",
+    random: str = "mean_drop_random",
+    source: str = "synthetic",
+    ax=None,
+):
+    """Deletion curve: the drop of the label's logit when each method's ``k`` top-scored frames
+    are deleted (solid, one line a method, with the difference's interval ``ci_low``/``ci_high``
+    around the random line where given) against ``k`` random frames (dashed grey), per ``k``."""
+    _require(df, k, method, top, random)
+    if df.empty:
+        raise ValueError("df is empty")
+    fig, ax = _new(ax, figsize=(6.4, 4.0))
+    rnd = df.groupby(k)[random].mean().sort_index()
+    ax.plot(rnd.index, rnd.to_numpy(), "--", color="#7F7F7F", marker="o", label="random frames")
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, g) in enumerate(df.groupby(method, sort=False)):
+        g = g.sort_values(k)
+        color = palette[i % len(palette)]
+        ax.plot(g[k], g[top], "-", marker="o", color=color, label=f"top frames: {name}")
+        if {"ci_low", "ci_high"} <= set(g.columns):
+            base = g[random].to_numpy()
+            ax.fill_between(
+                g[k], base + g["ci_low"], base + g["ci_high"], color=color, alpha=0.15, lw=0
+            )
+    ax.legend(fontsize="small")
+    return _finish(
+        fig,
+        ax,
+        "Deletion: top-scored vs random frames",
+        "frames deleted (k)",
+        "drop of the label's logit",
+        source,
+    )
 
 
 def plot_modality_share(
