@@ -51,8 +51,9 @@ class's signal lies in the spread. Sampling noise adds to both squared norms (th
 columns of the within-group variances over the group sizes), which would pull the share of a
 rare class towards 1/2 (on the cpu store the plain share's rank correlation with the class's
 video count is about 0.8): that expected noise is subtracted from each squared norm before the
-square root (:func:`spread_truth_arrays`, ``debias=True``). The truth is held fixed in the bootstrap (it is a property of the data, measured on its own
-videos); the interval is that of the model's weights over the validate videos.
+square root (:func:`spread_truth_arrays`, ``debias=True``; with it the correlation is about
+0). The truth is held fixed in the bootstrap (a property of the data, measured on videos of its
+own); the interval is that of the model's weights over the validate videos.
 """
 
 from __future__ import annotations
@@ -605,33 +606,30 @@ def _spread_text(s: pd.DataFrame) -> str:
     for m in MODALITIES:
         g = s[s["modality"] == m].set_index("score")
         if "spearman" not in g.index or not np.isfinite(g.loc["spearman", "value"]):
-            parts.append(f"{m}: too few classes to score")
+            parts.append(f"In the {m} tokens too few classes were read to score.")
             continue
         sp, mw = g.loc["spearman"], g.loc["mean_spread_weight"]
         follows = _side(
             sp,
-            "follows the class's mean-vs-spread split",
-            "runs against the class's mean-vs-spread split",
-            "does not follow the class's mean-vs-spread split (the interval includes 0)",
+            "follows the class's mean-vs-spread split in the data",
+            "runs against the class's mean-vs-spread split in the data",
+            "does not follow the class's mean-vs-spread split in the data",
         )
+        even = {"ci_low": mw["ci_low"], "ci_high": mw["ci_high"], "reference": 0.5}
         lean = _side(
-            {
-                "value": mw["value"],
-                "ci_low": mw["ci_low"],
-                "ci_high": mw["ci_high"],
-                "reference": 0.5,
-            },
-            "more on the STD tokens than on the MF tokens",
-            "more on the MF tokens than on the STD tokens",
+            even,
+            "more on the STD (spread) tokens than on the MF (mean) tokens",
+            "more on the MF (mean) tokens than on the STD (spread) tokens",
             "about evenly on the MF and STD tokens",
         )
+        caveat = "" if follows.startswith(("follows", "runs")) else "; the interval includes 0"
         parts.append(
-            f"{m}: the spread weight {follows} (Spearman {_interval(sp)} over "
-            f"{int(sp['n_classes'])} classes with {m} evidence); the attention rests {lean} "
-            f"(mean spread weight {_interval(mw)}; the data's truth share averages "
-            f"{mw['reference']:.2f})"
+            f"In the {m} tokens the per-class spread weight {follows}: Spearman {_interval(sp)} "
+            f"over {int(sp['n_classes'])} classes with {m} evidence (0 = no association{caveat}). "
+            f"The attention rests {lean}: mean spread weight {_interval(mw)} (uniform 0.5), while "
+            f"the data's spread share of those classes averages {mw['reference']:.2f}."
         )
-    return f"**MF/STD tokens{_run_note(s)}.** " + "; ".join(parts) + "."
+    return f"**MF/STD tokens{_run_note(s)}.** " + " ".join(parts)
 
 
 def readings_answer(table: pd.DataFrame, source: str = "synthetic") -> str:
