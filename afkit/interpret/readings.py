@@ -316,8 +316,10 @@ def modality_scores(
     carries: ``auroc`` (audio weight for "audio class"; reference 0.5, chance) and
     ``balanced_accuracy`` (the rule "audio weight above the median over these classes => audio";
     reference 0.5, the rule "always visual"; ``base_rate``: the majority modality's share of
-    these classes, which "always visual/audio" gets as plain accuracy), each with its percentile
-    interval over ``boot.n_boot`` resamples of the videos. Rows as :data:`TABLE_COLUMNS`.
+    these classes, which "always visual/audio" gets as plain accuracy) and, per group (``visual
+    classes``, ``audio classes``), ``mean_audio_weight`` (reference 0.5, uniform attention), each
+    with its percentile interval over ``boot.n_boot`` resamples of the videos. Rows as
+    :data:`TABLE_COLUMNS`.
     """
     boot = boot or stats.Bootstrap()
     if "audio_weight" not in weights.columns:
@@ -366,6 +368,21 @@ def modality_scores(
     ]
     rows[1]["base_rate"] = max(n_audio, n_single - n_audio) / n_single
     rows[1]["majority"] = "audio" if n_audio > n_single - n_audio else "visual"
+    for name, group in (("visual", single & ~is_audio), ("audio", single & is_audio)):
+        rows.append(
+            _row(
+                "modality tokens",
+                f"{name} classes",
+                "mean_audio_weight",
+                full[keep & group].mean(),
+                _replicates(np.mean, reps, group),
+                boot,
+                reference=0.5,
+                reference_is="uniform attention",
+                n_classes=int((keep & group).sum()),
+                n_videos=len(y),
+            )
+        )
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
@@ -574,8 +591,9 @@ def _run_note(rows: pd.DataFrame) -> str:
 
 
 def _modality_text(m: pd.DataFrame) -> str:
-    a = m.set_index("score")
+    a = m.drop_duplicates("score").set_index("score")
     au, ba = a.loc["auroc"], a.loc["balanced_accuracy"]
+    majority = ba["majority"] if isinstance(ba.get("majority"), str) else "visual"
     verdict = _side(
         au,
         "separates audio classes from visual classes",
@@ -584,13 +602,12 @@ def _modality_text(m: pd.DataFrame) -> str:
     )
     rule = _side(
         ba,
-        "above the 0.5 of the rule 'always visual'",
-        "below the 0.5 of the rule 'always visual'",
-        "not distinguishable from the 0.5 of the rule 'always visual'",
+        f"above the 0.5 of the rule 'always {majority}'",
+        f"below the 0.5 of the rule 'always {majority}'",
+        f"not distinguishable from the 0.5 of the rule 'always {majority}'",
     )
     n, share = int(au["n_classes"]), float(ba["base_rate"])
-    majority = ba.get("majority", "visual")
-    return (
+    text = (
         f"**Modality tokens{_run_note(m)}.** The per-class attention on the audio token {verdict}: "
         f"AUROC {_interval(au)} over {n} single-modality classes (chance 0.5"
         + ("" if verdict.startswith("separates") else "; the interval includes 0.5")
@@ -599,6 +616,21 @@ def _modality_text(m: pd.DataFrame) -> str:
         f"classes are {majority}, the plain accuracy of always answering '{majority}', which is "
         "why balanced accuracy is the score."
     )
+    means = m[m["score"] == "mean_audio_weight"].set_index("modality")
+    if {"visual classes", "audio classes"} <= set(means.index):
+        vis, aud = means.loc["visual classes"], means.loc["audio classes"]
+        lean = _side(
+            vis,
+            "more on the audio token than on the visual one",
+            "more on the visual token than on the audio one",
+            "about evenly on the two tokens",
+        )
+        lead = "Even on" if lean.startswith("more on the audio") else "On"
+        text += (
+            f" {lead} visual classes the attention rests {lean}: mean audio weight "
+            f"{_interval(vis)} on visual classes, {_interval(aud)} on audio classes (uniform 0.5)."
+        )
+    return text
 
 
 def _spread_text(s: pd.DataFrame) -> str:

@@ -930,6 +930,7 @@ def _weight_panel(ax, classes: pd.DataFrame) -> None:
         color = MODALITY_COLORS["fusion" if TRUE_MODALITIES[i] == "both" else TRUE_MODALITIES[i]]
         x = i + rng.uniform(-0.15, 0.15, len(g))
         ax.scatter(x, g, s=12, alpha=0.6, color=color, label=f"{TRUE_MODALITIES[i]} classes")
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--", label="uniform attention (0.5)")
     ax.set_xticks(range(len(TRUE_MODALITIES)), TRUE_MODALITIES)
     ax.set_ylim(0, 1)
     ax.set_title("Modality tokens: weight on audio", fontsize="medium")

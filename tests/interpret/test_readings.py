@@ -214,8 +214,12 @@ def test_modality_scores_by_hand_and_both_classes_left_out():
     assert s.loc["balanced_accuracy", "base_rate"] == pytest.approx(3 / 5)
     assert s.loc["balanced_accuracy", "majority"] == "visual"
     assert s.loc["balanced_accuracy", "reference"] == 0.5
-    assert (s["n_classes"] == 5).all() and (s["n_videos"] == 7).all()
-    assert (s["ci_low"] <= s["ci_high"]).all()
+    assert (s.loc[["auroc", "balanced_accuracy"], "n_classes"] == 5).all()
+    assert (s["n_videos"] == 7).all() and (s["ci_low"] <= s["ci_high"]).all()
+    means = t[t["score"] == "mean_audio_weight"].set_index("modality")
+    assert means.loc["visual classes", "value"] == pytest.approx((0.5 + 0.2 + 0.1) / 3)
+    assert means.loc["audio classes", "value"] == pytest.approx((0.9 + 0.4) / 2)
+    assert means["n_classes"].tolist() == [3, 2] and (means["reference"] == 0.5).all()
 
 
 def test_modality_interval_resamples_videos():
@@ -320,7 +324,15 @@ def test_modality_scores_errors():
 # ---------------------------------------------------------------------------- the answer flips
 
 
-def _table(auroc, ba, sp_vis, sp_aud, mean_vis=(0.3, 0.28, 0.32), converged=True):
+def _table(  # noqa: PLR0913 (one table's numbers, each varied by a test)
+    auroc,
+    ba,
+    sp_vis,
+    sp_aud,
+    mean_vis=(0.3, 0.28, 0.32),
+    mean_aud=(0.8, 0.75, 0.85),
+    converged=True,
+):
     def row(reading, modality, score, v, ref, **kw):
         return {
             "reading": reading,
@@ -351,6 +363,8 @@ def _table(auroc, ba, sp_vis, sp_aud, mean_vis=(0.3, 0.28, 0.32), converged=True
                 base_rate=0.71,
                 majority="visual",
             ),
+            row("modality tokens", "visual classes", "mean_audio_weight", mean_aud, 0.5),
+            row("modality tokens", "audio classes", "mean_audio_weight", (0.9, 0.85, 0.95), 0.5),
             row("MF/STD tokens", "visual", "spearman", sp_vis, 0.0),
             row("MF/STD tokens", "visual", "mean_spread_weight", mean_vis, 0.83),
             row("MF/STD tokens", "audio", "spearman", sp_aud, 0.0),
@@ -369,6 +383,7 @@ def test_answer_flips_with_the_numbers():
     assert "audio tokens the per-class spread weight runs against" in good
     assert "rests more on the MF (mean) tokens" in good  # visual 0.3 [0.28, 0.32]
     assert "rests more on the STD (spread) tokens" in good  # audio 0.6 [0.55, 0.65]
+    assert "Even on visual classes the attention rests more on the audio token" in good
     null = R.readings_answer(
         _table(
             (0.52, 0.45, 0.6),
@@ -376,8 +391,10 @@ def test_answer_flips_with_the_numbers():
             (0.0, -0.1, 0.1),
             (0.05, -0.1, 0.2),
             mean_vis=(0.5, 0.45, 0.55),
+            mean_aud=(0.5, 0.4, 0.6),
         )
     )
+    assert "On visual classes the attention rests about evenly on the two tokens" in null
     assert "does not separate audio classes from visual classes" in null
     assert "the interval includes 0.5" in null
     assert "not distinguishable from the 0.5" in null
@@ -385,6 +402,10 @@ def test_answer_flips_with_the_numbers():
     assert "about evenly on the MF and STD tokens" in null
     bad = R.readings_answer(_table((0.3, 0.2, 0.4), (0.4, 0.35, 0.45), (0, -1, 1), (0, -1, 1)))
     assert "wrong way round" in bad and "below the 0.5" in bad
+    low = R.readings_answer(
+        _table((0.7, 0.6, 0.8), (0.6, 0.55, 0.7), (0, -1, 1), (0, -1, 1), mean_aud=(0.2, 0.1, 0.3))
+    )
+    assert "On visual classes the attention rests more on the visual token" in low
     for text in (good, null, bad):
         # the base rate is scale, never a finding; the data is named
         assert "For scale, not a finding: 71% of those classes are visual" in text
@@ -444,7 +465,13 @@ def test_readings_check_on_tiny_runs(tiny_runs):
         n_boot=20,
         seed=0,
     )
-    assert set(table["score"]) == {"auroc", "balanced_accuracy", "spearman", "mean_spread_weight"}
+    assert set(table["score"]) == {
+        "auroc",
+        "balanced_accuracy",
+        "mean_audio_weight",
+        "spearman",
+        "mean_spread_weight",
+    }
     assert (table["n_videos"] == 40).all()
     assert set(table["model"]) == set(runs)
     assert table["value"].between(-1, 1).all()
