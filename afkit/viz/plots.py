@@ -58,6 +58,7 @@ __all__ = [
     "plot_attention_timelines",
     "plot_deletion_curve",
     "plot_modality_share",
+    "plot_token_readings",
 ]
 
 # Colour-blind safe (Okabe-Ito hues), fixed per modality and per family.
@@ -980,3 +981,95 @@ def plot_modality_share(
         "class",
         source,
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# readings (notebook 08)
+TRUE_MODALITIES = ("visual", "audio", "both")
+
+
+def _weight_panel(ax, classes: pd.DataFrame) -> None:
+    """Per class, the modality tokens' audio weight grouped by the class's true modality."""
+    groups = [
+        classes.loc[(classes["modality"] == m) & classes["audio_weight"].notna(), "audio_weight"]
+        for m in TRUE_MODALITIES
+    ]
+    shown = [(i, g.to_numpy(float)) for i, g in enumerate(groups) if len(g)]
+    if shown:
+        ax.boxplot(
+            [g for _, g in shown],
+            positions=[i for i, _ in shown],
+            widths=0.5,
+            showfliers=False,
+            medianprops={"color": "black"},
+        )
+    rng = np.random.default_rng(0)  # fixed jitter: the same figure on every run
+    for i, g in shown:
+        color = MODALITY_COLORS["fusion" if TRUE_MODALITIES[i] == "both" else TRUE_MODALITIES[i]]
+        x = i + rng.uniform(-0.15, 0.15, len(g))
+        ax.scatter(x, g, s=12, alpha=0.6, color=color, label=f"{TRUE_MODALITIES[i]} classes")
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--", label="uniform attention (0.5)")
+    ax.set_xticks(range(len(TRUE_MODALITIES)), TRUE_MODALITIES)
+    ax.set_ylim(0, 1)
+    ax.set_title("Modality tokens: weight on audio", fontsize="medium")
+    ax.set_xlabel("the class's true modality")
+    ax.set_ylabel("mean audio weight per class (0..1)")
+    if not shown:
+        ax.text(0.5, 0.5, "not read", ha="center", va="center", transform=ax.transAxes)
+
+
+def _spread_panel(ax, classes: pd.DataFrame) -> None:
+    """Per class and modality, the MF/STD tokens' spread weight against the data's truth share
+    (only the classes whose evidence is in that modality)."""
+    drawn = False
+    for m in ("visual", "audio"):
+        x, y = classes.get(f"truth_share_{m}"), classes.get(f"spread_weight_{m}")
+        if x is None or y is None:
+            continue
+        sel = classes["modality"].isin([m, "both"]) & x.notna() & y.notna()
+        if sel.any():
+            ax.scatter(
+                x[sel], y[sel], s=12, alpha=0.6, color=MODALITY_COLORS[m], label=f"{m} tokens"
+            )
+            drawn = True
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--", label="uniform attention (0.5)")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1)
+    ax.set_title("MF/STD tokens: weight on spread (STD)", fontsize="medium")
+    ax.set_xlabel("the class's spread share in the data (0..1)")
+    ax.set_ylabel("mean spread weight per class (0..1)")
+    if drawn:
+        ax.legend(fontsize="small", loc="lower left")
+    else:
+        ax.text(0.5, 0.6, "not read", ha="center", va="center", transform=ax.transAxes)
+
+
+def plot_token_readings(classes: pd.DataFrame, *, source: str = "synthetic", note: str = ""):
+    """Notebook 08: the video-level attention weights per class against the truth.
+
+    Left: the modality tokens' mean audio weight per class (a box and the classes as dots) by
+    the class's true modality (visual / audio / both). Right: the MF/STD tokens' mean spread
+    weight per class against the class's spread share in the data, per modality (a class only
+    where its evidence lies in that modality). ``classes``:
+    :func:`afkit.interpret.readings.class_table` (columns ``modality``, ``audio_weight``,
+    ``spread_weight_visual``, ``spread_weight_audio``, ``truth_share_visual``,
+    ``truth_share_audio``; NaN where not read). ``note`` (e.g. each run's convergence) is added
+    to the title, which names the data (synthetic or real).
+    """
+    _require(classes, "modality", "audio_weight")
+    for col in ("audio_weight", "spread_weight_visual", "spread_weight_audio"):
+        if col in classes.columns:
+            v = classes[col].to_numpy(float)
+            if np.any((v[~np.isnan(v)] < 0) | (v[~np.isnan(v)] > 1)):
+                raise ValueError(f"column {col!r} must lie in [0, 1]")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 4.6))
+    _weight_panel(left, classes)
+    _spread_panel(right, classes)
+    data = "synthetic data" if source == "synthetic" else f"{source} data"
+    fig.suptitle(
+        f"Video-level attention weights per class against the truth ({data})"
+        + (f"\n{note}" if note else "")
+    )
+    _caption(fig, source)
+    fig.tight_layout()
+    return fig

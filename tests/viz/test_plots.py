@@ -263,3 +263,37 @@ def test_bad_inputs_are_clear_errors():
         plots.plot_comparison(pd.DataFrame({"model": ["a"]}))
     with pytest.raises(ValueError, match="source must name"):
         plots.plot_frame_counts([1, 2], source="")
+
+
+def test_token_readings_draw_each_class_where_its_truth_puts_it():
+    classes = pd.DataFrame(
+        {
+            "modality": ["visual", "audio", "both", "visual"],
+            "audio_weight": [0.2, 0.9, 0.5, np.nan],
+            "spread_weight_visual": [0.3, 0.4, 0.6, 0.7],
+            "spread_weight_audio": [0.1, 0.8, 0.9, 0.2],
+            "truth_share_visual": [0.7, 0.5, 0.8, 0.9],
+            "truth_share_audio": [0.4, 0.6, 0.95, 0.3],
+        }
+    )
+    fig = plots.plot_token_readings(classes, note="m: converged")
+    _check_labelled(fig)
+    assert (
+        "synthetic data" in fig._suptitle.get_text() and "m: converged" in fig._suptitle.get_text()
+    )
+    left, right = fig.axes
+    dots = {c.get_label(): c.get_offsets() for c in left.collections}
+    # one dot a read class, at its group's position, its weight as height
+    assert dots["visual classes"][:, 1].tolist() == [0.2]
+    assert dots["audio classes"][:, 1].tolist() == [0.9]
+    assert abs(dots["both classes"][0, 0] - 2) <= 0.15
+    points = {c.get_label(): np.asarray(c.get_offsets()) for c in right.collections}
+    # visual tokens: the classes with visual evidence (visual, both, visual); audio: audio, both
+    np.testing.assert_allclose(points["visual tokens"], [[0.7, 0.3], [0.8, 0.6], [0.9, 0.7]])
+    np.testing.assert_allclose(points["audio tokens"], [[0.6, 0.8], [0.95, 0.9]])
+    real = plots.plot_token_readings(classes, source="real")
+    assert "real data" in real._suptitle.get_text()
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        plots.plot_token_readings(classes.assign(audio_weight=[1.5, 0, 0, 0]))
+    with pytest.raises(KeyError, match="lacks column"):
+        plots.plot_token_readings(classes.drop(columns="modality"))
