@@ -415,7 +415,8 @@ def modality_agreement_arrays(
 
     On the ``single`` row: ``balanced_accuracy`` (:func:`balanced_accuracy`: chance, and any
     rule that names one modality for all, scores 0.5) with a percentile-bootstrap interval
-    over classes (``ba_low``, ``ba_high``; ``n_boot`` resamples from ``seed``), ``base_rate``
+    over classes, resampled within each true modality (``ba_low``, ``ba_high``; ``n_boot``
+    resamples from ``seed``), ``base_rate``
     (the share of the more frequent modality: what plain accuracy a constant rule gets) and
     ``separation_auroc``: the AUROC of the visual share for telling visual-only from audio-only
     classes (1 = every visual class has a larger visual share than every audio class), free of
@@ -460,8 +461,15 @@ def modality_agreement_arrays(
             p, tt = pred[sel], t[sel]
             row["balanced_accuracy"] = balanced_accuracy(p, tt)
             row["base_rate"] = float(max((tt == "visual").mean(), (tt == "audio").mean()))
+            # resampled within each true modality (stratified), so every replicate has both
             rng = np.random.default_rng(seed)
-            reps = [balanced_accuracy(p[i], tt[i]) for i in rng.integers(0, n, size=(n_boot, n))]
+            idx = [np.flatnonzero(tt == g) for g in ("visual", "audio") if (tt == g).any()]
+            reps = [
+                balanced_accuracy(p[j], tt[j])
+                for j in (
+                    np.concatenate([rng.choice(ix, len(ix)) for ix in idx]) for _ in range(n_boot)
+                )
+            ]
             row["ba_low"], row["ba_high"] = stats.percentile_interval(reps)
             if (tt == "visual").any() and (tt == "audio").any():
                 row["separation_auroc"] = auroc(s[sel], tt == "visual")
@@ -867,9 +875,10 @@ def checked_source(source: str, check: dict | None) -> str:
     if check is None:
         return source
     return source + (
-        "; explained model passed the learned rule"
+        "; the explained model passed its check (learned, converged, near the video-level model)"
         if check["passes"]
-        else "; the model did NOT pass the learned rule: not a finding"
+        else "; the explained model did NOT pass its check (learned, converged, near the "
+        "video-level model): not a finding"
     )
 
 
@@ -986,7 +995,7 @@ def _majority_visual(agreement: pd.DataFrame) -> bool:
     return bool(g.get("visual", 0) >= g.get("audio", 0))
 
 
-def interpretability_answer(
+def interpretability_answer(  # noqa: PLR0913  (the tables of notebook 08, keyword extras)
     score_table: pd.DataFrame | None,
     deletion: pd.DataFrame,
     entropy: pd.DataFrame,
@@ -996,11 +1005,13 @@ def interpretability_answer(
     video_agreement: pd.DataFrame | None = None,
     frames_check: dict | None = None,
     control: dict | None = None,
+    readings: str | None = None,
 ) -> str:
     """Notebook 08's answer in prose, computed from its tables: ``frames_check``
     (:func:`frames_check`: did the frame-level model learn enough to be explained), ``control``
     (the paired test of attention pooling against mean pooling,
-    :func:`afkit.studies.experiments.paired_tests`), the span
+    :func:`afkit.studies.experiments.paired_tests`), ``readings`` (the video-level attention
+    weights' answer, :func:`afkit.interpret.readings.readings_answer`), the span
     AUROCs of :func:`span_scores` per target against their baselines, the modality agreement
     (:func:`modality_agreement_arrays`: balanced accuracy against chance, the base rate beside
     it), the deletion curve (:func:`deletion_curve`, or one :func:`deletion_test`) and the
@@ -1060,6 +1071,8 @@ def interpretability_answer(
             "**Attention spread.** Normalized entropy (1 = uniform over the real frames, 0 = one "
             "frame), mean over heads: " + ", ".join(f"{m} {v:.2f}" for m, v in per.items()) + "."
         )
+    if readings:
+        parts.append(readings)
     parts.append(f"*All of it on {source} data.*")
     return "\n\n".join(parts)
 
@@ -1078,6 +1091,15 @@ def frames_check(
     points). None = not checked. Returns ``passes`` and a sentence saying so, with the numbers."""
     within = bool(frames_gap >= video_gap - margin)
     passes = within and learned is not False and converged is not False
+    failed = [
+        why
+        for why, bad in (
+            ("not learned", learned is False),
+            ("not converged", converged is False),
+            (f"more than {100 * margin:g} GAP points below the video-level model", not within),
+        )
+        if bad
+    ]
     text = (
         f"**The explained frame-level model** reaches test GAP {100 * frames_gap:.2f}% against the "
         f"video-level Attend-Fusion's {100 * video_gap:.2f}% on the same data (the bar: "
@@ -1090,9 +1112,8 @@ def frames_check(
         ": it passes, so its attention and attributions are read below as findings."
         if passes
         else (
-            ": it does **not** pass, so the frame-level attention and attribution scores below "
-            "describe a model that has not learned the task; they are shown for the method, not "
-            "as findings."
+            f": it does **not** pass ({', '.join(failed)}), so the frame-level attention and "
+            "attribution scores below are shown for the method, not as findings."
         )
     )
     return {

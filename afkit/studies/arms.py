@@ -313,6 +313,32 @@ def frame_study(  # noqa: PLR0913  (a notebook step's keyword options, with defa
     }
 
 
+# the video-level readings whose attention weights are read directly (notebook 08; the same
+# arms, hence the same runs, as notebook 10's)
+TOKEN_READINGS = (
+    Spec("modality tokens", "attend_fusion_modality_tokens"),
+    Spec("MF/STD tokens", "attend_fusion_stats"),
+)
+
+
+def token_reading_runs(
+    store_dir, runs_dir, profile: str, *, seed: int = 0, device="cpu", progress=True
+) -> tuple[dict, pd.DataFrame]:
+    """The chosen runs of :data:`TOKEN_READINGS` under the protocol at one seed on
+    ``store_dir`` (``{label: run folder}``) and their summary with the learned rule
+    (:func:`mean_over_seeds`, by label)."""
+    from afkit.training import protocol as proto
+
+    specs = [replace(sp, seeds=(seed,)) for sp in TOKEN_READINGS]
+    grid = run_grid(specs, store_dir, runs_dir, profile, progress=progress, device=device)
+    reference = reference_gap(store_dir, runs_dir, profile, device=device)
+    summary = mean_over_seeds(
+        grid, floor_gap=proto.prior_gap(store_dir), reference_gap=reference
+    ).set_index("label")
+    chosen = grid[grid["chosen"]].set_index("label")["run_dir"]
+    return {sp.label: chosen[sp.label] for sp in TOKEN_READINGS}, summary
+
+
 def attention_sweep_specs(profile: str) -> list[Spec]:
     """Notebook 06's arms around the profile's Attend-Fusion: heads, attention width, number of
     tokens (chunks), the MF/STD statistics as tokens and attention off, one seed each. Each

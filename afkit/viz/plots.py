@@ -63,6 +63,8 @@ __all__ = [
 
 # Colour-blind safe (Okabe-Ito hues), fixed per modality and per family.
 MODALITY_COLORS = {"visual": "#0072B2", "audio": "#E69F00", "fusion": "#009E73"}
+# explanation methods in a figure of their own (none of the modality colours)
+METHOD_COLORS = ("#D55E00", "#CC79A7", "#56B4E9", "#000000")
 FAMILY_COLORS = {
     "fc": "#7F7F7F",
     "fcrn": "#56B4E9",
@@ -876,6 +878,7 @@ def plot_attention_timelines(panels: Sequence[Mapping], *, source: str = "synthe
             p.get("spans", ()),
             span_label="visual evidence",
             title=p.get("title", ""),
+            ylabel="weight (sums to 1)",
             source=source,
             ax=ax,
         )
@@ -918,10 +921,9 @@ def plot_deletion_curve(
     fig, ax = _new(ax, figsize=(6.4, 4.0))
     rnd = df.groupby(k)[random].mean().sort_index()
     ax.plot(rnd.index, rnd.to_numpy(), "--", color="#7F7F7F", marker="o", label="random frames")
-    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (name, g) in enumerate(df.groupby(method, sort=False)):
         g = g.sort_values(k)
-        color = palette[i % len(palette)]
+        color = METHOD_COLORS[i % len(METHOD_COLORS)]
         ax.plot(g[k], g[top], "-", marker="o", color=color, label=f"top frames: {name}")
         if {"ci_low", "ci_high"} <= set(g.columns):
             base = g[random].to_numpy()

@@ -490,7 +490,8 @@ def test_evidence_auroc_on_hand_made_tables():
     pos = (np.arange(T) >= 3) & (np.arange(T) < 6)
     summed = np.where(pos, 1.1, np.where(np.arange(T) < 2, 1.1, 0.2))
     assert got[("attention", 11, 1)] == pytest.approx(roc_auc_score(pos, summed))
-    assert set(scores["method"]) == {"attention", "inverted", "random"}
+    assert set(scores["method"]) == {"attention", "inverted", "random", "uniform"}
+    assert (scores.query("method == 'uniform'")["auroc"] == 0.5).all()
     assert (scores["n_frames"] == T).all() and (scores.query("label == 1")["n_positive"] == 3).all()
     again = E.evidence_auroc({"attention": att}, _spans(), random_seed=3)
     assert (
@@ -825,7 +826,7 @@ def test_real_frame_model_on_the_store_loader(synth_split):
         model, loader, "input_x_gradient", stream=I.Stream(ids=split.ids, progress=False)
     )
     scores = E.evidence_auroc({"attention": att, "input_x_gradient": ixg}, spans)
-    assert set(scores["method"]) == {"attention", "input_x_gradient", "random"}
+    assert set(scores["method"]) == {"attention", "input_x_gradient", "random", "uniform"}
     assert scores["auroc"].dropna().between(0, 1).all()
     res = E.deletion_test(
         model,

@@ -124,16 +124,21 @@ TABLES = {
         )
     },
     "08_interpretability": {
-        "08_evidence_auroc": (
-            ["method", "mean", "ci_low", "ci_high", "n"],
-            ["attention", "integrated_gradients", "input_x_gradient", "random"],
+        "08_models": (
+            ["label", "gap_mean", "learned", "converged"],
+            [sp.label for sp in arms.FRAME_SPECS],
         ),
-        "08_deletion": (["method", "mean_drop_top", "mean_drop_random"], 3),
+        "08_evidence_auroc": (
+            ["target", "method", "mean", "ci_low", "ci_high", "n"],
+            ["the union of the video's spans", "the label's span"],
+        ),
+        "08_deletion": (["k", "method", "mean_drop_top", "mean_drop_random", "ci_low"], 6),
         "08_modality_agreement": (
-            ["truth", "n_classes", "accuracy"],
+            ["truth", "n_classes", "balanced_accuracy", "ba_low", "ba_high", "base_rate"],
             ["visual", "audio", "both", "single"],
         ),
         "08_attention_entropy": (["modality", "normalized_entropy"], 2),
+        "08_token_readings": (["reading"], 2),
     },
     "09_claim_map": {
         "09_claim_map": (
@@ -202,7 +207,13 @@ FIGURES = {
     "05_fusion_ablation": ["05_fusion_ablation"],
     "06_attention_config": ["06_pareto_params", "06_pareto_flops", "06_pareto_paper_size"],
     "07_vocabulary_scaling": ["07_vocabulary_f1", "07_vocabulary_gap", "07_vocabulary_head_share"],
-    "08_interpretability": ["08_timeline", "08_modality_share", "08_modality_share_video_level"],
+    "08_interpretability": [
+        "08_timeline",
+        "08_modality_share",
+        "08_modality_share_video_level",
+        "08_deletion",
+        "08_token_readings",
+    ],
     "09_claim_map": ["09_claim_map"],
     "10_readings": ["10_readings_gap_vs_params"],
 }
@@ -437,3 +448,17 @@ def test_readings_table_is_consistent(run):
     off = result["data"]["off_vs_fc_late"]
     assert off["a"] == arms.SHARED_OFF and off["b"] == "fc_late"
     assert off["micro_f1_lo"] <= off["micro_f1_diff"] <= off["micro_f1_hi"]
+
+
+def test_frame_attention_finds_the_evidence(run):
+    """Issue 26's smoke check: the frame model trained on the tiny frame world attends to the
+    frames that carry its videos' evidence more than a uniform attention does, beyond the
+    bootstrap interval over videos (08_evidence_auroc), and each method's baselines are there."""
+    out, _ = run
+    df = pd.read_csv(out / "tables" / "08_evidence_auroc.csv")
+    union = df[df["target"] == "the union of the video's spans"].set_index("method")
+    assert {"attention", "uniform", "random"} <= set(union.index)
+    assert union.loc["uniform", "mean"] == pytest.approx(0.5)
+    assert union.loc["attention", "ci_low"] > union.loc["uniform", "ci_high"], union
+    span = df[df["target"] == "the label's span"].set_index("method")
+    assert {"integrated_gradients", "input_x_gradient", "uniform", "random"} <= set(span.index)
