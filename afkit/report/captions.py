@@ -63,17 +63,25 @@ CAPTIONS = {
     "07_vocabulary_head_share": "The classifier head's share of parameters per vocabulary size "
     "(arithmetic)",
     # 08 interpretability
-    "08_evidence_auroc": "How well each explanation finds the true evidence frames: AUROC "
-    "against the ground truth of {data}",
-    "08_deletion": "Deleting the top-ranked frames against random ones ({data})",
-    "08_attention_entropy": "Entropy of the attention per head ({data})",
-    "08_modality_agreement": "Attributed modality against the true one, frame level ({data})",
+    "08_models": "The frame world's models: the frame-level attention model, its mean-pooling "
+    "control, the video-level Attend-Fusion and the learned rule's reference ({data})",
+    "08_evidence_auroc": "How well each explanation finds the true evidence frames: mean AUROC "
+    "with intervals over videos, beside the uniform and random baselines, against the ground "
+    "truth of {data}",
+    "08_deletion": "Deleting the top-ranked frames against as many random ones, per number of "
+    "frames deleted ({data})",
+    "08_attention_entropy": "Entropy of the attention per head and modality ({data})",
+    "08_modality_agreement": "Attributed modality against the true one, frame level: balanced "
+    "accuracy (chance 0.5) with the base rate beside it ({data})",
     "08_modality_agreement_video_level": "Attributed modality against the true one, video level "
     "({data})",
-    "08_timeline": "Attention over one video's frames against its true evidence span ({data})",
+    "08_timeline": "Attention over the frames of three videos (the 25th, 50th and 75th percentile "
+    "of per-video attention AUROC) against the frames that carry their evidence ({data})",
     "08_modality_share": "Visual share of the attribution per true modality, frame level ({data})",
     "08_modality_share_video_level": "Visual share of the attribution per true modality, video "
     "level ({data})",
+    "08_token_readings": "The video-level attention weights that read directly (modality tokens, "
+    "MF/STD tokens) per class, against the truth ({data})",
     # 09 claim map
     "09_claim_map": "Attend-Fusion minus FC late fusion (test micro-F1 and GAP@20, points, 95% "
     "paired intervals) against training videos a class, one row per world and baseline "
