@@ -36,8 +36,9 @@ points with 95% intervals) and each arm's learned / converged status
 (:func:`afkit.studies.experiments.mean_over_seeds` against logistic regression's test GAP).
 :func:`run_claim_map` trains every world at one seed, then the profile's seeds
 (:data:`afkit.studies.experiments.SEEDS`) at the :data:`DECIDING` sizes that decide the verdict
-(:func:`deciding_sizes`: those bracketing the crossing of the paper's difference, else those
-nearest to it).
+(:func:`deciding_sizes`: those bracketing the last crossing of the paper's difference, else
+those nearest to it), again until the sizes that decide it, on the table with the new seeds,
+all have every seed.
 
 **Outcomes, two-sided** (:func:`outcome`, margin :data:`PARITY_MARGIN`): ``holds`` (parity: the
 whole F1 interval within +-margin), ``AF ahead`` (the interval above +margin: the claim is
@@ -410,7 +411,7 @@ def run_world(  # noqa: PLR0913  (a notebook step's keyword options, with defaul
 
 def deciding_sizes(table: pd.DataFrame, k: int = DECIDING, baseline: str = "fc_late") -> list:
     """The ``k`` sizes (``target_videos_per_class`` of the axis) that decide the verdict: the two
-    that bracket the first crossing of the paper's difference (:func:`crossing`), else the ``k``
+    that bracket the last crossing of the paper's difference (:func:`crossing`), else the ``k``
     whose difference lies nearest to it."""
     axis = _axis(table, baseline)
     if axis.empty:
@@ -435,12 +436,18 @@ def run_claim_map(
     worlds = world_grid(profile) if worlds is None else list(worlds)
     kw = dict(data_seed=seed, device=device, progress=progress)
     rows = [run_world(w, root, profile, seeds=(0,), **kw) for w in worlds]
-    first = pd.DataFrame([r for rs in rows for r in rs])
     all_seeds = tuple(ex.SEEDS[profile])
-    deciding = deciding_sizes(first) if len(all_seeds) > 1 else []
-    for i, w in enumerate(worlds):
-        if w.group == "size" and w.size in deciding:
-            rows[i] = run_world(w, root, profile, seeds=all_seeds, **kw)
+    done: set = set()
+    # more seeds where the verdict is decided, until the sizes that decide it (recomputed on the
+    # table with the new seeds: the crossing may move) all have every seed
+    while len(all_seeds) > 1:
+        deciding = set(deciding_sizes(pd.DataFrame([r for rs in rows for r in rs]))) - done
+        if not deciding:
+            break
+        for i, w in enumerate(worlds):
+            if w.group == "size" and w.size in deciding:
+                rows[i] = run_world(w, root, profile, seeds=all_seeds, **kw)
+        done |= deciding
     return pd.DataFrame([r for rs in rows for r in rs])
 
 
@@ -451,26 +458,32 @@ def _axis(table: pd.DataFrame, baseline: str) -> pd.DataFrame:
 
 
 def crossing(table: pd.DataFrame, baseline: str = "fc_late", level: float = paper.F1_DIFF):
-    """Where the difference vs ``baseline`` along the size axis first crosses ``level`` (the
-    paper's -0.32 by default), interpolated linearly in log videos per class between the two
-    sizes that bracket it: ``{"videos_per_class", "between", "between_targets", "direction"}``
-    (``direction``: ``falls`` or ``rises`` through it), or None (no crossing within the sizes)."""
+    """Where the difference vs ``baseline`` along the size axis crosses ``level`` (the paper's
+    -0.32 by default) for the last time, i.e. the side it stays on towards the largest sizes (the
+    real-data regime), interpolated linearly in log videos per class between the two sizes that
+    bracket it: ``{"videos_per_class", "between", "between_targets", "direction", "crossings"}``
+    (``direction``: ``falls`` or ``rises`` through it; ``crossings``: how many times the curve
+    crosses, more than one where seed noise makes it wander), or None (no crossing within the
+    sizes)."""
     axis = _axis(table, baseline)
     x, y = np.log(axis["videos_per_class"].to_numpy(float)), axis["f1_diff"].to_numpy(float)
+    found = []
     for i in range(len(axis) - 1):
         a, b = y[i] - level, y[i + 1] - level
         if a == 0 or a * b < 0:
             t = 0.0 if a == 0 else a / (a - b)
-            return {
-                "videos_per_class": float(np.exp(x[i] + t * (x[i + 1] - x[i]))),
-                "between": (float(np.exp(x[i])), float(np.exp(x[i + 1]))),
-                "between_targets": (
-                    axis["target_videos_per_class"][i],
-                    axis["target_videos_per_class"][i + 1],
-                ),
-                "direction": "falls" if y[i + 1] < y[i] else "rises",
-            }
-    return None
+            found.append(
+                {
+                    "videos_per_class": float(np.exp(x[i] + t * (x[i + 1] - x[i]))),
+                    "between": (float(np.exp(x[i])), float(np.exp(x[i + 1]))),
+                    "between_targets": (
+                        axis["target_videos_per_class"][i],
+                        axis["target_videos_per_class"][i + 1],
+                    ),
+                    "direction": "falls" if y[i + 1] < y[i] else "rises",
+                }
+            )
+    return {**found[-1], "crossings": len(found)} if found else None
 
 
 def curve_at(table: pd.DataFrame, vpc: float, baseline: str = "fc_late") -> dict | None:
@@ -635,7 +648,12 @@ def _crossing_clause(table: pd.DataFrame, main: pd.DataFrame) -> str:
     return (
         f"The difference {c['direction']} through the paper's {paper.F1_DIFF:+.2f} between "
         f"{c['between'][0]:.0f}{_flag(a)} and {c['between'][1]:.0f}{_flag(b)} videos a class, "
-        f"at about {c['videos_per_class']:.0f} (interpolated in log videos a class)."
+        f"at about {c['videos_per_class']:.0f} (interpolated in log videos a class"
+        + (
+            f"; the last of its {c['crossings']} crossings, after which it stays on that side)."
+            if c["crossings"] > 1
+            else ")."
+        )
     )
 
 

@@ -141,6 +141,18 @@ def test_crossing_interpolates_in_log_videos_per_class():
     assert cm.deciding_sizes(_table(BELOW)) == [5, 10]
 
 
+def test_crossing_is_the_last_one_when_noise_makes_the_curve_wander():
+    # crosses -0.32 three times: down between 10 and 20, up between 20 and 40, down between 80
+    # and 160; the last decides the large-data side (and the seeds go there)
+    wandering = [1.0, 0.5, -1.0, 0.0, 0.2, -0.84]
+    c = cm.crossing(_table(wandering))
+    assert c["crossings"] == 3 and c["between_targets"] == (80, 160)
+    assert c["videos_per_class"] == pytest.approx(math.sqrt(80 * 0.98 * 160 * 0.98))
+    assert cm.deciding_sizes(_table(wandering)) == [80, 160]
+    assert "the last of its 3 crossings" in cm.answer(_table(wandering))
+    assert cm.crossing(_table(OVERTAKEN))["crossings"] == 1
+
+
 def test_curve_at():
     t = _table(OVERTAKEN)
     mid = cm.curve_at(t, math.sqrt(19.6 * 39.2))  # half way in log
