@@ -368,36 +368,14 @@ def run_grid(  # noqa: PLR0913  (the grid's keyword options; train overrides pas
     def trial(s, lr, seed):
         return (proto.with_lr(s, lr), seed, *job[:3], {**job[3], **protocol.train_overrides(lr)})
 
-    # stage 1: the search, extended past an edge until every chosen rate is interior or bounded
-    search, found = [], []
-    todo = [trial(s, lr, protocol.tune_seed) for s in order for lr in protocol.lrs]
-    while todo:
-        if stacked:
-            groups = [[j for j in todo if j[0].label == s.label] for s in order]
-            groups = [g for g in groups if g]
-            done = [
-                r
-                for rs in _map_trials(groups, workers, progress, "search", _stacked_trials)
-                for r in rs
-            ]
-        else:
-            done = _map_trials(todo, workers, progress, "search")
-        search, found = search + todo, found + done
-        chosen_lr = _chosen_rates(search, found, protocol.select_metric)
-        todo = []
-        for s in order:
-            tried = [j[0].train["lr"] for j in search if j[0].label == s.label]
-            nxt = protocol.next_rate(tried, chosen_lr[s.label][0])
-            if nxt is not None and nxt not in tried:
-                todo.append(trial(s, nxt, protocol.tune_seed))
-    # stage 2: the other seeds at the chosen rate
-    rest = []
-    for s in order:
-        lr = chosen_lr[s.label][0]
-        for k in s.seeds or default_seeds:
-            if k != protocol.tune_seed:
-                rest.append(trial(s, lr, k))
-    more = _map_trials(rest, workers, progress, "seeds")
+    if stacked:
+        search, found, rest, more, chosen_lr = _staged_protocol(
+            order, trial, protocol, default_seeds, workers, progress
+        )
+    else:
+        search, found, rest, more, chosen_lr = _pipelined_protocol(
+            order, trial, protocol, default_seeds, workers, progress
+        )
     positions = {
         s.label: proto.lr_position(
             [j[0].train["lr"] for j in search if j[0].label == s.label],
@@ -415,6 +393,135 @@ def run_grid(  # noqa: PLR0913  (the grid's keyword options; train overrides pas
         default_seeds=default_seeds,
         tune_seed=protocol.tune_seed,
     ).assign(lr_position=lambda t: t["label"].map(positions))
+
+
+def _staged_protocol(order, trial, protocol, default_seeds, workers, progress):
+    """The protocol in stages, each arm's search trials trained as one stack
+    (:func:`_stacked_trials`): the search of every arm, extended past an edge round by round
+    until every chosen rate is interior or bounded, then the other seeds at the chosen rates.
+    Returns ``(search, found, rest, more, chosen_lr)``."""
+    search, found = [], []
+    todo = [trial(s, lr, protocol.tune_seed) for s in order for lr in protocol.lrs]
+    while todo:
+        groups = [[j for j in todo if j[0].label == s.label] for s in order]
+        groups = [g for g in groups if g]
+        done = [
+            r
+            for rs in _map_trials(groups, workers, progress, "search", _stacked_trials)
+            for r in rs
+        ]
+        search, found = search + todo, found + done
+        chosen_lr = _chosen_rates(search, found, protocol.select_metric)
+        todo = []
+        for s in order:
+            tried = [j[0].train["lr"] for j in search if j[0].label == s.label]
+            nxt = protocol.next_rate(tried, chosen_lr[s.label][0])
+            if nxt is not None and nxt not in tried:
+                todo.append(trial(s, nxt, protocol.tune_seed))
+    rest = [
+        trial(s, chosen_lr[s.label][0], k)
+        for s in order
+        for k in s.seeds or default_seeds
+        if k != protocol.tune_seed
+    ]
+    return search, found, rest, _map_trials(rest, workers, progress, "seeds"), chosen_lr
+
+
+class _Inline:
+    """A stand-in for a one-worker pool: each job runs when submitted."""
+
+    def submit(self, fn, job):
+        from concurrent.futures import Future
+
+        f = Future()
+        f.set_result(fn(job))
+        return f
+
+
+def _pipelined_protocol(order, trial, protocol, default_seeds, workers, progress):
+    """The protocol with no barrier between arms: an arm's next trial (a rate past an edge, or
+    its other seeds at the chosen rate) is queued as soon as its own search has finished, so
+    the ``workers`` processes stay busy while a slow arm is still searching (the runs, and the
+    table, are those of a search done in rounds: every decision reads the arm's own trials).
+    Returns ``(search, found, rest, more, chosen_lr)``, search in rounds (then arm, then rate),
+    rest by arm then seed."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    from tqdm.auto import tqdm
+
+    rank = {s.label: i for i, s in enumerate(order)}
+    searched: dict[str, list] = {s.label: [] for s in order}  # (round, position, job, result)
+    seeded: dict[str, list] = {s.label: [] for s in order}  # (position, job, result)
+    outstanding = {s.label: 0 for s in order}
+    chosen_lr: dict = {}
+    bar = tqdm(total=0, desc="trials", disable=not progress)
+    pool = (
+        ProcessPoolExecutor(
+            workers,
+            mp_context=mp.get_context("spawn"),
+            initializer=_exit_with_parent,
+            initargs=(os.getpid(),),
+        )
+        if workers > 1
+        else None
+    )
+    running: dict = {}
+
+    def submit(s, kind, key, job):
+        outstanding[s.label] += kind == "search"
+        bar.total += 1
+        bar.refresh()
+        running[(pool or _Inline()).submit(_trial, job)] = (s, kind, key, job)
+
+    try:
+        for s in order:
+            for i, lr in enumerate(protocol.lrs):
+                submit(s, "search", (0, i), trial(s, lr, protocol.tune_seed))
+        while running:
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for f in sorted(finished, key=lambda f: rank[running[f][0].label]):
+                s, kind, key, job = running.pop(f)
+                result = f.result()  # raises the first failure: finished runs stay on disk
+                bar.update(1)
+                if kind == "seeds":
+                    seeded[s.label].append((key, job, result))
+                    continue
+                searched[s.label].append((*key, job, result))
+                outstanding[s.label] -= 1
+                if outstanding[s.label]:
+                    continue
+                rows = sorted(searched[s.label], key=lambda r: r[:2])
+                best = _chosen_rates(
+                    [r[2] for r in rows], [r[3] for r in rows], protocol.select_metric
+                )
+                chosen_lr.update(best)
+                tried = [r[2][0].train["lr"] for r in rows]
+                nxt = protocol.next_rate(tried, best[s.label][0])
+                if nxt is not None and nxt not in tried:
+                    submit(s, "search", (key[0] + 1, 0), trial(s, nxt, protocol.tune_seed))
+                    continue
+                for i, k in enumerate(s.seeds or default_seeds):
+                    if k != protocol.tune_seed:
+                        submit(s, "seeds", i, trial(s, best[s.label][0], k))
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    search = sorted(
+        (r for rows in searched.values() for r in rows),
+        key=lambda r: (r[0], rank[r[2][0].label], r[1]),
+    )
+    rest = sorted(
+        (r for rows in seeded.values() for r in rows), key=lambda r: (rank[r[1][0].label], r[0])
+    )
+    return (
+        [r[2] for r in search],
+        [r[3] for r in search],
+        [r[1] for r in rest],
+        [r[2] for r in rest],
+        chosen_lr,
+    )
 
 
 def _chosen_rates(

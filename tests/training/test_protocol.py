@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from afkit.metrics import classification as metrics
@@ -154,6 +155,22 @@ def test_run_grid_chooses_the_best_validation_lr_and_reuses_runs(store_dir, tmp_
         grid.drop(columns=["train_seconds", "run"])
     )
     assert set(grid["run"]) == {"trained"} and set(again["run"]) == {"reused"}
+
+
+def test_pipelined_workers_give_the_table_of_one_process(store_dir, tmp_path):
+    """Two processes start an arm's next trial as soon as its own search ends (no barrier
+    between arms): the same runs, hence the same table, as one process in order."""
+    p = protocol.Protocol(lrs=(1e-4, 3e-4), max_epochs=2, patience=1, lr_bounds=(1e-4, 1e-2))
+    specs = [
+        experiments.Spec("af", "attend_fusion", seeds=(0, 1)),
+        experiments.Spec("lr", "logistic", seeds=(0, 1)),
+    ]
+    kw = dict(protocol=p, progress=False, batch_size=32, num_threads=1, checkpoint_every_steps=0)
+    one = experiments.run_grid(specs, store_dir, tmp_path / "one", "smoke", workers=1, **kw)
+    two = experiments.run_grid(specs, store_dir, tmp_path / "two", "smoke", workers=2, **kw)
+    drop = ["train_seconds", "videos_per_s", "run", "run_dir"]
+    pd.testing.assert_frame_equal(one.drop(columns=drop), two.drop(columns=drop))
+    assert len(one) > 4  # both searches extended past an edge before the second seed
 
 
 def test_weighted_gap_equals_gap_on_the_resample():
