@@ -421,10 +421,11 @@ def modality_agreement_arrays(
     ``separation_auroc``: the AUROC of the visual share for telling visual-only from audio-only
     classes (1 = every visual class has a larger visual share than every audio class), free of
     the 1/2 threshold, which a model's or a method's bias towards the wider modality (1024
-    visual vs 128 audio dimensions) moves.
+    visual vs 128 audio dimensions) moves, with its interval (``sep_low``, ``sep_high``, the same
+    resamples).
 
     Returns columns ``truth, n_classes, mean_visual_share, accuracy, balanced_accuracy, ba_low,
-    ba_high, base_rate, separation_auroc``.
+    ba_high, base_rate, separation_auroc, sep_low, sep_high``.
     """
     s = np.asarray(visual_share, dtype=np.float64).reshape(-1)
     t = np.asarray(
@@ -456,6 +457,8 @@ def modality_agreement_arrays(
             "ba_high": float("nan"),
             "base_rate": float("nan"),
             "separation_auroc": float("nan"),
+            "sep_low": float("nan"),
+            "sep_high": float("nan"),
         }
         if group == "single" and n:
             p, tt = pred[sel], t[sel]
@@ -464,15 +467,14 @@ def modality_agreement_arrays(
             # resampled within each true modality (stratified), so every replicate has both
             rng = np.random.default_rng(seed)
             idx = [np.flatnonzero(tt == g) for g in ("visual", "audio") if (tt == g).any()]
-            reps = [
-                balanced_accuracy(p[j], tt[j])
-                for j in (
-                    np.concatenate([rng.choice(ix, len(ix)) for ix in idx]) for _ in range(n_boot)
-                )
-            ]
+            draws = [np.concatenate([rng.choice(ix, len(ix)) for ix in idx]) for _ in range(n_boot)]
+            reps = [balanced_accuracy(p[j], tt[j]) for j in draws]
             row["ba_low"], row["ba_high"] = stats.percentile_interval(reps)
-            if (tt == "visual").any() and (tt == "audio").any():
-                row["separation_auroc"] = auroc(s[sel], tt == "visual")
+            if len(idx) == 2:
+                sv = s[sel]
+                row["separation_auroc"] = auroc(sv, tt == "visual")
+                reps = [auroc(sv[j], tt[j] == "visual") for j in draws]
+                row["sep_low"], row["sep_high"] = stats.percentile_interval(reps)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -969,24 +971,42 @@ def _evidence_sentence(target: str, g: pd.DataFrame) -> str:
 
 
 def _modality_sentence(what: str, agreement: pd.DataFrame) -> str:
-    """Balanced accuracy of the larger share naming the true modality, against chance, with
-    the base rate beside it (never as the finding)."""
-    r = agreement.set_index("truth").loc["single"]
+    """Balanced accuracy of the larger share naming the true modality, against chance; the
+    threshold-free separation of the shares; the base rate beside them (never as the finding)."""
+    g = agreement.set_index("truth")
+    r = g.loc["single"]
     majority = "visual" if _majority_visual(agreement) else "audio"
-    reading = (
+    named = (
         "names the true modality better than chance beyond the interval"
         if r["ba_low"] > 0.5
         else "names it worse than chance beyond the interval"
         if r["ba_high"] < 0.5
         else "is not distinguishable from chance"
     )
-    return (
+    separates = (
+        "separates visual-only from audio-only classes beyond chance"
+        if r["sep_low"] > 0.5
+        else "orders them the wrong way round beyond chance"
+        if r["sep_high"] < 0.5
+        else "does not separate visual-only from audio-only classes beyond chance"
+    )
+    text = (
         f"**Modality, {what}.** On {int(r['n_classes'])} single-modality classes, the larger "
-        f"attribution share {reading}: balanced accuracy {r['balanced_accuracy']:.2f} "
+        f"attribution share {named}: balanced accuracy {r['balanced_accuracy']:.2f} "
         f"[{r['ba_low']:.2f}, {r['ba_high']:.2f}] (chance, and any rule naming one modality for "
-        f"every class: 0.50); visual-only vs audio-only separation AUROC "
-        f"{r['separation_auroc']:.2f}. For scale, not as a finding: {100 * r['base_rate']:.0f}% of "
-        f"these classes are {majority}, the plain accuracy of always saying {majority}."
+        f"every class: 0.50). The visual share itself {separates}: AUROC "
+        f"{r['separation_auroc']:.2f} [{r['sep_low']:.2f}, {r['sep_high']:.2f}] (chance 0.5)."
+    )
+    if r["sep_low"] > 0.5 and not r["ba_low"] > 0.5:
+        text += (
+            " So the order is right and the 1/2 threshold is what fails: the mean visual share is "
+            f"{g.loc['visual', 'mean_visual_share']:.2f} on visual-only classes and "
+            f"{g.loc['audio', 'mean_visual_share']:.2f} on audio-only ones, leaning to one "
+            "modality for every class."
+        )
+    return text + (
+        f" For scale, not as a finding: {100 * r['base_rate']:.0f}% of these classes are "
+        f"{majority}, the plain accuracy of always saying {majority}."
     )
 
 
@@ -1071,9 +1091,10 @@ def interpretability_answer(  # noqa: PLR0913  (the tables of notebook 08, keywo
             "**Attention spread.** Normalized entropy (1 = uniform over the real frames, 0 = one "
             "frame), mean over heads: " + ", ".join(f"{m} {v:.2f}" for m, v in per.items()) + "."
         )
-    if readings:
+    if readings:  # it ends with the data it is on
         parts.append(readings)
-    parts.append(f"*All of it on {source} data.*")
+    else:
+        parts.append(f"*All of it on {source} data.*")
     return "\n\n".join(parts)
 
 

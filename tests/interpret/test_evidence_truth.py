@@ -92,6 +92,8 @@ def test_balanced_accuracy_matches_sklearn_and_ignores_the_base_rate():
     single = out.set_index("truth").loc["single"]
     assert single["accuracy"] == 0.8 and single["base_rate"] == 0.8
     assert single["balanced_accuracy"] == 0.5 and single["ba_high"] == 0.5
+    # the shares order the classes perfectly (0.9 > 0.8): separation 1 in every resample
+    assert single["separation_auroc"] == single["sep_low"] == 1.0
 
 
 def test_frames_check_names_what_failed():
@@ -112,11 +114,12 @@ def _answer(attention_low, ba_low):
         ],
         columns=["target", "method", "mean", "ci_low", "ci_high", "n"],
     )
+    nan = (np.nan,) * 7
     agreement = pd.DataFrame(
         [
-            ("visual", 8, 0.8, 1.0) + (np.nan,) * 5,
-            ("audio", 2, 0.4, 1.0) + (np.nan,) * 5,
-            ("single", 10, 0.7, 0.9, 0.7, ba_low, 0.9, 0.8, 0.9),
+            ("visual", 8, 0.8, 1.0, *nan),
+            ("audio", 2, 0.7, 1.0, *nan),
+            ("single", 10, 0.78, 0.9, 0.7, ba_low, 0.9, 0.8, 0.9, 0.7, 1.0),
         ],
         columns=[
             "truth",
@@ -128,6 +131,8 @@ def _answer(attention_low, ba_low):
             "ba_high",
             "base_rate",
             "separation_auroc",
+            "sep_low",
+            "sep_high",
         ],
     )
     deletion = pd.DataFrame(
@@ -145,6 +150,9 @@ def test_answer_flips_with_its_numbers():
     assert "not distinguishable from the baselines" in no
     assert "better than chance beyond the interval" in yes
     assert "not distinguishable from chance" in no
+    # the shares separate the modalities in both; only where the threshold fails is it said
+    assert "separates visual-only from audio-only classes beyond chance" in yes
+    assert "the 1/2 threshold is what fails" in no and "threshold is what fails" not in yes
     for text in (yes, no):  # the base rate is there, never as the finding
         assert "For scale, not as a finding: 80% of these classes are visual" in text
         assert "faithful" in text
