@@ -14,10 +14,10 @@
    ``trained_runs``, seconds and status per notebook, the files each notebook wrote) and the
    report (:func:`afkit.report.document.build_report`) ``OUT/REPORT.md`` + ``OUT/report.html`` (+ a
    screenshot of its first screen, ``OUT/report.png``, where chromium is installed);
-4. with ``--publish`` (the default for the ``cpu`` profile) copies the figures to the
-   repository's ``figures/`` and the report to ``report/`` (:func:`publish`), the rendered
-   results readers see on GitHub, and regenerates the README's results block
-   (:func:`update_readme`).
+4. with ``--publish`` (the default for the ``cpu`` profile) and every notebook ok, copies the
+   figures to the repository's ``figures/`` and the report to ``report/`` (:func:`publish`),
+   the rendered results readers see on GitHub, and regenerates the README's results block
+   (:func:`update_readme`); a run with a failed notebook publishes nothing.
 
 The output folders follow :func:`afkit.report.notebook.paths`. :func:`check_notebook` enforces the
 repository's rules on a stored notebook (no outputs, one ``parameters`` cell assigning
@@ -543,9 +543,13 @@ README_END = "<!-- results:end -->"
 def _timing(report_dir: Path, run: dict) -> str:
     """The run times, from the published ``run.json`` (and the kept from-scratch one): one
     sentence when the published run trained everything itself, two (labelled) when it read the
-    training runs of an earlier, from-scratch invocation back."""
+    training runs of an earlier, from-scratch invocation of the same training code
+    (``code_hash``) back; a from-scratch time of other training code is not cited."""
     scratch = report_dir / SCRATCH_RUN
-    if run.get("reused_runs") and scratch.exists():
+    same_code = scratch.exists() and (
+        json.loads(scratch.read_text()).get("code_hash") == run.get("code_hash")
+    )
+    if run.get("reused_runs") and same_code:
         return (
             f"**From scratch** ([report/{SCRATCH_RUN}](report/{SCRATCH_RUN})): "
             f"{timing_line(scratch)} **Regenerating the report** from those training runs "
@@ -792,8 +796,10 @@ def _write_run_json(s: _Settings, run: _Invocation, argv) -> dict:
     return meta
 
 
-def _report_and_publish(s: _Settings) -> None:
-    """The report (and its screenshot), then, where the settings say so, its published copy."""
+def _report_and_publish(s: _Settings, failed: bool = False) -> None:
+    """The report (and its screenshot), then, where the settings say so and no notebook
+    ``failed``, its published copy (a failed run's report stays in ``OUT/``: the committed one
+    is not overwritten by a partial one)."""
     args = s.args
     md_path, html_path = build_report(s.out.root)
     print(f"reproduce: report {md_path} and {html_path}")
@@ -803,6 +809,13 @@ def _report_and_publish(s: _Settings) -> None:
         except (FileNotFoundError, RuntimeError, TimeoutError) as e:
             print(f"reproduce: no screenshot ({e})", file=sys.stderr)
     if not s.publish:
+        return
+    if failed:
+        print(
+            f"reproduce: not published to {args.publish_dir}: a notebook failed (the report of "
+            f"this run is {md_path})",
+            file=sys.stderr,
+        )
         return
     pub_md, pub_html = publish(s.out.root, args.publish_dir)
     if not args.no_screenshot and find_chromium():
@@ -837,7 +850,7 @@ def main(argv=None) -> int:
     print(f"reproduce: data {run.source} at {s.data_dir}")
     _run_notebooks(s, run, notebooks, write_kernelspec(s.out.kernels))
     meta = _write_run_json(s, run, argv)
-    _report_and_publish(s)
+    _report_and_publish(s, failed=bool(run.failures))
     if run.failures:
         print(
             f"reproduce: {len(run.failures)} of {len(notebooks)} notebook(s) failed:",

@@ -182,6 +182,20 @@ def test_timing_line_from_scratch_and_reusing():
     assert "was not recorded" in report.timing_line(meta)
 
 
+def test_timing_cites_a_from_scratch_run_of_the_same_training_code_only(tmp_path):
+    from afkit.report import reproduce
+
+    meta = {"seconds": 600.0, "reused_runs": 40, "trained_runs": 0, "code_hash": "aaa"}
+    scratch = {"seconds": 2400.0, "reused_runs": 0, "trained_runs": 40, "code_hash": "aaa"}
+    (tmp_path / reproduce.SCRATCH_RUN).write_text(json.dumps(scratch))
+    both = reproduce._timing(tmp_path, meta)
+    assert "**From scratch**" in both and "took 40.0 minutes" in both
+    scratch["code_hash"] = "bbb"  # an earlier training code: its time is not this code's
+    (tmp_path / reproduce.SCRATCH_RUN).write_text(json.dumps(scratch))
+    alone = reproduce._timing(tmp_path, meta)
+    assert "From scratch" not in alone and "took 10.0 minutes" in alone
+
+
 def test_timing_line_reads_a_run_json(tmp_path):
     (tmp_path / "run.json").write_text(
         json.dumps({"seconds": 60, "reused_runs": 1, "trained_runs": 0})

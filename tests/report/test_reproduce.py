@@ -114,8 +114,14 @@ def test_outputs_attributed_and_report_gathers_table_and_figure(run):
     page = (run.out / "report.html").read_text()
     assert '<img src="figures/00_fixture_label_frequency.png"' in page
     assert '<td class="l">a</td><td class="r">24</td>' in page
-    # published: figures copied, the report links them from report/
-    pub = run.tmp / "pub"
+    # a notebook failed: nothing published over what is there (the report stays in OUT/)
+    assert not (run.tmp / "pub").exists()
+    assert "not published to" in run.stderr and "a notebook failed" in run.stderr
+
+
+def test_publish_copies_figures_and_links_them_from_report(run, tmp_path):
+    pub = tmp_path / "pub"
+    reproduce.publish(run.out, pub)
     assert (pub / "figures" / "00_fixture_label_frequency.png").read_bytes() == (
         run.out / "figures" / "00_fixture_label_frequency.png"
     ).read_bytes()
