@@ -1058,6 +1058,14 @@ def plot_token_readings(classes: pd.DataFrame, *, source: str = "synthetic", not
     ``truth_share_audio``; NaN where not read). ``note`` (e.g. each run's convergence) is added
     to the title, which names the data (synthetic or real).
     """
+    data = "synthetic data" if source == "synthetic" else f"{source} data"
+    if isinstance(classes, pd.DataFrame) and classes.empty:  # real data: no truth to read against
+        fig, ax = plt.subplots(figsize=(7.0, 2.4))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No ground truth: the weights are not scored.", ha="center", va="center")
+        fig.suptitle(f"Video-level attention weights per class ({data})")
+        _caption(fig, source)
+        return fig
     _require(classes, "modality", "audio_weight")
     for col in ("audio_weight", "spread_weight_visual", "spread_weight_audio"):
         if col in classes.columns:
@@ -1067,7 +1075,6 @@ def plot_token_readings(classes: pd.DataFrame, *, source: str = "synthetic", not
     fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 4.6))
     _weight_panel(left, classes)
     _spread_panel(right, classes)
-    data = "synthetic data" if source == "synthetic" else f"{source} data"
     fig.suptitle(
         f"Video-level attention weights per class against the truth ({data})"
         + (f"\n{note}" if note else "")

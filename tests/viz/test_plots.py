@@ -297,3 +297,10 @@ def test_token_readings_draw_each_class_where_its_truth_puts_it():
         plots.plot_token_readings(classes.assign(audio_weight=[1.5, 0, 0, 0]))
     with pytest.raises(KeyError, match="lacks column"):
         plots.plot_token_readings(classes.drop(columns="modality"))
+
+
+def test_token_readings_without_truth_say_so():
+    fig = plots.plot_token_readings(pd.DataFrame(), source="real")
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert any("No ground truth" in t for t in texts)
+    assert "real data" in fig._suptitle.get_text()
